@@ -1,0 +1,177 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { Logger } from "./logger";
+
+/** A request listener for both the http and http2 modules. */
+export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
+
+export interface ServerOptions {
+  /** Registers the services this server answers. */
+  routes: (router: ConnectRouter) => void;
+  /** Serves plain HTTP requests that match no RPC (e.g. signed object URLs). */
+  fallback?: NodeHandler;
+  interceptors?: Interceptor[];
+  /** Largest request message accepted; larger ones fail with ResourceExhausted. */
+  readMaxBytes: number;
+  /** With a certificate and key the port speaks TLS and picks HTTP/2 or HTTP/1.1 by ALPN. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  logger: Logger;
+}
+
+export interface RunningServer {
+  /** Where the server listens, e.g. "http://127.0.0.1:43121". */
+  readonly url: string;
+  readonly port: number;
+  /**
+   * Stops accepting connections, lets in-flight requests finish for up to `graceMillis`, then
+   * cuts whatever is left.
+   */
+  close(graceMillis?: number): Promise<void>;
+}
+
+export interface ConnectServer {
+  listen(port: number, host: string): Promise<RunningServer>;
+}
+
+// "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n": a connection opening with this is HTTP/2 with prior
+// knowledge (h2c); anything else on a plain-text port is HTTP/1.x.
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/**
+ * Builds a server that answers Connect, gRPC and gRPC-Web on ONE port, to HTTP/2 clients (gRPC,
+ * service-to-service) and HTTP/1.1 clients (browsers, curl) alike. Built apart from listening so
+ * that tests and main.ts decide where it listens.
+ */
+export function createConnectServer(options: ServerOptions): ConnectServer {
+  const inFlight = new InFlightRequests();
+  const adapter = connectNodeAdapter({
+    routes: options.routes,
+    fallback: options.fallback,
+    interceptors: options.interceptors,
+    readMaxBytes: options.readMaxBytes,
+  });
+  const handler: NodeHandler = (req, res) => {
+    inFlight.track(res);
+    adapter(req, res);
+  };
+
+  const sessions = new Set<http2.Http2Session>();
+  const trackSession = (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  };
+
+  return {
+    async listen(port, host) {
+      let listener: net.Server;
+      let http1: http.Server | undefined;
+      if (options.tls) {
+        const secure = http2.createSecureServer(
+          { ...options.tls, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+          handler,
+        );
+        secure.on("session", trackSession);
+        listener = secure;
+      } else {
+        const h2c = http2.createServer({}, handler);
+        h2c.on("session", trackSession);
+        const plain = http.createServer(handler);
+        http1 = plain;
+        listener = net.createServer((socket) => routeByPreface(socket, h2c, plain));
+      }
+      listener.on("error", (error) => options.logger.error("listener error", { error }));
+      await new Promise<void>((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen(port, host, () => {
+          listener.off("error", reject);
+          resolve();
+        });
+      });
+      const address = listener.address() as AddressInfo;
+      const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      const url = `${options.tls ? "https" : "http"}://${shownHost}:${address.port}`;
+
+      return {
+        url,
+        port: address.port,
+        async close(graceMillis = 10_000) {
+          const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+          // GOAWAY tells HTTP/2 clients to open no new streams; open ones may finish.
+          for (const session of sessions) {
+            session.close();
+          }
+          http1?.closeIdleConnections();
+          const drained = await inFlight.drained(graceMillis);
+          if (!drained) {
+            options.logger.warn("shutdown grace period over; cutting open requests", {
+              open: inFlight.count,
+            });
+          }
+          for (const session of sessions) {
+            session.destroy();
+          }
+          http1?.closeAllConnections();
+          await closed;
+        },
+      };
+    },
+  };
+}
+
+function routeByPreface(socket: net.Socket, h2c: http2.Http2Server, http1: http.Server): void {
+  let received = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+    const compared = Math.min(received.length, HTTP2_PREFACE.length);
+    const isPrefacePrefix = received.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+    if (isPrefacePrefix && received.length < HTTP2_PREFACE.length) {
+      return; // not enough bytes yet to tell
+    }
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(received);
+    (isPrefacePrefix ? h2c : http1).emit("connection", socket);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}
+
+/** Counts responses not yet finished, so shutdown can wait for them. */
+class InFlightRequests {
+  count = 0;
+  private waiters: Array<() => void> = [];
+
+  track(res: Parameters<NodeHandler>[1]): void {
+    this.count++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.count--;
+      if (this.count === 0) {
+        this.waiters.splice(0).forEach((wake) => wake());
+      }
+    };
+    res.once("finish", finish);
+    res.once("close", finish);
+  }
+
+  drained(timeoutMillis: number): Promise<boolean> {
+    if (this.count === 0) {
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMillis);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
