@@ -8,3 +8,4 @@ export * from "./logger";
 export * from "./paths";
 export * from "./server";
 export * from "./validation";
+export * from "./transfer";
