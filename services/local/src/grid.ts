@@ -1,0 +1,148 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { spawnService, runServiceCommand } from "./child-process";
+import type { ServiceProcess } from "./child-process";
+import { loadOrCreateSecrets, saveSecrets } from "./secrets";
+
+export interface LocalGridOptions {
+  /** Holds the database, the objects, the runner's work dirs and the generated secrets. */
+  dataDir: string;
+  host: string;
+  /** 0 picks free ports (tests); the local grid uses fixed ones so the CLI config stays valid. */
+  executionPort: number;
+  storagePort: number;
+  /** Defaults to SQLite in the data dir. */
+  databaseUrl?: string;
+  /** Extra environment for storage-service, e.g. the S3 backend's settings. */
+  storageEnv?: Record<string, string>;
+  /** Extra environment for the runners. */
+  runnerEnv?: Record<string, string>;
+  runners: number;
+  /** Environment every process inherits (PATH and the like); never parsed here. */
+  baseEnv: Record<string, string>;
+  onLine: (processName: string, line: string) => void;
+}
+
+export interface LocalGrid {
+  executionUrl: string;
+  storageUrl: string;
+  apiKey: string;
+  internalToken: string;
+  runnerToken: string;
+  processes: ServiceProcess[];
+  /** Resolves when any process exits on its own, with its name. */
+  unexpectedExit: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The built main.js of a service package of this repository. */
+export const serviceEntry = (packageName: string) =>
+  join(dirname(require.resolve(`${packageName}/package.json`)), "dist", "main.js");
+
+/** Starts storage-service, execution-service and the runners as separate processes, in that order. */
+export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGrid> {
+  const dataDir = resolve(options.dataDir);
+  const secrets = await loadOrCreateSecrets(dataDir);
+  const databaseUrl = options.databaseUrl ?? `sqlite:${join(dataDir, "rgrid.db")}`;
+  const started: ServiceProcess[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    stopping = true;
+    for (const service of [...started].reverse()) {
+      await service.stop();
+    }
+  };
+
+  try {
+    const storage = spawnService({
+      name: "storage",
+      entry: serviceEntry("@rgrid/storage"),
+      cwd: dataDir,
+      env: {
+        ...options.baseEnv,
+        RGRID_STORAGE_HOST: options.host,
+        RGRID_STORAGE_PORT: String(options.storagePort),
+        RGRID_INTERNAL_TOKEN: secrets.internalToken,
+        RGRID_STORAGE_DIR: join(dataDir, "objects"),
+        RGRID_STORAGE_SIGNING_KEY: secrets.signingKey,
+        ...options.storageEnv,
+      },
+      onLine: options.onLine,
+    });
+    started.push(storage);
+    const storageUrl = await storage.listening;
+
+    const executionEnv = {
+      ...options.baseEnv,
+      RGRID_EXECUTION_HOST: options.host,
+      RGRID_EXECUTION_PORT: String(options.executionPort),
+      RGRID_DATABASE_URL: databaseUrl,
+      RGRID_STORAGE_URL: storageUrl,
+      RGRID_INTERNAL_TOKEN: secrets.internalToken,
+      RGRID_RUNNER_TOKENS: secrets.runnerToken,
+    };
+    const executionMain = serviceEntry("@rgrid/execution");
+    if (!secrets.apiKey || !databaseExists(databaseUrl)) {
+      // A fresh database has no account yet: make the local one and remember its key.
+      await mkdir(join(dataDir), { recursive: true });
+      secrets.apiKey = await runServiceCommand(executionMain, ["create-api-key", "--account", "local"], executionEnv, dataDir);
+      await saveSecrets(dataDir, secrets);
+    }
+    const execution = spawnService({ name: "execution", entry: executionMain, cwd: dataDir, env: executionEnv, onLine: options.onLine });
+    started.push(execution);
+    const executionUrl = await execution.listening;
+
+    for (let index = 0; index < options.runners; index++) {
+      const name = options.runners === 1 ? "runner" : `runner-${index + 1}`;
+      started.push(
+        spawnService({
+          name,
+          entry: serviceEntry("@rgrid/runner"),
+          cwd: dataDir,
+          env: {
+            ...options.baseEnv,
+            RGRID_EXECUTION_URL: executionUrl,
+            RGRID_RUNNER_TOKEN: secrets.runnerToken,
+            RGRID_RUNNER_NAME: `local-${name}`,
+            RGRID_RUNNER_WORK_DIR: join(dataDir, "work", name),
+            ...options.runnerEnv,
+          },
+          onLine: options.onLine,
+        }),
+      );
+    }
+
+    const unexpectedExit = Promise.race(
+      started.map((service) => service.exited.then(() => service.name)),
+    ).then((name) => {
+      if (stopping) {
+        return new Promise<string>(() => undefined); // a requested stop is not unexpected
+      }
+      return name;
+    });
+
+    return {
+      executionUrl,
+      storageUrl,
+      apiKey: secrets.apiKey,
+      internalToken: secrets.internalToken,
+      runnerToken: secrets.runnerToken,
+      processes: started,
+      unexpectedExit,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Only SQLite files can vanish under us; a server database is assumed to persist. */
+function databaseExists(databaseUrl: string): boolean {
+  if (!databaseUrl.startsWith("sqlite:")) {
+    return true;
+  }
+  const path = databaseUrl.slice("sqlite:".length);
+  return path !== ":memory:" && existsSync(path);
+}
