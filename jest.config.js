@@ -18,6 +18,5 @@ module.exports = {
   transform: { "^.+\\.ts$": swc },
   testMatch: ["<rootDir>/{packages,services,cli,test}/**/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
-  modulePathIgnorePatterns: ["<rootDir>/.*/dist/"],
   testTimeout: 30000,
 };

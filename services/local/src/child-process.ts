@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 /** A service of the grid running as its own process. */
 export interface ServiceProcess {
   readonly name: string;
+  readonly pid: number | undefined;
   /** Resolves with the URL the service logged as `listening url=…`. */
   readonly listening: Promise<string>;
   /** Resolves when the process has exited, with its exit code (null when killed by a signal). */
@@ -50,6 +51,7 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
 
   return {
     name: options.name,
+    pid: child.pid,
     listening,
     exited,
     async stop(graceMillis = 10_000) {

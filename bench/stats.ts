@@ -1,0 +1,29 @@
+/** The p-th percentile (0–100) of samples, by nearest rank. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) {
+    return Number.NaN;
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/** Peak resident memory of a process in MiB, from Linux's /proc (VmHWM). */
+export function peakRssMiB(pid: number | undefined, readStatus: (pid: number) => string): number | undefined {
+  if (pid === undefined) {
+    return undefined;
+  }
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readStatus(pid));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function printTable(rows: Array<[string, string, string]>): void {
+  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column].length)));
+  for (const row of rows) {
+    process.stdout.write(row.map((cell, column) => cell.padEnd(widths[column])).join("  ") + "\n");
+  }
+}
