@@ -15,7 +15,6 @@ export function relativePathProblem(name: string): string | undefined {
   if (name.includes("\u0000")) {
     return "must not contain NUL";
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0001-\u001f\u007f]/.test(name)) {
     return "must not contain control characters";
   }
