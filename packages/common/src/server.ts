@@ -69,7 +69,6 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
   return {
     async listen(port, host) {
       let listener: net.Server;
-      let http1: http.Server | undefined;
       if (options.tls) {
         const secure = http2.createSecureServer(
           { ...options.tls, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
@@ -81,9 +80,14 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
         const h2c = http2.createServer({}, handler);
         h2c.on("session", trackSession);
         const plain = http.createServer(handler);
-        http1 = plain;
         listener = net.createServer((socket) => routeByPreface(socket, h2c, plain));
       }
+      // Our HTTP/1 server never listens itself, so it cannot track its connections; we do.
+      const sockets = new Set<net.Socket>();
+      listener.on("connection", (socket: net.Socket) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+      });
       listener.on("error", (error) => options.logger.error("listener error", { error }));
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
@@ -105,7 +109,6 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
           for (const session of sessions) {
             session.close();
           }
-          http1?.closeIdleConnections();
           const drained = await inFlight.drained(graceMillis);
           if (!drained) {
             options.logger.warn("shutdown grace period over; cutting open requests", {
@@ -115,7 +118,10 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
           for (const session of sessions) {
             session.destroy();
           }
-          http1?.closeAllConnections();
+          // Whatever is left is idle keep-alive connections or requests past the grace period.
+          for (const socket of sockets) {
+            socket.destroy();
+          }
           await closed;
         },
       };
@@ -135,8 +141,14 @@ function routeByPreface(socket: net.Socket, h2c: http2.Http2Server, http1: http.
     socket.off("data", onData);
     socket.pause();
     socket.unshift(received);
-    (isPrefacePrefix ? h2c : http1).emit("connection", socket);
-    socket.resume();
+    if (isPrefacePrefix) {
+      // The HTTP/2 session reads what is already buffered on the socket itself; resuming here
+      // would emit those bytes to no listener and lose the preface.
+      h2c.emit("connection", socket);
+    } else {
+      http1.emit("connection", socket);
+      socket.resume();
+    }
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
