@@ -1,0 +1,39 @@
+// What commands are given instead of reaching for globals: the server client, output, time.
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ExecutionService } from "@rgrid/proto";
+import { ExecutionNotFoundError } from "./errors";
+import type { Resender } from "./resend";
+
+export type ExecutionClient = Client<typeof ExecutionService>;
+
+export interface Output {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+/** Waiting is injected so tests neither sleep nor depend on timing. */
+export interface Clock {
+  sleep(ms: number): Promise<void>;
+}
+
+/** Everything a command that talks to the server needs. */
+export interface ServerContext {
+  client: ExecutionClient;
+  /** Wraps calls that are safe to re-send after a transport failure. */
+  resend: Resender;
+  output: Output;
+  clock: Clock;
+}
+
+/** Runs a call about one execution, reporting NotFound as that execution being unknown. */
+export async function aboutExecution<T>(executionId: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof ConnectError && error.code === Code.NotFound) {
+      throw new ExecutionNotFoundError(executionId);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,46 @@
+// The entry point: the only place that reads process.env and calls process.exit.
+import { homedir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createServerTransport } from "./client";
+import { readCliEnvironment } from "./config";
+import type { CliEnvironment } from "./config";
+import { describeFailure, ExitCode } from "./errors";
+import { runCli } from "./program";
+
+const POLL_INTERVAL_MS = 300;
+
+async function main(): Promise<number> {
+  const output = {
+    stdout: (line: string) => void process.stdout.write(`${line}\n`),
+    stderr: (line: string) => void process.stderr.write(`${line}\n`),
+  };
+  let environment: CliEnvironment;
+  try {
+    environment = readCliEnvironment(process.env, homedir());
+  } catch (error) {
+    const failure = describeFailure(error, undefined);
+    failure.lines.forEach(output.stderr);
+    return failure.exitCode;
+  }
+  return runCli(process.argv.slice(2), {
+    environment,
+    output,
+    clock: { sleep: (ms) => sleep(ms) },
+    cwd: process.cwd(),
+    createTransport: createServerTransport,
+    pollIntervalMs: POLL_INTERVAL_MS,
+  });
+}
+
+// Ctrl-C while following an execution stops following; the execution itself goes on.
+process.once("SIGINT", () => process.exit(130));
+process.once("SIGTERM", () => process.exit(143));
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    // runCli reports every failure itself; reaching this means a bug, still shown without a stack.
+    process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(ExitCode.failed);
+  },
+);

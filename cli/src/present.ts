@@ -1,0 +1,188 @@
+// The one mapping from protobuf messages to what users read: status names, the JSON view of an
+// execution, times and durations.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { ExecutionStatus, LogEntry_Stream, RetryKind } from "@rgrid/proto";
+import type { Execution, FileInfo, LogEntry } from "@rgrid/proto";
+
+const STATUS_NAMES: ReadonlyMap<ExecutionStatus, string> = new Map([
+  [ExecutionStatus.UNSPECIFIED, "unspecified"],
+  [ExecutionStatus.UPLOADING, "uploading"],
+  [ExecutionStatus.QUEUED, "queued"],
+  [ExecutionStatus.RUNNING, "running"],
+  [ExecutionStatus.COMPLETED, "completed"],
+  [ExecutionStatus.FAILED, "failed"],
+  [ExecutionStatus.TIMED_OUT, "timed_out"],
+  [ExecutionStatus.CANCELLED, "cancelled"],
+]);
+
+/** The names `--status` accepts, in lifecycle order. */
+export const STATUS_CHOICES: readonly string[] = [...STATUS_NAMES.entries()]
+  .filter(([status]) => status !== ExecutionStatus.UNSPECIFIED)
+  .map(([, name]) => name);
+
+const TERMINAL: ReadonlySet<ExecutionStatus> = new Set([
+  ExecutionStatus.COMPLETED,
+  ExecutionStatus.FAILED,
+  ExecutionStatus.TIMED_OUT,
+  ExecutionStatus.CANCELLED,
+]);
+
+const RETRY_KIND_NAMES: ReadonlyMap<RetryKind, string> = new Map([
+  [RetryKind.ORIGINAL, "original"],
+  [RetryKind.MANUAL, "manual"],
+  [RetryKind.FORCED, "forced"],
+  [RetryKind.AUTOMATIC, "automatic"],
+]);
+
+const STREAM_NAMES: ReadonlyMap<LogEntry_Stream, string> = new Map([
+  [LogEntry_Stream.STDOUT, "stdout"],
+  [LogEntry_Stream.STDERR, "stderr"],
+  [LogEntry_Stream.SYSTEM, "system"],
+]);
+
+export function statusName(status: ExecutionStatus): string {
+  // A status added to the proto after this CLI was built still prints as something readable.
+  return STATUS_NAMES.get(status) ?? `status_${status}`;
+}
+
+/** The status for a `--status` name, or undefined when the name is not one of STATUS_CHOICES. */
+export function parseStatusName(name: string): ExecutionStatus | undefined {
+  for (const [status, candidate] of STATUS_NAMES) {
+    if (candidate === name && status !== ExecutionStatus.UNSPECIFIED) {
+      return status;
+    }
+  }
+  return undefined;
+}
+
+export function isTerminal(status: ExecutionStatus): boolean {
+  return TERMINAL.has(status);
+}
+
+export interface FileView {
+  name: string;
+  size_bytes: number;
+  sha256: string;
+}
+
+export interface ExecutionView {
+  id: string;
+  status: string;
+  script: string;
+  runtime: string;
+  args: string[];
+  env: Record<string, string>;
+  inputs: FileView[];
+  metadata: Record<string, string>;
+  timeout_seconds: number;
+  created_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  error_message: string | null;
+  runner_id: string | null;
+  retry_of: string | null;
+  root_id: string | null;
+  attempt: number;
+  retry_kind: string | null;
+  retried_as: string[];
+  outputs: FileView[];
+}
+
+/** The plain JSON form of an execution that every `--json` output uses. */
+export function executionView(execution: Execution): ExecutionView {
+  return {
+    id: execution.id,
+    status: statusName(execution.status),
+    script: execution.script?.name ?? "",
+    runtime: execution.runtime,
+    args: [...execution.args],
+    env: { ...execution.env },
+    inputs: execution.inputs.map(fileView),
+    metadata: { ...execution.metadata },
+    timeout_seconds: execution.timeoutSeconds,
+    created_at: isoTime(execution.createdAt),
+    started_at: isoTime(execution.startedAt),
+    finished_at: isoTime(execution.finishedAt),
+    exit_code: execution.exitCode ?? null,
+    error_message: execution.errorMessage || null,
+    runner_id: execution.runnerId || null,
+    retry_of: execution.retryOf || null,
+    root_id: execution.rootId || null,
+    attempt: execution.attempt,
+    retry_kind: RETRY_KIND_NAMES.get(execution.retryKind) ?? null,
+    retried_as: [...execution.retriedAs],
+    outputs: execution.outputs.map(fileView),
+  };
+}
+
+export interface LogEntryView {
+  sequence: number;
+  stream: string;
+  line: string;
+  time: string | null;
+}
+
+export function logEntryView(entry: LogEntry): LogEntryView {
+  return {
+    sequence: Number(entry.sequence),
+    stream: STREAM_NAMES.get(entry.stream) ?? "unspecified",
+    line: entry.line,
+    time: isoTime(entry.time),
+  };
+}
+
+function fileView(file: FileInfo): FileView {
+  return { name: file.name, size_bytes: Number(file.sizeBytes), sha256: file.sha256 };
+}
+
+function isoTime(timestamp: Timestamp | undefined): string | null {
+  return timestamp ? timestampDate(timestamp).toISOString() : null;
+}
+
+/** "2025-01-31 14:05:09 UTC": ISO order, readable, no milliseconds. */
+export function displayTime(timestamp: Timestamp | undefined): string | undefined {
+  if (!timestamp) {
+    return undefined;
+  }
+  return `${timestampDate(timestamp).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** "850ms", "1.2s", "3m 05s", "2h 01m". */
+export function formatDuration(milliseconds: number): string {
+  const ms = Math.max(0, Math.round(milliseconds));
+  if (ms < 1000) {
+    return `${ms}ms`;
+  }
+  if (ms < 60_000) {
+    return `${(ms / 1000).toFixed(1)}s`;
+  }
+  const totalSeconds = Math.floor(ms / 1000);
+  const hours = Math.floor(totalSeconds / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  return hours > 0 ? `${hours}h ${pad2(minutes)}m` : `${minutes}m ${pad2(seconds)}s`;
+}
+
+/** How long an execution ran, when it has started and finished. */
+export function runDuration(execution: Execution): number | undefined {
+  if (!execution.startedAt || !execution.finishedAt) {
+    return undefined;
+  }
+  return timestampDate(execution.finishedAt).getTime() - timestampDate(execution.startedAt).getTime();
+}
+
+/** One line, at most `limit` characters, for messages shown next to other output. */
+export function shorten(text: string, limit = 100): string {
+  const oneLine = text.replace(/\s+/g, " ").trim();
+  return oneLine.length <= limit ? oneLine : `${oneLine.slice(0, limit - 3).trimEnd()}...`;
+}
+
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+function pad2(value: number): string {
+  return String(value).padStart(2, "0");
+}

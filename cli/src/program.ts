@@ -1,0 +1,244 @@
+// The command line: commander parses flags into each command's typed options, and runCli is the
+// one place errors become messages and exit codes.
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import type { Transport } from "@connectrpc/connect";
+import type { ExecutionStatus } from "@rgrid/proto";
+import { createExecutionClient } from "./client";
+import { initCommand } from "./commands/init";
+import { listCommand } from "./commands/list";
+import { logsCommand } from "./commands/logs";
+import { retryCommand } from "./commands/retry";
+import { runCommand } from "./commands/run";
+import { statusCommand } from "./commands/status";
+import { readConfigFile, resolveConnection } from "./config";
+import type { CliEnvironment, Connection } from "./config";
+import type { Clock, Output, ServerContext } from "./context";
+import { describeFailure, ExitCode } from "./errors";
+import { parseStatusName, STATUS_CHOICES } from "./present";
+import { createResender } from "./resend";
+
+export interface CliDeps {
+  environment: CliEnvironment;
+  output: Output;
+  clock: Clock;
+  /** Where relative script and input paths start. */
+  cwd: string;
+  /** How to reach the server once its address and key are known. */
+  createTransport: (connection: Connection) => Transport;
+  /** Pause between status polls of `run --wait` and `logs --follow`. */
+  pollIntervalMs: number;
+}
+
+const HELP_FOOTER = `
+Configuration:
+  RGRID_API_URL and RGRID_API_KEY override the config file ($RGRID_CONFIG, default
+  ~/.rgrid/config.json), which 'rgrid init' and the local grid ('npm start') write.
+
+Exit codes:
+  0  success
+  1  the operation failed or the server refused it
+  2  usage error: bad command line, missing script file, or no API key configured
+  3  cannot reach the server (after re-sending with backoff)`;
+
+/** Runs one invocation and returns its exit code; never throws, never exits. */
+export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
+  const { output } = deps;
+  let exitCode: number = ExitCode.success;
+  let apiUrl: string | undefined;
+
+  const openServer = async (): Promise<ServerContext> => {
+    const connection = resolveConnection(deps.environment, await readConfigFile(deps.environment.configPath));
+    apiUrl = connection.apiUrl;
+    return {
+      client: createExecutionClient(deps.createTransport(connection)),
+      resend: createResender({ policy: deps.environment.resendPolicy, sleep: deps.clock.sleep, warn: output.stderr }),
+      output,
+      clock: deps.clock,
+    };
+  };
+
+  const program = buildProgram(deps, openServer, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed the problem (or the help the user asked for).
+      return error.exitCode === 0 ? ExitCode.success : ExitCode.usage;
+    }
+    const failure = describeFailure(error, apiUrl);
+    for (const line of failure.lines) {
+      output.stderr(line);
+    }
+    return failure.exitCode;
+  }
+}
+
+function buildProgram(
+  deps: CliDeps,
+  openServer: () => Promise<ServerContext>,
+  finish: (exitCode: number) => void,
+): Command {
+  const { output } = deps;
+  const program = new Command("rgrid")
+    .description("Run scripts remotely as simply as running them locally, and retry the ones that failed.")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => writeLines(output.stdout, text),
+      writeErr: (text) => writeLines(output.stderr, text),
+      outputError: (text, write) => write(text.replace(/^error:/, "Error:")),
+    })
+    .showHelpAfterError("(run 'rgrid --help' for usage)")
+    .addHelpText("after", HELP_FOOTER);
+
+  program
+    .command("init")
+    .description("write the config file with the server's URL and your API key")
+    .option("--api-url <url>", "the execution service's URL")
+    .option("--api-key <key>", "your API key")
+    .option("--json", "print the result as JSON")
+    .action(async (flags: { apiUrl?: string; apiKey?: string; json?: boolean }) => {
+      finish(
+        await initCommand(
+          { apiUrl: flags.apiUrl, apiKey: flags.apiKey, json: flags.json === true },
+          { environment: deps.environment, output },
+        ),
+      );
+    });
+
+  program
+    .command("run")
+    .description("upload a script and its input files, and run it on a runner")
+    .argument("<script>", "the script to run (.py runs with python, .js/.mjs/.cjs with node)")
+    .argument("[args...]", "arguments for the script; those naming local files are uploaded as inputs")
+    .option("--runtime <runtime>", "runtime such as python, node or python:3.11 (default: from the extension)")
+    .option("--env <KEY=VALUE>", "environment variable for the script (repeatable)", keyValue("--env"), {})
+    .option("--metadata <KEY=VALUE>", "label to record with the execution (repeatable)", keyValue("--metadata"), {})
+    .option("--timeout <seconds>", "stop the script after this many seconds", positiveInteger)
+    .option("--wait", "follow the execution, print its logs, exit with the script's exit code")
+    .option("--json", "print the execution as JSON")
+    .addHelpText("after", "\nPut '--' before script arguments that start with '-': rgrid run job.py -- --verbose")
+    .action(
+      async (
+        script: string,
+        args: string[],
+        flags: {
+          runtime?: string;
+          env: Record<string, string>;
+          metadata: Record<string, string>;
+          timeout?: number;
+          wait?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        finish(
+          await runCommand(
+            {
+              script,
+              args,
+              runtime: flags.runtime,
+              env: flags.env,
+              metadata: flags.metadata,
+              timeoutSeconds: flags.timeout,
+              wait: flags.wait === true,
+              json: flags.json === true,
+              cwd: deps.cwd,
+              pollIntervalMs: deps.pollIntervalMs,
+            },
+            await openServer(),
+          ),
+        );
+      },
+    );
+
+  program
+    .command("status")
+    .description("show an execution's status, times, outcome and retry lineage")
+    .argument("<id>", "execution id (exec_...)")
+    .option("--json", "print the execution as JSON")
+    .action(async (executionId: string, flags: { json?: boolean }) => {
+      finish(await statusCommand({ executionId, json: flags.json === true }, await openServer()));
+    });
+
+  program
+    .command("logs")
+    .description("print an execution's logs (stdout lines to stdout, stderr lines to stderr)")
+    .argument("<id>", "execution id (exec_...)")
+    .option("--follow", "keep printing new lines until the execution ends")
+    .option("--json", "print the log entries as one JSON array")
+    .action(async (executionId: string, flags: { follow?: boolean; json?: boolean }) => {
+      finish(
+        await logsCommand(
+          { executionId, follow: flags.follow === true, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs },
+          await openServer(),
+        ),
+      );
+    });
+
+  program
+    .command("list")
+    .description("list your executions, newest first")
+    .option("--status <status>", `only this status (repeatable): ${STATUS_CHOICES.join(", ")}`, statusFilter, [])
+    .option("--limit <n>", "show at most this many", positiveInteger, 20)
+    .option("--json", "print the executions as one JSON array")
+    .action(async (flags: { status: ExecutionStatus[]; limit: number; json?: boolean }) => {
+      finish(
+        await listCommand({ statuses: flags.status, limit: flags.limit, json: flags.json === true }, await openServer()),
+      );
+    });
+
+  program
+    .command("retry")
+    .description("re-run an execution with the same script, runtime, args, env and input files")
+    .argument("<id>", "execution id (exec_...)")
+    .option("--force", "retry even when the execution has not finished (it keeps running)")
+    .option("--json", "print the new execution as JSON")
+    .action(async (executionId: string, flags: { force?: boolean; json?: boolean }) => {
+      finish(
+        await retryCommand(
+          { executionId, force: flags.force === true, json: flags.json === true },
+          await openServer(),
+        ),
+      );
+    });
+
+  return program;
+}
+
+/** Commander hands over text with trailing newlines; Output takes lines. */
+function writeLines(write: (line: string) => void, text: string): void {
+  for (const line of text.replace(/\n$/, "").split("\n")) {
+    write(line);
+  }
+}
+
+function keyValue(flag: string): (value: string, previous: Record<string, string>) => Record<string, string> {
+  return (value, previous) => {
+    const equals = value.indexOf("=");
+    if (equals <= 0) {
+      throw new InvalidArgumentError(`${flag} takes KEY=VALUE, for example ${flag} MODE=fast.`);
+    }
+    return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
+  };
+}
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1 || number > 2_147_483_647) {
+    throw new InvalidArgumentError("expected a whole number greater than 0.");
+  }
+  return number;
+}
+
+function statusFilter(value: string, previous: ExecutionStatus[]): ExecutionStatus[] {
+  const statuses = value.split(",").map((name) => {
+    const status = parseStatusName(name.trim().toLowerCase());
+    if (status === undefined) {
+      throw new InvalidArgumentError(`valid statuses are: ${STATUS_CHOICES.join(", ")}.`);
+    }
+    return status;
+  });
+  return [...previous, ...statuses];
+}

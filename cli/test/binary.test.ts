@@ -1,0 +1,122 @@
+// The built entry point as users run it: real process, real transport, real exit codes.
+// It runs cli/dist, which `npm test` (tsc -b) builds before jest.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { ExecutionStatus } from "@rgrid/proto";
+import { FakeExecutionService } from "./fake-execution-service";
+import { temporaryDirectory } from "./harness";
+
+const MAIN = join(__dirname, "..", "dist", "main.js");
+
+interface Finished {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runBinary(args: string[], env: Record<string, string>): Promise<Finished> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env } }, (error, stdout, stderr) => {
+      const exitCode = error ? Number((error as { code?: unknown }).code) : 0;
+      resolve({ exitCode, stdout, stderr });
+    });
+  });
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe("the rgrid binary", () => {
+  let home: { path: string; remove: () => Promise<void> };
+  beforeAll(() => {
+    if (!existsSync(MAIN)) {
+      throw new Error(`${MAIN} is missing: build first with 'npx tsc -b cli'`);
+    }
+  });
+  beforeEach(async () => {
+    home = await temporaryDirectory();
+  });
+  afterEach(() => home.remove());
+
+  it("exits 3 with a plain message and no stack trace when the server cannot be reached", async () => {
+    const port = await closedPort();
+    const result = await runBinary(["retry", "exec_0123456789abcdef0123456789abcdef"], {
+      HOME: home.path,
+      RGRID_API_URL: `http://127.0.0.1:${port}`,
+      RGRID_API_KEY: "some-key",
+      RGRID_RETRY_DELAY_MS: "1",
+    });
+
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      [2, 3, 4, 5].map((n) => `Connection lost. Retrying... (attempt ${n}/5)\n`).join("") +
+        `Error: cannot reach the rgrid server at http://127.0.0.1:${port}: connection refused. ` +
+        "Is it running? Start it with 'npm start' or set RGRID_API_URL.\n",
+    );
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("lists its commands in --help", async () => {
+    const result = await runBinary(["--help"], { HOME: home.path });
+
+    expect(result.exitCode).toBe(0);
+    for (const command of ["init", "run", "status", "logs", "list", "retry"]) {
+      expect(result.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
+    }
+    expect(result.stdout).toContain("RGRID_API_KEY");
+  });
+
+  it("exits 2 on an unknown command", async () => {
+    const result = await runBinary(["frobnicate"], { HOME: home.path });
+
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^Error: unknown command 'frobnicate'/);
+  });
+
+  it("retries over HTTP/1.1 with the configured key as a bearer token", async () => {
+    const fake = new FakeExecutionService();
+    const original = fake.seed({ status: ExecutionStatus.FAILED, errorMessage: "network unreachable" });
+    const server = createServer(connectNodeAdapter({ routes: (router) => fake.routes(router) }));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const configPath = join(home.path, "config.json");
+      const init = await runBinary(["init", "--api-url", `http://127.0.0.1:${port}`, "--api-key", "file-key"], {
+        HOME: home.path,
+        RGRID_CONFIG: configPath,
+      });
+      expect(init.exitCode).toBe(0);
+
+      const result = await runBinary(["retry", original.id], { HOME: home.path, RGRID_CONFIG: configPath });
+
+      const retryId = original.retriedAs[0];
+      expect(result.stderr).toBe("");
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toBe(
+        [
+          `Retry started: ${retryId}`,
+          `Original: ${original.id}`,
+          "Original error: network unreachable",
+          "Status: queued",
+          "",
+          `Check status: rgrid status ${retryId}`,
+          `View logs: rgrid logs ${retryId}`,
+          "",
+        ].join("\n"),
+      );
+      expect(fake.authorizations).toEqual(["Bearer file-key"]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

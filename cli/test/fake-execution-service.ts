@@ -1,0 +1,228 @@
+// An in-memory ExecutionService for the CLI's tests: it is the server the CLI talks to, not the
+// code under test. It keeps requests so tests can check what the CLI sent.
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext, ServiceImpl, Transport } from "@connectrpc/connect";
+import { bearerAuth, newExecutionId } from "@rgrid/common";
+import {
+  ExecutionSchema,
+  ExecutionService,
+  ExecutionStatus,
+  LogEntry_Stream,
+  LogEntrySchema,
+  RetryKind,
+  TransferGrantSchema,
+} from "@rgrid/proto";
+import type {
+  CreateExecutionRequest,
+  Execution,
+  LogEntry,
+  RetryExecutionRequest,
+  TransferGrant,
+} from "@rgrid/proto";
+
+type Method = keyof ServiceImpl<typeof ExecutionService>;
+
+const TERMINAL = new Set([
+  ExecutionStatus.COMPLETED,
+  ExecutionStatus.FAILED,
+  ExecutionStatus.TIMED_OUT,
+  ExecutionStatus.CANCELLED,
+]);
+
+/** How the fake plays a runner once an execution is queued: two polls, then the outcome. */
+export interface ScriptedRun {
+  lines: Array<[LogEntry_Stream, string]>;
+  finalLine: [LogEntry_Stream, string];
+  status: ExecutionStatus;
+  exitCode?: number;
+}
+
+export class FakeExecutionService {
+  readonly executions = new Map<string, Execution>();
+  readonly logs = new Map<string, LogEntry[]>();
+  readonly createRequests: CreateExecutionRequest[] = [];
+  readonly retryRequests: RetryExecutionRequest[] = [];
+  readonly authorizations: string[] = [];
+  /** Calls of a method to answer with Unavailable before serving it normally. */
+  readonly outages = new Map<Method, number>();
+  /** Largest GetLogs page, small enough for tests to see paging. */
+  logPageSize = 1000;
+  scriptedRun?: ScriptedRun;
+  private readonly byRequestId = new Map<string, string>();
+
+  constructor(private readonly uploadBaseUrl = "http://127.0.0.1:9/unused") {}
+
+  /** Adds an execution as if it had been created earlier. */
+  seed(fields: Partial<Omit<Execution, "$typeName">> = {}): Execution {
+    const id = fields.id ?? newExecutionId();
+    const execution = create(ExecutionSchema, {
+      status: ExecutionStatus.FAILED,
+      script: { name: "process.py", sizeBytes: 10n, sha256: "a".repeat(64) },
+      runtime: "python",
+      attempt: 1,
+      rootId: id,
+      retryKind: RetryKind.ORIGINAL,
+      createdAt: timestampNow(),
+      ...fields,
+      id,
+    });
+    this.executions.set(id, execution);
+    return execution;
+  }
+
+  addLog(executionId: string, stream: LogEntry_Stream, line: string): void {
+    const entries = this.logs.get(executionId) ?? [];
+    entries.push(create(LogEntrySchema, { sequence: BigInt(entries.length + 1), stream, line, time: timestampNow() }));
+    this.logs.set(executionId, entries);
+  }
+
+  routes(router: ConnectRouter): void {
+    router.service(ExecutionService, {
+      createExecution: async (request, context) => {
+        this.createRequests.push(request);
+        this.enter("createExecution", context);
+        const existing = this.byRequestId.get(request.requestId);
+        const execution = existing
+          ? this.mustGet(existing)
+          : this.seed({
+              status: ExecutionStatus.UPLOADING,
+              script: request.script,
+              runtime: request.runtime,
+              args: request.args,
+              env: request.env,
+              inputs: request.inputs,
+              metadata: request.metadata,
+              timeoutSeconds: request.timeoutSeconds,
+              exitCode: undefined,
+            });
+        this.byRequestId.set(request.requestId, execution.id);
+        return {
+          execution,
+          scriptUpload: this.grant(execution.id, "script", request.script?.name ?? ""),
+          inputUploads: request.inputs.map((input) => this.grant(execution.id, "inputs", input.name)),
+        };
+      },
+      confirmUploads: async (request, context) => {
+        this.enter("confirmUploads", context);
+        const execution = this.mustGet(request.executionId);
+        if (execution.status === ExecutionStatus.UPLOADING) {
+          execution.status = ExecutionStatus.QUEUED;
+        }
+        return { execution };
+      },
+      getExecution: async (request, context) => {
+        this.enter("getExecution", context);
+        const execution = this.mustGet(request.executionId);
+        this.playScriptedRun(execution);
+        return { execution };
+      },
+      listExecutions: async (request, context) => {
+        this.enter("listExecutions", context);
+        const matching = [...this.executions.values()]
+          .reverse()
+          .filter((execution) => request.statuses.length === 0 || request.statuses.includes(execution.status));
+        const start = request.pageToken === "" ? 0 : Number(request.pageToken);
+        const size = request.pageSize || 50;
+        const end = start + size;
+        return { executions: matching.slice(start, end), nextPageToken: end < matching.length ? String(end) : "" };
+      },
+      retryExecution: async (request, context) => {
+        this.retryRequests.push(request);
+        this.enter("retryExecution", context);
+        const original = this.mustGet(request.executionId);
+        const existing = this.byRequestId.get(request.requestId);
+        if (existing) {
+          return { execution: this.mustGet(existing), original };
+        }
+        if (!request.force && !TERMINAL.has(original.status)) {
+          throw new ConnectError(`execution ${original.id} is not finished`, Code.FailedPrecondition);
+        }
+        const retry = this.seed({
+          ...original,
+          id: newExecutionId(),
+          status: ExecutionStatus.QUEUED,
+          retryOf: original.id,
+          rootId: original.rootId,
+          attempt: original.attempt + 1,
+          retryKind: request.force ? RetryKind.FORCED : RetryKind.MANUAL,
+          retriedAs: [],
+          exitCode: undefined,
+          errorMessage: "",
+          startedAt: undefined,
+          finishedAt: undefined,
+        });
+        original.retriedAs.push(retry.id);
+        this.byRequestId.set(request.requestId, retry.id);
+        return { execution: retry, original };
+      },
+      getLogs: async (request, context) => {
+        this.enter("getLogs", context);
+        this.mustGet(request.executionId);
+        const after = (this.logs.get(request.executionId) ?? []).filter(
+          (entry) => entry.sequence > request.afterSequence,
+        );
+        const page = after.slice(0, this.logPageSize);
+        return { entries: page, hasMore: after.length > page.length };
+      },
+      getOutputDownloads: async (request, context) => {
+        this.enter("getOutputDownloads", context);
+        const execution = this.mustGet(request.executionId);
+        return { outputs: execution.outputs, downloads: [] };
+      },
+    });
+  }
+
+  transport(apiKey: string): Transport {
+    return createRouterTransport((router) => this.routes(router), {
+      transport: { interceptors: [bearerAuth(apiKey)] },
+    });
+  }
+
+  private enter(method: Method, context: HandlerContext): void {
+    this.authorizations.push(context.requestHeader.get("authorization") ?? "");
+    const outages = this.outages.get(method) ?? 0;
+    if (outages > 0) {
+      this.outages.set(method, outages - 1);
+      throw new ConnectError("connection lost", Code.Unavailable);
+    }
+  }
+
+  private mustGet(id: string): Execution {
+    const execution = this.executions.get(id);
+    if (!execution) {
+      throw new ConnectError(`execution ${id} not found`, Code.NotFound);
+    }
+    return execution;
+  }
+
+  private grant(executionId: string, kind: string, name: string): TransferGrant {
+    return create(TransferGrantSchema, {
+      name,
+      method: "PUT",
+      url: `${this.uploadBaseUrl}/executions/${executionId}/${kind}/${encodeURIComponent(name)}`,
+      headers: { "x-grant": "signed" },
+    });
+  }
+
+  private playScriptedRun(execution: Execution): void {
+    const run = this.scriptedRun;
+    if (!run) {
+      return;
+    }
+    if (execution.status === ExecutionStatus.QUEUED) {
+      execution.status = ExecutionStatus.RUNNING;
+      execution.startedAt = timestampNow();
+      for (const [stream, line] of run.lines) {
+        this.addLog(execution.id, stream, line);
+      }
+    } else if (execution.status === ExecutionStatus.RUNNING) {
+      // Logged before the result, as a runner does, so the CLI must drain after seeing the end.
+      this.addLog(execution.id, ...run.finalLine);
+      execution.status = run.status;
+      execution.exitCode = run.exitCode;
+      execution.finishedAt = timestampNow();
+    }
+  }
+}

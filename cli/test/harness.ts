@@ -1,0 +1,60 @@
+// Runs the CLI in-process against a FakeExecutionService and captures what it prints.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Transport } from "@connectrpc/connect";
+import type { CliEnvironment, Connection } from "../src/config";
+import { runCli } from "../src/program";
+import type { FakeExecutionService } from "./fake-execution-service";
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string[];
+  stderr: string[];
+  /** Delays the CLI asked to sleep, in order. */
+  sleeps: number[];
+  /** The connections the CLI resolved, in order. */
+  connections: Connection[];
+}
+
+export interface RunOptions {
+  cwd?: string;
+  environment?: Partial<CliEnvironment>;
+}
+
+export async function runAgainst(
+  fake: FakeExecutionService,
+  argv: string[],
+  options: RunOptions = {},
+): Promise<CliResult> {
+  const result: CliResult = { exitCode: -1, stdout: [], stderr: [], sleeps: [], connections: [] };
+  const createTransport = (connection: Connection): Transport => {
+    result.connections.push(connection);
+    return fake.transport(connection.apiKey);
+  };
+  result.exitCode = await runCli(argv, {
+    environment: {
+      configPath: join(tmpdir(), "rgrid-cli-test-absent", "config.json"),
+      apiUrl: "http://rgrid.test:8080",
+      apiKey: "test-api-key",
+      resendPolicy: { attempts: 5, firstDelayMs: 200 },
+      ...options.environment,
+    },
+    output: { stdout: (line) => result.stdout.push(line), stderr: (line) => result.stderr.push(line) },
+    clock: {
+      sleep: async (ms) => {
+        result.sleeps.push(ms);
+      },
+    },
+    cwd: options.cwd ?? process.cwd(),
+    createTransport,
+    pollIntervalMs: 250,
+  });
+  return result;
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export async function temporaryDirectory(): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), "rgrid-cli-"));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
