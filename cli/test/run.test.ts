@@ -183,7 +183,7 @@ describe("rgrid run", () => {
 
     const result = await runAgainst(fake, ["run", "process.py", "--wait"], { cwd: workspace.path });
 
-    expect(result.exitCode).toBe(0);
+    expect({ code: result.exitCode, stderr: result.stderr }).toEqual({ code: 0, stderr: [] });
     expect(result.stdout.at(-1)).toMatch(/^Execution exec_[0-9a-f]{32} completed in \d/);
   });
 

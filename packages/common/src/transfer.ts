@@ -49,7 +49,12 @@ export async function digestFile(path: string): Promise<FileDigest> {
 export async function uploadFile(grant: Grant, path: string, sizeBytes: number): Promise<void> {
   const request = openRequest(grant, { "content-length": String(sizeBytes) });
   const response = waitForResponse(request);
-  await pipeline(createReadStream(path), request);
+  // Not pipeline(): a server may answer and close before the request reports 'finish', which
+  // pipeline() would turn into a premature-close error although the upload succeeded. The
+  // answer is what counts; a failing read aborts the request, which rejects `response`.
+  const source = createReadStream(path);
+  source.once("error", (error) => request.destroy(error));
+  source.pipe(request);
   const res = await response;
   const body = await readSmallBody(res);
   if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
@@ -103,8 +108,12 @@ function openRequest(grant: Grant, extraHeaders: Record<string, string>): http.C
 function waitForResponse(request: http.ClientRequest): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     request.once("response", resolve);
-    request.once("error", (error) =>
-      reject(new TransferError(`cannot reach object storage at ${request.host}: ${error.message}`)),
+    request.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.syscall === undefined
+          ? new TransferError(`transfer failed: ${error.message}`)
+          : new TransferError(`cannot reach object storage at ${request.host}: ${error.message}`),
+      ),
     );
   });
 }

@@ -1,0 +1,67 @@
+import { EnvReader } from "@rgrid/common";
+import type { Env } from "@rgrid/common";
+import { parseDatabaseUrl, redactPassword } from "./db/database-url";
+import type { DatabaseTarget } from "./db/database-url";
+
+export interface ExecutionConfig {
+  host: string;
+  port: number;
+  database: DatabaseTarget;
+  /** For logs: the database URL without its password. */
+  databaseLabel: string;
+  storageUrl: string;
+  internalToken: string;
+  runnerTokens: string[];
+  defaultTimeoutSeconds: number;
+  maxTimeoutSeconds: number;
+  maxRequestBytes: number;
+}
+
+export const DEFAULT_DATABASE_URL = "sqlite:.rgrid/rgrid.db";
+const ONE_DAY_SECONDS = 86_400;
+const ONE_YEAR_SECONDS = 365 * ONE_DAY_SECONDS;
+
+/** Only the database: what the admin commands need. */
+export function loadDatabaseConfig(env: Env, cwd: string): { database: DatabaseTarget; databaseLabel: string } {
+  const reader = new EnvReader(env);
+  const result = readDatabase(reader, cwd);
+  reader.finish();
+  return result;
+}
+
+/** The service's whole configuration; every problem is reported at once. */
+export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
+  const reader = new EnvReader(env);
+  const { database, databaseLabel } = readDatabase(reader, cwd);
+  const defaultTimeoutSeconds = reader.integer("RGRID_DEFAULT_TIMEOUT_SECONDS", 3600, 1, ONE_YEAR_SECONDS);
+  const maxTimeoutSeconds = reader.integer("RGRID_MAX_TIMEOUT_SECONDS", ONE_DAY_SECONDS, 1, ONE_YEAR_SECONDS);
+  if (defaultTimeoutSeconds > maxTimeoutSeconds) {
+    reader.problem(
+      `RGRID_DEFAULT_TIMEOUT_SECONDS (${defaultTimeoutSeconds}) must not exceed RGRID_MAX_TIMEOUT_SECONDS (${maxTimeoutSeconds})`,
+    );
+  }
+  const config: ExecutionConfig = {
+    host: reader.string("RGRID_EXECUTION_HOST", "127.0.0.1"),
+    port: reader.port("RGRID_EXECUTION_PORT", 7400),
+    database,
+    databaseLabel,
+    storageUrl: reader.url("RGRID_STORAGE_URL"),
+    internalToken: reader.secret("RGRID_INTERNAL_TOKEN"),
+    runnerTokens: reader.secretList("RGRID_RUNNER_TOKENS"),
+    defaultTimeoutSeconds,
+    maxTimeoutSeconds,
+    maxRequestBytes: reader.integer("RGRID_MAX_REQUEST_BYTES", 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+  };
+  reader.finish();
+  return config;
+}
+
+function readDatabase(reader: EnvReader, cwd: string): { database: DatabaseTarget; databaseLabel: string } {
+  const url = reader.string("RGRID_DATABASE_URL", DEFAULT_DATABASE_URL);
+  const parsed = parseDatabaseUrl(url, cwd);
+  if (typeof parsed === "string") {
+    reader.problem(parsed);
+    return { database: { dialect: "sqlite", file: ":memory:" }, databaseLabel: redactPassword(url) };
+  }
+  return { database: parsed, databaseLabel: redactPassword(url) };
+}

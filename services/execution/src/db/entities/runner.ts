@@ -1,0 +1,22 @@
+import { EntitySchema } from "@mikro-orm/core";
+
+/** A registered runner and the runtime names (before any ':') it can run. */
+export class Runner {
+  id!: string;
+  name!: string;
+  runtimes!: string[];
+  registeredAt!: Date;
+  lastSeenAt!: Date;
+}
+
+export const RunnerSchema = new EntitySchema<Runner>({
+  class: Runner,
+  tableName: "runners",
+  properties: {
+    id: { type: "string", primary: true },
+    name: { type: "string" },
+    runtimes: { type: "json" },
+    registeredAt: { type: "datetime" },
+    lastSeenAt: { type: "datetime" },
+  },
+});

@@ -1,0 +1,66 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { UniqueConstraintViolationException } from "@mikro-orm/core";
+
+// The errors this service raises on purpose. Handlers throw these; `mapKnownErrors` turns them
+// into Connect codes in one place, and anything else is left to `hideUnknownErrors`.
+
+/** The thing asked for does not exist for this caller (another account's is missing too). */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}
+
+/** The request is valid but the record's current state does not allow it. */
+export class PreconditionError extends Error {
+  override name = "PreconditionError";
+}
+
+/** StorageService could not be reached or timed out; the same request may succeed later. */
+export class StorageUnavailableError extends Error {
+  override name = "StorageUnavailableError";
+}
+
+/** StorageService refused the request because of the objects' state (e.g. an input is missing). */
+export class StorageRejectedError extends Error {
+  override name = "StorageRejectedError";
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof UniqueConstraintViolationException;
+}
+
+/** The Connect error for a known error, or undefined for anything unexpected. */
+export function toConnectError(error: unknown): ConnectError | undefined {
+  if (error instanceof ConnectError) {
+    // Already decided by a handler or by validateRequest (InvalidArgument, Unauthenticated).
+    return error;
+  }
+  if (error instanceof NotFoundError) {
+    // Same code and wording whether the record is missing or belongs to someone else.
+    return new ConnectError(error.message, Code.NotFound);
+  }
+  if (error instanceof PreconditionError) {
+    // The caller can fix this by waiting or changing state, not by changing the request shape.
+    return new ConnectError(error.message, Code.FailedPrecondition);
+  }
+  if (error instanceof StorageRejectedError) {
+    // Objects are not as the request needs them (missing or wrong size): a state problem.
+    return new ConnectError(error.message, Code.FailedPrecondition);
+  }
+  if (error instanceof StorageUnavailableError) {
+    // Transient: clients may re-send, which is safe because every mutation is idempotent.
+    return new ConnectError(error.message, Code.Unavailable);
+  }
+  return undefined;
+}
+
+/** Maps known errors to Connect codes; unknown ones pass through to `hideUnknownErrors`. */
+export function mapKnownErrors(): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      throw toConnectError(error) ?? error;
+    }
+  };
+}

@@ -1,0 +1,231 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { newExecutionId, validateRequest } from "@rgrid/common";
+import type { Logger } from "@rgrid/common";
+import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
+import type { FilterQuery } from "@mikro-orm/knex";
+import { callerOf } from "../auth";
+import type { Caller } from "../auth";
+import type { Database } from "../db/orm";
+import { Execution, LogLine } from "../db/entities";
+import { PreconditionError, isUniqueViolation } from "../errors";
+import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
+import type { StorageGateway } from "../storage";
+import {
+  LIMITS,
+  createExecutionRules,
+  executionIdRules,
+  getLogsRules,
+  listExecutionsRules,
+  retryExecutionRules,
+} from "../validation";
+import { executionMessage, fileMessage, logEntryMessage, stateFromWire, storedFile } from "./convert";
+import { decodePageToken, encodePageToken } from "./page-token";
+import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
+import { createRetryExecution } from "./retry";
+import type { WorkNotifier } from "./work-notifier";
+
+export interface ExecutionHandlerDeps {
+  db: Database;
+  storage: StorageGateway;
+  notifier: WorkNotifier;
+  clock: () => Date;
+  logger: Logger;
+  maxTimeoutSeconds: number;
+}
+
+const DEFAULT_PAGE_SIZE = 50;
+const DEFAULT_LOG_LIMIT = 1000;
+
+export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl<typeof ExecutionService> {
+  const { db, storage, notifier, clock } = deps;
+  const createRules = createExecutionRules(deps.maxTimeoutSeconds);
+  const retryExecution = createRetryExecution(deps);
+
+  /** The upload grants of an execution still waiting for its files; none once they are in. */
+  async function uploadGrantsFor(execution: Execution): Promise<{ scriptUpload?: TransferGrant; inputUploads: TransferGrant[] }> {
+    if (execution.status !== "uploading") {
+      return { inputUploads: [] };
+    }
+    const grants = await storage.uploadGrants(execution.id, executionObjects(execution));
+    return { scriptUpload: grants[0], inputUploads: grants.slice(1) };
+  }
+
+  return {
+    async createExecution(request, ctx) {
+      validateRequest(request, createRules);
+      const caller = callerOf(ctx);
+      const script = request.script as FileInfo;
+      const em = db.fork();
+      const requestId = request.requestId === "" ? null : request.requestId;
+      if (requestId !== null) {
+        const earlier = await em.findOne(Execution, { accountId: caller.accountId, requestId });
+        if (earlier !== null) {
+          return { execution: executionMessage(earlier), ...(await uploadGrantsFor(earlier)) };
+        }
+      }
+
+      const id = newExecutionId();
+      // Grants first: if storage is down nothing is recorded, and a grant for an id that is
+      // never used is harmless.
+      const grants = await storage.uploadGrants(id, [
+        scriptObject(script.name),
+        ...request.inputs.map((input) => inputObject(input.name)),
+      ]);
+      const execution = em.create(Execution, {
+        id,
+        accountId: caller.accountId,
+        status: "uploading",
+        scriptName: script.name,
+        scriptSizeBytes: Number(script.sizeBytes),
+        scriptSha256: script.sha256,
+        runtime: request.runtime,
+        runtimeName: request.runtime.split(":")[0] as string,
+        args: request.args,
+        env: request.env,
+        inputs: request.inputs.map(storedFile),
+        metadata: request.metadata,
+        outputs: [],
+        timeoutSeconds: request.timeoutSeconds,
+        createdAt: clock(),
+        startedAt: null,
+        finishedAt: null,
+        exitCode: null,
+        errorMessage: "",
+        runnerId: null,
+        retryOf: null,
+        rootId: id,
+        attempt: 1,
+        retryKind: "original",
+        retriedBy: null,
+        requestId,
+      });
+      try {
+        await em.flush();
+      } catch (error) {
+        if (requestId !== null && isUniqueViolation(error)) {
+          // A concurrent create with the same request_id won; answer with its execution.
+          const winner = await db.fork().findOneOrFail(Execution, { accountId: caller.accountId, requestId });
+          return { execution: executionMessage(winner), ...(await uploadGrantsFor(winner)) };
+        }
+        throw error;
+      }
+      return { execution: executionMessage(execution), scriptUpload: grants[0], inputUploads: grants.slice(1) };
+    },
+
+    async confirmUploads(request, ctx) {
+      validateRequest(request, executionIdRules);
+      const caller = callerOf(ctx);
+      const em = db.fork();
+      const execution = await findOwnedExecution(em, caller.accountId, request.executionId);
+      if (execution.status === "uploading") {
+        await requireUploaded(storage, execution);
+        await em.nativeUpdate(Execution, { id: execution.id, status: "uploading" }, { status: "queued" });
+        notifier.notify();
+      }
+      const current = await db.fork().findOneOrFail(Execution, execution.id);
+      return { execution: executionMessage(current, await retriedAs(em, current.id)) };
+    },
+
+    async getExecution(request, ctx) {
+      validateRequest(request, executionIdRules);
+      const em = db.fork();
+      const execution = await findOwnedExecution(em, callerOf(ctx).accountId, request.executionId);
+      return { execution: executionMessage(execution, await retriedAs(em, execution.id)) };
+    },
+
+    async listExecutions(request, ctx) {
+      validateRequest(request, listExecutionsRules);
+      const caller = callerOf(ctx);
+      const states = request.statuses.map((status) => {
+        const state = stateFromWire(status);
+        if (state === undefined) {
+          throw new ConnectError(`invalid statuses: ${status} is not an execution status`, Code.InvalidArgument);
+        }
+        return state;
+      });
+      const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+      const where: FilterQuery<Execution>[] = [{ accountId: caller.accountId }];
+      if (states.length > 0) {
+        where.push({ status: { $in: states } });
+      }
+      if (request.pageToken !== "") {
+        const after = decodePageToken(request.pageToken);
+        where.push({ $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, id: { $lt: after.id } }] });
+      }
+      const em = db.fork();
+      const rows = await em.find(Execution, { $and: where }, {
+        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        limit: pageSize + 1,
+      });
+      const page = rows.slice(0, pageSize);
+      const last = page[page.length - 1];
+      const retries = await retriedAsByOriginal(em, page.map((execution) => execution.id));
+      return {
+        executions: page.map((execution) => executionMessage(execution, retries.get(execution.id))),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken(last) : "",
+      };
+    },
+
+    async retryExecution(request, ctx) {
+      validateRequest(request, retryExecutionRules);
+      const caller: Caller = callerOf(ctx);
+      const result = await retryExecution(caller, request);
+      const em = db.fork();
+      return {
+        execution: executionMessage(result.execution, await retriedAs(em, result.execution.id)),
+        original: executionMessage(result.original, await retriedAs(em, result.original.id)),
+      };
+    },
+
+    async getLogs(request, ctx) {
+      validateRequest(request, getLogsRules);
+      const em = db.fork();
+      const execution = await findOwnedExecution(em, callerOf(ctx).accountId, request.executionId);
+      const limit = request.limit === 0 ? DEFAULT_LOG_LIMIT : Math.min(request.limit, LIMITS.logLimit);
+      const lines = await em.find(
+        LogLine,
+        { executionId: execution.id, sequence: { $gt: Number(request.afterSequence) } },
+        { orderBy: { sequence: "asc" }, limit: limit + 1 },
+      );
+      return { entries: lines.slice(0, limit).map(logEntryMessage), hasMore: lines.length > limit };
+    },
+
+    async getOutputDownloads(request, ctx) {
+      validateRequest(request, executionIdRules);
+      const execution = await findOwnedExecution(db.fork(), callerOf(ctx).accountId, request.executionId);
+      if (execution.outputs.length === 0) {
+        return { outputs: [], downloads: [] };
+      }
+      const downloads = await storage.downloadGrants(
+        execution.id,
+        execution.outputs.map((output) => outputObject(output.name)),
+      );
+      return { outputs: execution.outputs.map(fileMessage), downloads };
+    },
+  };
+}
+
+/** Fails naming every file that is missing or has a size other than the declared one. */
+async function requireUploaded(storage: StorageGateway, execution: Execution): Promise<void> {
+  const declared = [
+    { name: execution.scriptName, sizeBytes: execution.scriptSizeBytes },
+    ...execution.inputs.map((input) => ({ name: input.name, sizeBytes: input.sizeBytes })),
+  ];
+  const found = await storage.stat(execution.id, executionObjects(execution));
+  const problems = declared.flatMap((file, index) => {
+    const info = found[index];
+    if (info === undefined || !info.exists) {
+      return [`${file.name} (missing)`];
+    }
+    if (Number(info.sizeBytes) !== file.sizeBytes) {
+      return [`${file.name} (expected ${file.sizeBytes} bytes, found ${info.sizeBytes})`];
+    }
+    return [];
+  });
+  if (problems.length > 0) {
+    throw new PreconditionError(
+      `uploads of ${execution.id} are incomplete: ${problems.join(", ")}; upload them and confirm again`,
+    );
+  }
+}

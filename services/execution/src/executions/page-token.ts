@@ -1,0 +1,31 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { EXECUTION_ID_PATTERN } from "@rgrid/common";
+
+/** Where the previous page of a newest-first listing ended: its last (created_at, id). */
+export interface PagePosition {
+  createdAt: Date;
+  id: string;
+}
+
+// Opaque to clients (base64url JSON) so the key can change without breaking their code.
+export function encodePageToken(position: PagePosition): string {
+  return Buffer.from(JSON.stringify({ c: position.createdAt.getTime(), i: position.id }), "utf8").toString("base64url");
+}
+
+export function decodePageToken(token: string): PagePosition {
+  const invalid = () => new ConnectError("invalid page_token: use next_page_token from a previous response", Code.InvalidArgument);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+  if (typeof parsed !== "object" || parsed === null) {
+    throw invalid();
+  }
+  const { c, i } = parsed as { c?: unknown; i?: unknown };
+  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0 || typeof i !== "string" || !EXECUTION_ID_PATTERN.test(i)) {
+    throw invalid();
+  }
+  return { createdAt: new Date(c), id: i };
+}

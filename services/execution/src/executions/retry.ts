@@ -1,0 +1,205 @@
+import { LockMode } from "@mikro-orm/core";
+import { newExecutionId } from "@rgrid/common";
+import type { Logger } from "@rgrid/common";
+import { ObjectKind } from "@rgrid/proto";
+import type { ObjectInfo } from "@rgrid/proto";
+import type { Caller } from "../auth";
+import type { Database } from "../db/orm";
+import { Execution, isTerminal } from "../db/entities";
+import type { StoredFile } from "../db/entities";
+import {
+  PreconditionError,
+  StorageRejectedError,
+  StorageUnavailableError,
+  isUniqueViolation,
+} from "../errors";
+import type { StorageGateway } from "../storage";
+import { findOwnedExecution } from "./queries";
+import type { WorkNotifier } from "./work-notifier";
+
+export interface RetryDeps {
+  db: Database;
+  storage: StorageGateway;
+  notifier: WorkNotifier;
+  clock: () => Date;
+  logger: Logger;
+}
+
+export interface RetryRequest {
+  executionId: string;
+  force: boolean;
+  requestId: string;
+}
+
+export interface RetryResult {
+  execution: Execution;
+  /** The original as it is after the retry was recorded. */
+  original: Execution;
+}
+
+export type RetryExecution = (caller: Caller, request: RetryRequest) => Promise<RetryResult>;
+
+/**
+ * The retry rules of DESIGN.md §4. The order matters: storage copies the objects first, with no
+ * transaction open; only then does one short transaction re-check the original and insert the
+ * retry. Whatever fails after the copy removes the copies, so nothing half-made remains.
+ */
+export function createRetryExecution(deps: RetryDeps): RetryExecution {
+  // Identical requests arriving together (a client re-sending after a transport error) share
+  // one attempt, so storage copies once; the unique index covers other replicas.
+  const inFlight = new Map<string, Promise<RetryResult>>();
+
+  return (caller, request) => {
+    const key = `${caller.accountId}\u0000${request.requestId}`;
+    const running = inFlight.get(key);
+    if (running) {
+      return running;
+    }
+    const attempt = retryOnce(deps, caller, request).finally(() => inFlight.delete(key));
+    inFlight.set(key, attempt);
+    return attempt;
+  };
+}
+
+async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest): Promise<RetryResult> {
+  const em = deps.db.fork();
+  const original = await findOwnedExecution(em, caller.accountId, request.executionId);
+
+  const earlier = await em.findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
+  if (earlier !== null) {
+    return { execution: earlier, original };
+  }
+
+  if (!request.force) {
+    requireTerminal(original);
+  }
+
+  const newId = newExecutionId();
+  const copied = await copyObjects(deps, original, newId);
+  try {
+    requireSameSizes(original, copied);
+    const retry = await insertRetry(deps, caller, request, original, newId);
+    deps.notifier.notify();
+    return { execution: retry, original: await deps.db.fork().findOneOrFail(Execution, original.id) };
+  } catch (error) {
+    await removeCopies(deps, newId);
+    if (isUniqueViolation(error)) {
+      // A concurrent request with the same request_id (another replica) won: answer with its
+      // execution, as an idempotent re-send should.
+      const winner = await deps.db.fork().findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
+      if (winner !== null) {
+        return { execution: winner, original };
+      }
+    }
+    throw error;
+  }
+}
+
+function requireTerminal(original: Execution): void {
+  if (!isTerminal(original.status)) {
+    throw new PreconditionError(
+      `execution ${original.id} is ${original.status}; only completed, failed, timed_out or cancelled ` +
+        `executions can be retried without force`,
+    );
+  }
+}
+
+async function copyObjects(deps: RetryDeps, original: Execution, newId: string): Promise<ObjectInfo[]> {
+  try {
+    return await deps.storage.copyInputs(
+      original.id,
+      newId,
+      original.inputs.map((input) => input.name),
+      original.scriptName,
+    );
+  } catch (error) {
+    // Storage undoes a copy it reports as failed, but a lost answer (connection dropped after
+    // the copy) can leave objects behind that only this call knows about.
+    await removeCopies(deps, newId);
+    if (error instanceof StorageRejectedError) {
+      throw new PreconditionError(`cannot retry ${original.id}: ${error.message}; nothing was created`, { cause: error });
+    }
+    if (error instanceof StorageUnavailableError) {
+      throw new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** A retry never runs with inputs that differ from the original's. */
+function requireSameSizes(original: Execution, copied: readonly ObjectInfo[]): void {
+  const expected: Array<{ kind: ObjectKind; file: StoredFile }> = [
+    { kind: ObjectKind.SCRIPT, file: { name: original.scriptName, sizeBytes: original.scriptSizeBytes, sha256: original.scriptSha256 } },
+    ...original.inputs.map((file) => ({ kind: ObjectKind.INPUT, file })),
+  ];
+  for (const { kind, file } of expected) {
+    const found = copied.find((info) => info.ref?.kind === kind && info.ref.name === file.name);
+    if (found === undefined || !found.exists) {
+      throw new PreconditionError(`cannot retry ${original.id}: ${file.name} was not copied; nothing was created`);
+    }
+    if (Number(found.sizeBytes) !== file.sizeBytes) {
+      throw new PreconditionError(
+        `cannot retry ${original.id}: ${file.name} has ${found.sizeBytes} bytes in storage but ` +
+          `${file.sizeBytes} were recorded; nothing was created`,
+      );
+    }
+  }
+}
+
+async function insertRetry(
+  deps: RetryDeps,
+  caller: Caller,
+  request: RetryRequest,
+  original: Execution,
+  newId: string,
+): Promise<Execution> {
+  return deps.db.fork().transactional(async (tx) => {
+    if (!request.force) {
+      // Re-checked atomically with the insert. PostgreSQL holds the row; SQLite's single
+      // writer already excludes concurrent changes (and has no row locks).
+      const current = await tx.findOneOrFail(Execution, original.id, {
+        lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
+      });
+      requireTerminal(current);
+    }
+    return tx.create(Execution, {
+      id: newId,
+      accountId: caller.accountId,
+      status: "queued",
+      scriptName: original.scriptName,
+      scriptSizeBytes: original.scriptSizeBytes,
+      scriptSha256: original.scriptSha256,
+      runtime: original.runtime,
+      runtimeName: original.runtimeName,
+      args: [...original.args],
+      env: { ...original.env },
+      inputs: original.inputs.map((input) => ({ ...input })),
+      metadata: { ...original.metadata },
+      outputs: [],
+      timeoutSeconds: original.timeoutSeconds,
+      createdAt: deps.clock(),
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      errorMessage: "",
+      runnerId: null,
+      retryOf: original.id,
+      rootId: original.rootId,
+      attempt: original.attempt + 1,
+      // Forced means the original was not finished when asked; --force on a finished one is an
+      // ordinary retry.
+      retryKind: isTerminal(original.status) ? "manual" : "forced",
+      retriedBy: caller.apiKeyId,
+      requestId: request.requestId,
+    });
+  });
+}
+
+async function removeCopies(deps: RetryDeps, newId: string): Promise<void> {
+  try {
+    await deps.storage.deleteExecutionObjects(newId);
+  } catch (error) {
+    // The RPC still fails with its own error; the orphaned objects are named for an operator.
+    deps.logger.error("could not remove objects copied for a failed retry", { executionId: newId, error });
+  }
+}

@@ -1,0 +1,11 @@
+export { issueApiKey } from "./accounts";
+export type { IssuedApiKey } from "./accounts";
+export { generateApiKey, hashApiKey } from "./auth";
+export { loadDatabaseConfig, loadExecutionConfig } from "./config";
+export type { ExecutionConfig } from "./config";
+export { parseDatabaseUrl } from "./db/database-url";
+export type { DatabaseTarget } from "./db/database-url";
+export { openDatabase } from "./db/orm";
+export type { Database } from "./db/orm";
+export { createExecutionServer, createExecutionService } from "./server";
+export type { ExecutionServerDeps } from "./server";

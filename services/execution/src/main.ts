@@ -1,0 +1,109 @@
+import { parseArgs } from "node:util";
+import { ConfigError, createInternalClient, createLogger } from "@rgrid/common";
+import type { Logger, RunningServer } from "@rgrid/common";
+import { StorageService } from "@rgrid/proto";
+import { issueApiKey } from "./accounts";
+import { loadDatabaseConfig, loadExecutionConfig } from "./config";
+import { openDatabase } from "./db/orm";
+import type { Database } from "./db/orm";
+import { createExecutionServer } from "./server";
+
+const SHUTDOWN_GRACE_MILLIS = 10_000;
+
+const USAGE = `usage:
+  node main.js                                  serve ExecutionService and RunnerService
+  node main.js create-api-key --account <name>  print a new API key for the account`;
+
+async function serve(logger: Logger): Promise<void> {
+  const config = loadExecutionConfig(process.env, process.cwd());
+  const db = await openDatabase(config.database);
+  const applied = await db.migrate();
+  logger.info("database ready", { database: config.databaseLabel, migrationsApplied: applied.length });
+
+  const server = createExecutionServer({
+    db,
+    storage: createInternalClient(StorageService, config.storageUrl, config.internalToken),
+    logger,
+    runnerTokens: config.runnerTokens,
+    defaultTimeoutSeconds: config.defaultTimeoutSeconds,
+    maxTimeoutSeconds: config.maxTimeoutSeconds,
+    readMaxBytes: config.maxRequestBytes,
+  });
+  const running = await server.listen(config.port, config.host);
+  logger.info("listening", { url: running.url });
+  stopOnSignal(logger, running, db);
+}
+
+function stopOnSignal(logger: Logger, running: RunningServer, db: Database): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    logger.info("stopping", { signal });
+    running
+      .close(SHUTDOWN_GRACE_MILLIS)
+      .then(() => db.close())
+      .then(() => {
+        logger.info("stopped");
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error("shutdown failed", { error });
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+/** Prints only the key on stdout, so scripts can capture it. */
+async function createApiKeyCommand(args: string[]): Promise<void> {
+  const values = parseCommandArgs(args);
+  if (values.account === undefined || values.account.trim() === "") {
+    throw new UsageError("create-api-key needs --account <name>");
+  }
+  const { database } = loadDatabaseConfig(process.env, process.cwd());
+  const db = await openDatabase(database);
+  try {
+    await db.migrate();
+    const issued = await issueApiKey(db.fork(), values.account.trim(), new Date());
+    process.stdout.write(`${issued.key}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+class UsageError extends Error {}
+
+function parseCommandArgs(args: string[]): { account?: string } {
+  try {
+    return parseArgs({ args, options: { account: { type: "string" } }, strict: true }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger("execution");
+  const [command, ...rest] = process.argv.slice(2);
+  try {
+    if (command === undefined) {
+      await serve(logger);
+    } else if (command === "create-api-key") {
+      await createApiKeyCommand(rest);
+    } else {
+      throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n${error instanceof UsageError ? USAGE + "\n" : ""}`);
+      process.exit(2);
+    }
+    logger.error("failed to start", { error });
+    process.exit(1);
+  }
+}
+
+void main();

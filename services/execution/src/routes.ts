@@ -1,0 +1,22 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { registerHealth } from "@rgrid/common";
+import { ExecutionService, RunnerService } from "@rgrid/proto";
+import { createExecutionHandlers } from "./executions/handlers";
+import type { ExecutionHandlerDeps } from "./executions/handlers";
+import { createRunnerHandlers } from "./runners/handlers";
+import type { RunnerHandlerDeps } from "./runners/handlers";
+
+export type RouteDeps = ExecutionHandlerDeps & RunnerHandlerDeps;
+
+/** Every service this process answers, each built from its dependencies. */
+export function createRoutes(deps: RouteDeps): (router: ConnectRouter) => void {
+  // Built once: handlers keep per-process state (in-flight retries) that every transport or
+  // connection serving these routes must share.
+  const executionHandlers = createExecutionHandlers(deps);
+  const runnerHandlers = createRunnerHandlers(deps);
+  return (router) => {
+    router.service(ExecutionService, executionHandlers);
+    router.service(RunnerService, runnerHandlers);
+    registerHealth(router, [ExecutionService.typeName, RunnerService.typeName]);
+  };
+}

@@ -1,0 +1,91 @@
+import { create } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ObjectKind, ObjectRefSchema } from "@rgrid/proto";
+import type { ObjectInfo, StorageService, TransferGrant } from "@rgrid/proto";
+import type { Execution } from "./db/entities";
+import { StorageRejectedError, StorageUnavailableError } from "./errors";
+
+export type StorageClient = Client<typeof StorageService>;
+
+export interface ObjectName {
+  kind: ObjectKind;
+  name: string;
+}
+
+/**
+ * StorageService as this service uses it: typed calls whose failures are translated into this
+ * service's own errors, so a storage problem never reaches our clients under storage's code
+ * (storage's Unauthenticated would otherwise look like the caller's own).
+ */
+export interface StorageGateway {
+  uploadGrants(executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]>;
+  downloadGrants(executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]>;
+  stat(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
+  copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
+  deleteExecutionObjects(executionId: string): Promise<void>;
+}
+
+export function createStorageGateway(client: StorageClient): StorageGateway {
+  const refs = (objects: readonly ObjectName[]) => objects.map((object) => create(ObjectRefSchema, object));
+  return {
+    async uploadGrants(executionId, objects) {
+      const response = await call(() => client.createUploadGrants({ executionId, refs: refs(objects) }));
+      return expectOnePer(objects, response.grants);
+    },
+    async downloadGrants(executionId, objects) {
+      const response = await call(() => client.createDownloadGrants({ executionId, refs: refs(objects) }));
+      return expectOnePer(objects, response.grants);
+    },
+    async stat(executionId, objects) {
+      const response = await call(() => client.statObjects({ executionId, refs: refs(objects) }));
+      return expectOnePer(objects, response.objects);
+    },
+    async copyInputs(sourceExecutionId, targetExecutionId, names, scriptName) {
+      const response = await call(() =>
+        client.copyInputs({ sourceExecutionId, targetExecutionId, names: [...names], scriptName }),
+      );
+      return response.copied;
+    },
+    async deleteExecutionObjects(executionId) {
+      await call(() => client.deleteExecutionObjects({ executionId }));
+    },
+  };
+}
+
+export const scriptObject = (name: string): ObjectName => ({ kind: ObjectKind.SCRIPT, name });
+export const inputObject = (name: string): ObjectName => ({ kind: ObjectKind.INPUT, name });
+export const outputObject = (name: string): ObjectName => ({ kind: ObjectKind.OUTPUT, name });
+
+/** Script first, then the inputs in recorded order: the order grants and stats come back in. */
+export function executionObjects(execution: Execution): ObjectName[] {
+  return [scriptObject(execution.scriptName), ...execution.inputs.map((input) => inputObject(input.name))];
+}
+
+async function call<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    switch (connectError.code) {
+      // Could not reach storage, or it did not answer in time: worth trying again later.
+      case Code.Unavailable:
+      case Code.DeadlineExceeded:
+        throw new StorageUnavailableError("storage is unavailable; try again", { cause: error });
+      // Storage looked at the objects and refused: its message says which and why.
+      case Code.NotFound:
+      case Code.FailedPrecondition:
+        throw new StorageRejectedError(connectError.rawMessage, { cause: error });
+      // Anything else (bad token, our own malformed request) is a fault on our side.
+      default:
+        throw new Error(`storage call failed: ${connectError.message}`, { cause: error });
+    }
+  }
+}
+
+function expectOnePer<T>(objects: readonly ObjectName[], answers: T[]): T[] {
+  if (answers.length !== objects.length) {
+    throw new Error(`storage answered ${answers.length} items for ${objects.length} objects`);
+  }
+  return answers;
+}

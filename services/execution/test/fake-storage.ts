@@ -1,0 +1,127 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Client, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { ObjectInfoSchema, ObjectKind, ObjectRefSchema, StorageService, TransferGrantSchema } from "@rgrid/proto";
+import type { ObjectInfo, ObjectRef } from "@rgrid/proto";
+
+type Method = keyof ServiceImpl<typeof StorageService>;
+
+const KIND_SEGMENT: Partial<Record<ObjectKind, string>> = {
+  [ObjectKind.SCRIPT]: "script",
+  [ObjectKind.INPUT]: "inputs",
+  [ObjectKind.OUTPUT]: "outputs",
+};
+
+/**
+ * An in-memory StorageService: objects really live in a Map keyed like the real ones, copies
+ * really copy, and any method can be told to fail. A dependency of the code under test.
+ */
+export class FakeStorage {
+  readonly objects = new Map<string, { sizeBytes: number }>();
+  readonly calls: Record<Method, number> = {
+    createUploadGrants: 0,
+    createDownloadGrants: 0,
+    copyInputs: 0,
+    statObjects: 0,
+    listObjects: 0,
+    deleteExecutionObjects: 0,
+  };
+  private readonly failures = new Map<Method, ConnectError>();
+
+  failWith(method: Method, error: ConnectError): void {
+    this.failures.set(method, error);
+  }
+
+  put(executionId: string, kind: ObjectKind, name: string, sizeBytes: number): void {
+    this.objects.set(key(executionId, kind, name), { sizeBytes });
+  }
+
+  keysUnder(executionId: string): string[] {
+    return [...this.objects.keys()].filter((k) => k.startsWith(`executions/${executionId}/`));
+  }
+
+  client(): Client<typeof StorageService> {
+    return createClient(StorageService, createRouterTransport((router) => router.service(StorageService, this.impl())));
+  }
+
+  private impl(): ServiceImpl<typeof StorageService> {
+    const grant = (method: string, executionId: string, ref: ObjectRef) =>
+      create(TransferGrantSchema, {
+        name: ref.name,
+        method,
+        url: `http://storage.invalid/${key(executionId, ref.kind, ref.name)}`,
+        expiresAt: timestampFromDate(new Date(Date.now() + 3_600_000)),
+      });
+    const info = (executionId: string, ref: ObjectRef): ObjectInfo => {
+      const object = this.objects.get(key(executionId, ref.kind, ref.name));
+      return create(ObjectInfoSchema, { ref, exists: object !== undefined, sizeBytes: BigInt(object?.sizeBytes ?? 0) });
+    };
+    return {
+      createUploadGrants: (req) => {
+        this.enter("createUploadGrants");
+        return { grants: req.refs.map((ref) => grant("PUT", req.executionId, ref)) };
+      },
+      createDownloadGrants: (req) => {
+        this.enter("createDownloadGrants");
+        return { grants: req.refs.map((ref) => grant("GET", req.executionId, ref)) };
+      },
+      copyInputs: async (req) => {
+        this.enter("copyInputs");
+        // Answer asynchronously, as a real copy would, so concurrent callers really overlap.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const refs = [
+          ...(req.scriptName ? [{ kind: ObjectKind.SCRIPT, name: req.scriptName }] : []),
+          ...req.names.map((name) => ({ kind: ObjectKind.INPUT, name })),
+        ];
+        const copied: string[] = [];
+        for (const ref of refs) {
+          const source = this.objects.get(key(req.sourceExecutionId, ref.kind, ref.name));
+          if (source === undefined) {
+            copied.forEach((k) => this.objects.delete(k));
+            throw new ConnectError(`${ref.name} does not exist in ${req.sourceExecutionId}`, Code.NotFound);
+          }
+          const target = key(req.targetExecutionId, ref.kind, ref.name);
+          this.objects.set(target, { ...source });
+          copied.push(target);
+        }
+        return { copied: refs.map((ref) => info(req.targetExecutionId, create(ObjectRefSchema, ref))) };
+      },
+      statObjects: (req) => {
+        this.enter("statObjects");
+        return { objects: req.refs.map((ref) => info(req.executionId, ref)) };
+      },
+      listObjects: (req) => {
+        this.enter("listObjects");
+        const objects = [...this.objects.entries()].flatMap(([k, object]) => {
+          const match = /^executions\/([^/]+)\/(script|inputs|outputs)\/(.+)$/.exec(k);
+          const kind = Number(Object.entries(KIND_SEGMENT).find(([, segment]) => segment === match?.[2])?.[0]) as ObjectKind;
+          if (!match || match[1] !== req.executionId || (req.kind !== ObjectKind.UNSPECIFIED && req.kind !== kind)) {
+            return [];
+          }
+          const ref = create(ObjectRefSchema, { kind, name: match[3] });
+          return [create(ObjectInfoSchema, { ref, exists: true, sizeBytes: BigInt(object.sizeBytes) })];
+        });
+        return { objects };
+      },
+      deleteExecutionObjects: (req) => {
+        this.enter("deleteExecutionObjects");
+        const keys = this.keysUnder(req.executionId);
+        keys.forEach((k) => this.objects.delete(k));
+        return { deletedCount: keys.length };
+      },
+    };
+  }
+
+  private enter(method: Method): void {
+    this.calls[method]++;
+    const failure = this.failures.get(method);
+    if (failure) {
+      throw failure;
+    }
+  }
+}
+
+function key(executionId: string, kind: ObjectKind, name: string): string {
+  return `executions/${executionId}/${KIND_SEGMENT[kind] ?? "unknown"}/${name}`;
+}

@@ -1,0 +1,194 @@
+import { randomBytes } from "node:crypto";
+import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import { silentLogger } from "@rgrid/common";
+import { ObjectKind } from "@rgrid/proto";
+import { issueApiKey } from "../src/accounts";
+import type { DatabaseTarget } from "../src/db/database-url";
+import { Execution } from "../src/db/entities";
+import { openDatabase } from "../src/db/orm";
+import type { Database } from "../src/db/orm";
+import { claimNextExecution } from "../src/executions/claims";
+import { createRetryExecution } from "../src/executions/retry";
+import { WorkNotifier } from "../src/executions/work-notifier";
+import { createStorageGateway } from "../src/storage";
+import { FakeStorage } from "./fake-storage";
+
+// The same suite runs on SQLite and, when RGRID_TEST_POSTGRES_URL names a server, on
+// PostgreSQL, each test on a database of its own.
+
+interface Driver {
+  name: string;
+  fresh(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
+}
+
+const sqlite: Driver = {
+  name: "sqlite",
+  fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
+};
+
+const postgresUrl = process.env["RGRID_TEST_POSTGRES_URL"];
+const postgres: Driver = {
+  name: "postgresql",
+  async fresh() {
+    const name = `rgrid_test_${randomBytes(6).toString("hex")}`;
+    const admin = await openDatabase({ dialect: "postgresql", url: postgresUrl ?? "" });
+    await admin.fork().getConnection().execute(`CREATE DATABASE ${name}`);
+    const url = new URL(postgresUrl ?? "");
+    url.pathname = `/${name}`;
+    return {
+      target: { dialect: "postgresql", url: url.toString() },
+      async drop() {
+        await admin.fork().getConnection().execute(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await admin.close();
+      },
+    };
+  },
+};
+
+describe.each([sqlite])("persistence on $name", (driver) => persistenceSuite(driver));
+if (postgresUrl) {
+  describe.each([postgres])("persistence on $name", (driver) => persistenceSuite(driver));
+} else {
+  describe.skip("persistence on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {
+    test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
+  });
+}
+
+function persistenceSuite(driver: Driver): void {
+  let db: Database;
+  let drop: () => Promise<void>;
+  let accountId: string;
+  let apiKeyId: string;
+
+  beforeEach(async () => {
+    const fresh = await driver.fresh();
+    drop = fresh.drop;
+    db = await openDatabase(fresh.target);
+    await db.migrate();
+    const issued = await issueApiKey(db.fork(), "acme", new Date());
+    accountId = issued.accountId;
+    apiKeyId = issued.apiKeyId;
+  });
+  afterEach(async () => {
+    await db.close();
+    await drop();
+  });
+
+  function record(overrides: Partial<Execution> = {}): Execution {
+    const id = `exec_${randomBytes(16).toString("hex")}`;
+    return Object.assign(new Execution(), {
+      id,
+      accountId,
+      status: "queued",
+      scriptName: "job.py",
+      scriptSizeBytes: 10,
+      scriptSha256: "a".repeat(64),
+      runtime: "python",
+      runtimeName: "python",
+      args: [],
+      env: {},
+      inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
+      metadata: {},
+      outputs: [],
+      timeoutSeconds: 0,
+      createdAt: new Date(),
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      errorMessage: "",
+      runnerId: null,
+      retryOf: null,
+      rootId: id,
+      attempt: 1,
+      retryKind: "original",
+      retriedBy: null,
+      requestId: null,
+      ...overrides,
+    } satisfies Partial<Execution>);
+  }
+
+  async function insert(...executions: Execution[]): Promise<void> {
+    const em = db.fork();
+    executions.forEach((execution) => em.persist(execution));
+    await em.flush();
+  }
+
+  test("migrations apply to an empty database once", async () => {
+    const fresh = await driver.fresh();
+    const empty = await openDatabase(fresh.target);
+    try {
+      expect(await empty.migrate()).toEqual(["Migration20250601000000_initial"]);
+      expect(await empty.migrate()).toEqual([]);
+      expect(await empty.fork().count(Execution, {})).toBe(0);
+    } finally {
+      await empty.close();
+      await fresh.drop();
+    }
+  });
+
+  test("concurrent claimers never get the same execution", async () => {
+    const queued = Array.from({ length: 12 }, () => record());
+    await insert(...queued, record({ runtime: "node", runtimeName: "node" }));
+    const claimedBy = new Map<string, string>();
+    const claimer = async (runnerId: string) => {
+      for (;;) {
+        const claimed = await claimNextExecution(db, runnerId, ["python"], new Date());
+        if (claimed === undefined) return;
+        expect(claimedBy.has(claimed.id)).toBe(false);
+        claimedBy.set(claimed.id, runnerId);
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, (_, i) => claimer(`runner_${i}`)));
+    expect([...claimedBy.keys()].sort()).toEqual(queued.map((execution) => execution.id).sort());
+    const stored = await db.fork().find(Execution, { id: { $in: queued.map((execution) => execution.id) } });
+    for (const execution of stored) {
+      expect(execution.status).toBe("running");
+      expect(execution.runnerId).toBe(claimedBy.get(execution.id));
+      expect(execution.startedAt).toBeInstanceOf(Date);
+    }
+  });
+
+  test("request_id is unique per account; absent ones never collide", async () => {
+    await insert(record({ requestId: "r-1" }), record(), record());
+    await expect(insert(record({ requestId: "r-1" }))).rejects.toBeInstanceOf(UniqueConstraintViolationException);
+    const other = await issueApiKey(db.fork(), "other", new Date());
+    await insert(record({ accountId: other.accountId, requestId: "r-1" }));
+  });
+
+  test("a retry is inserted with its lineage; replicas racing on one request_id make one", async () => {
+    const original = record({ status: "failed", finishedAt: new Date(), exitCode: 1 });
+    await insert(original);
+    const storage = new FakeStorage();
+    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
+    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    // Two replicas: separate in-process de-duplication, one database.
+    const replica = () =>
+      createRetryExecution({
+        db,
+        storage: createStorageGateway(storage.client()),
+        notifier: new WorkNotifier(),
+        clock: () => new Date(),
+        logger: silentLogger,
+      });
+    const caller = { accountId, apiKeyId };
+    const request = { executionId: original.id, force: false, requestId: "race" };
+    const [first, second] = await Promise.all([replica()(caller, request), replica()(caller, request)]);
+    expect(first.execution.id).toBe(second.execution.id);
+
+    const stored = await db.fork().find(Execution, { retryOf: original.id });
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({
+      status: "queued",
+      rootId: original.id,
+      attempt: 2,
+      retryKind: "manual",
+      retriedBy: apiKeyId,
+      scriptName: "job.py",
+      inputs: original.inputs,
+    });
+    // The loser's copies were removed: only the original and the winner have objects.
+    const owners = new Set([...storage.objects.keys()].map((key) => key.split("/")[1]));
+    expect([...owners].sort()).toEqual([original.id, first.execution.id].sort());
+    expect((await db.fork().findOneOrFail(Execution, original.id)).status).toBe("failed");
+  });
+}

@@ -1,0 +1,167 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ExecutionStatus, ObjectKind, Outcome, RetryKind } from "@rgrid/proto";
+import type { Execution } from "@rgrid/proto";
+import { Execution as ExecutionRecord } from "../src/db/entities";
+import { expectCode } from "./expect-code";
+import { finishedExecution, queuedExecution, registeredRunner } from "./flows";
+import { startHarness } from "./harness";
+import type { Harness } from "./harness";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const countExecutions = () => h.db.fork().count(ExecutionRecord, {});
+
+/** Execution ids that have any object in the fake store. */
+function idsWithObjects(): string[] {
+  return [...new Set([...h.storage.objects.keys()].map((key) => key.split("/")[1] as string))];
+}
+
+function sameWork(execution: Execution) {
+  return {
+    script: execution.script,
+    runtime: execution.runtime,
+    args: execution.args,
+    env: execution.env,
+    inputs: execution.inputs,
+    metadata: execution.metadata,
+    timeoutSeconds: execution.timeoutSeconds,
+  };
+}
+
+test("a failed execution is retried as a new queued execution with its lineage and copied objects", async () => {
+  const original = await finishedExecution(h, Outcome.FAILED);
+  const { execution: retry, original: after } = await h.alice.retryExecution({ executionId: original.id, requestId: "retry-1" });
+
+  expect(retry!.id).not.toBe(original.id);
+  expect(retry!.id).toMatch(/^exec_[0-9a-f]{32}$/);
+  expect(retry!.status).toBe(ExecutionStatus.QUEUED);
+  expect(retry!.retryOf).toBe(original.id);
+  expect(retry!.rootId).toBe(original.id);
+  expect(retry!.attempt).toBe(2);
+  expect(retry!.retryKind).toBe(RetryKind.MANUAL);
+  expect(retry!.retriedBy).toMatch(/^key_/);
+  expect(sameWork(retry!)).toEqual(sameWork(original));
+  expect(h.storage.keysUnder(retry!.id).sort()).toEqual(
+    [`executions/${retry!.id}/inputs/input.json`, `executions/${retry!.id}/script/process.py`],
+  );
+
+  // The original is untouched except that it now lists its retry.
+  expect({ ...after!, retriedAs: [] }).toEqual({ ...original, retriedAs: [] });
+  expect(after!.retriedAs).toEqual([retry!.id]);
+
+  // A retry of the retry keeps the root and counts on.
+  const runnerId = await registeredRunner(h);
+  await h.runner.claimExecution({ runnerId, waitMillis: 0 });
+  await h.runner.completeExecution({ runnerId, executionId: retry!.id, outcome: Outcome.TIMED_OUT });
+  const third = (await h.alice.retryExecution({ executionId: retry!.id, requestId: "retry-2" })).execution!;
+  expect(third.rootId).toBe(original.id);
+  expect(third.attempt).toBe(3);
+  expect(third.retryOf).toBe(retry!.id);
+});
+
+test.each([
+  ["queued", false],
+  ["running", true],
+])("a %s execution is not retried without force, and nothing is created or copied", async (status, claim) => {
+  const queued = await queuedExecution(h);
+  if (claim) {
+    await h.runner.claimExecution({ runnerId: await registeredRunner(h), waitMillis: 0 });
+  }
+  const before = await countExecutions();
+  await expectCode(
+    h.alice.retryExecution({ executionId: queued.id, requestId: "r" }),
+    Code.FailedPrecondition,
+    `execution ${queued.id} is ${status}; only completed, failed, timed_out or cancelled executions can be retried without force`,
+  );
+  expect(await countExecutions()).toBe(before);
+  expect(h.storage.calls.copyInputs).toBe(0);
+  expect(idsWithObjects()).toEqual([queued.id]);
+});
+
+test("force retries a running execution, which keeps running", async () => {
+  const queued = await queuedExecution(h);
+  await h.runner.claimExecution({ runnerId: await registeredRunner(h), waitMillis: 0 });
+  const response = await h.alice.retryExecution({ executionId: queued.id, requestId: "forced", force: true });
+  expect(response.execution?.retryKind).toBe(RetryKind.FORCED);
+  expect(response.execution?.status).toBe(ExecutionStatus.QUEUED);
+  expect(response.original?.status).toBe(ExecutionStatus.RUNNING);
+});
+
+test("the same request_id returns the same retry and copies once", async () => {
+  const original = await finishedExecution(h);
+  const first = await h.alice.retryExecution({ executionId: original.id, requestId: "same" });
+  const second = await h.alice.retryExecution({ executionId: original.id, requestId: "same" });
+  expect(second.execution?.id).toBe(first.execution?.id);
+  expect(h.storage.calls.copyInputs).toBe(1);
+  expect(await countExecutions()).toBe(2);
+});
+
+test("20 concurrent retries with one request_id create one execution", async () => {
+  const original = await finishedExecution(h);
+  const responses = await Promise.all(
+    Array.from({ length: 20 }, () => h.alice.retryExecution({ executionId: original.id, requestId: "burst" })),
+  );
+  expect(new Set(responses.map((response) => response.execution?.id)).size).toBe(1);
+  expect(h.storage.calls.copyInputs).toBe(1);
+  expect(await countExecutions()).toBe(2);
+});
+
+test("a missing input fails the retry clearly and leaves nothing behind", async () => {
+  const original = await finishedExecution(h);
+  h.storage.objects.delete(`executions/${original.id}/inputs/input.json`);
+  await expectCode(
+    h.alice.retryExecution({ executionId: original.id, requestId: "r" }),
+    Code.FailedPrecondition,
+    `cannot retry ${original.id}: input.json does not exist in ${original.id}; nothing was created`,
+  );
+  expect(await countExecutions()).toBe(1);
+  expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("storage being unreachable fails the retry as Unavailable with nothing created", async () => {
+  const original = await finishedExecution(h);
+  h.storage.failWith("copyInputs", new ConnectError("connect ECONNREFUSED", Code.Unavailable));
+  await expectCode(
+    h.alice.retryExecution({ executionId: original.id, requestId: "r" }),
+    Code.Unavailable,
+    "storage is unavailable; nothing was created, try again",
+  );
+  expect(await countExecutions()).toBe(1);
+  expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("a copy whose size differs from the recorded one is refused and removed", async () => {
+  const original = await finishedExecution(h);
+  h.storage.put(original.id, ObjectKind.INPUT, "input.json", 999);
+  await expectCode(
+    h.alice.retryExecution({ executionId: original.id, requestId: "r" }),
+    Code.FailedPrecondition,
+    "input.json has 999 bytes in storage but 7 were recorded; nothing was created",
+  );
+  expect(await countExecutions()).toBe(1);
+  expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("when the insert fails after the copy, the copied objects are deleted", async () => {
+  const original = await finishedExecution(h);
+  // A real database failure on inserting a retry, not a stand-in for the code under test.
+  await h.db
+    .fork()
+    .getConnection()
+    .execute(
+      "CREATE TRIGGER refuse_retries BEFORE INSERT ON executions WHEN NEW.retry_of IS NOT NULL " +
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+  const error = await expectCode(h.alice.retryExecution({ executionId: original.id, requestId: "r" }), Code.Internal);
+  expect(error.rawMessage).not.toContain("disk full");
+  expect(h.storage.calls.copyInputs).toBe(1);
+  expect(h.storage.calls.deleteExecutionObjects).toBe(1);
+  expect(await countExecutions()).toBe(1);
+  expect(idsWithObjects()).toEqual([original.id]);
+});

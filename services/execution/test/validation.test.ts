@@ -1,0 +1,91 @@
+import { Code } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { FileInfoSchema, LogEntry_Stream } from "@rgrid/proto";
+import type { ExecutionStatus } from "@rgrid/proto";
+import type { CreateExecutionRequest } from "@rgrid/proto";
+import { expectCode } from "./expect-code";
+import { registeredRunner } from "./flows";
+import { executionRequest, sha256Of, startHarness } from "./harness";
+import type { Harness } from "./harness";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+const file = (name: string, sizeBytes = 1n, sha256 = sha256Of(name)) => create(FileInfoSchema, { name, sizeBytes, sha256 });
+
+const createRows: Array<[string, Partial<Omit<CreateExecutionRequest, "$typeName">>]> = [
+  ["script", { script: undefined }],
+  ["script", { script: file("../escape.py") }],
+  ["script", { script: file("/abs.py") }],
+  ["script", { script: file("a\u0000b.py") }],
+  ["script", { script: file("ok.py", -1n) }],
+  ["script", { script: file("ok.py", 1n, "ABC") }],
+  ["runtime", { runtime: "" }],
+  ["runtime", { runtime: "Python" }],
+  ["runtime", { runtime: "python:3.11:x" }],
+  ["args", { args: Array.from({ length: 1001 }, () => "a") }],
+  ["args", { args: ["x".repeat(64 * 1024 + 1)] }],
+  ["env", { env: { "1BAD": "x" } }],
+  ["env", { env: { "A-B": "x" } }],
+  ["env", { env: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`K${i}`, "v"])) }],
+  ["env", { env: { BIG: "x".repeat(64 * 1024 + 1) } }],
+  ["inputs", { inputs: [file("a.json"), file("a.json")] }],
+  ["inputs", { inputs: [file("process.py")] }],
+  ["inputs", { inputs: [file("dir/../x")] }],
+  ["metadata", { metadata: { "": "x" } }],
+  ["timeout_seconds", { timeoutSeconds: -1 }],
+  ["timeout_seconds", { timeoutSeconds: 86401 }],
+  ["request_id", { requestId: "r".repeat(129) }],
+];
+
+test.each(createRows)("CreateExecution rejects a bad %s with InvalidArgument", async (field, overrides) => {
+  await expectCode(h.alice.createExecution(executionRequest(overrides)), Code.InvalidArgument, `invalid ${field}:`);
+});
+
+test("a valid request passes the same rules", async () => {
+  const response = await h.alice.createExecution(executionRequest({ runtime: "node:20.1", inputs: [file("data/in put.csv", 0n)] }));
+  expect(response.execution?.runtime).toBe("node:20.1");
+});
+
+test.each([
+  ["execution_id", () => h.alice.getExecution({ executionId: "exec_123" })],
+  ["execution_id", () => h.alice.confirmUploads({ executionId: "../x" })],
+  ["execution_id", () => h.alice.retryExecution({ executionId: "nope", requestId: "r" })],
+  ["request_id", () => h.alice.retryExecution({ executionId: "exec_" + "0".repeat(32), requestId: "" })],
+  ["page_size", () => h.alice.listExecutions({ pageSize: 501 })],
+  ["statuses", () => h.alice.listExecutions({ statuses: [99 as ExecutionStatus] })],
+  ["limit", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), limit: 10_001 })],
+  ["after_sequence", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), afterSequence: -1n })],
+  ["runtimes", () => h.runner.registerRunner({ name: "r", runtimes: [] })],
+  ["name", () => h.runner.registerRunner({ name: "", runtimes: ["python"] })],
+  ["runner_id", () => h.runner.claimExecution({ runnerId: "r1", waitMillis: 0 })],
+  ["wait_millis", () => h.runner.claimExecution({ runnerId: "runner_" + "0".repeat(32), waitMillis: -5 })],
+])("bad %s is InvalidArgument", async (field, call) => {
+  await expectCode(call(), Code.InvalidArgument, `invalid ${field}:`);
+});
+
+test("runner reports are validated too", async () => {
+  const runnerId = await registeredRunner(h);
+  const executionId = "exec_" + "0".repeat(32);
+  await expectCode(
+    h.runner.appendLogs({ runnerId, executionId, entries: [{ sequence: 0n, stream: LogEntry_Stream.STDOUT, line: "x" }] }),
+    Code.InvalidArgument,
+    "invalid entries:",
+  );
+  await expectCode(
+    h.runner.appendLogs({ runnerId, executionId, entries: [{ sequence: 1n, stream: LogEntry_Stream.UNSPECIFIED, line: "x" }] }),
+    Code.InvalidArgument,
+    "invalid entries:",
+  );
+  await expectCode(h.runner.completeExecution({ runnerId, executionId }), Code.InvalidArgument, "invalid outcome:");
+  await expectCode(
+    h.runner.createOutputUploads({ runnerId, executionId, outputs: [file("../out")] }),
+    Code.InvalidArgument,
+    "invalid outputs:",
+  );
+});

@@ -1,0 +1,227 @@
+// One claimed execution from start to report: working directory, script and inputs, the run
+// itself with its logs, the output files, and the CompleteExecution call.
+
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Client } from "@connectrpc/connect";
+import type { Logger } from "@rgrid/common";
+import { uploadFile } from "@rgrid/common";
+import { FileInfoSchema, Outcome, RunnerService } from "@rgrid/proto";
+import type { Assignment, Execution, FileInfo, TransferGrant } from "@rgrid/proto";
+import { buildCommand } from "./command";
+import { createLogShipper } from "./log-shipper";
+import type { LogShipper } from "./log-shipper";
+import type { ExecutionReport } from "./outcome";
+import { SHUTTING_DOWN_MESSAGE, infrastructureFailure, reportFromProcess, shorten } from "./outcome";
+import { runProcess } from "./process-runner";
+import type { BackoffPolicy } from "./retry";
+import { retryTransient } from "./retry";
+import type { RuntimeCatalog } from "./runtimes";
+import type { OutputFile, Workspace } from "./workspace";
+import { createWorkspace } from "./workspace";
+
+export interface ExecuteDeps {
+  client: Client<typeof RunnerService>;
+  logger: Logger;
+  runtimes: RuntimeCatalog;
+  workRoot: string;
+  killGraceMs: number;
+  retryPolicy: BackoffPolicy;
+  maxOutputFiles: number;
+  logFlushIntervalMs?: number;
+}
+
+export interface ExecutionSummary extends ExecutionReport {
+  executionId: string;
+  outputs: FileInfo[];
+}
+
+/**
+ * Runs `assignment` and reports how it ended. Aborting `signal` stops the script and reports the
+ * execution as failed because the runner is shutting down.
+ */
+export async function executeAssignment(
+  deps: ExecuteDeps,
+  runnerId: string,
+  assignment: Assignment,
+  signal: AbortSignal,
+): Promise<ExecutionSummary> {
+  const execution = assignment.execution;
+  if (execution === undefined) {
+    throw new Error("assignment without execution");
+  }
+  const call = { runnerId, executionId: execution.id };
+  const resend = <T>(operation: () => Promise<T>) =>
+    retryTransient(operation, {
+      policy: deps.retryPolicy,
+      onRetry: (error, attempt, delayMs) =>
+        deps.logger.warn("call failed; retrying", { execution: execution.id, attempt, delay_ms: Math.round(delayMs), error: String(error) }),
+    });
+
+  const logs = createLogShipper({
+    send: async (entries) => {
+      await resend(() => deps.client.appendLogs({ ...call, entries }));
+    },
+    logger: deps.logger,
+    flushIntervalMs: deps.logFlushIntervalMs,
+  });
+
+  let report: ExecutionReport;
+  let outputs: FileInfo[] = [];
+  let workspace: Workspace | undefined;
+  try {
+    workspace = await createWorkspace(deps.workRoot, execution.id);
+    const result = await runInWorkspace(deps, assignment, execution, workspace, logs, signal);
+    report = result.report;
+    // Partial results of a failed or timed-out run are still worth keeping.
+    if (result.ran) {
+      const collected = await collectOutputs(deps, workspace, logs, (files) =>
+        resend(() => deps.client.createOutputUploads({ ...call, outputs: files })),
+      ).catch((error: unknown) => ({ error: errorText(error) }));
+      if ("error" in collected) {
+        // The outputs are part of the result: reporting success without them would be a lie.
+        logs.append("system", collected.error);
+        report = { ...report, outcome: Outcome.FAILED, errorMessage: shorten(collected.error) };
+      } else {
+        outputs = collected.outputs;
+      }
+    }
+  } catch (error) {
+    report = infrastructureFailure(`runner error: ${errorText(error)}`);
+    deps.logger.error("execution failed inside the runner", { execution: execution.id, error });
+  } finally {
+    await workspace?.remove().catch((error: unknown) =>
+      deps.logger.warn("could not remove working directory", { dir: workspace?.dir, error: String(error) }),
+    );
+  }
+
+  // Failures without an exit code come from the runner, not the script's own output, so the
+  // log would otherwise not explain them.
+  if (report.outcome === Outcome.FAILED && report.exitCode === undefined) {
+    logs.append("system", report.errorMessage);
+  }
+  await logs.close();
+  await resend(() =>
+    deps.client.completeExecution({
+      ...call,
+      outcome: report.outcome,
+      exitCode: report.exitCode,
+      errorMessage: report.errorMessage,
+      outputs,
+      finishedAt: timestampFromDate(new Date()),
+    }),
+  );
+  return { executionId: execution.id, outputs, ...report };
+}
+
+async function runInWorkspace(
+  deps: ExecuteDeps,
+  assignment: Assignment,
+  execution: Execution,
+  workspace: Workspace,
+  logs: LogShipper,
+  signal: AbortSignal,
+): Promise<{ report: ExecutionReport; ran: boolean }> {
+  const runtime = deps.runtimes.resolve(execution.runtime, assignment.runtimeName);
+  if (runtime === undefined) {
+    return { report: infrastructureFailure(`runtime '${execution.runtime}' is not available on this runner`), ran: false };
+  }
+  const script = execution.script;
+  if (script === undefined || assignment.scriptDownload === undefined) {
+    return { report: infrastructureFailure("the assignment carries no script"), ran: false };
+  }
+
+  const fetchProblem = await fetchFiles(workspace, script, assignment.scriptDownload, execution.inputs, assignment.inputDownloads);
+  if (fetchProblem !== undefined) {
+    return { report: infrastructureFailure(fetchProblem), ran: false };
+  }
+  if (signal.aborted) {
+    return { report: infrastructureFailure(SHUTTING_DOWN_MESSAGE), ran: false };
+  }
+
+  const command = buildCommand({
+    runtime,
+    scriptName: script.name,
+    args: execution.args,
+    env: execution.env,
+    workDir: workspace.dir,
+  });
+  const timeoutMs = assignment.timeoutSeconds * 1000;
+  const result = await runProcess(command, {
+    timeoutMs,
+    killGraceMs: deps.killGraceMs,
+    onLine: (stream, line) => logs.append(stream, line),
+    signal,
+  });
+  return { report: reportFromProcess(result, timeoutMs), ran: result.termination.kind !== "spawn_failed" };
+}
+
+/** Fetches the script and every input; the problem in words, or undefined when all arrived. */
+async function fetchFiles(
+  workspace: Workspace,
+  script: FileInfo,
+  scriptGrant: TransferGrant,
+  inputs: readonly FileInfo[],
+  inputGrants: readonly TransferGrant[],
+): Promise<string | undefined> {
+  const jobs: { kind: string; file: FileInfo; grant: TransferGrant | undefined }[] = [
+    { kind: "script", file: script, grant: scriptGrant },
+    ...inputs.map((file) => ({ kind: "input", file, grant: inputGrants.find((grant) => grant.name === file.name) })),
+  ];
+  for (const { kind, file, grant } of jobs) {
+    if (grant === undefined) {
+      return `could not fetch ${kind} '${file.name}': the assignment carries no download grant for it`;
+    }
+    try {
+      await workspace.fetch(file.name, grant, { sizeBytes: Number(file.sizeBytes), sha256: file.sha256 });
+    } catch (error) {
+      return `could not fetch ${kind} '${file.name}': ${errorText(error)}`;
+    }
+  }
+  return undefined;
+}
+
+/** Uploads the files the script produced and returns them as recorded. */
+async function collectOutputs(
+  deps: ExecuteDeps,
+  workspace: Workspace,
+  logs: LogShipper,
+  requestUploads: (files: FileInfo[]) => Promise<{ uploads: TransferGrant[] }>,
+): Promise<{ outputs: FileInfo[] }> {
+  const scan = await workspace.findOutputs(deps.maxOutputFiles);
+  for (const name of scan.unsafeNames) {
+    logs.append("system", `output ${JSON.stringify(name)} not collected: its name cannot be stored`);
+  }
+  if (scan.overLimit > 0) {
+    logs.append("system", `only the first ${deps.maxOutputFiles} output files were collected; ${scan.overLimit} more were not`);
+  }
+  if (scan.files.length === 0) {
+    return { outputs: [] };
+  }
+  const infos = scan.files.map(toFileInfo);
+  const { uploads } = await requestUploads(infos);
+  for (const file of scan.files) {
+    await uploadOutput(file, uploads);
+  }
+  return { outputs: infos };
+}
+
+async function uploadOutput(file: OutputFile, grants: readonly TransferGrant[]): Promise<void> {
+  const grant = grants.find((candidate) => candidate.name === file.name);
+  if (grant === undefined) {
+    throw new Error(`could not upload output '${file.name}': no upload grant was issued for it`);
+  }
+  try {
+    await uploadFile(grant, file.path, file.sizeBytes);
+  } catch (error) {
+    throw new Error(`could not upload output '${file.name}': ${errorText(error)}`);
+  }
+}
+
+function toFileInfo(file: OutputFile): FileInfo {
+  return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.sizeBytes), sha256: file.sha256 });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

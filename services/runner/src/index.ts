@@ -1,0 +1,10 @@
+// What a launcher (e.g. the local stack) needs to embed a runner in its own process.
+
+export { loadRunnerConfig } from "./config";
+export type { RunnerConfig } from "./config";
+export { createRunner } from "./runner";
+export type { Runner, RunnerDeps } from "./runner";
+export { detectRuntimes, RUNTIME_FAMILIES } from "./runtimes";
+export type { RuntimeCatalog, ResolvedRuntime } from "./runtimes";
+export { assembleRunner, MissingRuntimeError } from "./assemble";
+export type { AssembledRunner } from "./assemble";

@@ -1,0 +1,108 @@
+// Batches an execution's log lines into AppendLogs calls: numbered from 1 in arrival order,
+// flushed every ~100 ms or every 500 lines, one call in flight at a time so they arrive in order.
+
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Logger } from "@rgrid/common";
+import { LogEntry_Stream, LogEntrySchema } from "@rgrid/proto";
+import type { LogEntry } from "@rgrid/proto";
+import type { OutputStream } from "./process-runner";
+
+export interface LogShipperOptions {
+  /** Delivers one batch; expected to re-send after transport errors itself. */
+  send(entries: LogEntry[]): Promise<void>;
+  logger: Logger;
+  flushIntervalMs?: number;
+  maxBatchEntries?: number;
+  now?: () => Date;
+}
+
+export interface LogShipper {
+  append(stream: OutputStream, line: string): void;
+  /** Sends everything appended so far and stops; resolves once delivered (or given up). */
+  close(): Promise<void>;
+}
+
+const STREAMS: Record<OutputStream, LogEntry_Stream> = {
+  stdout: LogEntry_Stream.STDOUT,
+  stderr: LogEntry_Stream.STDERR,
+  system: LogEntry_Stream.SYSTEM,
+};
+
+export function createLogShipper(options: LogShipperOptions): LogShipper {
+  const flushIntervalMs = options.flushIntervalMs ?? 100;
+  const maxBatchEntries = options.maxBatchEntries ?? 500;
+  const now = options.now ?? (() => new Date());
+
+  let pending: LogEntry[] = [];
+  let nextSequence = 1n;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | undefined;
+  let undeliverable = false;
+
+  const deliverAll = async (): Promise<void> => {
+    while (pending.length > 0 && !undeliverable) {
+      const batch = pending.slice(0, maxBatchEntries);
+      pending = pending.slice(batch.length);
+      try {
+        await options.send(batch);
+      } catch (error) {
+        // The service refused for good (or stayed unreachable through every retry): later
+        // batches would fare no better, and the run itself must still finish and be reported.
+        undeliverable = true;
+        options.logger.error("could not deliver logs; dropping them", {
+          lost: batch.length + pending.length,
+          error,
+        });
+        pending = [];
+      }
+    }
+  };
+
+  const flush = (): Promise<void> => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (inFlight === undefined) {
+      inFlight = deliverAll().finally(() => {
+        inFlight = undefined;
+        if (pending.length > 0 && timer === undefined) {
+          timer = setTimeout(() => void flush(), flushIntervalMs);
+        }
+      });
+    }
+    return inFlight;
+  };
+
+  return {
+    append(stream, line) {
+      if (undeliverable) {
+        return;
+      }
+      pending.push(
+        create(LogEntrySchema, {
+          sequence: nextSequence++,
+          stream: STREAMS[stream],
+          line,
+          time: timestampFromDate(now()),
+        }),
+      );
+      // A running delivery loop picks new entries up by itself.
+      if (inFlight !== undefined) {
+        return;
+      }
+      if (pending.length >= maxBatchEntries) {
+        void flush();
+      } else if (timer === undefined) {
+        timer = setTimeout(() => void flush(), flushIntervalMs);
+      }
+    },
+    async close() {
+      // Entries appended while a batch was in flight are picked up by the loop; keep going
+      // until nothing is left.
+      while (pending.length > 0 || inFlight !== undefined) {
+        await flush();
+      }
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Entry point of a runner process: configuration from the environment, registration, claim
+// loops, and a graceful stop on SIGTERM/SIGINT.
+
+import { ConfigError, createLogger } from "@rgrid/common";
+import { MissingRuntimeError, assembleRunner } from "./assemble";
+import { loadRunnerConfig } from "./config";
+
+async function main(): Promise<number> {
+  const logger = createLogger("runner");
+  let assembled;
+  try {
+    assembled = assembleRunner(loadRunnerConfig(process.env), logger, process.execPath);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof MissingRuntimeError) {
+      logger.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const { runner, runtimes } = assembled;
+  if (runtimes.length === 0) {
+    logger.error("no runtime found on this machine; install python3 or set RGRID_RUNNER_RUNTIMES");
+    return 2;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping !== undefined) {
+        return;
+      }
+      logger.info("stopping", { signal });
+      stopping = runner.stop().then(resolve);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+
+  try {
+    const runnerId = await runner.start();
+    logger.info(`runner registered id=${runnerId} runtimes=${runtimes.join(",")}`);
+  } catch (error) {
+    if (stopping !== undefined) {
+      await stopped;
+      return 0;
+    }
+    logger.error("could not register with execution-service", { error: String(error) });
+    return 1;
+  }
+  await stopped;
+  logger.info("stopped");
+  return 0;
+}
+
+main().then(
+  // The RunnerService client keeps its HTTP/2 session open, so the process is ended explicitly.
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`runner crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

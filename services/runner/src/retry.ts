@@ -1,0 +1,71 @@
+// Re-sending calls that failed in transit, with exponential backoff and jitter so that many
+// runners recovering from the same outage do not retry in lockstep.
+
+import { Code, ConnectError } from "@connectrpc/connect";
+
+export interface BackoffPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Attempts in all, the first one included. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 15_000, maxAttempts: 12 };
+
+/** "Equal jitter": at least half the exponential delay, so a retry is never immediate. */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** Failures where the request may not have been processed and re-sending is the remedy. */
+export function isTransient(error: unknown): boolean {
+  const code = ConnectError.from(error).code;
+  return (
+    code === Code.Unavailable ||
+    code === Code.DeadlineExceeded ||
+    code === Code.ResourceExhausted ||
+    code === Code.Aborted ||
+    code === Code.Unknown
+  );
+}
+
+export interface RetryOptions {
+  policy: BackoffPolicy;
+  /** Stops waiting between attempts; the last error is thrown. */
+  signal?: AbortSignal;
+  onRetry?(error: unknown, attempt: number, delayMs: number): void;
+}
+
+/** Runs `operation`, re-running it after transient failures. Only for idempotent calls. */
+export async function retryTransient<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isTransient(error) || attempt >= options.policy.maxAttempts || options.signal?.aborted) {
+        throw error;
+      }
+      const delayMs = backoffDelay(attempt, options.policy);
+      options.onRetry?.(error, attempt, delayMs);
+      await sleep(delayMs, options.signal);
+    }
+  }
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

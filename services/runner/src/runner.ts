@@ -1,0 +1,160 @@
+// The runner: registers with execution-service, then runs one claim loop per slot. Each loop
+// long-polls ClaimExecution and claims again as soon as an execution is done; it only pauses,
+// with backoff and jitter, after errors.
+
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "@rgrid/common";
+import { Outcome, RunnerService } from "@rgrid/proto";
+import type { Assignment } from "@rgrid/proto";
+import { executeAssignment } from "./execute";
+import type { ExecutionSummary } from "./execute";
+import type { BackoffPolicy } from "./retry";
+import { DEFAULT_BACKOFF, backoffDelay, retryTransient, sleep } from "./retry";
+import type { RuntimeCatalog } from "./runtimes";
+
+export interface RunnerDeps {
+  client: Client<typeof RunnerService>;
+  logger: Logger;
+  name: string;
+  version: string;
+  runtimes: RuntimeCatalog;
+  /** Parent of the per-execution working directories. */
+  workDir: string;
+  concurrency: number;
+  killGraceMs: number;
+  /** How long stop() lets running executions finish before killing them. */
+  shutdownGraceMs: number;
+  /** How long one ClaimExecution waits for work (the service caps it at 30 s). */
+  claimWaitMillis?: number;
+  retryPolicy?: BackoffPolicy;
+  maxOutputFiles?: number;
+  logFlushIntervalMs?: number;
+}
+
+export interface Runner {
+  /** Registers and starts claiming; resolves with the id execution-service assigned. */
+  start(): Promise<string>;
+  /**
+   * Stops claiming, lets running executions finish for the shutdown grace, then stops them and
+   * reports them as failed; resolves once every slot is idle.
+   */
+  stop(): Promise<void>;
+}
+
+/** Slack on top of the long-poll wait before a silent connection counts as broken. */
+const CLAIM_DEADLINE_SLACK_MS = 10_000;
+
+export function createRunner(deps: RunnerDeps): Runner {
+  const claimWaitMillis = deps.claimWaitMillis ?? 20_000;
+  const retryPolicy = deps.retryPolicy ?? DEFAULT_BACKOFF;
+  const stopClaiming = new AbortController();
+  const stopExecutions = new AbortController();
+  let slots: Promise<void>[] = [];
+
+  const executeDeps = {
+    client: deps.client,
+    logger: deps.logger,
+    runtimes: deps.runtimes,
+    workRoot: deps.workDir,
+    killGraceMs: deps.killGraceMs,
+    retryPolicy,
+    maxOutputFiles: deps.maxOutputFiles ?? 1000,
+    logFlushIntervalMs: deps.logFlushIntervalMs,
+  };
+
+  const register = async (): Promise<string> => {
+    const response = await retryTransient(
+      () => deps.client.registerRunner({ name: deps.name, runtimes: [...deps.runtimes.names], version: deps.version }),
+      {
+        // Registration waits for execution-service to come up for as long as it takes.
+        policy: { ...retryPolicy, maxAttempts: Number.POSITIVE_INFINITY },
+        signal: stopClaiming.signal,
+        onRetry: (error, attempt) => deps.logger.warn("cannot register yet; retrying", { attempt, error: String(error) }),
+      },
+    );
+    return response.runnerId;
+  };
+
+  const runAssignment = async (runnerId: string, assignment: Assignment): Promise<void> => {
+    const execution = assignment.execution;
+    const startedAt = Date.now();
+    deps.logger.info(
+      `execution started id=${execution?.id} runtime=${execution?.runtime} script=${execution?.script?.name} timeout=${assignment.timeoutSeconds}s`,
+    );
+    try {
+      const summary = await executeAssignment(executeDeps, runnerId, assignment, stopExecutions.signal);
+      deps.logger.info(describeEnd(summary, Date.now() - startedAt));
+    } catch (error) {
+      // Only reporting itself can fail here (every retry exhausted); the service will see the
+      // execution as abandoned by this runner.
+      deps.logger.error("could not report execution", { id: execution?.id, error });
+    }
+  };
+
+  const claimLoop = async (runnerId: string, slot: number): Promise<void> => {
+    let consecutiveFailures = 0;
+    while (!stopClaiming.signal.aborted) {
+      let assignment: Assignment | undefined;
+      try {
+        const response = await deps.client.claimExecution(
+          { runnerId, waitMillis: claimWaitMillis },
+          { signal: stopClaiming.signal, timeoutMs: claimWaitMillis + CLAIM_DEADLINE_SLACK_MS },
+        );
+        consecutiveFailures = 0;
+        assignment = response.assignment;
+      } catch (error) {
+        if (stopClaiming.signal.aborted) {
+          break;
+        }
+        consecutiveFailures++;
+        const delayMs = backoffDelay(consecutiveFailures, retryPolicy);
+        deps.logger.warn("claim failed; backing off", { slot, delay_ms: Math.round(delayMs), error: describeError(error) });
+        await sleep(delayMs, stopClaiming.signal);
+        continue;
+      }
+      if (assignment !== undefined) {
+        await runAssignment(runnerId, assignment);
+      }
+    }
+  };
+
+  return {
+    async start() {
+      const runnerId = await register();
+      slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(runnerId, slot));
+      return runnerId;
+    },
+    async stop() {
+      stopClaiming.abort();
+      const idle = Promise.all(slots).then(() => true);
+      const graceOver = new AbortController();
+      const finishedInTime = await Promise.race([idle, sleep(deps.shutdownGraceMs, graceOver.signal).then(() => false)]);
+      // The grace timer must not keep the process alive once everything is idle.
+      graceOver.abort();
+      if (!finishedInTime) {
+        deps.logger.warn("executions still running after the shutdown grace; stopping them");
+        stopExecutions.abort();
+        await idle;
+      }
+    },
+  };
+}
+
+function describeEnd(summary: ExecutionSummary, durationMs: number): string {
+  const outcome = Outcome[summary.outcome].toLowerCase();
+  const parts = [`execution finished id=${summary.executionId} outcome=${outcome}`];
+  if (summary.exitCode !== undefined) {
+    parts.push(`exit_code=${summary.exitCode}`);
+  }
+  parts.push(`outputs=${summary.outputs.length}`, `duration_ms=${durationMs}`);
+  if (summary.errorMessage !== "") {
+    parts.push(`error=${JSON.stringify(summary.errorMessage)}`);
+  }
+  return parts.join(" ");
+}
+
+function describeError(error: unknown): string {
+  const connectError = ConnectError.from(error);
+  return connectError.code === Code.Unknown ? connectError.message : `${Code[connectError.code]}: ${connectError.rawMessage}`;
+}

@@ -1,0 +1,117 @@
+// One fresh working directory per execution: created with the script and inputs at their
+// relative names, searched for the files the script produced, and removed afterwards.
+
+import type { Stats } from "node:fs";
+import { lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import * as path from "node:path";
+import type { FileDigest, Grant } from "@rgrid/common";
+import { digestFile, downloadFile, relativePathProblem } from "@rgrid/common";
+
+export interface Workspace {
+  /** Absolute path of the working directory; also the script's HOME. */
+  readonly dir: string;
+  /** Downloads `name` through `grant`, verifying size and SHA-256. */
+  fetch(name: string, grant: Grant, expected: FileDigest): Promise<void>;
+  /** Files the script created or changed, in name order. */
+  findOutputs(limit: number): Promise<OutputScan>;
+  remove(): Promise<void>;
+}
+
+export interface OutputFile {
+  name: string;
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+export interface OutputScan {
+  files: OutputFile[];
+  /** Outputs beyond the limit, not collected. */
+  overLimit: number;
+  /** Names that cannot travel as object keys (e.g. control characters), not collected. */
+  unsafeNames: string[];
+}
+
+export class UnsafePathError extends Error {
+  constructor(name: string, problem: string) {
+    super(`file name ${JSON.stringify(name)} ${problem}`);
+    this.name = "UnsafePathError";
+  }
+}
+
+/** What a fetched file looked like on disk, to tell untouched inputs from changed ones cheaply. */
+interface FetchedFile {
+  digest: FileDigest;
+  stats: Stats;
+}
+
+export async function createWorkspace(root: string, executionId: string): Promise<Workspace> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  // A random suffix keeps a re-delivered assignment from colliding with a directory still
+  // being removed.
+  const dir = await mkdtemp(path.join(root, `${executionId}-`));
+  const fetched = new Map<string, FetchedFile>();
+
+  return {
+    dir,
+    async fetch(name, grant, expected) {
+      const problem = relativePathProblem(name);
+      if (problem !== undefined) {
+        throw new UnsafePathError(name, problem);
+      }
+      const target = path.join(dir, name);
+      await downloadFile(grant, target, expected);
+      fetched.set(name, { digest: expected, stats: await lstat(target) });
+    },
+    async findOutputs(limit) {
+      const scan: OutputScan = { files: [], overLimit: 0, unsafeNames: [] };
+      for (const name of await listRegularFiles(dir)) {
+        if (relativePathProblem(name) !== undefined) {
+          scan.unsafeNames.push(name);
+          continue;
+        }
+        const filePath = path.join(dir, name);
+        const before = fetched.get(name);
+        if (before !== undefined && sameFile(before.stats, await lstat(filePath))) {
+          continue;
+        }
+        if (scan.files.length >= limit) {
+          scan.overLimit++;
+          continue;
+        }
+        const digest = await digestFile(filePath);
+        if (before !== undefined && digest.sha256 === before.digest.sha256 && digest.sizeBytes === before.digest.sizeBytes) {
+          continue;
+        }
+        scan.files.push({ name, path: filePath, ...digest });
+      }
+      return scan;
+    },
+    async remove() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
+ * Regular files below `dir` as '/'-separated relative names, sorted. Symbolic links are
+ * skipped, never followed: a script could otherwise point one at any file on the runner.
+ */
+async function listRegularFiles(dir: string, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const name = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) {
+      names.push(...(await listRegularFiles(path.join(dir, entry.name), name)));
+    } else if (entry.isFile()) {
+      names.push(name);
+    }
+  }
+  return names;
+}

@@ -1,0 +1,95 @@
+// An in-memory RunnerService that hands out queued assignments and records what the runner
+// reports. It stands in for execution-service, which the runner only reaches over RPC.
+
+import { create } from "@bufbuild/protobuf";
+import type { Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { ClaimExecutionResponseSchema, RunnerService } from "@rgrid/proto";
+import type { Assignment, CompleteExecutionRequest, FileInfo, LogEntry, TransferGrant } from "@rgrid/proto";
+
+export interface FakeRunnerService {
+  transport: Transport;
+  enqueue(assignment: Assignment): void;
+  logs: Map<string, LogEntry[]>;
+  completions: CompleteExecutionRequest[];
+  registered: { name: string; runtimes: string[] }[];
+  outputUploadRequests: FileInfo[][];
+  /** Makes the next `count` AppendLogs calls fail as if the connection had dropped. */
+  failNextAppends(count: number): void;
+  /** Resolves with the completion of `executionId` once it arrives. */
+  completionOf(executionId: string): Promise<CompleteExecutionRequest>;
+}
+
+export function createFakeRunnerService(uploadGrant: (name: string, executionId: string) => TransferGrant): FakeRunnerService {
+  const queue: Assignment[] = [];
+  const claimWaiters: (() => void)[] = [];
+  const completionWaiters = new Map<string, (request: CompleteExecutionRequest) => void>();
+  let appendFailures = 0;
+
+  const fake: Omit<FakeRunnerService, "transport"> = {
+    enqueue(assignment) {
+      queue.push(assignment);
+      claimWaiters.splice(0).forEach((wake) => wake());
+    },
+    logs: new Map(),
+    completions: [],
+    registered: [],
+    outputUploadRequests: [],
+    failNextAppends(count) {
+      appendFailures = count;
+    },
+    completionOf(executionId) {
+      const done = fake.completions.find((completion) => completion.executionId === executionId);
+      if (done !== undefined) {
+        return Promise.resolve(done);
+      }
+      return new Promise((resolve) => completionWaiters.set(executionId, resolve));
+    },
+  };
+
+  const transport = createRouterTransport(({ service }) => {
+    service(RunnerService, {
+      registerRunner(request) {
+        fake.registered.push({ name: request.name, runtimes: request.runtimes });
+        return { runnerId: "runner_test" };
+      },
+      async claimExecution(request, context) {
+        const deadline = Date.now() + request.waitMillis;
+        while (queue.length === 0 && Date.now() < deadline && !context.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, deadline - Date.now());
+            claimWaiters.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+            context.signal.addEventListener("abort", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+        return create(ClaimExecutionResponseSchema, { assignment: queue.shift() });
+      },
+      appendLogs(request) {
+        if (appendFailures > 0) {
+          appendFailures--;
+          throw new ConnectError("connection reset", Code.Unavailable);
+        }
+        const entries = fake.logs.get(request.executionId) ?? [];
+        entries.push(...request.entries);
+        fake.logs.set(request.executionId, entries);
+        return {};
+      },
+      createOutputUploads(request) {
+        fake.outputUploadRequests.push(request.outputs);
+        return { uploads: request.outputs.map((output) => uploadGrant(output.name, request.executionId)) };
+      },
+      completeExecution(request) {
+        fake.completions.push(request);
+        completionWaiters.get(request.executionId)?.(request);
+        return {};
+      },
+    });
+  });
+  return { ...fake, transport };
+}

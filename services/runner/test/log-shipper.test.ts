@@ -1,0 +1,82 @@
+import { silentLogger } from "@rgrid/common";
+import { LogEntry_Stream } from "@rgrid/proto";
+import type { LogEntry } from "@rgrid/proto";
+import { createLogShipper } from "../src/log-shipper";
+
+describe("createLogShipper", () => {
+  it("numbers entries from 1 and sends a full batch at once, the rest after the flush interval", async () => {
+    const batches: LogEntry[][] = [];
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        batches.push(entries);
+      },
+      logger: silentLogger,
+      flushIntervalMs: 50,
+      maxBatchEntries: 3,
+    });
+    shipper.append("stdout", "a");
+    shipper.append("stderr", "b");
+    expect(batches).toEqual([]);
+    shipper.append("system", "c");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches.map((batch) => batch.map((entry) => entry.line))).toEqual([["a", "b", "c"]]);
+
+    shipper.append("stdout", "d");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(batches.map((batch) => batch.map((entry) => entry.line))).toEqual([["a", "b", "c"], ["d"]]);
+
+    await shipper.close();
+    const entries = batches.flat();
+    expect(entries.map((entry) => [entry.sequence, entry.stream])).toEqual([
+      [1n, LogEntry_Stream.STDOUT],
+      [2n, LogEntry_Stream.STDERR],
+      [3n, LogEntry_Stream.SYSTEM],
+      [4n, LogEntry_Stream.STDOUT],
+    ]);
+  });
+
+  it("keeps order with one call in flight and delivers everything on close", async () => {
+    const delivered: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        delivered.push(...entries.map((entry) => entry.line));
+        inFlight--;
+      },
+      logger: silentLogger,
+      flushIntervalMs: 1,
+      maxBatchEntries: 7,
+    });
+    const expected = Array.from({ length: 100 }, (_, i) => `line ${i}`);
+    for (const line of expected) {
+      shipper.append("stdout", line);
+      if (Number(line.slice(5)) % 10 === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    }
+    await shipper.close();
+    expect(delivered).toEqual(expected);
+    expect(maxInFlight).toBe(1);
+  });
+
+  it("stops sending after a batch is refused for good, and still closes", async () => {
+    let calls = 0;
+    const shipper = createLogShipper({
+      send: async () => {
+        calls++;
+        throw new Error("execution not found");
+      },
+      logger: silentLogger,
+      maxBatchEntries: 2,
+    });
+    shipper.append("stdout", "a");
+    shipper.append("stdout", "b");
+    shipper.append("stdout", "c");
+    await shipper.close();
+    expect(calls).toBe(1);
+  });
+});

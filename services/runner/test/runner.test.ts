@@ -1,0 +1,240 @@
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { newExecutionId, silentLogger } from "@rgrid/common";
+import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
+import type { Assignment, LogEntry } from "@rgrid/proto";
+import type { Runner } from "../src/runner";
+import { createRunner } from "../src/runner";
+import { detectRuntimes } from "../src/runtimes";
+import type { FakeRunnerService } from "./fake-runner-service";
+import { createFakeRunnerService } from "./fake-runner-service";
+import type { GrantServer } from "./grant-server";
+import { sha256, startGrantServer } from "./grant-server";
+
+const PROCESS_SCRIPT = `
+import json, os, sys
+with open(sys.argv[1]) as f:
+    data = json.load(f)
+print("processing", data["name"])
+print("warning: almost done", file=sys.stderr)
+os.makedirs("out", exist_ok=True)
+with open("out/result.txt", "w") as f:
+    f.write("hello " + data["name"] + "\\n")
+print("done")
+`;
+
+let grants: GrantServer;
+let service: FakeRunnerService;
+let workRoot: string;
+let scratch: string;
+let runner: Runner | undefined;
+
+beforeEach(async () => {
+  grants = await startGrantServer();
+  service = createFakeRunnerService((name, executionId) => ({
+    $typeName: "rgrid.v1.TransferGrant",
+    name,
+    method: "PUT",
+    url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
+    headers: {},
+  }));
+  workRoot = await mkdtemp(path.join(tmpdir(), "rgrid-runner-work-"));
+  scratch = await mkdtemp(path.join(tmpdir(), "rgrid-runner-scratch-"));
+});
+
+afterEach(async () => {
+  await runner?.stop();
+  runner = undefined;
+  await grants.close();
+  await rm(workRoot, { recursive: true, force: true });
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function startRunner(overrides: { shutdownGraceMs?: number } = {}): Promise<string> {
+  const { catalog } = detectRuntimes({ searchPath: process.env.PATH ?? "", nodeBinary: process.execPath });
+  runner = createRunner({
+    client: createClient(RunnerService, service.transport),
+    logger: silentLogger,
+    name: "test-runner",
+    version: "0.0.0",
+    runtimes: catalog,
+    workDir: workRoot,
+    concurrency: 2,
+    killGraceMs: 500,
+    shutdownGraceMs: overrides.shutdownGraceMs ?? 5000,
+    claimWaitMillis: 1000,
+    retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 },
+    logFlushIntervalMs: 20,
+  });
+  return runner.start();
+}
+
+interface FileSpec {
+  name: string;
+  content: string;
+  /** Bytes the object store really holds, when they should differ from what was declared. */
+  storedContent?: string;
+}
+
+/** Stores the files on the grant server and describes them as execution-service would. */
+function assignmentFor(options: { script: FileSpec; inputs?: FileSpec[]; args?: string[]; timeoutSeconds?: number }): Assignment {
+  const id = newExecutionId();
+  const describe = (kind: string, file: FileSpec) => {
+    const key = `executions/${id}/${kind}/${file.name}`;
+    grants.objects.set(key, Buffer.from(file.storedContent ?? file.content));
+    return {
+      info: { name: file.name, sizeBytes: BigInt(Buffer.byteLength(file.content)), sha256: sha256(file.content) },
+      grant: { name: file.name, method: "GET", url: grants.urlFor(key), headers: {} },
+    };
+  };
+  const script = describe("script", options.script);
+  const inputs = (options.inputs ?? []).map((input) => describe("inputs", input));
+  return create(AssignmentSchema, {
+    execution: {
+      id,
+      script: script.info,
+      runtime: "python",
+      args: options.args ?? [],
+      env: {},
+      inputs: inputs.map((input) => input.info),
+    },
+    scriptDownload: script.grant,
+    inputDownloads: inputs.map((input) => input.grant),
+    runtimeName: "python",
+    timeoutSeconds: options.timeoutSeconds ?? 30,
+  });
+}
+
+function executionId(assignment: Assignment): string {
+  return assignment.execution?.id ?? "";
+}
+
+function lines(entries: LogEntry[] | undefined, stream: LogEntry_Stream): string[] {
+  return (entries ?? []).filter((entry) => entry.stream === stream).map((entry) => entry.line);
+}
+
+describe("runner", () => {
+  it("registers, runs a claimed script with its input, ships logs, uploads outputs and reports completion", async () => {
+    expect(await startRunner()).toBe("runner_test");
+    expect(service.registered).toEqual([{ name: "test-runner", runtimes: expect.arrayContaining(["python", "node"]) }]);
+
+    const assignment = assignmentFor({
+      script: { name: "process.py", content: PROCESS_SCRIPT },
+      inputs: [{ name: "data/in.json", content: JSON.stringify({ name: "world" }) }],
+      args: ["data/in.json"],
+    });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    const completion = await service.completionOf(id);
+
+    expect(completion.outcome).toBe(Outcome.COMPLETED);
+    expect(completion.exitCode).toBe(0);
+    expect(completion.errorMessage).toBe("");
+    const expectedOutput = "hello world\n";
+    expect(completion.outputs.map(({ name, sizeBytes, sha256: digest }) => ({ name, sizeBytes, digest }))).toEqual([
+      { name: "out/result.txt", sizeBytes: BigInt(expectedOutput.length), digest: sha256(expectedOutput) },
+    ]);
+    expect(grants.objects.get(`executions/${id}/outputs/out/result.txt`)?.toString()).toBe(expectedOutput);
+
+    const entries = service.logs.get(id);
+    expect(entries?.map((entry) => entry.sequence)).toEqual(entries?.map((_, index) => BigInt(index + 1)));
+    expect(lines(entries, LogEntry_Stream.STDOUT)).toEqual(["processing world", "done"]);
+    expect(lines(entries, LogEntry_Stream.STDERR)).toEqual(["warning: almost done"]);
+
+    // The working directory is gone once the execution is reported.
+    expect(await readdir(workRoot)).toEqual([]);
+  });
+
+  it("fails without running the script when an input does not match its hash", async () => {
+    await startRunner();
+    const marker = path.join(scratch, "script-ran");
+    const assignment = assignmentFor({
+      script: { name: "touch.py", content: `open(${JSON.stringify(marker)}, "w").close()\nprint("ran")\n` },
+      inputs: [{ name: "data/in.json", content: '{"name": "world"}', storedContent: '{"name": "tampered"}' }],
+    });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    const completion = await service.completionOf(id);
+
+    expect(completion.outcome).toBe(Outcome.FAILED);
+    expect(completion.exitCode).toBeUndefined();
+    expect(completion.errorMessage).toMatch(/^could not fetch input 'data\/in\.json': downloaded content does not match/);
+    expect(existsSync(marker)).toBe(false);
+    expect(lines(service.logs.get(id), LogEntry_Stream.STDOUT)).toEqual([]);
+    expect(lines(service.logs.get(id), LogEntry_Stream.SYSTEM)).toEqual([completion.errorMessage]);
+    expect(service.outputUploadRequests).toEqual([]);
+    expect(await readdir(workRoot)).toEqual([]);
+  });
+
+  it("reports a failing script with its exit code and last stderr line, re-sending logs after transport errors", async () => {
+    await startRunner();
+    service.failNextAppends(2);
+    const assignment = assignmentFor({
+      script: {
+        name: "fail.py",
+        content: "import sys\nfor i in range(1200):\n    print(i)\nprint('cannot parse input', file=sys.stderr)\nsys.exit(3)\n",
+      },
+    });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    const completion = await service.completionOf(id);
+
+    expect(completion.outcome).toBe(Outcome.FAILED);
+    expect(completion.exitCode).toBe(3);
+    expect(completion.errorMessage).toBe("cannot parse input");
+    const entries = service.logs.get(id) ?? [];
+    expect(lines(entries, LogEntry_Stream.STDOUT)).toEqual(Array.from({ length: 1200 }, (_, i) => String(i)));
+    expect(entries.map((entry) => entry.sequence)).toEqual(entries.map((_, index) => BigInt(index + 1)));
+  });
+
+  it("reports a script that runs past its timeout as timed out", async () => {
+    await startRunner();
+    const assignment = assignmentFor({
+      script: { name: "slow.py", content: "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n" },
+      timeoutSeconds: 1,
+    });
+    service.enqueue(assignment);
+    const completion = await service.completionOf(executionId(assignment));
+
+    expect(completion.outcome).toBe(Outcome.TIMED_OUT);
+    expect(completion.errorMessage).toBe("timed out after 1s");
+    expect(lines(service.logs.get(executionId(assignment)), LogEntry_Stream.SYSTEM)).toContain(
+      "timed out after 1s; sending SIGTERM",
+    );
+  });
+
+  it("on stop, lets running executions finish within the grace and then reports the rest as shutting down", async () => {
+    await startRunner({ shutdownGraceMs: 300 });
+    const quick = assignmentFor({ script: { name: "quick.py", content: "print('quick')\n" } });
+    const slow = assignmentFor({
+      script: { name: "slow.py", content: "import time\nprint('started', flush=True)\ntime.sleep(60)\n" },
+    });
+    service.enqueue(quick);
+    expect((await service.completionOf(executionId(quick))).outcome).toBe(Outcome.COMPLETED);
+    service.enqueue(slow);
+    while (lines(service.logs.get(executionId(slow)), LogEntry_Stream.STDOUT).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+
+    await runner?.stop();
+    const completion = service.completions.find((request) => request.executionId === executionId(slow));
+    expect(completion?.outcome).toBe(Outcome.FAILED);
+    expect(completion?.errorMessage).toBe("runner shutting down");
+    expect(completion?.exitCode).toBeUndefined();
+  });
+
+  it("fails an execution whose runtime this runner does not have", async () => {
+    await startRunner();
+    const assignment = assignmentFor({ script: { name: "x.rb", content: "puts 1\n" } });
+    assignment.execution!.runtime = "ruby";
+    assignment.runtimeName = "ruby";
+    service.enqueue(assignment);
+    const completion = await service.completionOf(executionId(assignment));
+    expect(completion.outcome).toBe(Outcome.FAILED);
+    expect(completion.errorMessage).toBe("runtime 'ruby' is not available on this runner");
+  });
+});

@@ -1,0 +1,257 @@
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants, createWriteStream } from "node:fs";
+import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import type { Readable, TransformCallback } from "node:stream";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Clock } from "./clock";
+import { PARTIAL_FILE_PATTERN } from "./keys";
+import type { ObjectGrant, ObjectStore, StoredObject } from "./object-store";
+import { ObjectConflictError, ObjectNotFoundError } from "./object-store";
+import type { SignedMethod, UrlSigner } from "./url-signing";
+
+export interface FileSystemStoreOptions {
+  /** Directory that holds the objects, one file per key. */
+  root: string;
+  signer: UrlSigner;
+  /** Base of the signed URLs handed out; read per grant because it may be known only once listening. */
+  publicBaseUrl: () => string;
+  clock: Clock;
+}
+
+export interface WriteLimits {
+  maxBytes: number;
+  /** The announced length (Content-Length); a body of another length is refused. */
+  expectedBytes?: number;
+}
+
+export interface OpenedObject {
+  sizeBytes: number;
+  stream: Readable;
+}
+
+/** The filesystem backend, plus the byte-level access its signed-URL endpoint needs. */
+export interface FileSystemStore extends ObjectStore {
+  /** Streams `source` into the object; it becomes visible only once complete. Returns its size. */
+  write(key: string, source: Readable, limits: WriteLimits): Promise<number>;
+  /** The object opened for reading, or undefined when it does not exist. */
+  open(key: string): Promise<OpenedObject | undefined>;
+}
+
+export class ObjectTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`object exceeds the limit of ${maxBytes} bytes`);
+    this.name = "ObjectTooLargeError";
+  }
+}
+
+export class IncompleteUploadError extends Error {
+  constructor(expectedBytes: number, receivedBytes: number) {
+    super(`upload announced ${expectedBytes} bytes but sent ${receivedBytes}`);
+    this.name = "IncompleteUploadError";
+  }
+}
+
+export function createFileSystemStore(options: FileSystemStoreOptions): FileSystemStore {
+  const root = resolve(options.root);
+
+  const pathOf = (key: string): string => {
+    const path = join(root, ...key.split("/").filter((segment) => segment !== ""));
+    // Keys are validated before they get here; this guards the file system regardless.
+    if (!path.startsWith(root + sep)) {
+      throw new Error(`key ${JSON.stringify(key)} escapes the storage root`);
+    }
+    return path;
+  };
+
+  const grant = (method: SignedMethod, key: string, ttlSeconds: number): ObjectGrant => {
+    const expiresAtSeconds = Math.floor(options.clock.now().getTime() / 1000) + ttlSeconds;
+    return {
+      method,
+      url: options.signer.url(options.publicBaseUrl(), { method, key, expiresAtSeconds }),
+      headers: {},
+      expiresAt: new Date(expiresAtSeconds * 1000),
+    };
+  };
+
+  const statFile = async (key: string): Promise<StoredObject | undefined> => {
+    try {
+      const info = await stat(pathOf(key));
+      return info.isFile() ? { key, sizeBytes: info.size } : undefined;
+    } catch (error) {
+      if (isMissing(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+  };
+
+  /**
+   * Runs `create` (which writes `partial`) and renames the result onto the key's path, so
+   * readers see the old object or the new one, never a half-written file.
+   */
+  const writeAtomically = async (key: string, create: (partial: string) => Promise<void>): Promise<void> => {
+    const target = pathOf(key);
+    const partial = `${target}.rgrid-partial-${randomBytes(8).toString("hex")}`;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await create(partial);
+      await rename(partial, target);
+    } catch (error) {
+      // Best effort: the partial may never have been created, and the original error matters.
+      await rm(partial, { force: true }).catch(() => undefined);
+      throw isPathConflict(error) ? new ObjectConflictError(key) : error;
+    }
+  };
+
+  const removeEmptyParents = async (path: string): Promise<void> => {
+    // Empty directories left by deletes are pruned so an execution leaves nothing behind.
+    for (let dir = dirname(path); dir.startsWith(root + sep); dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty (or already gone): ancestors are not empty either
+      }
+    }
+  };
+
+  return {
+    async uploadGrant(key, ttlSeconds) {
+      return grant("PUT", key, ttlSeconds);
+    },
+
+    async downloadGrant(key, ttlSeconds) {
+      return grant("GET", key, ttlSeconds);
+    },
+
+    stat: statFile,
+
+    async list(prefix) {
+      const found: StoredObject[] = [];
+      if (!prefix.endsWith("/")) {
+        throw new Error(`list prefix ${JSON.stringify(prefix)} must end in '/'`);
+      }
+      for (const path of await walkFiles(pathOf(prefix))) {
+        const key = relative(root, path).split(sep).join("/");
+        if (key.startsWith(prefix) && !PARTIAL_FILE_PATTERN.test(key)) {
+          const info = await statFile(key);
+          if (info) {
+            found.push(info);
+          }
+        }
+      }
+      return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+
+    async copy(sourceKey, targetKey) {
+      if ((await statFile(sourceKey)) === undefined) {
+        throw new ObjectNotFoundError(sourceKey);
+      }
+      try {
+        // A clone (reflink) where the file system supports it, an ordinary copy otherwise.
+        await writeAtomically(targetKey, (partial) =>
+          copyFile(pathOf(sourceKey), partial, fsConstants.COPYFILE_FICLONE),
+        );
+      } catch (error) {
+        if (isMissing(error) && (await statFile(sourceKey)) === undefined) {
+          throw new ObjectNotFoundError(sourceKey); // removed while being copied
+        }
+        throw error;
+      }
+    },
+
+    async delete(keys) {
+      for (const key of keys) {
+        const path = pathOf(key);
+        await rm(path, { force: true });
+        await removeEmptyParents(path);
+      }
+    },
+
+    async write(key, source, limits) {
+      const counter = new ByteLimit(limits.maxBytes);
+      await writeAtomically(key, async (partial) => {
+        await pipeline(source, counter, createWriteStream(partial, { flags: "wx" }));
+        if (limits.expectedBytes !== undefined && counter.bytes !== limits.expectedBytes) {
+          throw new IncompleteUploadError(limits.expectedBytes, counter.bytes);
+        }
+      });
+      return counter.bytes;
+    },
+
+    async open(key) {
+      let handle;
+      try {
+        handle = await open(pathOf(key), "r");
+      } catch (error) {
+        if (isMissing(error)) {
+          return undefined;
+        }
+        throw error;
+      }
+      // Size and bytes come from the same open file, so a concurrent replace cannot mix them.
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        return undefined;
+      }
+      return { sizeBytes: info.size, stream: handle.createReadStream() };
+    },
+  };
+}
+
+async function walkFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (isMissing(error)) {
+      return [];
+    }
+    throw error;
+  }
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      files.push(...(await walkFiles(path)));
+    } else if (entry.isFile()) {
+      files.push(path);
+    }
+  }
+  return files;
+}
+
+/** Counts bytes passing through and fails the stream once they exceed the limit. */
+class ByteLimit extends Transform {
+  bytes = 0;
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      callback(new ObjectTooLargeError(this.maxBytes));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** A path component that should be a directory is a file, or the target is a directory. */
+function isPathConflict(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "EEXIST" || code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY";
+}

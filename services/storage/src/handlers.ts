@@ -1,0 +1,159 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "@rgrid/common";
+import { validateRequest } from "@rgrid/common";
+import type { ObjectRef, StorageService } from "@rgrid/proto";
+import { ObjectKind } from "@rgrid/proto";
+import { mapWithLimit } from "./concurrency";
+import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
+import { executionPrefix, kindLabel, kindPrefix, objectKey, parseObjectKey } from "./keys";
+import type { ObjectGrant, ObjectStore } from "./object-store";
+import { ObjectNotFoundError } from "./object-store";
+import {
+  copyInputsRules,
+  createDownloadGrantsRules,
+  createUploadGrantsRules,
+  deleteExecutionObjectsRules,
+  listObjectsRules,
+  statObjectsRules,
+} from "./validation";
+
+export interface StorageHandlerDeps {
+  /** Issues grants with their expiry from its own clock, so no clock is needed here. */
+  store: ObjectStore;
+  /** Validity of grants whose request leaves ttl_seconds at 0. */
+  grantTtlSeconds: number;
+  /** Copies CopyInputs runs at once; bounds the load one retry puts on the backend. */
+  copyConcurrency: number;
+  logger: Logger;
+}
+
+interface ObjectInfoInit {
+  ref: { kind: ObjectKind; name: string };
+  exists: boolean;
+  sizeBytes: bigint;
+}
+
+export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typeof StorageService> {
+  const { store, logger } = deps;
+
+  const grants = async (
+    executionId: string,
+    refs: readonly ObjectRef[],
+    ttlSeconds: number,
+    issue: (key: string, ttlSeconds: number) => Promise<ObjectGrant>,
+  ) => {
+    const ttl = ttlSeconds === 0 ? deps.grantTtlSeconds : ttlSeconds;
+    const issued = await Promise.all(refs.map((ref) => issue(objectKey(executionId, ref.kind, ref.name), ttl)));
+    return issued.map((grant, index) => ({
+      name: refs[index]?.name ?? "",
+      method: grant.method,
+      url: grant.url,
+      headers: grant.headers,
+      expiresAt: timestampFromDate(grant.expiresAt),
+    }));
+  };
+
+  /** Removes what a failed CopyInputs wrote; a failure here is logged, not allowed to hide the cause. */
+  const rollBack = async (targetKeys: readonly string[]): Promise<void> => {
+    try {
+      await store.delete(targetKeys);
+    } catch (error) {
+      logger.error("could not remove partial copy", { keys: targetKeys.join(","), error });
+    }
+  };
+
+  return {
+    async createUploadGrants(request) {
+      validateRequest(request, createUploadGrantsRules);
+      const issue = (key: string, ttl: number) => store.uploadGrant(key, ttl);
+      return { grants: await grants(request.executionId, request.refs, request.ttlSeconds, issue) };
+    },
+
+    async createDownloadGrants(request) {
+      validateRequest(request, createDownloadGrantsRules);
+      const issue = (key: string, ttl: number) => store.downloadGrant(key, ttl);
+      return { grants: await grants(request.executionId, request.refs, request.ttlSeconds, issue) };
+    },
+
+    async copyInputs(request) {
+      validateRequest(request, copyInputsRules);
+      const { sourceExecutionId: source, targetExecutionId: target } = request;
+      const plan = [
+        ...(request.scriptName === "" ? [] : [{ kind: ObjectKind.SCRIPT, name: request.scriptName }]),
+        ...request.names.map((name) => ({ kind: ObjectKind.INPUT, name })),
+      ];
+      const touchedTargets: string[] = [];
+
+      const copyOne = async (ref: { kind: ObjectKind; name: string }): Promise<ObjectInfoInit> => {
+        const sourceKey = objectKey(source, ref.kind, ref.name);
+        const targetKey = objectKey(target, ref.kind, ref.name);
+        const missing = new MissingSourceObjectError(kindLabel(ref.kind), ref.name, source);
+        const original = await store.stat(sourceKey);
+        if (original === undefined) {
+          throw missing;
+        }
+        touchedTargets.push(targetKey);
+        try {
+          await store.copy(sourceKey, targetKey);
+        } catch (error) {
+          throw error instanceof ObjectNotFoundError ? missing : error;
+        }
+        // The copy's own reply is not trusted (some S3 servers return no ETag): the target must
+        // exist with the source's size before it counts as copied.
+        const copy = await store.stat(targetKey);
+        if (copy?.sizeBytes !== original.sizeBytes) {
+          throw new CopyMismatchError(kindLabel(ref.kind), ref.name, target, original.sizeBytes, copy?.sizeBytes);
+        }
+        return { ref, exists: true, sizeBytes: BigInt(copy.sizeBytes) };
+      };
+
+      try {
+        return { copied: await mapWithLimit(plan, deps.copyConcurrency, copyOne) };
+      } catch (error) {
+        // All or nothing: a retry must never start with some of its inputs.
+        await rollBack(touchedTargets);
+        throw error;
+      }
+    },
+
+    async statObjects(request) {
+      validateRequest(request, statObjectsRules);
+      const objects = await Promise.all(
+        request.refs.map(async (ref): Promise<ObjectInfoInit> => {
+          const found = await store.stat(objectKey(request.executionId, ref.kind, ref.name));
+          return {
+            ref: { kind: ref.kind, name: ref.name },
+            exists: found !== undefined,
+            sizeBytes: BigInt(found?.sizeBytes ?? 0),
+          };
+        }),
+      );
+      return { objects };
+    },
+
+    async listObjects(request) {
+      validateRequest(request, listObjectsRules);
+      const prefix =
+        request.kind === ObjectKind.UNSPECIFIED
+          ? executionPrefix(request.executionId)
+          : kindPrefix(request.executionId, request.kind);
+      const objects: ObjectInfoInit[] = [];
+      for (const stored of await store.list(prefix)) {
+        // Keys this service did not write (unsafe names, foreign layouts) are not reported.
+        const parsed = parseObjectKey(stored.key);
+        if (parsed !== undefined) {
+          objects.push({ ref: { kind: parsed.kind, name: parsed.name }, exists: true, sizeBytes: BigInt(stored.sizeBytes) });
+        }
+      }
+      return { objects };
+    },
+
+    async deleteExecutionObjects(request) {
+      validateRequest(request, deleteExecutionObjectsRules);
+      const keys = (await store.list(executionPrefix(request.executionId))).map((stored) => stored.key);
+      await store.delete(keys);
+      return { deletedCount: keys.length };
+    },
+  };
+}

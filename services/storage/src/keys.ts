@@ -1,0 +1,88 @@
+import { isExecutionId, relativePathProblem } from "@rgrid/common";
+import { ObjectKind } from "@rgrid/proto";
+
+// Every object lives under its execution, so that one prefix holds everything an execution owns:
+// executions/<id>/script/<name>, executions/<id>/inputs/<name>, executions/<id>/outputs/<name>.
+
+const SEGMENT_BY_KIND: ReadonlyMap<ObjectKind, string> = new Map([
+  [ObjectKind.SCRIPT, "script"],
+  [ObjectKind.INPUT, "inputs"],
+  [ObjectKind.OUTPUT, "outputs"],
+]);
+
+const KIND_BY_SEGMENT: ReadonlyMap<string, ObjectKind> = new Map(
+  [...SEGMENT_BY_KIND].map(([kind, segment]) => [segment, kind]),
+);
+
+/**
+ * Suffix of the temporary files that atomic writes rename into place. Object names ending like
+ * this are refused, so a half-written upload can never be mistaken for an object.
+ */
+export const PARTIAL_FILE_PATTERN = /\.rgrid-partial-[0-9a-f]{16}$/;
+
+export interface ParsedKey {
+  executionId: string;
+  kind: ObjectKind;
+  name: string;
+}
+
+/** Why `name` cannot name an object, or undefined when it can. */
+export function objectNameProblem(name: string): string | undefined {
+  return relativePathProblem(name) ?? (PARTIAL_FILE_PATTERN.test(name) ? "uses a reserved suffix" : undefined);
+}
+
+/** Whether `kind` is one of the kinds objects are stored under (not UNSPECIFIED or unknown). */
+export function isStoredKind(kind: ObjectKind): boolean {
+  return SEGMENT_BY_KIND.has(kind);
+}
+
+/** The prefix that holds every object of an execution, ending in '/'. */
+export function executionPrefix(executionId: string): string {
+  return `executions/${executionId}/`;
+}
+
+/** The prefix that holds one kind of an execution's objects, ending in '/'. */
+export function kindPrefix(executionId: string, kind: ObjectKind): string {
+  return `${executionPrefix(executionId)}${kindSegment(kind)}/`;
+}
+
+/** The key of an object; callers validate the id and name first (see validation.ts). */
+export function objectKey(executionId: string, kind: ObjectKind, name: string): string {
+  return `${kindPrefix(executionId, kind)}${name}`;
+}
+
+/** The parts of a well-formed key, or undefined for anything else (including unsafe names). */
+export function parseObjectKey(key: string): ParsedKey | undefined {
+  const match = /^executions\/([^/]+)\/([^/]+)\/(.+)$/.exec(key);
+  if (!match) {
+    return undefined;
+  }
+  const [, executionId, segment, name] = match as unknown as [string, string, string, string];
+  const kind = KIND_BY_SEGMENT.get(segment);
+  if (kind === undefined || !isExecutionId(executionId) || objectNameProblem(name) !== undefined) {
+    return undefined;
+  }
+  return { executionId, kind, name };
+}
+
+/** Human wording of a kind for messages: "script", "input", "output". */
+export function kindLabel(kind: ObjectKind): string {
+  switch (kind) {
+    case ObjectKind.SCRIPT:
+      return "script";
+    case ObjectKind.INPUT:
+      return "input";
+    case ObjectKind.OUTPUT:
+      return "output";
+    default:
+      return "object";
+  }
+}
+
+function kindSegment(kind: ObjectKind): string {
+  const segment = SEGMENT_BY_KIND.get(kind);
+  if (segment === undefined) {
+    throw new Error(`no storage location for object kind ${kind}`);
+  }
+  return segment;
+}

@@ -1,0 +1,60 @@
+import type { Grant } from "@rgrid/common";
+
+/** A grant plus the moment it stops being honoured. */
+export interface ObjectGrant extends Grant {
+  expiresAt: Date;
+}
+
+export interface StoredObject {
+  key: string;
+  sizeBytes: number;
+}
+
+/**
+ * Where object bytes live. Bytes never pass through this interface: clients move them with
+ * grants (presigned or signed URLs), and copies happen inside the backend.
+ */
+export interface ObjectStore {
+  /** A URL the holder may PUT the object's bytes to until `ttlSeconds` have passed. */
+  uploadGrant(key: string, ttlSeconds: number): Promise<ObjectGrant>;
+  /** A URL the holder may GET the object's bytes from until `ttlSeconds` have passed. */
+  downloadGrant(key: string, ttlSeconds: number): Promise<ObjectGrant>;
+  /** The object's size, or undefined when there is no such object. */
+  stat(key: string): Promise<StoredObject | undefined>;
+  /** Every object whose key starts with `prefix`. */
+  list(prefix: string): Promise<StoredObject[]>;
+  /**
+   * Copies inside the backend, never through this process's memory. Throws ObjectNotFoundError
+   * when the source does not exist.
+   */
+  copy(sourceKey: string, targetKey: string): Promise<void>;
+  /** Removes the objects; keys that do not exist are ignored. */
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+/** The object a store operation needed does not exist. */
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`object ${key} does not exist`);
+    this.name = "ObjectNotFoundError";
+  }
+}
+
+/** The backend could not be reached or answered with a server-side failure; retrying may help. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageUnavailableError";
+  }
+}
+
+/**
+ * The key cannot be stored because it collides with another object's path, e.g. "a" exists and
+ * "a/b" is written on a file system, where "a" cannot be both a file and a directory.
+ */
+export class ObjectConflictError extends Error {
+  constructor(readonly key: string) {
+    super(`object ${key} collides with another object's path`);
+    this.name = "ObjectConflictError";
+  }
+}

@@ -1,0 +1,170 @@
+import type { BucketItem, Client } from "minio";
+import { CopyDestinationOptions, CopySourceOptions, S3Error } from "minio";
+import type { Clock } from "./clock";
+import type { ObjectGrant, ObjectStore, StoredObject } from "./object-store";
+import { ObjectNotFoundError, StorageUnavailableError } from "./object-store";
+
+export interface S3StoreOptions {
+  /** Talks to the object store from this service. */
+  client: Client;
+  /**
+   * Signs the URLs handed to clients; configured with the endpoint clients can reach, which may
+   * differ from the one this service uses (e.g. a public host in front of an internal MinIO).
+   * Its `region` must be set, or presigning would ask the server for the bucket's region.
+   */
+  presignClient: Client;
+  bucket: string;
+  clock: Clock;
+  /** Attempts for a batch delete, which some S3 implementations fail transiently. */
+  deleteAttempts?: number;
+}
+
+/** The S3 backend (MinIO in production) through the minio client. */
+export interface S3Store extends ObjectStore {
+  /** Creates the bucket when it does not exist yet. */
+  ensureBucket(region: string): Promise<void>;
+}
+
+// S3 caps one DeleteObjects request at 1000 keys.
+const DELETE_BATCH = 1000;
+
+export function createS3Store(options: S3StoreOptions): S3Store {
+  const { client, presignClient, bucket, clock } = options;
+  const deleteAttempts = options.deleteAttempts ?? 4;
+
+  const expiry = (ttlSeconds: number): Date => new Date(clock.now().getTime() + ttlSeconds * 1000);
+
+  const stat = async (key: string): Promise<StoredObject | undefined> => {
+    try {
+      const info = await client.statObject(bucket, key);
+      return { key, sizeBytes: info.size };
+    } catch (error) {
+      if (isNotFound(error)) {
+        return undefined;
+      }
+      throw translate(error, `stat ${key}`);
+    }
+  };
+
+  const deleteBatch = async (keys: string[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await client.removeObjects(bucket, keys);
+        const failed = results.filter((result) => result?.Error !== undefined);
+        if (failed.length === 0) {
+          return;
+        }
+        throw new StorageUnavailableError(
+          `could not delete ${failed.length} object(s): ${failed[0]?.Error?.Code ?? "unknown error"}`,
+        );
+      } catch (error) {
+        // Deleting is idempotent, so a transient failure is simply tried again.
+        if (attempt >= deleteAttempts) {
+          throw translate(error, `delete ${keys.length} object(s)`);
+        }
+        await sleep(100 * 2 ** (attempt - 1));
+      }
+    }
+  };
+
+  return {
+    async ensureBucket(region) {
+      try {
+        if (!(await client.bucketExists(bucket))) {
+          await client.makeBucket(bucket, region);
+        }
+      } catch (error) {
+        // Another instance may have created it between the check and the create.
+        if (error instanceof S3Error && (error.code === "BucketAlreadyOwnedByYou" || error.code === "BucketAlreadyExists")) {
+          return;
+        }
+        throw translate(error, `ensure bucket ${bucket}`);
+      }
+    },
+
+    async uploadGrant(key, ttlSeconds): Promise<ObjectGrant> {
+      const url = await presignClient.presignedPutObject(bucket, key, ttlSeconds);
+      return { method: "PUT", url, headers: {}, expiresAt: expiry(ttlSeconds) };
+    },
+
+    async downloadGrant(key, ttlSeconds): Promise<ObjectGrant> {
+      const url = await presignClient.presignedGetObject(bucket, key, ttlSeconds);
+      return { method: "GET", url, headers: {}, expiresAt: expiry(ttlSeconds) };
+    },
+
+    stat,
+
+    async list(prefix) {
+      const found: StoredObject[] = [];
+      try {
+        const stream = client.listObjectsV2(bucket, prefix, true);
+        for await (const item of stream as AsyncIterable<BucketItem>) {
+          if (item.name !== undefined) {
+            found.push({ key: item.name, sizeBytes: item.size });
+          }
+        }
+      } catch (error) {
+        throw translate(error, `list ${prefix}`);
+      }
+      return found;
+    },
+
+    async copy(sourceKey, targetKey) {
+      try {
+        // Server-side copy; the reply's ETag is not relied on (some S3 servers leave it empty),
+        // callers stat the target instead.
+        await client.copyObject(
+          new CopySourceOptions({ Bucket: bucket, Object: sourceKey }),
+          new CopyDestinationOptions({ Bucket: bucket, Object: targetKey }),
+        );
+      } catch (error) {
+        if (isNotFound(error)) {
+          throw new ObjectNotFoundError(sourceKey);
+        }
+        throw translate(error, `copy ${sourceKey}`);
+      }
+    },
+
+    async delete(keys) {
+      for (let start = 0; start < keys.length; start += DELETE_BATCH) {
+        await deleteBatch(keys.slice(start, start + DELETE_BATCH));
+      }
+    },
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof S3Error && (error.code === "NoSuchKey" || error.code === "NotFound");
+}
+
+// Failures that say the backend is down or overloaded rather than that the request was wrong.
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "InternalError",
+  "ServiceUnavailable",
+  "SlowDown",
+  "RequestTimeout",
+]);
+
+/** Store-level errors for the failures callers can act on; anything else passes unchanged. */
+function translate(error: unknown, operation: string): unknown {
+  if (error instanceof StorageUnavailableError) {
+    return error;
+  }
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
+  if (code !== undefined && UNREACHABLE_CODES.has(code)) {
+    return new StorageUnavailableError(`object storage is unavailable (${operation}: ${code})`, { cause: error });
+  }
+  return error;
+}
+
+function sleep(millis: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, millis));
+}

@@ -1,0 +1,49 @@
+import type { ConnectServer, Logger, NodeHandler } from "@rgrid/common";
+import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
+import { StorageService } from "@rgrid/proto";
+import { requireInternalToken } from "./auth";
+import { mapStorageErrors } from "./error-map";
+import { createStorageHandlers } from "./handlers";
+import type { ObjectStore } from "./object-store";
+import { storageRoutes } from "./routes";
+
+export interface StorageServerDeps {
+  store: ObjectStore;
+  /** Serves the backend's own object URLs on the same port (filesystem backend); absent for S3. */
+  objectHttpHandler?: NodeHandler;
+  /** Tokens accepted from callers; more than one while a token is being rotated. */
+  internalTokens: readonly string[];
+  grantTtlSeconds: number;
+  /** Largest RPC request accepted (Connect readMaxBytes). */
+  readMaxBytes: number;
+  copyConcurrency?: number;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  logger: Logger;
+}
+
+/** Copies a CopyInputs call runs at once unless told otherwise. */
+const DEFAULT_COPY_CONCURRENCY = 8;
+
+/** The storage service, built but not listening: the caller picks host and port. */
+export function createStorageServer(deps: StorageServerDeps): ConnectServer {
+  const handlers = createStorageHandlers({
+    store: deps.store,
+    grantTtlSeconds: deps.grantTtlSeconds,
+    copyConcurrency: deps.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY,
+    logger: deps.logger,
+  });
+  return createConnectServer({
+    routes: storageRoutes(handlers),
+    fallback: deps.objectHttpHandler,
+    // Outermost first: unknown errors are hidden after known ones have been mapped, and
+    // authentication runs before any handler.
+    interceptors: [
+      hideUnknownErrors(deps.logger),
+      mapStorageErrors(),
+      requireInternalToken(StorageService.typeName, deps.internalTokens),
+    ],
+    readMaxBytes: deps.readMaxBytes,
+    tls: deps.tls,
+    logger: deps.logger,
+  });
+}

@@ -1,0 +1,43 @@
+import { mapWithLimit } from "../src/concurrency";
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+describe("mapWithLimit", () => {
+  it("keeps order and never exceeds the limit", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const results = await mapWithLimit([5, 1, 4, 2, 3, 6, 7], 3, async (value) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      for (let i = 0; i < value; i++) {
+        await tick();
+      }
+      inFlight--;
+      return value * 10;
+    });
+    expect(results).toEqual([50, 10, 40, 20, 30, 60, 70]);
+    expect(peak).toBe(3);
+  });
+
+  it("starts nothing new after a failure, waits for running calls, and throws the first failure", async () => {
+    const started: number[] = [];
+    const finished: number[] = [];
+    const run = mapWithLimit([0, 1, 2, 3, 4, 5], 2, async (value) => {
+      started.push(value);
+      await tick();
+      if (value === 1) {
+        throw new Error("item 1 failed");
+      }
+      await tick();
+      finished.push(value);
+      return value;
+    });
+    await expect(run).rejects.toThrow("item 1 failed");
+    expect(started).toEqual([0, 1]);
+    expect(finished).toEqual([0]);
+  });
+
+  it("handles no items", async () => {
+    expect(await mapWithLimit([], 4, async () => 1)).toEqual([]);
+  });
+});

@@ -1,0 +1,122 @@
+import { join } from "node:path";
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { downloadFile, newExecutionId, uploadFile } from "@rgrid/common";
+import type { StorageService } from "@rgrid/proto";
+import { ObjectKind } from "@rgrid/proto";
+import { randomFile, readBytes, tempDir } from "./helpers";
+
+type StorageClient = Client<typeof StorageService>;
+
+/** Uploads random files through upload grants from the service; returns their bytes by name. */
+export async function uploadThroughGrants(
+  client: StorageClient,
+  executionId: string,
+  objects: { kind: ObjectKind; name: string; size: number }[],
+): Promise<Map<string, Buffer>> {
+  const work = await tempDir("grants");
+  try {
+    const { grants } = await client.createUploadGrants({
+      executionId,
+      refs: objects.map(({ kind, name }) => ({ kind, name })),
+    });
+    const uploaded = new Map<string, Buffer>();
+    for (const [index, object] of objects.entries()) {
+      const grant = grants[index];
+      if (grant === undefined) {
+        throw new Error(`no grant for ${object.name}`);
+      }
+      expect(grant.name).toBe(object.name);
+      const local = join(work.path, String(index));
+      uploaded.set(object.name, await randomFile(local, object.size));
+      await uploadFile(grant, local, object.size);
+    }
+    return uploaded;
+  } finally {
+    await work.remove();
+  }
+}
+
+/** The bytes of an object, fetched through a download grant. */
+export async function downloadThroughGrant(client: StorageClient, executionId: string, kind: ObjectKind, name: string): Promise<Buffer> {
+  const work = await tempDir("download");
+  try {
+    const { grants } = await client.createDownloadGrants({ executionId, refs: [{ kind, name }] });
+    const local = join(work.path, "object");
+    await downloadFile(grants[0] ?? unexpected("no download grant"), local);
+    return await readBytes(local);
+  } finally {
+    await work.remove();
+  }
+}
+
+/**
+ * CopyInputs with one of its inputs missing from storage: the call must fail with
+ * FailedPrecondition naming the input and leave nothing under the target. Shared by the
+ * filesystem and S3 server tests.
+ */
+export async function expectAllOrNothingCopy(client: StorageClient): Promise<void> {
+  const source = newExecutionId();
+  const target = newExecutionId();
+  await uploadThroughGrants(client, source, [
+    { kind: ObjectKind.SCRIPT, name: "process.py", size: 100 },
+    { kind: ObjectKind.INPUT, name: "a.json", size: 2000 },
+    { kind: ObjectKind.INPUT, name: "b/c.csv", size: 3000 },
+    { kind: ObjectKind.INPUT, name: "d.bin", size: 4000 },
+  ]);
+
+  const error = await client
+    .copyInputs({
+      sourceExecutionId: source,
+      targetExecutionId: target,
+      scriptName: "process.py",
+      names: ["a.json", "b/c.csv", "data/in.json", "d.bin"],
+    })
+    .then(
+      () => unexpected("CopyInputs succeeded with a missing input"),
+      (caught: unknown) => ConnectError.from(caught),
+    );
+  expect(error.code).toBe(Code.FailedPrecondition);
+  expect(error.rawMessage).toBe(`input 'data/in.json' of ${source} is missing from storage`);
+
+  const { objects } = await client.listObjects({ executionId: target });
+  expect(objects).toEqual([]);
+  // The source is untouched.
+  expect((await client.listObjects({ executionId: source })).objects).toHaveLength(4);
+}
+
+/** A successful CopyInputs: every object arrives byte-identical and the source stays. */
+export async function expectCompleteCopy(client: StorageClient): Promise<void> {
+  const source = newExecutionId();
+  const target = newExecutionId();
+  const bytes = await uploadThroughGrants(client, source, [
+    { kind: ObjectKind.SCRIPT, name: "process.py", size: 321 },
+    { kind: ObjectKind.INPUT, name: "input.json", size: 54_321 },
+    { kind: ObjectKind.INPUT, name: "nested/dir/data.csv", size: 7 },
+  ]);
+
+  const { copied } = await client.copyInputs({
+    sourceExecutionId: source,
+    targetExecutionId: target,
+    scriptName: "process.py",
+    names: ["input.json", "nested/dir/data.csv"],
+  });
+  expect(copied.map((info) => [info.ref?.kind, info.ref?.name, info.exists, info.sizeBytes])).toEqual([
+    [ObjectKind.SCRIPT, "process.py", true, 321n],
+    [ObjectKind.INPUT, "input.json", true, 54_321n],
+    [ObjectKind.INPUT, "nested/dir/data.csv", true, 7n],
+  ]);
+  for (const [kind, name] of [
+    [ObjectKind.SCRIPT, "process.py"],
+    [ObjectKind.INPUT, "input.json"],
+    [ObjectKind.INPUT, "nested/dir/data.csv"],
+  ] as const) {
+    const expected = bytes.get(name);
+    expect((await downloadThroughGrant(client, target, kind, name)).equals(expected ?? Buffer.alloc(0))).toBe(true);
+    expect((await downloadThroughGrant(client, source, kind, name)).equals(expected ?? Buffer.alloc(0))).toBe(true);
+  }
+}
+
+function unexpected(message: string): never {
+  throw new Error(message);
+}

@@ -1,0 +1,143 @@
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { hideUnknownErrors, newExecutionId, silentLogger } from "@rgrid/common";
+import { ObjectKind, StorageService } from "@rgrid/proto";
+import { Readable } from "node:stream";
+import { systemClock } from "../src/clock";
+import { mapStorageErrors } from "../src/error-map";
+import type { FileSystemStore } from "../src/fs-store";
+import { createFileSystemStore } from "../src/fs-store";
+import { createStorageHandlers } from "../src/handlers";
+import { objectKey } from "../src/keys";
+import type { ObjectStore } from "../src/object-store";
+import { StorageUnavailableError } from "../src/object-store";
+import { storageRoutes } from "../src/routes";
+import { createUrlSigner } from "../src/url-signing";
+import { tempDir } from "./helpers";
+
+// Handlers over a real filesystem store, called through an in-memory transport with the
+// service's error interceptors. Failures are injected by wrapping the real store.
+
+let root: { path: string; remove: () => Promise<void> };
+let fsStore: FileSystemStore;
+
+beforeEach(async () => {
+  root = await tempDir("handlers");
+  fsStore = createFileSystemStore({
+    root: root.path,
+    signer: createUrlSigner("handler-test-signing-key-0123456789"),
+    publicBaseUrl: () => "http://storage.invalid",
+    clock: systemClock,
+  });
+});
+
+afterEach(async () => {
+  await root.remove();
+});
+
+function clientFor(store: ObjectStore) {
+  const handlers = createStorageHandlers({ store, grantTtlSeconds: 900, copyConcurrency: 3, logger: silentLogger });
+  const transport = createRouterTransport(storageRoutes(handlers), {
+    router: { interceptors: [hideUnknownErrors(silentLogger), mapStorageErrors()] },
+  });
+  return createClient(StorageService, transport);
+}
+
+async function putInput(executionId: string, name: string, content: string): Promise<void> {
+  await fsStore.write(objectKey(executionId, ObjectKind.INPUT, name), Readable.from([Buffer.from(content)]), { maxBytes: 1000 });
+}
+
+async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
+  return call.then(
+    () => {
+      throw new Error("call succeeded");
+    },
+    (error: unknown) => ConnectError.from(error),
+  );
+}
+
+describe("CopyInputs", () => {
+  it("removes every copy already made when a later one fails, and reports Unavailable", async () => {
+    const source = newExecutionId();
+    const target = newExecutionId();
+    const names = ["a", "b", "c", "d", "e", "f"];
+    for (const name of names) {
+      await putInput(source, name, `content of ${name}`);
+    }
+    const failingKey = objectKey(source, ObjectKind.INPUT, "e");
+    let completedCopies = 0;
+    const flaky: ObjectStore = {
+      ...fsStore,
+      async copy(sourceKey, targetKey) {
+        if (sourceKey === failingKey) {
+          throw new StorageUnavailableError("object storage is unavailable (copy: ECONNRESET)");
+        }
+        await fsStore.copy(sourceKey, targetKey);
+        completedCopies++;
+      },
+    };
+
+    const error = await errorOf(clientFor(flaky).copyInputs({ sourceExecutionId: source, targetExecutionId: target, names }));
+
+    expect(error.code).toBe(Code.Unavailable);
+    expect(completedCopies).toBeGreaterThan(0);
+    expect(await fsStore.list(`executions/${target}/`)).toEqual([]);
+    expect(await fsStore.list(`executions/${source}/`)).toHaveLength(names.length);
+  });
+
+  it("refuses a copy whose target does not match the source, and rolls it back", async () => {
+    const source = newExecutionId();
+    const target = newExecutionId();
+    await putInput(source, "in.txt", "0123456789");
+    const truncating: ObjectStore = {
+      ...fsStore,
+      async copy(_sourceKey, targetKey) {
+        await fsStore.write(targetKey, Readable.from([Buffer.from("01234")]), { maxBytes: 100 });
+      },
+    };
+
+    const error = await errorOf(
+      clientFor(truncating).copyInputs({ sourceExecutionId: source, targetExecutionId: target, names: ["in.txt"] }),
+    );
+
+    expect(error.code).toBe(Code.Aborted);
+    expect(error.rawMessage).toBe(`copy of input 'in.txt' to ${target} has 5 bytes, expected 10`);
+    expect(await fsStore.list(`executions/${target}/`)).toEqual([]);
+  });
+
+  it("copies nothing for an empty request", async () => {
+    const result = await clientFor(fsStore).copyInputs({ sourceExecutionId: newExecutionId(), targetExecutionId: newExecutionId() });
+    expect(result.copied).toEqual([]);
+  });
+
+  it("hides unknown failures as Internal", async () => {
+    const broken: ObjectStore = {
+      ...fsStore,
+      async stat() {
+        throw new Error("disk controller on fire at /dev/sda");
+      },
+    };
+    const error = await errorOf(
+      clientFor(broken).statObjects({ executionId: newExecutionId(), refs: [{ kind: ObjectKind.INPUT, name: "a" }] }),
+    );
+    expect(error.code).toBe(Code.Internal);
+    expect(error.rawMessage).not.toContain("sda");
+  });
+});
+
+describe("ListObjects", () => {
+  it("reports names and kinds, all kinds when unspecified", async () => {
+    const id = newExecutionId();
+    await putInput(id, "x/y.txt", "12");
+    await fsStore.write(objectKey(id, ObjectKind.OUTPUT, "out.txt"), Readable.from([Buffer.from("123")]), { maxBytes: 10 });
+    const client = clientFor(fsStore);
+
+    const all = await client.listObjects({ executionId: id });
+    expect(all.objects.map((info) => [info.ref?.kind, info.ref?.name, info.sizeBytes])).toEqual([
+      [ObjectKind.INPUT, "x/y.txt", 2n],
+      [ObjectKind.OUTPUT, "out.txt", 3n],
+    ]);
+    const outputs = await client.listObjects({ executionId: id, kind: ObjectKind.OUTPUT });
+    expect(outputs.objects.map((info) => info.ref?.name)).toEqual(["out.txt"]);
+  });
+});

@@ -1,0 +1,112 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { bearerAuth, newExecutionId } from "@rgrid/common";
+import { Health, HealthCheckResponse_ServingStatus, ObjectKind, StorageService } from "@rgrid/proto";
+import type { S3rverFixture } from "./helpers";
+import { startS3rver, tempDir, uniqueBucketName } from "./helpers";
+
+// The built entry point as a process: configuration from the environment, the pinned
+// "listening url=" line, and a graceful exit on SIGTERM. Runs against dist/, built by `tsc -b`.
+const MAIN = join(__dirname, "..", "dist", "main.js");
+const TOKEN = "internal-token-for-main-0123456789";
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+async function startMain(env: Record<string, string>, cwd: string): Promise<Started> {
+  if (!existsSync(MAIN)) {
+    throw new Error(`${MAIN} is missing: build with \`npx tsc -b services/storage\` first`);
+  }
+  const child = spawn(process.execPath, [MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", RGRID_INTERNAL_TOKEN: TOKEN, RGRID_STORAGE_PORT: "0", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening url=(\S+)/.exec(output);
+      if (match?.[1] !== undefined) {
+        resolve(match[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
+  });
+  return { child, url, exited };
+}
+
+async function stopMain(started: Started): Promise<number | null> {
+  started.child.kill("SIGTERM");
+  return started.exited;
+}
+
+describe("storage main", () => {
+  it("serves the filesystem backend and exits 0 on SIGTERM", async () => {
+    const dir = await tempDir("main");
+    const started = await startMain({ RGRID_STORAGE_SIGNING_KEY: "signing-key-for-main-0123456789" }, dir.path);
+    try {
+      const transport = createConnectTransport({ baseUrl: started.url, httpVersion: "1.1", interceptors: [bearerAuth(TOKEN)] });
+      expect((await createClient(Health, transport).check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      const { grants } = await createClient(StorageService, transport).createUploadGrants({
+        executionId: newExecutionId(),
+        refs: [{ kind: ObjectKind.INPUT, name: "a.txt" }],
+      });
+      // Signed URLs default to the address the service listens on.
+      expect(grants[0]?.url.startsWith(`${started.url}/objects/executions/`)).toBe(true);
+      expect(existsSync(join(dir.path, ".rgrid", "objects"))).toBe(true);
+    } finally {
+      expect(await stopMain(started)).toBe(0);
+      await dir.remove();
+    }
+  });
+
+  describe("with the S3 backend", () => {
+    let s3: S3rverFixture;
+
+    beforeAll(async () => {
+      s3 = await startS3rver();
+    });
+
+    afterAll(async () => {
+      await s3.stop();
+    });
+
+    it("creates the configured bucket at start", async () => {
+      const dir = await tempDir("main-s3");
+      const bucket = uniqueBucketName();
+      const started = await startMain(
+        {
+          RGRID_STORAGE_BACKEND: "s3",
+          RGRID_S3_ENDPOINT: s3.endpoint,
+          RGRID_S3_ACCESS_KEY: "S3RVER",
+          RGRID_S3_SECRET_KEY: "S3RVER-secret",
+          RGRID_S3_BUCKET: bucket,
+        },
+        dir.path,
+      );
+      try {
+        expect(await s3.client().bucketExists(bucket)).toBe(true);
+      } finally {
+        expect(await stopMain(started)).toBe(0);
+        await dir.remove();
+      }
+    });
+  });
+
+  it("refuses to start without its secrets", async () => {
+    const dir = await tempDir("main-bad");
+    await expect(startMain({ RGRID_INTERNAL_TOKEN: "" }, dir.path)).rejects.toThrow(
+      /exited with 1[\s\S]*RGRID_INTERNAL_TOKEN is required[\s\S]*RGRID_STORAGE_SIGNING_KEY is required/,
+    );
+    await dir.remove();
+  });
+});

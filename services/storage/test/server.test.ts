@@ -1,0 +1,192 @@
+import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { newExecutionId } from "@rgrid/common";
+import { Health, HealthCheckResponse_ServingStatus, ObjectKind } from "@rgrid/proto";
+import { expectAllOrNothingCopy, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
+import type { RunningStorage } from "./server-harness";
+import { INTERNAL_TOKEN, startStorage, storageClient } from "./server-harness";
+
+let storage: RunningStorage;
+
+beforeEach(async () => {
+  storage = await startStorage();
+});
+
+afterEach(async () => {
+  await storage.stop();
+});
+
+async function codeOf(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await call;
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    return { code: connectError.code, message: connectError.rawMessage };
+  }
+  throw new Error("call succeeded");
+}
+
+describe("storage server over the wire", () => {
+  it("answers the health check without a token over gRPC and Connect", async () => {
+    const viaConnect = createClient(Health, storage.connect(undefined));
+    expect((await viaConnect.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect((await viaConnect.check({ service: "rgrid.v1.StorageService" })).status).toBe(
+      HealthCheckResponse_ServingStatus.SERVING,
+    );
+    const viaGrpc = createClient(Health, createGrpcTransport({ baseUrl: storage.running.url }));
+    expect((await viaGrpc.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  it("refuses StorageService calls without the internal token or with a wrong one", async () => {
+    const request = { executionId: newExecutionId() };
+    const anonymous = storageClient(storage.connect(undefined));
+    const wrong = storageClient(storage.connect("not-the-internal-token-at-all"));
+    expect((await codeOf(anonymous.listObjects(request))).code).toBe(Code.Unauthenticated);
+    expect((await codeOf(wrong.listObjects(request))).code).toBe(Code.Unauthenticated);
+    expect((await codeOf(wrong.deleteExecutionObjects(request))).code).toBe(Code.Unauthenticated);
+    const right = storageClient(storage.connect(INTERNAL_TOKEN));
+    expect((await right.listObjects(request)).objects).toEqual([]);
+  });
+
+  it("uploads through grants, stats, copies, lists and deletes end to end over gRPC", async () => {
+    const client = storage.grpc;
+    const id = newExecutionId();
+    await uploadThroughGrants(client, id, [
+      { kind: ObjectKind.SCRIPT, name: "process.py", size: 120 },
+      { kind: ObjectKind.INPUT, name: "data/in.json", size: 4096 },
+    ]);
+
+    const { objects } = await client.statObjects({
+      executionId: id,
+      refs: [
+        { kind: ObjectKind.INPUT, name: "data/in.json" },
+        { kind: ObjectKind.INPUT, name: "absent.txt" },
+        { kind: ObjectKind.SCRIPT, name: "process.py" },
+      ],
+    });
+    expect(objects.map((info) => [info.ref?.name, info.exists, info.sizeBytes])).toEqual([
+      ["data/in.json", true, 4096n],
+      ["absent.txt", false, 0n],
+      ["process.py", true, 120n],
+    ]);
+
+    const inputs = await client.listObjects({ executionId: id, kind: ObjectKind.INPUT });
+    expect(inputs.objects.map((info) => info.ref?.name)).toEqual(["data/in.json"]);
+
+    await expectCompleteCopy(client);
+
+    expect((await client.deleteExecutionObjects({ executionId: id })).deletedCount).toBe(2);
+    expect((await client.listObjects({ executionId: id })).objects).toEqual([]);
+    expect((await client.deleteExecutionObjects({ executionId: id })).deletedCount).toBe(0);
+  });
+
+  it("works over the Connect protocol on HTTP/1.1 too", async () => {
+    await expectCompleteCopy(storageClient(storage.connect(INTERNAL_TOKEN)));
+  });
+
+  it("fails CopyInputs with FailedPrecondition naming the missing input and copies nothing", async () => {
+    await expectAllOrNothingCopy(storage.grpc);
+  });
+
+  it("names a missing script", async () => {
+    const source = newExecutionId();
+    await uploadThroughGrants(storage.grpc, source, [{ kind: ObjectKind.INPUT, name: "a.txt", size: 5 }]);
+    const result = await codeOf(
+      storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), scriptName: "main.py", names: ["a.txt"] }),
+    );
+    expect(result).toEqual({ code: Code.FailedPrecondition, message: `script 'main.py' of ${source} is missing from storage` });
+  });
+
+  it("hands out grants with expiry", async () => {
+    const before = Date.now();
+    const { grants } = await storage.grpc.createUploadGrants({
+      executionId: newExecutionId(),
+      refs: [{ kind: ObjectKind.OUTPUT, name: "out/result.txt" }],
+      ttlSeconds: 60,
+    });
+    const expiresAt = Number(grants[0]?.expiresAt?.seconds ?? 0n) * 1000;
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 59_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(grants[0]?.url.startsWith(`${storage.running.url}/objects/`)).toBe(true);
+  });
+
+  describe("invalid input is InvalidArgument naming the field", () => {
+    const source = newExecutionId();
+    const cases: { what: string; call: () => Promise<unknown>; field: string }[] = [
+      { what: "a malformed id", call: () => storage.grpc.listObjects({ executionId: "exec_123" }), field: "execution_id" },
+      { what: "an uppercase id", call: () => storage.grpc.deleteExecutionObjects({ executionId: source.toUpperCase() }), field: "execution_id" },
+      {
+        what: "a bad source id",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: "x", targetExecutionId: newExecutionId() }),
+        field: "source_execution_id",
+      },
+      {
+        what: "source equal to target",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: source }),
+        field: "target_execution_id",
+      },
+      {
+        what: "a '..' input name",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["../etc/passwd"] }),
+        field: "names",
+      },
+      {
+        what: "an absolute input name",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["/etc/passwd"] }),
+        field: "names",
+      },
+      {
+        what: "a NUL in an input name",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["a\u0000b"] }),
+        field: "names",
+      },
+      {
+        what: "a repeated input name",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["a", "a"] }),
+        field: "names",
+      },
+      {
+        what: "a '..' script name",
+        call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), scriptName: "a/../../b" }),
+        field: "script_name",
+      },
+      {
+        what: "a '..' ref name",
+        call: () => storage.grpc.createUploadGrants({ executionId: source, refs: [{ kind: ObjectKind.INPUT, name: ".." }] }),
+        field: "refs.name",
+      },
+      {
+        what: "an absolute ref name",
+        call: () => storage.grpc.createDownloadGrants({ executionId: source, refs: [{ kind: ObjectKind.OUTPUT, name: "/abs" }] }),
+        field: "refs.name",
+      },
+      {
+        what: "a NUL in a ref name",
+        call: () => storage.grpc.statObjects({ executionId: source, refs: [{ kind: ObjectKind.INPUT, name: "x\u0000" }] }),
+        field: "refs.name",
+      },
+      {
+        what: "an unspecified kind",
+        call: () => storage.grpc.createUploadGrants({ executionId: source, refs: [{ name: "a.txt" }] }),
+        field: "refs.kind",
+      },
+      {
+        what: "no refs",
+        call: () => storage.grpc.createUploadGrants({ executionId: source, refs: [] }),
+        field: "refs",
+      },
+      {
+        what: "a negative ttl",
+        call: () => storage.grpc.createDownloadGrants({ executionId: source, refs: [{ kind: ObjectKind.INPUT, name: "a" }], ttlSeconds: -1 }),
+        field: "ttl_seconds",
+      },
+    ];
+
+    it.each(cases)("$what", async ({ call, field }) => {
+      const result = await codeOf(call());
+      expect(result.code).toBe(Code.InvalidArgument);
+      expect(result.message.startsWith(`invalid ${field}:`)).toBe(true);
+    });
+  });
+});
