@@ -11,6 +11,7 @@ import { claimNextExecution } from "../src/executions/claims";
 import { createRetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
 import { createStorageGateway } from "../src/storage";
+import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
 import { FakeStorage } from "./fake-storage";
 
 // The same suite runs on SQLite and, when RGRID_TEST_POSTGRES_URL names a server, on
@@ -26,27 +27,16 @@ const sqlite: Driver = {
   fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
 };
 
-const postgresUrl = process.env["RGRID_TEST_POSTGRES_URL"];
 const postgres: Driver = {
   name: "postgresql",
   async fresh() {
-    const name = `rgrid_test_${randomBytes(6).toString("hex")}`;
-    const admin = await openDatabase({ dialect: "postgresql", url: postgresUrl ?? "" });
-    await admin.fork().getConnection().execute(`CREATE DATABASE ${name}`);
-    const url = new URL(postgresUrl ?? "");
-    url.pathname = `/${name}`;
-    return {
-      target: { dialect: "postgresql", url: url.toString() },
-      async drop() {
-        await admin.fork().getConnection().execute(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await admin.close();
-      },
-    };
+    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
+    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
   },
 };
 
 describe.each([sqlite])("persistence on $name", (driver) => persistenceSuite(driver));
-if (postgresUrl) {
+if (postgresServerUrl) {
   describe.each([postgres])("persistence on $name", (driver) => persistenceSuite(driver));
 } else {
   describe.skip("persistence on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {

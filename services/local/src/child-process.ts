@@ -33,18 +33,22 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const recentLines: string[] = [];
   const listening = new Promise<string>((resolve, reject) => {
-    const watch = (line: string) => {
+    forwardLines(child, (line) => {
+      options.onLine(options.name, line);
+      recentLines.push(line);
+      recentLines.splice(0, recentLines.length - 10);
       const match = LISTENING_LINE.exec(line);
       if (match) {
         resolve(match[1]);
       }
-    };
-    forwardLines(child, (line) => {
-      options.onLine(options.name, line);
-      watch(line);
     });
-    void exited.then((code) => reject(new Error(`${options.name} exited with code ${code} before it was ready`)));
+    void exited.then((code) =>
+      reject(
+        new Error(`${options.name} exited with code ${code} before it was ready:\n${recentLines.join("\n")}`),
+      ),
+    );
   });
   // Failing to start is reported through `listening`; keep it from counting as unhandled here.
   listening.catch(() => undefined);

@@ -1,0 +1,119 @@
+// The production shape — PostgreSQL for executions, S3 for objects (s3rver standing in for
+// MinIO) — through the real processes and the built CLI: run → failed → retry → completed,
+// and a retry whose input vanished from the bucket leaves nothing behind.
+import { createHash } from "node:crypto";
+import type { Client as MinioClient } from "minio";
+import { runCli, startTestGrid, startedId } from "../support/grid";
+import type { TestGrid } from "../support/grid";
+import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
+import type { ScratchDatabase } from "../support/postgres";
+import { startS3rver } from "../../services/storage/test/helpers";
+import type { S3rverFixture } from "../../services/storage/test/helpers";
+
+jest.setTimeout(60_000);
+
+const BUCKET = "rgrid-e2e";
+
+const suite = postgresServerUrl ? describe : describe.skip;
+
+suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
+  let database: ScratchDatabase;
+  let s3: S3rverFixture;
+  let bucket: MinioClient;
+  let grid: TestGrid;
+
+  beforeAll(async () => {
+    database = await createScratchDatabase(postgresServerUrl ?? "");
+    s3 = await startS3rver();
+    bucket = s3.client();
+    grid = await startTestGrid({
+      databaseUrl: database.url,
+      storageEnv: {
+        RGRID_STORAGE_BACKEND: "s3",
+        RGRID_S3_ENDPOINT: s3.endpoint,
+        RGRID_S3_ACCESS_KEY: "S3RVER",
+        RGRID_S3_SECRET_KEY: "S3RVER-secret",
+        RGRID_S3_BUCKET: BUCKET,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await grid?.shutdown();
+    await s3?.stop();
+    await database?.drop();
+  });
+
+  async function status(id: string): Promise<{ status: string; retry_of: string | null; attempt: number }> {
+    const result = await runCli(grid, ["status", id, "--json"]);
+    return JSON.parse(result.stdout) as { status: string; retry_of: string | null; attempt: number };
+  }
+
+  async function waitUntilFinished(id: string): Promise<string> {
+    for (let polls = 0; polls < 200; polls++) {
+      const { status: current } = await status(id);
+      if (["completed", "failed", "timed_out", "cancelled"].includes(current)) {
+        return current;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${id} did not finish`);
+  }
+
+  async function objectDigest(key: string): Promise<string> {
+    const hash = createHash("sha256");
+    for await (const chunk of await bucket.getObject(BUCKET, key)) {
+      hash.update(chunk as Buffer);
+    }
+    return hash.digest("hex");
+  }
+
+  async function keysUnder(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const item of bucket.listObjectsV2(BUCKET, prefix, true)) {
+      keys.push((item as { name: string }).name);
+    }
+    return keys;
+  }
+
+  test("a failed run is retried with its inputs copied inside the bucket, and completes", async () => {
+    const readyAt = Math.floor(Date.now() / 1000) + 2;
+    const run = await runCli(grid, [
+      "run",
+      "examples/flaky_fetch.py",
+      "examples/data/orders.json",
+      "--env",
+      `UPSTREAM_READY_AT=${readyAt}`,
+    ]);
+    const originalId = startedId(run.stdout);
+    expect(await waitUntilFinished(originalId)).toBe("failed");
+
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, readyAt * 1000 - Date.now() + 200)));
+    const retry = await runCli(grid, ["retry", originalId]);
+    expect(retry.code).toBe(0);
+    const retryId = startedId(retry.stdout);
+    expect(retry.stdout).toContain(`Original: ${originalId}\n`);
+
+    expect(await waitUntilFinished(retryId)).toBe("completed");
+    expect(await status(retryId)).toMatchObject({ retry_of: originalId, attempt: 2 });
+    const input = "inputs/examples/data/orders.json";
+    expect(await objectDigest(`executions/${retryId}/${input}`)).toBe(
+      await objectDigest(`executions/${originalId}/${input}`),
+    );
+  });
+
+  test("a retry whose input is gone from the bucket fails and leaves no objects or rows", async () => {
+    const run = await runCli(grid, ["run", "examples/word_count.py", "examples/data/poem.txt", "--wait"]);
+    const id = startedId(run.stdout);
+    await bucket.removeObject(BUCKET, `executions/${id}/inputs/examples/data/poem.txt`);
+    const listBefore = (await runCli(grid, ["list", "--json"])).stdout;
+    const prefixesBefore = new Set((await keysUnder("executions/")).map((key) => key.split("/")[1]));
+
+    const retry = await runCli(grid, ["retry", id]);
+    expect(retry.code).toBe(1);
+    expect(retry.stderr).toContain("examples/data/poem.txt");
+    expect((await runCli(grid, ["list", "--json"])).stdout).toBe(listBefore);
+    const prefixesAfter = new Set((await keysUnder("executions/")).map((key) => key.split("/")[1]));
+    expect(prefixesAfter).toEqual(prefixesBefore);
+  });
+});

@@ -1,0 +1,31 @@
+// A database of its own for each PostgreSQL test, on the server RGRID_TEST_POSTGRES_URL names,
+// dropped afterwards, so suites never see each other's rows.
+import { randomBytes } from "node:crypto";
+import { openDatabase } from "@rgrid/execution";
+
+export const postgresServerUrl: string | undefined = process.env["RGRID_TEST_POSTGRES_URL"] || undefined;
+
+export interface ScratchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function createScratchDatabase(serverUrl: string): Promise<ScratchDatabase> {
+  const name = `rgrid_test_${randomBytes(6).toString("hex")}`;
+  await onServer(serverUrl, `CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+async function onServer(serverUrl: string, statement: string): Promise<void> {
+  const admin = await openDatabase({ dialect: "postgresql", url: serverUrl });
+  try {
+    await admin.fork().getConnection().execute(statement);
+  } finally {
+    await admin.close();
+  }
+}
