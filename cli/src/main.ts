@@ -32,6 +32,11 @@ async function main(): Promise<number> {
   });
 }
 
+// `rgrid list | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  process.exit(error.code === "EPIPE" ? ExitCode.success : ExitCode.failed);
+});
+
 // Ctrl-C while following an execution stops following; the execution itself goes on.
 process.once("SIGINT", () => process.exit(130));
 process.once("SIGTERM", () => process.exit(143));

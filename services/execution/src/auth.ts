@@ -28,6 +28,43 @@ export function hashApiKey(key: string): string {
 export interface AuthDeps {
   db: Database;
   runnerTokens: readonly string[];
+  /** Remembers resolved keys so the hot path skips a query; defaults to a fresh cache. */
+  apiKeyCache?: ApiKeyCache;
+}
+
+/**
+ * Resolved API keys by hash, kept briefly: every RPC authenticates, and a lookup per call is a
+ * large share of a cheap RPC's cost. Only keys that resolved are kept, so guessing fills
+ * nothing; a key removed from the database stops working within the time to live.
+ */
+export class ApiKeyCache {
+  private readonly entries = new Map<string, { caller: Caller; expiresAt: number }>();
+
+  constructor(
+    private readonly ttlMillis = 30_000,
+    private readonly maxEntries = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(keyHash: string): Caller | undefined {
+    const entry = this.entries.get(keyHash);
+    if (entry === undefined || entry.expiresAt <= this.now()) {
+      this.entries.delete(keyHash);
+      return undefined;
+    }
+    return entry.caller;
+  }
+
+  set(keyHash: string, caller: Caller): void {
+    if (this.entries.size >= this.maxEntries) {
+      // Oldest first: a Map iterates in insertion order.
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) {
+        this.entries.delete(oldest);
+      }
+    }
+    this.entries.set(keyHash, { caller, expiresAt: this.now() + this.ttlMillis });
+  }
 }
 
 /**
@@ -36,12 +73,13 @@ export interface AuthDeps {
  * tokens, the health check anyone. A credential of one kind is useless on the other service.
  */
 export function authenticate(deps: AuthDeps): Interceptor {
+  const cache = deps.apiKeyCache ?? new ApiKeyCache();
   return (next) => async (req) => {
     switch (req.service.typeName) {
       case Health.typeName:
         return next(req);
       case ExecutionService.typeName: {
-        const caller = await callerForApiKey(deps.db, bearerToken(req.header));
+        const caller = await callerForApiKey(deps.db, cache, bearerToken(req.header));
         if (caller === undefined) {
           throw new ConnectError("missing or invalid API key", Code.Unauthenticated);
         }
@@ -62,12 +100,22 @@ export function authenticate(deps: AuthDeps): Interceptor {
   };
 }
 
-async function callerForApiKey(db: Database, key: string | undefined): Promise<Caller | undefined> {
+async function callerForApiKey(db: Database, cache: ApiKeyCache, key: string | undefined): Promise<Caller | undefined> {
   if (key === undefined || !key.startsWith(API_KEY_PREFIX)) {
     return undefined;
   }
-  const apiKey = await db.fork().findOne(ApiKey, { keyHash: hashApiKey(key) });
-  return apiKey ? { accountId: apiKey.accountId, apiKeyId: apiKey.id } : undefined;
+  const keyHash = hashApiKey(key);
+  const cached = cache.get(keyHash);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const apiKey = await db.fork().findOne(ApiKey, { keyHash });
+  if (apiKey === null) {
+    return undefined;
+  }
+  const caller = { accountId: apiKey.accountId, apiKeyId: apiKey.id };
+  cache.set(keyHash, caller);
+  return caller;
 }
 
 /** The caller the interceptor authenticated; only ExecutionService handlers have one. */

@@ -51,9 +51,11 @@ test("a failed execution is retried as a new queued execution with its lineage a
     [`executions/${retry!.id}/inputs/input.json`, `executions/${retry!.id}/script/process.py`],
   );
 
-  // The original is untouched except that it now lists its retry.
-  expect({ ...after!, retriedAs: [] }).toEqual({ ...original, retriedAs: [] });
-  expect(after!.retriedAs).toEqual([retry!.id]);
+  // The original is untouched; GetExecution now lists its retry (the retry's answer does not).
+  expect(after).toEqual(original);
+  const { execution: reread } = await h.alice.getExecution({ executionId: original.id });
+  expect({ ...reread!, retriedAs: [] }).toEqual(original);
+  expect(reread!.retriedAs).toEqual([retry!.id]);
 
   // A retry of the retry keeps the root and counts on.
   const runnerId = await registeredRunner(h);
@@ -100,6 +102,19 @@ test("the same request_id returns the same retry and copies once", async () => {
   expect(second.execution?.id).toBe(first.execution?.id);
   expect(h.storage.calls.copyInputs).toBe(1);
   expect(await countExecutions()).toBe(2);
+});
+
+test("a request_id already used for another request is refused, not answered with that request's result", async () => {
+  const first = await finishedExecution(h);
+  const second = await finishedExecution(h);
+  await h.alice.retryExecution({ executionId: first.id, requestId: "reused" });
+  await expectCode(
+    h.alice.retryExecution({ executionId: second.id, requestId: "reused" }),
+    Code.FailedPrecondition,
+    'request_id "reused" was already used for another request',
+  );
+  expect(h.storage.calls.copyInputs).toBe(1);
+  expect(await countExecutions()).toBe(3);
 });
 
 test("20 concurrent retries with one request_id create one execution", async () => {

@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   const configOutcome = await writeCliConfig(cliConfigPath, grid.executionUrl, grid.apiKey);
   print("grid", `ready: execution-service ${grid.executionUrl}, storage-service ${grid.storageUrl}`);
   if (configOutcome === "written") {
-    print("grid", `CLI configured in ${cliConfigPath}; try: npx rgrid run examples/flaky_fetch.py`);
+    print("grid", `CLI configured in ${cliConfigPath}; try: npx rgrid run examples/word_count.py examples/data/poem.txt --wait`);
   } else {
     print("grid", `${cliConfigPath} points at another server and was left alone; to use this grid:`);
     print("grid", `  export RGRID_API_URL=${grid.executionUrl} RGRID_API_KEY=${grid.apiKey}`);

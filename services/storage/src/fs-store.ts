@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, createWriteStream } from "node:fs";
-import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable, TransformCallback } from "node:stream";
 import { Transform } from "node:stream";
@@ -149,10 +149,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         throw new ObjectNotFoundError(sourceKey);
       }
       try {
-        // A clone (reflink) where the file system supports it, an ordinary copy otherwise.
-        await writeAtomically(targetKey, (partial) =>
-          copyFile(pathOf(sourceKey), partial, fsConstants.COPYFILE_FICLONE),
-        );
+        await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
       } catch (error) {
         if (isMissing(error) && (await statFile(sourceKey)) === undefined) {
           throw new ObjectNotFoundError(sourceKey); // removed while being copied
@@ -255,3 +252,23 @@ function isPathConflict(error: unknown): boolean {
   const code = errorCode(error);
   return code === "EEXIST" || code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY";
 }
+
+/**
+ * Gives `target` the content of `source` without reading it. Objects are immutable here — every
+ * write goes to a new file that is renamed into place, never into an existing file — so a hard
+ * link is a faithful copy that costs one metadata write whatever the size; deleting or
+ * replacing either name leaves the other intact. Where links are impossible (another file
+ * system, link limits) it falls back to a clone (reflink) where supported, else a full copy.
+ */
+async function shareContent(source: string, target: string): Promise<void> {
+  try {
+    await link(source, target);
+  } catch (error) {
+    if (!LINK_FALLBACK_CODES.has((error as NodeJS.ErrnoException).code ?? "")) {
+      throw error;
+    }
+    await copyFile(source, target, fsConstants.COPYFILE_FICLONE);
+  }
+}
+
+const LINK_FALLBACK_CODES = new Set(["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"]);

@@ -88,16 +88,16 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       const copyOne = async (ref: { kind: ObjectKind; name: string }): Promise<ObjectInfoInit> => {
         const sourceKey = objectKey(source, ref.kind, ref.name);
         const targetKey = objectKey(target, ref.kind, ref.name);
-        const missing = new MissingSourceObjectError(kindLabel(ref.kind), ref.name, source);
+        const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, source);
         const original = await store.stat(sourceKey);
         if (original === undefined) {
-          throw missing;
+          throw missing();
         }
         touchedTargets.push(targetKey);
         try {
           await store.copy(sourceKey, targetKey);
         } catch (error) {
-          throw error instanceof ObjectNotFoundError ? missing : error;
+          throw error instanceof ObjectNotFoundError ? missing() : error;
         }
         // The copy's own reply is not trusted (some S3 servers return no ETag): the target must
         // exist with the source's size before it counts as copied.

@@ -52,6 +52,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
         })
       : await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: target.url });
   const sqlOrm = orm as unknown as MikroORM<AbstractSqlDriver>;
+  if (target.dialect === "sqlite" && target.file !== ":memory:") {
+    await tuneSqlite(sqlOrm);
+  }
 
   return {
     dialect: target.dialect,
@@ -70,4 +73,17 @@ function prepareSqliteFile(file: string): string {
     mkdirSync(dirname(file), { recursive: true });
   }
   return file;
+}
+
+/**
+ * Write-ahead logging lets reads proceed during a write and makes a commit one append instead of
+ * several synced rewrites; with synchronous=NORMAL a commit survives a process crash and only an
+ * OS crash may lose the last moments. WAL is recorded in the file; the rest is per connection,
+ * and the pool keeps its one connection open.
+ */
+async function tuneSqlite(orm: MikroORM<AbstractSqlDriver>): Promise<void> {
+  const connection = orm.em.getConnection();
+  await connection.execute("pragma journal_mode = WAL");
+  await connection.execute("pragma synchronous = NORMAL");
+  await connection.execute("pragma busy_timeout = 5000");
 }

@@ -171,10 +171,11 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       validateRequest(request, retryExecutionRules);
       const caller: Caller = callerOf(ctx);
       const result = await retryExecution(caller, request);
-      const em = db.fork();
+      // A retry just made has not been retried itself; only a replayed one may have been.
+      const retriedAsIds = result.replayed ? await retriedAs(db.fork(), result.execution.id) : [];
       return {
-        execution: executionMessage(result.execution, await retriedAs(em, result.execution.id)),
-        original: executionMessage(result.original, await retriedAs(em, result.original.id)),
+        execution: executionMessage(result.execution, retriedAsIds),
+        original: executionMessage(result.original),
       };
     },
 

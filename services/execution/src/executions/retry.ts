@@ -8,13 +8,13 @@ import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import type { StoredFile } from "../db/entities";
 import {
+  NotFoundError,
   PreconditionError,
   StorageRejectedError,
   StorageUnavailableError,
   isUniqueViolation,
 } from "../errors";
 import type { StorageGateway } from "../storage";
-import { findOwnedExecution } from "./queries";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -35,6 +35,8 @@ export interface RetryResult {
   execution: Execution;
   /** The original as it is after the retry was recorded. */
   original: Execution;
+  /** True when the request_id had been seen and the earlier retry is returned. */
+  replayed: boolean;
 }
 
 export type RetryExecution = (caller: Caller, request: RetryRequest) => Promise<RetryResult>;
@@ -62,12 +64,18 @@ export function createRetryExecution(deps: RetryDeps): RetryExecution {
 }
 
 async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest): Promise<RetryResult> {
-  const em = deps.db.fork();
-  const original = await findOwnedExecution(em, caller.accountId, request.executionId);
-
-  const earlier = await em.findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
-  if (earlier !== null) {
-    return { execution: earlier, original };
+  // One query for both the original and an earlier retry made under this request_id.
+  const rows = await deps.db.fork().find(Execution, {
+    accountId: caller.accountId,
+    $or: [{ id: request.executionId }, { requestId: request.requestId }],
+  });
+  const original = rows.find((row) => row.id === request.executionId);
+  if (original === undefined) {
+    throw new NotFoundError(`execution ${request.executionId} not found`);
+  }
+  const earlier = rows.find((row) => row.requestId === request.requestId);
+  if (earlier !== undefined) {
+    return { execution: requireRetryOf(earlier, original, request.requestId), original, replayed: true };
   }
 
   if (!request.force) {
@@ -78,9 +86,9 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const copied = await copyObjects(deps, original, newId);
   try {
     requireSameSizes(original, copied);
-    const retry = await insertRetry(deps, caller, request, original, newId);
+    const inserted = await insertRetry(deps, caller, request, original, newId);
     deps.notifier.notify();
-    return { execution: retry, original: await deps.db.fork().findOneOrFail(Execution, original.id) };
+    return { execution: inserted.retry, original: inserted.original, replayed: false };
   } catch (error) {
     await removeCopies(deps, newId);
     if (isUniqueViolation(error)) {
@@ -88,11 +96,21 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
       // execution, as an idempotent re-send should.
       const winner = await deps.db.fork().findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
       if (winner !== null) {
-        return { execution: winner, original };
+        return { execution: requireRetryOf(winner, original, request.requestId), original, replayed: true };
       }
     }
     throw error;
   }
+}
+
+/** A request_id names one request: reusing it for a different one is refused, not answered. */
+function requireRetryOf(earlier: Execution, original: Execution, requestId: string): Execution {
+  if (earlier.retryOf !== original.id) {
+    throw new PreconditionError(
+      `request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`,
+    );
+  }
+  return earlier;
 }
 
 function requireTerminal(original: Execution): void {
@@ -152,17 +170,18 @@ async function insertRetry(
   request: RetryRequest,
   original: Execution,
   newId: string,
-): Promise<Execution> {
+): Promise<{ retry: Execution; original: Execution }> {
   return deps.db.fork().transactional(async (tx) => {
+    let current = original;
     if (!request.force) {
       // Re-checked atomically with the insert. PostgreSQL holds the row; SQLite's single
       // writer already excludes concurrent changes (and has no row locks).
-      const current = await tx.findOneOrFail(Execution, original.id, {
+      current = await tx.findOneOrFail(Execution, original.id, {
         lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
       });
       requireTerminal(current);
     }
-    return tx.create(Execution, {
+    const retry = tx.create(Execution, {
       id: newId,
       accountId: caller.accountId,
       status: "queued",
@@ -192,6 +211,7 @@ async function insertRetry(
       retriedBy: caller.apiKeyId,
       requestId: request.requestId,
     });
+    return { retry, original: current };
   });
 }
 

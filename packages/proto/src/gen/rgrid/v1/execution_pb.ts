@@ -547,7 +547,8 @@ export type RetryExecutionResponse = Message<"rgrid.v1.RetryExecutionResponse"> 
   execution?: Execution | undefined;
 
   /**
-   * The execution that was retried, as it is now.
+   * The execution that was retried, as it is now. Its retried_as is left empty: an execution
+   * retried many times would make every retry's answer grow; GetExecution lists them.
    *
    * @generated from field: rgrid.v1.Execution original = 2;
    */
