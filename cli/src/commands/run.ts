@@ -1,11 +1,10 @@
 import { stat } from "node:fs/promises";
 import { basename, extname, resolve } from "node:path";
-import { digestFile, randomToken, relativePathProblem, uploadFile } from "@rgrid/common";
+import { digestFile, mapWithLimit, randomToken, relativePathProblem, uploadFile } from "@rgrid/common";
 import type { FileDigest } from "@rgrid/common";
 import { create } from "@bufbuild/protobuf";
 import { ExecutionStatus, FileInfoSchema } from "@rgrid/proto";
 import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
-import { mapWithConcurrency } from "../concurrency";
 import type { ServerContext } from "../context";
 import { ExitCode, UsageError } from "../errors";
 import { followExecution, printLogEntry } from "../follow";
@@ -60,7 +59,7 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
   }
   const plan = await planInputs(options.args, options.cwd);
 
-  const [script, ...inputs] = await mapWithConcurrency(
+  const [script, ...inputs] = await mapWithLimit(
     [{ name: scriptName, localPath: scriptPath }, ...plan.inputs],
     TRANSFER_CONCURRENCY,
     async (file): Promise<LocalFile> => ({ ...file, digest: await digestFile(file.localPath) }),
@@ -90,7 +89,7 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
     { file: script, grant: created.scriptUpload },
     ...inputs.map((file) => ({ file, grant: created.inputUploads.find((grant) => grant.name === file.name) })),
   ];
-  await mapWithConcurrency(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant));
+  await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant));
   const confirmed = await resend(() => client.confirmUploads({ executionId }));
 
   if (!options.wait) {

@@ -9,3 +9,4 @@ export * from "./paths";
 export * from "./server";
 export * from "./validation";
 export * from "./transfer";
+export * from "./concurrency";

@@ -1,10 +1,9 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
-import { validateRequest } from "@rgrid/common";
+import { mapWithLimit, validateRequest } from "@rgrid/common";
 import type { ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
-import { mapWithLimit } from "./concurrency";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
 import { executionPrefix, kindLabel, kindPrefix, objectKey, parseObjectKey } from "./keys";
 import type { ObjectGrant, ObjectStore } from "./object-store";
