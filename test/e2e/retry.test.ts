@@ -1,7 +1,6 @@
 // The whole path a user takes, over real sockets: the built `rgrid` binary against real
 // storage-service, execution-service and runner processes, with real scripts.
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -222,7 +221,10 @@ test("another account's execution does not exist for the caller", async () => {
   const status = await runCli(grid, ["status", id], { apiKey: otherKey });
   expect(status.code).toBe(1);
   expect(status.stderr).toContain("not found");
+  const before = await allExecutionIds();
   const retry = await runCli(grid, ["retry", id], { apiKey: otherKey });
   expect(retry.code).toBe(1);
-  expect(existsSync(join(grid.dataDir, "objects"))).toBe(true);
+  expect(retry.stderr).toContain("not found");
+  expect(await allExecutionIds()).toEqual(before);
+  expect((await client(otherKey).listExecutions({})).executions).toEqual([]);
 });

@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { spawnService, runServiceCommand } from "./child-process";
 import type { ServiceProcess } from "./child-process";
@@ -83,10 +82,10 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
       RGRID_RUNNER_TOKENS: secrets.runnerToken,
     };
     const executionMain = serviceEntry("@rgrid/execution");
-    if (!secrets.apiKey || !databaseExists(databaseUrl)) {
-      // A fresh database has no account yet: make the local one and remember its key.
-      await mkdir(join(dataDir), { recursive: true });
+    if (!secrets.apiKey || secrets.apiKeyDatabase !== databaseUrl || !databaseExists(databaseUrl)) {
+      // A database new to this grid has no local account yet: make it and remember its key.
       secrets.apiKey = await runServiceCommand(executionMain, ["create-api-key", "--account", "local"], executionEnv, dataDir);
+      secrets.apiKeyDatabase = databaseUrl;
       await saveSecrets(dataDir, secrets);
     }
     const execution = spawnService({ name: "execution", entry: executionMain, cwd: dataDir, env: executionEnv, onLine: options.onLine });

@@ -16,6 +16,10 @@ async function main(): Promise<number> {
   const storagePort = env.port("RGRID_LOCAL_STORAGE_PORT", 7401);
   const runners = env.integer("RGRID_LOCAL_RUNNERS", 1, 1, 16);
   const cliConfigPath = env.string("RGRID_CONFIG", join(homedir(), ".rgrid", "config.json"));
+  // The production backends, for trying them locally: PostgreSQL and S3/MinIO instead of the
+  // embedded SQLite file and local files. Validated by the services themselves.
+  const databaseUrl = env.optionalString("RGRID_DATABASE_URL");
+  const storageEnv = passThrough(process.env, STORAGE_BACKEND_VARIABLES);
   env.finish();
 
   const useColour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
@@ -35,7 +39,9 @@ async function main(): Promise<number> {
     executionPort,
     storagePort,
     runners,
-    baseEnv: inheritedEnv(),
+    databaseUrl,
+    storageEnv,
+    baseEnv: passThrough(process.env, INHERITED_VARIABLES),
     onLine: print,
   });
 
@@ -61,16 +67,27 @@ async function main(): Promise<number> {
 }
 
 /** What the services need from our environment; secrets of the caller's shell stay out. */
-function inheritedEnv(): Record<string, string> {
-  const names = ["PATH", "HOME", "LANG", "TMPDIR", "NODE_OPTIONS", "TZ"];
-  const inherited: Record<string, string> = {};
+const INHERITED_VARIABLES = ["PATH", "HOME", "LANG", "TMPDIR", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "TZ"];
+
+const STORAGE_BACKEND_VARIABLES = [
+  "RGRID_STORAGE_BACKEND",
+  "RGRID_S3_ENDPOINT",
+  "RGRID_S3_PUBLIC_ENDPOINT",
+  "RGRID_S3_ACCESS_KEY",
+  "RGRID_S3_SECRET_KEY",
+  "RGRID_S3_BUCKET",
+  "RGRID_S3_REGION",
+];
+
+function passThrough(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
+  const picked: Record<string, string> = {};
   for (const name of names) {
-    const value = process.env[name];
-    if (value !== undefined) {
-      inherited[name] = value;
+    const value = env[name];
+    if (value !== undefined && value !== "") {
+      picked[name] = value;
     }
   }
-  return inherited;
+  return picked;
 }
 
 main().then(

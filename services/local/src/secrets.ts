@@ -7,8 +7,9 @@ export interface LocalSecrets {
   internalToken: string;
   runnerToken: string;
   signingKey: string;
-  /** The API key of the local account, once created. */
+  /** The API key of the local account, once created, and the database it was created in. */
   apiKey?: string;
+  apiKeyDatabase?: string;
 }
 
 const FILE_NAME = "secrets.json";
