@@ -7,6 +7,7 @@ export * from "./ids";
 export * from "./logger";
 export * from "./paths";
 export * from "./server";
+export * from "./tls-config";
 export * from "./validation";
 export * from "./transfer";
 export * from "./concurrency";

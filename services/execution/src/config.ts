@@ -1,11 +1,13 @@
-import { EnvReader } from "@rgrid/common";
-import type { Env } from "@rgrid/common";
+import { EnvReader, readTlsFiles } from "@rgrid/common";
+import type { Env, TlsFiles } from "@rgrid/common";
 import { parseDatabaseUrl, redactPassword } from "./db/database-url";
 import type { DatabaseTarget } from "./db/database-url";
 
 export interface ExecutionConfig {
   host: string;
   port: number;
+  /** Absent: plain text (h2c and HTTP/1.1 on one port). */
+  tls?: TlsFiles;
   database: DatabaseTarget;
   /** For logs: the database URL without its password. */
   databaseLabel: string;
@@ -43,8 +45,12 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
   const config: ExecutionConfig = {
     host: reader.string("RGRID_EXECUTION_HOST", "127.0.0.1"),
     port: reader.port("RGRID_EXECUTION_PORT", 7400),
+    tls: readTlsFiles(reader, cwd),
     database,
     databaseLabel,
+    // An https URL makes the StorageService client verify storage's certificate against the
+    // system CAs plus NODE_EXTRA_CA_CERTS, which is how an operator trusts a self-signed one
+    // (Node reads it at process start); verification is never switched off.
     storageUrl: reader.url("RGRID_STORAGE_URL"),
     internalToken: reader.secret("RGRID_INTERNAL_TOKEN"),
     runnerTokens: reader.secretList("RGRID_RUNNER_TOKENS"),
@@ -65,3 +71,4 @@ function readDatabase(reader: EnvReader, cwd: string): { database: DatabaseTarge
   }
   return { database: parsed, databaseLabel: redactPassword(url) };
 }
+

@@ -28,6 +28,7 @@ async function serve(logger: Logger): Promise<void> {
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,
     maxTimeoutSeconds: config.maxTimeoutSeconds,
     readMaxBytes: config.maxRequestBytes,
+    tls: config.tls,
   });
   const running = await server.listen(config.port, config.host);
   logger.info("listening", { url: running.url });

@@ -17,6 +17,8 @@ export interface ExecutionServerDeps {
   defaultTimeoutSeconds: number;
   maxTimeoutSeconds: number;
   readMaxBytes: number;
+  /** With a certificate and key the port speaks TLS; the listening URL is then https. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   clock?: () => Date;
   /** How often a waiting claim re-checks for work queued by other replicas. */
   claimRecheckMillis?: number;
@@ -56,6 +58,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
     routes: service.routes,
     interceptors: service.interceptors,
     readMaxBytes: deps.readMaxBytes,
+    tls: deps.tls,
     logger: deps.logger,
   });
 }

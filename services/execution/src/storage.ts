@@ -72,9 +72,11 @@ async function call<T>(send: () => Promise<T>): Promise<T> {
       case Code.Unavailable:
       case Code.DeadlineExceeded:
         throw new StorageUnavailableError("storage is unavailable; try again", { cause: error });
-      // Storage looked at the objects and refused: its message says which and why.
+      // Storage looked at the objects and refused, or undid a copy that came out wrong
+      // (Aborted): its message says which object and why.
       case Code.NotFound:
       case Code.FailedPrecondition:
+      case Code.Aborted:
         throw new StorageRejectedError(connectError.rawMessage, { cause: error });
       // Anything else (bad token, our own malformed request) is a fault on our side.
       default:

@@ -129,6 +129,28 @@ function metadataProblem(metadata: { [key: string]: string }): string | undefine
     if (bytes(value) > LIMITS.metadataValueBytes) {
       return `value of ${key} must be at most ${LIMITS.metadataValueBytes} bytes`;
     }
+    if (value.includes("\u0000")) {
+      return `value of ${key} must not contain NUL`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The script and inputs share the runner's working directory (and each kind one storage
+ * directory), where "data" cannot be a file and the directory of "data/in.json" at once:
+ * such a pair could never be uploaded or run, so it is refused up front.
+ */
+function nestedNameProblem(request: CreateExecutionRequest): string | undefined {
+  const names = [...(request.script ? [request.script.name] : []), ...request.inputs.map((input) => input.name)];
+  const asFiles = new Set(names);
+  for (const name of names) {
+    for (let slash = name.indexOf("/"); slash >= 0; slash = name.indexOf("/", slash + 1)) {
+      const directory = name.slice(0, slash);
+      if (asFiles.has(directory)) {
+        return `${JSON.stringify(directory)} is a file and also the directory of ${JSON.stringify(name)}`;
+      }
+    }
   }
   return undefined;
 }
@@ -158,6 +180,7 @@ export function createExecutionRules(maxTimeoutSeconds: number): FieldRule<Creat
           ? `must not include the script's name ${JSON.stringify(r.script.name)}`
           : undefined,
     },
+    { field: "inputs", check: nestedNameProblem },
     { field: "metadata", check: (r) => metadataProblem(r.metadata) },
     {
       field: "timeout_seconds",

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Client, ServiceImpl } from "@connectrpc/connect";
+import type { Client, ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { ObjectInfoSchema, ObjectKind, ObjectRefSchema, StorageService, TransferGrantSchema } from "@rgrid/proto";
 import type { ObjectInfo, ObjectRef } from "@rgrid/proto";
@@ -42,7 +42,12 @@ export class FakeStorage {
   }
 
   client(): Client<typeof StorageService> {
-    return createClient(StorageService, createRouterTransport((router) => router.service(StorageService, this.impl())));
+    return createClient(StorageService, createRouterTransport(this.routes()));
+  }
+
+  /** For serving this fake on a real port. */
+  routes(): (router: ConnectRouter) => void {
+    return (router) => router.service(StorageService, this.impl());
   }
 
   private impl(): ServiceImpl<typeof StorageService> {

@@ -4,7 +4,7 @@ import type { Execution } from "@rgrid/proto";
 import { Execution as ExecutionRecord } from "../src/db/entities";
 import { expectCode } from "./expect-code";
 import { finishedExecution, queuedExecution, registeredRunner } from "./flows";
-import { startHarness } from "./harness";
+import { executionRequest, startHarness } from "./harness";
 import type { Harness } from "./harness";
 
 let h: Harness;
@@ -179,4 +179,47 @@ test("when the insert fails after the copy, the copied objects are deleted", asy
   expect(h.storage.calls.deleteExecutionObjects).toBe(1);
   expect(await countExecutions()).toBe(1);
   expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("a copy storage undid because it came out wrong fails the retry with storage's reason", async () => {
+  const original = await finishedExecution(h);
+  h.storage.failWith(
+    "copyInputs",
+    new ConnectError(`copy of input 'input.json' to exec_${"0".repeat(32)} has 5 bytes, expected 7`, Code.Aborted),
+  );
+  await expectCode(
+    h.alice.retryExecution({ executionId: original.id, requestId: "r" }),
+    Code.FailedPrecondition,
+    `cannot retry ${original.id}: copy of input 'input.json' to exec_${"0".repeat(32)} has 5 bytes, expected 7; nothing was created`,
+  );
+  expect(await countExecutions()).toBe(1);
+  expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("one request_id sent for two executions at once makes one retry and refuses the other", async () => {
+  const first = await finishedExecution(h);
+  const second = await finishedExecution(h);
+  const results = await Promise.allSettled([
+    h.alice.retryExecution({ executionId: first.id, requestId: "shared" }),
+    h.alice.retryExecution({ executionId: second.id, requestId: "shared" }),
+  ]);
+  const made = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const refused = results.flatMap((result) => (result.status === "rejected" ? [ConnectError.from(result.reason)] : []));
+  expect(made).toHaveLength(1);
+  expect(refused.map((error) => error.code)).toEqual([Code.FailedPrecondition]);
+  // The one made retries the execution it was asked for, and the loser's copies are gone.
+  const retry = made[0]!.execution!;
+  expect([first.id, second.id]).toContain(retry.retryOf);
+  expect(await countExecutions()).toBe(3);
+  expect(idsWithObjects().sort()).toEqual([first.id, second.id, retry.id].sort());
+});
+
+test("a create re-sent with the request_id of a retry is refused", async () => {
+  const original = await finishedExecution(h);
+  await h.alice.retryExecution({ executionId: original.id, requestId: "taken" });
+  await expectCode(
+    h.alice.createExecution(executionRequest({ requestId: "taken" })),
+    Code.FailedPrecondition,
+    'request_id "taken" was already used for another request',
+  );
 });

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import type { Env } from "@rgrid/common";
-import { EnvReader } from "@rgrid/common";
+import type { Env, TlsFiles } from "@rgrid/common";
+import { EnvReader, readTlsFiles } from "@rgrid/common";
 import { MAX_GRANT_TTL_SECONDS } from "./validation";
 
 export interface FileSystemBackendConfig {
@@ -26,6 +26,8 @@ export interface S3BackendConfig {
 export interface StorageConfig {
   host: string;
   port: number;
+  /** Absent: plain text (h2c and HTTP/1.1 on one port). */
+  tls?: TlsFiles;
   internalToken: string;
   backend: FileSystemBackendConfig | S3BackendConfig;
   grantTtlSeconds: number;
@@ -45,6 +47,7 @@ export function loadStorageConfig(env: Env, cwd: string): StorageConfig {
   const config: StorageConfig = {
     host: reader.string("RGRID_STORAGE_HOST", "127.0.0.1"),
     port: reader.port("RGRID_STORAGE_PORT", 7401),
+    tls: readTlsFiles(reader, cwd),
     internalToken: reader.secret("RGRID_INTERNAL_TOKEN"),
     backend:
       reader.oneOf("RGRID_STORAGE_BACKEND", ["fs", "s3"], "fs") === "s3"

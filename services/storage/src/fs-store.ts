@@ -106,8 +106,11 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
   };
 
   const removeEmptyParents = async (path: string): Promise<void> => {
-    // Empty directories left by deletes are pruned so an execution leaves nothing behind.
-    for (let dir = dirname(path); dir.startsWith(root + sep); dir = dirname(dir)) {
+    // Empty directories left by deletes are pruned so an execution leaves nothing behind. The
+    // top-level directory ("executions") stays: every write creates its path below it, and
+    // removing it could pull the ground from under another execution's write in between its
+    // mkdir and its file creation.
+    for (let dir = dirname(path); dirname(dir) !== root && dir.startsWith(root + sep); dir = dirname(dir)) {
       try {
         await rmdir(dir);
       } catch {
@@ -188,12 +191,18 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         throw error;
       }
       // Size and bytes come from the same open file, so a concurrent replace cannot mix them.
-      const info = await handle.stat();
-      if (!info.isFile()) {
+      try {
+        const info = await handle.stat();
+        if (info.isFile()) {
+          // The stream owns the handle from here and closes it when it ends or is destroyed.
+          return { sizeBytes: info.size, stream: handle.createReadStream() };
+        }
+      } catch (error) {
         await handle.close();
-        return undefined;
+        throw error;
       }
-      return { sizeBytes: info.size, stream: handle.createReadStream() };
+      await handle.close();
+      return undefined;
     },
   };
 }

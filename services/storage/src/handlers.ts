@@ -22,8 +22,11 @@ export interface StorageHandlerDeps {
   store: ObjectStore;
   /** Validity of grants whose request leaves ttl_seconds at 0. */
   grantTtlSeconds: number;
-  /** Copies CopyInputs runs at once; bounds the load one retry puts on the backend. */
-  copyConcurrency: number;
+  /**
+   * Backend calls (copies, stats) one request runs at once: a request may name up to 1000
+   * objects, and on S3 each is an HTTP request, so this bounds the load one caller can cause.
+   */
+  backendConcurrency: number;
   logger: Logger;
 }
 
@@ -108,7 +111,7 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       };
 
       try {
-        return { copied: await mapWithLimit(plan, deps.copyConcurrency, copyOne) };
+        return { copied: await mapWithLimit(plan, deps.backendConcurrency, copyOne) };
       } catch (error) {
         // All or nothing: a retry must never start with some of its inputs.
         await rollBack(touchedTargets);
@@ -118,16 +121,14 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
 
     async statObjects(request) {
       validateRequest(request, statObjectsRules);
-      const objects = await Promise.all(
-        request.refs.map(async (ref): Promise<ObjectInfoInit> => {
-          const found = await store.stat(objectKey(request.executionId, ref.kind, ref.name));
-          return {
-            ref: { kind: ref.kind, name: ref.name },
-            exists: found !== undefined,
-            sizeBytes: BigInt(found?.sizeBytes ?? 0),
-          };
-        }),
-      );
+      const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
+        const found = await store.stat(objectKey(request.executionId, ref.kind, ref.name));
+        return {
+          ref: { kind: ref.kind, name: ref.name },
+          exists: found !== undefined,
+          sizeBytes: BigInt(found?.sizeBytes ?? 0),
+        };
+      });
       return { objects };
     },
 

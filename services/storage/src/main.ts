@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     internalTokens: [config.internalToken],
     grantTtlSeconds: config.grantTtlSeconds,
     readMaxBytes: config.maxRequestBytes,
+    tls: config.tls,
     logger,
   });
   const running = await server.listen(config.port, config.host);

@@ -16,20 +16,22 @@ export interface StorageServerDeps {
   grantTtlSeconds: number;
   /** Largest RPC request accepted (Connect readMaxBytes). */
   readMaxBytes: number;
-  copyConcurrency?: number;
+  /** Backend calls one request runs at once (see StorageHandlerDeps). */
+  backendConcurrency?: number;
+  /** With a certificate and key the port speaks TLS; the listening URL is then https. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger;
 }
 
-/** Copies a CopyInputs call runs at once unless told otherwise. */
-const DEFAULT_COPY_CONCURRENCY = 8;
+/** Backend calls one request runs at once unless told otherwise. */
+const DEFAULT_BACKEND_CONCURRENCY = 8;
 
 /** The storage service, built but not listening: the caller picks host and port. */
 export function createStorageServer(deps: StorageServerDeps): ConnectServer {
   const handlers = createStorageHandlers({
     store: deps.store,
     grantTtlSeconds: deps.grantTtlSeconds,
-    copyConcurrency: deps.copyConcurrency ?? DEFAULT_COPY_CONCURRENCY,
+    backendConcurrency: deps.backendConcurrency ?? DEFAULT_BACKEND_CONCURRENCY,
     logger: deps.logger,
   });
   return createConnectServer({

@@ -212,7 +212,8 @@ describe("filesystem store: atomic writes", () => {
     const target = objectKey(id, ObjectKind.INPUT, "deep/path/x");
     await fixture.store.write(target, Readable.from([Buffer.from("x")]), { maxBytes: 10 });
     await fixture.store.delete([target]);
-    expect(await readdir(fixture.root)).toEqual([]);
+    expect(await readdir(fixture.root)).toEqual(["executions"]);
+    expect(await readdir(join(fixture.root, "executions"))).toEqual([]);
   });
 
   it("downloads what was written, byte for byte", async () => {

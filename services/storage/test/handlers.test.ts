@@ -36,7 +36,7 @@ afterEach(async () => {
 });
 
 function clientFor(store: ObjectStore) {
-  const handlers = createStorageHandlers({ store, grantTtlSeconds: 900, copyConcurrency: 3, logger: silentLogger });
+  const handlers = createStorageHandlers({ store, grantTtlSeconds: 900, backendConcurrency: 3, logger: silentLogger });
   const transport = createRouterTransport(storageRoutes(handlers), {
     router: { interceptors: [hideUnknownErrors(silentLogger), mapStorageErrors()] },
   });

@@ -3,11 +3,13 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearerAuth, newExecutionId } from "@rgrid/common";
 import { Health, HealthCheckResponse_ServingStatus, ObjectKind, StorageService } from "@rgrid/proto";
 import type { S3rverFixture } from "./helpers";
 import { startS3rver, tempDir, uniqueBucketName } from "./helpers";
+import type { SelfSignedCertificate } from "../../../packages/common/test/self-signed";
+import { createSelfSignedCertificate, opensslAvailable } from "../../../packages/common/test/self-signed";
 
 // The built entry point as a process: configuration from the environment, the pinned
 // "listening url=" line, and a graceful exit on SIGTERM. Runs against dist/, built by `tsc -b`.
@@ -95,6 +97,42 @@ describe("storage main", () => {
       );
       try {
         expect(await s3.client().bucketExists(bucket)).toBe(true);
+      } finally {
+        expect(await stopMain(started)).toBe(0);
+        await dir.remove();
+      }
+    });
+  });
+
+  (opensslAvailable ? describe : describe.skip)("over TLS (skipped without the openssl CLI)", () => {
+    let certificate: SelfSignedCertificate;
+    beforeAll(async () => {
+      certificate = await createSelfSignedCertificate();
+    });
+    afterAll(() => certificate.remove());
+
+    it("listens on https and hands out https signed URLs", async () => {
+      const dir = await tempDir("main-tls");
+      const started = await startMain(
+        {
+          RGRID_STORAGE_SIGNING_KEY: "signing-key-for-main-0123456789",
+          RGRID_TLS_CERT_FILE: certificate.certFile,
+          RGRID_TLS_KEY_FILE: certificate.keyFile,
+        },
+        dir.path,
+      );
+      try {
+        expect(started.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+        const transport = createGrpcTransport({
+          baseUrl: started.url,
+          interceptors: [bearerAuth(TOKEN)],
+          nodeOptions: { ca: certificate.cert },
+        });
+        const { grants } = await createClient(StorageService, transport).createUploadGrants({
+          executionId: newExecutionId(),
+          refs: [{ kind: ObjectKind.INPUT, name: "a.txt" }],
+        });
+        expect(grants[0]?.url.startsWith(`${started.url}/objects/executions/`)).toBe(true);
       } finally {
         expect(await stopMain(started)).toBe(0);
         await dir.remove();

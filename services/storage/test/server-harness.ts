@@ -37,7 +37,7 @@ export async function startStorage(store?: ObjectStore): Promise<RunningStorage>
     internalTokens: [INTERNAL_TOKEN],
     grantTtlSeconds: 300,
     readMaxBytes: 4 * 1024 * 1024,
-    copyConcurrency: 2,
+    backendConcurrency: 2,
     logger: silentLogger,
   });
   const running = await server.listen(0, "127.0.0.1");

@@ -61,7 +61,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       if (requestId !== null) {
         const earlier = await em.findOne(Execution, { accountId: caller.accountId, requestId });
         if (earlier !== null) {
-          return { execution: executionMessage(earlier), ...(await uploadGrantsFor(earlier)) };
+          return { execution: executionMessage(requireCreated(earlier, requestId)), ...(await uploadGrantsFor(earlier)) };
         }
       }
 
@@ -106,7 +106,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
         if (requestId !== null && isUniqueViolation(error)) {
           // A concurrent create with the same request_id won; answer with its execution.
           const winner = await db.fork().findOneOrFail(Execution, { accountId: caller.accountId, requestId });
-          return { execution: executionMessage(winner), ...(await uploadGrantsFor(winner)) };
+          return { execution: executionMessage(requireCreated(winner, requestId)), ...(await uploadGrantsFor(winner)) };
         }
         throw error;
       }
@@ -205,6 +205,17 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       return { outputs: execution.outputs.map(fileMessage), downloads };
     },
   };
+}
+
+/**
+ * Creates and retries share one request_id space per account; a create re-sent with the id of
+ * a retry is another request, refused rather than answered with that retry.
+ */
+function requireCreated(earlier: Execution, requestId: string): Execution {
+  if (earlier.retryOf !== null) {
+    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`);
+  }
+  return earlier;
 }
 
 /** Fails naming every file that is missing or has a size other than the declared one. */

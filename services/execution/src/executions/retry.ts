@@ -48,11 +48,13 @@ export type RetryExecution = (caller: Caller, request: RetryRequest) => Promise<
  */
 export function createRetryExecution(deps: RetryDeps): RetryExecution {
   // Identical requests arriving together (a client re-sending after a transport error) share
-  // one attempt, so storage copies once; the unique index covers other replicas.
+  // one attempt, so storage copies once; the unique index covers other replicas. The execution
+  // is part of the key: a request_id reused for another execution must not be handed this
+  // one's retry, but lose the insert race and be refused like any other reuse.
   const inFlight = new Map<string, Promise<RetryResult>>();
 
   return (caller, request) => {
-    const key = `${caller.accountId}\u0000${request.requestId}`;
+    const key = [caller.accountId, request.requestId, request.executionId].join("\u0000");
     const running = inFlight.get(key);
     if (running) {
       return running;
