@@ -3,7 +3,8 @@
 import { createClient } from "@connectrpc/connect";
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { bearerAuth } from "@rgrid/common";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { bearerAuth } from "@rgrid/common/client";
 import { ExecutionService } from "@rgrid/proto";
 import type { Connection } from "./config";
 import type { ExecutionClient } from "./context";

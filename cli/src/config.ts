@@ -2,8 +2,9 @@
 // ($RGRID_CONFIG, default ~/.rgrid/config.json) that `rgrid init` and the local stack write.
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { EnvReader } from "@rgrid/common";
-import type { Env } from "@rgrid/common";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { EnvReader } from "@rgrid/common/config";
+import type { Env } from "@rgrid/common/config";
 import { UsageError } from "./errors";
 import type { ResendPolicy } from "./resend";
 

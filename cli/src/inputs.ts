@@ -2,7 +2,8 @@
 // the arguments must read there so the script finds them.
 import { stat } from "node:fs/promises";
 import { basename, isAbsolute, relative, resolve, sep } from "node:path";
-import { relativePathProblem } from "@rgrid/common";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { relativePathProblem } from "@rgrid/common/paths";
 import { UsageError } from "./errors";
 
 export interface PlannedInput {

@@ -1,10 +1,10 @@
 // The entry point: the only place that reads process.env and calls process.exit.
 import { homedir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createServerTransport } from "./client";
 import { readCliEnvironment } from "./config";
 import type { CliEnvironment } from "./config";
-import { describeFailure, ExitCode } from "./errors";
+import { ExitCode } from "./errors";
+import { load } from "./lazy";
 import { runCli } from "./program";
 
 const POLL_INTERVAL_MS = 300;
@@ -18,7 +18,7 @@ async function main(): Promise<number> {
   try {
     environment = readCliEnvironment(process.env, homedir());
   } catch (error) {
-    const failure = describeFailure(error, undefined);
+    const failure = load.failures().describeFailure(error, undefined);
     failure.lines.forEach(output.stderr);
     return failure.exitCode;
   }
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     output,
     clock: { sleep: (ms) => sleep(ms) },
     cwd: process.cwd(),
-    createTransport: createServerTransport,
+    createTransport: (connection) => load.transport().createServerTransport(connection),
     pollIntervalMs: POLL_INTERVAL_MS,
   });
 }

@@ -4,22 +4,19 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { ExecutionStatus, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import type { Execution, FileInfo, LogEntry } from "@rgrid/proto";
+import { STATUS_CHOICES } from "./status-names";
+import type { StatusChoice } from "./status-names";
+
+// Each name is the enum member's own name in lower case, so the two cannot drift apart unnoticed:
+// a renamed member fails the type check of this line.
+const STATUS_BY_NAME: ReadonlyMap<string, ExecutionStatus> = new Map(
+  STATUS_CHOICES.map((name) => [name, ExecutionStatus[name.toUpperCase() as Uppercase<StatusChoice>]]),
+);
 
 const STATUS_NAMES: ReadonlyMap<ExecutionStatus, string> = new Map([
   [ExecutionStatus.UNSPECIFIED, "unspecified"],
-  [ExecutionStatus.UPLOADING, "uploading"],
-  [ExecutionStatus.QUEUED, "queued"],
-  [ExecutionStatus.RUNNING, "running"],
-  [ExecutionStatus.COMPLETED, "completed"],
-  [ExecutionStatus.FAILED, "failed"],
-  [ExecutionStatus.TIMED_OUT, "timed_out"],
-  [ExecutionStatus.CANCELLED, "cancelled"],
+  ...[...STATUS_BY_NAME].map(([name, status]): [ExecutionStatus, string] => [status, name]),
 ]);
-
-/** The names `--status` accepts, in lifecycle order. */
-export const STATUS_CHOICES: readonly string[] = [...STATUS_NAMES.entries()]
-  .filter(([status]) => status !== ExecutionStatus.UNSPECIFIED)
-  .map(([, name]) => name);
 
 const TERMINAL: ReadonlySet<ExecutionStatus> = new Set([
   ExecutionStatus.COMPLETED,
@@ -48,12 +45,7 @@ export function statusName(status: ExecutionStatus): string {
 
 /** The status for a `--status` name, or undefined when the name is not one of STATUS_CHOICES. */
 export function parseStatusName(name: string): ExecutionStatus | undefined {
-  for (const [status, candidate] of STATUS_NAMES) {
-    if (candidate === name && status !== ExecutionStatus.UNSPECIFIED) {
-      return status;
-    }
-  }
-  return undefined;
+  return STATUS_BY_NAME.get(name);
 }
 
 export function isTerminal(status: ExecutionStatus): boolean {
@@ -177,10 +169,6 @@ export function runDuration(execution: Execution): number | undefined {
 export function shorten(text: string, limit = 100): string {
   const oneLine = text.replace(/\s+/g, " ").trim();
   return oneLine.length <= limit ? oneLine : `${oneLine.slice(0, limit - 3).trimEnd()}...`;
-}
-
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, null, 2);
 }
 
 function pad2(value: number): string {

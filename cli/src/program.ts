@@ -3,19 +3,12 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import type { Transport } from "@connectrpc/connect";
 import type { ExecutionStatus } from "@rgrid/proto";
-import { createExecutionClient } from "./client";
-import { initCommand } from "./commands/init";
-import { listCommand } from "./commands/list";
-import { logsCommand } from "./commands/logs";
-import { retryCommand } from "./commands/retry";
-import { runCommand } from "./commands/run";
-import { statusCommand } from "./commands/status";
 import { readConfigFile, resolveConnection } from "./config";
 import type { CliEnvironment, Connection } from "./config";
 import type { Clock, Output, ServerContext } from "./context";
-import { describeFailure, ExitCode } from "./errors";
-import { parseStatusName, STATUS_CHOICES } from "./present";
-import { createResender } from "./resend";
+import { ExitCode } from "./errors";
+import { load } from "./lazy";
+import { STATUS_CHOICES } from "./status-names";
 
 export interface CliDeps {
   environment: CliEnvironment;
@@ -49,12 +42,12 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   const openServer = async (): Promise<ServerContext> => {
     const connection = resolveConnection(deps.environment, await readConfigFile(deps.environment.configPath));
     apiUrl = connection.apiUrl;
-    return {
-      client: createExecutionClient(deps.createTransport(connection)),
-      resend: createResender({ policy: deps.environment.resendPolicy, sleep: deps.clock.sleep, warn: output.stderr }),
+    return load.serverContext().createServerContext({
+      transport: deps.createTransport(connection),
+      resendPolicy: deps.environment.resendPolicy,
       output,
       clock: deps.clock,
-    };
+    });
   };
 
   const program = buildProgram(deps, openServer, (code) => {
@@ -68,7 +61,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       // Commander has already printed the problem (or the help the user asked for).
       return error.exitCode === 0 ? ExitCode.success : ExitCode.usage;
     }
-    const failure = describeFailure(error, apiUrl);
+    const failure = load.failures().describeFailure(error, apiUrl);
     for (const line of failure.lines) {
       output.stderr(line);
     }
@@ -101,7 +94,7 @@ function buildProgram(
     .option("--json", "print the result as JSON")
     .action(async (flags: { apiUrl?: string; apiKey?: string; json?: boolean }) => {
       finish(
-        await initCommand(
+        await load.initCommand().initCommand(
           { apiUrl: flags.apiUrl, apiKey: flags.apiKey, json: flags.json === true },
           { environment: deps.environment, output },
         ),
@@ -134,7 +127,7 @@ function buildProgram(
         },
       ) => {
         finish(
-          await runCommand(
+          await load.runCommand().runCommand(
             {
               script,
               args,
@@ -159,7 +152,7 @@ function buildProgram(
     .argument("<id>", "execution id (exec_...)")
     .option("--json", "print the execution as JSON")
     .action(async (executionId: string, flags: { json?: boolean }) => {
-      finish(await statusCommand({ executionId, json: flags.json === true }, await openServer()));
+      finish(await load.statusCommand().statusCommand({ executionId, json: flags.json === true }, await openServer()));
     });
 
   program
@@ -170,7 +163,7 @@ function buildProgram(
     .option("--json", "print the log entries as one JSON array")
     .action(async (executionId: string, flags: { follow?: boolean; json?: boolean }) => {
       finish(
-        await logsCommand(
+        await load.logsCommand().logsCommand(
           { executionId, follow: flags.follow === true, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs },
           await openServer(),
         ),
@@ -185,7 +178,7 @@ function buildProgram(
     .option("--json", "print the executions as one JSON array")
     .action(async (flags: { status: ExecutionStatus[]; limit: number; json?: boolean }) => {
       finish(
-        await listCommand({ statuses: flags.status, limit: flags.limit, json: flags.json === true }, await openServer()),
+        await load.listCommand().listCommand({ statuses: flags.status, limit: flags.limit, json: flags.json === true }, await openServer()),
       );
     });
 
@@ -197,7 +190,7 @@ function buildProgram(
     .option("--json", "print the new execution as JSON")
     .action(async (executionId: string, flags: { force?: boolean; json?: boolean }) => {
       finish(
-        await retryCommand(
+        await load.retryCommand().retryCommand(
           { executionId, force: flags.force === true, json: flags.json === true },
           await openServer(),
         ),
@@ -234,7 +227,7 @@ function positiveInteger(value: string): number {
 
 function statusFilter(value: string, previous: ExecutionStatus[]): ExecutionStatus[] {
   const statuses = value.split(",").map((name) => {
-    const status = parseStatusName(name.trim().toLowerCase());
+    const status = load.present().parseStatusName(name.trim().toLowerCase());
     if (status === undefined) {
       throw new InvalidArgumentError(`valid statuses are: ${STATUS_CHOICES.join(", ")}.`);
     }

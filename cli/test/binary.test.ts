@@ -1,6 +1,6 @@
 // The built entry point as users run it: real process, real transport, real exit codes.
 // It runs cli/dist, which `npm test` (tsc -b) builds before jest.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -118,5 +118,40 @@ describe("the rgrid binary", () => {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe("what the binary loads", () => {
+  // Loading modules is most of the CLI's start-up time; these pin which commands pay for what.
+  // The child writes its module cache to fd 3 on exit, apart from the CLI's own output.
+  function modulesLoadedBy(args: string[]): Promise<string[]> {
+    const script =
+      `process.argv.splice(1, process.argv.length, ${JSON.stringify(MAIN)}, ...${JSON.stringify(args)});` +
+      `process.on("exit", () => require("node:fs").writeSync(3, JSON.stringify(Object.keys(require.cache))));` +
+      `require(${JSON.stringify(MAIN)});`;
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ["-e", script], {
+        env: { PATH: process.env.PATH ?? "", RGRID_API_KEY: "key", RGRID_API_URL: "http://127.0.0.1:1" },
+        stdio: ["ignore", "ignore", "ignore", "pipe"],
+      });
+      let written = "";
+      child.stdio[3]?.on("data", (chunk: Buffer) => (written += chunk.toString()));
+      child.on("error", reject);
+      child.on("close", () => resolve(JSON.parse(written) as string[]));
+    });
+  }
+
+  it.each([[["--help"]], [["init", "--help"]], [["retry", "--help"]]])("%j loads neither protobuf nor Connect", async (args) => {
+    const modules = await modulesLoadedBy(args);
+    expect(modules.some((path) => path.includes("commander"))).toBe(true);
+    expect(modules.filter((path) => /@bufbuild|@connectrpc/.test(path))).toEqual([]);
+  });
+
+  // The server is unreachable here, so the failure path runs too; it may load transfer.js to
+  // recognise upload errors, which is why only the command modules are checked.
+  it("retry loads Connect but not the run command or input planning", async () => {
+    const modules = await modulesLoadedBy(["retry", "exec_00000000000000000000000000000000"]);
+    expect(modules.some((path) => path.includes("@connectrpc"))).toBe(true);
+    expect(modules.filter((path) => /[/\\](commands[/\\]run|inputs)\.js$/.test(path))).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import type { CliEnvironment } from "../config";
 import { DEFAULT_API_URL, readConfigFile, resolveConnection, writeConfigFile } from "../config";
 import type { Output } from "../context";
 import { ExitCode } from "../errors";
-import { toJson } from "../present";
+import { toJson } from "../json";
 
 export interface InitOptions {
   apiUrl?: string;

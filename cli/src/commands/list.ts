@@ -1,7 +1,8 @@
 import type { Execution, ExecutionStatus } from "@rgrid/proto";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { displayTime, executionView, statusName, toJson } from "../present";
+import { displayTime, executionView, statusName } from "../present";
+import { toJson } from "../json";
 
 /** The server's largest page. */
 const MAX_PAGE_SIZE = 500;

@@ -2,7 +2,8 @@ import type { LogEntry } from "@rgrid/proto";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { drainLogs, followExecution, printLogEntry } from "../follow";
-import { logEntryView, toJson } from "../present";
+import { logEntryView } from "../present";
+import { toJson } from "../json";
 
 export interface LogsOptions {
   executionId: string;

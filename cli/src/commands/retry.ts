@@ -1,10 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { randomToken } from "@rgrid/common";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { randomToken } from "@rgrid/common/ids";
 import type { RetryExecutionResponse } from "@rgrid/proto";
 import { aboutExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { executionView, isTerminal, shorten, statusName, toJson } from "../present";
+import { executionView, isTerminal, shorten, statusName } from "../present";
+import { toJson } from "../json";
 
 export interface RetryOptions {
   executionId: string;

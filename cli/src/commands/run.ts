@@ -1,7 +1,11 @@
 import { stat } from "node:fs/promises";
 import { basename, extname, resolve } from "node:path";
-import { digestFile, mapWithLimit, randomToken, relativePathProblem, uploadFile } from "@rgrid/common";
-import type { FileDigest } from "@rgrid/common";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { mapWithLimit } from "@rgrid/common/concurrency";
+import { randomToken } from "@rgrid/common/ids";
+import { relativePathProblem } from "@rgrid/common/paths";
+import { digestFile, uploadFile } from "@rgrid/common/transfer";
+import type { FileDigest } from "@rgrid/common/transfer";
 import { create } from "@bufbuild/protobuf";
 import { ExecutionStatus, FileInfoSchema } from "@rgrid/proto";
 import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
@@ -9,7 +13,8 @@ import type { ServerContext } from "../context";
 import { ExitCode, UsageError } from "../errors";
 import { followExecution, printLogEntry } from "../follow";
 import { planInputs } from "../inputs";
-import { executionView, formatDuration, runDuration, shorten, toJson } from "../present";
+import { executionView, formatDuration, runDuration, shorten } from "../present";
+import { toJson } from "../json";
 
 /** Files digested or uploaded at once: enough to overlap latency, few enough to bound memory. */
 const TRANSFER_CONCURRENCY = 4;

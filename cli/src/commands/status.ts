@@ -2,7 +2,8 @@ import type { Execution } from "@rgrid/proto";
 import { aboutExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { displayTime, executionView, formatDuration, runDuration, statusName, toJson } from "../present";
+import { displayTime, executionView, formatDuration, runDuration, statusName } from "../present";
+import { toJson } from "../json";
 
 export interface StatusOptions {
   executionId: string;

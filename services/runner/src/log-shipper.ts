@@ -1,5 +1,7 @@
 // Batches an execution's log lines into AppendLogs calls: numbered from 1 in arrival order,
 // flushed every ~100 ms or every 500 lines, one call in flight at a time so they arrive in order.
+// Memory stays bounded while the service is slow or away: beyond a cap, lines are counted, not
+// kept, and a system line says how many were dropped once there is room again.
 
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -14,6 +16,8 @@ export interface LogShipperOptions {
   logger: Logger;
   flushIntervalMs?: number;
   maxBatchEntries?: number;
+  /** Lines held while delivery lags; a script printing faster than that loses the excess. */
+  maxPendingEntries?: number;
   now?: () => Date;
 }
 
@@ -32,6 +36,7 @@ const STREAMS: Record<OutputStream, LogEntry_Stream> = {
 export function createLogShipper(options: LogShipperOptions): LogShipper {
   const flushIntervalMs = options.flushIntervalMs ?? 100;
   const maxBatchEntries = options.maxBatchEntries ?? 500;
+  const maxPendingEntries = options.maxPendingEntries ?? 50_000;
   const now = options.now ?? (() => new Date());
 
   let pending: LogEntry[] = [];
@@ -39,6 +44,31 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
   let undeliverable = false;
+  let droppedLines = 0;
+
+  const push = (stream: LogEntry_Stream, line: string): void => {
+    pending.push(create(LogEntrySchema, { sequence: nextSequence++, stream, line, time: timestampFromDate(now()) }));
+  };
+
+  // One slot stays free for the note about dropped lines, so the note itself is never dropped.
+  const hasRoom = () => pending.length < maxPendingEntries - 1;
+
+  /** Puts the note where the dropped lines would have been, before anything appended later. */
+  const noteDroppedLines = (): void => {
+    if (droppedLines > 0) {
+      push(LogEntry_Stream.SYSTEM, `${droppedLines} log lines dropped: the execution service did not accept them fast enough`);
+      droppedLines = 0;
+    }
+  };
+
+  const enqueue = (stream: LogEntry_Stream, line: string): void => {
+    if (!hasRoom()) {
+      droppedLines++;
+      return;
+    }
+    noteDroppedLines();
+    push(stream, line);
+  };
 
   const deliverAll = async (): Promise<void> => {
     while (pending.length > 0 && !undeliverable) {
@@ -78,14 +108,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
       if (undeliverable) {
         return;
       }
-      pending.push(
-        create(LogEntrySchema, {
-          sequence: nextSequence++,
-          stream: STREAMS[stream],
-          line,
-          time: timestampFromDate(now()),
-        }),
-      );
+      enqueue(STREAMS[stream], line);
       // A running delivery loop picks new entries up by itself.
       if (inFlight !== undefined) {
         return;
@@ -99,7 +122,10 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
     async close() {
       // Entries appended while a batch was in flight are picked up by the loop; keep going
       // until nothing is left.
-      while (pending.length > 0 || inFlight !== undefined) {
+      while (pending.length > 0 || inFlight !== undefined || (droppedLines > 0 && !undeliverable)) {
+        if (hasRoom() && !undeliverable) {
+          noteDroppedLines();
+        }
         await flush();
       }
       clearTimeout(timer);

@@ -79,4 +79,45 @@ describe("createLogShipper", () => {
     await shipper.close();
     expect(calls).toBe(1);
   });
+
+  it("holds at most maxPendingEntries while delivery lags, and says how many lines it dropped", async () => {
+    const delivered: LogEntry[] = [];
+    let releaseFirstCall: () => void = () => undefined;
+    const firstCall = new Promise<void>((resolve) => (releaseFirstCall = resolve));
+    let calls = 0;
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        if (calls++ === 0) {
+          await firstCall;
+        }
+        delivered.push(...entries);
+      },
+      logger: silentLogger,
+      flushIntervalMs: 1,
+      maxBatchEntries: 2,
+      maxPendingEntries: 5,
+    });
+    // "0" and "1" go out as the first batch, which stalls; four more fit, the rest are dropped.
+    for (let line = 0; line < 20; line++) {
+      shipper.append("stdout", String(line));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    releaseFirstCall();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    shipper.append("stdout", "after");
+    await shipper.close();
+
+    expect(delivered.map((entry) => entry.line)).toEqual([
+      "0",
+      "1",
+      "2",
+      "3",
+      "4",
+      "5",
+      "14 log lines dropped: the execution service did not accept them fast enough",
+      "after",
+    ]);
+    expect(delivered[6].stream).toBe(LogEntry_Stream.SYSTEM);
+    expect(delivered.map((entry) => entry.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+  });
 });
