@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import type { Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { bearerAuth } from "@rgrid/common";
 import { startLocalGrid } from "@rgrid/local";
 import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
@@ -42,7 +42,12 @@ async function main(): Promise<void> {
 
     const client = createClient(
       ExecutionService,
-      createGrpcTransport({ baseUrl: grid.executionUrl, interceptors: [bearerAuth(grid.apiKey)] }),
+      createConnectTransport({
+        baseUrl: grid.executionUrl,
+        httpVersion: "2",
+        useBinaryFormat: true,
+        interceptors: [bearerAuth(grid.apiKey)],
+      }),
     );
     const retry = () => client.retryExecution({ executionId: originalId, requestId: randomUUID() });
     for (let i = 0; i < 50; i++) {

@@ -1,7 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport } from "@connectrpc/connect-node";
 
 /** Adds `Authorization: Bearer <token>` to every request. */
 export function bearerAuth(token: string): Interceptor {
@@ -12,16 +12,19 @@ export function bearerAuth(token: string): Interceptor {
 }
 
 /**
- * A client for service-to-service calls: gRPC over one reused HTTP/2 connection, which is what
- * keeps per-call latency low between our own processes.
+ * A client for service-to-service calls: the Connect protocol with binary messages over one
+ * reused HTTP/2 connection. Same wire messages as gRPC, but unary calls need no trailers or
+ * envelope, which measurably lowers per-call latency between our own processes.
  */
 export function createInternalClient<T extends DescService>(
   service: T,
   baseUrl: string,
   token: string,
 ): Client<T> {
-  const transport = createGrpcTransport({
+  const transport = createConnectTransport({
     baseUrl,
+    httpVersion: "2",
+    useBinaryFormat: true,
     interceptors: [bearerAuth(token)],
     pingIntervalMs: 30_000,
   });
