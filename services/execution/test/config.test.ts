@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadExecutionConfig } from "../src/config";
 import type { SelfSignedCertificate } from "../../../packages/common/test/self-signed";
 import { createSelfSignedCertificate, opensslAvailable } from "../../../packages/common/test/self-signed";
@@ -11,27 +8,7 @@ const base = {
   RGRID_RUNNER_TOKENS: "runner-token-0123456789",
 };
 
-describe("TLS settings", () => {
-  it.each([
-    ["only a certificate", { RGRID_TLS_CERT_FILE: "cert.pem" }],
-    ["only a key", { RGRID_TLS_KEY_FILE: "key.pem" }],
-  ])("refuses %s: both or neither", (_what, tlsEnv) => {
-    expect(() => loadExecutionConfig({ ...base, ...tlsEnv }, "/")).toThrow(
-      "RGRID_TLS_CERT_FILE and RGRID_TLS_KEY_FILE must be set together",
-    );
-  });
-
-  it("names a file it cannot read, resolved against the working directory", () => {
-    const dir = mkdtempSync(join(tmpdir(), "rgrid-execution-tls-missing-"));
-    try {
-      expect(() =>
-        loadExecutionConfig({ ...base, RGRID_TLS_CERT_FILE: "cert.pem", RGRID_TLS_KEY_FILE: "key.pem" }, dir),
-      ).toThrow(`RGRID_TLS_KEY_FILE cannot be read from ${join(dir, "key.pem")} (ENOENT)`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
+describe("TLS settings (the rules themselves are tested with readTlsFiles in @rgrid/common)", () => {
   it("is off without either variable, and accepts an https storage URL", () => {
     const config = loadExecutionConfig(base, "/");
     expect(config.tls).toBeUndefined();

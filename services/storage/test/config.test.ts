@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ConfigError } from "@rgrid/common";
 import { loadStorageConfig } from "../src/config";
 import type { SelfSignedCertificate } from "../../../packages/common/test/self-signed";
@@ -78,33 +75,8 @@ describe("loadStorageConfig", () => {
   });
 });
 
-describe("TLS settings", () => {
+describe("TLS settings (the rules themselves are tested with readTlsFiles in @rgrid/common)", () => {
   const base = { RGRID_INTERNAL_TOKEN: TOKEN, RGRID_STORAGE_SIGNING_KEY: SIGNING };
-
-  it.each([
-    ["only a certificate", { RGRID_TLS_CERT_FILE: "cert.pem" }],
-    ["only a key", { RGRID_TLS_KEY_FILE: "key.pem" }],
-  ])("refuses %s: both or neither", (_what, tlsEnv) => {
-    expect(() => loadStorageConfig({ ...base, ...tlsEnv }, "/")).toThrow(
-      "RGRID_TLS_CERT_FILE and RGRID_TLS_KEY_FILE must be set together",
-    );
-  });
-
-  it("names a file it cannot read, resolved against the working directory", () => {
-    const missing = mkdtempSync(join(tmpdir(), "rgrid-storage-tls-missing-"));
-    try {
-      expect(() =>
-        loadStorageConfig({ ...base, RGRID_TLS_CERT_FILE: "cert.pem", RGRID_TLS_KEY_FILE: "key.pem" }, missing),
-      ).toThrow(`RGRID_TLS_CERT_FILE cannot be read from ${join(missing, "cert.pem")} (ENOENT)`);
-    } finally {
-      rmSync(missing, { recursive: true, force: true });
-    }
-  });
-
-  it("is off without either variable", () => {
-    expect(loadStorageConfig(base, "/").tls).toBeUndefined();
-  });
-
   (opensslAvailable ? describe : describe.skip)("with a certificate (skipped without the openssl CLI)", () => {
     let certificate: SelfSignedCertificate;
     beforeAll(async () => {
@@ -118,12 +90,6 @@ describe("TLS settings", () => {
         "/",
       );
       expect(config.tls).toEqual({ cert: certificate.cert, key: certificate.key });
-    });
-
-    it("refuses a key that is not a key", () => {
-      expect(() =>
-        loadStorageConfig({ ...base, RGRID_TLS_CERT_FILE: certificate.certFile, RGRID_TLS_KEY_FILE: certificate.certFile }, "/"),
-      ).toThrow("are not a usable certificate and key");
     });
   });
 });
