@@ -92,11 +92,20 @@ export function createRunner(deps: RunnerDeps): Runner {
     }
   };
 
-  const claimLoop = async (runnerId: string, slot: number): Promise<void> => {
+  // The id execution-service knows this runner by. A service whose database was replaced has
+  // forgotten it and answers claims with NotFound; the runner then registers again, once for
+  // all of its slots.
+  let registration: Promise<string> | undefined;
+  const runnerIdentity = (): Promise<string> => (registration ??= register());
+
+  const claimLoop = async (slot: number): Promise<void> => {
     let consecutiveFailures = 0;
     while (!stopClaiming.signal.aborted) {
       let assignment: Assignment | undefined;
+      const identity = runnerIdentity();
+      let runnerId: string;
       try {
+        runnerId = await identity;
         const response = await deps.client.claimExecution(
           { runnerId, waitMillis: claimWaitMillis },
           { signal: stopClaiming.signal, timeoutMs: claimWaitMillis + CLAIM_DEADLINE_SLACK_MS },
@@ -106,6 +115,11 @@ export function createRunner(deps: RunnerDeps): Runner {
       } catch (error) {
         if (stopClaiming.signal.aborted) {
           break;
+        }
+        if (ConnectError.from(error).code === Code.NotFound && registration === identity) {
+          deps.logger.warn("execution-service no longer knows this runner; registering again", { slot });
+          registration = undefined;
+          continue;
         }
         consecutiveFailures++;
         const delayMs = backoffDelay(consecutiveFailures, retryPolicy);
@@ -121,8 +135,8 @@ export function createRunner(deps: RunnerDeps): Runner {
 
   return {
     async start() {
-      const runnerId = await register();
-      slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(runnerId, slot));
+      const runnerId = await runnerIdentity();
+      slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(slot));
       return runnerId;
     },
     async stop() {

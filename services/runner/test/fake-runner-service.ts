@@ -16,6 +16,8 @@ export interface FakeRunnerService {
   outputUploadRequests: FileInfo[][];
   /** Makes the next `count` AppendLogs calls fail as if the connection had dropped. */
   failNextAppends(count: number): void;
+  /** Forgets every registered runner, as execution-service does when its database is replaced. */
+  forgetRunners(): void;
   /** Resolves with the completion of `executionId` once it arrives. */
   completionOf(executionId: string): Promise<CompleteExecutionRequest>;
 }
@@ -25,6 +27,12 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
   const claimWaiters: (() => void)[] = [];
   const completionWaiters = new Map<string, (request: CompleteExecutionRequest) => void>();
   let appendFailures = 0;
+  const knownRunners = new Set<string>();
+  const requireKnown = (runnerId: string) => {
+    if (!knownRunners.has(runnerId)) {
+      throw new ConnectError(`runner ${runnerId} is not registered; register again`, Code.NotFound);
+    }
+  };
 
   const fake: Omit<FakeRunnerService, "transport"> = {
     enqueue(assignment) {
@@ -37,6 +45,9 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
     outputUploadRequests: [],
     failNextAppends(count) {
       appendFailures = count;
+    },
+    forgetRunners() {
+      knownRunners.clear();
     },
     completionOf(executionId) {
       const done = fake.completions.find((completion) => completion.executionId === executionId);
@@ -51,9 +62,12 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
     service(RunnerService, {
       registerRunner(request) {
         fake.registered.push({ name: request.name, runtimes: request.runtimes });
-        return { runnerId: "runner_test" };
+        const runnerId = `runner_test_${fake.registered.length}`;
+        knownRunners.add(runnerId);
+        return { runnerId };
       },
       async claimExecution(request, context) {
+        requireKnown(request.runnerId);
         const deadline = Date.now() + request.waitMillis;
         while (queue.length === 0 && Date.now() < deadline && !context.signal.aborted) {
           await new Promise<void>((resolve) => {
@@ -68,6 +82,7 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
             });
           });
         }
+        requireKnown(request.runnerId);
         return create(ClaimExecutionResponseSchema, { assignment: queue.shift() });
       },
       appendLogs(request) {

@@ -119,7 +119,7 @@ function lines(entries: LogEntry[] | undefined, stream: LogEntry_Stream): string
 
 describe("runner", () => {
   it("registers, runs a claimed script with its input, ships logs, uploads outputs and reports completion", async () => {
-    expect(await startRunner()).toBe("runner_test");
+    expect(await startRunner()).toBe("runner_test_1");
     expect(service.registered).toEqual([{ name: "test-runner", runtimes: expect.arrayContaining(["python", "node"]) }]);
 
     const assignment = assignmentFor({
@@ -147,6 +147,18 @@ describe("runner", () => {
 
     // The working directory is gone once the execution is reported.
     expect(await readdir(workRoot)).toEqual([]);
+  });
+
+  it("registers again when execution-service has forgotten it, and goes on claiming", async () => {
+    expect(await startRunner()).toBe("runner_test_1");
+    service.forgetRunners();
+    const assignment = assignmentFor({ script: { name: "process.py", content: "print('after a reset')\n" } });
+    service.enqueue(assignment);
+
+    const completion = await service.completionOf(executionId(assignment));
+    expect(completion.outcome).toBe(Outcome.COMPLETED);
+    expect(completion.runnerId).toBe("runner_test_2");
+    expect(service.registered).toHaveLength(2);
   });
 
   it("fails without running the script when an input does not match its hash", async () => {
