@@ -105,7 +105,7 @@ async function failedOriginalWithThreeInputs(dataDir: string, cliEnv: NodeJS.Pro
   for (const name of names) {
     await writeFile(join(workDir, name), randomBytes(1024 * 1024));
   }
-  const run = spawnSync(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--json"], {
+  const run = spawnSync(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--remote-only", "--json"], {
     cwd: workDir,
     env: cliEnv,
     encoding: "utf8",

@@ -10,6 +10,14 @@ export type ExecutionClient = Client<typeof ExecutionService>;
 export interface Output {
   stdout(line: string): void;
   stderr(line: string): void;
+  /** Progress shown in place on a terminal; absent when stderr is not one, so pipes stay clean. */
+  status?: StatusLine;
+}
+
+/** One line of stderr that is rewritten rather than added to. */
+export interface StatusLine {
+  show(text: string): void;
+  clear(): void;
 }
 
 /** Waiting is injected so tests neither sleep nor depend on timing. */

@@ -29,3 +29,45 @@ export interface Failure {
   /** Plain sentences for stderr; never a stack trace. */
   lines: string[];
 }
+
+/** The server named outputs that would land outside the download directory; none was written. */
+export class UnsafeOutputNameError extends Error {
+  override readonly name = "UnsafeOutputNameError";
+  constructor(
+    readonly outputNames: readonly string[],
+    readonly directory: string,
+  ) {
+    super(
+      `the server named ${outputNames.length === 1 ? "an output" : "outputs"} ` +
+        `${outputNames.map((name) => JSON.stringify(name)).join(", ")} that would be written outside ${directory}; ` +
+        `nothing was downloaded`,
+    );
+  }
+}
+
+/** One output could not be fetched or did not match what the runner recorded. */
+export class OutputDownloadError extends Error {
+  override readonly name = "OutputDownloadError";
+  constructor(
+    readonly executionId: string,
+    readonly outputName: string,
+    reason: string,
+  ) {
+    super(`downloading ${outputName} failed: ${reason}`);
+  }
+}
+
+/**
+ * `run --wait` finished the script but could not bring its outputs home. The script's own exit
+ * code still wins when it failed, so shells see the same status as without downloads.
+ */
+export class OutputsNotDownloadedError extends Error {
+  override readonly name = "OutputsNotDownloadedError";
+  constructor(
+    readonly executionId: string,
+    override readonly cause: unknown,
+    readonly scriptExitCode: number,
+  ) {
+    super(`the outputs of ${executionId} were not downloaded`);
+  }
+}

@@ -4,7 +4,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { ConfigError } from "@rgrid/common/config";
 import { TransferError } from "@rgrid/common/transfer";
-import { ExecutionNotFoundError, ExitCode, UsageError } from "./errors";
+import {
+  ExecutionNotFoundError,
+  ExitCode,
+  OutputDownloadError,
+  OutputsNotDownloadedError,
+  UnsafeOutputNameError,
+  UsageError,
+} from "./errors";
 import type { Failure } from "./errors";
 
 /** What the user needs to read and the exit code, for any error a command can throw. */
@@ -20,6 +27,30 @@ export function describeFailure(error: unknown, apiUrl: string | undefined): Fai
     return {
       exitCode: ExitCode.failed,
       lines: [`Error: ${sentence(error.message)} Check the id with 'rgrid list'.`],
+    };
+  }
+  if (error instanceof OutputsNotDownloadedError) {
+    // The script's failure is the news; a download problem only decides the code after success.
+    const inner = describeFailure(error.cause, apiUrl);
+    // A failed transfer already says to run the download again.
+    const advice =
+      error.cause instanceof OutputDownloadError
+        ? []
+        : [`The outputs stay on the server: fetch them with 'rgrid download ${error.executionId}'.`];
+    return {
+      exitCode: error.scriptExitCode !== ExitCode.success ? error.scriptExitCode : inner.exitCode,
+      lines: [...inner.lines, ...advice],
+    };
+  }
+  if (error instanceof UnsafeOutputNameError) {
+    // Writing such a name would let a script place files anywhere on this machine.
+    return { exitCode: ExitCode.failed, lines: [`Error: ${sentence(error.message)}`] };
+  }
+  if (error instanceof OutputDownloadError) {
+    // Files finished before the failure are complete; the failed one left nothing behind.
+    return {
+      exitCode: ExitCode.failed,
+      lines: [`Error: ${sentence(error.message)} Run 'rgrid download ${error.executionId}' again.`],
     };
   }
   if (error instanceof TransferError) {

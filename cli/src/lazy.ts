@@ -12,6 +12,7 @@ export const load = {
   logsCommand: () => require("./commands/logs") as typeof import("./commands/logs"),
   listCommand: () => require("./commands/list") as typeof import("./commands/list"),
   retryCommand: () => require("./commands/retry") as typeof import("./commands/retry"),
+  downloadCommand: () => require("./commands/download") as typeof import("./commands/download"),
   serverContext: () => require("./server-context") as typeof import("./server-context"),
   transport: () => require("./client") as typeof import("./client"),
   failures: () => require("./failures") as typeof import("./failures"),

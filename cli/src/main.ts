@@ -6,14 +6,17 @@ import type { CliEnvironment } from "./config";
 import { ExitCode } from "./errors";
 import { load } from "./lazy";
 import { runCli } from "./program";
+import { createProcessOutput } from "./terminal";
 
 const POLL_INTERVAL_MS = 300;
 
 async function main(): Promise<number> {
-  const output = {
-    stdout: (line: string) => void process.stdout.write(`${line}\n`),
-    stderr: (line: string) => void process.stderr.write(`${line}\n`),
-  };
+  const output = createProcessOutput({
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stderrIsTerminal: process.stderr.isTTY === true,
+    columns: () => process.stderr.columns,
+  });
   let environment: CliEnvironment;
   try {
     environment = readCliEnvironment(process.env, homedir());

@@ -174,3 +174,18 @@ export function shorten(text: string, limit = 100): string {
 function pad2(value: number): string {
   return String(value).padStart(2, "0");
 }
+
+/** "12 B", "3.4 KiB", "1.0 GiB": exact below a KiB, one decimal above. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) {
+    return `${bytes} B`;
+  }
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

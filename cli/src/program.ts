@@ -14,7 +14,7 @@ export interface CliDeps {
   environment: CliEnvironment;
   output: Output;
   clock: Clock;
-  /** Where relative script and input paths start. */
+  /** Where relative script and input paths start, and where outputs land by default. */
   cwd: string;
   /** How to reach the server once its address and key are known. */
   createTransport: (connection: Connection) => Transport;
@@ -110,7 +110,12 @@ function buildProgram(
     .option("--env <KEY=VALUE>", "environment variable for the script (repeatable)", keyValue("--env"), {})
     .option("--metadata <KEY=VALUE>", "label to record with the execution (repeatable)", keyValue("--metadata"), {})
     .option("--timeout <seconds>", "stop the script after this many seconds", positiveInteger)
-    .option("--wait", "follow the execution, print its logs, exit with the script's exit code")
+    .option(
+      "--wait",
+      "follow the execution, print its logs, download its output files into the current directory " +
+        "(overwriting files of the same name), exit with the script's exit code",
+    )
+    .option("--remote-only", "with --wait, leave the output files on the server (fetch them later with 'rgrid download')")
     .option("--json", "print the execution as JSON")
     .addHelpText("after", "\nPut '--' before script arguments that start with '-': rgrid run job.py -- --verbose")
     .action(
@@ -123,6 +128,7 @@ function buildProgram(
           metadata: Record<string, string>;
           timeout?: number;
           wait?: boolean;
+          remoteOnly?: boolean;
           json?: boolean;
         },
       ) => {
@@ -136,6 +142,7 @@ function buildProgram(
               metadata: flags.metadata,
               timeoutSeconds: flags.timeout,
               wait: flags.wait === true,
+              remoteOnly: flags.remoteOnly === true,
               json: flags.json === true,
               cwd: deps.cwd,
               pollIntervalMs: deps.pollIntervalMs,
@@ -192,6 +199,22 @@ function buildProgram(
       finish(
         await load.retryCommand().retryCommand(
           { executionId, force: flags.force === true, json: flags.json === true },
+          await openServer(),
+        ),
+      );
+    });
+
+  program
+    .command("download")
+    .description("download the output files of a finished execution")
+    .argument("<id>", "execution id (exec_...)")
+    .option("--dir <directory>", "where to put the files, keeping their relative paths (default: the current directory)")
+    .option("--json", "print the downloaded files as one JSON array")
+    .addHelpText("after", "\nExisting files with the same path are overwritten.")
+    .action(async (executionId: string, flags: { dir?: string; json?: boolean }) => {
+      finish(
+        await load.downloadCommand().downloadCommand(
+          { executionId, dir: flags.dir ?? ".", json: flags.json === true, cwd: deps.cwd },
           await openServer(),
         ),
       );

@@ -70,7 +70,7 @@ describe("the rgrid binary", () => {
     const result = await runBinary(["--help"], { HOME: home.path });
 
     expect(result.exitCode).toBe(0);
-    for (const command of ["init", "run", "status", "logs", "list", "retry"]) {
+    for (const command of ["init", "run", "status", "logs", "list", "retry", "download"]) {
       expect(result.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
     expect(result.stdout).toContain("RGRID_API_KEY");
@@ -141,7 +141,7 @@ describe("what the binary loads", () => {
     });
   }
 
-  it.each([[["--help"]], [["init", "--help"]], [["retry", "--help"]]])("%j loads neither protobuf nor Connect", async (args) => {
+  it.each([[["--help"]], [["init", "--help"]], [["retry", "--help"]], [["download", "--help"]]])("%j loads neither protobuf nor Connect", async (args) => {
     const modules = await modulesLoadedBy(args);
     expect(modules.some((path) => path.includes("commander"))).toBe(true);
     expect(modules.filter((path) => /@bufbuild|@connectrpc/.test(path))).toEqual([]);
@@ -152,6 +152,12 @@ describe("what the binary loads", () => {
   it("retry loads Connect but not the run command or input planning", async () => {
     const modules = await modulesLoadedBy(["retry", "exec_00000000000000000000000000000000"]);
     expect(modules.some((path) => path.includes("@connectrpc"))).toBe(true);
+    expect(modules.filter((path) => /[/\\](commands[/\\](run|download)|inputs|outputs)\.js$/.test(path))).toEqual([]);
+  });
+
+  it("download loads its own command but not the run command or input planning", async () => {
+    const modules = await modulesLoadedBy(["download", "exec_00000000000000000000000000000000"]);
+    expect(modules.some((path) => /[/\\]commands[/\\]download\.js$/.test(path))).toBe(true);
     expect(modules.filter((path) => /[/\\](commands[/\\]run|inputs)\.js$/.test(path))).toEqual([]);
   });
 });

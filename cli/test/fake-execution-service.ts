@@ -1,5 +1,6 @@
 // An in-memory ExecutionService for the CLI's tests: it is the server the CLI talks to, not the
 // code under test. It keeps requests so tests can check what the CLI sent.
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
@@ -9,6 +10,7 @@ import {
   ExecutionSchema,
   ExecutionService,
   ExecutionStatus,
+  FileInfoSchema,
   LogEntry_Stream,
   LogEntrySchema,
   RetryKind,
@@ -37,6 +39,14 @@ export interface ScriptedRun {
   finalLine: [LogEntry_Stream, string];
   status: ExecutionStatus;
   exitCode?: number;
+  /** Files the script leaves behind, collected as a runner does when it ends. */
+  outputs?: Array<[name: string, content: string]>;
+}
+
+/** Where the fake's grants point; `objects` is the store's content when a test needs outputs. */
+export interface GrantTarget {
+  url: string;
+  objects?: Map<string, Buffer>;
 }
 
 export class FakeExecutionService {
@@ -52,7 +62,7 @@ export class FakeExecutionService {
   scriptedRun?: ScriptedRun;
   private readonly byRequestId = new Map<string, string>();
 
-  constructor(private readonly uploadBaseUrl = "http://127.0.0.1:9/unused") {}
+  constructor(private readonly storage: GrantTarget = { url: "http://127.0.0.1:9/unused" }) {}
 
   /** Adds an execution as if it had been created earlier. */
   seed(fields: Partial<Omit<Execution, "$typeName">> = {}): Execution {
@@ -70,6 +80,25 @@ export class FakeExecutionService {
     });
     this.executions.set(id, execution);
     return execution;
+  }
+
+  /**
+   * Records an output as the runner would and stores its bytes. `recorded` overrides what the
+   * record claims, to play an object that was changed after the runner uploaded it.
+   */
+  addOutput(execution: Execution, name: string, content: string | Buffer, recorded: { sha256?: string } = {}): void {
+    const bytes = Buffer.from(content);
+    execution.outputs.push(
+      create(FileInfoSchema, {
+        name,
+        sizeBytes: BigInt(bytes.length),
+        sha256: recorded.sha256 ?? createHash("sha256").update(bytes).digest("hex"),
+      }),
+    );
+    if (!this.storage.objects) {
+      throw new Error("this fake was built without an object store for outputs");
+    }
+    this.storage.objects.set(`/executions/${execution.id}/outputs/${name}`, bytes);
   }
 
   addLog(executionId: string, stream: LogEntry_Stream, line: string): void {
@@ -169,7 +198,10 @@ export class FakeExecutionService {
       getOutputDownloads: async (request, context) => {
         this.enter("getOutputDownloads", context);
         const execution = this.mustGet(request.executionId);
-        return { outputs: execution.outputs, downloads: [] };
+        return {
+          outputs: execution.outputs,
+          downloads: execution.outputs.map((output) => this.grant(execution.id, "outputs", output.name, "GET")),
+        };
       },
     });
   }
@@ -197,11 +229,11 @@ export class FakeExecutionService {
     return execution;
   }
 
-  private grant(executionId: string, kind: string, name: string): TransferGrant {
+  private grant(executionId: string, kind: string, name: string, method = "PUT"): TransferGrant {
     return create(TransferGrantSchema, {
       name,
-      method: "PUT",
-      url: `${this.uploadBaseUrl}/executions/${executionId}/${kind}/${encodeURIComponent(name)}`,
+      method,
+      url: `${this.storage.url}/executions/${executionId}/${kind}/${encodeURIComponent(name)}`,
       headers: { "x-grant": "signed" },
     });
   }
@@ -223,6 +255,9 @@ export class FakeExecutionService {
       execution.status = run.status;
       execution.exitCode = run.exitCode;
       execution.finishedAt = timestampNow();
+      for (const [name, content] of run.outputs ?? []) {
+        this.addOutput(execution, name, content);
+      }
     }
   }
 }

@@ -15,11 +15,15 @@ export interface CliResult {
   sleeps: number[];
   /** The connections the CLI resolved, in order. */
   connections: Connection[];
+  /** What the status line showed, "" for each clear; stays empty unless `terminal` is set. */
+  status: string[];
 }
 
 export interface RunOptions {
   cwd?: string;
   environment?: Partial<CliEnvironment>;
+  /** Play stderr being a terminal, so the CLI gets a status line. */
+  terminal?: boolean;
 }
 
 export async function runAgainst(
@@ -27,7 +31,10 @@ export async function runAgainst(
   argv: string[],
   options: RunOptions = {},
 ): Promise<CliResult> {
-  const result: CliResult = { exitCode: -1, stdout: [], stderr: [], sleeps: [], connections: [] };
+  const result: CliResult = { exitCode: -1, stdout: [], stderr: [], sleeps: [], connections: [], status: [] };
+  const status = options.terminal
+    ? { show: (text: string) => void result.status.push(text), clear: () => void result.status.push("") }
+    : undefined;
   const createTransport = (connection: Connection): Transport => {
     result.connections.push(connection);
     return fake.transport(connection.apiKey);
@@ -40,7 +47,7 @@ export async function runAgainst(
       resendPolicy: { attempts: 5, firstDelayMs: 200 },
       ...options.environment,
     },
-    output: { stdout: (line) => result.stdout.push(line), stderr: (line) => result.stderr.push(line) },
+    output: { stdout: (line) => result.stdout.push(line), stderr: (line) => result.stderr.push(line), status },
     clock: {
       sleep: async (ms) => {
         result.sleeps.push(ms);

@@ -1,50 +1,23 @@
 import { createServer } from "node:http";
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
 import { FakeExecutionService } from "./fake-execution-service";
 import { runAgainst, temporaryDirectory } from "./harness";
-
-/** A real HTTP server standing in for object storage: it keeps the bodies of grant PUTs. */
-async function startUploadServer(): Promise<{ url: string; bodies: Map<string, Buffer>; headers: Map<string, string | undefined>; close: () => Promise<void> }> {
-  const bodies = new Map<string, Buffer>();
-  const headers = new Map<string, string | undefined>();
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const path = decodeURIComponent(request.url ?? "");
-      if (request.method !== "PUT") {
-        response.writeHead(405).end();
-        return;
-      }
-      bodies.set(path, Buffer.concat(chunks));
-      headers.set(path, request.headers["x-grant"] as string | undefined);
-      response.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    bodies,
-    headers,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
+import { objectPath, startObjectStorage } from "./object-storage";
+import type { FakeObjectStorage } from "./object-storage";
 
 describe("rgrid run", () => {
   let workspace: { path: string; remove: () => Promise<void> };
   let elsewhere: { path: string; remove: () => Promise<void> };
-  let storage: Awaited<ReturnType<typeof startUploadServer>>;
+  let storage: FakeObjectStorage;
 
   beforeEach(async () => {
     workspace = await temporaryDirectory();
     elsewhere = await temporaryDirectory();
-    storage = await startUploadServer();
+    storage = await startObjectStorage();
   });
 
   afterEach(async () => {
@@ -59,7 +32,7 @@ describe("rgrid run", () => {
     await writeFile(join(workspace.path, "data", "input.json"), '{"n": 1}');
     const outsidePath = join(elsewhere.path, "lookup.csv");
     await writeFile(outsidePath, "a,b\n1,2\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
 
     const result = await runAgainst(
       fake,
@@ -88,16 +61,16 @@ describe("rgrid run", () => {
     expect(request.timeoutSeconds).toBe(90);
     expect(request.requestId).not.toBe("");
 
-    expect(storage.bodies.get(`/executions/${id}/script/process.py`)?.toString()).toBe("print('hi')\n");
-    expect(storage.bodies.get(`/executions/${id}/inputs/data/input.json`)?.toString()).toBe('{"n": 1}');
-    expect(storage.bodies.get(`/executions/${id}/inputs/lookup.csv`)?.toString()).toBe("a,b\n1,2\n");
-    expect(storage.headers.get(`/executions/${id}/script/process.py`)).toBe("signed");
+    expect(storage.objects.get(objectPath(id, "script", "process.py"))?.toString()).toBe("print('hi')\n");
+    expect(storage.objects.get(objectPath(id, "inputs", "data/input.json"))?.toString()).toBe('{"n": 1}');
+    expect(storage.objects.get(objectPath(id, "inputs", "lookup.csv"))?.toString()).toBe("a,b\n1,2\n");
+    expect(storage.grantHeaders.get(objectPath(id, "script", "process.py"))).toBe("signed");
     expect(fake.executions.get(id)?.status).toBe(ExecutionStatus.QUEUED);
   });
 
   it("infers the runtime from the extension", async () => {
     await writeFile(join(workspace.path, "job.mjs"), "console.log(1)\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
 
     const result = await runAgainst(fake, ["run", "job.mjs", "--json"], { cwd: workspace.path });
 
@@ -109,7 +82,7 @@ describe("rgrid run", () => {
 
   it("re-sends CreateExecution with the same request_id after a lost connection", async () => {
     await writeFile(join(workspace.path, "process.py"), "pass\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
     fake.outages.set("createExecution", 1);
     fake.outages.set("confirmUploads", 1);
 
@@ -134,7 +107,7 @@ describe("rgrid run", () => {
   ])("treats %j as a usage error (exit 2) and creates nothing", async (argv, message) => {
     await writeFile(join(workspace.path, "process.py"), "pass\n");
     await writeFile(join(workspace.path, "script.txt"), "pass\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
 
     const result = await runAgainst(fake, argv, { cwd: workspace.path });
 
@@ -145,7 +118,7 @@ describe("rgrid run", () => {
 
   it("with --wait prints logs as they appear and exits with the script's exit code", async () => {
     await writeFile(join(workspace.path, "process.py"), "raise SystemExit(3)\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
     fake.logPageSize = 1;
     fake.scriptedRun = {
       lines: [
@@ -173,7 +146,7 @@ describe("rgrid run", () => {
 
   it("with --wait exits 0 when the script completes", async () => {
     await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
-    const fake = new FakeExecutionService(storage.url);
+    const fake = new FakeExecutionService(storage);
     fake.scriptedRun = {
       lines: [],
       finalLine: [LogEntry_Stream.STDOUT, "ok"],
@@ -187,11 +160,100 @@ describe("rgrid run", () => {
     expect(result.stdout.at(-1)).toMatch(/^Execution exec_[0-9a-f]{32} completed in \d/);
   });
 
+  it("with --wait downloads the outputs into the current directory, reporting them on stderr", async () => {
+    await writeFile(join(workspace.path, "process.py"), "raise SystemExit(3)\n");
+    await writeFile(join(workspace.path, "report.txt"), "from an earlier run");
+    const fake = new FakeExecutionService(storage);
+    fake.scriptedRun = {
+      lines: [[LogEntry_Stream.STDOUT, "writing"]],
+      finalLine: [LogEntry_Stream.STDOUT, "giving up"],
+      status: ExecutionStatus.FAILED,
+      exitCode: 3,
+      outputs: [["report.txt", "partial report\n"]],
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--wait"], { cwd: workspace.path });
+
+    const id = [...fake.executions.keys()][0];
+    expect(result.stdout).toEqual([`Execution started: ${id}`, "writing", "giving up", `Execution ${id} failed (exit code 3)`]);
+    expect(result.stderr).toEqual(["Downloaded report.txt (15 B)"]);
+    expect(result.exitCode).toBe(3);
+    expect(await readFile(join(workspace.path, "report.txt"), "utf8")).toBe("partial report\n");
+  });
+
+  it("with --wait --remote-only leaves the outputs on the server", async () => {
+    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
+    const fake = new FakeExecutionService(storage);
+    fake.scriptedRun = {
+      lines: [],
+      finalLine: [LogEntry_Stream.STDOUT, "ok"],
+      status: ExecutionStatus.COMPLETED,
+      exitCode: 0,
+      outputs: [["out/result.txt", "42\n"]],
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--wait", "--remote-only"], { cwd: workspace.path });
+
+    expect({ code: result.exitCode, stderr: result.stderr }).toEqual({ code: 0, stderr: [] });
+    expect(await readdir(workspace.path)).toEqual(["process.py"]);
+    // The output exists on the server: the download was skipped, not impossible.
+    expect([...fake.executions.values()][0].outputs.map((output) => output.name)).toEqual(["out/result.txt"]);
+  });
+
+  it("with --wait and --json keeps stdout one JSON object and still downloads", async () => {
+    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
+    const fake = new FakeExecutionService(storage);
+    fake.scriptedRun = {
+      lines: [],
+      finalLine: [LogEntry_Stream.STDOUT, "ok"],
+      status: ExecutionStatus.COMPLETED,
+      exitCode: 0,
+      outputs: [["out/result.txt", "42\n"]],
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--wait", "--json"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout.join("\n"))).toMatchObject({ status: "completed", outputs: [{ name: "out/result.txt" }] });
+    expect(result.stderr).toEqual(["Downloaded out/result.txt (3 B)"]);
+    expect(await readFile(join(workspace.path, "out", "result.txt"), "utf8")).toBe("42\n");
+  });
+
+  it.each([
+    ["completed", ExecutionStatus.COMPLETED, 0, "completed", 1],
+    ["failed", ExecutionStatus.FAILED, 3, "failed \\(exit code 3\\)", 3],
+  ])(
+    "with --wait reports outputs that cannot be downloaded after a %s script, keeping a failed script's exit code",
+    async (_name, status, scriptExitCode, outcome, expectedExitCode) => {
+      await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
+      // The runner's uploads land in a map object storage does not serve: recorded, but gone.
+      const fake = new FakeExecutionService({ url: storage.url, objects: new Map() });
+      fake.scriptedRun = {
+        lines: [],
+        finalLine: [LogEntry_Stream.STDOUT, "ok"],
+        status,
+        exitCode: scriptExitCode,
+        outputs: [["result.txt", "42\n"]],
+      };
+
+      const result = await runAgainst(fake, ["run", "process.py", "--wait"], { cwd: workspace.path });
+
+      const id = [...fake.executions.keys()][0];
+      expect(result.stdout.at(-1)).toMatch(new RegExp(`^Execution ${id} ${outcome}`));
+      expect(result.stderr).toEqual([
+        "Error: downloading result.txt failed: download refused with HTTP 404: NoSuchKey. " +
+          `Run 'rgrid download ${id}' again.`,
+      ]);
+      expect(result.exitCode).toBe(expectedExitCode);
+      expect(await readdir(workspace.path)).toEqual(["process.py"]);
+    },
+  );
+
   it("fails with exit 1 and a plain message when object storage refuses an upload", async () => {
     await writeFile(join(workspace.path, "process.py"), "pass\n");
     const refusing = createServer((_request, response) => response.writeHead(403).end("<Code>AccessDenied</Code>"));
     await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
-    const fake = new FakeExecutionService(`http://127.0.0.1:${(refusing.address() as AddressInfo).port}`);
+    const fake = new FakeExecutionService({ url: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}` });
 
     try {
       const result = await runAgainst(fake, ["run", "process.py"], { cwd: workspace.path });

@@ -103,7 +103,7 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
   });
 
   test("a retry whose input is gone from the bucket fails and leaves no objects or rows", async () => {
-    const run = await runCli(grid, ["run", "examples/word_count.py", "examples/data/poem.txt", "--wait"]);
+    const run = await runCli(grid, ["run", "examples/word_count.py", "examples/data/poem.txt", "--wait", "--remote-only"]);
     const id = startedId(run.stdout);
     await bucket.removeObject(BUCKET, `executions/${id}/inputs/examples/data/poem.txt`);
     const listBefore = (await runCli(grid, ["list", "--json"])).stdout;

@@ -181,7 +181,7 @@ test("the same request_id twice gives one new execution", async () => {
 });
 
 test("when an input cannot be copied the retry fails clearly and leaves nothing behind", async () => {
-  const run = await runCli(grid, ["run", "examples/word_count.py", "examples/data/poem.txt", "--wait"]);
+  const run = await runCli(grid, ["run", "examples/word_count.py", "examples/data/poem.txt", "--wait", "--remote-only"]);
   const id = startedId(run.stdout);
   await waitForStatus(id, isTerminal);
   // The source object disappears behind the services' back.

@@ -10,9 +10,10 @@ import { create } from "@bufbuild/protobuf";
 import { ExecutionStatus, FileInfoSchema } from "@rgrid/proto";
 import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
 import type { ServerContext } from "../context";
-import { ExitCode, UsageError } from "../errors";
+import { ExitCode, OutputsNotDownloadedError, UsageError } from "../errors";
 import { followExecution, printLogEntry } from "../follow";
 import { planInputs } from "../inputs";
+import { downloadOutputs, downloadedLine } from "../outputs";
 import { executionView, formatDuration, runDuration, shorten } from "../present";
 import { toJson } from "../json";
 
@@ -36,8 +37,10 @@ export interface RunOptions {
   /** Seconds; the service default when absent. */
   timeoutSeconds?: number;
   wait: boolean;
+  /** With wait: leave the outputs on the server instead of downloading them into cwd. */
+  remoteOnly: boolean;
   json: boolean;
-  /** Relative script and input paths are resolved against this directory. */
+  /** Relative script and input paths are resolved against this directory; outputs land here. */
   cwd: string;
   pollIntervalMs: number;
 }
@@ -116,7 +119,29 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
     }
   });
   output.stdout(options.json ? toJson(executionView(finished)) : outcomeLine(finished));
-  return exitCodeOf(finished);
+  const exitCode = exitCodeOf(finished);
+  if (!options.remoteOnly) {
+    await downloadAfterRun(context, executionId, options.cwd, exitCode);
+  }
+  return exitCode;
+}
+
+/**
+ * Outputs are collected whether the script succeeded or not, so they are fetched either way.
+ * Their lines go to stderr: stdout stays the script's output and the outcome line.
+ */
+async function downloadAfterRun(
+  context: ServerContext,
+  executionId: string,
+  cwd: string,
+  scriptExitCode: number,
+): Promise<void> {
+  const { output } = context;
+  try {
+    await downloadOutputs(context, executionId, cwd, (file) => output.stderr(downloadedLine(file)), output.status);
+  } catch (error) {
+    throw new OutputsNotDownloadedError(executionId, error, scriptExitCode);
+  }
 }
 
 async function requireFile(path: string, asGiven: string): Promise<void> {
