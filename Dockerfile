@@ -5,6 +5,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY packages ./packages
 COPY services ./services
 COPY cli ./cli
+COPY bench ./bench
 RUN npm ci && npx tsc -b && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
