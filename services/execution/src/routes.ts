@@ -15,7 +15,10 @@ export function createRoutes(deps: RouteDeps): (router: ConnectRouter) => void {
   const executionHandlers = createExecutionHandlers(deps);
   const runnerHandlers = createRunnerHandlers(deps);
   return (router) => {
-    router.service(ExecutionService, executionHandlers);
+    // Connect ignores unknown JSON fields and enum names by default, which turns
+    // {"statuses": ["EXECUTION_STATUS_TYPO"]} into "every status"; the public API refuses them
+    // (InvalidArgument) as the proto3 JSON mapping does by default.
+    router.service(ExecutionService, executionHandlers, { jsonOptions: { ignoreUnknownFields: false } });
     router.service(RunnerService, runnerHandlers);
     registerHealth(router, [ExecutionService.typeName, RunnerService.typeName]);
   };

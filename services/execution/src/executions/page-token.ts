@@ -14,9 +14,15 @@ export function encodePageToken(position: PagePosition): string {
 
 export function decodePageToken(token: string): PagePosition {
   const invalid = () => new ConnectError("invalid page_token: use next_page_token from a previous response", Code.InvalidArgument);
+  const decoded = Buffer.from(token, "base64url");
+  // Node's base64 decoder skips characters outside the alphabet, so "<token>\u0000" would
+  // decode like "<token>"; only the exact text encodePageToken wrote is a token.
+  if (decoded.toString("base64url") !== token) {
+    throw invalid();
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    parsed = JSON.parse(decoded.toString("utf8"));
   } catch {
     throw invalid();
   }
