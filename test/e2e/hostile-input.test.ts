@@ -1,0 +1,307 @@
+// Hostile input against the real processes: thousands of malformed requests to every public
+// RPC, over gRPC (HTTP/2) and Connect (HTTP/1.1, JSON and binary), plus raw bodies no client
+// would send. Every answer must be a client error — never Internal or Unknown — the services
+// must stay up, and nothing may be created. The generator is seeded; the seed is printed so a
+// failing run can be replayed with RGRID_FUZZ_SEED.
+import { createHash } from "node:crypto";
+import { Agent } from "node:http";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import type { CallOptions, Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ExecutionService, Health, HealthCheckResponse_ServingStatus } from "@rgrid/proto";
+import { runServiceCommand, serviceEntry } from "@rgrid/local";
+import { startTestGrid } from "../support/grid";
+import type { TestGrid } from "../support/grid";
+import { hostileRequest } from "../support/hostile-requests";
+import type { ExecutionClient, FuzzTargets, HostileCase, RpcName } from "../support/hostile-requests";
+import { PROCEDURES, rawHostileRequests } from "../support/hostile-raw";
+import type { RawCase } from "../support/hostile-raw";
+import { postRawConnect } from "../support/raw-connect";
+import { seededRandom } from "../support/seeded-random";
+import type { SeededRandom } from "../support/seeded-random";
+
+jest.setTimeout(180_000);
+
+const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_250_601);
+const TYPED_PER_RPC = 1000;
+const RAW_PER_RPC = 60;
+const CONCURRENCY = 8;
+/** The service default (RGRID_MAX_TIMEOUT_SECONDS unset in the test grid). */
+const MAX_TIMEOUT_SECONDS = 86_400;
+
+const RPCS: RpcName[] = [
+  "createExecution",
+  "confirmUploads",
+  "getExecution",
+  "listExecutions",
+  "retryExecution",
+  "getLogs",
+  "getOutputDownloads",
+];
+const PROTOCOLS = ["grpc", "connect-json", "connect-binary"] as const;
+type Protocol = (typeof PROTOCOLS)[number] | "raw-connect";
+
+let grid: TestGrid;
+let otherApiKey: string;
+let targets: FuzzTargets;
+
+/** With `isolated`, HTTP/1.1 requests use a connection of their own instead of the shared pool. */
+function transportFor(protocol: (typeof PROTOCOLS)[number], baseUrl: string, { isolated = false } = {}): Transport {
+  const nodeOptions = isolated ? { agent: new Agent({ keepAlive: false }) } : undefined;
+  switch (protocol) {
+    case "grpc":
+      return createGrpcTransport({ baseUrl });
+    case "connect-json":
+      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions });
+    case "connect-binary":
+      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
+  }
+}
+
+const bearer = (key: string): CallOptions => ({ headers: { authorization: `Bearer ${key}` } });
+
+/** A valid CreateExecution whose script is really uploaded, so its objects exist. */
+async function createUploadedExecution(client: ExecutionClient, apiKey: string, requestId: string): Promise<string> {
+  const script = Buffer.from("print('fuzz target')\n");
+  const { execution, scriptUpload } = await client.createExecution(
+    {
+      script: { name: "target.py", sizeBytes: BigInt(script.length), sha256: createHash("sha256").update(script).digest("hex") },
+      runtime: "python",
+      requestId,
+    },
+    bearer(apiKey),
+  );
+  if (!execution || !scriptUpload) {
+    throw new Error("CreateExecution answered without an execution or an upload grant");
+  }
+  const uploaded = await fetch(scriptUpload.url, { method: scriptUpload.method, headers: scriptUpload.headers, body: script });
+  expect(uploaded.ok).toBe(true);
+  return execution.id;
+}
+
+async function executionIds(client: ExecutionClient, apiKey: string): Promise<string[]> {
+  const { executions } = await client.listExecutions({ pageSize: 500 }, bearer(apiKey));
+  return executions.map((execution) => execution.id);
+}
+
+const objectDirs = async () => readdir(join(grid.dataDir, "objects", "executions")).then((names) => names.sort());
+
+beforeAll(async () => {
+  grid = await startTestGrid();
+  otherApiKey = await runServiceCommand(
+    serviceEntry("@rgrid/execution"),
+    ["create-api-key", "--account", "fuzz-other"],
+    { PATH: process.env.PATH ?? "", RGRID_DATABASE_URL: `sqlite:${join(grid.dataDir, "rgrid.db")}` },
+    grid.dataDir,
+  );
+  const client = createClient(ExecutionService, transportFor("connect-binary", grid.executionUrl));
+  targets = {
+    ownId: await createUploadedExecution(client, grid.apiKey, "fuzz-own"),
+    foreignId: await createUploadedExecution(client, otherApiKey, "fuzz-foreign"),
+    maxTimeoutSeconds: MAX_TIMEOUT_SECONDS,
+  };
+});
+
+afterAll(async () => {
+  await grid?.shutdown();
+});
+
+interface Outcome {
+  rpc: RpcName;
+  protocol: Protocol;
+  kind: string;
+  expected: readonly string[];
+  got: string;
+  message: string;
+}
+
+/** Replaces the credentials of some requests: none, a wrong key, or a runner's token. */
+function withCredentials(random: SeededRandom, hostile: HostileCase, apiKey: string): { hostile: HostileCase; options: CallOptions } {
+  if (hostile.expected.includes(Code.ResourceExhausted)) {
+    return { hostile, options: bearer(apiKey) };
+  }
+  const roll = random.next();
+  // A body that cannot be decoded (a lone surrogate in JSON) is refused before the credentials
+  // are looked at, so a malformed request may get InvalidArgument instead of Unauthenticated.
+  const undecodable = hostile.expected.includes(Code.InvalidArgument) ? [Code.InvalidArgument] : [];
+  const unauthenticated = (kind: string, options: CallOptions, refused: readonly Code[] = [Code.Unauthenticated]) => ({
+    hostile: { ...hostile, kind: `${kind} (${hostile.kind})`, expected: [...refused, ...undecodable] },
+    options,
+  });
+  if (roll < 0.04) return unauthenticated("no authorization", {});
+  if (roll < 0.06) return unauthenticated("unknown key", bearer(`rgrid_${random.string(43, "ABCDEFabcdef0123456789-_")}`));
+  if (roll < 0.07) return unauthenticated("tampered key", bearer(`${apiKey.slice(0, -1)}${apiKey.endsWith("A") ? "B" : "A"}`));
+  if (roll < 0.08) return unauthenticated("not bearer", { headers: { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString("base64")}` } });
+  if (roll < 0.1) {
+    // A credential of the wrong kind: refused, whether as unknown or as not allowed here.
+    return unauthenticated("runner token", bearer(grid.runnerToken), [Code.Unauthenticated, Code.PermissionDenied]);
+  }
+  return { hostile, options: bearer(apiKey) };
+}
+
+/** Unexpected answers grouped by what was sent and what came back, with one example each. */
+function summarize(unexpected: readonly Outcome[]): string[] {
+  const groups = new Map<string, { count: number; example: string }>();
+  for (const o of unexpected) {
+    const key = `${o.rpc} ${o.protocol} [${o.kind}] expected ${o.expected.join("|")} got ${o.got}`;
+    const group = groups.get(key) ?? { count: 0, example: o.message };
+    group.count++;
+    groups.set(key, group);
+  }
+  return [...groups].map(([key, { count, example }]) => `    ${count}x ${key}: ${example}`);
+}
+
+async function runPool<T>(count: number, work: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array<T>(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      results[index] = await work(index);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return results;
+}
+
+test("every public RPC answers malformed requests with client errors only, stays up and creates nothing", async () => {
+  const random = seededRandom(SEED);
+  const operator = createClient(ExecutionService, transportFor("grpc", grid.executionUrl));
+  const ownBefore = await executionIds(operator, grid.apiKey);
+  const otherBefore = await executionIds(operator, otherApiKey);
+  const objectsBefore = await objectDirs();
+  expect(ownBefore).toEqual([targets.ownId]);
+  expect(objectsBefore).toEqual([targets.ownId, targets.foreignId].sort());
+
+  const clients = Object.fromEntries(
+    PROTOCOLS.map((protocol) => [protocol, createClient(ExecutionService, transportFor(protocol, grid.executionUrl))]),
+  ) as Record<(typeof PROTOCOLS)[number], ExecutionClient>;
+
+  // One job list over every RPC; a job's request is generated when a worker takes it, in job
+  // order, so the same seed gives the same requests however the workers interleave.
+  const jobs = RPCS.flatMap((rpc) => [
+    ...Array.from({ length: TYPED_PER_RPC }, (_, index) => ({ rpc, index, raw: false })),
+    { rpc, index: -1, raw: true },
+  ]);
+  // Undecodable binary bodies are checked on their own below (a known gap); JSON ones here.
+  const rawCases = new Map(
+    RPCS.map((rpc) => [rpc, rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter(isJson)]),
+  );
+
+  const outcomes = (
+    await runPool(jobs.length, async (jobIndex): Promise<Outcome[]> => {
+      const job = jobs[jobIndex] as (typeof jobs)[number];
+      if (job.raw) {
+        const results: Outcome[] = [];
+        for (const raw of rawCases.get(job.rpc) ?? []) {
+          const answer = await postRawConnect(grid.executionUrl, PROCEDURES[job.rpc], raw.body, grid.apiKey);
+          results.push({
+            rpc: job.rpc,
+            protocol: "raw-connect",
+            kind: `${raw.body.contentType}: ${raw.kind}`,
+            expected: ["invalid_argument"],
+            got: answer.code,
+            message: `HTTP ${answer.httpStatus}`,
+          });
+        }
+        return results;
+      }
+      const protocol = PROTOCOLS[job.index % PROTOCOLS.length] as (typeof PROTOCOLS)[number];
+      const { hostile, options } = withCredentials(random, hostileRequest(job.rpc, job.index, random, targets), grid.apiKey);
+      // The server answers an over-limit request at once without reading its body. Over HTTP/2
+      // the unsent rest stays queued in the CLIENT's session, which then refuses its own new
+      // streams; over HTTP/1.1 the connection is dropped under a client that may reuse it. Such
+      // requests get a connection of their own so they cannot poison the well-behaved ones.
+      const client = hostile.kind === "over request limit"
+        ? createClient(ExecutionService, transportFor(protocol, grid.executionUrl, { isolated: true }))
+        : clients[protocol];
+      const outcome = (got: string, message: string): Outcome => ({
+        rpc: job.rpc,
+        protocol,
+        kind: hostile.kind,
+        expected: hostile.expected.map((code) => Code[code]),
+        got,
+        message: message.slice(0, 300),
+      });
+      try {
+        await hostile.send(client, { ...options, timeoutMs: 30_000 });
+        return [outcome("OK", "the malformed request was accepted")];
+      } catch (error) {
+        if (!(error instanceof ConnectError)) {
+          return [outcome("not a ConnectError", String(error))];
+        }
+        return [outcome(Code[error.code], error.rawMessage)];
+      }
+    })
+  ).flat();
+
+  // What was sent and answered, for the record and for replaying with the same seed.
+  const counts: Record<string, Record<string, number>> = {};
+  const codes: Record<string, number> = {};
+  for (const outcome of outcomes) {
+    counts[outcome.rpc] ??= {};
+    const perRpc = counts[outcome.rpc] as Record<string, number>;
+    perRpc[outcome.protocol] = (perRpc[outcome.protocol] ?? 0) + 1;
+    codes[outcome.got] = (codes[outcome.got] ?? 0) + 1;
+  }
+  const unexpected = outcomes.filter((outcome) => !outcome.expected.includes(outcome.got));
+  console.log(
+    [
+      `hostile input: seed ${SEED}, ${outcomes.length} requests`,
+      ...RPCS.map((rpc) => `  ${rpc}: ${JSON.stringify(counts[rpc])}`),
+      `  codes: ${JSON.stringify(codes)}`,
+      `  unexpected: ${unexpected.length}`,
+      ...summarize(unexpected).slice(0, 100),
+    ].join("\n"),
+  );
+
+  // Checked before the codes, so a run with wrong codes still reports whether state survived.
+  // Both services are still up and healthy.
+  await expect(Promise.race([grid.unexpectedExit, Promise.resolve("all running")])).resolves.toBe("all running");
+  for (const url of [grid.executionUrl, grid.storageUrl]) {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
+    expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  }
+  // Nothing was created: no rows for either account, no object directories.
+  expect(await executionIds(operator, grid.apiKey)).toEqual(ownBefore);
+  expect(await executionIds(operator, otherApiKey)).toEqual(otherBefore);
+  expect(await objectDirs()).toEqual(objectsBefore);
+
+  for (const rpc of RPCS) {
+    const perRpc = counts[rpc] ?? {};
+    expect(Object.values(perRpc).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1000);
+    for (const protocol of [...PROTOCOLS, "raw-connect"]) {
+      expect(perRpc[protocol]).toBeGreaterThan(0);
+    }
+  }
+  // The size limit is configured and applies on both protocols.
+  for (const protocol of PROTOCOLS) {
+    const overLimit = outcomes.filter((o) => o.protocol === protocol && o.kind === "over request limit");
+    expect(overLimit.length).toBeGreaterThan(0);
+    expect(overLimit.every((o) => o.got === "ResourceExhausted")).toBe(true);
+  }
+  expect(codes.Internal ?? 0).toBe(0);
+  expect(codes.Unknown ?? 0).toBe(0);
+  expect(unexpected).toEqual([]);
+});
+
+const isJson = (raw: RawCase) => raw.body.contentType === "application/json";
+
+// A known gap, kept visible: connect-es 2.1.2 answers a binary body it cannot parse (invalid UTF-8
+// in a string, a wrong wire type, a truncated length) with Internal, before any interceptor or
+// error map of ours runs. This test fails — and so passes as `failing` — until the server maps
+// those to InvalidArgument; then `.failing` must go.
+test.failing("undecodable binary protobuf bodies are answered InvalidArgument", async () => {
+  const random = seededRandom(SEED);
+  const answers: string[] = [];
+  for (const rpc of RPCS) {
+    for (const raw of rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter((raw) => !isJson(raw))) {
+      const answer = await postRawConnect(grid.executionUrl, PROCEDURES[rpc], raw.body, grid.apiKey);
+      answers.push(`${rpc} [${raw.kind}] ${answer.code}`);
+    }
+  }
+  expect(answers.length).toBeGreaterThan(0);
+  expect(answers.filter((answer) => !answer.endsWith(" invalid_argument"))).toEqual([]);
+});

@@ -1,0 +1,142 @@
+// Bodies no typed client produces: JSON with the wrong types, protobuf with invalid UTF-8 in a
+// string field or a field encoded with the wrong wire type. Every one must be InvalidArgument.
+import { INVALID_UTF8, lengthDelimited, utf8, varintField } from "./raw-connect";
+import type { RawBody } from "./raw-connect";
+import type { RpcName } from "./hostile-requests";
+import type { SeededRandom } from "./seeded-random";
+
+export const PROCEDURES: Record<RpcName, string> = {
+  createExecution: "rgrid.v1.ExecutionService/CreateExecution",
+  confirmUploads: "rgrid.v1.ExecutionService/ConfirmUploads",
+  getExecution: "rgrid.v1.ExecutionService/GetExecution",
+  listExecutions: "rgrid.v1.ExecutionService/ListExecutions",
+  retryExecution: "rgrid.v1.ExecutionService/RetryExecution",
+  getLogs: "rgrid.v1.ExecutionService/GetLogs",
+  getOutputDownloads: "rgrid.v1.ExecutionService/GetOutputDownloads",
+};
+
+export interface RawCase {
+  kind: string;
+  body: RawBody;
+}
+
+const json = (kind: string, value: unknown): RawCase => ({ kind, body: { contentType: "application/json", body: JSON.stringify(value) } });
+const jsonText = (kind: string, text: string): RawCase => ({ kind, body: { contentType: "application/json", body: text } });
+const proto = (kind: string, bytes: number[]): RawCase => ({ kind, body: { contentType: "application/proto", body: Uint8Array.from(bytes) } });
+
+const SHARED_JSON: RawCase[] = [
+  jsonText("not JSON", "{"),
+  jsonText("JSON array", "[]"),
+  jsonText("JSON string", '"exec"'),
+  jsonText("JSON number", "42"),
+  json("unknown field", { noSuchField: 1 }),
+];
+
+/** Wrong JSON types, per RPC, in the proto3 JSON names. */
+function wrongTypes(rpc: RpcName, ownId: string): RawCase[] {
+  const id = (value: unknown) => json("execution_id type", { executionId: value });
+  const idCases = [id(5), id(true), id([ownId]), id({ id: ownId }), id(1.5)];
+  switch (rpc) {
+    case "createExecution":
+      return [
+        json("script type", { script: "main.py" }),
+        json("script.name type", { script: { name: 5 } }),
+        json("script.sizeBytes type", { script: { name: "a.py", sizeBytes: "ten" } }),
+        json("script.sizeBytes fraction", { script: { name: "a.py", sizeBytes: 1.5 } }),
+        json("args type", { args: "a" }),
+        json("args element type", { args: [1, 2] }),
+        json("env type", { env: ["A"] }),
+        json("env value type", { env: { A: 1 } }),
+        json("inputs type", { inputs: { name: "x" } }),
+        json("timeoutSeconds type", { timeoutSeconds: "soon" }),
+        json("timeoutSeconds over int32", { timeoutSeconds: 1e20 }),
+        json("timeoutSeconds fraction", { timeoutSeconds: 1.5 }),
+        json("metadata type", { metadata: [["k", "v"]] }),
+        json("requestId type", { requestId: {} }),
+      ];
+    case "listExecutions":
+      return [
+        json("pageSize type", { pageSize: "ten" }),
+        json("pageSize over int32", { pageSize: 1e10 }),
+        json("pageSize fraction", { pageSize: -1.5 }),
+        json("statuses type", { statuses: "EXECUTION_STATUS_FAILED" }),
+        json("statuses unknown name", { statuses: ["EXECUTION_STATUS_EXPLODED"] }),
+        json("statuses fraction", { statuses: [1.5] }),
+        json("pageToken type", { pageToken: 5 }),
+      ];
+    case "retryExecution":
+      return [
+        ...idCases,
+        json("force type", { executionId: ownId, requestId: "r1", force: "yes" }),
+        json("force number", { executionId: ownId, requestId: "r1", force: 1 }),
+        json("requestId type", { executionId: ownId, requestId: 5 }),
+      ];
+    case "getLogs":
+      return [
+        ...idCases,
+        json("afterSequence type", { executionId: ownId, afterSequence: "abc" }),
+        json("afterSequence fraction", { executionId: ownId, afterSequence: 1.5 }),
+        json("afterSequence over int64", { executionId: ownId, afterSequence: "99999999999999999999999" }),
+        json("limit type", { executionId: ownId, limit: "x" }),
+      ];
+    case "confirmUploads":
+    case "getExecution":
+    case "getOutputDownloads":
+      return idCases;
+  }
+}
+
+/** A string field holding bytes that are not UTF-8, wrapped around a plausible value. */
+function invalidUtf8(random: SeededRandom, plausible: string): number[] {
+  const cut = random.int(0, plausible.length);
+  return [...utf8(plausible.slice(0, cut)), ...random.pick(INVALID_UTF8), ...utf8(plausible.slice(cut))];
+}
+
+/** Hand-encoded protobuf bodies, per RPC. */
+function badProtobuf(rpc: RpcName, random: SeededRandom, ownId: string): RawCase[] {
+  const utf8Id = () => proto("execution_id not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId)));
+  const wireTypeId = proto("execution_id as varint", varintField(1, 7));
+  const truncated = proto("truncated length", [...lengthDelimited(1, utf8(ownId)).slice(0, 10)]);
+  switch (rpc) {
+    case "createExecution": {
+      const script = (name: number[]) => lengthDelimited(1, [...lengthDelimited(1, name), ...varintField(2, 10)]);
+      return [
+        proto("script.name not UTF-8", script(invalidUtf8(random, "main.py"))),
+        proto("runtime not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(2, invalidUtf8(random, "python"))]),
+        proto("arg not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(2, utf8("python")), ...lengthDelimited(3, invalidUtf8(random, "input.json"))]),
+        proto("env key not UTF-8", lengthDelimited(4, [...lengthDelimited(1, invalidUtf8(random, "MODE")), ...lengthDelimited(2, utf8("v"))])),
+        proto("env value not UTF-8", lengthDelimited(4, [...lengthDelimited(1, utf8("MODE")), ...lengthDelimited(2, invalidUtf8(random, "fuzz"))])),
+        proto("request_id not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))]),
+        proto("script as varint", varintField(1, 3)),
+        truncated,
+      ];
+    }
+    case "listExecutions":
+      return [
+        proto("page_token not UTF-8", lengthDelimited(3, invalidUtf8(random, "eyJjIjoxfQ"))),
+        proto("page_size as length-delimited", lengthDelimited(2, utf8("10"))),
+        truncated,
+      ];
+    case "retryExecution":
+      return [
+        utf8Id(),
+        proto("request_id not UTF-8", [...lengthDelimited(1, utf8(ownId)), ...lengthDelimited(3, invalidUtf8(random, "req-1"))]),
+        wireTypeId,
+        truncated,
+      ];
+    case "getLogs":
+    case "confirmUploads":
+    case "getExecution":
+    case "getOutputDownloads":
+      return [utf8Id(), wireTypeId, truncated];
+  }
+}
+
+/** `count` raw cases for `rpc`, cycling through every kind with fresh random bytes each round. */
+export function rawHostileRequests(rpc: RpcName, count: number, random: SeededRandom, ownId: string): RawCase[] {
+  const cases: RawCase[] = [];
+  while (cases.length < count) {
+    cases.push(...SHARED_JSON, ...wrongTypes(rpc, ownId), ...badProtobuf(rpc, random, ownId));
+  }
+  return cases.slice(0, count);
+}

@@ -1,0 +1,271 @@
+// Malformed requests for every ExecutionService RPC, drawn from a seeded random source. Each
+// case says which Connect codes are correct answers; none of them may create anything.
+import { Code } from "@connectrpc/connect";
+import type { CallOptions, Client } from "@connectrpc/connect";
+import { ExecutionStatus } from "@rgrid/proto";
+import type { ExecutionService } from "@rgrid/proto";
+import {
+  OVER_REQUEST_LIMIT_BYTES,
+  hex,
+  malformedEnvKey,
+  malformedExecutionId,
+  malformedName,
+  malformedPageToken,
+  malformedRequestId,
+  malformedRuntime,
+  malformedSha256,
+  malformedSize,
+  malformedTimeout,
+  unknownExecutionId,
+} from "./hostile-values";
+import type { SeededRandom } from "./seeded-random";
+
+export type ExecutionClient = Client<typeof ExecutionService>;
+export type RpcName = keyof ExecutionClient;
+type RequestOf<R extends RpcName> = Parameters<ExecutionClient[R]>[0];
+
+export interface FuzzTargets {
+  /** An execution of the caller's own account, in a state no malformed request may change. */
+  ownId: string;
+  /** An execution of another account: must be NotFound, exactly like a missing one. */
+  foreignId: string;
+  maxTimeoutSeconds: number;
+}
+
+export interface HostileCase {
+  rpc: RpcName;
+  /** What is wrong with the request, for counting and for failure messages. */
+  kind: string;
+  expected: readonly Code[];
+  /** Sends the request with the given call options (the caller adds the credentials). */
+  send(client: ExecutionClient, options: CallOptions): Promise<unknown>;
+}
+
+interface Payload<R extends RpcName> {
+  kind: string;
+  expected: readonly Code[];
+  request: RequestOf<R>;
+}
+
+const invalid = [Code.InvalidArgument] as const;
+const notFound = [Code.NotFound] as const;
+
+function hostileCase<R extends RpcName>(rpc: R, payload: Payload<R>): HostileCase {
+  return {
+    rpc,
+    kind: payload.kind,
+    expected: payload.expected,
+    send: (client, options) => (client[rpc] as (request: RequestOf<R>, options: CallOptions) => Promise<unknown>)(payload.request, options),
+  };
+}
+
+const oversize = (random: SeededRandom) => random.string(1, "xyz").repeat(OVER_REQUEST_LIMIT_BYTES);
+
+/** An id that fails validation (InvalidArgument) or names nothing the caller owns (NotFound). */
+function hostileId(random: SeededRandom, targets: FuzzTargets): { kind: string; id: string; expected: readonly Code[] } {
+  const roll = random.next();
+  if (roll < 0.7) return { kind: "malformed id", id: malformedExecutionId(random), expected: invalid };
+  if (roll < 0.85) return { kind: "unknown id", id: unknownExecutionId(random), expected: notFound };
+  return { kind: "foreign id", id: targets.foreignId, expected: notFound };
+}
+
+// ---- CreateExecution: a valid request with one to three fields broken ----
+
+type CreateRequest = {
+  script?: { name: string; sizeBytes: bigint; sha256: string };
+  runtime: string;
+  args: string[];
+  env: Record<string, string>;
+  inputs: { name: string; sizeBytes: bigint; sha256: string }[];
+  metadata: Record<string, string>;
+  timeoutSeconds: number;
+  requestId: string;
+};
+
+const validFile = (random: SeededRandom, name: string) => ({ name, sizeBytes: BigInt(random.int(0, 10_000)), sha256: hex(random, 64) });
+
+function validCreateRequest(random: SeededRandom): CreateRequest {
+  return {
+    script: validFile(random, "main.py"),
+    runtime: random.pick(["python", "node", "python:3.11"]),
+    args: ["data/in.json", "--verbose"],
+    env: { MODE: "fuzz" },
+    inputs: [validFile(random, "data/in.json")],
+    metadata: { team: "fuzz" },
+    timeoutSeconds: 60,
+    // Valid and unique: were the request accepted, it would create a row the test would see.
+    requestId: `fuzz-${hex(random, 16)}`,
+  };
+}
+
+const manyEntries = (count: number, entry: (index: number) => [string, string]) =>
+  Object.fromEntries(Array.from({ length: count }, (_, index) => entry(index)));
+
+/** Each breaks the request on its own; a later one never repairs what an earlier one broke. */
+const createBreakers: { kind: string; weight: number; apply(r: CreateRequest, random: SeededRandom, targets: FuzzTargets): void }[] = [
+  { kind: "script missing", weight: 2, apply: (r) => void (r.script = undefined) },
+  { kind: "script name", weight: 6, apply: (r, random) => void (r.script = { ...validFile(random, "x"), name: malformedName(random) }) },
+  { kind: "script sha256", weight: 3, apply: (r, random) => void (r.script = { ...validFile(random, "main.py"), sha256: malformedSha256(random) }) },
+  { kind: "script size", weight: 3, apply: (r, random) => void (r.script = { ...validFile(random, "main.py"), sizeBytes: malformedSize(random) }) },
+  { kind: "runtime", weight: 3, apply: (r, random) => void (r.runtime = malformedRuntime(random)) },
+  {
+    kind: "too many args",
+    weight: 1,
+    apply: (r, random) => void (r.args = Array.from({ length: random.pick([1001, 5000, 100_000]) }, (_, index) => `a${index}`)),
+  },
+  {
+    kind: "bad arg",
+    weight: 2,
+    apply: (r, random) => void r.args.push(random.chance(0.5) ? `x\u0000y` : "a".repeat(64 * 1024 + random.int(1, 1000))),
+  },
+  {
+    kind: "too many env",
+    weight: 1,
+    apply: (r, random) => void (r.env = manyEntries(random.pick([201, 1000, 10_000]), (index) => [`K${index}`, "v"])),
+  },
+  { kind: "env key", weight: 3, apply: (r, random) => void (r.env[malformedEnvKey(random)] = "v") },
+  {
+    kind: "env value",
+    weight: 2,
+    apply: (r, random) => void (r.env.BAD = random.chance(0.5) ? "a\u0000b" : "v".repeat(64 * 1024 + random.int(1, 1000))),
+  },
+  { kind: "input name", weight: 5, apply: (r, random) => void r.inputs.push({ ...validFile(random, "x"), name: malformedName(random) }) },
+  { kind: "input sha256", weight: 2, apply: (r, random) => void r.inputs.push({ ...validFile(random, "other.csv"), sha256: malformedSha256(random) }) },
+  { kind: "input size", weight: 2, apply: (r, random) => void r.inputs.push({ ...validFile(random, "other.csv"), sizeBytes: malformedSize(random) }) },
+  { kind: "duplicate input", weight: 1, apply: (r, random) => void r.inputs.push(validFile(random, "dup.csv"), validFile(random, "dup.csv")) },
+  {
+    kind: "input named like the script",
+    weight: 1,
+    apply: (r, random) => void (r.script ? r.inputs.push(validFile(random, r.script.name)) : (r.script = undefined)),
+  },
+  {
+    kind: "input under the script",
+    weight: 1,
+    apply: (r, random) => void (r.script ? r.inputs.push(validFile(random, `${r.script.name}/inner.txt`)) : (r.script = undefined)),
+  },
+  {
+    kind: "too many inputs",
+    weight: 1,
+    apply: (r, random) => void (r.inputs = Array.from({ length: random.pick([1001, 3000]) }, (_, index) => validFile(random, `in/${index}.txt`))),
+  },
+  {
+    kind: "metadata",
+    weight: 3,
+    apply: (r, random) => {
+      const broken = random.pick<() => void>([
+        () => (r.metadata = manyEntries(random.pick([101, 5000]), (index) => [`k${index}`, "v"])),
+        () => (r.metadata[""] = "v"),
+        () => (r.metadata["k".repeat(129)] = "v"),
+        () => (r.metadata["a\u0001b"] = "v"),
+        () => (r.metadata.big = "v".repeat(4097)),
+        () => (r.metadata.nul = "a\u0000"),
+      ]);
+      broken();
+    },
+  },
+  { kind: "timeout", weight: 3, apply: (r, random, targets) => void (r.timeoutSeconds = malformedTimeout(random, targets.maxTimeoutSeconds)) },
+  { kind: "request_id", weight: 2, apply: (r, random) => void (r.requestId = malformedRequestId(random)) },
+];
+
+function pickWeighted<T extends { weight: number }>(random: SeededRandom, items: readonly T[]): T {
+  const total = items.reduce((sum, item) => sum + item.weight, 0);
+  let roll = random.next() * total;
+  for (const item of items) {
+    roll -= item.weight;
+    if (roll < 0) return item;
+  }
+  return items[items.length - 1] as T;
+}
+
+function createExecutionCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  const request = validCreateRequest(random);
+  if (over) {
+    request.args.push(oversize(random));
+    return hostileCase("createExecution", { kind: "over request limit", expected: [Code.ResourceExhausted], request });
+  }
+  const kinds: string[] = [];
+  for (let count = random.int(1, 3); count > 0; count--) {
+    const breaker = pickWeighted(random, createBreakers);
+    breaker.apply(request, random, targets);
+    kinds.push(breaker.kind);
+  }
+  return hostileCase("createExecution", { kind: kinds.join(" + "), expected: invalid, request });
+}
+
+// ---- The RPCs that take one execution id ----
+
+function idOnlyCase(rpc: "confirmUploads" | "getExecution" | "getOutputDownloads", random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase(rpc, { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: oversize(random) } });
+  }
+  const { kind, id, expected } = hostileId(random, targets);
+  return hostileCase(rpc, { kind, expected, request: { executionId: id } });
+}
+
+function listExecutionsCase(random: SeededRandom, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("listExecutions", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { pageToken: oversize(random) } });
+  }
+  const valid = { statuses: [ExecutionStatus.FAILED], pageSize: 10, pageToken: "" };
+  const broken = random.pick<() => Payload<"listExecutions">>([
+    () => ({ kind: "page_size", expected: invalid, request: { ...valid, pageSize: random.pick([-1, 501, 2_147_483_647, -2_147_483_648]) } }),
+    // Open enums carry numbers no status has; the server must refuse them, not store them.
+    () => ({ kind: "unknown status", expected: invalid, request: { ...valid, statuses: [random.pick([8, 99, -1, 1_000_000]) as ExecutionStatus] } }),
+    () => ({ kind: "unspecified status", expected: invalid, request: { ...valid, statuses: [ExecutionStatus.UNSPECIFIED] } }),
+    () => ({ kind: "too many statuses", expected: invalid, request: { ...valid, statuses: Array.from({ length: random.int(17, 10_000) }, () => ExecutionStatus.QUEUED) } }),
+    () => ({ kind: "page_token", expected: invalid, request: { ...valid, pageToken: malformedPageToken(random) } }),
+  ]);
+  return hostileCase("listExecutions", broken());
+}
+
+function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  const requestId = `fuzz-${hex(random, 16)}`;
+  if (over) {
+    return hostileCase("retryExecution", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: targets.ownId, requestId: oversize(random) } });
+  }
+  const force = random.chance(0.5);
+  const broken = random.pick<() => Payload<"retryExecution">>([
+    () => {
+      const { kind, id, expected } = hostileId(random, targets);
+      return { kind, expected, request: { executionId: id, requestId, force } };
+    },
+    // The caller's own execution, so only the request_id is wrong.
+    () => ({ kind: "request_id missing", expected: invalid, request: { executionId: targets.ownId, requestId: "", force } }),
+    () => ({ kind: "request_id", expected: invalid, request: { executionId: targets.ownId, requestId: malformedRequestId(random), force } }),
+  ]);
+  return hostileCase("retryExecution", broken());
+}
+
+function getLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("getLogs", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: oversize(random) } });
+  }
+  const broken = random.pick<() => Payload<"getLogs">>([
+    () => {
+      const { kind, id, expected } = hostileId(random, targets);
+      return { kind, expected, request: { executionId: id, limit: random.int(0, 10_000) } };
+    },
+    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n)]) } }),
+    () => ({ kind: "limit", expected: invalid, request: { executionId: targets.ownId, limit: random.pick([-1, 10_001, 2_147_483_647, -2_147_483_648]) } }),
+  ]);
+  return hostileCase("getLogs", broken());
+}
+
+/** The `index`th malformed request for `rpc`; indexes below 3 are over the request size limit. */
+export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom, targets: FuzzTargets): HostileCase {
+  const over = index < 3;
+  switch (rpc) {
+    case "createExecution":
+      return createExecutionCase(random, targets, over);
+    case "confirmUploads":
+    case "getExecution":
+    case "getOutputDownloads":
+      return idOnlyCase(rpc, random, targets, over);
+    case "listExecutions":
+      return listExecutionsCase(random, over);
+    case "retryExecution":
+      return retryExecutionCase(random, targets, over);
+    case "getLogs":
+      return getLogsCase(random, targets, over);
+  }
+}
