@@ -2,10 +2,17 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { Logger } from "./logger";
+import { rejectUndecodableRequests } from "./undecodable-request";
 
 /** A request listener for both the http and http2 modules. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -49,15 +56,10 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
  */
 export function createConnectServer(options: ServerOptions): ConnectServer {
   const inFlight = new InFlightRequests();
-  const adapter = connectNodeAdapter({
-    routes: options.routes,
-    fallback: options.fallback,
-    interceptors: options.interceptors,
-    readMaxBytes: options.readMaxBytes,
-  });
+  const rpcHandler = createRpcHandler(options);
   const handler: NodeHandler = (req, res) => {
     inFlight.track(res);
-    adapter(req, res);
+    rpcHandler(req, res);
   };
 
   const sessions = new Set<http2.Http2Session>();
@@ -126,6 +128,52 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
         },
       };
     },
+  };
+}
+
+/**
+ * What connectNodeAdapter does — route by request path, else the fallback, else 404 — except that
+ * every RPC first rejects an undecodable binary request with InvalidArgument (see
+ * undecodable-request.ts), which the adapter gives no hook for.
+ */
+function createRpcHandler(options: ServerOptions): NodeHandler {
+  const compressions = [compressionGzip, compressionBrotli];
+  const router = createConnectRouter({
+    interceptors: options.interceptors,
+    readMaxBytes: options.readMaxBytes,
+    acceptCompression: compressions,
+  });
+  options.routes(router);
+  const byPath = new Map(
+    router.handlers.map((handler) => [
+      handler.requestPath,
+      { handler, handle: rejectUndecodableRequests(handler, { readMaxBytes: options.readMaxBytes, compressions }) },
+    ]),
+  );
+  return (req, res) => {
+    const route = byPath.get(req.url?.split("?", 1)[0] ?? "");
+    if (!route) {
+      if (options.fallback) {
+        options.fallback(req, res);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+      return;
+    }
+    route
+      .handle(universalRequestFromNodeRequest(req, res, undefined, undefined))
+      .then((response) => universalResponseToNodeResponse(response, res))
+      .catch((reason: unknown) => {
+        // Aborted means the client went away mid-response; nothing is wrong on our side.
+        if (ConnectError.from(reason).code === Code.Aborted) {
+          return;
+        }
+        options.logger.error("rpc handler failed", {
+          rpc: `${route.handler.service.typeName}/${route.handler.method.name}`,
+          error: reason,
+        });
+      });
   };
 }
 

@@ -1,3 +1,5 @@
+import * as http2 from "node:http2";
+import { gzipSync } from "node:zlib";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -85,4 +87,140 @@ test("close lets an in-flight request finish and then refuses new connections", 
   expect(await inFlight).toBe("finished");
   await closed;
   await expect(fetch(`${slow.url}/again`)).rejects.toThrow();
+});
+
+describe("a binary request body that does not decode is InvalidArgument on every protocol", () => {
+  const CHECK_PATH = "/grpc.health.v1.Health/Check";
+  // HealthCheckRequest field 1 (service, a string), wire type 2: invalid UTF-8, then a length
+  // that runs past the end of the message.
+  const undecodable = {
+    "invalid UTF-8": Buffer.from([0x0a, 0x02, 0xff, 0xfe]),
+    "a truncated length": Buffer.from([0x0a, 0x05, 0x61]),
+  };
+  const valid = Buffer.concat([Buffer.from([0x0a, 16]), Buffer.from("rgrid.v1.Example")]);
+
+  /** A 5-byte-prefixed gRPC / gRPC-Web message. */
+  const envelope = (message: Buffer, flags = 0) => {
+    const header = Buffer.alloc(5);
+    header.writeUInt8(flags, 0);
+    header.writeUInt32BE(message.length, 1);
+    return Buffer.concat([header, message]);
+  };
+
+  interface H2Answer {
+    headers: http2.IncomingHttpHeaders;
+    trailers: http2.IncomingHttpHeaders;
+    body: Buffer;
+  }
+  async function postOverH2c(headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<H2Answer> {
+    const session = http2.connect(server.url);
+    try {
+      return await new Promise<H2Answer>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": CHECK_PATH, ...headers });
+        const answer: H2Answer = { headers: {}, trailers: {}, body: Buffer.alloc(0) };
+        stream.on("response", (received) => (answer.headers = received));
+        stream.on("trailers", (received) => (answer.trailers = received));
+        stream.on("data", (chunk: Buffer) => (answer.body = Buffer.concat([answer.body, chunk])));
+        stream.on("end", () => resolve(answer));
+        stream.on("error", reject);
+        stream.end(body);
+      });
+    } finally {
+      session.close();
+    }
+  }
+
+  /** gRPC puts the status in the trailers, or in the headers of a trailers-only answer. */
+  const grpcStatusOf = (answer: H2Answer) => answer.trailers["grpc-status"] ?? answer.headers["grpc-status"];
+
+  /** The trailer frame (flag 0x80) at the end of a gRPC-Web body, as header lines. */
+  function grpcWebTrailer(body: Buffer): Record<string, string> {
+    let offset = 0;
+    while (offset + 5 <= body.length) {
+      const flags = body.readUInt8(offset);
+      const length = body.readUInt32BE(offset + 1);
+      const data = body.subarray(offset + 5, offset + 5 + length);
+      if ((flags & 0x80) !== 0) {
+        const lines = data.toString("latin1").split("\r\n").filter((line) => line.length > 0);
+        return Object.fromEntries(lines.map((line) => line.split(/:\s*/, 2) as [string, string]));
+      }
+      offset += 5 + length;
+    }
+    throw new Error("no trailer frame in the gRPC-Web body");
+  }
+
+  describe.each(Object.entries(undecodable))("with %s", (_name, message) => {
+    test("Connect over HTTP/1.1: HTTP 400 and code invalid_argument", async () => {
+      const response = await fetch(`${server.url}${CHECK_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: message,
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ code: "invalid_argument" });
+    });
+
+    test("Connect over h2c: HTTP 400 and code invalid_argument", async () => {
+      const answer = await postOverH2c({ "content-type": "application/proto" }, message);
+      expect(answer.headers[":status"]).toBe(400);
+      expect(JSON.parse(answer.body.toString("utf8"))).toMatchObject({ code: "invalid_argument" });
+    });
+
+    test("gRPC over h2c: grpc-status 3", async () => {
+      const answer = await postOverH2c({ "content-type": "application/grpc", te: "trailers" }, envelope(message));
+      expect(grpcStatusOf(answer)).toBe("3");
+    });
+
+    test("gRPC over h2c with a gzip-compressed message: grpc-status 3", async () => {
+      const answer = await postOverH2c(
+        { "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip" },
+        envelope(gzipSync(message), 1),
+      );
+      expect(grpcStatusOf(answer)).toBe("3");
+    });
+
+    test("gRPC-Web over HTTP/1.1: grpc-status 3 in the trailer frame", async () => {
+      const response = await fetch(`${server.url}${CHECK_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/grpc-web+proto" },
+        body: envelope(message),
+      });
+      expect(response.status).toBe(200);
+      const trailer = grpcWebTrailer(Buffer.from(await response.arrayBuffer()));
+      expect(trailer["grpc-status"]).toBe("3");
+    });
+  });
+
+  test("a valid hand-encoded request still succeeds over Connect and gRPC", async () => {
+    const connect = await fetch(`${server.url}${CHECK_PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: valid,
+    });
+    expect(connect.status).toBe(200);
+    const grpc = await postOverH2c(
+      { "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip" },
+      envelope(gzipSync(valid), 1),
+    );
+    expect(grpcStatusOf(grpc)).toBe("0");
+  });
+
+  test("an oversized binary request stays ResourceExhausted, not InvalidArgument", async () => {
+    const oversized = Buffer.concat([Buffer.from([0x0a, 0x88, 0x10]), Buffer.alloc(2056, 0xff)]);
+    const answer = await postOverH2c({ "content-type": "application/grpc", te: "trailers" }, envelope(oversized));
+    expect(grpcStatusOf(answer)).toBe(String(Code.ResourceExhausted));
+  });
+});
+
+test("without a fallback, a path that is no RPC is 404", async () => {
+  const bare = await createConnectServer({
+    routes: (router) => registerHealth(router, [], () => true),
+    readMaxBytes: 1024,
+    logger: silentLogger,
+  }).listen(0, "127.0.0.1");
+  try {
+    expect((await fetch(`${bare.url}/nothing/here`)).status).toBe(404);
+  } finally {
+    await bare.close(1000);
+  }
 });
