@@ -16,7 +16,7 @@ const swc = [
 module.exports = {
   testEnvironment: "node",
   transform: { "^.+\\.ts$": swc },
-  testMatch: ["<rootDir>/{packages,services,cli,test}/**/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
+  testMatch: ["<rootDir>/{packages,services,cli}/**/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
   testTimeout: 30000,
 };
