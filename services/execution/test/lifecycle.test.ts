@@ -97,6 +97,18 @@ test("create is idempotent by request_id and hands out fresh grants while upload
   expect(listed.executions).toHaveLength(1);
 });
 
+test("confirms sent together or again all answer with the same queued execution", async () => {
+  const request = executionRequest();
+  const execution = (await h.alice.createExecution(request)).execution!;
+  uploadAll(h.storage, execution, request);
+  const together = await Promise.all([1, 2, 3].map(() => h.alice.confirmUploads({ executionId: execution.id })));
+  const again = await h.alice.confirmUploads({ executionId: execution.id });
+  expect(again.execution?.status).toBe(ExecutionStatus.QUEUED);
+  for (const answer of together) {
+    expect(answer.execution).toEqual(again.execution);
+  }
+});
+
 test("confirm names missing and mismatched files and leaves the execution uploading", async () => {
   const request = executionRequest();
   const execution = (await h.alice.createExecution(request)).execution!;

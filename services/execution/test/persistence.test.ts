@@ -4,7 +4,7 @@ import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
 import type { DatabaseTarget } from "../src/db/database-url";
-import { Execution } from "../src/db/entities";
+import { Execution, notYetRun } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { claimNextExecution } from "../src/executions/claims";
@@ -79,14 +79,9 @@ function persistenceSuite(driver: Driver): void {
       env: {},
       inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
       metadata: {},
-      outputs: [],
       timeoutSeconds: 0,
       createdAt: new Date(),
-      startedAt: null,
-      finishedAt: null,
-      exitCode: null,
-      errorMessage: "",
-      runnerId: null,
+      ...notYetRun(),
       retryOf: null,
       rootId: id,
       attempt: 1,

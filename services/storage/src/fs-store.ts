@@ -148,14 +148,14 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     },
 
     async copy(sourceKey, targetKey) {
-      if ((await statFile(sourceKey)) === undefined) {
-        throw new ObjectNotFoundError(sourceKey);
-      }
       try {
         await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
       } catch (error) {
-        if (isMissing(error) && (await statFile(sourceKey)) === undefined) {
-          throw new ObjectNotFoundError(sourceKey); // removed while being copied
+        // The source is looked at only once the copy failed (callers stat it first anyway), to
+        // tell a source that is not there — or is a directory — from a failure at the target.
+        if ((await statFile(sourceKey)) === undefined) {
+          await removeEmptyParents(pathOf(targetKey)); // the directories made for the target
+          throw new ObjectNotFoundError(sourceKey);
         }
         throw error;
       }

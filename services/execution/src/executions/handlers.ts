@@ -7,7 +7,7 @@ import type { FilterQuery } from "@mikro-orm/knex";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, LogLine } from "../db/entities";
+import { Execution, LogLine, notYetRun } from "../db/entities";
 import { PreconditionError, isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
@@ -85,14 +85,9 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
         env: request.env,
         inputs: request.inputs.map(storedFile),
         metadata: request.metadata,
-        outputs: [],
         timeoutSeconds: request.timeoutSeconds,
         createdAt: clock(),
-        startedAt: null,
-        finishedAt: null,
-        exitCode: null,
-        errorMessage: "",
-        runnerId: null,
+        ...notYetRun(),
         retryOf: null,
         rootId: id,
         attempt: 1,
@@ -117,14 +112,21 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       validateRequest(request, executionIdRules);
       const caller = callerOf(ctx);
       const em = db.fork();
-      const execution = await findOwnedExecution(em, caller.accountId, request.executionId);
+      let execution = await findOwnedExecution(em, caller.accountId, request.executionId);
       if (execution.status === "uploading") {
         await requireUploaded(storage, execution);
-        await em.nativeUpdate(Execution, { id: execution.id, status: "uploading" }, { status: "queued" });
-        notifier.notify();
+        const queued = await em.nativeUpdate(Execution, { id: execution.id, status: "uploading" }, { status: "queued" });
+        if (queued === 1) {
+          notifier.notify();
+          // The update changed nothing but the status, and an execution queued this instant
+          // has not been retried: the row already read answers, without reading it again.
+          execution.status = "queued";
+          return { execution: executionMessage(execution) };
+        }
+        // A concurrent confirm queued it first (and a runner may have claimed it since).
+        execution = await db.fork().findOneOrFail(Execution, execution.id);
       }
-      const current = await db.fork().findOneOrFail(Execution, execution.id);
-      return { execution: executionMessage(current, await retriedAs(em, current.id)) };
+      return { execution: executionMessage(execution, await retriedAs(em, execution.id)) };
     },
 
     async getExecution(request, ctx) {

@@ -5,7 +5,7 @@ import { ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, isTerminal } from "../db/entities";
+import { Execution, isTerminal, notYetRun } from "../db/entities";
 import type { StoredFile } from "../db/entities";
 import {
   NotFoundError,
@@ -196,14 +196,9 @@ async function insertRetry(
       env: { ...original.env },
       inputs: original.inputs.map((input) => ({ ...input })),
       metadata: { ...original.metadata },
-      outputs: [],
       timeoutSeconds: original.timeoutSeconds,
       createdAt: deps.clock(),
-      startedAt: null,
-      finishedAt: null,
-      exitCode: null,
-      errorMessage: "",
-      runnerId: null,
+      ...notYetRun(),
       retryOf: original.id,
       rootId: original.rootId,
       attempt: original.attempt + 1,

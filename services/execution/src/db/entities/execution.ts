@@ -24,6 +24,11 @@ export interface StoredFile {
   sha256: string;
 }
 
+/** The fields every new execution (created or retried) starts with: no runner has run it yet. */
+export function notYetRun(): Pick<Execution, "outputs" | "startedAt" | "finishedAt" | "exitCode" | "errorMessage" | "runnerId"> {
+  return { outputs: [], startedAt: null, finishedAt: null, exitCode: null, errorMessage: "", runnerId: null };
+}
+
 /** The record of one execution (DESIGN.md §3), including its retry lineage. */
 export class Execution {
   id!: string;
