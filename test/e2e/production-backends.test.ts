@@ -3,7 +3,7 @@
 // and a retry whose input vanished from the bucket leaves nothing behind.
 import { createHash } from "node:crypto";
 import type { Client as MinioClient } from "minio";
-import { runCli, startTestGrid, startedId } from "../support/grid";
+import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
@@ -50,14 +50,12 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
   }
 
   async function waitUntilFinished(id: string): Promise<string> {
-    for (let polls = 0; polls < 200; polls++) {
-      const { status: current } = await status(id);
-      if (["completed", "failed", "timed_out", "cancelled"].includes(current)) {
-        return current;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`${id} did not finish`);
+    const finished = await pollUntil(
+      () => status(id),
+      (answer) => ["completed", "failed", "timed_out", "cancelled"].includes(answer.status),
+      (answer) => `${id} did not finish, still ${answer.status}`,
+    );
+    return finished.status;
   }
 
   async function objectDigest(key: string): Promise<string> {

@@ -9,7 +9,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import { bearerAuth } from "@rgrid/common";
-import { REPO_ROOT, runCli, startTestGrid, startedId } from "../support/grid";
+import { REPO_ROOT, pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { runServiceCommand, serviceEntry } from "@rgrid/local";
 
@@ -39,18 +39,18 @@ function client(apiKey = grid.apiKey) {
   );
 }
 
-async function waitForStatus(id: string, wanted: (status: ExecutionStatus) => boolean): Promise<Execution> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { execution } = await client().getExecution({ executionId: id });
-    if (execution && wanted(execution.status)) {
+function waitForStatus(id: string, wanted: (status: ExecutionStatus) => boolean): Promise<Execution> {
+  return pollUntil(
+    async () => {
+      const { execution } = await client().getExecution({ executionId: id });
+      if (!execution) {
+        throw new Error(`no execution in the answer for ${id}`);
+      }
       return execution;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`execution ${id} stayed ${execution?.status}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    },
+    (execution) => wanted(execution.status),
+    (execution) => `execution ${id} stayed ${execution.status}`,
+  );
 }
 
 const isTerminal = (status: ExecutionStatus) =>

@@ -82,3 +82,25 @@ export function startedId(output: string): string {
   }
   return match[1];
 }
+
+/**
+ * Calls `read` every 100 ms until `done` accepts its answer, and returns that answer; gives up
+ * after 30 s, describing the last answer with `timeoutMessage`.
+ */
+export async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (answer: T) => boolean,
+  timeoutMessage: (lastAnswer: T) => string,
+): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const answer = await read();
+    if (done(answer)) {
+      return answer;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(timeoutMessage(answer));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

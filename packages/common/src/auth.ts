@@ -17,10 +17,25 @@ export function bearerToken(headers: Headers): string | undefined {
 export function matchesAnySecret(presented: string, secrets: readonly string[]): boolean {
   const presentedDigest = sha256(presented);
   let matched = false;
-  for (const secret of secrets) {
-    matched = timingSafeEqual(presentedDigest, sha256(secret)) || matched;
+  for (const secretDigest of digestsOf(secrets)) {
+    matched = timingSafeEqual(presentedDigest, secretDigest) || matched;
   }
   return matched;
+}
+
+/**
+ * Callers check every request against the same configured array, so its digests are computed
+ * once per array rather than once per request. Keyed by identity: the array is read-only config.
+ */
+const digestsBySecrets = new WeakMap<readonly string[], readonly Buffer[]>();
+
+function digestsOf(secrets: readonly string[]): readonly Buffer[] {
+  let digests = digestsBySecrets.get(secrets);
+  if (digests === undefined) {
+    digests = secrets.map(sha256);
+    digestsBySecrets.set(secrets, digests);
+  }
+  return digests;
 }
 
 function sha256(value: string): Buffer {

@@ -130,6 +130,9 @@ describe("a binary request body that does not decode is InvalidArgument on every
     }
   }
 
+  const postOverHttp1 = (contentType: string, body: Buffer) =>
+    fetch(`${server.url}${CHECK_PATH}`, { method: "POST", headers: { "content-type": contentType }, body });
+
   /** gRPC puts the status in the trailers, or in the headers of a trailers-only answer. */
   const grpcStatusOf = (answer: H2Answer) => answer.trailers["grpc-status"] ?? answer.headers["grpc-status"];
 
@@ -151,11 +154,7 @@ describe("a binary request body that does not decode is InvalidArgument on every
 
   describe.each(Object.entries(undecodable))("with %s", (_name, message) => {
     test("Connect over HTTP/1.1: HTTP 400 and code invalid_argument", async () => {
-      const response = await fetch(`${server.url}${CHECK_PATH}`, {
-        method: "POST",
-        headers: { "content-type": "application/proto" },
-        body: message,
-      });
+      const response = await postOverHttp1("application/proto", message);
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({ code: "invalid_argument" });
     });
@@ -180,11 +179,7 @@ describe("a binary request body that does not decode is InvalidArgument on every
     });
 
     test("gRPC-Web over HTTP/1.1: grpc-status 3 in the trailer frame", async () => {
-      const response = await fetch(`${server.url}${CHECK_PATH}`, {
-        method: "POST",
-        headers: { "content-type": "application/grpc-web+proto" },
-        body: envelope(message),
-      });
+      const response = await postOverHttp1("application/grpc-web+proto", envelope(message));
       expect(response.status).toBe(200);
       const trailer = grpcWebTrailer(Buffer.from(await response.arrayBuffer()));
       expect(trailer["grpc-status"]).toBe("3");
@@ -192,11 +187,7 @@ describe("a binary request body that does not decode is InvalidArgument on every
   });
 
   test("a valid hand-encoded request still succeeds over Connect and gRPC", async () => {
-    const connect = await fetch(`${server.url}${CHECK_PATH}`, {
-      method: "POST",
-      headers: { "content-type": "application/proto" },
-      body: valid,
-    });
+    const connect = await postOverHttp1("application/proto", valid);
     expect(connect.status).toBe(200);
     const grpc = await postOverH2c(
       { "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip" },
