@@ -1,7 +1,7 @@
 // What commands are given instead of reaching for globals: the server client, output, time.
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ExecutionService } from "@rgrid/proto";
+import type { Execution, ExecutionService } from "@rgrid/proto";
 import { ExecutionNotFoundError } from "./errors";
 import type { Resender } from "./resend";
 
@@ -44,4 +44,14 @@ export async function aboutExecution<T>(executionId: string, call: Promise<T>): 
     }
     throw error;
   }
+}
+
+/** GetExecution, re-sent after transport failures, with NotFound reported as an unknown execution. */
+export async function fetchExecution(context: Pick<ServerContext, "client" | "resend">, executionId: string): Promise<Execution> {
+  const { client, resend } = context;
+  const { execution } = await aboutExecution(executionId, resend(() => client.getExecution({ executionId })));
+  if (!execution) {
+    throw new Error("the server's answer carried no execution");
+  }
+  return execution;
 }

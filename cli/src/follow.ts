@@ -1,7 +1,7 @@
 // Reading an execution's stored logs page by page, and following a live execution to its end.
 import { LogEntry_Stream } from "@rgrid/proto";
 import type { Execution, LogEntry } from "@rgrid/proto";
-import { aboutExecution } from "./context";
+import { aboutExecution, fetchExecution } from "./context";
 import type { Output, ServerContext } from "./context";
 import { isTerminal } from "./present";
 
@@ -41,13 +41,10 @@ export async function followExecution(
   pollIntervalMs: number,
   onEntry: (entry: LogEntry) => void,
 ): Promise<Execution> {
-  const { client, resend, clock } = context;
+  const { clock } = context;
   let after = 0n;
   for (;;) {
-    const { execution } = await aboutExecution(executionId, resend(() => client.getExecution({ executionId })));
-    if (!execution) {
-      throw new Error("the server's answer carried no execution");
-    }
+    const execution = await fetchExecution(context, executionId);
     after = await drainLogs(context, executionId, after, onEntry);
     if (isTerminal(execution.status)) {
       return execution;

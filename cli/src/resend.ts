@@ -1,6 +1,7 @@
 // Re-sending after transport failures. Only calls that are safe to repeat go through here: reads,
 // and writes the server de-duplicates (a request_id chosen once per invocation, or idempotent).
 import { Code, ConnectError } from "@connectrpc/connect";
+import { sendWithResends } from "@rgrid/common/backoff";
 
 export interface ResendPolicy {
   /** Total sends, the first included. */
@@ -17,21 +18,14 @@ export function createResender(deps: {
   warn: (line: string) => void;
 }): Resender {
   const { policy, sleep, warn } = deps;
-  return async <T>(send: () => Promise<T>): Promise<T> => {
-    let delayMs = policy.firstDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await send();
-      } catch (error) {
-        if (!isTransportFailure(error) || attempt >= policy.attempts) {
-          throw error;
-        }
-      }
-      warn(`Connection lost. Retrying... (attempt ${attempt + 1}/${policy.attempts})`);
-      await sleep(delayMs);
-      delayMs *= 2;
-    }
-  };
+  return (send) =>
+    sendWithResends(send, {
+      attempts: policy.attempts,
+      shouldResend: isTransportFailure,
+      delayMs: (attempt) => policy.firstDelayMs * 2 ** (attempt - 1),
+      sleep,
+      beforeResend: (_error, attempt) => warn(`Connection lost. Retrying... (attempt ${attempt + 1}/${policy.attempts})`),
+    });
 }
 
 /** connect-node reports refused, reset and dropped connections as Unavailable. */

@@ -5,6 +5,7 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
 import { FakeExecutionService } from "./fake-execution-service";
+import type { GrantTarget, ScriptedRun } from "./fake-execution-service";
 import { runAgainst, temporaryDirectory } from "./harness";
 import { objectPath, startObjectStorage } from "./object-storage";
 import type { FakeObjectStorage } from "./object-storage";
@@ -25,6 +26,20 @@ describe("rgrid run", () => {
     await workspace.remove();
     await elsewhere.remove();
   });
+
+  /** Writes a process.py that prints "ok"; the fake's run of it prints "ok" and completes with exit 0 unless `run` differs. */
+  async function printOkRun(target: GrantTarget, run: Partial<ScriptedRun> = {}): Promise<FakeExecutionService> {
+    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
+    const fake = new FakeExecutionService(target);
+    fake.scriptedRun = {
+      lines: [],
+      finalLine: [LogEntry_Stream.STDOUT, "ok"],
+      status: ExecutionStatus.COMPLETED,
+      exitCode: 0,
+      ...run,
+    };
+    return fake;
+  }
 
   it("uploads the script and file arguments through their grants, keeping or rewriting args", async () => {
     await writeFile(join(workspace.path, "process.py"), "print('hi')\n");
@@ -145,14 +160,7 @@ describe("rgrid run", () => {
   });
 
   it("with --wait exits 0 when the script completes", async () => {
-    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
-    const fake = new FakeExecutionService(storage);
-    fake.scriptedRun = {
-      lines: [],
-      finalLine: [LogEntry_Stream.STDOUT, "ok"],
-      status: ExecutionStatus.COMPLETED,
-      exitCode: 0,
-    };
+    const fake = await printOkRun(storage);
 
     const result = await runAgainst(fake, ["run", "process.py", "--wait"], { cwd: workspace.path });
 
@@ -182,15 +190,7 @@ describe("rgrid run", () => {
   });
 
   it("with --wait --remote-only leaves the outputs on the server", async () => {
-    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
-    const fake = new FakeExecutionService(storage);
-    fake.scriptedRun = {
-      lines: [],
-      finalLine: [LogEntry_Stream.STDOUT, "ok"],
-      status: ExecutionStatus.COMPLETED,
-      exitCode: 0,
-      outputs: [["out/result.txt", "42\n"]],
-    };
+    const fake = await printOkRun(storage, { outputs: [["out/result.txt", "42\n"]] });
 
     const result = await runAgainst(fake, ["run", "process.py", "--wait", "--remote-only"], { cwd: workspace.path });
 
@@ -201,15 +201,7 @@ describe("rgrid run", () => {
   });
 
   it("with --wait and --json keeps stdout one JSON object and still downloads", async () => {
-    await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
-    const fake = new FakeExecutionService(storage);
-    fake.scriptedRun = {
-      lines: [],
-      finalLine: [LogEntry_Stream.STDOUT, "ok"],
-      status: ExecutionStatus.COMPLETED,
-      exitCode: 0,
-      outputs: [["out/result.txt", "42\n"]],
-    };
+    const fake = await printOkRun(storage, { outputs: [["out/result.txt", "42\n"]] });
 
     const result = await runAgainst(fake, ["run", "process.py", "--wait", "--json"], { cwd: workspace.path });
 
@@ -225,16 +217,11 @@ describe("rgrid run", () => {
   ])(
     "with --wait reports outputs that cannot be downloaded after a %s script, keeping a failed script's exit code",
     async (_name, status, scriptExitCode, outcome, expectedExitCode) => {
-      await writeFile(join(workspace.path, "process.py"), "print('ok')\n");
       // The runner's uploads land in a map object storage does not serve: recorded, but gone.
-      const fake = new FakeExecutionService({ url: storage.url, objects: new Map() });
-      fake.scriptedRun = {
-        lines: [],
-        finalLine: [LogEntry_Stream.STDOUT, "ok"],
-        status,
-        exitCode: scriptExitCode,
-        outputs: [["result.txt", "42\n"]],
-      };
+      const fake = await printOkRun(
+        { url: storage.url, objects: new Map() },
+        { status, exitCode: scriptExitCode, outputs: [["result.txt", "42\n"]] },
+      );
 
       const result = await runAgainst(fake, ["run", "process.py", "--wait"], { cwd: workspace.path });
 

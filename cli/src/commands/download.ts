@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { aboutExecution } from "../context";
+import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { toJson } from "../json";
@@ -24,12 +24,9 @@ export interface DownloadedOutputView {
 
 /** `rgrid download <id> [--dir D]`: every output of a finished execution, at its relative path. */
 export async function downloadCommand(options: DownloadOptions, context: ServerContext): Promise<number> {
-  const { client, resend, output } = context;
+  const { output } = context;
   const { executionId } = options;
-  const { execution } = await aboutExecution(executionId, resend(() => client.getExecution({ executionId })));
-  if (!execution) {
-    throw new Error("the server's answer carried no execution");
-  }
+  const execution = await fetchExecution(context, executionId);
   if (!isTerminal(execution.status)) {
     // Outputs are collected when the script ends; until then there is nothing complete to fetch.
     output.stderr(

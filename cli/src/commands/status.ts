@@ -1,5 +1,5 @@
 import type { Execution } from "@rgrid/proto";
-import { aboutExecution } from "../context";
+import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { displayTime, executionView, formatDuration, runDuration, statusName } from "../present";
@@ -12,12 +12,9 @@ export interface StatusOptions {
 
 /** `rgrid status <id>`. */
 export async function statusCommand(options: StatusOptions, context: ServerContext): Promise<number> {
-  const { client, resend, output } = context;
+  const { output } = context;
   const { executionId } = options;
-  const { execution } = await aboutExecution(executionId, resend(() => client.getExecution({ executionId })));
-  if (!execution) {
-    throw new Error("the server's answer carried no execution");
-  }
+  const execution = await fetchExecution(context, executionId);
   if (options.json) {
     output.stdout(toJson(executionView(execution)));
   } else {

@@ -11,3 +11,4 @@ export * from "./tls-config";
 export * from "./validation";
 export * from "./transfer";
 export * from "./concurrency";
+export * from "./backoff";

@@ -2,6 +2,7 @@
 // runners recovering from the same outage do not retry in lockstep.
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import { sendWithResends } from "@rgrid/common/backoff";
 
 export interface BackoffPolicy {
   initialDelayMs: number;
@@ -19,7 +20,7 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
 }
 
 /** Failures where the request may not have been processed and re-sending is the remedy. */
-export function isTransient(error: unknown): boolean {
+function isTransient(error: unknown): boolean {
   const code = ConnectError.from(error).code;
   return (
     code === Code.Unavailable ||
@@ -38,19 +39,15 @@ export interface RetryOptions {
 }
 
 /** Runs `operation`, re-running it after transient failures. Only for idempotent calls. */
-export async function retryTransient<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (!isTransient(error) || attempt >= options.policy.maxAttempts || options.signal?.aborted) {
-        throw error;
-      }
-      const delayMs = backoffDelay(attempt, options.policy);
-      options.onRetry?.(error, attempt, delayMs);
-      await sleep(delayMs, options.signal);
-    }
-  }
+export function retryTransient<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T> {
+  return sendWithResends(operation, {
+    attempts: options.policy.maxAttempts,
+    // Once stopping, the last error is the answer rather than another wait.
+    shouldResend: (error) => isTransient(error) && options.signal?.aborted !== true,
+    delayMs: (attempt) => backoffDelay(attempt, options.policy),
+    sleep: (ms) => sleep(ms, options.signal),
+    beforeResend: (error, attempt, delayMs) => options.onRetry?.(error, attempt, delayMs),
+  });
 }
 
 /** Resolves after `ms`, or as soon as `signal` aborts. */

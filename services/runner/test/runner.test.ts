@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { newExecutionId, silentLogger } from "@rgrid/common";
 import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
-import type { Assignment, LogEntry } from "@rgrid/proto";
+import type { Assignment, CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
 import type { Runner } from "../src/runner";
 import { createRunner } from "../src/runner";
 import { detectRuntimes } from "../src/runtimes";
@@ -113,6 +113,13 @@ function executionId(assignment: Assignment): string {
   return assignment.execution?.id ?? "";
 }
 
+/** Hands `assignment` to the runner and waits for its CompleteExecution report. */
+async function runToCompletion(assignment: Assignment): Promise<{ id: string; completion: CompleteExecutionRequest }> {
+  service.enqueue(assignment);
+  const id = executionId(assignment);
+  return { id, completion: await service.completionOf(id) };
+}
+
 function lines(entries: LogEntry[] | undefined, stream: LogEntry_Stream): string[] {
   return (entries ?? []).filter((entry) => entry.stream === stream).map((entry) => entry.line);
 }
@@ -127,9 +134,7 @@ describe("runner", () => {
       inputs: [{ name: "data/in.json", content: JSON.stringify({ name: "world" }) }],
       args: ["data/in.json"],
     });
-    service.enqueue(assignment);
-    const id = executionId(assignment);
-    const completion = await service.completionOf(id);
+    const { id, completion } = await runToCompletion(assignment);
 
     expect(completion.outcome).toBe(Outcome.COMPLETED);
     expect(completion.exitCode).toBe(0);
@@ -153,9 +158,8 @@ describe("runner", () => {
     expect(await startRunner()).toBe("runner_test_1");
     service.forgetRunners();
     const assignment = assignmentFor({ script: { name: "process.py", content: "print('after a reset')\n" } });
-    service.enqueue(assignment);
 
-    const completion = await service.completionOf(executionId(assignment));
+    const { completion } = await runToCompletion(assignment);
     expect(completion.outcome).toBe(Outcome.COMPLETED);
     expect(completion.runnerId).toBe("runner_test_2");
     expect(service.registered).toHaveLength(2);
@@ -168,9 +172,7 @@ describe("runner", () => {
       script: { name: "touch.py", content: `open(${JSON.stringify(marker)}, "w").close()\nprint("ran")\n` },
       inputs: [{ name: "data/in.json", content: '{"name": "world"}', storedContent: '{"name": "tampered"}' }],
     });
-    service.enqueue(assignment);
-    const id = executionId(assignment);
-    const completion = await service.completionOf(id);
+    const { id, completion } = await runToCompletion(assignment);
 
     expect(completion.outcome).toBe(Outcome.FAILED);
     expect(completion.exitCode).toBeUndefined();
@@ -191,9 +193,7 @@ describe("runner", () => {
         content: "import sys\nfor i in range(1200):\n    print(i)\nprint('cannot parse input', file=sys.stderr)\nsys.exit(3)\n",
       },
     });
-    service.enqueue(assignment);
-    const id = executionId(assignment);
-    const completion = await service.completionOf(id);
+    const { id, completion } = await runToCompletion(assignment);
 
     expect(completion.outcome).toBe(Outcome.FAILED);
     expect(completion.exitCode).toBe(3);
@@ -209,12 +209,11 @@ describe("runner", () => {
       script: { name: "slow.py", content: "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n" },
       timeoutSeconds: 1,
     });
-    service.enqueue(assignment);
-    const completion = await service.completionOf(executionId(assignment));
+    const { id, completion } = await runToCompletion(assignment);
 
     expect(completion.outcome).toBe(Outcome.TIMED_OUT);
     expect(completion.errorMessage).toBe("timed out after 1s");
-    expect(lines(service.logs.get(executionId(assignment)), LogEntry_Stream.SYSTEM)).toContain(
+    expect(lines(service.logs.get(id), LogEntry_Stream.SYSTEM)).toContain(
       "timed out after 1s; sending SIGTERM",
     );
   });
@@ -225,8 +224,7 @@ describe("runner", () => {
     const slow = assignmentFor({
       script: { name: "slow.py", content: "import time\nprint('started', flush=True)\ntime.sleep(60)\n" },
     });
-    service.enqueue(quick);
-    expect((await service.completionOf(executionId(quick))).outcome).toBe(Outcome.COMPLETED);
+    expect((await runToCompletion(quick)).completion.outcome).toBe(Outcome.COMPLETED);
     service.enqueue(slow);
     while (lines(service.logs.get(executionId(slow)), LogEntry_Stream.STDOUT).length === 0) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -244,8 +242,7 @@ describe("runner", () => {
     const assignment = assignmentFor({ script: { name: "x.rb", content: "puts 1\n" } });
     assignment.execution!.runtime = "ruby";
     assignment.runtimeName = "ruby";
-    service.enqueue(assignment);
-    const completion = await service.completionOf(executionId(assignment));
+    const { completion } = await runToCompletion(assignment);
     expect(completion.outcome).toBe(Outcome.FAILED);
     expect(completion.errorMessage).toBe("runtime 'ruby' is not available on this runner");
   });
