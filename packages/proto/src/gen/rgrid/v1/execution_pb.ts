@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/execution.proto.
  */
 export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxIjwKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkiigYKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSIgoGc2NyaXB0GAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgEIAEoCRIMCgRhcmdzGAUgAygJEikKA2VudhgGIAMoCzIcLnJncmlkLnYxLkV4ZWN1dGlvbi5FbnZFbnRyeRIiCgZpbnB1dHMYByADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIzCghtZXRhZGF0YRgIIAMoCzIhLnJncmlkLnYxLkV4ZWN1dGlvbi5NZXRhZGF0YUVudHJ5EhcKD3RpbWVvdXRfc2Vjb25kcxgJIAEoBRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGA0gASgFSACIAQESFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIRCglydW5uZXJfaWQYDyABKAkSEAoIcmV0cnlfb2YYECABKAkSDwoHcm9vdF9pZBgRIAEoCRIPCgdhdHRlbXB0GBIgASgFEicKCnJldHJ5X2tpbmQYEyABKA4yEy5yZ3JpZC52MS5SZXRyeUtpbmQSEgoKcmV0cmllZF9ieRgUIAEoCRISCgpyZXRyaWVkX2FzGBUgAygJEiMKB291dHB1dHMYFiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi2gEKCExvZ0VudHJ5EhAKCHNlcXVlbmNlGAEgASgDEikKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbRIMCgRsaW5lGAMgASgJEigKBHRpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACEhEKDVNUUkVBTV9TWVNURU0QAyKDAwoWQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdBIiCgZzY3JpcHQYASABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAIgASgJEgwKBGFyZ3MYAyADKAkSNgoDZW52GAQgAygLMikucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdC5FbnZFbnRyeRIiCgZpbnB1dHMYBSADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxJACghtZXRhZGF0YRgGIAMoCzIuLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuTWV0YWRhdGFFbnRyeRIXCg90aW1lb3V0X3NlY29uZHMYByABKAUSEgoKcmVxdWVzdF9pZBgIIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKhAQoXQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEi4KDXNjcmlwdF91cGxvYWQYAiABKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50Ei4KDWlucHV0X3VwbG9hZHMYAyADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50Ii0KFUNvbmZpcm1VcGxvYWRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkiQAoWQ29uZmlybVVwbG9hZHNSZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24iKwoTR2V0RXhlY3V0aW9uUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uImsKFUxpc3RFeGVjdXRpb25zUmVxdWVzdBIrCghzdGF0dXNlcxgBIAMoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlAKFVJldHJ5RXhlY3V0aW9uUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSDQoFZm9yY2UYAiABKAgSEgoKcmVxdWVzdF9pZBgDIAEoCSJnChZSZXRyeUV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIlCghvcmlnaW5hbBgCIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJNCg5HZXRMb2dzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAMSDQoFbGltaXQYAyABKAUiSAoPR2V0TG9nc1Jlc3BvbnNlEiMKB2VudHJpZXMYASADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeRIQCghoYXNfbW9yZRgCIAEoCCIxChlHZXRPdXRwdXREb3dubG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJtChpHZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRIjCgdvdXRwdXRzGAEgAygLMhIucmdyaWQudjEuRmlsZUluZm8SKgoJZG93bmxvYWRzGAIgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCqLAgoPRXhlY3V0aW9uU3RhdHVzEiAKHEVYRUNVVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpFWEVDVVRJT05fU1RBVFVTX1VQTE9BRElORxABEhsKF0VYRUNVVElPTl9TVEFUVVNfUVVFVUVEEAISHAoYRVhFQ1VUSU9OX1NUQVRVU19SVU5OSU5HEAMSHgoaRVhFQ1VUSU9OX1NUQVRVU19DT01QTEVURUQQBBIbChdFWEVDVVRJT05fU1RBVFVTX0ZBSUxFRBAFEh4KGkVYRUNVVElPTl9TVEFUVVNfVElNRURfT1VUEAYSHgoaRVhFQ1VUSU9OX1NUQVRVU19DQU5DRUxMRUQQByqIAQoJUmV0cnlLaW5kEhoKFlJFVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVRSWV9LSU5EX09SSUdJTkFMEAESFQoRUkVUUllfS0lORF9NQU5VQUwQAhIVChFSRVRSWV9LSU5EX0ZPUkNFRBADEhgKFFJFVFJZX0tJTkRfQVVUT01BVElDEAQy2QQKEEV4ZWN1dGlvblNlcnZpY2USVgoPQ3JlYXRlRXhlY3V0aW9uEiAucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdBohLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlc3BvbnNlElMKDkNvbmZpcm1VcGxvYWRzEh8ucmdyaWQudjEuQ29uZmlybVVwbG9hZHNSZXF1ZXN0GiAucmdyaWQudjEuQ29uZmlybVVwbG9hZHNSZXNwb25zZRJNCgxHZXRFeGVjdXRpb24SHS5yZ3JpZC52MS5HZXRFeGVjdXRpb25SZXF1ZXN0Gh4ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2USUwoOTGlzdEV4ZWN1dGlvbnMSHy5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1JlcXVlc3QaIC5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1Jlc3BvbnNlElMKDlJldHJ5RXhlY3V0aW9uEh8ucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXF1ZXN0GiAucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXNwb25zZRI+CgdHZXRMb2dzEhgucmdyaWQudjEuR2V0TG9nc1JlcXVlc3QaGS5yZ3JpZC52MS5HZXRMb2dzUmVzcG9uc2USXwoSR2V0T3V0cHV0RG93bmxvYWRzEiMucmdyaWQudjEuR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBokLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxIjwKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAki2wgKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSIgoGc2NyaXB0GAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgEIAEoCRIMCgRhcmdzGAUgAygJEikKA2VudhgGIAMoCzIcLnJncmlkLnYxLkV4ZWN1dGlvbi5FbnZFbnRyeRIiCgZpbnB1dHMYByADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIzCghtZXRhZGF0YRgIIAMoCzIhLnJncmlkLnYxLkV4ZWN1dGlvbi5NZXRhZGF0YUVudHJ5EhcKD3RpbWVvdXRfc2Vjb25kcxgJIAEoBRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGA0gASgFSACIAQESFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIRCglydW5uZXJfaWQYDyABKAkSEAoIcmV0cnlfb2YYECABKAkSDwoHcm9vdF9pZBgRIAEoCRIPCgdhdHRlbXB0GBIgASgFEicKCnJldHJ5X2tpbmQYEyABKA4yEy5yZ3JpZC52MS5SZXRyeUtpbmQSEgoKcmV0cmllZF9ieRgUIAEoCRISCgpyZXRyaWVkX2FzGBUgAygJEiMKB291dHB1dHMYFiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgduZXR3b3JrGBcgASgIEhMKC21heF9yZXRyaWVzGBggASgFEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYGSADKAUSEAoIYmF0Y2hfaWQYGiABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YGyABKAUSKwoMZmFpbHVyZV9raW5kGBwgASgOMhUucmdyaWQudjEuRmFpbHVyZUtpbmQSGQoRYXV0b19yZXRyeV9udW1iZXIYHSABKAUSFAoMcmV0cnlfcmVhc29uGB4gASgJEhgKEHNhbmRib3hfd2FybmluZ3MYHyADKAkSNwoTY2FuY2VsX3JlcXVlc3RlZF9hdBggIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKbm90X2JlZm9yZRghIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSLRAQoNVHJhbnNmZXJHcmFudBIMCgRuYW1lGAEgASgJEg4KBm1ldGhvZBgCIAEoCRILCgN1cmwYAyABKAkSNQoHaGVhZGVycxgEIAMoCzIkLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQuSGVhZGVyc0VudHJ5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItoBCghMb2dFbnRyeRIQCghzZXF1ZW5jZRgBIAEoAxIpCgZzdHJlYW0YAiABKA4yGS5yZ3JpZC52MS5Mb2dFbnRyeS5TdHJlYW0SDAoEbGluZRgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAhIRCg1TVFJFQU1fU1lTVEVNEAMigwMKFkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QSIgoGc2NyaXB0GAEgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgCIAEoCRIMCgRhcmdzGAMgAygJEjYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnkSIgoGaW5wdXRzGAUgAygLMhIucmdyaWQudjEuRmlsZUluZm8SQAoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhIKCnJlcXVlc3RfaWQYCCABKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEioQEKF0NyZWF0ZUV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIuCg1zY3JpcHRfdXBsb2FkGAIgASgLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudBIuCg1pbnB1dF91cGxvYWRzGAMgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCItChVDb25maXJtVXBsb2Fkc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIisKE0dldEV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIj4KFEdldEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJrChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSKwoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoWTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRInCgpleGVjdXRpb25zGAEgAygLMhMucmdyaWQudjEuRXhlY3V0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg0KBWZvcmNlGAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiZwoWUmV0cnlFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SJQoIb3JpZ2luYWwYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24iTQoOR2V0TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDEg0KBWxpbWl0GAMgASgFIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiMQoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkibQoaR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2USIwoHb3V0cHV0cxgBIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEioKCWRvd25sb2FkcxgCIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiQQoRRm9sbG93TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDImQKEkZvbGxvd0xvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSKQoGc3RhdHVzGAIgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzIi4KFkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJOChFSZXRyeUJhdGNoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRITCgtmYWlsZWRfb25seRgCIAEoCBISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkJhdGNoUmV0cnlJdGVtEiUKCG9yaWdpbmFsGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiIKBXJldHJ5GAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEg8KB3NraXBwZWQYAyABKAkiawoSUmV0cnlCYXRjaFJlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhgucmdyaWQudjEuQmF0Y2hSZXRyeUl0ZW0SFQoNcmV0cmllZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFKosCCg9FeGVjdXRpb25TdGF0dXMSIAocRVhFQ1VUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkVYRUNVVElPTl9TVEFUVVNfVVBMT0FESU5HEAESGwoXRVhFQ1VUSU9OX1NUQVRVU19RVUVVRUQQAhIcChhFWEVDVVRJT05fU1RBVFVTX1JVTk5JTkcQAxIeChpFWEVDVVRJT05fU1RBVFVTX0NPTVBMRVRFRBAEEhsKF0VYRUNVVElPTl9TVEFUVVNfRkFJTEVEEAUSHgoaRVhFQ1VUSU9OX1NUQVRVU19USU1FRF9PVVQQBhIeChpFWEVDVVRJT05fU1RBVFVTX0NBTkNFTExFRBAHKogBCglSZXRyeUtpbmQSGgoWUkVUUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFVFJZX0tJTkRfT1JJR0lOQUwQARIVChFSRVRSWV9LSU5EX01BTlVBTBACEhUKEVJFVFJZX0tJTkRfRk9SQ0VEEAMSGAoUUkVUUllfS0lORF9BVVRPTUFUSUMQBCqDAQoLRmFpbHVyZUtpbmQSHAoYRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRkFJTFVSRV9LSU5EX1NDUklQVBABEh8KG0ZBSUxVUkVfS0lORF9JTkZSQVNUUlVDVFVSRRACEhwKGEZBSUxVUkVfS0lORF9SVU5ORVJfTE9TVBADMsUGChBFeGVjdXRpb25TZXJ2aWNlElYKD0NyZWF0ZUV4ZWN1dGlvbhIgLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJTCg5Db25maXJtVXBsb2FkcxIfLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVxdWVzdBogLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USTQoMR2V0RXhlY3V0aW9uEh0ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVxdWVzdBoeLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlElMKDkxpc3RFeGVjdXRpb25zEh8ucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiAucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRJTCg5SZXRyeUV4ZWN1dGlvbhIfLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVxdWVzdBogLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USPgoHR2V0TG9ncxIYLnJncmlkLnYxLkdldExvZ3NSZXF1ZXN0GhkucmdyaWQudjEuR2V0TG9nc1Jlc3BvbnNlEl8KEkdldE91dHB1dERvd25sb2FkcxIjLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QaJC5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRJJCgpGb2xsb3dMb2dzEhsucmdyaWQudjEuRm9sbG93TG9nc1JlcXVlc3QaHC5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVzcG9uc2UwARJWCg9DYW5jZWxFeGVjdXRpb24SIC5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USRwoKUmV0cnlCYXRjaBIbLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXF1ZXN0GhwucmdyaWQudjEuUmV0cnlCYXRjaFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A file that travels with an execution: its script, or one of its inputs or outputs.
@@ -173,6 +173,80 @@ export type Execution = Message<"rgrid.v1.Execution"> & {
    * @generated from field: repeated rgrid.v1.FileInfo outputs = 22;
    */
   outputs: FileInfo[];
+
+  /**
+   * The script may use the network (`rgrid run --network`); otherwise it runs without one.
+   *
+   * @generated from field: bool network = 23;
+   */
+  network: boolean;
+
+  /**
+   * How many automatic retries this lineage allows after transient failures.
+   *
+   * @generated from field: int32 max_retries = 24;
+   */
+  maxRetries: number;
+
+  /**
+   * Script exit codes that count as transient and are retried automatically.
+   *
+   * @generated from field: repeated int32 retry_on_exit_codes = 25;
+   */
+  retryOnExitCodes: number[];
+
+  /**
+   * The batch this execution belongs to ("batch_" + 32 hex), empty when it is not in one.
+   *
+   * @generated from field: string batch_id = 26;
+   */
+  batchId: string;
+
+  /**
+   * How many executions of the batch may run at once; zero means no limit.
+   *
+   * @generated from field: int32 batch_parallelism = 27;
+   */
+  batchParallelism: number;
+
+  /**
+   * @generated from field: rgrid.v1.FailureKind failure_kind = 28;
+   */
+  failureKind: FailureKind;
+
+  /**
+   * For an automatic retry: which automatic retry of its lineage it is (1, 2, ...) and why it
+   * was made ("runner lost", "infrastructure error", "exit code 75").
+   *
+   * @generated from field: int32 auto_retry_number = 29;
+   */
+  autoRetryNumber: number;
+
+  /**
+   * @generated from field: string retry_reason = 30;
+   */
+  retryReason: string;
+
+  /**
+   * Isolation measures the runner was configured for but could not apply on its machine.
+   *
+   * @generated from field: repeated string sandbox_warnings = 31;
+   */
+  sandboxWarnings: string[];
+
+  /**
+   * Set when the owner asked to cancel a running execution and the runner has not yet stopped it.
+   *
+   * @generated from field: google.protobuf.Timestamp cancel_requested_at = 32;
+   */
+  cancelRequestedAt?: Timestamp | undefined;
+
+  /**
+   * When a queued automatic retry becomes eligible to run (its backoff); unset otherwise.
+   *
+   * @generated from field: google.protobuf.Timestamp not_before = 33;
+   */
+  notBefore?: Timestamp | undefined;
 };
 
 /**
@@ -657,6 +731,171 @@ export const GetOutputDownloadsResponseSchema: GenMessage<GetOutputDownloadsResp
   messageDesc(file_rgrid_v1_execution, 17);
 
 /**
+ * @generated from message rgrid.v1.FollowLogsRequest
+ */
+export type FollowLogsRequest = Message<"rgrid.v1.FollowLogsRequest"> & {
+  /**
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+
+  /**
+   * @generated from field: int64 after_sequence = 2;
+   */
+  afterSequence: bigint;
+};
+
+/**
+ * Describes the message rgrid.v1.FollowLogsRequest.
+ * Use `create(FollowLogsRequestSchema)` to create a new message.
+ */
+export const FollowLogsRequestSchema: GenMessage<FollowLogsRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 18);
+
+/**
+ * @generated from message rgrid.v1.FollowLogsResponse
+ */
+export type FollowLogsResponse = Message<"rgrid.v1.FollowLogsResponse"> & {
+  /**
+   * @generated from field: repeated rgrid.v1.LogEntry entries = 1;
+   */
+  entries: LogEntry[];
+
+  /**
+   * The execution's status when this message was sent; the last message carries the terminal one.
+   *
+   * @generated from field: rgrid.v1.ExecutionStatus status = 2;
+   */
+  status: ExecutionStatus;
+};
+
+/**
+ * Describes the message rgrid.v1.FollowLogsResponse.
+ * Use `create(FollowLogsResponseSchema)` to create a new message.
+ */
+export const FollowLogsResponseSchema: GenMessage<FollowLogsResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 19);
+
+/**
+ * @generated from message rgrid.v1.CancelExecutionRequest
+ */
+export type CancelExecutionRequest = Message<"rgrid.v1.CancelExecutionRequest"> & {
+  /**
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+};
+
+/**
+ * Describes the message rgrid.v1.CancelExecutionRequest.
+ * Use `create(CancelExecutionRequestSchema)` to create a new message.
+ */
+export const CancelExecutionRequestSchema: GenMessage<CancelExecutionRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 20);
+
+/**
+ * @generated from message rgrid.v1.CancelExecutionResponse
+ */
+export type CancelExecutionResponse = Message<"rgrid.v1.CancelExecutionResponse"> & {
+  /**
+   * @generated from field: rgrid.v1.Execution execution = 1;
+   */
+  execution?: Execution | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.CancelExecutionResponse.
+ * Use `create(CancelExecutionResponseSchema)` to create a new message.
+ */
+export const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 21);
+
+/**
+ * @generated from message rgrid.v1.RetryBatchRequest
+ */
+export type RetryBatchRequest = Message<"rgrid.v1.RetryBatchRequest"> & {
+  /**
+   * @generated from field: string batch_id = 1;
+   */
+  batchId: string;
+
+  /**
+   * Only failed and timed-out executions; otherwise every finished one.
+   *
+   * @generated from field: bool failed_only = 2;
+   */
+  failedOnly: boolean;
+
+  /**
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message rgrid.v1.RetryBatchRequest.
+ * Use `create(RetryBatchRequestSchema)` to create a new message.
+ */
+export const RetryBatchRequestSchema: GenMessage<RetryBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 22);
+
+/**
+ * One execution of the batch: retried as `retry`, or left alone with the reason in `skipped`.
+ *
+ * @generated from message rgrid.v1.BatchRetryItem
+ */
+export type BatchRetryItem = Message<"rgrid.v1.BatchRetryItem"> & {
+  /**
+   * @generated from field: rgrid.v1.Execution original = 1;
+   */
+  original?: Execution | undefined;
+
+  /**
+   * @generated from field: rgrid.v1.Execution retry = 2;
+   */
+  retry?: Execution | undefined;
+
+  /**
+   * @generated from field: string skipped = 3;
+   */
+  skipped: string;
+};
+
+/**
+ * Describes the message rgrid.v1.BatchRetryItem.
+ * Use `create(BatchRetryItemSchema)` to create a new message.
+ */
+export const BatchRetryItemSchema: GenMessage<BatchRetryItem> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 23);
+
+/**
+ * @generated from message rgrid.v1.RetryBatchResponse
+ */
+export type RetryBatchResponse = Message<"rgrid.v1.RetryBatchResponse"> & {
+  /**
+   * @generated from field: repeated rgrid.v1.BatchRetryItem items = 1;
+   */
+  items: BatchRetryItem[];
+
+  /**
+   * @generated from field: int32 retried_count = 2;
+   */
+  retriedCount: number;
+
+  /**
+   * @generated from field: int32 skipped_count = 3;
+   */
+  skippedCount: number;
+};
+
+/**
+ * Describes the message rgrid.v1.RetryBatchResponse.
+ * Use `create(RetryBatchResponseSchema)` to create a new message.
+ */
+export const RetryBatchResponseSchema: GenMessage<RetryBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 24);
+
+/**
  * Lifecycle of an execution. COMPLETED, FAILED, TIMED_OUT and CANCELLED are terminal: once an
  * execution reaches one of them it never changes again.
  *
@@ -771,6 +1010,46 @@ export const RetryKindSchema: GenEnum<RetryKind> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 1);
 
 /**
+ * Why a FAILED execution failed; decides whether it is retried automatically.
+ *
+ * @generated from enum rgrid.v1.FailureKind
+ */
+export enum FailureKind {
+  /**
+   * @generated from enum value: FAILURE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The script exited non-zero or broke a resource limit.
+   *
+   * @generated from enum value: FAILURE_KIND_SCRIPT = 1;
+   */
+  SCRIPT = 1,
+
+  /**
+   * The runner could not prepare or finish the run (an input could not be fetched, an output
+   * could not be stored): transient, retried automatically.
+   *
+   * @generated from enum value: FAILURE_KIND_INFRASTRUCTURE = 2;
+   */
+  INFRASTRUCTURE = 2,
+
+  /**
+   * The runner stopped heartbeating while it held the execution: retried automatically.
+   *
+   * @generated from enum value: FAILURE_KIND_RUNNER_LOST = 3;
+   */
+  RUNNER_LOST = 3,
+}
+
+/**
+ * Describes the enum rgrid.v1.FailureKind.
+ */
+export const FailureKindSchema: GenEnum<FailureKind> = /*@__PURE__*/
+  enumDesc(file_rgrid_v1_execution, 2);
+
+/**
  * The public API used by the rgrid CLI and the browser console. Every call requires
  * `Authorization: Bearer <api key>`; executions of other accounts do not exist for the caller.
  *
@@ -843,6 +1122,40 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof GetOutputDownloadsRequestSchema;
     output: typeof GetOutputDownloadsResponseSchema;
+  },
+  /**
+   * Streams an execution's log lines after `after_sequence` as they arrive and ends once the
+   * execution is terminal and every line has been sent. A client that lost the stream opens a
+   * new one after the last sequence it saw: no gap and no duplicate.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.FollowLogs
+   */
+  followLogs: {
+    methodKind: "server_streaming";
+    input: typeof FollowLogsRequestSchema;
+    output: typeof FollowLogsResponseSchema;
+  },
+  /**
+   * Queued or uploading: cancelled at once. Running: the runner is told to stop it and reports
+   * it cancelled. Terminal: FailedPrecondition.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.CancelExecution
+   */
+  cancelExecution: {
+    methodKind: "unary";
+    input: typeof CancelExecutionRequestSchema;
+    output: typeof CancelExecutionResponseSchema;
+  },
+  /**
+   * Retries the executions of a batch in one call (failed and timed-out ones only, or every
+   * finished one), with the rules of RetryExecution for each; idempotent by request_id.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.RetryBatch
+   */
+  retryBatch: {
+    methodKind: "unary";
+    input: typeof RetryBatchRequestSchema;
+    output: typeof RetryBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_execution, 0);

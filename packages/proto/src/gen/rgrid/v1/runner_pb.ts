@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/runner.proto.
  */
 export const file_rgrid_v1_runner: GenFile = /*@__PURE__*/
-  fileDesc("ChVyZ3JpZC92MS9ydW5uZXIucHJvdG8SCHJncmlkLnYxIkgKFVJlZ2lzdGVyUnVubmVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJ1bnRpbWVzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkiKwoWUmVnaXN0ZXJSdW5uZXJSZXNwb25zZRIRCglydW5uZXJfaWQYASABKAkiPwoVQ2xhaW1FeGVjdXRpb25SZXF1ZXN0EhEKCXJ1bm5lcl9pZBgBIAEoCRITCgt3YWl0X21pbGxpcxgCIAEoBSLHAQoKQXNzaWdubWVudBImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SMAoPc2NyaXB0X2Rvd25sb2FkGAIgASgLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudBIwCg9pbnB1dF9kb3dubG9hZHMYAyADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50EhQKDHJ1bnRpbWVfbmFtZRgEIAEoCRIXCg90aW1lb3V0X3NlY29uZHMYBSABKAUiVgoWQ2xhaW1FeGVjdXRpb25SZXNwb25zZRItCgphc3NpZ25tZW50GAEgASgLMhQucmdyaWQudjEuQXNzaWdubWVudEgAiAEBQg0KC19hc3NpZ25tZW50ImEKEUFwcGVuZExvZ3NSZXF1ZXN0EhEKCXJ1bm5lcl9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSIwoHZW50cmllcxgDIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5IhQKEkFwcGVuZExvZ3NSZXNwb25zZSJqChpDcmVhdGVPdXRwdXRVcGxvYWRzUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEiMKB291dHB1dHMYAyADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbyJHChtDcmVhdGVPdXRwdXRVcGxvYWRzUmVzcG9uc2USKAoHdXBsb2FkcxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQi+gEKGENvbXBsZXRlRXhlY3V0aW9uUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEiIKB291dGNvbWUYAyABKA4yES5yZ3JpZC52MS5PdXRjb21lEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBEhUKDWVycm9yX21lc3NhZ2UYBSABKAkSIwoHb3V0cHV0cxgGIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEi8KC2ZpbmlzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIhsKGUNvbXBsZXRlRXhlY3V0aW9uUmVzcG9uc2UqZAoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRT1VUQ09NRV9DT01QTEVURUQQARISCg5PVVRDT01FX0ZBSUxFRBACEhUKEU9VVENPTUVfVElNRURfT1VUEAMyxAMKDVJ1bm5lclNlcnZpY2USUwoOUmVnaXN0ZXJSdW5uZXISHy5yZ3JpZC52MS5SZWdpc3RlclJ1bm5lclJlcXVlc3QaIC5yZ3JpZC52MS5SZWdpc3RlclJ1bm5lclJlc3BvbnNlElMKDkNsYWltRXhlY3V0aW9uEh8ucmdyaWQudjEuQ2xhaW1FeGVjdXRpb25SZXF1ZXN0GiAucmdyaWQudjEuQ2xhaW1FeGVjdXRpb25SZXNwb25zZRJHCgpBcHBlbmRMb2dzEhsucmdyaWQudjEuQXBwZW5kTG9nc1JlcXVlc3QaHC5yZ3JpZC52MS5BcHBlbmRMb2dzUmVzcG9uc2USYgoTQ3JlYXRlT3V0cHV0VXBsb2FkcxIkLnJncmlkLnYxLkNyZWF0ZU91dHB1dFVwbG9hZHNSZXF1ZXN0GiUucmdyaWQudjEuQ3JlYXRlT3V0cHV0VXBsb2Fkc1Jlc3BvbnNlElwKEUNvbXBsZXRlRXhlY3V0aW9uEiIucmdyaWQudjEuQ29tcGxldGVFeGVjdXRpb25SZXF1ZXN0GiMucmdyaWQudjEuQ29tcGxldGVFeGVjdXRpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
+  fileDesc("ChVyZ3JpZC92MS9ydW5uZXIucHJvdG8SCHJncmlkLnYxImIKFVJlZ2lzdGVyUnVubmVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJ1bnRpbWVzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgEIAMoCSJsChZSZWdpc3RlclJ1bm5lclJlc3BvbnNlEhEKCXJ1bm5lcl9pZBgBIAEoCRIhChloZWFydGJlYXRfaW50ZXJ2YWxfbWlsbGlzGAIgASgFEhwKFGxlYXNlX3RpbWVvdXRfbWlsbGlzGAMgASgFIj8KFUNsYWltRXhlY3V0aW9uUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSEwoLd2FpdF9taWxsaXMYAiABKAUixwEKCkFzc2lnbm1lbnQSJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEjAKD3NjcmlwdF9kb3dubG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSMAoPaW5wdXRfZG93bmxvYWRzGAMgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudBIUCgxydW50aW1lX25hbWUYBCABKAkSFwoPdGltZW91dF9zZWNvbmRzGAUgASgFIlYKFkNsYWltRXhlY3V0aW9uUmVzcG9uc2USLQoKYXNzaWdubWVudBgBIAEoCzIULnJncmlkLnYxLkFzc2lnbm1lbnRIAIgBAUINCgtfYXNzaWdubWVudCJhChFBcHBlbmRMb2dzUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEiMKB2VudHJpZXMYAyADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeSIUChJBcHBlbmRMb2dzUmVzcG9uc2UiagoaQ3JlYXRlT3V0cHV0VXBsb2Fkc1JlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIjCgdvdXRwdXRzGAMgAygLMhIucmdyaWQudjEuRmlsZUluZm8iRwobQ3JlYXRlT3V0cHV0VXBsb2Fkc1Jlc3BvbnNlEigKB3VwbG9hZHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50IvoBChhDb21wbGV0ZUV4ZWN1dGlvblJlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIiCgdvdXRjb21lGAMgASgOMhEucmdyaWQudjEuT3V0Y29tZRIWCglleGl0X2NvZGUYBCABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGAUgASgJEiMKB291dHB1dHMYBiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDAoKX2V4aXRfY29kZSIbChlDb21wbGV0ZUV4ZWN1dGlvblJlc3BvbnNlIjwKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhUKDWV4ZWN1dGlvbl9pZHMYAiADKAkiTQoRSGVhcnRiZWF0UmVzcG9uc2USHAoUY2FuY2VsX2V4ZWN1dGlvbl9pZHMYASADKAkSGgoSbG9zdF9leGVjdXRpb25faWRzGAIgAygJKp0BCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX0NPTVBMRVRFRBABEhIKDk9VVENPTUVfRkFJTEVEEAISFQoRT1VUQ09NRV9USU1FRF9PVVQQAxIVChFPVVRDT01FX0NBTkNFTExFRBAEEiAKHE9VVENPTUVfSU5GUkFTVFJVQ1RVUkVfRVJST1IQBTKKBAoNUnVubmVyU2VydmljZRJTCg5SZWdpc3RlclJ1bm5lchIfLnJncmlkLnYxLlJlZ2lzdGVyUnVubmVyUmVxdWVzdBogLnJncmlkLnYxLlJlZ2lzdGVyUnVubmVyUmVzcG9uc2USUwoOQ2xhaW1FeGVjdXRpb24SHy5yZ3JpZC52MS5DbGFpbUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5DbGFpbUV4ZWN1dGlvblJlc3BvbnNlEkcKCkFwcGVuZExvZ3MSGy5yZ3JpZC52MS5BcHBlbmRMb2dzUmVxdWVzdBocLnJncmlkLnYxLkFwcGVuZExvZ3NSZXNwb25zZRJiChNDcmVhdGVPdXRwdXRVcGxvYWRzEiQucmdyaWQudjEuQ3JlYXRlT3V0cHV0VXBsb2Fkc1JlcXVlc3QaJS5yZ3JpZC52MS5DcmVhdGVPdXRwdXRVcGxvYWRzUmVzcG9uc2USXAoRQ29tcGxldGVFeGVjdXRpb24SIi5yZ3JpZC52MS5Db21wbGV0ZUV4ZWN1dGlvblJlcXVlc3QaIy5yZ3JpZC52MS5Db21wbGV0ZUV4ZWN1dGlvblJlc3BvbnNlEkQKCUhlYXJ0YmVhdBIaLnJncmlkLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGy5yZ3JpZC52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
 
 /**
  * @generated from message rgrid.v1.RegisterRunnerRequest
@@ -38,6 +38,14 @@ export type RegisterRunnerRequest = Message<"rgrid.v1.RegisterRunnerRequest"> & 
    * @generated from field: string version = 3;
    */
   version: string;
+
+  /**
+   * Isolation measures the runner was configured for but cannot apply on its machine (e.g. "no
+   * cgroup memory controller: memory is not limited"); recorded with each execution it runs.
+   *
+   * @generated from field: repeated string sandbox_warnings = 4;
+   */
+  sandboxWarnings: string[];
 };
 
 /**
@@ -55,6 +63,19 @@ export type RegisterRunnerResponse = Message<"rgrid.v1.RegisterRunnerResponse"> 
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
+
+  /**
+   * How often to call Heartbeat, and how long after the last one the runner's executions are
+   * given up as "runner lost".
+   *
+   * @generated from field: int32 heartbeat_interval_millis = 2;
+   */
+  heartbeatIntervalMillis: number;
+
+  /**
+   * @generated from field: int32 lease_timeout_millis = 3;
+   */
+  leaseTimeoutMillis: number;
 };
 
 /**
@@ -299,6 +320,57 @@ export const CompleteExecutionResponseSchema: GenMessage<CompleteExecutionRespon
   messageDesc(file_rgrid_v1_runner, 10);
 
 /**
+ * @generated from message rgrid.v1.HeartbeatRequest
+ */
+export type HeartbeatRequest = Message<"rgrid.v1.HeartbeatRequest"> & {
+  /**
+   * @generated from field: string runner_id = 1;
+   */
+  runnerId: string;
+
+  /**
+   * The executions the runner is running now.
+   *
+   * @generated from field: repeated string execution_ids = 2;
+   */
+  executionIds: string[];
+};
+
+/**
+ * Describes the message rgrid.v1.HeartbeatRequest.
+ * Use `create(HeartbeatRequestSchema)` to create a new message.
+ */
+export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_runner, 11);
+
+/**
+ * @generated from message rgrid.v1.HeartbeatResponse
+ */
+export type HeartbeatResponse = Message<"rgrid.v1.HeartbeatResponse"> & {
+  /**
+   * Executions whose owner asked to cancel them: kill the script and report OUTCOME_CANCELLED.
+   *
+   * @generated from field: repeated string cancel_execution_ids = 1;
+   */
+  cancelExecutionIds: string[];
+
+  /**
+   * Executions this runner no longer holds (given up as "runner lost", or unknown): stop them
+   * without reporting.
+   *
+   * @generated from field: repeated string lost_execution_ids = 2;
+   */
+  lostExecutionIds: string[];
+};
+
+/**
+ * Describes the message rgrid.v1.HeartbeatResponse.
+ * Use `create(HeartbeatResponseSchema)` to create a new message.
+ */
+export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_runner, 12);
+
+/**
  * The outcome a runner reports; it maps onto the terminal execution statuses.
  *
  * @generated from enum rgrid.v1.Outcome
@@ -323,6 +395,21 @@ export enum Outcome {
    * @generated from enum value: OUTCOME_TIMED_OUT = 3;
    */
   TIMED_OUT = 3,
+
+  /**
+   * Stopped because its owner cancelled it.
+   *
+   * @generated from enum value: OUTCOME_CANCELLED = 4;
+   */
+  CANCELLED = 4,
+
+  /**
+   * The runner could not prepare or finish the run (an input could not be fetched, an output
+   * could not be stored); recorded as FAILED with FAILURE_KIND_INFRASTRUCTURE.
+   *
+   * @generated from enum value: OUTCOME_INFRASTRUCTURE_ERROR = 5;
+   */
+  INFRASTRUCTURE_ERROR = 5,
 }
 
 /**
@@ -387,6 +474,17 @@ export const RunnerService: GenService<{
     methodKind: "unary";
     input: typeof CompleteExecutionRequestSchema;
     output: typeof CompleteExecutionResponseSchema;
+  },
+  /**
+   * Keeps the runner's lease on the executions it holds; answers which of them the runner must
+   * stop (cancelled by their owner) or has lost (given up as "runner lost").
+   *
+   * @generated from rpc rgrid.v1.RunnerService.Heartbeat
+   */
+  heartbeat: {
+    methodKind: "unary";
+    input: typeof HeartbeatRequestSchema;
+    output: typeof HeartbeatResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_runner, 0);

@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { TransferGrant } from "./execution_pb";
 import { file_rgrid_v1_execution } from "./execution_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSI9CglPYmplY3RSZWYSIgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmQSDAoEbmFtZRgCIAEoCSJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyJpChlDcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkUKGkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiawobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJxChFDb3B5SW5wdXRzUmVxdWVzdBIbChNzb3VyY2VfZXhlY3V0aW9uX2lkGAEgASgJEhsKE3RhcmdldF9leGVjdXRpb25faWQYAiABKAkSDQoFbmFtZXMYAyADKAkSEwoLc2NyaXB0X25hbWUYBCABKAkiOgoSQ29weUlucHV0c1Jlc3BvbnNlEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTQoSU3RhdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmIjwKE1N0YXRPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTgoSTGlzdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZCI8ChNMaXN0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIjUKHURlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSpwCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAzKmBAoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2ViBnByb3RvMw", [file_rgrid_v1_execution]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSI9CglPYmplY3RSZWYSIgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmQSDAoEbmFtZRgCIAEoCSJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyJpChlDcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkUKGkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiawobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJxChFDb3B5SW5wdXRzUmVxdWVzdBIbChNzb3VyY2VfZXhlY3V0aW9uX2lkGAEgASgJEhsKE3RhcmdldF9leGVjdXRpb25faWQYAiABKAkSDQoFbmFtZXMYAyADKAkSEwoLc2NyaXB0X25hbWUYBCABKAkiOgoSQ29weUlucHV0c1Jlc3BvbnNlEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTQoSU3RhdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmIjwKE1N0YXRPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTgoSTGlzdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZCI8ChNMaXN0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIjUKHURlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSJMChtMaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QSGgoSYWZ0ZXJfZXhlY3V0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJdCg9TdG9yZWRFeGVjdXRpb24SFAoMZXhlY3V0aW9uX2lkGAEgASgJEjQKEG5ld2VzdF9vYmplY3RfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KHExpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USLQoKZXhlY3V0aW9ucxgBIAMoCzIZLnJncmlkLnYxLlN0b3JlZEV4ZWN1dGlvbhIQCghoYXNfbW9yZRgCIAEoCCpwCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAzKNBQoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
 
 /**
  * @generated from message rgrid.v1.ObjectRef
@@ -329,6 +331,78 @@ export const DeleteExecutionObjectsResponseSchema: GenMessage<DeleteExecutionObj
   messageDesc(file_rgrid_v1_storage, 13);
 
 /**
+ * @generated from message rgrid.v1.ListStoredExecutionsRequest
+ */
+export type ListStoredExecutionsRequest = Message<"rgrid.v1.ListStoredExecutionsRequest"> & {
+  /**
+   * Start after this execution id; empty for the first page.
+   *
+   * @generated from field: string after_execution_id = 1;
+   */
+  afterExecutionId: string;
+
+  /**
+   * At most 1000; zero means 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message rgrid.v1.ListStoredExecutionsRequest.
+ * Use `create(ListStoredExecutionsRequestSchema)` to create a new message.
+ */
+export const ListStoredExecutionsRequestSchema: GenMessage<ListStoredExecutionsRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 14);
+
+/**
+ * @generated from message rgrid.v1.StoredExecution
+ */
+export type StoredExecution = Message<"rgrid.v1.StoredExecution"> & {
+  /**
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp newest_object_at = 2;
+   */
+  newestObjectAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.StoredExecution.
+ * Use `create(StoredExecutionSchema)` to create a new message.
+ */
+export const StoredExecutionSchema: GenMessage<StoredExecution> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 15);
+
+/**
+ * @generated from message rgrid.v1.ListStoredExecutionsResponse
+ */
+export type ListStoredExecutionsResponse = Message<"rgrid.v1.ListStoredExecutionsResponse"> & {
+  /**
+   * @generated from field: repeated rgrid.v1.StoredExecution executions = 1;
+   */
+  executions: StoredExecution[];
+
+  /**
+   * True when more ids follow the last one returned.
+   *
+   * @generated from field: bool has_more = 2;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message rgrid.v1.ListStoredExecutionsResponse.
+ * Use `create(ListStoredExecutionsResponseSchema)` to create a new message.
+ */
+export const ListStoredExecutionsResponseSchema: GenMessage<ListStoredExecutionsResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 16);
+
+/**
  * Where an object lives under its execution: executions/<id>/script/<name>,
  * executions/<id>/inputs/<name> or executions/<id>/outputs/<name>.
  *
@@ -421,6 +495,17 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof DeleteExecutionObjectsRequestSchema;
     output: typeof DeleteExecutionObjectsResponseSchema;
+  },
+  /**
+   * Pages through the execution ids that have objects, in id order, with the newest object's
+   * time for each; a janitor uses it to find objects of executions that do not exist.
+   *
+   * @generated from rpc rgrid.v1.StorageService.ListStoredExecutions
+   */
+  listStoredExecutions: {
+    methodKind: "unary";
+    input: typeof ListStoredExecutionsRequestSchema;
+    output: typeof ListStoredExecutionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_storage, 0);
