@@ -1,4 +1,4 @@
-import { isExecutionId, relativePathProblem } from "@rgrid/common";
+import { isBatchId, isExecutionId, relativePathProblem } from "@rgrid/common";
 import type { FieldRule } from "@rgrid/common";
 import { LogEntry_Stream, Outcome } from "@rgrid/proto";
 import type {
@@ -8,9 +8,12 @@ import type {
   CreateExecutionRequest,
   CreateOutputUploadsRequest,
   FileInfo,
+  FollowLogsRequest,
   GetLogsRequest,
+  HeartbeatRequest,
   ListExecutionsRequest,
   RegisterRunnerRequest,
+  RetryBatchRequest,
   RetryExecutionRequest,
 } from "@rgrid/proto";
 
@@ -34,6 +37,12 @@ export const LIMITS = {
   errorMessageBytes: 64 * 1024,
   pageSize: 500,
   logLimit: 10_000,
+  maxRetries: 10,
+  retryExitCodes: 32,
+  batchParallelism: 10_000,
+  sandboxWarnings: 32,
+  sandboxWarningChars: 500,
+  heartbeatExecutions: 1000,
 } as const;
 
 export const RUNTIME_PATTERN = /^[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9._-]{1,32})?$/;
@@ -50,6 +59,13 @@ function executionIdProblem(id: string): string | undefined {
 
 function runnerIdProblem(id: string): string | undefined {
   return RUNNER_ID_PATTERN.test(id) ? undefined : "must be a runner id returned by RegisterRunner";
+}
+
+function batchIdProblem(id: string, required: boolean): string | undefined {
+  if (id === "") {
+    return required ? "is required" : undefined;
+  }
+  return isBatchId(id) ? undefined : "must be batch_ followed by 32 lowercase hex characters";
 }
 
 function requestIdProblem(id: string, required: boolean): string | undefined {
@@ -190,6 +206,31 @@ export function createExecutionRules(maxTimeoutSeconds: number): FieldRule<Creat
           : undefined,
     },
     { field: "request_id", check: (r) => requestIdProblem(r.requestId, false) },
+    {
+      field: "max_retries",
+      check: (r) =>
+        r.maxRetries !== undefined && (r.maxRetries < 0 || r.maxRetries > LIMITS.maxRetries)
+          ? `must be from 0 to ${LIMITS.maxRetries}`
+          : undefined,
+    },
+    {
+      field: "retry_on_exit_codes",
+      check: (r) => {
+        if (r.retryOnExitCodes.length > LIMITS.retryExitCodes) return `must have at most ${LIMITS.retryExitCodes} entries`;
+        const bad = r.retryOnExitCodes.find((code) => code < 1 || code > 255);
+        return bad === undefined ? undefined : `${bad} is not an exit code that means failure (1 to 255)`;
+      },
+    },
+    { field: "batch_id", check: (r) => batchIdProblem(r.batchId, false) },
+    {
+      field: "batch_parallelism",
+      check: (r) => {
+        if (r.batchParallelism < 0 || r.batchParallelism > LIMITS.batchParallelism) {
+          return `must be from 0 (no limit) to ${LIMITS.batchParallelism}`;
+        }
+        return r.batchParallelism > 0 && r.batchId === "" ? "needs a batch_id" : undefined;
+      },
+    },
   ];
 }
 
@@ -203,7 +244,18 @@ export const retryExecutionRules: FieldRule<RetryExecutionRequest>[] = [
   { field: "request_id", check: (r) => requestIdProblem(r.requestId, true) },
 ];
 
+export const retryBatchRules: FieldRule<RetryBatchRequest>[] = [
+  { field: "batch_id", check: (r) => batchIdProblem(r.batchId, true) },
+  { field: "request_id", check: (r) => requestIdProblem(r.requestId, true) },
+];
+
+export const followLogsRules: FieldRule<FollowLogsRequest>[] = [
+  { field: "execution_id", check: (r) => executionIdProblem(r.executionId) },
+  { field: "after_sequence", check: (r) => (r.afterSequence < 0n ? "must not be negative" : undefined) },
+];
+
 export const listExecutionsRules: FieldRule<ListExecutionsRequest>[] = [
+  { field: "batch_id", check: (r) => batchIdProblem(r.batchId, false) },
   {
     field: "page_size",
     check: (r) => (r.pageSize < 0 || r.pageSize > LIMITS.pageSize ? `must be from 0 to ${LIMITS.pageSize}` : undefined),
@@ -242,6 +294,30 @@ export const registerRunnerRules: FieldRule<RegisterRunnerRequest>[] = [
     },
   },
   { field: "version", check: (r) => (r.version.length > 128 ? "must be at most 128 characters" : undefined) },
+  {
+    field: "sandbox_warnings",
+    check: (r) => {
+      if (r.sandboxWarnings.length > LIMITS.sandboxWarnings) return `must have at most ${LIMITS.sandboxWarnings} entries`;
+      const bad = r.sandboxWarnings.find(
+        (warning) => warning === "" || warning.length > LIMITS.sandboxWarningChars || CONTROL_CHARACTERS.test(warning),
+      );
+      return bad === undefined
+        ? undefined
+        : `entries must be 1 to ${LIMITS.sandboxWarningChars} characters without control characters`;
+    },
+  },
+];
+
+export const heartbeatRules: FieldRule<HeartbeatRequest>[] = [
+  { field: "runner_id", check: (r) => runnerIdProblem(r.runnerId) },
+  {
+    field: "execution_ids",
+    check: (r) => {
+      if (r.executionIds.length > LIMITS.heartbeatExecutions) return `must have at most ${LIMITS.heartbeatExecutions} entries`;
+      const bad = r.executionIds.find((id) => !isExecutionId(id));
+      return bad === undefined ? undefined : `${JSON.stringify(bad)} ${executionIdProblem(bad) ?? ""}`;
+    },
+  },
 ];
 
 export const claimExecutionRules: FieldRule<ClaimExecutionRequest>[] = [
@@ -278,15 +354,23 @@ export const createOutputUploadsRules: FieldRule<CreateOutputUploadsRequest>[] =
   { field: "outputs", check: (r) => filesProblem(r.outputs) },
 ];
 
+const REPORTABLE_OUTCOMES: readonly Outcome[] = [
+  Outcome.COMPLETED,
+  Outcome.FAILED,
+  Outcome.TIMED_OUT,
+  Outcome.CANCELLED,
+  Outcome.INFRASTRUCTURE_ERROR,
+];
+
 export const completeExecutionRules: FieldRule<CompleteExecutionRequest>[] = [
   { field: "runner_id", check: (r) => runnerIdProblem(r.runnerId) },
   { field: "execution_id", check: (r) => executionIdProblem(r.executionId) },
   {
     field: "outcome",
     check: (r) =>
-      r.outcome === Outcome.COMPLETED || r.outcome === Outcome.FAILED || r.outcome === Outcome.TIMED_OUT
+      REPORTABLE_OUTCOMES.includes(r.outcome)
         ? undefined
-        : "must be OUTCOME_COMPLETED, OUTCOME_FAILED or OUTCOME_TIMED_OUT",
+        : "must be OUTCOME_COMPLETED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_CANCELLED or OUTCOME_INFRASTRUCTURE_ERROR",
   },
   {
     field: "error_message",

@@ -4,7 +4,7 @@ import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
 import type { DatabaseTarget } from "../src/db/database-url";
-import { Execution, notYetRun } from "../src/db/entities";
+import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { claimNextExecution } from "../src/executions/claims";
@@ -82,6 +82,7 @@ function persistenceSuite(driver: Driver): void {
       timeoutSeconds: 0,
       createdAt: new Date(),
       ...notYetRun(),
+      ...requestDefaults(),
       retryOf: null,
       rootId: id,
       attempt: 1,

@@ -1,8 +1,24 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ExecutionSchema, ExecutionStatus, FileInfoSchema, LogEntry_Stream, LogEntrySchema, RetryKind } from "@rgrid/proto";
+import {
+  ExecutionSchema,
+  ExecutionStatus,
+  FailureKind,
+  FileInfoSchema,
+  LogEntry_Stream,
+  LogEntrySchema,
+  RetryKind,
+} from "@rgrid/proto";
 import type { Execution as ExecutionMessage, FileInfo, LogEntry } from "@rgrid/proto";
-import type { Execution, ExecutionState, LogLine, LogStreamName, RetryKindName, StoredFile } from "../db/entities";
+import type {
+  Execution,
+  ExecutionState,
+  FailureKindName,
+  LogLine,
+  LogStreamName,
+  RetryKindName,
+  StoredFile,
+} from "../db/entities";
 
 // Between the stored records and the wire messages, in one place.
 
@@ -21,6 +37,12 @@ const RETRY_KIND_TO_WIRE: Record<RetryKindName, RetryKind> = {
   manual: RetryKind.MANUAL,
   forced: RetryKind.FORCED,
   automatic: RetryKind.AUTOMATIC,
+};
+
+const FAILURE_KIND_TO_WIRE: Record<FailureKindName, FailureKind> = {
+  script: FailureKind.SCRIPT,
+  infrastructure: FailureKind.INFRASTRUCTURE,
+  runner_lost: FailureKind.RUNNER_LOST,
 };
 
 const STREAM_TO_WIRE: Record<LogStreamName, LogEntry_Stream> = {
@@ -75,6 +97,17 @@ export function executionMessage(execution: Execution, retriedAs: readonly strin
     retriedBy: execution.retriedBy ?? "",
     retriedAs: [...retriedAs],
     outputs: execution.outputs.map(fileMessage),
+    network: execution.network,
+    maxRetries: execution.maxRetries,
+    retryOnExitCodes: execution.retryOnExitCodes,
+    batchId: execution.batchId ?? "",
+    batchParallelism: execution.batchParallelism,
+    failureKind: execution.failureKind ? FAILURE_KIND_TO_WIRE[execution.failureKind] : FailureKind.UNSPECIFIED,
+    autoRetryNumber: execution.autoRetryNumber,
+    retryReason: execution.retryReason,
+    sandboxWarnings: execution.sandboxWarnings,
+    cancelRequestedAt: execution.cancelRequestedAt ? timestampFromDate(execution.cancelRequestedAt) : undefined,
+    notBefore: execution.notBefore ? timestampFromDate(execution.notBefore) : undefined,
   });
 }
 

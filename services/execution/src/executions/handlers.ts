@@ -7,7 +7,7 @@ import type { FilterQuery } from "@mikro-orm/knex";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, LogLine, notYetRun } from "../db/entities";
+import { DEFAULT_MAX_RETRIES, Execution, LogLine, notYetRun, requestDefaults } from "../db/entities";
 import { PreconditionError, isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
@@ -88,6 +88,12 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
         timeoutSeconds: request.timeoutSeconds,
         createdAt: clock(),
         ...notYetRun(),
+        ...requestDefaults(),
+        network: request.network,
+        maxRetries: request.maxRetries ?? DEFAULT_MAX_RETRIES,
+        retryOnExitCodes: [...new Set(request.retryOnExitCodes)],
+        batchId: request.batchId === "" ? null : request.batchId,
+        batchParallelism: request.batchParallelism,
         retryOf: null,
         rootId: id,
         attempt: 1,

@@ -79,6 +79,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         runtimes: [...new Set(request.runtimes.map((runtime) => runtime.split(":")[0] as string))],
         registeredAt: now,
         lastSeenAt: now,
+        sandboxWarnings: request.sandboxWarnings,
       });
       await em.flush();
       return { runnerId: runner.id };

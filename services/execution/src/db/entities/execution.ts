@@ -17,16 +17,14 @@ export function isTerminal(state: ExecutionState): boolean {
 
 export type RetryKindName = "original" | "manual" | "forced" | "automatic";
 
+/** Why a failed execution failed; "infrastructure" and "runner_lost" are transient. */
+export type FailureKindName = "script" | "infrastructure" | "runner_lost";
+
 /** A file recorded with an execution: its inputs and outputs. */
 export interface StoredFile {
   name: string;
   sizeBytes: number;
   sha256: string;
-}
-
-/** The fields every new execution (created or retried) starts with: no runner has run it yet. */
-export function notYetRun(): Pick<Execution, "outputs" | "startedAt" | "finishedAt" | "exitCode" | "errorMessage" | "runnerId"> {
-  return { outputs: [], startedAt: null, finishedAt: null, exitCode: null, errorMessage: "", runnerId: null };
 }
 
 /** The record of one execution (DESIGN.md §3), including its retry lineage. */
@@ -61,7 +59,80 @@ export class Execution {
   retriedBy!: string | null;
   /** The client's idempotency key, unique per account across creates and retries. */
   requestId!: string | null;
+  /** The script may use the network; otherwise the runner gives it none. */
+  network!: boolean;
+  /** Automatic retries allowed for this lineage after transient failures. */
+  maxRetries!: number;
+  /** Script exit codes the owner declared transient (retried automatically). */
+  retryOnExitCodes!: number[];
+  batchId!: string | null;
+  /** How many executions of the batch may run at once; 0 means no limit. */
+  batchParallelism!: number;
+  failureKind!: FailureKindName | null;
+  /** 0 unless this is an automatic retry: then which one of its lineage (1, 2, ...). */
+  autoRetryNumber!: number;
+  /** Why an automatic retry was made ("runner lost", "exit code 75", ...). */
+  retryReason!: string;
+  /** Isolation measures the runner could not apply on its machine, copied at claim time. */
+  sandboxWarnings!: string[];
+  /** Set when the owner cancels a running execution; the runner stops it on its next heartbeat. */
+  cancelRequestedAt!: Date | null;
+  /** A queued execution is not claimed before this time (the backoff of an automatic retry). */
+  notBefore!: Date | null;
+  /** Bytes of log lines stored so far, and whether later lines were dropped at the cap. */
+  logBytes!: number;
+  logsTruncated!: boolean;
 }
+
+type RunState =
+  | "outputs"
+  | "startedAt"
+  | "finishedAt"
+  | "exitCode"
+  | "errorMessage"
+  | "runnerId"
+  | "failureKind"
+  | "sandboxWarnings"
+  | "cancelRequestedAt"
+  | "notBefore"
+  | "logBytes"
+  | "logsTruncated";
+
+/** The fields every new execution (created or retried) starts with: no runner has run it yet. */
+export function notYetRun(): Pick<Execution, RunState> {
+  return {
+    outputs: [],
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    errorMessage: "",
+    runnerId: null,
+    failureKind: null,
+    sandboxWarnings: [],
+    cancelRequestedAt: null,
+    notBefore: null,
+    logBytes: 0,
+    logsTruncated: false,
+  };
+}
+
+/** What an original execution records when its request leaves these unset. */
+export function requestDefaults(): Pick<
+  Execution,
+  "network" | "maxRetries" | "retryOnExitCodes" | "batchId" | "batchParallelism" | "autoRetryNumber" | "retryReason"
+> {
+  return {
+    network: false,
+    maxRetries: DEFAULT_MAX_RETRIES,
+    retryOnExitCodes: [],
+    batchId: null,
+    batchParallelism: 0,
+    autoRetryNumber: 0,
+    retryReason: "",
+  };
+}
+
+export const DEFAULT_MAX_RETRIES = 2;
 
 export const ExecutionSchema = new EntitySchema<Execution>({
   class: Execution,
@@ -93,5 +164,18 @@ export const ExecutionSchema = new EntitySchema<Execution>({
     retryKind: { type: "string" },
     retriedBy: { type: "string", nullable: true },
     requestId: { type: "string", nullable: true },
+    network: { type: "boolean" },
+    maxRetries: { type: "integer" },
+    retryOnExitCodes: { type: "json" },
+    batchId: { type: "string", nullable: true },
+    batchParallelism: { type: "integer" },
+    failureKind: { type: "string", nullable: true },
+    autoRetryNumber: { type: "integer" },
+    retryReason: { type: "text" },
+    sandboxWarnings: { type: "json" },
+    cancelRequestedAt: { type: "datetime", nullable: true },
+    notBefore: { type: "datetime", nullable: true },
+    logBytes: { type: new BigIntType("number") },
+    logsTruncated: { type: "boolean" },
   },
 });

@@ -6,7 +6,10 @@ export class Runner {
   name!: string;
   runtimes!: string[];
   registeredAt!: Date;
+  /** Refreshed by every heartbeat and claim; the lease of its executions runs from here. */
   lastSeenAt!: Date;
+  /** Isolation measures the runner could not apply; copied onto each execution it claims. */
+  sandboxWarnings!: string[];
 }
 
 export const RunnerSchema = new EntitySchema<Runner>({
@@ -18,5 +21,6 @@ export const RunnerSchema = new EntitySchema<Runner>({
     runtimes: { type: "json" },
     registeredAt: { type: "datetime" },
     lastSeenAt: { type: "datetime" },
+    sandboxWarnings: { type: "json" },
   },
 });

@@ -1,7 +1,9 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20250601000000_initial } from "./Migration20250601000000_initial";
+import { Migration20261127000000_runners_for_real } from "./Migration20261127000000_runners_for_real";
 
 /** Every migration, in order; listed explicitly so compiled code needs no file globbing. */
 export const MIGRATIONS: MigrationObject[] = [
   { name: "Migration20250601000000_initial", class: Migration20250601000000_initial },
+  { name: "Migration20261127000000_runners_for_real", class: Migration20261127000000_runners_for_real },
 ];
