@@ -37,6 +37,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       db: deps.db,
       storage: createStorageGateway(deps.storage),
       notifier: new WorkNotifier(),
+      logActivity: new WorkNotifier(),
       clock: deps.clock ?? (() => new Date()),
       logger: deps.logger,
       maxTimeoutSeconds: deps.maxTimeoutSeconds,

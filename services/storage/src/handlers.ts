@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
@@ -154,6 +155,11 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       const keys = (await store.list(executionPrefix(request.executionId))).map((stored) => stored.key);
       await store.delete(keys);
       return { deletedCount: keys.length };
+    },
+
+    // PLACEHOLDER until implemented
+    async listStoredExecutions() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
     },
   };
 }

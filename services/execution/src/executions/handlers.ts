@@ -29,6 +29,8 @@ export interface ExecutionHandlerDeps {
   db: Database;
   storage: StorageGateway;
   notifier: WorkNotifier;
+  /** Notified when log lines are stored or an execution ends; wakes FollowLogs streams. */
+  logActivity: WorkNotifier;
   clock: () => Date;
   logger: Logger;
   maxTimeoutSeconds: number;
@@ -211,6 +213,18 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
         execution.outputs.map((output) => outputObject(output.name)),
       );
       return { outputs: execution.outputs.map(fileMessage), downloads };
+    },
+
+    // PLACEHOLDER until implemented
+    // eslint-disable-next-line require-yield
+    async *followLogs() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    },
+    async cancelExecution() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    },
+    async retryBatch() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
     },
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { validateRequest } from "@rgrid/common";
 import { AssignmentSchema, Outcome } from "@rgrid/proto";
 import type { Assignment, RunnerService } from "@rgrid/proto";
@@ -27,6 +28,8 @@ export interface RunnerHandlerDeps {
   db: Database;
   storage: StorageGateway;
   notifier: WorkNotifier;
+  /** Notified when log lines are stored or an execution ends; wakes FollowLogs streams. */
+  logActivity: WorkNotifier;
   clock: () => Date;
   defaultTimeoutSeconds: number;
   /** How often a waiting claim looks again for work queued by other replicas. */
@@ -176,6 +179,11 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         }
       }
       return {};
+    },
+
+    // PLACEHOLDER until implemented
+    async heartbeat() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
     },
   };
 }
