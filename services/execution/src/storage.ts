@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ObjectKind, ObjectRefSchema } from "@rgrid/proto";
@@ -13,6 +14,19 @@ export interface ObjectName {
   name: string;
 }
 
+/** An execution id that has objects in storage, and when its newest object was stored. */
+export interface StoredExecution {
+  executionId: string;
+  newestObjectAt: Date;
+}
+
+export interface StoredExecutionsPage {
+  /** In id order. */
+  executions: StoredExecution[];
+  /** Whether ids follow the last one in `executions`. */
+  hasMore: boolean;
+}
+
 /**
  * StorageService as this service uses it: typed calls whose failures are translated into this
  * service's own errors, so a storage problem never reaches our clients under storage's code
@@ -24,6 +38,8 @@ export interface StorageGateway {
   stat(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
   copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
   deleteExecutionObjects(executionId: string): Promise<void>;
+  /** Execution ids that have objects, after `afterExecutionId` ("" for the first page). */
+  listStoredExecutions(afterExecutionId: string, pageSize: number): Promise<StoredExecutionsPage>;
 }
 
 export function createStorageGateway(client: StorageClient): StorageGateway {
@@ -49,6 +65,18 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
     },
     async deleteExecutionObjects(executionId) {
       await call(() => client.deleteExecutionObjects({ executionId }));
+    },
+    async listStoredExecutions(afterExecutionId, pageSize) {
+      const response = await call(() => client.listStoredExecutions({ afterExecutionId, pageSize }));
+      return {
+        executions: response.executions.map((stored) => {
+          if (stored.newestObjectAt === undefined) {
+            throw new Error(`storage listed ${stored.executionId} without the time of its newest object`);
+          }
+          return { executionId: stored.executionId, newestObjectAt: timestampDate(stored.newestObjectAt) };
+        }),
+        hasMore: response.hasMore,
+      };
     },
   };
 }

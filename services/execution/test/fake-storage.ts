@@ -18,7 +18,7 @@ const KIND_SEGMENT: Partial<Record<ObjectKind, string>> = {
  * really copy, and any method can be told to fail. A dependency of the code under test.
  */
 export class FakeStorage {
-  readonly objects = new Map<string, { sizeBytes: number }>();
+  readonly objects = new Map<string, { sizeBytes: number; storedAt: Date }>();
   readonly calls: Record<Method, number> = {
     createUploadGrants: 0,
     createDownloadGrants: 0,
@@ -26,6 +26,7 @@ export class FakeStorage {
     statObjects: 0,
     listObjects: 0,
     deleteExecutionObjects: 0,
+    listStoredExecutions: 0,
   };
   private readonly failures = new Map<Method, ConnectError>();
 
@@ -33,8 +34,8 @@ export class FakeStorage {
     this.failures.set(method, error);
   }
 
-  put(executionId: string, kind: ObjectKind, name: string, sizeBytes: number): void {
-    this.objects.set(key(executionId, kind, name), { sizeBytes });
+  put(executionId: string, kind: ObjectKind, name: string, sizeBytes: number, storedAt = new Date()): void {
+    this.objects.set(key(executionId, kind, name), { sizeBytes, storedAt });
   }
 
   keysUnder(executionId: string): string[] {
@@ -87,7 +88,8 @@ export class FakeStorage {
             throw new ConnectError(`${ref.name} does not exist in ${req.sourceExecutionId}`, Code.NotFound);
           }
           const target = key(req.targetExecutionId, ref.kind, ref.name);
-          this.objects.set(target, { ...source });
+          // A copy is stored now, as in real storage, whatever its source's age.
+          this.objects.set(target, { sizeBytes: source.sizeBytes, storedAt: new Date() });
           copied.push(target);
         }
         return { copied: refs.map((ref) => info(req.targetExecutionId, create(ObjectRefSchema, ref))) };
@@ -114,6 +116,26 @@ export class FakeStorage {
         const keys = this.keysUnder(req.executionId);
         keys.forEach((k) => this.objects.delete(k));
         return { deletedCount: keys.length };
+      },
+      listStoredExecutions: (req) => {
+        this.enter("listStoredExecutions");
+        const newestById = new Map<string, Date>();
+        for (const [k, object] of this.objects) {
+          const executionId = k.split("/")[1] ?? "";
+          const newest = newestById.get(executionId);
+          if (executionId > req.afterExecutionId && (newest === undefined || object.storedAt > newest)) {
+            newestById.set(executionId, object.storedAt);
+          }
+        }
+        const ids = [...newestById.keys()].sort();
+        const pageSize = req.pageSize === 0 ? 1000 : req.pageSize;
+        return {
+          executions: ids.slice(0, pageSize).map((executionId) => ({
+            executionId,
+            newestObjectAt: timestampFromDate(newestById.get(executionId) as Date),
+          })),
+          hasMore: ids.length > pageSize,
+        };
       },
     };
   }

@@ -103,7 +103,7 @@ function persistenceSuite(driver: Driver): void {
     const fresh = await driver.fresh();
     const empty = await openDatabase(fresh.target);
     try {
-      expect(await empty.migrate()).toEqual(["Migration20250601000000_initial"]);
+      expect(await empty.migrate()).toEqual(["Migration20250601000000_initial", "Migration20261127000000_runners_for_real"]);
       expect(await empty.migrate()).toEqual([]);
       expect(await empty.fork().count(Execution, {})).toBe(0);
     } finally {

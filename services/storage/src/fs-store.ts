@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, createWriteStream } from "node:fs";
-import { copyFile, link, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, open, opendir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable, TransformCallback } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { isExecutionId } from "@rgrid/common";
 import type { Clock } from "./clock";
-import { PARTIAL_FILE_PATTERN } from "./keys";
-import type { ObjectGrant, ObjectStore, StoredObject } from "./object-store";
+import { EXECUTIONS_PREFIX, executionPrefix, PARTIAL_FILE_PATTERN } from "./keys";
+import type { ObjectGrant, ObjectStore, StoredExecutionSummary, StoredObject } from "./object-store";
 import { ObjectConflictError, ObjectNotFoundError } from "./object-store";
 import type { SignedMethod, UrlSigner } from "./url-signing";
 
@@ -147,6 +148,30 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
       return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
 
+    async listExecutions(afterExecutionId, limit) {
+      const found: StoredExecutionSummary[] = [];
+      let cursor = afterExecutionId;
+      // A directory may hold no object (only an upload in progress, or emptied by a delete
+      // meanwhile): it is skipped and further ids are read in its place, so a short page
+      // really is the last one.
+      while (found.length < limit) {
+        const wanted = limit - found.length;
+        const candidates = await firstDirectoriesAfter(pathOf(EXECUTIONS_PREFIX), cursor, wanted, isExecutionId);
+        for (const executionId of candidates) {
+          const newest = await newestChange(pathOf(executionPrefix(executionId)));
+          if (newest !== undefined) {
+            found.push({ executionId, newestObjectAt: newest });
+          }
+        }
+        const last = candidates[candidates.length - 1];
+        if (candidates.length < wanted || last === undefined) {
+          break;
+        }
+        cursor = last;
+      }
+      return found;
+    },
+
     async copy(sourceKey, targetKey) {
       try {
         await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
@@ -227,6 +252,71 @@ async function walkFiles(dir: string): Promise<string[]> {
     }
   }
   return files;
+}
+
+/**
+ * In order, the first `count` names of directories in `dir` that sort after `after` and pass
+ * `accept`. The directory is streamed and only the best `count` names are held, so a directory
+ * of a million executions costs a scan, not a million names in memory.
+ */
+async function firstDirectoriesAfter(
+  dir: string,
+  after: string,
+  count: number,
+  accept: (name: string) => boolean,
+): Promise<string[]> {
+  const kept: string[] = [];
+  let entries;
+  try {
+    entries = await opendir(dir);
+  } catch (error) {
+    if (isMissing(error)) {
+      return [];
+    }
+    throw error;
+  }
+  for await (const entry of entries) {
+    const name = entry.name;
+    const worstKept = kept[count - 1];
+    if (!entry.isDirectory() || name <= after || (worstKept !== undefined && name >= worstKept) || !accept(name)) {
+      continue;
+    }
+    let index = 0;
+    for (let high = kept.length; index < high; ) {
+      const middle = (index + high) >>> 1;
+      if ((kept[middle] as string) < name) {
+        index = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    kept.splice(index, 0, name);
+    kept.length = Math.min(kept.length, count);
+  }
+  return kept;
+}
+
+/**
+ * When the newest object under `dir` was stored, or undefined when it holds none. The inode's
+ * change time, not its modification time: a copy is a hard link that shares the source's
+ * modification time, but linking (like the rename that completes a write) sets the change time.
+ */
+async function newestChange(dir: string): Promise<Date | undefined> {
+  let newestMillis: number | undefined;
+  for (const path of await walkFiles(dir)) {
+    if (PARTIAL_FILE_PATTERN.test(path)) {
+      continue;
+    }
+    try {
+      const { ctimeMs } = await stat(path);
+      newestMillis = Math.max(newestMillis ?? ctimeMs, ctimeMs);
+    } catch (error) {
+      if (!isMissing(error)) {
+        throw error;
+      }
+    }
+  }
+  return newestMillis === undefined ? undefined : new Date(newestMillis);
 }
 
 /** Counts bytes passing through and fails the stream once they exceed the limit. */

@@ -1,4 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
@@ -15,6 +14,8 @@ import {
   createUploadGrantsRules,
   deleteExecutionObjectsRules,
   listObjectsRules,
+  listStoredExecutionsRules,
+  MAX_STORED_EXECUTIONS_PAGE,
   statObjectsRules,
 } from "./validation";
 
@@ -157,9 +158,18 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       return { deletedCount: keys.length };
     },
 
-    // PLACEHOLDER until implemented
-    async listStoredExecutions() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    async listStoredExecutions(request) {
+      validateRequest(request, listStoredExecutionsRules);
+      const pageSize = request.pageSize === 0 ? MAX_STORED_EXECUTIONS_PAGE : request.pageSize;
+      // One more than the page tells whether another page follows.
+      const found = await store.listExecutions(request.afterExecutionId, pageSize + 1);
+      return {
+        executions: found.slice(0, pageSize).map((stored) => ({
+          executionId: stored.executionId,
+          newestObjectAt: timestampFromDate(stored.newestObjectAt),
+        })),
+        hasMore: found.length > pageSize,
+      };
     },
   };
 }

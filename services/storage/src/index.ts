@@ -7,6 +7,6 @@ export { loadStorageConfig } from "./config";
 export type { FileSystemBackendConfig, S3BackendConfig, StorageConfig } from "./config";
 export { createFileSystemStore } from "./fs-store";
 export { createS3Store } from "./s3-store";
-export type { ObjectStore, ObjectGrant, StoredObject } from "./object-store";
+export type { ObjectStore, ObjectGrant, StoredExecutionSummary, StoredObject } from "./object-store";
 export { createStorageServer } from "./server";
 export type { StorageServerDeps } from "./server";

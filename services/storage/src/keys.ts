@@ -36,9 +36,12 @@ export function isStoredKind(kind: ObjectKind): boolean {
   return SEGMENT_BY_KIND.has(kind);
 }
 
+/** The prefix under which every execution's objects live, ending in '/'. */
+export const EXECUTIONS_PREFIX = "executions/";
+
 /** The prefix that holds every object of an execution, ending in '/'. */
 export function executionPrefix(executionId: string): string {
-  return `executions/${executionId}/`;
+  return `${EXECUTIONS_PREFIX}${executionId}/`;
 }
 
 /** The prefix that holds one kind of an execution's objects, ending in '/'. */
@@ -63,6 +66,24 @@ export function parseObjectKey(key: string): ParsedKey | undefined {
     return undefined;
   }
   return { executionId, kind, name };
+}
+
+/**
+ * The execution a key is stored under, whatever the rest of the key, or undefined when the key
+ * is not under a well-formed execution id.
+ */
+export function executionIdOfKey(key: string): string | undefined {
+  const executionId = /^executions\/([^/]+)\//.exec(key)?.[1];
+  return executionId !== undefined && isExecutionId(executionId) ? executionId : undefined;
+}
+
+/**
+ * A key that sorts after every key of the execution and before every key of any later id (for
+ * S3's start-after): ids have one length, and '0' is the character after the '/' that ends
+ * the execution's prefix.
+ */
+export function keyAfterExecution(executionId: string): string {
+  return `${EXECUTIONS_PREFIX}${executionId}0`;
 }
 
 /** Human wording of a kind for messages: "script", "input", "output". */

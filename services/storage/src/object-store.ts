@@ -10,6 +10,12 @@ export interface StoredObject {
   sizeBytes: number;
 }
 
+/** An execution that has objects, and when the newest of them was stored under its key. */
+export interface StoredExecutionSummary {
+  executionId: string;
+  newestObjectAt: Date;
+}
+
 /**
  * Where object bytes live. Bytes never pass through this interface: clients move them with
  * grants (presigned or signed URLs), and copies happen inside the backend.
@@ -28,6 +34,13 @@ export interface ObjectStore {
    * when the source does not exist.
    */
   copy(sourceKey: string, targetKey: string): Promise<void>;
+  /**
+   * Up to `limit` executions that have objects, in id order, starting after `afterExecutionId`
+   * ("" for the first). Memory grows with `limit`, never with the number of stored executions.
+   * A copy counts as stored when it was copied, not when its source was written, so objects
+   * copied for a retry that is not yet recorded look young.
+   */
+  listExecutions(afterExecutionId: string, limit: number): Promise<StoredExecutionSummary[]>;
   /** Removes the objects; keys that do not exist are ignored. */
   delete(keys: readonly string[]): Promise<void>;
 }

@@ -1,7 +1,8 @@
 import type { BucketItem, Client } from "minio";
 import { CopyDestinationOptions, CopySourceOptions, S3Error } from "minio";
 import type { Clock } from "./clock";
-import type { ObjectGrant, ObjectStore, StoredObject } from "./object-store";
+import { EXECUTIONS_PREFIX, executionIdOfKey, keyAfterExecution } from "./keys";
+import type { ObjectGrant, ObjectStore, StoredExecutionSummary, StoredObject } from "./object-store";
 import { ObjectNotFoundError, StorageUnavailableError } from "./object-store";
 
 export interface S3StoreOptions {
@@ -105,6 +106,36 @@ export function createS3Store(options: S3StoreOptions): S3Store {
         }
       } catch (error) {
         throw translate(error, `list ${prefix}`);
+      }
+      return found;
+    },
+
+    async listExecutions(afterExecutionId, limit) {
+      const found: StoredExecutionSummary[] = [];
+      const startAfter = afterExecutionId === "" ? "" : keyAfterExecution(afterExecutionId);
+      // Keys arrive in order, so an execution's objects are adjacent; the listing is read one
+      // S3 page at a time and abandoned (leaving the loop destroys the stream) once the
+      // execution after the last wanted one appears.
+      const stream = client.listObjectsV2(bucket, EXECUTIONS_PREFIX, true, startAfter);
+      try {
+        for await (const item of stream as AsyncIterable<BucketItem>) {
+          const executionId = item.name === undefined ? undefined : executionIdOfKey(item.name);
+          if (executionId === undefined || item.lastModified === undefined) {
+            continue;
+          }
+          const current = found.at(-1);
+          if (current?.executionId === executionId) {
+            if (item.lastModified > current.newestObjectAt) {
+              current.newestObjectAt = item.lastModified;
+            }
+          } else if (found.length === limit) {
+            break;
+          } else {
+            found.push({ executionId, newestObjectAt: item.lastModified });
+          }
+        }
+      } catch (error) {
+        throw translate(error, `list executions after ${afterExecutionId || "the start"}`);
       }
       return found;
     },

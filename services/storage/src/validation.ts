@@ -6,6 +6,7 @@ import type {
   CreateUploadGrantsRequest,
   DeleteExecutionObjectsRequest,
   ListObjectsRequest,
+  ListStoredExecutionsRequest,
   ObjectRef,
   StatObjectsRequest,
 } from "@rgrid/proto";
@@ -17,6 +18,8 @@ import { isStoredKind, objectNameProblem } from "./keys";
 
 /** More objects than any execution carries; bounds the work one request can ask for. */
 export const MAX_OBJECTS_PER_REQUEST = 1000;
+/** The largest page of ListStoredExecutions, and the size of a page that asks for none. */
+export const MAX_STORED_EXECUTIONS_PAGE = 1000;
 /** The longest validity S3 presigned URLs support (7 days). */
 export const MAX_GRANT_TTL_SECONDS = 7 * 24 * 60 * 60;
 
@@ -117,4 +120,21 @@ export const listObjectsRules: readonly FieldRule<ListObjectsRequest>[] = [
 
 export const deleteExecutionObjectsRules: readonly FieldRule<DeleteExecutionObjectsRequest>[] = [
   executionId("execution_id", (message) => message.executionId),
+];
+
+export const listStoredExecutionsRules: readonly FieldRule<ListStoredExecutionsRequest>[] = [
+  {
+    field: "after_execution_id",
+    check: (message) =>
+      message.afterExecutionId === "" || isExecutionId(message.afterExecutionId)
+        ? undefined
+        : "must be empty or exec_ followed by 32 lowercase hex characters",
+  },
+  {
+    field: "page_size",
+    check: (message) =>
+      message.pageSize < 0 || message.pageSize > MAX_STORED_EXECUTIONS_PAGE
+        ? `must be from 0 (the default, ${MAX_STORED_EXECUTIONS_PAGE}) to ${MAX_STORED_EXECUTIONS_PAGE}`
+        : undefined,
+  },
 ];

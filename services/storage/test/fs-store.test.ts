@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -223,6 +223,40 @@ describe("filesystem store: atomic writes", () => {
     const local = join(fixture.root, "..", `${Date.now()}-download.bin`);
     await downloadFile(await fixture.store.downloadGrant(target, 60), local);
     expect((await readBytes(local)).equals(bytes)).toBe(true);
+  });
+});
+
+describe("filesystem store: listing executions", () => {
+  let fixture: FileSystemFixture;
+
+  beforeEach(async () => {
+    fixture = await openFileSystemStore();
+  });
+
+  afterEach(async () => {
+    await fixture.close();
+  });
+
+  const writeObject = (key: string) => fixture.store.write(key, Readable.from([Buffer.from("x")]), { maxBytes: 10 });
+
+  it("skips directories that hold no object or are not executions, and fills the page past them", async () => {
+    const ids = Array.from({ length: 6 }, () => newExecutionId()).sort();
+    const [withObject, empty, partialOnly, foreignNamed, second, third] = ids as [string, string, string, string, string, string];
+    await writeObject(objectKey(withObject, ObjectKind.INPUT, "a"));
+    await mkdir(join(fixture.root, "executions", empty, "inputs"), { recursive: true });
+    await mkdir(join(fixture.root, "executions", partialOnly, "inputs"), { recursive: true });
+    await writeFile(join(fixture.root, "executions", partialOnly, "inputs", "a.rgrid-partial-0123456789abcdef"), "x");
+    await mkdir(join(fixture.root, "executions", `${foreignNamed}-copy`, "inputs"), { recursive: true });
+    await writeFile(join(fixture.root, "executions", `${foreignNamed}-copy`, "inputs", "a"), "x");
+    await writeFile(join(fixture.root, "executions", "exec_not_a_directory"), "x");
+    await writeObject(objectKey(second, ObjectKind.SCRIPT, "s.py"));
+    await writeObject(objectKey(third, ObjectKind.OUTPUT, "o/p.txt"));
+
+    const listed = (after: string, limit: number) =>
+      fixture.store.listExecutions(after, limit).then((found) => found.map((stored) => stored.executionId));
+    expect(await listed("", 10)).toEqual([withObject, second, third]);
+    expect(await listed("", 2)).toEqual([withObject, second]);
+    expect(await listed(withObject, 1)).toEqual([second]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { hideUnknownErrors, newExecutionId, silentLogger } from "@rgrid/common";
@@ -139,5 +140,47 @@ describe("ListObjects", () => {
     ]);
     const outputs = await client.listObjects({ executionId: id, kind: ObjectKind.OUTPUT });
     expect(outputs.objects.map((info) => info.ref?.name)).toEqual(["out.txt"]);
+  });
+});
+
+describe("ListStoredExecutions", () => {
+  it("pages with has_more, 1000 to a page when the size is left at zero, each with its newest object's time", async () => {
+    const ids = Array.from({ length: 1002 }, () => newExecutionId()).sort();
+    const before = Date.now() - 1000;
+    for (const id of ids) {
+      await putInput(id, "in.txt", "x");
+    }
+    const client = clientFor(fsStore);
+
+    const first = await client.listStoredExecutions({});
+    expect(first.executions.map((stored) => stored.executionId)).toEqual(ids.slice(0, 1000));
+    expect(first.hasMore).toBe(true);
+    const newestAt = first.executions[0]?.newestObjectAt;
+    expect(newestAt === undefined ? 0 : timestampMs(newestAt)).toBeGreaterThanOrEqual(before);
+
+    const rest = await client.listStoredExecutions({ afterExecutionId: ids[999], pageSize: 2 });
+    expect(rest.executions.map((stored) => stored.executionId)).toEqual(ids.slice(1000));
+    expect(rest.hasMore).toBe(false);
+
+    const middle = await client.listStoredExecutions({ afterExecutionId: ids[0], pageSize: 1 });
+    expect(middle.executions.map((stored) => stored.executionId)).toEqual([ids[1]]);
+    expect(middle.hasMore).toBe(true);
+  });
+
+  it("answers an empty last page for an empty store", async () => {
+    const page = await clientFor(fsStore).listStoredExecutions({ pageSize: 5 });
+    expect(page.executions).toEqual([]);
+    expect(page.hasMore).toBe(false);
+  });
+
+  it.each([
+    [{ afterExecutionId: "exec_123" }, "after_execution_id"],
+    [{ afterExecutionId: "../../etc" }, "after_execution_id"],
+    [{ pageSize: -1 }, "page_size"],
+    [{ pageSize: 1001 }, "page_size"],
+  ])("refuses %j as InvalidArgument naming %s", async (request, field) => {
+    const error = await errorOf(clientFor(fsStore).listStoredExecutions(request));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toContain(`invalid ${field}:`);
   });
 });

@@ -24,6 +24,13 @@ export async function readBytes(path: string): Promise<Buffer> {
   return readFile(path);
 }
 
+/** Resolves once `condition` holds, checking every 50 ms. */
+export async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Listens on a free loopback port; returns its base URL and a close function. */
 export async function listenOnFreePort(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(handler);

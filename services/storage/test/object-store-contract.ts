@@ -4,7 +4,7 @@ import { ObjectKind } from "@rgrid/proto";
 import { objectKey } from "../src/keys";
 import type { ObjectStore } from "../src/object-store";
 import { ObjectNotFoundError } from "../src/object-store";
-import { randomFile, readBytes, tempDir } from "./helpers";
+import { randomFile, readBytes, tempDir, waitUntil } from "./helpers";
 
 export interface StoreFixture {
   store: ObjectStore;
@@ -142,6 +142,55 @@ export function describeObjectStoreContract(backend: string, openStore: () => Pr
       await fixture.store.delete([]);
       await fixture.store.delete(keys); // already gone
       expect(await fixture.store.stat(kept)).toEqual({ key: kept, sizeBytes: 20 });
+    });
+
+    it("pages through the executions that have objects, in id order, after a given id", async () => {
+      const ids = [newExecutionId(), newExecutionId(), newExecutionId()].sort();
+      const [first, second, third] = ids as [string, string, string];
+      const before = Date.now();
+      await put(objectKey(first, ObjectKind.SCRIPT, "main.py"), 5);
+      await put(objectKey(first, ObjectKind.INPUT, "deep/er/in.json"), 6);
+      await put(objectKey(second, ObjectKind.OUTPUT, "out.txt"), 7);
+      await put(objectKey(third, ObjectKind.INPUT, "x"), 8);
+      const after = Date.now();
+
+      const all = await fixture.store.listExecutions("", 10);
+      expect(all.map((stored) => stored.executionId)).toEqual(ids);
+      for (const stored of all) {
+        // Backends keep times in whole seconds at worst.
+        expect(stored.newestObjectAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+        expect(stored.newestObjectAt.getTime()).toBeLessThanOrEqual(after + 1000);
+      }
+      expect((await fixture.store.listExecutions("", 2)).map((stored) => stored.executionId)).toEqual([first, second]);
+      expect((await fixture.store.listExecutions(first, 1)).map((stored) => stored.executionId)).toEqual([second]);
+      expect((await fixture.store.listExecutions(second, 5)).map((stored) => stored.executionId)).toEqual([third]);
+      expect(await fixture.store.listExecutions(third, 5)).toEqual([]);
+
+      await fixture.store.delete([objectKey(second, ObjectKind.OUTPUT, "out.txt")]);
+      expect((await fixture.store.listExecutions(first, 1)).map((stored) => stored.executionId)).toEqual([third]);
+    });
+
+    it("lists no executions in an empty store", async () => {
+      expect(await fixture.store.listExecutions("", 1000)).toEqual([]);
+    });
+
+    it("dates an execution by its newest object, and a copy by when it was copied", async () => {
+      const [source, target] = [newExecutionId(), newExecutionId()].sort() as [string, string];
+      await put(objectKey(source, ObjectKind.SCRIPT, "main.py"), 5);
+      const [written] = await fixture.store.listExecutions("", 10);
+      const writtenAt = written?.newestObjectAt.getTime() ?? Number.NaN;
+      // Past the coarsest time resolution a backend has (whole seconds), so "later" is visible.
+      await waitUntil(() => Date.now() > writtenAt + 1100);
+
+      await fixture.store.copy(objectKey(source, ObjectKind.SCRIPT, "main.py"), objectKey(target, ObjectKind.SCRIPT, "main.py"));
+      const copied = await fixture.store.listExecutions(source, 10);
+      expect(copied.map((stored) => stored.executionId)).toEqual([target]);
+      expect(copied[0]?.newestObjectAt.getTime()).toBeGreaterThan(writtenAt);
+
+      await put(objectKey(source, ObjectKind.OUTPUT, "later.txt"), 3);
+      const [rewritten] = await fixture.store.listExecutions("", 1);
+      expect(rewritten?.executionId).toBe(source);
+      expect(rewritten?.newestObjectAt.getTime()).toBeGreaterThan(writtenAt);
     });
 
     it("handles names with spaces and non-ASCII characters", async () => {

@@ -59,5 +59,6 @@ describe("s3 store", () => {
       StorageUnavailableError,
     );
     await expect(store.list(`executions/`)).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(store.listExecutions("", 10)).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 });

@@ -1,0 +1,85 @@
+import type { Logger } from "@rgrid/common";
+import { Execution } from "./db/entities";
+import type { Database } from "./db/orm";
+import type { StorageGateway } from "./storage";
+
+export interface JanitorDeps {
+  db: Database;
+  storage: StorageGateway;
+  logger: Logger;
+  clock: () => Date;
+  /**
+   * Objects stored more recently than this are left alone even without an execution: a retry
+   * copies its inputs before it records the new execution, so for a moment they have none.
+   */
+  graceMillis: number;
+  /** Stored executions looked at per storage call and database query; 1000, storage's largest page, by default. */
+  pageSize?: number;
+}
+
+export interface JanitorPass {
+  removedExecutions: number;
+  removedIds: string[];
+}
+
+export interface Janitor {
+  /** One pass over everything stored; an id whose removal fails is logged and left for the next pass. */
+  runOnce(): Promise<JanitorPass>;
+}
+
+const DEFAULT_PAGE_SIZE = 1000;
+
+/** Removes the objects of executions that do not exist, e.g. left by a retry that failed after copying. */
+export function createJanitor(deps: JanitorDeps): Janitor {
+  const { db, storage, logger, clock, graceMillis } = deps;
+  const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+
+  const existingIds = async (ids: readonly string[]): Promise<Set<string>> => {
+    if (ids.length === 0) {
+      return new Set();
+    }
+    const rows = await db.fork().find(Execution, { id: { $in: [...ids] } }, { fields: ["id"] });
+    return new Set(rows.map((row) => row.id));
+  };
+
+  return {
+    async runOnce() {
+      const removedIds: string[] = [];
+      let failures = 0;
+      let after = "";
+      for (;;) {
+        const page = await storage.listStoredExecutions(after, pageSize);
+        const existing = await existingIds(page.executions.map((stored) => stored.executionId));
+        // Read after the lookup, so an object counts as old only if it was already old when
+        // the database said its execution does not exist.
+        const cutoff = clock().getTime() - graceMillis;
+        for (const { executionId, newestObjectAt } of page.executions) {
+          if (existing.has(executionId) || newestObjectAt.getTime() > cutoff) {
+            continue;
+          }
+          try {
+            await storage.deleteExecutionObjects(executionId);
+            removedIds.push(executionId);
+            logger.info("removed the objects of an execution that does not exist", {
+              executionId,
+              newestObjectAt: newestObjectAt.toISOString(),
+            });
+          } catch (error) {
+            failures++;
+            logger.warn("could not remove the objects of an execution that does not exist; the next pass tries again", {
+              executionId,
+              error,
+            });
+          }
+        }
+        const last = page.executions[page.executions.length - 1];
+        if (!page.hasMore || last === undefined) {
+          break;
+        }
+        after = last.executionId;
+      }
+      logger.info("janitor pass finished", { removedExecutions: removedIds.length, failures });
+      return { removedExecutions: removedIds.length, removedIds };
+    },
+  };
+}
