@@ -13,6 +13,7 @@ import {
   UsageError,
 } from "./errors";
 import type { Failure } from "./errors";
+import { isTransportFailure } from "./resend";
 
 /** What the user needs to read and the exit code, for any error a command can throw. */
 export function describeFailure(error: unknown, apiUrl: string | undefined): Failure {
@@ -69,16 +70,17 @@ export function describeFailure(error: unknown, apiUrl: string | undefined): Fai
 
 function describeConnectError(error: ConnectError, apiUrl: string): Failure {
   const detail = error.rawMessage;
-  switch (error.code) {
+  if (isTransportFailure(error)) {
     // The resender has already re-sent; the server is down or the URL is wrong.
-    case Code.Unavailable:
-      return {
-        exitCode: ExitCode.unreachable,
-        lines: [
-          `Error: cannot reach the rgrid server at ${apiUrl}: ${connectionProblem(error)}. ` +
-            `Is it running? Start it with 'npm start' or set RGRID_API_URL.`,
-        ],
-      };
+    return {
+      exitCode: ExitCode.unreachable,
+      lines: [
+        `Error: cannot reach the rgrid server at ${apiUrl}: ${connectionProblem(error)}. ` +
+          `Is it running? Start it with 'npm start' or set RGRID_API_URL.`,
+      ],
+    };
+  }
+  switch (error.code) {
     // The key is missing on the server side, revoked or mistyped.
     case Code.Unauthenticated:
     case Code.PermissionDenied:

@@ -2,7 +2,7 @@
 // execution, times and durations.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { ExecutionStatus, LogEntry_Stream, RetryKind } from "@rgrid/proto";
+import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import type { Execution, FileInfo, LogEntry } from "@rgrid/proto";
 import { STATUS_CHOICES } from "./status-names";
 import type { StatusChoice } from "./status-names";
@@ -32,6 +32,12 @@ const RETRY_KIND_NAMES: ReadonlyMap<RetryKind, string> = new Map([
   [RetryKind.AUTOMATIC, "automatic"],
 ]);
 
+const FAILURE_KIND_NAMES: ReadonlyMap<FailureKind, string> = new Map([
+  [FailureKind.SCRIPT, "script"],
+  [FailureKind.INFRASTRUCTURE, "infrastructure"],
+  [FailureKind.RUNNER_LOST, "runner_lost"],
+]);
+
 const STREAM_NAMES: ReadonlyMap<LogEntry_Stream, string> = new Map([
   [LogEntry_Stream.STDOUT, "stdout"],
   [LogEntry_Stream.STDERR, "stderr"],
@@ -41,6 +47,16 @@ const STREAM_NAMES: ReadonlyMap<LogEntry_Stream, string> = new Map([
 export function statusName(status: ExecutionStatus): string {
   // A status added to the proto after this CLI was built still prints as something readable.
   return STATUS_NAMES.get(status) ?? `status_${status}`;
+}
+
+/** The status in a sentence: "timed out" rather than "timed_out". */
+export function readableStatus(status: ExecutionStatus): string {
+  return statusName(status).replace(/_/g, " ");
+}
+
+/** The failure kind as `--json` and `status` name it, or undefined when the execution has none. */
+export function failureKindName(kind: FailureKind): string | undefined {
+  return FAILURE_KIND_NAMES.get(kind);
 }
 
 /** The status for a `--status` name, or undefined when the name is not one of STATUS_CHOICES. */
@@ -80,6 +96,17 @@ export interface ExecutionView {
   retry_kind: string | null;
   retried_as: string[];
   outputs: FileView[];
+  network: boolean;
+  max_retries: number;
+  retry_on_exit_codes: number[];
+  batch_id: string | null;
+  batch_parallelism: number;
+  failure_kind: string | null;
+  auto_retry_number: number;
+  retry_reason: string | null;
+  sandbox_warnings: string[];
+  cancel_requested_at: string | null;
+  not_before: string | null;
 }
 
 /** The plain JSON form of an execution that every `--json` output uses. */
@@ -106,6 +133,17 @@ export function executionView(execution: Execution): ExecutionView {
     retry_kind: RETRY_KIND_NAMES.get(execution.retryKind) ?? null,
     retried_as: [...execution.retriedAs],
     outputs: execution.outputs.map(fileView),
+    network: execution.network,
+    max_retries: execution.maxRetries,
+    retry_on_exit_codes: [...execution.retryOnExitCodes],
+    batch_id: execution.batchId || null,
+    batch_parallelism: execution.batchParallelism,
+    failure_kind: failureKindName(execution.failureKind) ?? null,
+    auto_retry_number: execution.autoRetryNumber,
+    retry_reason: execution.retryReason || null,
+    sandbox_warnings: [...execution.sandboxWarnings],
+    cancel_requested_at: isoTime(execution.cancelRequestedAt),
+    not_before: isoTime(execution.notBefore),
   };
 }
 
@@ -163,6 +201,12 @@ export function runDuration(execution: Execution): number | undefined {
     return undefined;
   }
   return timestampDate(execution.finishedAt).getTime() - timestampDate(execution.startedAt).getTime();
+}
+
+/** "Auto-retry 1/2 after runner lost": which automatic retry this is, of how many, and why. */
+export function autoRetryLine(execution: Execution): string {
+  const reason = execution.retryReason ? ` after ${execution.retryReason}` : "";
+  return `Auto-retry ${execution.autoRetryNumber}/${execution.maxRetries}${reason}`;
 }
 
 /** One line, at most `limit` characters, for messages shown next to other output. */

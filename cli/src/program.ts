@@ -1,12 +1,14 @@
 // The command line: commander parses flags into each command's typed options, and runCli is the
 // one place errors become messages and exit codes.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { isBatchId } from "@rgrid/common/ids";
 import type { Transport } from "@connectrpc/connect";
 import type { ExecutionStatus } from "@rgrid/proto";
 import { readConfigFile, resolveConnection } from "./config";
 import type { CliEnvironment, Connection } from "./config";
 import type { Clock, Output, ServerContext } from "./context";
-import { ExitCode } from "./errors";
+import { ExitCode, UsageError } from "./errors";
 import { load } from "./lazy";
 import { STATUS_CHOICES } from "./status-names";
 
@@ -18,9 +20,13 @@ export interface CliDeps {
   cwd: string;
   /** How to reach the server once its address and key are known. */
   createTransport: (connection: Connection) => Transport;
-  /** Pause between status polls of `run --wait` and `logs --follow`. */
+  /** Pause between status polls of `run --wait` (batches, automatic retries) and `cancel`. */
   pollIntervalMs: number;
 }
+
+/** The server's limits, checked here too so a bad flag is a usage error before anything is sent. */
+const MAX_RETRIES_LIMIT = 10;
+const MAX_PARALLEL = 10_000;
 
 const HELP_FOOTER = `
 Configuration:
@@ -110,10 +116,20 @@ function buildProgram(
     .option("--env <KEY=VALUE>", "environment variable for the script (repeatable)", keyValue("--env"), {})
     .option("--metadata <KEY=VALUE>", "label to record with the execution (repeatable)", keyValue("--metadata"), {})
     .option("--timeout <seconds>", "stop the script after this many seconds", positiveInteger)
+    .option("--network", "let the script use the network (it runs without one otherwise)")
+    .option(
+      "--max-retries <n>",
+      `retry automatically up to n times (${MAX_RETRIES_LIMIT} at most) after transient failures (default: the server's, 2)`,
+      integerFrom(0, MAX_RETRIES_LIMIT),
+    )
+    .option("--retry-on-exit <code>", "also retry automatically when the script exits with this code (repeatable)", exitCodeList, [])
+    .option("--batch <pattern>", "run the script once per matching file (*, ?, ** and directories), the file as its first argument")
+    .option("--parallel <n>", "with --batch, run at most n of its executions at once (default: 0, no limit)", integerFrom(0, MAX_PARALLEL))
     .option(
       "--wait",
       "follow the execution, print its logs, download its output files into the current directory " +
-        "(overwriting files of the same name), exit with the script's exit code",
+        "(overwriting files of the same name), exit with the script's exit code; with --batch, wait for every " +
+        "execution and print a summary (exit 1 unless all completed)",
     )
     .option("--remote-only", "with --wait, leave the output files on the server (fetch them later with 'rgrid download')")
     .option("--json", "print the execution as JSON")
@@ -127,6 +143,11 @@ function buildProgram(
           env: Record<string, string>;
           metadata: Record<string, string>;
           timeout?: number;
+          network?: boolean;
+          maxRetries?: number;
+          retryOnExit: number[];
+          batch?: string;
+          parallel?: number;
           wait?: boolean;
           remoteOnly?: boolean;
           json?: boolean;
@@ -138,9 +159,16 @@ function buildProgram(
               script,
               args,
               runtime: flags.runtime,
-              env: flags.env,
-              metadata: flags.metadata,
-              timeoutSeconds: flags.timeout,
+              settings: {
+                env: flags.env,
+                metadata: flags.metadata,
+                timeoutSeconds: flags.timeout,
+                network: flags.network === true,
+                maxRetries: flags.maxRetries,
+                retryOnExitCodes: flags.retryOnExit,
+              },
+              batch: flags.batch,
+              parallel: flags.parallel,
               wait: flags.wait === true,
               remoteOnly: flags.remoteOnly === true,
               json: flags.json === true,
@@ -171,7 +199,7 @@ function buildProgram(
     .action(async (executionId: string, flags: { follow?: boolean; json?: boolean }) => {
       finish(
         await load.logsCommand().logsCommand(
-          { executionId, follow: flags.follow === true, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs },
+          { executionId, follow: flags.follow === true, json: flags.json === true },
           await openServer(),
         ),
       );
@@ -181,26 +209,70 @@ function buildProgram(
     .command("list")
     .description("list your executions, newest first")
     .option("--status <status>", `only this status (repeatable): ${STATUS_CHOICES.join(", ")}`, statusFilter, [])
+    .option("--batch <batch_id>", "only the executions of this batch (batch_...)", batchIdOption)
     .option("--limit <n>", "show at most this many", positiveInteger, 20)
     .option("--json", "print the executions as one JSON array")
-    .action(async (flags: { status: ExecutionStatus[]; limit: number; json?: boolean }) => {
+    .action(async (flags: { status: ExecutionStatus[]; batch?: string; limit: number; json?: boolean }) => {
       finish(
-        await load.listCommand().listCommand({ statuses: flags.status, limit: flags.limit, json: flags.json === true }, await openServer()),
+        await load
+          .listCommand()
+          .listCommand(
+            { statuses: flags.status, batchId: flags.batch, limit: flags.limit, json: flags.json === true },
+            await openServer(),
+          ),
       );
     });
 
   program
     .command("retry")
     .description("re-run an execution with the same script, runtime, args, env and input files")
-    .argument("<id>", "execution id (exec_...)")
+    .argument("[id]", "execution id (exec_...)")
     .option("--force", "retry even when the execution has not finished (it keeps running)")
-    .option("--json", "print the new execution as JSON")
-    .action(async (executionId: string, flags: { force?: boolean; json?: boolean }) => {
+    .option("--batch <batch_id>", "retry the finished executions of a batch instead of one execution", batchIdOption)
+    .option("--failed-only", "with --batch, retry only the failed and timed-out executions")
+    .option("--json", "print the new execution (with --batch: every item) as JSON")
+    .action(
+      async (
+        executionId: string | undefined,
+        flags: { force?: boolean; batch?: string; failedOnly?: boolean; json?: boolean },
+      ) => {
+        const json = flags.json === true;
+        if (flags.batch === undefined) {
+          if (executionId === undefined) {
+            throw new UsageError("name the execution to retry (rgrid retry <id>), or a batch with --batch <batch_id>");
+          }
+          if (flags.failedOnly === true) {
+            throw new UsageError("--failed-only chooses among a batch's executions; use it with --batch <batch_id>");
+          }
+          finish(
+            await load.retryCommand().retryCommand({ executionId, force: flags.force === true, json }, await openServer()),
+          );
+          return;
+        }
+        if (executionId !== undefined) {
+          throw new UsageError("give either an execution id or --batch <batch_id>, not both");
+        }
+        if (flags.force === true) {
+          throw new UsageError("--force applies to one execution; a batch retry only retries finished executions");
+        }
+        finish(
+          await load
+            .retryBatchCommand()
+            .retryBatchCommand({ batchId: flags.batch, failedOnly: flags.failedOnly === true, json }, await openServer()),
+        );
+      },
+    );
+
+  program
+    .command("cancel")
+    .description("cancel an execution: a queued one at once, a running one by its runner")
+    .argument("<id>", "execution id (exec_...)")
+    .option("--json", "print the execution as JSON")
+    .action(async (executionId: string, flags: { json?: boolean }) => {
       finish(
-        await load.retryCommand().retryCommand(
-          { executionId, force: flags.force === true, json: flags.json === true },
-          await openServer(),
-        ),
+        await load
+          .cancelCommand()
+          .cancelCommand({ executionId, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs }, await openServer()),
       );
     });
 
@@ -241,11 +313,38 @@ function keyValue(flag: string): (value: string, previous: Record<string, string
 }
 
 function positiveInteger(value: string): number {
-  const number = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1 || number > 2_147_483_647) {
+  const number = wholeNumberWithin(value, 1, 2_147_483_647);
+  if (number === undefined) {
     throw new InvalidArgumentError("expected a whole number greater than 0.");
   }
   return number;
+}
+
+function integerFrom(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const number = wholeNumberWithin(value, min, max);
+    if (number === undefined) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return number;
+  };
+}
+
+/** Digits only: "1e3", "0x10", " 5" and "-1" are not what a user means by a count. */
+function wholeNumberWithin(value: string, min: number, max: number): number | undefined {
+  const number = Number(value);
+  return /^\d+$/.test(value) && Number.isSafeInteger(number) && number >= min && number <= max ? number : undefined;
+}
+
+function exitCodeList(value: string, previous: number[]): number[] {
+  return [...previous, integerFrom(1, 255)(value)];
+}
+
+function batchIdOption(value: string): string {
+  if (!isBatchId(value)) {
+    throw new InvalidArgumentError("expected a batch id: batch_ followed by 32 lowercase hex characters.");
+  }
+  return value;
 }
 
 function statusFilter(value: string, previous: ExecutionStatus[]): ExecutionStatus[] {

@@ -10,7 +10,12 @@ export interface ResendPolicy {
   firstDelayMs: number;
 }
 
-export type Resender = <T>(send: () => Promise<T>) => Promise<T>;
+/**
+ * Runs `send` again after transport failures. A long-lived call (a log stream) calls `madeProgress`
+ * whenever the server answered: the budget counts failures in a row, so a stream that drops now
+ * and then over hours is followed to its end, while a server that is gone is still given up on.
+ */
+export type Resender = <T>(send: (madeProgress: () => void) => Promise<T>) => Promise<T>;
 
 export function createResender(deps: {
   policy: ResendPolicy;
@@ -18,17 +23,48 @@ export function createResender(deps: {
   warn: (line: string) => void;
 }): Resender {
   const { policy, sleep, warn } = deps;
-  return (send) =>
-    sendWithResends(send, {
-      attempts: policy.attempts,
-      shouldResend: isTransportFailure,
-      delayMs: (attempt) => policy.firstDelayMs * 2 ** (attempt - 1),
-      sleep,
-      beforeResend: (_error, attempt) => warn(`Connection lost. Retrying... (attempt ${attempt + 1}/${policy.attempts})`),
-    });
+  return (send) => {
+    let failuresInARow = 0;
+    return sendWithResends(
+      () =>
+        send(() => {
+          failuresInARow = 0;
+        }),
+      {
+        // The budget is failuresInARow, which progress resets; sendWithResends' own count cannot be.
+        attempts: Number.POSITIVE_INFINITY,
+        shouldResend: (error) => isTransportFailure(error) && ++failuresInARow < policy.attempts,
+        delayMs: () => policy.firstDelayMs * 2 ** (failuresInARow - 1),
+        sleep,
+        beforeResend: () => warn(`Connection lost. Retrying... (attempt ${failuresInARow + 1}/${policy.attempts})`),
+      },
+    );
+  };
 }
 
-/** connect-node reports refused, reset and dropped connections as Unavailable. */
-function isTransportFailure(error: unknown): boolean {
-  return error instanceof ConnectError && error.code === Code.Unavailable;
+/** Socket-level failures: the request may never have arrived, or its answer was cut off. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+/**
+ * connect-node reports refused, reset and dropped connections as Unavailable, except a response
+ * stream cut off mid-way, which arrives as Internal with the socket's error as its cause.
+ */
+export function isTransportFailure(error: unknown): boolean {
+  if (!(error instanceof ConnectError)) {
+    return false;
+  }
+  if (error.code === Code.Unavailable) {
+    return true;
+  }
+  const causeCode = (error.cause as { code?: unknown } | undefined)?.code;
+  return typeof causeCode === "string" && NETWORK_ERROR_CODES.has(causeCode);
 }

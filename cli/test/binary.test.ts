@@ -70,7 +70,7 @@ describe("the rgrid binary", () => {
     const result = await runBinary(["--help"], { HOME: home.path });
 
     expect(result.exitCode).toBe(0);
-    for (const command of ["init", "run", "status", "logs", "list", "retry", "download"]) {
+    for (const command of ["init", "run", "status", "logs", "list", "retry", "cancel", "download"]) {
       expect(result.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
     expect(result.stdout).toContain("RGRID_API_KEY");
@@ -141,7 +141,7 @@ describe("what the binary loads", () => {
     });
   }
 
-  it.each([[["--help"]], [["init", "--help"]], [["retry", "--help"]], [["download", "--help"]]])("%j loads neither protobuf nor Connect", async (args) => {
+  it.each([[["--help"]], [["init", "--help"]], [["retry", "--help"]], [["cancel", "--help"]], [["download", "--help"]]])("%j loads neither protobuf nor Connect", async (args) => {
     const modules = await modulesLoadedBy(args);
     expect(modules.some((path) => path.includes("commander"))).toBe(true);
     expect(modules.filter((path) => /@bufbuild|@connectrpc/.test(path))).toEqual([]);

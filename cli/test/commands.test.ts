@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ExecutionStatus, FileInfoSchema, LogEntry_Stream, RetryKind } from "@rgrid/proto";
+import { ExecutionStatus, FailureKind, FileInfoSchema, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import { FakeExecutionService } from "./fake-execution-service";
 import { runAgainst } from "./harness";
 
@@ -45,6 +45,63 @@ describe("rgrid status", () => {
     ]);
   });
 
+  it("shows an automatic retry: its number and reason, its backoff while queued, its batch", async () => {
+    const fake = new FakeExecutionService();
+    const failed = fake.seed({ status: ExecutionStatus.FAILED, failureKind: FailureKind.RUNNER_LOST });
+    const retry = fake.seed({
+      status: ExecutionStatus.QUEUED,
+      attempt: 2,
+      retryOf: failed.id,
+      rootId: failed.id,
+      retryKind: RetryKind.AUTOMATIC,
+      autoRetryNumber: 1,
+      maxRetries: 2,
+      retryReason: "runner lost",
+      notBefore: timestampFromDate(new Date("2025-03-01T10:00:05Z")),
+      batchId: `batch_${"c".repeat(32)}`,
+      batchParallelism: 4,
+      network: true,
+    });
+
+    const result = await runAgainst(fake, ["status", retry.id]);
+
+    expect(result.stdout).toContain("Starts after 2025-03-01 10:00:05 UTC");
+    expect(result.stdout).toContain("Auto-retry 1/2 after runner lost");
+    expect(result.stdout).toContain(`Batch: batch_${"c".repeat(32)} (at most 4 running at once)`);
+    expect(result.stdout).toContain("Network: enabled");
+    expect(result.stdout).toContain(`Retry of: ${failed.id}`);
+
+    const original = await runAgainst(fake, ["status", failed.id]);
+    expect(original.stdout).toContain("Failure: runner lost (it stopped reporting while running the script)");
+  });
+
+  it("shows the runner, its sandbox warnings and a pending cancel of a running execution", async () => {
+    const fake = new FakeExecutionService();
+    const execution = fake.seed({
+      status: ExecutionStatus.RUNNING,
+      runnerId: "runner-7",
+      startedAt: timestampFromDate(new Date("2025-03-01T10:00:01Z")),
+      sandboxWarnings: ["memory is not limited (no writable cgroup v2)", "network is not isolated (unshare not permitted)"],
+      cancelRequestedAt: timestampFromDate(new Date("2025-03-01T10:00:09Z")),
+    });
+
+    const result = await runAgainst(fake, ["status", execution.id]);
+
+    expect(result.stdout).toEqual([
+      `Execution: ${execution.id}`,
+      "Status: running",
+      "Cancel requested: 2025-03-01 10:00:09 UTC (the runner stops it at its next heartbeat)",
+      "Runtime: python",
+      "Script: process.py",
+      expect.stringMatching(/^Created: /),
+      "Started: 2025-03-01 10:00:01 UTC",
+      "Runner: runner-7",
+      "Sandbox: memory is not limited (no writable cgroup v2)",
+      "Sandbox: network is not isolated (unshare not permitted)",
+      "Attempt: 1",
+    ]);
+  });
+
   it("prints the JSON view with lowercase status names and ISO times", async () => {
     const fake = new FakeExecutionService();
     const execution = fake.seed({
@@ -60,7 +117,9 @@ describe("rgrid status", () => {
       [
         "id", "status", "script", "runtime", "args", "env", "inputs", "metadata", "timeout_seconds", "created_at",
         "started_at", "finished_at", "exit_code", "error_message", "runner_id", "retry_of", "root_id", "attempt",
-        "retry_kind", "retried_as", "outputs",
+        "retry_kind", "retried_as", "outputs", "network", "max_retries", "retry_on_exit_codes", "batch_id",
+        "batch_parallelism", "failure_kind", "auto_retry_number", "retry_reason", "sandbox_warnings",
+        "cancel_requested_at", "not_before",
       ].sort(),
     );
     expect(view).toMatchObject({

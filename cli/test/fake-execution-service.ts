@@ -1,14 +1,18 @@
 // An in-memory ExecutionService for the CLI's tests: it is the server the CLI talks to, not the
 // code under test. It keeps requests so tests can check what the CLI sent.
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import type { ConnectRouter, HandlerContext, ServiceImpl, Transport } from "@connectrpc/connect";
 import { bearerAuth, newExecutionId } from "@rgrid/common";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
+  BatchRetryItemSchema,
   ExecutionSchema,
   ExecutionService,
+  FollowLogsResponseSchema,
   ExecutionStatus,
   FileInfoSchema,
   LogEntry_Stream,
@@ -17,9 +21,13 @@ import {
   TransferGrantSchema,
 } from "@rgrid/proto";
 import type {
+  CancelExecutionRequest,
   CreateExecutionRequest,
   Execution,
+  FollowLogsRequest,
+  FollowLogsResponse,
   LogEntry,
+  RetryBatchRequest,
   RetryExecutionRequest,
   TransferGrant,
 } from "@rgrid/proto";
@@ -54,13 +62,32 @@ export class FakeExecutionService {
   readonly logs = new Map<string, LogEntry[]>();
   readonly createRequests: CreateExecutionRequest[] = [];
   readonly retryRequests: RetryExecutionRequest[] = [];
+  readonly followRequests: FollowLogsRequest[] = [];
+  readonly cancelRequests: CancelExecutionRequest[] = [];
+  readonly retryBatchRequests: RetryBatchRequest[] = [];
   readonly authorizations: string[] = [];
   /** Calls of a method to answer with Unavailable before serving it normally. */
   readonly outages = new Map<Method, number>();
   /** Largest GetLogs page, small enough for tests to see paging. */
   logPageSize = 1000;
+  /** Most entries per FollowLogs message. */
+  followPageSize = 1000;
+  /** FollowLogs streams to cut (Unavailable) right after their first message. */
+  followDrops = 0;
+  /**
+   * How many GetExecution calls after a cancel request of a running execution its runner takes to
+   * stop it; undefined plays a runner that never does.
+   */
+  runnerStopsAfterPolls?: number;
   scriptedRun?: ScriptedRun;
+  /** A run per execution, for batches whose executions end differently; wins over scriptedRun. */
+  scriptedRunOf?: (execution: Execution) => ScriptedRun;
+  /** Called when a scripted run ends, e.g. to play the server making an automatic retry. */
+  onRunEnded?: (execution: Execution) => void;
+  /** Called as each ListExecutions call starts. */
+  onList?: () => void;
   private readonly byRequestId = new Map<string, string>();
+  private readonly pollsSinceCancel = new Map<string, number>();
 
   constructor(private readonly storage: GrantTarget = { url: "http://127.0.0.1:9/unused" }) {}
 
@@ -124,6 +151,11 @@ export class FakeExecutionService {
               inputs: request.inputs,
               metadata: request.metadata,
               timeoutSeconds: request.timeoutSeconds,
+              network: request.network,
+              maxRetries: request.maxRetries ?? 2,
+              retryOnExitCodes: request.retryOnExitCodes,
+              batchId: request.batchId,
+              batchParallelism: request.batchParallelism,
               exitCode: undefined,
             });
         this.byRequestId.set(request.requestId, execution.id);
@@ -145,13 +177,18 @@ export class FakeExecutionService {
         this.enter("getExecution", context);
         const execution = this.mustGet(request.executionId);
         this.playScriptedRun(execution);
+        this.playRunnerStopping(execution);
         return { execution };
       },
       listExecutions: async (request, context) => {
         this.enter("listExecutions", context);
+        this.onList?.();
         const matching = [...this.executions.values()]
           .reverse()
-          .filter((execution) => request.statuses.length === 0 || request.statuses.includes(execution.status));
+          .filter((execution) => request.statuses.length === 0 || request.statuses.includes(execution.status))
+          .filter((execution) => request.batchId === "" || execution.batchId === request.batchId);
+        // Runs advance as a batch is polled, the way they advance as one execution is.
+        matching.forEach((execution) => this.playScriptedRun(execution));
         const start = request.pageToken === "" ? 0 : Number(request.pageToken);
         const size = request.pageSize || 50;
         const end = start + size;
@@ -195,6 +232,41 @@ export class FakeExecutionService {
         const page = after.slice(0, this.logPageSize);
         return { entries: page, hasMore: after.length > page.length };
       },
+      followLogs: (request, context) => this.followLogs(request, context),
+      cancelExecution: async (request, context) => {
+        this.cancelRequests.push(request);
+        this.enter("cancelExecution", context);
+        const execution = this.mustGet(request.executionId);
+        if (TERMINAL.has(execution.status)) {
+          throw new ConnectError(
+            `execution ${execution.id} is already completed; there is nothing to cancel`,
+            Code.FailedPrecondition,
+          );
+        }
+        if (execution.status === ExecutionStatus.RUNNING) {
+          execution.cancelRequestedAt ??= timestampNow();
+        } else {
+          execution.status = ExecutionStatus.CANCELLED;
+          execution.finishedAt = timestampNow();
+        }
+        return { execution };
+      },
+      retryBatch: async (request, context) => {
+        this.retryBatchRequests.push(request);
+        this.enter("retryBatch", context);
+        const items = [...this.executions.values()]
+          .filter((execution) => execution.batchId === request.batchId)
+          .filter((execution) => {
+            const earlier = this.byRequestId.get(`batch:${request.requestId}:${execution.id}`);
+            return execution.retriedAs.length === 0 || (earlier !== undefined && execution.retriedAs.includes(earlier));
+          })
+          .map((original) => this.retryBatchItem(original, request));
+        return {
+          items,
+          retriedCount: items.filter((item) => item.retry !== undefined).length,
+          skippedCount: items.filter((item) => item.retry === undefined).length,
+        };
+      },
       getOutputDownloads: async (request, context) => {
         this.enter("getOutputDownloads", context);
         const execution = this.mustGet(request.executionId);
@@ -204,6 +276,83 @@ export class FakeExecutionService {
         };
       },
     });
+  }
+
+  /**
+   * Plays the server's stream: entries after the requested sequence, then, while the execution
+   * is not terminal, the scripted run's next step (or whatever a test changes), ending with a
+   * message carrying the terminal status.
+   */
+  private async *followLogs(
+    request: FollowLogsRequest,
+    context: HandlerContext,
+  ): AsyncGenerator<MessageInitShape<typeof FollowLogsResponseSchema>> {
+    this.followRequests.push(request);
+    this.enter("followLogs", context);
+    const execution = this.mustGet(request.executionId);
+    const cutAfterFirstMessage = this.followDrops > 0;
+    if (cutAfterFirstMessage) {
+      this.followDrops--;
+    }
+    let after = request.afterSequence;
+    for (;;) {
+      // Status first: once it is terminal, the entries read after it are all there will be.
+      const status = execution.status;
+      const pending = (this.logs.get(execution.id) ?? []).filter((entry) => entry.sequence > after);
+      const messages: FollowLogsResponse["entries"][] = [];
+      for (let start = 0; start < pending.length; start += this.followPageSize) {
+        messages.push(pending.slice(start, start + this.followPageSize));
+      }
+      if (messages.length === 0 && TERMINAL.has(status)) {
+        messages.push([]);
+      }
+      for (const entries of messages) {
+        yield { entries, status };
+        after = entries.at(-1)?.sequence ?? after;
+        if (cutAfterFirstMessage) {
+          throw new ConnectError("connection lost", Code.Unavailable);
+        }
+      }
+      if (TERMINAL.has(status)) {
+        return;
+      }
+      if (this.scriptedRun || this.scriptedRunOf) {
+        this.playScriptedRun(execution);
+      } else {
+        await sleep(5);
+      }
+    }
+  }
+
+  private retryBatchItem(original: Execution, request: RetryBatchRequest): MessageInitShape<typeof BatchRetryItemSchema> {
+    if (!TERMINAL.has(original.status)) {
+      return { original, skipped: original.status === ExecutionStatus.RUNNING ? "still running" : "still queued" };
+    }
+    const failed = original.status === ExecutionStatus.FAILED || original.status === ExecutionStatus.TIMED_OUT;
+    if (request.failedOnly && !failed) {
+      return { original, skipped: "completed" };
+    }
+    const key = `batch:${request.requestId}:${original.id}`;
+    const earlier = this.byRequestId.get(key);
+    if (earlier !== undefined) {
+      return { original, retry: this.mustGet(earlier) };
+    }
+    const retry = this.seed({
+      ...original,
+      id: newExecutionId(),
+      status: ExecutionStatus.QUEUED,
+      retryOf: original.id,
+      attempt: original.attempt + 1,
+      retryKind: RetryKind.MANUAL,
+      retriedAs: [],
+      exitCode: undefined,
+      errorMessage: "",
+      startedAt: undefined,
+      finishedAt: undefined,
+    });
+    original.retriedAs.push(retry.id);
+    this.byRequestId.set(key, retry.id);
+    return { original, retry };
   }
 
   transport(apiKey: string): Transport {
@@ -238,8 +387,20 @@ export class FakeExecutionService {
     });
   }
 
+  private playRunnerStopping(execution: Execution): void {
+    if (execution.status !== ExecutionStatus.RUNNING || !execution.cancelRequestedAt || this.runnerStopsAfterPolls === undefined) {
+      return;
+    }
+    const polls = (this.pollsSinceCancel.get(execution.id) ?? 0) + 1;
+    this.pollsSinceCancel.set(execution.id, polls);
+    if (polls >= this.runnerStopsAfterPolls) {
+      execution.status = ExecutionStatus.CANCELLED;
+      execution.finishedAt = timestampNow();
+    }
+  }
+
   private playScriptedRun(execution: Execution): void {
-    const run = this.scriptedRun;
+    const run = this.scriptedRunOf?.(execution) ?? this.scriptedRun;
     if (!run) {
       return;
     }
@@ -258,6 +419,7 @@ export class FakeExecutionService {
       for (const [name, content] of run.outputs ?? []) {
         this.addOutput(execution, name, content);
       }
+      this.onRunEnded?.(execution);
     }
   }
 }

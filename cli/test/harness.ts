@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import type { CliEnvironment, Connection } from "../src/config";
+import { createServerTransport } from "../src/client";
 import { runCli } from "../src/program";
 import type { FakeExecutionService } from "./fake-execution-service";
 
@@ -24,6 +25,8 @@ export interface RunOptions {
   environment?: Partial<CliEnvironment>;
   /** Play stderr being a terminal, so the CLI gets a status line. */
   terminal?: boolean;
+  /** Talk to a server listening here over the real transport instead of the fake in-process. */
+  serverUrl?: string;
 }
 
 export async function runAgainst(
@@ -37,7 +40,9 @@ export async function runAgainst(
     : undefined;
   const createTransport = (connection: Connection): Transport => {
     result.connections.push(connection);
-    return fake.transport(connection.apiKey);
+    return options.serverUrl === undefined
+      ? fake.transport(connection.apiKey)
+      : createServerTransport({ ...connection, apiUrl: options.serverUrl });
   };
   result.exitCode = await runCli(argv, {
     environment: {

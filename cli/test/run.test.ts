@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
+import { newExecutionId } from "@rgrid/common/ids";
+import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import { FakeExecutionService } from "./fake-execution-service";
 import type { GrantTarget, ScriptedRun } from "./fake-execution-service";
 import { runAgainst, temporaryDirectory } from "./harness";
@@ -131,10 +132,10 @@ describe("rgrid run", () => {
     expect(fake.createRequests).toEqual([]);
   });
 
-  it("with --wait prints logs as they appear and exits with the script's exit code", async () => {
+  it("with --wait streams logs as they appear and exits with the script's exit code", async () => {
     await writeFile(join(workspace.path, "process.py"), "raise SystemExit(3)\n");
     const fake = new FakeExecutionService(storage);
-    fake.logPageSize = 1;
+    fake.followPageSize = 1;
     fake.scriptedRun = {
       lines: [
         [LogEntry_Stream.STDOUT, "starting"],
@@ -155,8 +156,10 @@ describe("rgrid run", () => {
       `Execution ${id} failed (exit code 3)`,
     ]);
     expect(result.stderr).toEqual(["warning: slow"]);
-    expect(result.sleeps).toEqual([250]);
     expect(result.exitCode).toBe(3);
+    // One live stream, no polling.
+    expect(fake.followRequests.map((request) => request.afterSequence)).toEqual([0n]);
+    expect(result.sleeps).toEqual([]);
   });
 
   it("with --wait exits 0 when the script completes", async () => {
@@ -166,6 +169,66 @@ describe("rgrid run", () => {
 
     expect({ code: result.exitCode, stderr: result.stderr }).toEqual({ code: 0, stderr: [] });
     expect(result.stdout.at(-1)).toMatch(/^Execution exec_[0-9a-f]{32} completed in \d/);
+  });
+
+  it("with --wait follows the server's automatic retry and exits with its outcome", async () => {
+    await writeFile(join(workspace.path, "process.py"), "pass\n");
+    const fake = new FakeExecutionService(storage);
+    fake.scriptedRunOf = (execution) => ({
+      lines: [[LogEntry_Stream.STDOUT, `attempt ${execution.attempt}`]],
+      finalLine: [LogEntry_Stream.STDOUT, execution.attempt === 1 ? "retrying soon" : "done"],
+      status: execution.attempt === 1 ? ExecutionStatus.FAILED : ExecutionStatus.COMPLETED,
+      exitCode: execution.attempt === 1 ? 75 : 0,
+      outputs: execution.attempt === 1 ? [] : [["result.txt", "42\n"]],
+    });
+    fake.onRunEnded = (execution) => {
+      if (execution.attempt === 1) {
+        execution.failureKind = FailureKind.SCRIPT;
+        const retry = fake.seed({
+          ...execution,
+          id: newExecutionId(),
+          status: ExecutionStatus.QUEUED,
+          attempt: 2,
+          retryOf: execution.id,
+          retryKind: RetryKind.AUTOMATIC,
+          autoRetryNumber: 1,
+          retryReason: "exit code 75",
+          outputs: [],
+          finishedAt: undefined,
+        });
+        execution.retriedAs.push(retry.id);
+      }
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--wait", "--retry-on-exit", "75"], { cwd: workspace.path });
+
+    const [first, retry] = [...fake.executions.keys()];
+    expect(result.stdout).toEqual([
+      `Execution started: ${first}`,
+      "attempt 1",
+      "retrying soon",
+      "attempt 2",
+      "done",
+      expect.stringMatching(new RegExp(`^Execution ${retry} completed`)),
+    ]);
+    expect(result.stderr).toEqual([
+      `Execution ${first} failed (exit code 75)`,
+      `Auto-retry 1/2 after exit code 75: ${retry}`,
+      "Downloaded result.txt (3 B)",
+    ]);
+    expect(result.exitCode).toBe(0);
+    expect(await readFile(join(workspace.path, "result.txt"), "utf8")).toBe("42\n");
+  });
+
+  it.each([
+    ["times out", ExecutionStatus.TIMED_OUT, 143],
+    ["is cancelled", ExecutionStatus.CANCELLED, undefined],
+  ])("with --wait exits 1 when the execution %s, whatever code the killed script had", async (_name, status, exitCode) => {
+    const fake = await printOkRun(storage, { status, exitCode });
+
+    const result = await runAgainst(fake, ["run", "process.py", "--wait", "--remote-only"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(1);
   });
 
   it("with --wait downloads the outputs into the current directory, reporting them on stderr", async () => {

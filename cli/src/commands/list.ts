@@ -3,6 +3,7 @@ import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { displayTime, executionView, statusName } from "../present";
 import { toJson } from "../json";
+import { formatTable } from "../table";
 
 /** The server's largest page. */
 const MAX_PAGE_SIZE = 500;
@@ -10,18 +11,22 @@ const MAX_PAGE_SIZE = 500;
 export interface ListOptions {
   /** Only these statuses; all when empty. */
   statuses: ExecutionStatus[];
+  /** Only executions of this batch; all when absent. */
+  batchId?: string;
   limit: number;
   json: boolean;
 }
 
-/** `rgrid list [--status S] [--limit N]`: newest first. */
+/** `rgrid list [--status S] [--batch B] [--limit N]`: newest first. */
 export async function listCommand(options: ListOptions, context: ServerContext): Promise<number> {
   const { client, resend, output } = context;
   const executions: Execution[] = [];
   let pageToken = "";
   do {
     const pageSize = Math.min(MAX_PAGE_SIZE, options.limit - executions.length);
-    const page = await resend(() => client.listExecutions({ statuses: options.statuses, pageSize, pageToken }));
+    const page = await resend(() =>
+      client.listExecutions({ statuses: options.statuses, batchId: options.batchId ?? "", pageSize, pageToken }),
+    );
     executions.push(...page.executions.slice(0, options.limit - executions.length));
     pageToken = page.nextPageToken;
   } while (pageToken !== "" && executions.length < options.limit);
@@ -31,16 +36,15 @@ export async function listCommand(options: ListOptions, context: ServerContext):
   } else if (executions.length === 0) {
     output.stdout("No executions found.");
   } else {
-    for (const line of formatTable(executions)) {
+    for (const line of formatTable(["ID", "STATUS", "RUNTIME", "SCRIPT", "ATTEMPT", "CREATED"], executionRows(executions))) {
       output.stdout(line);
     }
   }
   return ExitCode.success;
 }
 
-function formatTable(executions: Execution[]): string[] {
-  const header = ["ID", "STATUS", "RUNTIME", "SCRIPT", "ATTEMPT", "CREATED"];
-  const rows = executions.map((execution) => [
+function executionRows(executions: Execution[]): string[][] {
+  return executions.map((execution) => [
     execution.id,
     statusName(execution.status),
     execution.runtime,
@@ -48,11 +52,4 @@ function formatTable(executions: Execution[]): string[] {
     String(execution.attempt),
     displayTime(execution.createdAt) ?? "",
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  return [header, ...rows].map((cells) =>
-    cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column])))
-      .join("  ")
-      .trimEnd(),
-  );
 }

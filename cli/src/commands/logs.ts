@@ -1,7 +1,7 @@
 import type { LogEntry } from "@rgrid/proto";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { drainLogs, followExecution, printLogEntry } from "../follow";
+import { drainLogs, followLogs, printLogEntry } from "../follow";
 import { logEntryView } from "../present";
 import { toJson } from "../json";
 
@@ -10,10 +10,12 @@ export interface LogsOptions {
   /** Keep reading until the execution ends. */
   follow: boolean;
   json: boolean;
-  pollIntervalMs: number;
 }
 
-/** `rgrid logs <id> [--follow]`: stdout entries to stdout, stderr entries to stderr. */
+/**
+ * `rgrid logs <id> [--follow]`: stdout entries to stdout, stderr entries to stderr; with --follow,
+ * live from the server's stream until the execution ends.
+ */
 export async function logsCommand(options: LogsOptions, context: ServerContext): Promise<number> {
   const { output } = context;
   const collected: LogEntry[] = [];
@@ -22,7 +24,8 @@ export async function logsCommand(options: LogsOptions, context: ServerContext):
     ? (entry: LogEntry) => collected.push(entry)
     : (entry: LogEntry) => printLogEntry(output, entry);
   if (options.follow) {
-    await followExecution(context, options.executionId, options.pollIntervalMs, onEntry);
+    // Exit 0 whatever the execution's outcome: the command's job, showing the logs, was done.
+    await followLogs(context, options.executionId, onEntry);
   } else {
     await drainLogs(context, options.executionId, 0n, onEntry);
   }

@@ -1,127 +1,85 @@
-import { stat } from "node:fs/promises";
-import { basename, extname, resolve } from "node:path";
-// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
-import { mapWithLimit } from "@rgrid/common/concurrency";
-import { randomToken } from "@rgrid/common/ids";
-import { relativePathProblem } from "@rgrid/common/paths";
-import { digestFile, uploadFile } from "@rgrid/common/transfer";
-import type { FileDigest } from "@rgrid/common/transfer";
-import { create } from "@bufbuild/protobuf";
-import { ExecutionStatus, FileInfoSchema } from "@rgrid/proto";
-import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
+import type { LogEntry } from "@rgrid/proto";
+import { findAutomaticRetry } from "../auto-retry";
 import type { ServerContext } from "../context";
 import { ExitCode, OutputsNotDownloadedError, UsageError } from "../errors";
 import { followExecution, printLogEntry } from "../follow";
 import { planInputs } from "../inputs";
 import { downloadOutputs, downloadedLine } from "../outputs";
-import { executionView, formatDuration, runDuration, shorten } from "../present";
+import { exitCodeOf, outcomeLine } from "../outcome";
+import { autoRetryLine, executionView } from "../present";
 import { toJson } from "../json";
-
-/** Files digested or uploaded at once: enough to overlap latency, few enough to bound memory. */
-const TRANSFER_CONCURRENCY = 4;
-
-const RUNTIME_BY_EXTENSION: ReadonlyMap<string, string> = new Map([
-  [".py", "python"],
-  [".js", "node"],
-  [".mjs", "node"],
-  [".cjs", "node"],
-]);
+import { digestInputs, prepareScript, submitExecution } from "../submit";
+import type { ExecutionSettings } from "../submit";
+import { runBatch } from "./run-batch";
 
 export interface RunOptions {
   script: string;
   args: string[];
   /** Inferred from the script's extension when absent. */
   runtime?: string;
-  env: Record<string, string>;
-  metadata: Record<string, string>;
-  /** Seconds; the service default when absent. */
-  timeoutSeconds?: number;
+  settings: Omit<ExecutionSettings, "batchId" | "batchParallelism">;
+  /** A file pattern: run the script once per matching file (`--batch`). */
+  batch?: string;
+  /** With batch: how many of its executions may run at once; zero or absent means no limit. */
+  parallel?: number;
   wait: boolean;
   /** With wait: leave the outputs on the server instead of downloading them into cwd. */
   remoteOnly: boolean;
   json: boolean;
   /** Relative script and input paths are resolved against this directory; outputs land here. */
   cwd: string;
+  /** Pause between status polls while waiting for a batch, or for an automatic retry to appear. */
   pollIntervalMs: number;
-}
-
-interface LocalFile {
-  name: string;
-  localPath: string;
-  digest: FileDigest;
 }
 
 /** `rgrid run <script> [args...]`: upload script and inputs through grants, then queue. */
 export async function runCommand(options: RunOptions, context: ServerContext): Promise<number> {
-  const { client, resend, output } = context;
-  const scriptPath = resolve(options.cwd, options.script);
-  await requireFile(scriptPath, options.script);
-  const scriptName = basename(scriptPath);
-  const nameProblem = relativePathProblem(scriptName);
-  if (nameProblem !== undefined) {
-    throw new UsageError(`the script's name ${scriptName} ${nameProblem}`);
+  if (options.parallel !== undefined && options.batch === undefined) {
+    throw new UsageError("--parallel limits the executions of a batch; use it with --batch <pattern>");
   }
-  const runtime = options.runtime ?? RUNTIME_BY_EXTENSION.get(extname(scriptName).toLowerCase());
-  if (runtime === undefined) {
-    throw new UsageError(`cannot tell the runtime of ${options.script} from its extension. Pass --runtime (for example --runtime python)`);
+  const script = await prepareScript(options.script, options.runtime, options.cwd);
+  if (options.batch !== undefined) {
+    return runBatch({ ...options, batch: options.batch, parallel: options.parallel ?? 0 }, script, context);
   }
+  const { output } = context;
   const plan = await planInputs(options.args, options.cwd);
-
-  const [script, ...inputs] = await mapWithLimit(
-    [{ name: scriptName, localPath: scriptPath }, ...plan.inputs],
-    TRANSFER_CONCURRENCY,
-    async (file): Promise<LocalFile> => ({ ...file, digest: await digestFile(file.localPath) }),
-  );
-
-  // One id for this invocation: a re-send after a lost connection returns the same execution.
-  const requestId = randomToken(16);
-  const created = await resend(() =>
-    client.createExecution({
-      script: fileInfo(script),
-      runtime,
-      args: plan.args,
-      env: options.env,
-      inputs: inputs.map(fileInfo),
-      metadata: options.metadata,
-      timeoutSeconds: options.timeoutSeconds ?? 0,
-      requestId,
-    }),
-  );
-  const createdExecution = created.execution;
-  if (!createdExecution) {
-    throw new Error("the server's answer carried no execution");
-  }
-  const executionId = createdExecution.id;
-
-  const uploads = [
-    { file: script, grant: created.scriptUpload },
-    ...inputs.map((file) => ({ file, grant: created.inputUploads.find((grant) => grant.name === file.name) })),
-  ];
-  await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant));
-  const confirmed = await resend(() => client.confirmUploads({ executionId }));
+  const submitted = await submitExecution(context, {
+    script,
+    args: plan.args,
+    inputs: await digestInputs(plan),
+    settings: options.settings,
+  });
+  const executionId = submitted.id;
 
   if (!options.wait) {
-    if (options.json) {
-      output.stdout(toJson(executionView(confirmed.execution ?? createdExecution)));
-    } else {
-      output.stdout(`Execution started: ${executionId}`);
-    }
+    output.stdout(options.json ? toJson(executionView(submitted)) : `Execution started: ${executionId}`);
     return ExitCode.success;
   }
 
   if (!options.json) {
     output.stdout(`Execution started: ${executionId}`);
   }
-  const finished = await followExecution(context, executionId, options.pollIntervalMs, (entry) => {
+  const printEntry = (entry: LogEntry): void => {
     // JSON output is the final execution alone; log lines would break it.
     if (!options.json) {
       printLogEntry(output, entry);
     }
-  });
+  };
+  let finished = await followExecution(context, executionId, printEntry);
+  // A transient failure the server retries by itself is not the run's outcome: follow the retry.
+  for (;;) {
+    const retry = await findAutomaticRetry(context, finished, options.pollIntervalMs);
+    if (!retry) {
+      break;
+    }
+    output.stderr(outcomeLine(finished));
+    output.stderr(`${autoRetryLine(retry)}: ${retry.id}`);
+    finished = await followExecution(context, retry.id, printEntry);
+  }
   output.stdout(options.json ? toJson(executionView(finished)) : outcomeLine(finished));
   const exitCode = exitCodeOf(finished);
   if (!options.remoteOnly) {
-    await downloadAfterRun(context, executionId, options.cwd, exitCode);
+    await downloadAfterRun(context, finished.id, options.cwd, exitCode);
   }
   return exitCode;
 }
@@ -142,55 +100,4 @@ async function downloadAfterRun(
   } catch (error) {
     throw new OutputsNotDownloadedError(executionId, error, scriptExitCode);
   }
-}
-
-async function requireFile(path: string, asGiven: string): Promise<void> {
-  try {
-    if ((await stat(path)).isFile()) {
-      return;
-    }
-  } catch {
-    // reported below, the same way as a directory
-  }
-  throw new UsageError(`script ${asGiven} not found (it must be an existing file)`);
-}
-
-function fileInfo(file: LocalFile): FileInfo {
-  return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.digest.sizeBytes), sha256: file.digest.sha256 });
-}
-
-async function upload(file: LocalFile, grant: TransferGrant | undefined): Promise<void> {
-  if (!grant) {
-    throw new Error(`the server returned no upload grant for ${file.name}`);
-  }
-  await uploadFile(grant, file.localPath, file.digest.sizeBytes);
-}
-
-/** The last line of `run --wait`. */
-export function outcomeLine(execution: Execution): string {
-  const subject = `Execution ${execution.id}`;
-  const duration = runDuration(execution);
-  const reason = execution.errorMessage ? `: ${shorten(execution.errorMessage)}` : "";
-  switch (execution.status) {
-    case ExecutionStatus.COMPLETED:
-      return duration === undefined ? `${subject} completed` : `${subject} completed in ${formatDuration(duration)}`;
-    case ExecutionStatus.FAILED:
-      return execution.exitCode === undefined
-        ? `${subject} failed${reason}`
-        : `${subject} failed (exit code ${execution.exitCode})`;
-    case ExecutionStatus.TIMED_OUT:
-      return `${subject} timed out${reason}`;
-    default:
-      return `${subject} was cancelled`;
-  }
-}
-
-/** The script's own exit code when it failed with one, so `rgrid run --wait` composes in shells. */
-export function exitCodeOf(execution: Execution): number {
-  if (execution.status === ExecutionStatus.COMPLETED) {
-    return ExitCode.success;
-  }
-  const code = execution.exitCode;
-  // Codes a process cannot exit with (signals reported negative, > 255) become plain failure.
-  return code !== undefined && code >= 1 && code <= 255 ? code : ExitCode.failed;
 }

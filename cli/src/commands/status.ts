@@ -1,8 +1,9 @@
+import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { displayTime, executionView, formatDuration, runDuration, statusName } from "../present";
+import { autoRetryLine, displayTime, executionView, formatDuration, isTerminal, runDuration, statusName } from "../present";
 import { toJson } from "../json";
 
 export interface StatusOptions {
@@ -25,7 +26,10 @@ export async function statusCommand(options: StatusOptions, context: ServerConte
   return ExitCode.success;
 }
 
-/** The readable report: identity, state, times, outcome, then lineage; absent facts are left out. */
+/**
+ * The readable report: identity, state, what it runs, times, outcome, then lineage; absent facts
+ * are left out.
+ */
 export function statusLines(execution: Execution): string[] {
   const lines = [`Execution: ${execution.id}`, `Status: ${statusName(execution.status)}`];
   const add = (label: string, value: string | undefined): void => {
@@ -33,22 +37,55 @@ export function statusLines(execution: Execution): string[] {
       lines.push(`${label}: ${value}`);
     }
   };
+  const terminal = isTerminal(execution.status);
+  if (execution.status === ExecutionStatus.QUEUED && execution.notBefore) {
+    // An automatic retry waits out its backoff; without this it would look stuck.
+    lines.push(`Starts after ${displayTime(execution.notBefore)}`);
+  }
+  if (!terminal && execution.cancelRequestedAt) {
+    add("Cancel requested", `${displayTime(execution.cancelRequestedAt)} (the runner stops it at its next heartbeat)`);
+  }
   add("Runtime", execution.runtime);
   add("Script", execution.script?.name);
   add("Args", execution.args.join(" "));
   add("Inputs", execution.inputs.map((file) => file.name).join(", "));
+  add("Network", execution.network ? "enabled" : undefined);
+  add("Batch", batchLine(execution));
   add("Created", displayTime(execution.createdAt));
   add("Started", displayTime(execution.startedAt));
   add("Finished", displayTime(execution.finishedAt));
   const duration = runDuration(execution);
   add("Duration", duration === undefined ? undefined : formatDuration(duration));
+  add("Runner", execution.runnerId);
+  for (const warning of execution.sandboxWarnings) {
+    add("Sandbox", warning);
+  }
   add("Exit code", execution.exitCode === undefined ? undefined : String(execution.exitCode));
   add("Error", execution.errorMessage);
+  // A script's failure speaks through its exit code and error; the other kinds explain a retry.
+  add("Failure", FAILURE_EXPLANATIONS.get(execution.failureKind));
   add("Outputs", execution.outputs.map((file) => file.name).join(", "));
+  add("Retry on exit codes", execution.retryOnExitCodes.join(", "));
   add("Attempt", execution.attempt > 0 ? String(execution.attempt) : undefined);
+  if (execution.retryKind === RetryKind.AUTOMATIC && execution.autoRetryNumber > 0) {
+    lines.push(autoRetryLine(execution));
+  }
   add("Retry of", execution.retryOf);
   // An original is its own root; repeating its id says nothing.
   add("Root", execution.rootId === execution.id ? undefined : execution.rootId);
   add("Retried as", execution.retriedAs.join(", "));
   return lines;
+}
+
+const FAILURE_EXPLANATIONS: ReadonlyMap<FailureKind, string> = new Map([
+  [FailureKind.RUNNER_LOST, "runner lost (it stopped reporting while running the script)"],
+  [FailureKind.INFRASTRUCTURE, "infrastructure error (the runner could not prepare or finish the run)"],
+]);
+
+function batchLine(execution: Execution): string | undefined {
+  if (execution.batchId === "") {
+    return undefined;
+  }
+  const limit = execution.batchParallelism > 0 ? ` (at most ${execution.batchParallelism} running at once)` : "";
+  return `${execution.batchId}${limit}`;
 }

@@ -1,6 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import { transformErrors } from "@rgrid/common";
 
 // The errors this service raises on purpose. Handlers throw these; `mapKnownErrors` turns them
 // into Connect codes in one place, and anything else is left to `hideUnknownErrors`.
@@ -56,11 +57,5 @@ export function toConnectError(error: unknown): ConnectError | undefined {
 
 /** Maps known errors to Connect codes; unknown ones pass through to `hideUnknownErrors`. */
 export function mapKnownErrors(): Interceptor {
-  return (next) => async (req) => {
-    try {
-      return await next(req);
-    } catch (error) {
-      throw toConnectError(error) ?? error;
-    }
-  };
+  return transformErrors((error) => toConnectError(error) ?? error);
 }

@@ -15,11 +15,16 @@ import {
   LIMITS,
   createExecutionRules,
   executionIdRules,
+  followLogsRules,
   getLogsRules,
   listExecutionsRules,
+  retryBatchRules,
   retryExecutionRules,
 } from "../validation";
+import { batchRetryResponse, createRetryBatch } from "./batch-retry";
+import { createCancelExecution } from "./cancel";
 import { executionMessage, fileMessage, logEntryMessage, stateFromWire, storedFile } from "./convert";
+import { createFollowLogs } from "./follow-logs";
 import { decodePageToken, encodePageToken } from "./page-token";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { createRetryExecution } from "./retry";
@@ -43,6 +48,9 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
   const { db, storage, notifier, clock } = deps;
   const createRules = createExecutionRules(deps.maxTimeoutSeconds);
   const retryExecution = createRetryExecution(deps);
+  const cancelExecution = createCancelExecution(deps);
+  const followLogs = createFollowLogs(deps);
+  const retryBatch = createRetryBatch({ db, retryExecution });
 
   /** The upload grants of an execution still waiting for its files; none once they are in. */
   async function uploadGrantsFor(execution: Execution): Promise<{ scriptUpload?: TransferGrant; inputUploads: TransferGrant[] }> {
@@ -159,6 +167,9 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       if (states.length > 0) {
         where.push({ status: { $in: states } });
       }
+      if (request.batchId !== "") {
+        where.push({ batchId: request.batchId });
+      }
       if (request.pageToken !== "") {
         const after = decodePageToken(request.pageToken);
         where.push({ $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, id: { $lt: after.id } }] });
@@ -215,16 +226,20 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
       return { outputs: execution.outputs.map(fileMessage), downloads };
     },
 
-    // PLACEHOLDER until implemented
-    // eslint-disable-next-line require-yield
-    async *followLogs() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    async *followLogs(request, ctx) {
+      validateRequest(request, followLogsRules);
+      yield* followLogs(callerOf(ctx), request, ctx.signal);
     },
-    async cancelExecution() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+
+    async cancelExecution(request, ctx) {
+      validateRequest(request, executionIdRules);
+      const execution = await cancelExecution(callerOf(ctx), request.executionId);
+      return { execution: executionMessage(execution, await retriedAs(db.fork(), execution.id)) };
     },
-    async retryBatch() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+
+    async retryBatch(request, ctx) {
+      validateRequest(request, retryBatchRules);
+      return batchRetryResponse(await retryBatch(callerOf(ctx), request));
     },
   };
 }

@@ -1,0 +1,139 @@
+// Submitting one execution: record it, upload its script and inputs through the grants the server
+// hands out, then confirm so it is queued. `rgrid run` submits one; `rgrid run --batch` many.
+import { stat } from "node:fs/promises";
+import { basename, extname, resolve } from "node:path";
+import { create } from "@bufbuild/protobuf";
+// Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
+import { mapWithLimit } from "@rgrid/common/concurrency";
+import { randomToken } from "@rgrid/common/ids";
+import { relativePathProblem } from "@rgrid/common/paths";
+import { digestFile, uploadFile } from "@rgrid/common/transfer";
+import type { FileDigest } from "@rgrid/common/transfer";
+import { FileInfoSchema } from "@rgrid/proto";
+import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
+import type { ServerContext } from "./context";
+import { UsageError } from "./errors";
+import type { InputPlan } from "./inputs";
+
+/** Files digested or uploaded at once per execution: enough to overlap latency, few enough to bound memory. */
+export const TRANSFER_CONCURRENCY = 4;
+
+const RUNTIME_BY_EXTENSION: ReadonlyMap<string, string> = new Map([
+  [".py", "python"],
+  [".js", "node"],
+  [".mjs", "node"],
+  [".cjs", "node"],
+]);
+
+export interface LocalFile {
+  /** The name on the runner, '/' separated. */
+  name: string;
+  localPath: string;
+  digest: FileDigest;
+}
+
+export interface PreparedScript {
+  file: LocalFile;
+  runtime: string;
+}
+
+/** What every execution of one invocation shares, apart from its args and inputs. */
+export interface ExecutionSettings {
+  env: Record<string, string>;
+  metadata: Record<string, string>;
+  /** Seconds; the service default when absent. */
+  timeoutSeconds?: number;
+  network: boolean;
+  /** The service default when absent. */
+  maxRetries?: number;
+  retryOnExitCodes: number[];
+  batchId?: string;
+  /** Zero: no limit. */
+  batchParallelism?: number;
+}
+
+/** Checks the script exists and has a name and runtime a runner can use, and digests it. */
+export async function prepareScript(scriptArg: string, runtime: string | undefined, cwd: string): Promise<PreparedScript> {
+  const localPath = resolve(cwd, scriptArg);
+  await requireFile(localPath, scriptArg);
+  const name = basename(localPath);
+  const nameProblem = relativePathProblem(name);
+  if (nameProblem !== undefined) {
+    throw new UsageError(`the script's name ${name} ${nameProblem}`);
+  }
+  const chosen = runtime ?? RUNTIME_BY_EXTENSION.get(extname(name).toLowerCase());
+  if (chosen === undefined) {
+    throw new UsageError(`cannot tell the runtime of ${scriptArg} from its extension. Pass --runtime (for example --runtime python)`);
+  }
+  return { file: { name, localPath, digest: await digestFile(localPath) }, runtime: chosen };
+}
+
+/** Digests each planned input; `digest` lets a batch share one digest of a file every execution uses. */
+export async function digestInputs(
+  plan: InputPlan,
+  digest: (localPath: string) => Promise<FileDigest> = digestFile,
+): Promise<LocalFile[]> {
+  return mapWithLimit(plan.inputs, TRANSFER_CONCURRENCY, async (input) => ({ ...input, digest: await digest(input.localPath) }));
+}
+
+/** Creates the execution, uploads its files and confirms them; returns it queued. */
+export async function submitExecution(
+  context: ServerContext,
+  submission: { script: PreparedScript; args: string[]; inputs: LocalFile[]; settings: ExecutionSettings },
+): Promise<Execution> {
+  const { client, resend } = context;
+  const { script, inputs, settings } = submission;
+  // One id per execution of this invocation: a re-send after a lost connection returns the same one.
+  const requestId = randomToken(16);
+  const created = await resend(() =>
+    client.createExecution({
+      script: fileInfo(script.file),
+      runtime: script.runtime,
+      args: submission.args,
+      env: settings.env,
+      inputs: inputs.map(fileInfo),
+      metadata: settings.metadata,
+      timeoutSeconds: settings.timeoutSeconds ?? 0,
+      network: settings.network,
+      maxRetries: settings.maxRetries,
+      retryOnExitCodes: settings.retryOnExitCodes,
+      batchId: settings.batchId ?? "",
+      batchParallelism: settings.batchParallelism ?? 0,
+      requestId,
+    }),
+  );
+  const createdExecution = created.execution;
+  if (!createdExecution) {
+    throw new Error("the server's answer carried no execution");
+  }
+  const executionId = createdExecution.id;
+  const uploads = [
+    { file: script.file, grant: created.scriptUpload },
+    ...inputs.map((file) => ({ file, grant: created.inputUploads.find((grant) => grant.name === file.name) })),
+  ];
+  await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant));
+  const confirmed = await resend(() => client.confirmUploads({ executionId }));
+  return confirmed.execution ?? createdExecution;
+}
+
+async function requireFile(path: string, asGiven: string): Promise<void> {
+  try {
+    if ((await stat(path)).isFile()) {
+      return;
+    }
+  } catch {
+    // reported below, the same way as a directory
+  }
+  throw new UsageError(`script ${asGiven} not found (it must be an existing file)`);
+}
+
+function fileInfo(file: LocalFile): FileInfo {
+  return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.digest.sizeBytes), sha256: file.digest.sha256 });
+}
+
+async function upload(file: LocalFile, grant: TransferGrant | undefined): Promise<void> {
+  if (!grant) {
+    throw new Error(`the server returned no upload grant for ${file.name}`);
+  }
+  await uploadFile(grant, file.localPath, file.digest.sizeBytes);
+}

@@ -1,0 +1,152 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { mapWithLimit } from "@rgrid/common";
+import { BatchRetryItemSchema, RetryBatchResponseSchema } from "@rgrid/proto";
+import type { Execution as ExecutionMessage, RetryBatchResponse } from "@rgrid/proto";
+import type { Caller } from "../auth";
+import type { Database } from "../db/orm";
+import { Execution, isTerminal } from "../db/entities";
+import type { ExecutionState } from "../db/entities";
+import { NotFoundError, PreconditionError } from "../errors";
+import { executionMessage } from "./convert";
+import type { RetryExecution } from "./retry";
+
+export interface BatchRetryDeps {
+  db: Database;
+  retryExecution: RetryExecution;
+  /** Retries in flight at once: each copies objects in storage, so the store sets the pace. */
+  concurrency?: number;
+}
+
+export interface BatchRetryRequest {
+  batchId: string;
+  failedOnly: boolean;
+  requestId: string;
+}
+
+/** One candidate of the batch: retried as `retry`, or left alone for the reason in `skipped`. */
+export interface BatchRetryOutcome {
+  original: Execution;
+  retry?: Execution;
+  skipped: string;
+}
+
+export type RetryBatch = (caller: Caller, request: BatchRetryRequest) => Promise<BatchRetryOutcome[]>;
+
+const DEFAULT_CONCURRENCY = 8;
+const RETRIED_WHEN_FAILED_ONLY: readonly ExecutionState[] = ["failed", "timed_out"];
+
+/**
+ * The request_id of one item's retry: the same batch request always names the same retry of an
+ * execution, so a re-sent RetryBatch finds the retries it made instead of making more.
+ */
+export function batchItemRequestId(batchRequestId: string, originalId: string): string {
+  return "batch:" + createHash("sha256").update(batchRequestId + originalId).digest("hex");
+}
+
+/**
+ * Retries the latest attempt of each lineage in a batch, one RetryExecution per item with all
+ * of its guarantees. Candidates are the batch's executions with no retry yet, plus those this
+ * same request already retried (a re-send answers the same); the retries this request made are
+ * never candidates themselves.
+ */
+export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
+  const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
+
+  return async (caller, request) => {
+    const members = await deps.db.fork().find(
+      Execution,
+      { accountId: caller.accountId, batchId: request.batchId },
+      { orderBy: [{ createdAt: "asc" }, { id: "asc" }] },
+    );
+    if (members.length === 0) {
+      throw new NotFoundError(`batch ${request.batchId} not found`);
+    }
+    // Retries inherit their original's batch, so the batch's own rows show what was retried.
+    const retriedIds = new Set<string>();
+    const retryByThisRequest = new Map<string, Execution>();
+    for (const member of members) {
+      if (member.retryOf !== null) {
+        retriedIds.add(member.retryOf);
+        if (member.requestId === batchItemRequestId(request.requestId, member.retryOf)) {
+          retryByThisRequest.set(member.retryOf, member);
+        }
+      }
+    }
+    const madeByThisRequest = new Set([...retryByThisRequest.values()].map((retry) => retry.id));
+    const candidates = members.filter(
+      (member) => !madeByThisRequest.has(member.id) && (!retriedIds.has(member.id) || retryByThisRequest.has(member.id)),
+    );
+
+    return mapWithLimit(candidates, concurrency, async (candidate): Promise<BatchRetryOutcome> => {
+      const earlier = retryByThisRequest.get(candidate.id);
+      if (earlier !== undefined) {
+        return { original: candidate, retry: earlier, skipped: "" };
+      }
+      const skipped = skipReason(candidate.status, request.failedOnly);
+      if (skipped !== undefined) {
+        return { original: candidate, skipped };
+      }
+      try {
+        const result = await deps.retryExecution(caller, {
+          executionId: candidate.id,
+          force: false,
+          requestId: batchItemRequestId(request.requestId, candidate.id),
+        });
+        return { original: result.original, retry: result.execution, skipped: "" };
+      } catch (error) {
+        // This execution's own problem (e.g. an input gone from storage): reported, and the
+        // others go on. Anything else (storage unreachable) fails the call; a re-send with the
+        // same request_id finishes the rest.
+        if (error instanceof PreconditionError || error instanceof NotFoundError) {
+          return { original: candidate, skipped: error.message };
+        }
+        throw error;
+      }
+    });
+  };
+}
+
+function skipReason(status: ExecutionState, failedOnly: boolean): string | undefined {
+  if (!isTerminal(status)) {
+    return `still ${status}`;
+  }
+  if (failedOnly && !RETRIED_WHEN_FAILED_ONLY.includes(status)) {
+    return `${status} (only failed and timed-out executions are retried)`;
+  }
+  return undefined;
+}
+
+// A batch holds up to thousands of executions, each with up to megabytes of args, env and
+// metadata; the answer carries what identifies each item and its outcome, and GetExecution
+// has the rest.
+const ITEM_ERROR_MESSAGE_CHARS = 300;
+
+function itemMessage(execution: Execution): ExecutionMessage {
+  const message = executionMessage(execution);
+  message.args = [];
+  message.env = {};
+  message.inputs = [];
+  message.metadata = {};
+  message.outputs = [];
+  message.sandboxWarnings = [];
+  if (message.errorMessage.length > ITEM_ERROR_MESSAGE_CHARS) {
+    message.errorMessage = message.errorMessage.slice(0, ITEM_ERROR_MESSAGE_CHARS - 1) + "…";
+  }
+  return message;
+}
+
+export function batchRetryResponse(outcomes: readonly BatchRetryOutcome[]): RetryBatchResponse {
+  const retriedCount = outcomes.filter((outcome) => outcome.retry !== undefined).length;
+  return create(RetryBatchResponseSchema, {
+    items: outcomes.map((outcome) =>
+      create(BatchRetryItemSchema, {
+        original: itemMessage(outcome.original),
+        retry: outcome.retry && itemMessage(outcome.retry),
+        skipped: outcome.skipped,
+      }),
+    ),
+    retriedCount,
+    skippedCount: outcomes.length - retriedCount,
+  });
+}

@@ -1,0 +1,181 @@
+import { randomBytes } from "node:crypto";
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { bearerAuth, newBatchId, silentLogger } from "@rgrid/common";
+import { ExecutionService, ObjectKind } from "@rgrid/proto";
+import { issueApiKey } from "../src/accounts";
+import type { DatabaseTarget } from "../src/db/database-url";
+import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
+import { openDatabase } from "../src/db/orm";
+import type { Database } from "../src/db/orm";
+import { createExecutionServer, createExecutionService } from "../src/server";
+import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+import { FakeStorage } from "./fake-storage";
+
+// RetryBatch at scale and across replicas, on SQLite and, when RGRID_TEST_POSTGRES_URL names a
+// server, on PostgreSQL, each test on a database of its own.
+
+interface Driver {
+  name: string;
+  fresh(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
+}
+
+const sqlite: Driver = {
+  name: "sqlite",
+  fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
+};
+
+const postgres: Driver = {
+  name: "postgresql",
+  async fresh() {
+    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
+    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
+  },
+};
+
+describe.each([sqlite])("RetryBatch on $name", (driver) => batchRetrySuite(driver));
+if (postgresServerUrl) {
+  describe.each([postgres])("RetryBatch on $name", (driver) => batchRetrySuite(driver));
+} else {
+  describe.skip("RetryBatch on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {
+    test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
+  });
+}
+
+// The service's default request limit (RGRID_MAX_REQUEST_BYTES); the answer must fit it too.
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+function batchRetrySuite(driver: Driver): void {
+  let db: Database;
+  let drop: () => Promise<void>;
+  let storage: FakeStorage;
+  let key: string;
+  let accountId: string;
+
+  beforeEach(async () => {
+    const fresh = await driver.fresh();
+    drop = fresh.drop;
+    db = await openDatabase(fresh.target);
+    await db.migrate();
+    storage = new FakeStorage();
+    const issued = await issueApiKey(db.fork(), "acme", new Date());
+    key = issued.key;
+    accountId = issued.accountId;
+  });
+  afterEach(async () => {
+    await db.close();
+    await drop();
+  });
+
+  const serviceDeps = () => ({
+    db,
+    storage: storage.client(),
+    logger: silentLogger,
+    runnerTokens: ["runner-token-0123456789"],
+    defaultTimeoutSeconds: 3600,
+    maxTimeoutSeconds: 86400,
+    readMaxBytes: DEFAULT_MAX_BYTES,
+  });
+
+  /** `count` failed executions of one batch, with big args and env, and their objects stored. */
+  async function failedBatch(count: number): Promise<{ batchId: string; ids: string[] }> {
+    const batchId = newBatchId();
+    const start = Date.now() - count * 1000;
+    const records = Array.from({ length: count }, (_, index) => {
+      const id = `exec_${randomBytes(16).toString("hex")}`;
+      storage.put(id, ObjectKind.SCRIPT, "job.py", 10);
+      storage.put(id, ObjectKind.INPUT, "in.csv", 4);
+      return Object.assign(new Execution(), {
+        id,
+        accountId,
+        status: "failed",
+        scriptName: "job.py",
+        scriptSizeBytes: 10,
+        scriptSha256: "a".repeat(64),
+        runtime: "python",
+        runtimeName: "python",
+        args: ["in.csv", "a".repeat(2000)],
+        env: { PAYLOAD: "e".repeat(2000) },
+        inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
+        metadata: { note: "m".repeat(1000) },
+        timeoutSeconds: 0,
+        createdAt: new Date(start + index * 1000),
+        ...notYetRun(),
+        finishedAt: new Date(),
+        exitCode: 1,
+        errorMessage: "Traceback: " + "t".repeat(10_000),
+        failureKind: "script",
+        ...requestDefaults(),
+        batchId,
+        retryOf: null,
+        rootId: id,
+        attempt: 1,
+        retryKind: "original",
+        retriedBy: null,
+        requestId: null,
+      } satisfies Partial<Execution>);
+    });
+    for (let start = 0; start < records.length; start += 200) {
+      const em = db.fork();
+      records.slice(start, start + 200).forEach((record) => em.persist(record));
+      await em.flush();
+    }
+    return { batchId, ids: records.map((record) => record.id) };
+  }
+
+  test("1,000 executions are retried in one call over the wire within the default limits", async () => {
+    const { batchId, ids } = await failedBatch(1000);
+    const server = await createExecutionServer(serviceDeps()).listen(0, "127.0.0.1");
+    try {
+      const client = createClient(
+        ExecutionService,
+        createConnectTransport({
+          baseUrl: server.url,
+          httpVersion: "1.1",
+          readMaxBytes: DEFAULT_MAX_BYTES,
+          interceptors: [bearerAuth(key)],
+        }),
+      );
+      const request = { batchId, failedOnly: true, requestId: "big-batch" };
+      const response = await client.retryBatch(request, { timeoutMs: 240_000 });
+      expect(response.retriedCount).toBe(1000);
+      expect(response.skippedCount).toBe(0);
+      expect(response.items.map((item) => item.original?.id)).toEqual(ids);
+      expect(response.items.every((item) => item.retry?.retryOf === item.original?.id && item.retry?.batchId === batchId)).toBe(true);
+      expect(storage.calls.copyInputs).toBe(1000);
+
+      const again = await client.retryBatch(request, { timeoutMs: 240_000 });
+      expect(again.items.map((item) => item.retry?.id)).toEqual(response.items.map((item) => item.retry?.id));
+      expect(storage.calls.copyInputs).toBe(1000);
+      expect(await db.fork().count(Execution, { batchId })).toBe(2000);
+    } finally {
+      await server.close();
+    }
+  }, 300_000);
+
+  test("two replicas answering the same request at once make one retry per execution", async () => {
+    const { batchId, ids } = await failedBatch(40);
+    // Separate services (each with its own in-process de-duplication) on one database.
+    const replica = () => {
+      const service = createExecutionService(serviceDeps());
+      return createClient(
+        ExecutionService,
+        createRouterTransport(service.routes, {
+          router: { interceptors: service.interceptors },
+          transport: { interceptors: [bearerAuth(key)] },
+        }),
+      );
+    };
+    const request = { batchId, failedOnly: true, requestId: "raced" };
+    const [first, second] = await Promise.all([replica().retryBatch(request), replica().retryBatch(request)]);
+
+    expect(first.retriedCount).toBe(40);
+    expect(second.items.map((item) => item.retry?.id)).toEqual(first.items.map((item) => item.retry?.id));
+    const retries = await db.fork().find(Execution, { retryOf: { $in: ids } });
+    expect(retries).toHaveLength(40);
+    expect(new Set(retries.map((retry) => retry.retryOf)).size).toBe(40);
+    // Copies made by the losing replica were removed: objects belong to originals and winners.
+    const owners = new Set([...storage.objects.keys()].map((objectKey) => objectKey.split("/")[1]));
+    expect([...owners].sort()).toEqual([...ids, ...retries.map((retry) => retry.id)].sort());
+  }, 120_000);
+}

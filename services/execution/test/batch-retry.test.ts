@@ -1,0 +1,278 @@
+import { randomBytes } from "node:crypto";
+import { Code } from "@connectrpc/connect";
+import { newBatchId } from "@rgrid/common";
+import { ExecutionStatus, Outcome, RetryKind } from "@rgrid/proto";
+import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgrid/proto";
+import { Execution as ExecutionRecord } from "../src/db/entities";
+import { batchItemRequestId } from "../src/executions/batch-retry";
+import { expectCode } from "./expect-code";
+import { registeredRunner } from "./flows";
+import { executionRequest, startHarness, uploadAll } from "./harness";
+import type { Harness } from "./harness";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const countExecutions = () => h.db.fork().count(ExecutionRecord, {});
+
+type Fate = "uploading" | "queued" | "running" | "completed" | "failed" | "timed_out" | "cancelled";
+
+const OUTCOMES: Partial<Record<Fate, Outcome>> = {
+  completed: Outcome.COMPLETED,
+  failed: Outcome.FAILED,
+  timed_out: Outcome.TIMED_OUT,
+};
+
+/** One execution of `batchId` per fate, created in this order and brought to that state. */
+async function batchOf(batchId: string, fates: readonly Fate[]): Promise<Execution[]> {
+  const runnerId = await registeredRunner(h);
+  const created: Array<{ fate: Fate; request: CreateExecutionRequest; execution: Execution }> = [];
+  for (const fate of fates) {
+    const request = executionRequest({ batchId });
+    created.push({ fate, request, execution: (await h.alice.createExecution(request)).execution! });
+  }
+  const queue = async ({ request, execution }: (typeof created)[number]) => {
+    uploadAll(h.storage, execution, request);
+    await h.alice.confirmUploads({ executionId: execution.id });
+  };
+  // A runner claims the oldest queued execution, so those it runs go first, one at a time.
+  for (const member of created.filter(({ fate }) => fate === "running" || OUTCOMES[fate] !== undefined)) {
+    await queue(member);
+    const claim = await h.runner.claimExecution({ runnerId, waitMillis: 0 });
+    expect(claim.assignment?.execution?.id).toBe(member.execution.id);
+    const outcome = OUTCOMES[member.fate];
+    if (outcome !== undefined) {
+      await h.runner.completeExecution({
+        runnerId,
+        executionId: member.execution.id,
+        outcome,
+        exitCode: outcome === Outcome.COMPLETED ? 0 : 1,
+        errorMessage: outcome === Outcome.COMPLETED ? "" : "x".repeat(5000),
+      });
+    }
+  }
+  for (const member of created.filter(({ fate }) => fate === "queued" || fate === "cancelled")) {
+    await queue(member);
+    if (member.fate === "cancelled") {
+      await h.alice.cancelExecution({ executionId: member.execution.id });
+    }
+  }
+  return Promise.all(created.map(async ({ execution }) => (await h.alice.getExecution({ executionId: execution.id })).execution!));
+}
+
+function summary(response: RetryBatchResponse) {
+  return response.items.map((item) => ({ original: item.original?.id, retried: item.retry !== undefined, skipped: item.skipped }));
+}
+
+const ALL_FATES: Fate[] = ["completed", "failed", "timed_out", "cancelled", "running", "queued", "uploading"];
+
+test("failed_only retries the failed and timed-out executions and says why it left each other one", async () => {
+  const batchId = newBatchId();
+  const members = await batchOf(batchId, ALL_FATES);
+  const response = await h.alice.retryBatch({ batchId, failedOnly: true, requestId: "batch-1" });
+
+  const onlyFailed = "(only failed and timed-out executions are retried)";
+  expect(summary(response)).toEqual([
+    { original: members[0]!.id, retried: false, skipped: `completed ${onlyFailed}` },
+    { original: members[1]!.id, retried: true, skipped: "" },
+    { original: members[2]!.id, retried: true, skipped: "" },
+    { original: members[3]!.id, retried: false, skipped: `cancelled ${onlyFailed}` },
+    { original: members[4]!.id, retried: false, skipped: "still running" },
+    { original: members[5]!.id, retried: false, skipped: "still queued" },
+    { original: members[6]!.id, retried: false, skipped: "still uploading" },
+  ]);
+  expect(response.retriedCount).toBe(2);
+  expect(response.skippedCount).toBe(5);
+  expect(h.storage.calls.copyInputs).toBe(2);
+
+  for (const item of response.items.filter((entry) => entry.retry !== undefined)) {
+    const retry = item.retry!;
+    expect(retry.status).toBe(ExecutionStatus.QUEUED);
+    expect(retry.retryOf).toBe(item.original!.id);
+    expect(retry.batchId).toBe(batchId);
+    expect(retry.attempt).toBe(2);
+    expect(retry.retryKind).toBe(RetryKind.MANUAL);
+    expect(h.storage.keysUnder(retry.id).sort()).toEqual(
+      [`executions/${retry.id}/inputs/input.json`, `executions/${retry.id}/script/process.py`],
+    );
+    // The full record is there for whoever asks for it; the batch answer stays small.
+    const { execution: full } = await h.alice.getExecution({ executionId: retry.id });
+    expect(full?.args).toEqual(["input.json", "--verbose"]);
+    expect(full?.env).toEqual({ MODE: "test" });
+    expect(retry.args).toEqual([]);
+    expect(item.original!.errorMessage.length).toBeLessThanOrEqual(300);
+  }
+  const stored = await h.db.fork().find(ExecutionRecord, { retryOf: members[1]!.id });
+  expect(stored.map((retry) => retry.requestId)).toEqual([batchItemRequestId("batch-1", members[1]!.id)]);
+});
+
+test("without failed_only every finished execution is retried and unfinished ones are skipped", async () => {
+  const batchId = newBatchId();
+  const members = await batchOf(batchId, ALL_FATES);
+  const response = await h.alice.retryBatch({ batchId, failedOnly: false, requestId: "batch-all" });
+  expect(summary(response)).toEqual([
+    { original: members[0]!.id, retried: true, skipped: "" },
+    { original: members[1]!.id, retried: true, skipped: "" },
+    { original: members[2]!.id, retried: true, skipped: "" },
+    { original: members[3]!.id, retried: true, skipped: "" },
+    { original: members[4]!.id, retried: false, skipped: "still running" },
+    { original: members[5]!.id, retried: false, skipped: "still queued" },
+    { original: members[6]!.id, retried: false, skipped: "still uploading" },
+  ]);
+  expect(response.retriedCount).toBe(4);
+  expect(response.skippedCount).toBe(3);
+});
+
+test("re-sending the same request answers the same items and copies nothing twice, even all at once", async () => {
+  const batchId = newBatchId();
+  await batchOf(batchId, ["failed", "failed", "completed", "timed_out", "running"]);
+  const request = { batchId, failedOnly: true, requestId: "same-request" };
+  const concurrent = await Promise.all([h.alice.retryBatch(request), h.alice.retryBatch(request), h.alice.retryBatch(request)]);
+  const copies = h.storage.calls.copyInputs;
+  const executions = await countExecutions();
+  expect(copies).toBe(3);
+  expect(executions).toBe(5 + 3);
+
+  const later = await h.alice.retryBatch(request);
+  for (const response of [...concurrent, later]) {
+    expect(summary(response)).toEqual(summary(concurrent[0]!));
+    expect(response.items.map((item) => item.retry?.id)).toEqual(concurrent[0]!.items.map((item) => item.retry?.id));
+  }
+  expect(h.storage.calls.copyInputs).toBe(copies);
+  expect(await countExecutions()).toBe(executions);
+});
+
+test("a later request retries the latest attempt of each lineage, not the executions already retried", async () => {
+  const batchId = newBatchId();
+  const members = await batchOf(batchId, ["failed", "completed"]);
+  const first = await h.alice.retryBatch({ batchId, failedOnly: true, requestId: "first" });
+  const retryId = first.items[0]!.retry!.id;
+
+  const second = await h.alice.retryBatch({ batchId, failedOnly: true, requestId: "second" });
+  expect(summary(second)).toEqual([
+    { original: members[1]!.id, retried: false, skipped: "completed (only failed and timed-out executions are retried)" },
+    { original: retryId, retried: false, skipped: "still queued" },
+  ]);
+  expect(h.storage.calls.copyInputs).toBe(1);
+});
+
+test("an execution whose input is gone is skipped with the reason and the others are retried", async () => {
+  const batchId = newBatchId();
+  const members = await batchOf(batchId, ["failed", "failed"]);
+  h.storage.objects.delete(`executions/${members[0]!.id}/inputs/input.json`);
+  const response = await h.alice.retryBatch({ batchId, failedOnly: true, requestId: "partial" });
+  expect(summary(response)).toEqual([
+    {
+      original: members[0]!.id,
+      retried: false,
+      skipped: `cannot retry ${members[0]!.id}: input.json does not exist in ${members[0]!.id}; nothing was created`,
+    },
+    { original: members[1]!.id, retried: true, skipped: "" },
+  ]);
+  expect(await countExecutions()).toBe(3);
+});
+
+test("another account's batch is NotFound, exactly like one that does not exist", async () => {
+  const batchId = newBatchId();
+  await batchOf(batchId, ["failed"]);
+  const foreign = await expectCode(h.bob.retryBatch({ batchId, failedOnly: true, requestId: "r" }), Code.NotFound);
+  const missingId = newBatchId();
+  const missing = await expectCode(h.alice.retryBatch({ batchId: missingId, failedOnly: true, requestId: "r" }), Code.NotFound);
+  expect(foreign.rawMessage.replace(batchId, "ID")).toBe(missing.rawMessage.replace(missingId, "ID"));
+  expect(h.storage.calls.copyInputs).toBe(0);
+  expect(await countExecutions()).toBe(1);
+});
+
+test.each([
+  ["batch_id", { batchId: "" }],
+  ["batch_id", { batchId: "batch_xyz" }],
+  ["batch_id", { batchId: `exec_${"a".repeat(32)}` }],
+  ["request_id", { requestId: "" }],
+  ["request_id", { requestId: "r".repeat(129) }],
+  ["request_id", { requestId: "a\u0000b" }],
+])("a bad %s (%j) is InvalidArgument", async (field, overrides) => {
+  await expectCode(
+    h.alice.retryBatch({ batchId: newBatchId(), failedOnly: true, requestId: "r", ...overrides }),
+    Code.InvalidArgument,
+    field,
+  );
+});
+
+describe("ListExecutions by batch", () => {
+  test("lists only the batch's executions, newest first, across pages", async () => {
+    const batchId = newBatchId();
+    const members = await batchOf(batchId, ["queued", "failed", "queued", "completed", "uploading"]);
+    await batchOf(newBatchId(), ["queued"]);
+    await h.alice.createExecution(executionRequest());
+
+    const seen: string[] = [];
+    let pageToken = "";
+    let pages = 0;
+    do {
+      const page = await h.alice.listExecutions({ batchId, pageSize: 2, pageToken });
+      expect(page.executions.length).toBeLessThanOrEqual(2);
+      expect(page.executions.every((execution) => execution.batchId === batchId)).toBe(true);
+      seen.push(...page.executions.map((execution) => execution.id));
+      pageToken = page.nextPageToken;
+      pages++;
+    } while (pageToken !== "");
+    expect(pages).toBe(3);
+    const newestFirst = [...members].sort(
+      (a, b) => Number(b.createdAt!.seconds - a.createdAt!.seconds) || b.createdAt!.nanos - a.createdAt!.nanos || (b.id > a.id ? 1 : -1),
+    );
+    expect(seen).toEqual(newestFirst.map((execution) => execution.id));
+
+    const failed = await h.alice.listExecutions({ batchId, statuses: [ExecutionStatus.FAILED] });
+    expect(failed.executions.map((execution) => execution.id)).toEqual([members[1]!.id]);
+  });
+
+  test("another account's batch lists nothing, and a malformed batch_id is InvalidArgument", async () => {
+    const batchId = newBatchId();
+    await batchOf(batchId, ["queued"]);
+    expect((await h.bob.listExecutions({ batchId })).executions).toEqual([]);
+    await expectCode(h.alice.listExecutions({ batchId: "batch_1" }), Code.InvalidArgument, "batch_id");
+  });
+});
+
+describe("CreateExecution's run options", () => {
+  test("network, retry policy and batch round-trip through GetExecution", async () => {
+    const batchId = newBatchId();
+    const { execution: created } = await h.alice.createExecution(
+      executionRequest({ network: true, maxRetries: 5, retryOnExitCodes: [75, 3, 75], batchId, batchParallelism: 4 }),
+    );
+    const { execution } = await h.alice.getExecution({ executionId: created!.id });
+    expect(execution).toMatchObject({ network: true, maxRetries: 5, batchId, batchParallelism: 4 });
+    expect([...execution!.retryOnExitCodes].sort((a, b) => a - b)).toEqual([3, 75]);
+    expect(created).toEqual(execution);
+  });
+
+  test("unset options take the defaults, and max_retries 0 is kept as 0", async () => {
+    const { execution: defaults } = await h.alice.createExecution(executionRequest());
+    expect((await h.alice.getExecution({ executionId: defaults!.id })).execution).toMatchObject({
+      network: false,
+      maxRetries: 2,
+      retryOnExitCodes: [],
+      batchId: "",
+      batchParallelism: 0,
+    });
+    const { execution: none } = await h.alice.createExecution(executionRequest({ maxRetries: 0 }));
+    expect((await h.alice.getExecution({ executionId: none!.id })).execution?.maxRetries).toBe(0);
+  });
+
+  test("a retry keeps the run options and the batch", async () => {
+    const batchId = newBatchId();
+    const request = executionRequest({ network: true, maxRetries: 1, retryOnExitCodes: [75], batchId, batchParallelism: 2 });
+    const { execution } = await h.alice.createExecution(request);
+    uploadAll(h.storage, execution!, request);
+    await h.alice.confirmUploads({ executionId: execution!.id });
+    await h.alice.cancelExecution({ executionId: execution!.id });
+    const { execution: retry } = await h.alice.retryExecution({ executionId: execution!.id, requestId: randomBytes(4).toString("hex") });
+    expect(retry).toMatchObject({ network: true, maxRetries: 1, retryOnExitCodes: [75], batchId, batchParallelism: 2 });
+    expect(h.storage.keysUnder(retry!.id)).toContain(`executions/${retry!.id}/inputs/input.json`);
+  });
+});
