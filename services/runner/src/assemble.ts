@@ -1,5 +1,6 @@
-// Builds a runner from its configuration: the RunnerService client, the runtimes found on this
-// machine, and the runner itself. Shared by main.ts and launchers that embed a runner.
+// Builds a runner from its configuration: the isolation this machine allows, the RunnerService
+// client, the runtimes found on this machine, and the runner itself. Shared by main.ts and
+// launchers that embed a runner.
 
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -10,6 +11,8 @@ import type { RunnerConfig } from "./config";
 import { createRunner } from "./runner";
 import type { Runner } from "./runner";
 import { detectRuntimes } from "./runtimes";
+import { probeSandbox, setprivArgs } from "./sandbox";
+import type { SandboxCapabilities } from "./sandbox";
 
 export class MissingRuntimeError extends Error {
   constructor(readonly missing: readonly string[]) {
@@ -21,11 +24,26 @@ export class MissingRuntimeError extends Error {
 export interface AssembledRunner {
   runner: Runner;
   runtimes: readonly string[];
+  sandbox: SandboxCapabilities;
 }
 
-/** Throws MissingRuntimeError when a configured runtime is not installed. */
+/**
+ * Throws MissingRuntimeError when a configured runtime is not installed, SandboxUnavailableError
+ * when isolation is required and not possible. Logs each isolation measure that is missing.
+ */
 export function assembleRunner(config: RunnerConfig, logger: Logger, nodeBinary: string): AssembledRunner {
-  const { catalog, missing } = detectRuntimes({ searchPath: config.searchPath, wanted: config.runtimes, nodeBinary });
+  const sandbox = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot: process.getuid?.() === 0 });
+  for (const warning of sandbox.warnings) {
+    logger.warn(`sandbox: ${warning}`);
+  }
+  const drop = sandbox.dropPrivileges;
+  const { catalog, missing } = detectRuntimes({
+    searchPath: config.searchPath,
+    wanted: config.runtimes,
+    nodeBinary,
+    // Interpreters must work for the script users, not only for root.
+    runAs: drop === undefined ? undefined : [drop.setpriv, ...setprivArgs(drop.uidBase)],
+  });
   if (missing.length > 0 && config.runtimes !== undefined) {
     throw new MissingRuntimeError(missing);
   }
@@ -39,8 +57,9 @@ export function assembleRunner(config: RunnerConfig, logger: Logger, nodeBinary:
     concurrency: config.concurrency,
     killGraceMs: config.killGraceSeconds * 1000,
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+    sandbox,
   });
-  return { runner, runtimes: catalog.names };
+  return { runner, runtimes: catalog.names, sandbox };
 }
 
 function packageVersion(): string {

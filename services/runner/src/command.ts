@@ -2,6 +2,8 @@
 // (network namespace, resource limits, dropping privileges) are prefixes of this command line.
 
 import type { ResolvedRuntime } from "./runtimes";
+import type { SandboxCapabilities } from "./sandbox";
+import { SHARED_WRITABLE_DIRS, setprivArgs } from "./sandbox";
 
 /** Everything needed to start one script process. */
 export interface CommandSpec {
@@ -19,18 +21,90 @@ export interface BuildCommandInput {
   /** The execution's own variables. */
   env: Readonly<Record<string, string>>;
   workDir: string;
+  /** Absent runs the interpreter directly, with no isolation at all. */
+  sandbox?: SandboxRun;
+}
+
+/** The sandbox as it applies to one run. */
+export interface SandboxRun {
+  capabilities: SandboxCapabilities;
+  /** The execution asked for the network. */
+  network: boolean;
+  /** The uid (and gid) of the runner slot, used when privileges are dropped. */
+  uid: number;
+  /** cgroup.procs files of the execution's cgroups. */
+  cgroupProcsFiles: readonly string[];
 }
 
 /** The only PATH a script sees: system directories, nothing from the runner's environment. */
 export const SCRIPT_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 export function buildCommand(input: BuildCommandInput): CommandSpec {
-  return {
-    command: input.runtime.interpreter,
-    args: [scriptArgument(input.scriptName), ...input.args],
-    env: scriptEnvironment(input),
-    cwd: input.workDir,
-  };
+  const script = [input.runtime.interpreter, scriptArgument(input.scriptName), ...input.args];
+  const [command, ...args] = input.sandbox === undefined ? script : [...sandboxPrefix(input.sandbox, input.workDir), ...script];
+  return { command, args, env: scriptEnvironment(input), cwd: input.workDir };
+}
+
+/**
+ * The chain of programs that exec each other before the interpreter runs, in the only order that
+ * works: namespaces first (unsharing needs root), then the mounts and cgroups (still root), then
+ * the limits, and only then the switch to the slot's uid.
+ */
+function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
+  const { capabilities } = run;
+  const prefix: string[] = [];
+  const namespaces = capabilities.unshare;
+  const unshareFlags = [
+    ...(namespaces?.network === true && !run.network ? ["--net"] : []),
+    ...(namespaces?.privateTmp === true ? ["--mount"] : []),
+  ];
+  if (namespaces !== undefined && unshareFlags.length > 0) {
+    prefix.push(namespaces.binary, ...(namespaces.userNamespace ? ["--user", "--map-root-user"] : []), ...unshareFlags, "--");
+  }
+  const privateTmp = unshareFlags.includes("--mount") && capabilities.mount !== undefined;
+  if (privateTmp || run.cgroupProcsFiles.length > 0) {
+    prefix.push(capabilities.shell, "-c", setupScript(privateTmp), "rgrid-sandbox", capabilities.mount ?? "", workDir, ...run.cgroupProcsFiles, "--");
+  }
+  if (capabilities.prlimit !== undefined) {
+    const limits = capabilities.limits;
+    prefix.push(
+      capabilities.prlimit,
+      // The hard limit one second later turns an ignored SIGXCPU into SIGKILL.
+      `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 1}`,
+      `--fsize=${limits.maxFileBytes}`,
+      // One above the pids cgroup's limit (when there is one), so that the limit which can be
+      // told apart afterwards is the one a script runs into.
+      `--nproc=${limits.maxProcesses + (capabilities.cgroups.pids === undefined ? 0 : 1)}`,
+      `--nofile=${limits.maxOpenFiles}`,
+      // A dumped core would land in the working directory and be collected as an output.
+      "--core=0",
+      "--",
+    );
+  }
+  if (capabilities.dropPrivileges !== undefined) {
+    prefix.push(capabilities.dropPrivileges.setpriv, ...setprivArgs(run.uid));
+  }
+  return prefix;
+}
+
+/**
+ * Runs as root inside the new namespaces, with $1 = mount binary, $2 = working directory, then
+ * cgroup.procs files up to "--". The private tmpfs mounts would hide a working directory below
+ * /tmp, so the directory (still the shell's cwd, reachable as /proc/self/cwd) is bound back
+ * onto its own path inside them.
+ */
+function setupScript(privateTmp: boolean): string {
+  const joinCgroups = `mount_bin=$1; work_dir=$2; shift 2; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift`;
+  // The shell exports the working directory as PWD; the script's environment is only its own.
+  const run = `unset PWD OLDPWD; exec "$@"`;
+  if (!privateTmp) {
+    return `${joinCgroups}; ${run}`;
+  }
+  const mounts = SHARED_WRITABLE_DIRS.map(
+    (dir) => `if [ -d ${dir} ]; then "$mount_bin" -t tmpfs -o mode=1777,nosuid,nodev rgrid-tmp ${dir} || exit 125; fi`,
+  ).join("; ");
+  const bindWorkDir = `mkdir -p "$work_dir" && "$mount_bin" -c --bind /proc/self/cwd "$work_dir" || exit 125`;
+  return `${joinCgroups}; ${mounts}; ${bindWorkDir}; ${run}`;
 }
 
 /**

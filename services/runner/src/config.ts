@@ -21,7 +21,33 @@ export interface RunnerConfig {
   shutdownGraceSeconds: number;
   /** The runner's own PATH, searched for interpreters (never passed to scripts). */
   searchPath: string;
+  sandbox: SandboxConfig;
 }
+
+/**
+ * "required": refuse to start unless every isolation measure works on this machine;
+ * "available": apply what works and announce (never hide) what is missing.
+ */
+export type IsolationMode = "required" | "available";
+
+export interface SandboxConfig {
+  isolation: IsolationMode;
+  limits: ResourceLimits;
+  /** Slot n runs its scripts as uid/gid `uidBase + n` when the runner is root. */
+  uidBase: number;
+  /** Mount point of the cgroup v1 hierarchies (memory, pids). */
+  cgroupRoot: string;
+}
+
+export interface ResourceLimits {
+  cpuSeconds: number;
+  maxFileBytes: number;
+  maxProcesses: number;
+  maxOpenFiles: number;
+  memoryBytes: number;
+}
+
+const GIB = 1024 ** 3;
 
 export function loadRunnerConfig(env: Env): RunnerConfig {
   const reader = new EnvReader(env);
@@ -35,6 +61,18 @@ export function loadRunnerConfig(env: Env): RunnerConfig {
     killGraceSeconds: reader.integer("RGRID_RUNNER_KILL_GRACE_SECONDS", 5, 0, 300),
     shutdownGraceSeconds: reader.integer("RGRID_RUNNER_SHUTDOWN_GRACE_SECONDS", 30, 0, 3600),
     searchPath: reader.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    sandbox: {
+      isolation: reader.oneOf<IsolationMode>("RGRID_RUNNER_ISOLATION", ["required", "available"], "available"),
+      limits: {
+        cpuSeconds: reader.integer("RGRID_RUNNER_CPU_SECONDS", 3600, 1, 7 * 24 * 3600),
+        maxFileBytes: reader.integer("RGRID_RUNNER_MAX_FILE_BYTES", GIB, 1024, 1024 * GIB),
+        maxProcesses: reader.integer("RGRID_RUNNER_MAX_PROCESSES", 256, 8, 65536),
+        maxOpenFiles: reader.integer("RGRID_RUNNER_MAX_OPEN_FILES", 1024, 64, 1_048_576),
+        memoryBytes: reader.integer("RGRID_RUNNER_MEMORY_BYTES", GIB, 16 * 1024 ** 2, 1024 * GIB),
+      },
+      uidBase: reader.integer("RGRID_RUNNER_SANDBOX_UID_BASE", 61000, 1000, 2 ** 31 - 100),
+      cgroupRoot: path.resolve(reader.string("RGRID_RUNNER_CGROUP_ROOT", "/sys/fs/cgroup")),
+    },
   };
   reader.finish();
   return config;

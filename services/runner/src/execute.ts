@@ -1,6 +1,7 @@
 // One claimed execution from start to report: working directory, script and inputs, the run
 // itself with its logs, the output files, and the CompleteExecution call.
 
+import * as path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
@@ -8,15 +9,18 @@ import type { Logger } from "@rgrid/common";
 import { uploadFile } from "@rgrid/common";
 import { FileInfoSchema, Outcome, RunnerService } from "@rgrid/proto";
 import type { Assignment, Execution, FileInfo, TransferGrant } from "@rgrid/proto";
+import type { ExecutionCgroup } from "./cgroup";
+import { createExecutionCgroup } from "./cgroup";
 import { buildCommand } from "./command";
 import { createLogShipper } from "./log-shipper";
 import type { LogShipper } from "./log-shipper";
 import type { ExecutionReport } from "./outcome";
-import { SHUTTING_DOWN_MESSAGE, infrastructureFailure, reportFromProcess, shorten } from "./outcome";
-import { runProcess } from "./process-runner";
+import { STOPPED, infrastructureFailure, reportFromProcess } from "./outcome";
+import { runProcess, stopReasonOf } from "./process-runner";
 import type { BackoffPolicy } from "./retry";
 import { retryTransient } from "./retry";
 import type { RuntimeCatalog } from "./runtimes";
+import type { SandboxCapabilities } from "./sandbox";
 import type { OutputFile, Workspace } from "./workspace";
 import { createWorkspace } from "./workspace";
 
@@ -29,22 +33,28 @@ export interface ExecuteDeps {
   retryPolicy: BackoffPolicy;
   maxOutputFiles: number;
   logFlushIntervalMs?: number;
+  /** Absent runs scripts without any isolation (tests of the bare process handling). */
+  sandbox?: SandboxCapabilities;
 }
 
 export interface ExecutionSummary extends ExecutionReport {
   executionId: string;
   outputs: FileInfo[];
+  /** False when the runner lost the execution and said nothing more about it. */
+  reported: boolean;
 }
 
 /**
- * Runs `assignment` and reports how it ended. Aborting `signal` stops the script and reports the
- * execution as failed because the runner is shutting down.
+ * Runs `assignment` in runner slot `slot` and reports how it ended. Aborting `signal` stops the
+ * script; its reason (a StopReason) decides what is reported: shutdown → infrastructure error,
+ * cancelled → cancelled (outputs are still collected), lost → nothing at all.
  */
 export async function executeAssignment(
   deps: ExecuteDeps,
   runnerId: string,
   assignment: Assignment,
   signal: AbortSignal,
+  slot = 0,
 ): Promise<ExecutionSummary> {
   const execution = assignment.execution;
   if (execution === undefined) {
@@ -66,22 +76,27 @@ export async function executeAssignment(
     flushIntervalMs: deps.logFlushIntervalMs,
   });
 
+  // Recorded with the execution's log, so nobody mistakes this run for a fully isolated one.
+  for (const warning of deps.sandbox?.warnings ?? []) {
+    logs.append("system", `sandbox: ${warning}`);
+  }
+
   let report: ExecutionReport;
   let outputs: FileInfo[] = [];
   let workspace: Workspace | undefined;
   try {
-    workspace = await createWorkspace(deps.workRoot, execution.id);
-    const result = await runInWorkspace(deps, assignment, execution, workspace, logs, signal);
+    workspace = await createWorkspace(deps.workRoot, execution.id, deps.sandbox?.dropPrivileges !== undefined);
+    const result = await runInWorkspace(deps, { assignment, execution, workspace, logs, signal, slot });
     report = result.report;
-    // Partial results of a failed or timed-out run are still worth keeping.
-    if (result.ran) {
+    // Partial results of a failed, timed-out or cancelled run are still worth keeping.
+    if (result.ran && stopReasonOf(signal) !== "lost") {
       const collected = await collectOutputs(deps, workspace, logs, (files) =>
         resend(() => deps.client.createOutputUploads({ ...call, outputs: files })),
       ).catch((error: unknown) => ({ error: errorText(error) }));
       if ("error" in collected) {
         // The outputs are part of the result: reporting success without them would be a lie.
         logs.append("system", collected.error);
-        report = { ...report, outcome: Outcome.FAILED, errorMessage: shorten(collected.error) };
+        report = infrastructureFailure(collected.error);
       } else {
         outputs = collected.outputs;
       }
@@ -95,9 +110,14 @@ export async function executeAssignment(
     );
   }
 
+  if (stopReasonOf(signal) === "lost") {
+    // Another runner may already hold it; anything said now would only confuse its record.
+    await logs.close();
+    return { executionId: execution.id, outputs: [], ...report, reported: false };
+  }
   // Failures without an exit code come from the runner, not the script's own output, so the
   // log would otherwise not explain them.
-  if (report.outcome === Outcome.FAILED && report.exitCode === undefined) {
+  if ((report.outcome === Outcome.FAILED || report.outcome === Outcome.INFRASTRUCTURE_ERROR) && report.exitCode === undefined) {
     logs.append("system", report.errorMessage);
   }
   await logs.close();
@@ -111,17 +131,20 @@ export async function executeAssignment(
       finishedAt: timestampFromDate(new Date()),
     }),
   );
-  return { executionId: execution.id, outputs, ...report };
+  return { executionId: execution.id, outputs, ...report, reported: true };
 }
 
-async function runInWorkspace(
-  deps: ExecuteDeps,
-  assignment: Assignment,
-  execution: Execution,
-  workspace: Workspace,
-  logs: LogShipper,
-  signal: AbortSignal,
-): Promise<{ report: ExecutionReport; ran: boolean }> {
+interface RunInput {
+  assignment: Assignment;
+  execution: Execution;
+  workspace: Workspace;
+  logs: LogShipper;
+  signal: AbortSignal;
+  slot: number;
+}
+
+async function runInWorkspace(deps: ExecuteDeps, input: RunInput): Promise<{ report: ExecutionReport; ran: boolean }> {
+  const { assignment, execution, workspace, logs, signal } = input;
   const runtime = deps.runtimes.resolve(execution.runtime, assignment.runtimeName);
   if (runtime === undefined) {
     return { report: infrastructureFailure(`runtime '${execution.runtime}' is not available on this runner`), ran: false };
@@ -135,25 +158,48 @@ async function runInWorkspace(
   if (fetchProblem !== undefined) {
     return { report: infrastructureFailure(fetchProblem), ran: false };
   }
-  if (signal.aborted) {
-    return { report: infrastructureFailure(SHUTTING_DOWN_MESSAGE), ran: false };
+  const stoppedEarly = stopReasonOf(signal);
+  if (stoppedEarly !== undefined) {
+    return { report: STOPPED[stoppedEarly], ran: false };
   }
 
-  const command = buildCommand({
-    runtime,
-    scriptName: script.name,
-    args: execution.args,
-    env: execution.env,
-    workDir: workspace.dir,
-  });
-  const timeoutMs = assignment.timeoutSeconds * 1000;
-  const result = await runProcess(command, {
-    timeoutMs,
-    killGraceMs: deps.killGraceMs,
-    onLine: (stream, line) => logs.append(stream, line),
-    signal,
-  });
-  return { report: reportFromProcess(result, timeoutMs), ran: result.termination.kind !== "spawn_failed" };
+  const sandbox = deps.sandbox;
+  const uid = (sandbox?.dropPrivileges?.uidBase ?? 0) + input.slot;
+  if (sandbox?.dropPrivileges !== undefined) {
+    await workspace.handOver(uid);
+  }
+  let cgroup: ExecutionCgroup | undefined;
+  try {
+    // Named after the working directory, which is unique even for a re-delivered assignment.
+    cgroup = sandbox === undefined ? undefined : await createExecutionCgroup(sandbox.cgroups, path.basename(workspace.dir), sandbox.limits);
+    const command = buildCommand({
+      runtime,
+      scriptName: script.name,
+      args: execution.args,
+      env: execution.env,
+      workDir: workspace.dir,
+      sandbox:
+        sandbox === undefined
+          ? undefined
+          : { capabilities: sandbox, network: execution.network, uid, cgroupProcsFiles: cgroup?.procsFiles ?? [] },
+    });
+    const timeoutMs = assignment.timeoutSeconds * 1000;
+    const result = await runProcess(command, {
+      timeoutMs,
+      killGraceMs: deps.killGraceMs,
+      onLine: (stream, line) => logs.append(stream, line),
+      signal,
+      killStragglers: cgroup?.killAll,
+    });
+    const report = reportFromProcess(result, {
+      timeoutMs,
+      limits: sandbox?.prlimit !== undefined || cgroup !== undefined ? sandbox?.limits : undefined,
+      findings: cgroup?.findings(),
+    });
+    return { report, ran: result.termination.kind !== "spawn_failed" };
+  } finally {
+    await cgroup?.remove();
+  }
 }
 
 /** Fetches the script and every input; the problem in words, or undefined when all arrived. */

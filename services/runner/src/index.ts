@@ -8,3 +8,5 @@ export { detectRuntimes, RUNTIME_FAMILIES } from "./runtimes";
 export type { RuntimeCatalog, ResolvedRuntime } from "./runtimes";
 export { assembleRunner, MissingRuntimeError } from "./assemble";
 export type { AssembledRunner } from "./assemble";
+export { probeSandbox, SandboxUnavailableError } from "./sandbox";
+export type { SandboxCapabilities } from "./sandbox";

@@ -1,5 +1,6 @@
-// Batches an execution's log lines into AppendLogs calls: numbered from 1 in arrival order,
-// flushed every ~100 ms or every 500 lines, one call in flight at a time so they arrive in order.
+// Batches an execution's log lines into AppendLogs calls: numbered from 1 in arrival order, sent
+// at most 25 ms after the first line of a batch was printed (or at once when a batch is full by
+// lines or bytes), one call in flight at a time so they arrive in order.
 // Memory stays bounded while the service is slow or away: beyond a cap, lines are counted, not
 // kept, and a system line says how many were dropped once there is room again.
 
@@ -16,6 +17,8 @@ export interface LogShipperOptions {
   logger: Logger;
   flushIntervalMs?: number;
   maxBatchEntries?: number;
+  /** A batch is sent as soon as its lines add up to this many characters. */
+  maxBatchChars?: number;
   /** Lines held while delivery lags; a script printing faster than that loses the excess. */
   maxPendingEntries?: number;
   now?: () => Date;
@@ -34,12 +37,14 @@ const STREAMS: Record<OutputStream, LogEntry_Stream> = {
 };
 
 export function createLogShipper(options: LogShipperOptions): LogShipper {
-  const flushIntervalMs = options.flushIntervalMs ?? 100;
+  const flushIntervalMs = options.flushIntervalMs ?? 25;
   const maxBatchEntries = options.maxBatchEntries ?? 500;
+  const maxBatchChars = options.maxBatchChars ?? 256 * 1024;
   const maxPendingEntries = options.maxPendingEntries ?? 50_000;
   const now = options.now ?? (() => new Date());
 
   let pending: LogEntry[] = [];
+  let pendingChars = 0;
   let nextSequence = 1n;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
@@ -48,6 +53,19 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
 
   const push = (stream: LogEntry_Stream, line: string): void => {
     pending.push(create(LogEntrySchema, { sequence: nextSequence++, stream, line, time: timestampFromDate(now()) }));
+    pendingChars += line.length;
+  };
+
+  /** Takes the next batch off the queue: up to maxBatchEntries lines and maxBatchChars characters. */
+  const takeBatch = (): LogEntry[] => {
+    let count = 0;
+    let chars = 0;
+    while (count < pending.length && count < maxBatchEntries && (count === 0 || chars + pending[count].line.length <= maxBatchChars)) {
+      chars += pending[count].line.length;
+      count++;
+    }
+    pendingChars -= chars;
+    return pending.splice(0, count);
   };
 
   // One slot stays free for the note about dropped lines, so the note itself is never dropped.
@@ -72,8 +90,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
 
   const deliverAll = async (): Promise<void> => {
     while (pending.length > 0 && !undeliverable) {
-      const batch = pending.slice(0, maxBatchEntries);
-      pending = pending.slice(batch.length);
+      const batch = takeBatch();
       try {
         await options.send(batch);
       } catch (error) {
@@ -85,6 +102,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
           error,
         });
         pending = [];
+        pendingChars = 0;
       }
     }
   };
@@ -113,7 +131,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
       if (inFlight !== undefined) {
         return;
       }
-      if (pending.length >= maxBatchEntries) {
+      if (pending.length >= maxBatchEntries || pendingChars >= maxBatchChars) {
         void flush();
       } else if (timer === undefined) {
         timer = setTimeout(() => void flush(), flushIntervalMs);

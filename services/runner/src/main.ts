@@ -4,6 +4,7 @@
 import { ConfigError, createLogger } from "@rgrid/common";
 import { MissingRuntimeError, assembleRunner } from "./assemble";
 import { loadRunnerConfig } from "./config";
+import { SandboxUnavailableError } from "./sandbox";
 
 async function main(): Promise<number> {
   const logger = createLogger("runner");
@@ -11,7 +12,7 @@ async function main(): Promise<number> {
   try {
     assembled = assembleRunner(loadRunnerConfig(process.env), logger, process.execPath);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof MissingRuntimeError) {
+    if (error instanceof ConfigError || error instanceof MissingRuntimeError || error instanceof SandboxUnavailableError) {
       logger.error(error.message);
       return 2;
     }

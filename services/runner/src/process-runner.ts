@@ -14,35 +14,56 @@ export interface RunProcessOptions {
   killGraceMs: number;
   /** Receives every line, in the order it was read from its stream. */
   onLine(stream: OutputStream, line: string): void;
-  /** Aborting stops the process the way a timeout does (e.g. the runner is shutting down). */
+  /**
+   * Aborting stops the process the way a timeout does; the abort reason (a StopReason) says why:
+   * the runner is shutting down, the owner cancelled, or the runner lost the execution.
+   */
   signal?: AbortSignal;
+  /** Kills processes that left the process group (e.g. via setsid); called whenever the group is. */
+  killStragglers?(): void;
 }
+
+export type StopReason = "shutdown" | "cancelled" | "lost";
+
+const STOP_NOTES: Record<StopReason, string> = {
+  shutdown: "runner shutting down; stopping the script",
+  cancelled: "cancelled by its owner; stopping the script",
+  lost: "this runner no longer holds the execution; stopping the script",
+};
 
 export type Termination =
   | { kind: "exited"; exitCode: number }
   | { kind: "signaled"; signal: NodeJS.Signals }
   | { kind: "timed_out" }
-  | { kind: "aborted" }
+  | { kind: "stopped"; reason: StopReason }
   | { kind: "spawn_failed"; message: string };
 
 export interface ProcessResult {
   termination: Termination;
   /** The last non-empty stderr line, the most likely explanation of a failure. */
   lastStderrLine: string | undefined;
+  /** The last few non-empty stderr lines (a stack trace's message may precede its frames). */
+  stderrTail: string[];
 }
+
+const STDERR_TAIL_LINES = 20;
 
 export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    let lastStderrLine: string | undefined;
-    let stopReason: "timed_out" | "aborted" | undefined;
+    const stderrTail: string[] = [];
+    let stopReason: Termination | undefined;
     let timeoutTimer: NodeJS.Timeout | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    let stragglerTimer: NodeJS.Timeout | undefined;
     let settled = false;
 
     const stdout = new LineSplitter((line) => options.onLine("stdout", line));
     const stderr = new LineSplitter((line) => {
       if (line.trim() !== "") {
-        lastStderrLine = line;
+        stderrTail.push(line);
+        if (stderrTail.length > STDERR_TAIL_LINES) {
+          stderrTail.shift();
+        }
       }
       options.onLine("stderr", line);
     });
@@ -54,8 +75,9 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       settled = true;
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
+      clearInterval(stragglerTimer);
       options.signal?.removeEventListener("abort", onAbort);
-      resolve({ termination, lastStderrLine });
+      resolve({ termination, lastStderrLine: stderrTail.at(-1), stderrTail });
     };
 
     let child: ChildProcess;
@@ -73,7 +95,11 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       return;
     }
 
-    const stop = (reason: "timed_out" | "aborted", note: string) => {
+    const killEverything = () => {
+      signalGroup(child, "SIGKILL");
+      options.killStragglers?.();
+    };
+    const stop = (reason: Termination, note: string) => {
       if (stopReason !== undefined || settled) {
         return;
       }
@@ -82,14 +108,17 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       signalGroup(child, "SIGTERM");
       killTimer = setTimeout(() => {
         options.onLine("system", `still running ${formatSeconds(options.killGraceMs)} after SIGTERM; sending SIGKILL`);
-        signalGroup(child, "SIGKILL");
+        killEverything();
       }, options.killGraceMs);
     };
-    const onAbort = () => stop("aborted", "runner shutting down; stopping the script");
+    const onAbort = () => {
+      const reason = stopReasonOf(options.signal) ?? "shutdown";
+      stop({ kind: "stopped", reason }, STOP_NOTES[reason]);
+    };
 
     child.once("spawn", () => {
       timeoutTimer = setTimeout(
-        () => stop("timed_out", `timed out after ${formatSeconds(options.timeoutMs)}; sending SIGTERM`),
+        () => stop({ kind: "timed_out" }, `timed out after ${formatSeconds(options.timeoutMs)}; sending SIGTERM`),
         options.timeoutMs,
       );
       if (options.signal?.aborted) {
@@ -107,14 +136,16 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.once("exit", () => {
       // Background processes the script left behind would hold the pipes open and outlive the
-      // execution; the run is over, so the rest of its group goes too.
-      signalGroup(child, "SIGKILL");
+      // execution; the run is over, so the rest of its group goes too, and whatever they fork
+      // meanwhile until the pipes close.
+      killEverything();
+      stragglerTimer = setInterval(killEverything, 100);
     });
     child.once("close", (exitCode: number | null, signal: NodeJS.Signals | null) => {
       stdout.end();
       stderr.end();
       if (stopReason !== undefined) {
-        finish({ kind: stopReason });
+        finish(stopReason);
       } else if (signal !== null) {
         finish({ kind: "signaled", signal });
       } else {
@@ -122,6 +153,15 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       }
     });
   });
+}
+
+/** Why `signal` was aborted; undefined while it was not. Any other abort counts as a shutdown. */
+export function stopReasonOf(signal: AbortSignal | undefined): StopReason | undefined {
+  if (signal?.aborted !== true) {
+    return undefined;
+  }
+  const reason: unknown = signal.reason;
+  return reason === "cancelled" || reason === "lost" ? reason : "shutdown";
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -1,6 +1,7 @@
 // The runner: registers with execution-service, then runs one claim loop per slot. Each loop
 // long-polls ClaimExecution and claims again as soon as an execution is done; it only pauses,
-// with backoff and jitter, after errors.
+// with backoff and jitter, after errors. A heartbeat loop keeps the lease on what is running and
+// stops executions the service says were cancelled or are no longer this runner's.
 
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -11,7 +12,9 @@ import { executeAssignment } from "./execute";
 import type { ExecutionSummary } from "./execute";
 import type { BackoffPolicy } from "./retry";
 import { DEFAULT_BACKOFF, backoffDelay, retryTransient, sleep } from "./retry";
+import type { StopReason } from "./process-runner";
 import type { RuntimeCatalog } from "./runtimes";
+import type { SandboxCapabilities } from "./sandbox";
 
 export interface RunnerDeps {
   client: Client<typeof RunnerService>;
@@ -30,6 +33,8 @@ export interface RunnerDeps {
   retryPolicy?: BackoffPolicy;
   maxOutputFiles?: number;
   logFlushIntervalMs?: number;
+  /** The isolation measures probed at start; absent runs scripts without any. */
+  sandbox?: SandboxCapabilities;
 }
 
 export interface Runner {
@@ -45,12 +50,24 @@ export interface Runner {
 /** Slack on top of the long-poll wait before a silent connection counts as broken. */
 const CLAIM_DEADLINE_SLACK_MS = 10_000;
 
+/** Used when execution-service does not say how often it wants heartbeats. */
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 2000;
+
 export function createRunner(deps: RunnerDeps): Runner {
   const claimWaitMillis = deps.claimWaitMillis ?? 20_000;
   const retryPolicy = deps.retryPolicy ?? DEFAULT_BACKOFF;
   const stopClaiming = new AbortController();
-  const stopExecutions = new AbortController();
+  const stopHeartbeats = new AbortController();
   let slots: Promise<void>[] = [];
+  let heartbeats: Promise<void> | undefined;
+  let heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
+  /** What is running now, each with the controller that stops it (its reason: a StopReason). */
+  const running = new Map<string, AbortController>();
+  const stopRunning = (reason: StopReason, ids: Iterable<string> = running.keys()) => {
+    for (const id of [...ids]) {
+      running.get(id)?.abort(reason);
+    }
+  };
 
   const executeDeps = {
     client: deps.client,
@@ -61,11 +78,18 @@ export function createRunner(deps: RunnerDeps): Runner {
     retryPolicy,
     maxOutputFiles: deps.maxOutputFiles ?? 1000,
     logFlushIntervalMs: deps.logFlushIntervalMs,
+    sandbox: deps.sandbox,
   };
 
   const register = async (): Promise<string> => {
     const response = await retryTransient(
-      () => deps.client.registerRunner({ name: deps.name, runtimes: [...deps.runtimes.names], version: deps.version }),
+      () =>
+        deps.client.registerRunner({
+          name: deps.name,
+          runtimes: [...deps.runtimes.names],
+          version: deps.version,
+          sandboxWarnings: deps.sandbox?.warnings ?? [],
+        }),
       {
         // Registration waits for execution-service to come up for as long as it takes.
         policy: { ...retryPolicy, maxAttempts: Number.POSITIVE_INFINITY },
@@ -73,22 +97,28 @@ export function createRunner(deps: RunnerDeps): Runner {
         onRetry: (error, attempt) => deps.logger.warn("cannot register yet; retrying", { attempt, error: String(error) }),
       },
     );
+    heartbeatIntervalMs = response.heartbeatIntervalMillis > 0 ? response.heartbeatIntervalMillis : DEFAULT_HEARTBEAT_INTERVAL_MS;
     return response.runnerId;
   };
 
-  const runAssignment = async (runnerId: string, assignment: Assignment): Promise<void> => {
+  const runAssignment = async (runnerId: string, assignment: Assignment, slot: number): Promise<void> => {
     const execution = assignment.execution;
+    const id = execution?.id ?? "";
     const startedAt = Date.now();
     deps.logger.info(
-      `execution started id=${execution?.id} runtime=${execution?.runtime} script=${execution?.script?.name} timeout=${assignment.timeoutSeconds}s`,
+      `execution started id=${id} runtime=${execution?.runtime} script=${execution?.script?.name} timeout=${assignment.timeoutSeconds}s`,
     );
+    const control = new AbortController();
+    running.set(id, control);
     try {
-      const summary = await executeAssignment(executeDeps, runnerId, assignment, stopExecutions.signal);
+      const summary = await executeAssignment(executeDeps, runnerId, assignment, control.signal, slot);
       deps.logger.info(describeEnd(summary, Date.now() - startedAt));
     } catch (error) {
       // Only reporting itself can fail here (every retry exhausted); the service will see the
       // execution as abandoned by this runner.
-      deps.logger.error("could not report execution", { id: execution?.id, error });
+      deps.logger.error("could not report execution", { id, error });
+    } finally {
+      running.delete(id);
     }
   };
 
@@ -128,7 +158,42 @@ export function createRunner(deps: RunnerDeps): Runner {
         continue;
       }
       if (assignment !== undefined) {
-        await runAssignment(runnerId, assignment);
+        await runAssignment(runnerId, assignment, slot);
+      }
+    }
+  };
+
+  // Runs while idle too: the service counts a runner that stopped calling as gone.
+  const heartbeatLoop = async (): Promise<void> => {
+    while (!stopHeartbeats.signal.aborted) {
+      await sleep(heartbeatIntervalMs, stopHeartbeats.signal);
+      if (stopHeartbeats.signal.aborted) {
+        break;
+      }
+      const identity = runnerIdentity();
+      try {
+        const runnerId = await identity;
+        const response = await deps.client.heartbeat(
+          { runnerId, executionIds: [...running.keys()] },
+          { signal: stopHeartbeats.signal, timeoutMs: heartbeatIntervalMs * 5 },
+        );
+        stopRunning("cancelled", response.cancelExecutionIds);
+        stopRunning("lost", response.lostExecutionIds);
+        if (response.lostExecutionIds.length > 0) {
+          deps.logger.warn("execution-service gave up executions of this runner; stopping them", { ids: response.lostExecutionIds });
+        }
+      } catch (error) {
+        if (stopHeartbeats.signal.aborted) {
+          break;
+        }
+        if (ConnectError.from(error).code === Code.NotFound && registration === identity) {
+          // Whatever it ran under the old id is no longer this runner's to finish.
+          deps.logger.warn("execution-service no longer knows this runner; stopping its executions and registering again");
+          stopRunning("lost");
+          registration = undefined;
+          continue;
+        }
+        deps.logger.warn("heartbeat failed", { error: describeError(error) });
       }
     }
   };
@@ -137,6 +202,7 @@ export function createRunner(deps: RunnerDeps): Runner {
     async start() {
       const runnerId = await runnerIdentity();
       slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(slot));
+      heartbeats = heartbeatLoop();
       return runnerId;
     },
     async stop() {
@@ -148,9 +214,11 @@ export function createRunner(deps: RunnerDeps): Runner {
       graceOver.abort();
       if (!finishedInTime) {
         deps.logger.warn("executions still running after the shutdown grace; stopping them");
-        stopExecutions.abort();
+        stopRunning("shutdown");
         await idle;
       }
+      stopHeartbeats.abort();
+      await heartbeats;
     },
   };
 }

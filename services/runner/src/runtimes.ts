@@ -33,6 +33,11 @@ export interface DetectRuntimesOptions {
   wanted?: readonly string[];
   /** The Node binary scripts run on; the runner's own, so its version is known to work. */
   nodeBinary: string;
+  /**
+   * Command prefix that runs a program as the user scripts run as (e.g. setpriv to a slot uid):
+   * an interpreter that user cannot execute (say, below root's 0700 home) is not offered.
+   */
+  runAs?: readonly string[];
 }
 
 export interface DetectedRuntimes {
@@ -52,12 +57,15 @@ const VERSION_PATTERN = /^\d+(\.\d+)?$/;
 
 export function detectRuntimes(options: DetectRuntimesOptions): DetectedRuntimes {
   const wanted = options.wanted ?? RUNTIME_FAMILIES;
-  const python = findPython("python3", options.searchPath);
+  const runAs = options.runAs ?? [];
+  const python = findPython("python3", options.searchPath, runAs);
   const available = new Map<RuntimeFamily, string>();
   if (python !== undefined) {
     available.set("python", python);
   }
-  available.set("node", options.nodeBinary);
+  if (runAs.length === 0 || runsAs(runAs, options.nodeBinary, ["-e", "0"]) !== undefined) {
+    available.set("node", options.nodeBinary);
+  }
 
   const offered = RUNTIME_FAMILIES.filter((family) => wanted.includes(family) && available.has(family));
   const missing = wanted.filter((name) => !offered.includes(name as RuntimeFamily));
@@ -65,7 +73,7 @@ export function detectRuntimes(options: DetectRuntimesOptions): DetectedRuntimes
   const versionedPythons = new Map<string, string | undefined>();
   const versionedPython = (version: string): string | undefined => {
     if (!versionedPythons.has(version)) {
-      versionedPythons.set(version, findPython(`python${version}`, options.searchPath));
+      versionedPythons.set(version, findPython(`python${version}`, options.searchPath, runAs));
     }
     return versionedPythons.get(version);
   };
@@ -103,26 +111,36 @@ function splitRuntime(requested: string): [string, string | undefined] {
  * shims on PATH that only work with their own environment variables, which scripts never get,
  * so the interpreter is asked where it really lives.
  */
-function findPython(name: string, searchPath: string): string | undefined {
-  const candidate = findExecutable(name, searchPath);
-  if (candidate === undefined) {
-    return undefined;
+function findPython(name: string, searchPath: string, runAs: readonly string[]): string | undefined {
+  for (const candidate of findExecutables(name, searchPath)) {
+    // A shim for a version that is not installed fails here, as does an interpreter the script
+    // user may not execute: the next one on the path may still do.
+    const executable = runsAs(runAs, candidate, ["-c", "import sys; print(sys.executable)"])?.trim();
+    if (executable !== undefined && path.isAbsolute(executable)) {
+      return executable;
+    }
   }
+  return undefined;
+}
+
+/** The program's stdout when it ran successfully (as the script user, with `runAs`). */
+function runsAs(runAs: readonly string[], program: string, args: string[]): string | undefined {
+  const [command, ...prefixArgs] = [...runAs, program, ...args];
   try {
-    const executable = execFileSync(candidate, ["-c", "import sys; print(sys.executable)"], {
-      encoding: "utf8",
-      timeout: 10_000,
-      stdio: ["ignore", "pipe", "ignore"],
-    }).trim();
-    return path.isAbsolute(executable) ? executable : undefined;
+    return execFileSync(command, prefixArgs, { encoding: "utf8", timeout: 10_000, cwd: "/", stdio: ["ignore", "pipe", "ignore"] });
   } catch {
-    // A shim for a version that is not installed fails here: the runner does not have it.
     return undefined;
   }
 }
 
 /** The first executable file called `name` on `searchPath`, like a shell's lookup. */
 export function findExecutable(name: string, searchPath: string): string | undefined {
+  return findExecutables(name, searchPath)[0];
+}
+
+/** Every executable file called `name` on `searchPath`, in search order. */
+function findExecutables(name: string, searchPath: string): string[] {
+  const found: string[] = [];
   for (const dir of searchPath.split(path.delimiter)) {
     if (!path.isAbsolute(dir)) {
       // Relative PATH entries would depend on the runner's cwd; never trust them.
@@ -131,12 +149,12 @@ export function findExecutable(name: string, searchPath: string): string | undef
     const candidate = path.join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) {
-        return candidate;
+      if (statSync(candidate).isFile() && !found.includes(candidate)) {
+        found.push(candidate);
       }
     } catch {
       // not here; keep looking
     }
   }
-  return undefined;
+  return found;
 }

@@ -2,7 +2,7 @@
 // relative names, searched for the files the script produced, and removed afterwards.
 
 import type { Stats } from "node:fs";
-import { lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import * as path from "node:path";
 import type { FileDigest, Grant } from "@rgrid/common";
 import { digestFile, downloadFile, relativePathProblem } from "@rgrid/common";
@@ -14,6 +14,8 @@ export interface Workspace {
   fetch(name: string, grant: Grant, expected: FileDigest): Promise<void>;
   /** Files the script created or changed, in name order. */
   findOutputs(limit: number): Promise<OutputScan>;
+  /** Gives the directory and everything in it to the uid/gid the script runs as. */
+  handOver(uid: number): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -45,8 +47,15 @@ interface FetchedFile {
   stats: Stats;
 }
 
-export async function createWorkspace(root: string, executionId: string): Promise<Workspace> {
+/**
+ * `sharedRoot`: scripts run as other users, who must be able to pass through the root to their
+ * own directory (0711) but neither list it nor enter anyone else's (each is 0700, its own uid).
+ */
+export async function createWorkspace(root: string, executionId: string, sharedRoot = false): Promise<Workspace> {
   await mkdir(root, { recursive: true, mode: 0o700 });
+  if (sharedRoot) {
+    await chmod(root, 0o711);
+  }
   // A random suffix keeps a re-delivered assignment from colliding with a directory still
   // being removed.
   const dir = await mkdtemp(path.join(root, `${executionId}-`));
@@ -87,6 +96,11 @@ export async function createWorkspace(root: string, executionId: string): Promis
       }
       return scan;
     },
+    async handOver(uid) {
+      for (const name of ["", ...(await listEntries(dir))]) {
+        await lchown(path.join(dir, name), uid, uid);
+      }
+    },
     async remove() {
       await rm(dir, { recursive: true, force: true });
     },
@@ -95,6 +109,19 @@ export async function createWorkspace(root: string, executionId: string): Promis
 
 function sameFile(a: Stats, b: Stats): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** Every file and directory below `dir`, as relative names; symbolic links are not followed. */
+async function listEntries(dir: string, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(path.join(dir, prefix), { withFileTypes: true })) {
+    const name = path.join(prefix, entry.name);
+    names.push(name);
+    if (entry.isDirectory()) {
+      names.push(...(await listEntries(dir, name)));
+    }
+  }
+  return names;
 }
 
 /**

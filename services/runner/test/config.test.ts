@@ -20,6 +20,12 @@ describe("loadRunnerConfig", () => {
       killGraceSeconds: 5,
       shutdownGraceSeconds: 30,
       searchPath: "/usr/bin:/bin",
+      sandbox: {
+        isolation: "available",
+        limits: { cpuSeconds: 3600, maxFileBytes: 1024 ** 3, maxProcesses: 256, maxOpenFiles: 1024, memoryBytes: 1024 ** 3 },
+        uidBase: 61000,
+        cgroupRoot: "/sys/fs/cgroup",
+      },
     });
   });
 
@@ -33,6 +39,14 @@ describe("loadRunnerConfig", () => {
       RGRID_RUNNER_CONCURRENCY: "8",
       RGRID_RUNNER_KILL_GRACE_SECONDS: "1",
       RGRID_RUNNER_SHUTDOWN_GRACE_SECONDS: "60",
+      RGRID_RUNNER_ISOLATION: "required",
+      RGRID_RUNNER_CPU_SECONDS: "60",
+      RGRID_RUNNER_MAX_FILE_BYTES: "1048576",
+      RGRID_RUNNER_MAX_PROCESSES: "32",
+      RGRID_RUNNER_MAX_OPEN_FILES: "128",
+      RGRID_RUNNER_MEMORY_BYTES: "268435456",
+      RGRID_RUNNER_SANDBOX_UID_BASE: "70000",
+      RGRID_RUNNER_CGROUP_ROOT: "/cg",
     });
     expect(config).toMatchObject({
       runnerName: "box-7",
@@ -41,13 +55,24 @@ describe("loadRunnerConfig", () => {
       concurrency: 8,
       killGraceSeconds: 1,
       shutdownGraceSeconds: 60,
+      sandbox: {
+        isolation: "required",
+        limits: { cpuSeconds: 60, maxFileBytes: 1048576, maxProcesses: 32, maxOpenFiles: 128, memoryBytes: 268435456 },
+        uidBase: 70000,
+        cgroupRoot: "/cg",
+      },
     });
   });
 
   it("reports every problem at once, with no fallback for the token", () => {
     let caught: unknown;
     try {
-      loadRunnerConfig({ RGRID_RUNNER_RUNTIMES: "python,ruby", RGRID_RUNNER_CONCURRENCY: "0" });
+      loadRunnerConfig({
+        RGRID_RUNNER_RUNTIMES: "python,ruby",
+        RGRID_RUNNER_CONCURRENCY: "0",
+        RGRID_RUNNER_ISOLATION: "strict",
+        RGRID_RUNNER_MEMORY_BYTES: "lots",
+      });
     } catch (error) {
       caught = error;
     }
@@ -57,6 +82,8 @@ describe("loadRunnerConfig", () => {
       "RGRID_RUNNER_TOKEN is required",
       'RGRID_RUNNER_RUNTIMES: unknown runtime "ruby" (known: python, node)',
       'RGRID_RUNNER_CONCURRENCY must be an integer from 1 to 64, got "0"',
+      'RGRID_RUNNER_ISOLATION must be one of required, available, got "strict"',
+      'RGRID_RUNNER_MEMORY_BYTES must be an integer from 16777216 to 1099511627776, got "lots"',
     ]);
   });
 });

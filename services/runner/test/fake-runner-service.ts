@@ -5,6 +5,9 @@ import { create } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { ClaimExecutionResponseSchema, RunnerService } from "@rgrid/proto";
+
+/** Short, so that tests see cancellations promptly. */
+export const FAKE_HEARTBEAT_INTERVAL_MILLIS = 50;
 import type { Assignment, CompleteExecutionRequest, FileInfo, LogEntry, TransferGrant } from "@rgrid/proto";
 
 export interface FakeRunnerService {
@@ -12,7 +15,13 @@ export interface FakeRunnerService {
   enqueue(assignment: Assignment): void;
   logs: Map<string, LogEntry[]>;
   completions: CompleteExecutionRequest[];
-  registered: { name: string; runtimes: string[] }[];
+  registered: { name: string; runtimes: string[]; sandboxWarnings: string[] }[];
+  /** Every Heartbeat call, in order. */
+  heartbeats: { runnerId: string; executionIds: string[] }[];
+  /** The next heartbeat that reports `executionId` running answers it in cancel_execution_ids. */
+  cancel(executionId: string): void;
+  /** Likewise, answered in lost_execution_ids. */
+  loseExecution(executionId: string): void;
   outputUploadRequests: FileInfo[][];
   /** Makes the next `count` AppendLogs calls fail as if the connection had dropped. */
   failNextAppends(count: number): void;
@@ -27,6 +36,8 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
   const claimWaiters: (() => void)[] = [];
   const completionWaiters = new Map<string, (request: CompleteExecutionRequest) => void>();
   let appendFailures = 0;
+  const toCancel = new Set<string>();
+  const toLose = new Set<string>();
   const knownRunners = new Set<string>();
   const requireKnown = (runnerId: string) => {
     if (!knownRunners.has(runnerId)) {
@@ -42,6 +53,13 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
     logs: new Map(),
     completions: [],
     registered: [],
+    heartbeats: [],
+    cancel(executionId) {
+      toCancel.add(executionId);
+    },
+    loseExecution(executionId) {
+      toLose.add(executionId);
+    },
     outputUploadRequests: [],
     failNextAppends(count) {
       appendFailures = count;
@@ -61,10 +79,16 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
   const transport = createRouterTransport(({ service }) => {
     service(RunnerService, {
       registerRunner(request) {
-        fake.registered.push({ name: request.name, runtimes: request.runtimes });
+        fake.registered.push({ name: request.name, runtimes: request.runtimes, sandboxWarnings: request.sandboxWarnings });
         const runnerId = `runner_test_${fake.registered.length}`;
         knownRunners.add(runnerId);
-        return { runnerId };
+        return { runnerId, heartbeatIntervalMillis: FAKE_HEARTBEAT_INTERVAL_MILLIS, leaseTimeoutMillis: FAKE_HEARTBEAT_INTERVAL_MILLIS * 5 };
+      },
+      heartbeat(request) {
+        requireKnown(request.runnerId);
+        fake.heartbeats.push({ runnerId: request.runnerId, executionIds: request.executionIds });
+        const answer = (wanted: Set<string>) => request.executionIds.filter((id) => wanted.delete(id));
+        return { cancelExecutionIds: answer(toCancel), lostExecutionIds: answer(toLose) };
       },
       async claimExecution(request, context) {
         requireKnown(request.runnerId);

@@ -120,4 +120,23 @@ describe("createLogShipper", () => {
     expect(delivered[6].stream).toBe(LogEntry_Stream.SYSTEM);
     expect(delivered.map((entry) => entry.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
   });
+
+  it("sends a batch at once when its lines reach the size bound", async () => {
+    const batches: string[][] = [];
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        batches.push(entries.map((entry) => entry.line));
+      },
+      logger: silentLogger,
+      flushIntervalMs: 60_000,
+      maxBatchChars: 10,
+    });
+    shipper.append("stdout", "12345");
+    shipper.append("stdout", "67890");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).toEqual([["12345", "67890"]]);
+    shipper.append("stdout", "x");
+    await shipper.close();
+    expect(batches).toEqual([["12345", "67890"], ["x"]]);
+  });
 });

@@ -84,7 +84,7 @@ describe("runProcess", () => {
     );
     expect(captured.result.termination).toEqual({ kind: "exited", exitCode: 0 });
     expect(linesOf(captured, "stdout")).toEqual(["line 1", "line 2", "line 3", "args ['a b', '--flag', 'data/in.json']"]);
-    expect(reportFromProcess(captured.result, 20_000)).toEqual({ outcome: Outcome.COMPLETED, exitCode: 0, errorMessage: "" });
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.COMPLETED, exitCode: 0, errorMessage: "" });
   });
 
   it("reports a non-zero exit with the last stderr line as the error", async () => {
@@ -94,7 +94,7 @@ describe("runProcess", () => {
     );
     expect(captured.result.termination).toEqual({ kind: "exited", exitCode: 3 });
     expect(linesOf(captured, "stderr")).toEqual(["first problem", "input.json is not valid JSON", ""]);
-    expect(reportFromProcess(captured.result, 20_000)).toEqual({
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({
       outcome: Outcome.FAILED,
       exitCode: 3,
       errorMessage: "input.json is not valid JSON",
@@ -103,7 +103,7 @@ describe("runProcess", () => {
 
   it("says which code a script exited with when it printed nothing to stderr", async () => {
     const captured = await runScript("python", "import sys\nsys.exit(7)\n");
-    expect(reportFromProcess(captured.result, 20_000)).toEqual({
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({
       outcome: Outcome.FAILED,
       exitCode: 7,
       errorMessage: "exited with code 7",
@@ -122,7 +122,7 @@ describe("runProcess", () => {
       { timeoutMs: 1000 },
     );
     expect(captured.result.termination).toEqual({ kind: "timed_out" });
-    expect(reportFromProcess(captured.result, 1000)).toEqual({
+    expect(reportFromProcess(captured.result, { timeoutMs: 1000 })).toEqual({
       outcome: Outcome.TIMED_OUT,
       errorMessage: "timed out after 1s",
     });
@@ -152,13 +152,28 @@ describe("runProcess", () => {
     });
     setTimeout(() => controller.abort(), 500);
     const captured = await running;
-    expect(captured.result.termination).toEqual({ kind: "aborted" });
-    expect(reportFromProcess(captured.result, 20_000)).toEqual({ outcome: Outcome.FAILED, errorMessage: "runner shutting down" });
+    expect(captured.result.termination).toEqual({ kind: "stopped", reason: "shutdown" });
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({
+      outcome: Outcome.INFRASTRUCTURE_ERROR,
+      errorMessage: "runner shutting down",
+    });
+  });
+
+  it("stops a cancelled script and reports it as cancelled", async () => {
+    const controller = new AbortController();
+    const running = runScript("python", "import time\nprint('started', flush=True)\ntime.sleep(300)\n", {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort("cancelled"), 500);
+    const captured = await running;
+    expect(captured.result.termination).toEqual({ kind: "stopped", reason: "cancelled" });
+    expect(linesOf(captured, "system")).toEqual(["cancelled by its owner; stopping the script"]);
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.CANCELLED, errorMessage: "cancelled by its owner" });
   });
 
   it("reports a script killed by a signal", async () => {
     const captured = await runScript("python", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n");
-    expect(reportFromProcess(captured.result, 20_000)).toEqual({ outcome: Outcome.FAILED, errorMessage: "killed by SIGKILL" });
+    expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.FAILED, errorMessage: "killed by SIGKILL" });
   });
 
   it("gives the script only the execution's env plus PATH, HOME and LANG", async () => {
@@ -212,8 +227,8 @@ describe("runProcess", () => {
       { timeoutMs: 5000, killGraceMs: 100, onLine: (_stream, line) => lines.push(line) },
     );
     expect(result.termination.kind).toBe("spawn_failed");
-    const report = reportFromProcess(result, 5000);
-    expect(report.outcome).toBe(Outcome.FAILED);
+    const report = reportFromProcess(result, { timeoutMs: 5000 });
+    expect(report.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
     expect(report.exitCode).toBeUndefined();
     expect(report.errorMessage).toMatch(/^could not start the script: .*ENOENT/);
   });

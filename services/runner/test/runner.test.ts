@@ -8,6 +8,7 @@ import { newExecutionId, silentLogger } from "@rgrid/common";
 import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
 import type { Assignment, CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
 import type { Runner } from "../src/runner";
+import type { SandboxCapabilities } from "../src/sandbox";
 import { createRunner } from "../src/runner";
 import { detectRuntimes } from "../src/runtimes";
 import type { FakeRunnerService } from "./fake-runner-service";
@@ -54,7 +55,7 @@ afterEach(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-function startRunner(overrides: { shutdownGraceMs?: number } = {}): Promise<string> {
+function startRunner(overrides: { shutdownGraceMs?: number; sandbox?: SandboxCapabilities } = {}): Promise<string> {
   const { catalog } = detectRuntimes({ searchPath: process.env.PATH ?? "", nodeBinary: process.execPath });
   runner = createRunner({
     client: createClient(RunnerService, service.transport),
@@ -69,8 +70,39 @@ function startRunner(overrides: { shutdownGraceMs?: number } = {}): Promise<stri
     claimWaitMillis: 1000,
     retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 },
     logFlushIntervalMs: 20,
+    sandbox: overrides.sandbox,
   });
   return runner.start();
+}
+
+const LIMITS = { cpuSeconds: 60, maxFileBytes: 1024 ** 3, maxProcesses: 256, maxOpenFiles: 1024, memoryBytes: 1024 ** 3 };
+
+/** Polls until `condition` holds; generous, as the machine may be busy. */
+async function waitFor(condition: () => boolean, what: string, millis = 20_000): Promise<void> {
+  const deadline = Date.now() + millis;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A script that prints its pid, then a start marker, and sleeps until it is killed. */
+const SLEEPER = "import os, time\nprint('pid', os.getpid(), flush=True)\nopen('partial.txt', 'w').write('so far')\nprint('started', flush=True)\ntime.sleep(300)\n";
+
+function pidOf(id: string): number {
+  const line = lines(service.logs.get(id), LogEntry_Stream.STDOUT).find((text) => text.startsWith("pid "));
+  return Number(line?.slice(4));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface FileSpec {
@@ -127,7 +159,9 @@ function lines(entries: LogEntry[] | undefined, stream: LogEntry_Stream): string
 describe("runner", () => {
   it("registers, runs a claimed script with its input, ships logs, uploads outputs and reports completion", async () => {
     expect(await startRunner()).toBe("runner_test_1");
-    expect(service.registered).toEqual([{ name: "test-runner", runtimes: expect.arrayContaining(["python", "node"]) }]);
+    expect(service.registered).toEqual([
+      { name: "test-runner", runtimes: expect.arrayContaining(["python", "node"]), sandboxWarnings: [] },
+    ]);
 
     const assignment = assignmentFor({
       script: { name: "process.py", content: PROCESS_SCRIPT },
@@ -165,7 +199,7 @@ describe("runner", () => {
     expect(service.registered).toHaveLength(2);
   });
 
-  it("fails without running the script when an input does not match its hash", async () => {
+  it("reports an infrastructure error without running the script when an input does not match its hash", async () => {
     await startRunner();
     const marker = path.join(scratch, "script-ran");
     const assignment = assignmentFor({
@@ -174,7 +208,7 @@ describe("runner", () => {
     });
     const { id, completion } = await runToCompletion(assignment);
 
-    expect(completion.outcome).toBe(Outcome.FAILED);
+    expect(completion.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
     expect(completion.exitCode).toBeUndefined();
     expect(completion.errorMessage).toMatch(/^could not fetch input 'data\/in\.json': downloaded content does not match/);
     expect(existsSync(marker)).toBe(false);
@@ -218,7 +252,7 @@ describe("runner", () => {
     );
   });
 
-  it("on stop, lets running executions finish within the grace and then reports the rest as shutting down", async () => {
+  it("on stop, lets running executions finish within the grace and then reports the rest as an infrastructure error", async () => {
     await startRunner({ shutdownGraceMs: 300 });
     const quick = assignmentFor({ script: { name: "quick.py", content: "print('quick')\n" } });
     const slow = assignmentFor({
@@ -232,7 +266,7 @@ describe("runner", () => {
 
     await runner?.stop();
     const completion = service.completions.find((request) => request.executionId === executionId(slow));
-    expect(completion?.outcome).toBe(Outcome.FAILED);
+    expect(completion?.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
     expect(completion?.errorMessage).toBe("runner shutting down");
     expect(completion?.exitCode).toBeUndefined();
   });
@@ -243,7 +277,109 @@ describe("runner", () => {
     assignment.execution!.runtime = "ruby";
     assignment.runtimeName = "ruby";
     const { completion } = await runToCompletion(assignment);
-    expect(completion.outcome).toBe(Outcome.FAILED);
+    expect(completion.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
     expect(completion.errorMessage).toBe("runtime 'ruby' is not available on this runner");
+  });
+
+  it("tells execution-service which isolation measures it lacks", async () => {
+    const warnings = ["the runner is not root: scripts run as the runner's own user, not a separate unprivileged one"];
+    await startRunner({ sandbox: { limits: LIMITS, shell: "/bin/sh", cgroups: {}, warnings } });
+    expect(service.registered[0]?.sandboxWarnings).toEqual(warnings);
+  });
+
+  it("sends heartbeats while idle and while running, naming what runs", async () => {
+    await startRunner();
+    await waitFor(() => service.heartbeats.length >= 2, "idle heartbeats");
+    expect(service.heartbeats[0]).toEqual({ runnerId: "runner_test_1", executionIds: [] });
+
+    const assignment = assignmentFor({ script: { name: "sleep.py", content: SLEEPER } });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    await waitFor(() => service.heartbeats.some((beat) => beat.executionIds.includes(id)), "a heartbeat naming the execution");
+    service.cancel(id);
+    await service.completionOf(id);
+  });
+
+  it("stops a cancelled execution, keeps its outputs so far and reports it cancelled", async () => {
+    await startRunner();
+    const assignment = assignmentFor({ script: { name: "sleep.py", content: SLEEPER } });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    await waitFor(() => lines(service.logs.get(id), LogEntry_Stream.STDOUT).includes("started"), "the script to start");
+    const pid = pidOf(id);
+    service.cancel(id);
+
+    const completion = await service.completionOf(id);
+    expect(completion.outcome).toBe(Outcome.CANCELLED);
+    expect(completion.errorMessage).toBe("cancelled by its owner");
+    expect(completion.outputs.map((output) => output.name)).toEqual(["partial.txt"]);
+    expect(grants.objects.get(`executions/${id}/outputs/partial.txt`)?.toString()).toBe("so far");
+    expect(lines(service.logs.get(id), LogEntry_Stream.SYSTEM)).toContain("cancelled by its owner; stopping the script");
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it("stops an execution the service says it lost, and reports nothing about it", async () => {
+    await startRunner();
+    const lost = assignmentFor({ script: { name: "sleep.py", content: SLEEPER } });
+    service.enqueue(lost);
+    const id = executionId(lost);
+    await waitFor(() => lines(service.logs.get(id), LogEntry_Stream.STDOUT).includes("started"), "the script to start");
+    const pid = pidOf(id);
+    service.loseExecution(id);
+
+    await waitFor(() => !isAlive(pid), "the lost script to be killed");
+    // The slot is free again and the next execution is reported as usual.
+    const next = assignmentFor({ script: { name: "next.py", content: "print('next')\n" } });
+    expect((await runToCompletion(next)).completion.outcome).toBe(Outcome.COMPLETED);
+    await waitFor(() => service.heartbeats.some((beat) => beat.executionIds.length === 0), "an idle heartbeat");
+    expect(service.completions.map((completion) => completion.executionId)).toEqual([executionId(next)]);
+    expect(service.outputUploadRequests).toEqual([]);
+  });
+
+  it("kills everything and registers again when a heartbeat finds the runner unknown", async () => {
+    await startRunner();
+    const orphan = assignmentFor({ script: { name: "sleep.py", content: SLEEPER } });
+    service.enqueue(orphan);
+    await waitFor(() => lines(service.logs.get(executionId(orphan)), LogEntry_Stream.STDOUT).includes("started"), "the script to start");
+    const pid = pidOf(executionId(orphan));
+    service.forgetRunners();
+
+    await waitFor(() => !isAlive(pid), "the orphaned script to be killed");
+    await waitFor(() => service.registered.length === 2, "registering again");
+    const next = assignmentFor({ script: { name: "next.py", content: "print('next')\n" } });
+    const { completion } = await runToCompletion(next);
+    expect(completion.runnerId).toBe("runner_test_2");
+    expect(service.completions.map((request) => request.executionId)).toEqual([executionId(next)]);
+  });
+
+  it("reports an infrastructure error when an output cannot be stored", async () => {
+    // The object store answers this grant with 405, as it would a grant it no longer honours.
+    service = createFakeRunnerService((name, id) => ({
+      $typeName: "rgrid.v1.TransferGrant",
+      name,
+      method: "POST",
+      url: grants.urlFor(`executions/${id}/outputs/${name}`),
+      headers: {},
+    }));
+    await startRunner();
+    const assignment = assignmentFor({ script: { name: "out.py", content: "open('result.txt', 'w').write('data')\n" } });
+    const { id, completion } = await runToCompletion(assignment);
+    expect(completion.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
+    expect(completion.errorMessage).toBe("could not upload output 'result.txt': upload refused with HTTP 405: (empty body)");
+    expect(completion.outputs).toEqual([]);
+    expect(lines(service.logs.get(id), LogEntry_Stream.SYSTEM)).toContain(completion.errorMessage);
+  });
+
+  it("ships each line while the script is still running", async () => {
+    await startRunner();
+    const assignment = assignmentFor({
+      script: { name: "live.py", content: "import time\nprint('first')\ntime.sleep(300)\n" },
+    });
+    service.enqueue(assignment);
+    const id = executionId(assignment);
+    await waitFor(() => lines(service.logs.get(id), LogEntry_Stream.STDOUT).includes("first"), "the first line to arrive");
+    expect(service.completions).toEqual([]);
+    service.cancel(id);
+    await service.completionOf(id);
   });
 });

@@ -1,0 +1,150 @@
+// Which isolation measures work on this machine. Probed once when the runner starts, by actually
+// trying each one, so that every run pays only for the wrapper itself and nothing is assumed.
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import type { ResourceLimits, SandboxConfig } from "./config";
+import { findExecutable } from "./runtimes";
+
+/** What the runner applies to every run; each optional part is absent when it does not work here. */
+export interface SandboxCapabilities {
+  limits: ResourceLimits;
+  /** How to start namespaces; absent when no namespace can be created. */
+  unshare?: { binary: string; userNamespace: boolean; network: boolean; privateTmp: boolean };
+  /** The shell and mount binary that set up the namespace and join the cgroups. */
+  shell: string;
+  mount?: string;
+  prlimit?: string;
+  /** Present when the runner is root and can run scripts as per-slot uids. */
+  dropPrivileges?: { setpriv: string; uidBase: number };
+  /** Parents of the per-execution cgroups, per controller. */
+  cgroups: { memory?: string; pids?: string };
+  /** Each measure that was configured but does not work here, in words. */
+  warnings: string[];
+}
+
+export class SandboxUnavailableError extends Error {
+  constructor(readonly missing: readonly string[]) {
+    super(
+      `RGRID_RUNNER_ISOLATION=required, but these measures are not possible on this machine:\n  - ${missing.join("\n  - ")}\n` +
+        "fix them, or set RGRID_RUNNER_ISOLATION=available to run with what works (each run then says what is missing)",
+    );
+    this.name = "SandboxUnavailableError";
+  }
+}
+
+/** Directories every user may write to; each run gets its own empty copy of them. */
+export const SHARED_WRITABLE_DIRS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] as const;
+
+export interface ProbeOptions {
+  config: SandboxConfig;
+  /** The runner's own PATH, searched for the sandbox tools. */
+  searchPath: string;
+  isRoot: boolean;
+}
+
+/** Throws SandboxUnavailableError when isolation is required and a measure is missing. */
+export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
+  const { config, searchPath, isRoot } = options;
+  const warnings: string[] = [];
+  const tool = (name: string) => findExecutable(name, searchPath);
+  const shell = tool("sh") ?? "/bin/sh";
+  const mount = tool("mount");
+
+  const unshare = probeNamespaces(tool("unshare"), shell, mount, isRoot, warnings);
+
+  const prlimitBinary = tool("prlimit");
+  const prlimit = prlimitBinary !== undefined && succeeds(prlimitBinary, ["--cpu=1:2", "--core=0", "--", "true"]) ? prlimitBinary : undefined;
+  if (prlimit === undefined) {
+    warnings.push("prlimit is not available: CPU time, file size, process and open-file limits are not applied");
+  }
+
+  let dropPrivileges: SandboxCapabilities["dropPrivileges"];
+  const setpriv = tool("setpriv");
+  if (!isRoot) {
+    warnings.push("the runner is not root: scripts run as the runner's own user, not a separate unprivileged one");
+  } else if (setpriv === undefined || !succeeds(setpriv, [...setprivArgs(config.uidBase), "true"])) {
+    warnings.push("setpriv cannot switch users: scripts run as root");
+  } else {
+    dropPrivileges = { setpriv, uidBase: config.uidBase };
+  }
+
+  const memory = probeCgroup(path.join(config.cgroupRoot, "memory"), "memory.limit_in_bytes", String(config.limits.memoryBytes));
+  if (memory === undefined) {
+    warnings.push(`no writable cgroup v1 memory controller at ${path.join(config.cgroupRoot, "memory")}: memory is not limited`);
+  }
+  const pids = probeCgroup(path.join(config.cgroupRoot, "pids"), "pids.max", String(config.limits.maxProcesses));
+  if (pids === undefined && memory === undefined) {
+    warnings.push("no writable cgroup: processes a script detaches from its process group may outlive the run");
+  }
+
+  if (config.isolation === "required" && warnings.length > 0) {
+    throw new SandboxUnavailableError(warnings);
+  }
+  return { limits: config.limits, unshare, shell, mount, prlimit, dropPrivileges, cgroups: { memory, pids }, warnings };
+}
+
+/** The setpriv options that turn root into slot uid `uid` for good. */
+export function setprivArgs(uid: number): string[] {
+  return [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--no-new-privs", "--"];
+}
+
+function probeNamespaces(
+  binary: string | undefined,
+  shell: string,
+  mount: string | undefined,
+  isRoot: boolean,
+  warnings: string[],
+): SandboxCapabilities["unshare"] {
+  // Without root, an unprivileged user namespace may still grant the other namespaces.
+  const userFlags = isRoot ? [] : ["--user", "--map-root-user"];
+  const network = binary !== undefined && succeeds(binary, [...userFlags, "--net", "--", "true"]);
+  const privateTmp =
+    binary !== undefined &&
+    mount !== undefined &&
+    succeeds(binary, [...userFlags, "--mount", "--", shell, "-c", `"$1" -t tmpfs rgrid-probe /tmp`, "probe", mount]);
+  if (!network) {
+    warnings.push("no network namespace (unshare --net is not possible here): scripts can reach the network");
+  }
+  if (!privateTmp) {
+    warnings.push("no private mount namespace (unshare --mount is not possible here): scripts share /tmp, /var/tmp and /dev/shm");
+  }
+  if (binary === undefined || (!network && !privateTmp)) {
+    return undefined;
+  }
+  return { binary, userNamespace: !isRoot, network, privateTmp };
+}
+
+/** The parent for per-execution cgroups when this runner can create and configure them. */
+function probeCgroup(controllerDir: string, limitFile: string, limit: string): string | undefined {
+  const parent = path.join(controllerDir, "rgrid");
+  const probe = path.join(parent, `probe-${process.pid}`);
+  try {
+    mkdirSync(parent, { recursive: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+      return undefined;
+    }
+  }
+  try {
+    mkdirSync(probe);
+    try {
+      // Only the kernel makes this file appear: an ordinary directory is no cgroup.
+      if (!existsSync(path.join(probe, "cgroup.procs"))) {
+        return undefined;
+      }
+      writeFileSync(path.join(probe, limitFile), limit);
+    } finally {
+      rmdirSync(probe);
+    }
+    return parent;
+  } catch {
+    return undefined;
+  }
+}
+
+function succeeds(command: string, args: string[]): boolean {
+  const result = spawnSync(command, args, { stdio: "ignore", timeout: 10_000, cwd: "/" });
+  return result.status === 0;
+}

@@ -1,0 +1,333 @@
+// Real scripts in the real sandbox of this machine (root, unshare, prlimit, setpriv, cgroup v1):
+// every test runs an execution end to end and checks what the script could or could not do.
+
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { existsSync, readdirSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { newExecutionId, silentLogger } from "@rgrid/common";
+import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
+import type { CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
+import type { ResourceLimits } from "../src/config";
+import type { ExecutionSummary } from "../src/execute";
+import { executeAssignment } from "../src/execute";
+import { detectRuntimes } from "../src/runtimes";
+import type { SandboxCapabilities } from "../src/sandbox";
+import { SandboxUnavailableError, probeSandbox, setprivArgs } from "../src/sandbox";
+import { createFakeRunnerService } from "./fake-runner-service";
+import type { FakeRunnerService } from "./fake-runner-service";
+import { sha256, startGrantServer } from "./grant-server";
+import type { GrantServer } from "./grant-server";
+
+const isRoot = process.getuid?.() === 0;
+// Not the default base, so that runners other tests start on this machine use other uids.
+const UID_BASE = 62000;
+const LIMITS: ResourceLimits = {
+  cpuSeconds: 2,
+  maxFileBytes: 1024 * 1024,
+  maxProcesses: 64,
+  maxOpenFiles: 256,
+  memoryBytes: 128 * 1024 * 1024,
+};
+
+function probe(limits: ResourceLimits = LIMITS): SandboxCapabilities {
+  return probeSandbox({
+    config: { isolation: "required", limits, uidBase: UID_BASE, cgroupRoot: "/sys/fs/cgroup" },
+    searchPath: process.env.PATH ?? "",
+    isRoot,
+  });
+}
+
+let grants: GrantServer;
+let service: FakeRunnerService;
+let workRoot: string;
+let listener: net.Server | undefined;
+
+beforeEach(async () => {
+  grants = await startGrantServer();
+  service = createFakeRunnerService((name, executionId) => ({
+    $typeName: "rgrid.v1.TransferGrant",
+    name,
+    method: "PUT",
+    url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
+    headers: {},
+  }));
+  // Below /tmp and inside a 0700 directory, as test clusters lay it out: the private /tmp of
+  // the sandbox must still show the script its working directory.
+  workRoot = path.join(await mkdtemp(path.join(tmpdir(), "rgrid-sandbox-")), "work");
+  await mkdir(workRoot);
+});
+
+afterEach(async () => {
+  listener?.close();
+  listener = undefined;
+  await grants.close();
+  await rm(path.dirname(workRoot), { recursive: true, force: true });
+});
+
+interface RunOptions {
+  runtime?: "python" | "node";
+  network?: boolean;
+  slot?: number;
+  timeoutSeconds?: number;
+  sandbox?: SandboxCapabilities;
+  env?: Record<string, string>;
+}
+
+interface Run {
+  summary: ExecutionSummary;
+  completion: CompleteExecutionRequest;
+  stdout: string[];
+  system: string[];
+  entries: LogEntry[];
+}
+
+async function run(source: string, options: RunOptions = {}): Promise<Run> {
+  const sandbox = options.sandbox ?? probe();
+  const runtime = options.runtime ?? "python";
+  const drop = sandbox.dropPrivileges;
+  const { catalog } = detectRuntimes({
+    searchPath: process.env.PATH ?? "",
+    nodeBinary: process.execPath,
+    runAs: drop === undefined ? undefined : [drop.setpriv, ...setprivArgs(drop.uidBase)],
+  });
+  const id = newExecutionId();
+  const name = runtime === "python" ? "script.py" : "script.js";
+  grants.objects.set(`scripts/${id}`, Buffer.from(source));
+  const assignment = create(AssignmentSchema, {
+    execution: {
+      id,
+      script: { name, sizeBytes: BigInt(Buffer.byteLength(source)), sha256: sha256(source) },
+      runtime,
+      env: options.env ?? {},
+      network: options.network ?? false,
+    },
+    scriptDownload: { name, method: "GET", url: grants.urlFor(`scripts/${id}`), headers: {} },
+    runtimeName: runtime,
+    timeoutSeconds: options.timeoutSeconds ?? 60,
+  });
+  const summary = await executeAssignment(
+    {
+      client: createClient(RunnerService, service.transport),
+      logger: silentLogger,
+      runtimes: catalog,
+      workRoot,
+      killGraceMs: 500,
+      retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
+      maxOutputFiles: 100,
+      logFlushIntervalMs: 10,
+      sandbox,
+    },
+    "runner_test_1",
+    assignment,
+    new AbortController().signal,
+    options.slot ?? 0,
+  );
+  const entries = service.logs.get(id) ?? [];
+  const of = (stream: LogEntry_Stream) => entries.filter((entry) => entry.stream === stream).map((entry) => entry.line);
+  return {
+    summary,
+    completion: await service.completionOf(id),
+    stdout: of(LogEntry_Stream.STDOUT),
+    system: of(LogEntry_Stream.SYSTEM),
+    entries,
+  };
+}
+
+async function listen(): Promise<number> {
+  listener = net.createServer((socket) => socket.end("hello from the host\n"));
+  await new Promise<void>((resolve) => listener?.listen(0, "127.0.0.1", resolve));
+  return (listener.address() as net.AddressInfo).port;
+}
+
+const CONNECT = (port: number) => `
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", ${port}), timeout=5) as s:
+        print("connected:", s.recv(100).decode().strip())
+except OSError as e:
+    print("no connection:", type(e).__name__)
+`;
+
+const describeAsRoot = isRoot ? describe : describe.skip;
+
+describeAsRoot("the sandbox (as root)", () => {
+  it("finds every measure on this machine", () => {
+    const sandbox = probe();
+    expect(sandbox.warnings).toEqual([]);
+    expect(sandbox.unshare).toMatchObject({ network: true, privateTmp: true, userNamespace: false });
+    expect(sandbox.dropPrivileges?.uidBase).toBe(UID_BASE);
+    expect(sandbox.cgroups.memory).toBe("/sys/fs/cgroup/memory/rgrid");
+  });
+
+  it("has no network unless the execution asks for it", async () => {
+    const port = await listen();
+    const without = await run(CONNECT(port));
+    expect(without.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(without.stdout).toEqual([expect.stringMatching(/^no connection: /)]);
+
+    const withNetwork = await run(CONNECT(port), { network: true });
+    expect(withNetwork.stdout).toEqual(["connected: hello from the host"]);
+  });
+
+  it("shows the script only its own environment, in env and /proc/self/environ alike", async () => {
+    process.env.RGRID_RUNNER_TOKEN = "runner-secret-token-value";
+    try {
+      const result = await run(
+        [
+          "import subprocess",
+          "print(open('/proc/self/environ', 'rb').read().replace(b'\\0', b' ').decode())",
+          "print(subprocess.run(['env'], capture_output=True, text=True).stdout.replace('\\n', ' '))",
+        ].join("\n"),
+        { env: { GREETING: "hello" } },
+      );
+      expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+      for (const line of result.stdout) {
+        const names = line.trim().split(" ").map((pair) => pair.split("=")[0]).sort();
+        expect(names).toEqual(["GREETING", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"]);
+        expect(line).not.toContain("runner-secret-token-value");
+      }
+    } finally {
+      delete process.env.RGRID_RUNNER_TOKEN;
+    }
+  });
+
+  it("runs the script as its slot's own uid, which can write only its working directory", async () => {
+    const other = await mkdtemp(path.join(workRoot, "other-workspace-"));
+    await chmod(other, 0o700);
+    const script = (target: string) => `
+import os
+def attempt(label, action):
+    try:
+        action()
+        print(label, "allowed")
+    except OSError as e:
+        print(label, "denied", e.errno)
+print("uid", os.getuid(), os.getgid(), os.getgroups())
+attempt("etc", lambda: open("/etc/rgrid-sandbox-test", "w"))
+attempt("work root", lambda: open(${JSON.stringify(workRoot)} + "/planted", "w"))
+attempt("other workspace", lambda: os.listdir(${JSON.stringify(target)}))
+attempt("tmp", lambda: open("/tmp/planted-by-script", "w").write("x"))
+attempt("dev shm", lambda: open("/dev/shm/planted-by-script", "w").write("x"))
+open("result.txt", "w").write("written in the working directory")
+print("tmp holds", sorted(os.listdir("/tmp")))
+`;
+    const first = await run(script(other), { slot: 1 });
+    expect(first.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(first.stdout[0]).toBe(`uid ${UID_BASE + 1} ${UID_BASE + 1} []`);
+    expect(first.stdout).toEqual(expect.arrayContaining(["etc denied 13", "work root denied 13", "tmp allowed", "dev shm allowed"]));
+    // Below /tmp the other workspace is not even there (2); elsewhere its mode keeps it out (13).
+    expect(first.stdout.find((line) => line.startsWith("other workspace"))).toMatch(/^other workspace denied (2|13)$/);
+    expect(first.completion.outputs.map((output) => output.name)).toEqual(["result.txt"]);
+    expect(grants.objects.get(`executions/${first.completion.executionId}/outputs/result.txt`)?.toString()).toBe(
+      "written in the working directory",
+    );
+    // What it left in /tmp and /dev/shm was private to the run.
+    expect(existsSync("/tmp/planted-by-script")).toBe(false);
+    expect(existsSync("/dev/shm/planted-by-script")).toBe(false);
+    expect(existsSync(path.join(workRoot, "planted"))).toBe(false);
+    const second = await run("import os\nprint(sorted(os.listdir('/tmp')))\n", { slot: 1 });
+    expect(second.stdout[0]).not.toContain("planted-by-script");
+    // Only the other workspace remains: the runs' own directories are gone.
+    expect(readdirSync(workRoot)).toEqual([path.basename(other)]);
+  });
+
+  it("stops a script over its memory limit and says so", async () => {
+    const result = await run("blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n");
+    expect(result.completion.outcome).toBe(Outcome.FAILED);
+    expect(result.completion.errorMessage).toBe("memory limit of 128 MiB exceeded");
+    expect(result.system).toContain("memory limit of 128 MiB exceeded");
+  });
+
+  it("stops a script over its CPU time limit and says so", async () => {
+    const result = await run("while True:\n    pass\n");
+    expect(result.completion.outcome).toBe(Outcome.FAILED);
+    expect(result.completion.errorMessage).toBe("CPU time limit of 2 s exceeded");
+  });
+
+  it("stops a node script writing a file over the size limit and says so", async () => {
+    const result = await run("require('fs').writeFileSync('big.bin', Buffer.alloc(2 * 1024 * 1024));\n", { runtime: "node" });
+    expect(result.completion.outcome).toBe(Outcome.FAILED);
+    expect(result.completion.errorMessage).toBe("file size limit of 1 MiB exceeded");
+  });
+
+  it("names the file size limit when python reports it as an error", async () => {
+    const result = await run("open('big.bin', 'wb').write(bytes(2 * 1024 * 1024))\n");
+    expect(result.completion.outcome).toBe(Outcome.FAILED);
+    expect(result.completion.exitCode).toBe(1);
+    expect(result.completion.errorMessage).toBe("file size limit of 1 MiB exceeded");
+  });
+
+  it("names the process limit when a script cannot start more processes", async () => {
+    const result = await run(
+      "import subprocess\nchildren = [subprocess.Popen(['sleep', '30']) for _ in range(100)]\n",
+      { sandbox: probe({ ...LIMITS, maxProcesses: 16 }) },
+    );
+    expect(result.completion.outcome).toBe(Outcome.FAILED);
+    expect(result.completion.errorMessage).toBe("process limit of 16 reached");
+  });
+
+  it("kills processes that left the process group when the run times out", async () => {
+    const result = await run(
+      [
+        "import os, subprocess, time",
+        "child = subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)",
+        "print('detached', child.pid, flush=True)",
+        "time.sleep(300)",
+      ].join("\n"),
+      { timeoutSeconds: 1 },
+    );
+    expect(result.completion.outcome).toBe(Outcome.TIMED_OUT);
+    const pid = Number(result.stdout[0]?.split(" ")[1]);
+    expect(pid).toBeGreaterThan(0);
+    await expect(gone(pid)).resolves.toBe(true);
+    const ownCgroups = (controller: string) =>
+      readdirSync(`/sys/fs/cgroup/${controller}/rgrid`).filter((name) => name.startsWith(result.completion.executionId));
+    expect([...ownCgroups("memory"), ...ownCgroups("pids")]).toEqual([]);
+  });
+
+  it("writes each missing measure into the log of every run", async () => {
+    const sandbox = { ...probe(), warnings: ["no network namespace (unshare --net is not possible here): scripts can reach the network"] };
+    const result = await run("print('hi')\n", { sandbox });
+    expect(result.entries[0]).toMatchObject({
+      stream: LogEntry_Stream.SYSTEM,
+      line: "sandbox: no network namespace (unshare --net is not possible here): scripts can reach the network",
+    });
+    expect(result.stdout).toEqual(["hi"]);
+  });
+
+  it("refuses to start when isolation is required and a measure is missing", () => {
+    expect(() =>
+      probeSandbox({
+        config: { isolation: "required", limits: LIMITS, uidBase: UID_BASE, cgroupRoot: path.join(workRoot, "no-cgroups") },
+        searchPath: process.env.PATH ?? "",
+        isRoot,
+      }),
+    ).toThrow(SandboxUnavailableError);
+    const available = probeSandbox({
+      config: { isolation: "available", limits: LIMITS, uidBase: UID_BASE, cgroupRoot: "/nonexistent-cgroup-root" },
+      searchPath: process.env.PATH ?? "",
+      isRoot,
+    });
+    expect(available.warnings).toEqual([
+      "no writable cgroup v1 memory controller at /nonexistent-cgroup-root/memory: memory is not limited",
+      "no writable cgroup: processes a script detaches from its process group may outlive the run",
+    ]);
+  });
+});
+
+/** The pid is gone (or a zombie) within a generous while; signals are delivered asynchronously. */
+async function gone(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    if (stat === undefined || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) {
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
