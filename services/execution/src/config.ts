@@ -17,11 +17,26 @@ export interface ExecutionConfig {
   defaultTimeoutSeconds: number;
   maxTimeoutSeconds: number;
   maxRequestBytes: number;
+  /** A runner silent for longer than this loses the executions it holds ("runner lost"). */
+  leaseTimeoutMillis: number;
+  /** How often runners heartbeat; also how often the lease sweep runs. */
+  heartbeatIntervalMillis: number;
+  /** The first automatic retry waits this long, each further one twice as long (capped). */
+  retryBackoffBaseMillis: number;
+  /** Log text stored per execution before later lines are dropped. */
+  maxLogBytes: number;
 }
 
 export const DEFAULT_DATABASE_URL = "sqlite:.rgrid/rgrid.db";
 const ONE_DAY_SECONDS = 86_400;
 const ONE_YEAR_SECONDS = 365 * ONE_DAY_SECONDS;
+
+/** Defaults of the runner-facing settings, shared with createExecutionService. */
+export const RUNNER_DEFAULTS = {
+  leaseTimeoutMillis: 15_000,
+  retryBackoffBaseMillis: 5_000,
+  maxLogBytes: 10 * 1024 * 1024,
+} as const;
 
 /** Only the database: what the admin commands need. */
 export function loadDatabaseConfig(env: Env, cwd: string): { database: DatabaseTarget; databaseLabel: string } {
@@ -57,9 +72,39 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     defaultTimeoutSeconds,
     maxTimeoutSeconds,
     maxRequestBytes: reader.integer("RGRID_MAX_REQUEST_BYTES", 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+    ...readLeases(env, reader),
+    retryBackoffBaseMillis: readSeconds(env, reader, "RGRID_EXECUTION_RETRY_BACKOFF_SECONDS", RUNNER_DEFAULTS.retryBackoffBaseMillis / 1000, 0, 300) * 1000,
+    maxLogBytes: reader.integer("RGRID_EXECUTION_MAX_LOG_BYTES", RUNNER_DEFAULTS.maxLogBytes, 1, 2 ** 40),
   };
   reader.finish();
   return config;
+}
+
+function readLeases(env: Env, reader: EnvReader): Pick<ExecutionConfig, "leaseTimeoutMillis" | "heartbeatIntervalMillis"> {
+  const leaseSeconds = readSeconds(env, reader, "RGRID_EXECUTION_LEASE_TIMEOUT_SECONDS", RUNNER_DEFAULTS.leaseTimeoutMillis / 1000, 0.1, 3600);
+  // Several heartbeats fit in one lease, so one lost or late heartbeat does not lose the runner.
+  const heartbeatSeconds = readSeconds(env, reader, "RGRID_EXECUTION_HEARTBEAT_INTERVAL_SECONDS", leaseSeconds / 5, 0.02, 3600);
+  if (heartbeatSeconds >= leaseSeconds) {
+    reader.problem(
+      `RGRID_EXECUTION_HEARTBEAT_INTERVAL_SECONDS (${heartbeatSeconds}) must be less than ` +
+        `RGRID_EXECUTION_LEASE_TIMEOUT_SECONDS (${leaseSeconds})`,
+    );
+  }
+  return { leaseTimeoutMillis: Math.round(leaseSeconds * 1000), heartbeatIntervalMillis: Math.round(heartbeatSeconds * 1000) };
+}
+
+/** A duration in seconds, fractions allowed (tests use e.g. 0.5). */
+function readSeconds(env: Env, reader: EnvReader, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !Number.isFinite(value) || value < min || value > max) {
+    reader.problem(`${name} must be a number of seconds from ${min} to ${max}, got "${raw}"`);
+    return fallback;
+  }
+  return value;
 }
 
 function readDatabase(reader: EnvReader, cwd: string): { database: DatabaseTarget; databaseLabel: string } {

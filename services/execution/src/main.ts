@@ -29,6 +29,10 @@ async function serve(logger: Logger): Promise<void> {
     maxTimeoutSeconds: config.maxTimeoutSeconds,
     readMaxBytes: config.maxRequestBytes,
     tls: config.tls,
+    leaseTimeoutMillis: config.leaseTimeoutMillis,
+    heartbeatIntervalMillis: config.heartbeatIntervalMillis,
+    retryBackoffBaseMillis: config.retryBackoffBaseMillis,
+    maxLogBytes: config.maxLogBytes,
   });
   const running = await server.listen(config.port, config.host);
   logger.info("listening", { url: running.url });

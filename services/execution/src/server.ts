@@ -2,8 +2,13 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
 import type { ConnectServer, Logger } from "@rgrid/common";
 import { authenticate } from "./auth";
+import { RUNNER_DEFAULTS } from "./config";
 import type { Database } from "./db/orm";
 import { mapKnownErrors } from "./errors";
+import { createAutoRetry } from "./executions/auto-retry";
+import { createLeaseSweeper } from "./executions/leases";
+import type { LeaseSweeper } from "./executions/leases";
+import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
 import { createRoutes } from "./routes";
 import { createStorageGateway } from "./storage";
@@ -22,44 +27,93 @@ export interface ExecutionServerDeps {
   clock?: () => Date;
   /** How often a waiting claim re-checks for work queued by other replicas. */
   claimRecheckMillis?: number;
+  /** Defaults as in loadExecutionConfig: a 15 s lease, heartbeats every fifth of it. */
+  leaseTimeoutMillis?: number;
+  heartbeatIntervalMillis?: number;
+  retryBackoffBaseMillis?: number;
+  maxLogBytes?: number;
 }
 
 export interface ExecutionService {
   routes: (router: ConnectRouter) => void;
   /** Outermost first: unknown errors hidden, known ones mapped, then authentication. */
   interceptors: Interceptor[];
+  /** Gives up the executions of silent runners; started and stopped by whoever serves. */
+  leases: LeaseSweeper;
 }
 
 /** Routes and interceptors, for serving on a port or through an in-memory router transport. */
 export function createExecutionService(deps: ExecutionServerDeps): ExecutionService {
+  const clock = deps.clock ?? (() => new Date());
+  const storage = createStorageGateway(deps.storage);
+  const notifier = new WorkNotifier();
+  const logActivity = new WorkNotifier();
+  const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
+  const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
+  const autoRetry = createAutoRetry({
+    retryExecution: createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger }),
+    clock,
+    logger: deps.logger,
+    backoffBaseMillis: deps.retryBackoffBaseMillis ?? RUNNER_DEFAULTS.retryBackoffBaseMillis,
+  });
   return {
     routes: createRoutes({
       db: deps.db,
-      storage: createStorageGateway(deps.storage),
-      notifier: new WorkNotifier(),
-      logActivity: new WorkNotifier(),
-      clock: deps.clock ?? (() => new Date()),
+      storage,
+      notifier,
+      logActivity,
+      clock,
       logger: deps.logger,
       maxTimeoutSeconds: deps.maxTimeoutSeconds,
       defaultTimeoutSeconds: deps.defaultTimeoutSeconds,
       recheckMillis: deps.claimRecheckMillis,
+      lease: { timeoutMillis: leaseTimeoutMillis, heartbeatIntervalMillis },
+      maxLogBytes: deps.maxLogBytes ?? RUNNER_DEFAULTS.maxLogBytes,
+      autoRetry,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),
       mapKnownErrors(),
       authenticate({ db: deps.db, runnerTokens: deps.runnerTokens }),
     ],
+    leases: createLeaseSweeper({
+      db: deps.db,
+      logActivity,
+      autoRetry,
+      clock,
+      logger: deps.logger.child("leases"),
+      leaseTimeoutMillis,
+      // Sweeping as often as runners heartbeat finds a lost runner soon after its lease ends.
+      sweepIntervalMillis: heartbeatIntervalMillis,
+    }),
   };
 }
 
-/** The server, built apart from listening so tests and main.ts choose the address. */
+/**
+ * The server, built apart from listening so tests and main.ts choose the address. The lease
+ * sweep runs while the server listens and stops before it closes.
+ */
 export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer {
   const service = createExecutionService(deps);
-  return createConnectServer({
+  const server = createConnectServer({
     routes: service.routes,
     interceptors: service.interceptors,
     readMaxBytes: deps.readMaxBytes,
     tls: deps.tls,
     logger: deps.logger,
   });
+  return {
+    async listen(port, host) {
+      const running = await server.listen(port, host);
+      service.leases.start();
+      return {
+        url: running.url,
+        port: running.port,
+        async close(graceMillis) {
+          await service.leases.stop();
+          await running.close(graceMillis);
+        },
+      };
+    },
+  };
 }

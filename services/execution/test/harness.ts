@@ -10,6 +10,7 @@ import { issueApiKey } from "../src/accounts";
 import type { Database } from "../src/db/orm";
 import { openDatabase } from "../src/db/orm";
 import { createExecutionService } from "../src/server";
+import type { ExecutionService as ServedExecutionService, ExecutionServerDeps } from "../src/server";
 import { FakeStorage } from "./fake-storage";
 
 export const RUNNER_TOKEN = "runner-token-for-tests-0123456789";
@@ -23,11 +24,16 @@ export interface Harness {
   runner: Client<typeof RunnerService>;
   aliceKey: string;
   transportWith(token: string): Transport;
+  /** The service behind the clients, e.g. to sweep leases. */
+  service: ServedExecutionService;
   close(): Promise<void>;
 }
 
-/** A service on a fresh in-memory SQLite database and fake storage, reached in memory. */
-export async function startHarness(): Promise<Harness> {
+/**
+ * A service on a fresh in-memory SQLite database and fake storage, reached in memory; `overrides`
+ * change its settings (lease, clock, ...).
+ */
+export async function startHarness(overrides: Partial<Omit<ExecutionServerDeps, "db" | "storage">> = {}): Promise<Harness> {
   const db = await openDatabase({ dialect: "sqlite", file: ":memory:" });
   await db.migrate();
   const storage = new FakeStorage();
@@ -40,6 +46,7 @@ export async function startHarness(): Promise<Harness> {
     maxTimeoutSeconds: 86400,
     readMaxBytes: 4 * 1024 * 1024,
     claimRecheckMillis: 50,
+    ...overrides,
   });
   const transportWith = (token: string) =>
     createRouterTransport(service.routes, {
@@ -56,7 +63,11 @@ export async function startHarness(): Promise<Harness> {
     bob: createClient(ExecutionService, transportWith(bobKey)),
     runner: createClient(RunnerService, transportWith(RUNNER_TOKEN)),
     transportWith,
-    close: () => db.close(),
+    service,
+    close: async () => {
+      await service.leases.stop();
+      await db.close();
+    },
   };
 }
 

@@ -15,6 +15,8 @@ export interface LocalGridOptions {
   databaseUrl?: string;
   /** Extra environment for storage-service, e.g. the S3 backend's settings. */
   storageEnv?: Record<string, string>;
+  /** Extra environment for execution-service, e.g. a short lease or log cap for tests. */
+  executionEnv?: Record<string, string>;
   /** Extra environment for the runners. */
   runnerEnv?: Record<string, string>;
   runners: number;
@@ -80,6 +82,7 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
       RGRID_STORAGE_URL: storageUrl,
       RGRID_INTERNAL_TOKEN: secrets.internalToken,
       RGRID_RUNNER_TOKENS: secrets.runnerToken,
+      ...options.executionEnv,
     };
     const executionMain = serviceEntry("@rgrid/execution");
     if (!secrets.apiKey || secrets.apiKeyDatabase !== databaseUrl || !databaseExists(databaseUrl)) {

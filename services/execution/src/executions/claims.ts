@@ -1,28 +1,33 @@
 import { LockMode } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/knex";
 import type { Database } from "../db/orm";
 import { Execution } from "../db/entities";
 
 /**
- * Claims the oldest queued execution of one of `runtimeNames` for `runnerId`, or returns
- * undefined when there is none. Two claimers never get the same execution:
+ * Claims the oldest claimable execution of one of `runtimeNames` for `runnerId`, or returns
+ * undefined when there is none. Claimable: queued, past its `not_before` (the backoff of an
+ * automatic retry), and in no batch whose parallelism is used up. Two claimers never get the
+ * same execution:
  * - PostgreSQL locks the candidate row with FOR UPDATE SKIP LOCKED, so concurrent claimers pass
  *   over each other's candidates instead of queueing behind them;
  * - SQLite has one writer at a time (one connection here) and no row locks (the lock mode
  *   throws there), so it relies on the transaction alone.
  * On both, the status change is conditional on the row still being queued, which keeps the
  * claim correct even against another process sharing the database file.
+ * The runner's sandbox warnings are recorded with the execution it claims.
  */
 export async function claimNextExecution(
   db: Database,
   runnerId: string,
   runtimeNames: readonly string[],
   now: Date,
+  sandboxWarnings: readonly string[] = [],
 ): Promise<Execution | undefined> {
   if (runtimeNames.length === 0) {
     return undefined;
   }
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-    const outcome = await tryClaim(db, runnerId, runtimeNames, now);
+    const outcome = await tryClaim(db, { runnerId, runtimeNames, now, sandboxWarnings });
     if (outcome === "none") {
       return undefined;
     }
@@ -34,35 +39,91 @@ export async function claimNextExecution(
   return undefined;
 }
 
-// Only another process sharing the database can win the race; a few tries are plenty.
+/**
+ * When the earliest queued execution of `runtimeNames` still in its backoff becomes claimable,
+ * so a waiting claim can wake exactly then; undefined when none is waiting out a backoff.
+ */
+export async function nextNotBefore(db: Database, runtimeNames: readonly string[], now: Date): Promise<Date | undefined> {
+  if (runtimeNames.length === 0) {
+    return undefined;
+  }
+  const waiting = await db.fork().findOne(
+    Execution,
+    { status: "queued", runtimeName: { $in: [...runtimeNames] }, notBefore: { $gt: now } },
+    { orderBy: { notBefore: "asc" }, fields: ["id", "notBefore"] },
+  );
+  return waiting?.notBefore ?? undefined;
+}
+
+// Another claimer can win a candidate (another process sharing the database, or a batch filled
+// by a concurrent claim); a few tries are plenty, and the caller looks again on its next round.
 const MAX_CLAIM_ATTEMPTS = 3;
 
-async function tryClaim(
-  db: Database,
-  runnerId: string,
-  runtimeNames: readonly string[],
-  now: Date,
-): Promise<{ id: string } | "none" | "lost"> {
+interface ClaimRequest {
+  runnerId: string;
+  runtimeNames: readonly string[];
+  now: Date;
+  sandboxWarnings: readonly string[];
+}
+
+// A batch with a parallelism has room while fewer of its executions run than it allows. The
+// alias `e` is the candidate's, set in tryClaim.
+const BATCH_HAS_ROOM = `(e.batch_parallelism = 0 or e.batch_id is null or (
+  select count(*) from executions running
+  where running.account_id = e.account_id and running.batch_id = e.batch_id and running.status = 'running'
+) < e.batch_parallelism)`;
+
+async function tryClaim(db: Database, request: ClaimRequest): Promise<{ id: string } | "none" | "lost"> {
   return db.fork().transactional(async (tx) => {
-    const candidate = await tx.findOne(
-      Execution,
-      { status: "queued", runtimeName: { $in: [...runtimeNames] } },
-      {
-        orderBy: [{ createdAt: "asc" }, { id: "asc" }],
-        fields: ["id"],
-        lockMode: db.dialect === "postgresql" ? LockMode.PESSIMISTIC_PARTIAL_WRITE : undefined,
-      },
-    );
+    const query = tx
+      .createQueryBuilder(Execution, "e")
+      .select(["id", "accountId", "batchId", "batchParallelism"])
+      .where({
+        status: "queued",
+        runtimeName: { $in: [...request.runtimeNames] },
+        $or: [{ notBefore: null }, { notBefore: { $lte: request.now } }],
+      })
+      .andWhere(BATCH_HAS_ROOM)
+      .orderBy([{ createdAt: "asc" }, { id: "asc" }]);
+    if (db.dialect === "postgresql") {
+      query.setLockMode(LockMode.PESSIMISTIC_PARTIAL_WRITE);
+    }
+    const candidate = await query.getSingleResult();
     if (candidate === null) {
       return "none";
+    }
+    if (candidate.batchId !== null && candidate.batchParallelism > 0 && !(await batchHasRoom(tx, db, candidate))) {
+      return "lost";
     }
     const changed = await tx.nativeUpdate(
       Execution,
       { id: candidate.id, status: "queued" },
-      { status: "running", runnerId, startedAt: now },
+      { status: "running", runnerId: request.runnerId, startedAt: request.now, sandboxWarnings: [...request.sandboxWarnings] },
     );
     return changed === 1 ? { id: candidate.id } : "lost";
   });
+}
+
+/**
+ * The exact check of a batch's parallelism, inside the claim's transaction. The candidate query
+ * counted without a lock; on PostgreSQL two claimers could each see room for one more, so the
+ * claims of one batch take turns on an advisory lock held until commit and count again.
+ * SQLite's single writer already excludes a concurrent claim.
+ */
+async function batchHasRoom(
+  tx: EntityManager,
+  db: Database,
+  candidate: Pick<Execution, "accountId" | "batchId" | "batchParallelism">,
+): Promise<boolean> {
+  if (db.dialect === "postgresql") {
+    await tx.execute("select pg_advisory_xact_lock(hashtext(?))", [`rgrid-batch:${candidate.accountId}:${candidate.batchId}`], "get");
+  }
+  const running = await tx.count(Execution, {
+    accountId: candidate.accountId,
+    batchId: candidate.batchId,
+    status: "running",
+  });
+  return running < candidate.batchParallelism;
 }
 
 /** Puts an execution back in the queue when its claim could not be handed to the runner. */

@@ -6,7 +6,7 @@ import type { ObjectInfo } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal, notYetRun } from "../db/entities";
-import type { StoredFile } from "../db/entities";
+import type { RetryKindName, StoredFile } from "../db/entities";
 import {
   NotFoundError,
   PreconditionError,
@@ -29,6 +29,17 @@ export interface RetryRequest {
   executionId: string;
   force: boolean;
   requestId: string;
+  /** Set when the system retries on its own after a transient failure (contracts: automatic retry). */
+  automatic?: AutomaticRetry;
+}
+
+export interface AutomaticRetry {
+  /** Which automatic retry of its lineage this is (1, 2, ...). */
+  number: number;
+  /** "runner lost", "infrastructure error", "exit code 75". */
+  reason: string;
+  /** The backoff: the retry is not claimed before this time. */
+  notBefore: Date;
 }
 
 export interface RetryResult {
@@ -203,21 +214,30 @@ async function insertRetry(
       // A retry stays in its original's batch, so the batch shows each lineage's latest attempt.
       batchId: original.batchId,
       batchParallelism: original.batchParallelism,
-      autoRetryNumber: 0,
-      retryReason: "",
       createdAt: deps.clock(),
       ...notYetRun(),
+      autoRetryNumber: request.automatic?.number ?? 0,
+      retryReason: request.automatic?.reason ?? "",
+      notBefore: request.automatic?.notBefore ?? null,
       retryOf: original.id,
       rootId: original.rootId,
       attempt: original.attempt + 1,
-      // Forced means the original was not finished when asked; --force on a finished one is an
-      // ordinary retry.
-      retryKind: isTerminal(original.status) ? "manual" : "forced",
-      retriedBy: caller.apiKeyId,
+      retryKind: retryKindOf(request, original),
+      // Nobody asked for an automatic retry.
+      retriedBy: request.automatic === undefined ? caller.apiKeyId : null,
       requestId: request.requestId,
     });
     return { retry, original: current };
   });
+}
+
+function retryKindOf(request: RetryRequest, original: Execution): RetryKindName {
+  if (request.automatic !== undefined) {
+    return "automatic";
+  }
+  // Forced means the original was not finished when asked; --force on a finished one is an
+  // ordinary retry.
+  return isTerminal(original.status) ? "manual" : "forced";
 }
 
 async function removeCopies(deps: RetryDeps, newId: string): Promise<void> {

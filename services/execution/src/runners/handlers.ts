@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { validateRequest } from "@rgrid/common";
 import { AssignmentSchema, Outcome } from "@rgrid/proto";
 import type { Assignment, RunnerService } from "@rgrid/proto";
 import type { EntityManager } from "@mikro-orm/knex";
 import type { Database } from "../db/orm";
-import { Execution, LogLine, Runner, isTerminal } from "../db/entities";
-import type { ExecutionState } from "../db/entities";
+import { Execution, Runner, isTerminal } from "../db/entities";
+import type { ExecutionState, FailureKindName } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
-import { claimNextExecution, releaseClaim } from "../executions/claims";
+import type { AutoRetry } from "../executions/auto-retry";
+import { claimNextExecution, nextNotBefore, releaseClaim } from "../executions/claims";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
 import type { WorkNotifier } from "../executions/work-notifier";
 import { executionObjects, outputObject } from "../storage";
@@ -21,8 +21,10 @@ import {
   claimExecutionRules,
   completeExecutionRules,
   createOutputUploadsRules,
+  heartbeatRules,
   registerRunnerRules,
 } from "../validation";
+import { appendCappedLogs } from "./log-cap";
 
 export interface RunnerHandlerDeps {
   db: Database;
@@ -34,19 +36,33 @@ export interface RunnerHandlerDeps {
   defaultTimeoutSeconds: number;
   /** How often a waiting claim looks again for work queued by other replicas. */
   recheckMillis?: number;
+  /** Told to runners when they register. */
+  lease: LeaseSettings;
+  /** Log text stored per execution; later lines are dropped and one line says so. */
+  maxLogBytes: number;
+  /** Makes the automatic retry a failed execution is due, if any. */
+  autoRetry: AutoRetry;
+}
+
+export interface LeaseSettings {
+  /** A runner silent for longer than this loses the executions it holds. */
+  timeoutMillis: number;
+  heartbeatIntervalMillis: number;
 }
 
 export const MAX_CLAIM_WAIT_MILLIS = 30_000;
-const LOG_INSERT_BATCH = 500;
 
-const OUTCOME_STATE: Partial<Record<Outcome, ExecutionState>> = {
-  [Outcome.COMPLETED]: "completed",
-  [Outcome.FAILED]: "failed",
-  [Outcome.TIMED_OUT]: "timed_out",
+/** What each reportable outcome records (validation refuses the others). */
+const OUTCOME_RESULT: Partial<Record<Outcome, { status: ExecutionState; failureKind: FailureKindName | null }>> = {
+  [Outcome.COMPLETED]: { status: "completed", failureKind: null },
+  [Outcome.FAILED]: { status: "failed", failureKind: "script" },
+  [Outcome.INFRASTRUCTURE_ERROR]: { status: "failed", failureKind: "infrastructure" },
+  [Outcome.TIMED_OUT]: { status: "timed_out", failureKind: null },
+  [Outcome.CANCELLED]: { status: "cancelled", failureKind: null },
 };
 
 export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeof RunnerService> {
-  const { db, storage, notifier, clock } = deps;
+  const { db, storage, notifier, logActivity, clock } = deps;
   const recheckMillis = deps.recheckMillis ?? 1000;
 
   /** Everything the runner needs; if it cannot be handed over, the execution goes back. */
@@ -85,7 +101,11 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         sandboxWarnings: request.sandboxWarnings,
       });
       await em.flush();
-      return { runnerId: runner.id };
+      return {
+        runnerId: runner.id,
+        heartbeatIntervalMillis: deps.lease.heartbeatIntervalMillis,
+        leaseTimeoutMillis: deps.lease.timeoutMillis,
+      };
     },
 
     async claimExecution(request, ctx) {
@@ -101,7 +121,8 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       const deadline = Date.now() + Math.min(request.waitMillis, MAX_CLAIM_WAIT_MILLIS);
       for (;;) {
         const seenVersion = notifier.version;
-        const claimed = await claimNextExecution(db, runner.id, runner.runtimes, clock());
+        const now = clock();
+        const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
         if (claimed !== undefined) {
           return { assignment: await assignmentFor(claimed, runner.id, ctx) };
         }
@@ -109,31 +130,25 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         if (remaining <= 0 || ctx.signal.aborted) {
           return {};
         }
-        await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis), ctx.signal);
+        // Nothing queues an execution when its backoff ends: wake for that moment ourselves.
+        const backoffEnds = await nextNotBefore(db, runner.runtimes, now);
+        const untilBackoffEnds = backoffEnds === undefined ? Infinity : backoffEnds.getTime() - now.getTime();
+        await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), ctx.signal);
       }
     },
 
     async appendLogs(request) {
       validateRequest(request, appendLogsRules);
-      const em = db.fork();
-      await findHeldExecution(em, request.executionId, request.runnerId);
+      await findHeldExecution(db.fork(), request.executionId, request.runnerId);
       const now = clock();
-      const rows = request.entries.map((entry) => ({
-        executionId: request.executionId,
+      const lines = request.entries.map((entry) => ({
         sequence: Number(entry.sequence),
         stream: streamFromWire(entry.stream) ?? "system",
         line: entry.line,
         time: entry.time ? timestampDate(entry.time) : now,
       }));
-      for (let start = 0; start < rows.length; start += LOG_INSERT_BATCH) {
-        // A resent batch carries sequence numbers already stored: those rows are skipped.
-        await em
-          .createQueryBuilder(LogLine)
-          .insert(rows.slice(start, start + LOG_INSERT_BATCH))
-          .onConflict(["executionId", "sequence"])
-          .ignore()
-          .execute();
-      }
+      await appendCappedLogs(db, request.executionId, lines, deps.maxLogBytes);
+      logActivity.notify();
       return {};
     },
 
@@ -153,37 +168,53 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
 
     async completeExecution(request) {
       validateRequest(request, completeExecutionRules);
-      const target = OUTCOME_STATE[request.outcome] as ExecutionState;
+      const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
       const em = db.fork();
       const execution = await findHeldExecution(em, request.executionId, request.runnerId);
-      if (execution.status === target) {
+      if (execution.status === result.status) {
         return {}; // a resend of a report already recorded
       }
       requireRunning(execution);
-      const changed = await em.nativeUpdate(
-        Execution,
-        { id: execution.id, status: "running", runnerId: request.runnerId },
-        {
-          status: target,
-          exitCode: request.exitCode ?? null,
-          errorMessage: request.errorMessage,
-          outputs: request.outputs.map(storedFile),
-          finishedAt: request.finishedAt ? timestampDate(request.finishedAt) : clock(),
-        },
-      );
+      const changes = {
+        ...result,
+        exitCode: request.exitCode ?? null,
+        errorMessage: request.errorMessage,
+        outputs: request.outputs.map(storedFile),
+        finishedAt: request.finishedAt ? timestampDate(request.finishedAt) : clock(),
+      };
+      const changed = await em.nativeUpdate(Execution, { id: execution.id, status: "running", runnerId: request.runnerId }, changes);
       if (changed === 0) {
-        // Changed between our read and the update (a concurrent resend, or a cancel).
+        // Changed between our read and the update (a concurrent resend, or the lease sweep).
         const current = await db.fork().findOneOrFail(Execution, execution.id);
-        if (current.status !== target) {
+        if (current.status !== result.status) {
           requireRunning(current);
         }
+        return {};
       }
+      logActivity.notify();
+      // Awaited so the retry exists when the runner hears back; a failure to make it is logged
+      // and left to the lease sweep, never reported to the runner, whose report is recorded.
+      await deps.autoRetry({ ...execution, ...changes });
       return {};
     },
 
-    // PLACEHOLDER until implemented
-    async heartbeat() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    async heartbeat(request) {
+      validateRequest(request, heartbeatRules);
+      const em = db.fork();
+      const seen = await em.nativeUpdate(Runner, { id: request.runnerId }, { lastSeenAt: clock() });
+      if (seen === 0) {
+        throw new NotFoundError(`runner ${request.runnerId} is not registered; register again`);
+      }
+      const held = await em.find(
+        Execution,
+        { runnerId: request.runnerId, status: "running" },
+        { fields: ["id", "cancelRequestedAt"] },
+      );
+      const heldIds = new Set(held.map((execution) => execution.id));
+      return {
+        cancelExecutionIds: held.filter((execution) => execution.cancelRequestedAt !== null).map((execution) => execution.id),
+        lostExecutionIds: [...new Set(request.executionIds)].filter((id) => !heldIds.has(id)),
+      };
     },
   };
 }
