@@ -25,6 +25,10 @@ export interface ExecutionConfig {
   retryBackoffBaseMillis: number;
   /** Log text stored per execution before later lines are dropped. */
   maxLogBytes: number;
+  /** How often the janitor looks for objects of executions that do not exist; 0: never. */
+  janitorIntervalMillis: number;
+  /** Such objects younger than this are left alone (a retry copies before it records). */
+  janitorGraceMillis: number;
 }
 
 export const DEFAULT_DATABASE_URL = "sqlite:.rgrid/rgrid.db";
@@ -75,6 +79,9 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     ...readLeases(env, reader),
     retryBackoffBaseMillis: readSeconds(env, reader, "RGRID_EXECUTION_RETRY_BACKOFF_SECONDS", RUNNER_DEFAULTS.retryBackoffBaseMillis / 1000, 0, 300) * 1000,
     maxLogBytes: reader.integer("RGRID_EXECUTION_MAX_LOG_BYTES", RUNNER_DEFAULTS.maxLogBytes, 1, 2 ** 40),
+    janitorIntervalMillis: reader.integer("RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS", 3600, 0, ONE_DAY_SECONDS) * 1000,
+    // Far longer than any copy-then-insert of a retry takes, so only true orphans qualify.
+    janitorGraceMillis: reader.integer("RGRID_EXECUTION_JANITOR_GRACE_SECONDS", 3600, 0, ONE_YEAR_SECONDS) * 1000,
   };
   reader.finish();
   return config;

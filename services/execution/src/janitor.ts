@@ -83,3 +83,22 @@ export function createJanitor(deps: JanitorDeps): Janitor {
     },
   };
 }
+
+/**
+ * Runs a pass every `intervalMillis` (the first one interval after start, so a restart loop
+ * does not hammer storage) until the returned stop function is called; stop waits for a pass
+ * in progress. A failed pass is logged and the next one tries again.
+ */
+export function startJanitor(janitor: Janitor, intervalMillis: number, logger: Logger): () => Promise<void> {
+  let current: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    current = current.then(() =>
+      janitor.runOnce().catch((error: unknown) => logger.warn("janitor pass failed; the next one tries again", { error })),
+    );
+  }, intervalMillis);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await current;
+  };
+}

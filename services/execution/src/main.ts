@@ -4,15 +4,22 @@ import type { Logger, RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { issueApiKey } from "./accounts";
 import { loadDatabaseConfig, loadExecutionConfig } from "./config";
+import type { ExecutionConfig } from "./config";
 import { openDatabase } from "./db/orm";
 import type { Database } from "./db/orm";
+import { createJanitor, startJanitor } from "./janitor";
+import type { Janitor } from "./janitor";
 import { createExecutionServer } from "./server";
+import { createStorageGateway } from "./storage";
+import type { StorageClient } from "./storage";
 
 const SHUTDOWN_GRACE_MILLIS = 10_000;
 
 const USAGE = `usage:
   node main.js                                  serve ExecutionService and RunnerService
-  node main.js create-api-key --account <name>  print a new API key for the account`;
+  node main.js create-api-key --account <name>  print a new API key for the account
+  node main.js janitor                          remove, once, the stored objects of executions
+                                                that do not exist (older than the grace period)`;
 
 async function serve(logger: Logger): Promise<void> {
   const config = loadExecutionConfig(process.env, process.cwd());
@@ -20,9 +27,10 @@ async function serve(logger: Logger): Promise<void> {
   const applied = await db.migrate();
   logger.info("database ready", { database: config.databaseLabel, migrationsApplied: applied.length });
 
+  const storage = createInternalClient(StorageService, config.storageUrl, config.internalToken);
   const server = createExecutionServer({
     db,
-    storage: createInternalClient(StorageService, config.storageUrl, config.internalToken),
+    storage,
     logger,
     runnerTokens: config.runnerTokens,
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,
@@ -36,10 +44,41 @@ async function serve(logger: Logger): Promise<void> {
   });
   const running = await server.listen(config.port, config.host);
   logger.info("listening", { url: running.url });
-  stopOnSignal(logger, running, db);
+  const stopJanitor =
+    config.janitorIntervalMillis > 0
+      ? startJanitor(janitorFor(config, db, storage, logger), config.janitorIntervalMillis, logger)
+      : async () => undefined;
+  stopOnSignal(logger, running, db, stopJanitor);
 }
 
-function stopOnSignal(logger: Logger, running: RunningServer, db: Database): void {
+function janitorFor(config: ExecutionConfig, db: Database, storage: StorageClient, logger: Logger): Janitor {
+  return createJanitor({
+    db,
+    storage: createStorageGateway(storage),
+    logger: logger.child("janitor"),
+    clock: () => new Date(),
+    graceMillis: config.janitorGraceMillis,
+  });
+}
+
+/** One janitor pass with the service's own configuration; prints each execution it cleaned up. */
+async function janitorCommand(logger: Logger): Promise<void> {
+  const config = loadExecutionConfig(process.env, process.cwd());
+  const db = await openDatabase(config.database);
+  try {
+    await db.migrate();
+    const storage = createInternalClient(StorageService, config.storageUrl, config.internalToken);
+    const pass = await janitorFor(config, db, storage, logger).runOnce();
+    for (const id of pass.removedIds) {
+      process.stdout.write(`removed objects of ${id}\n`);
+    }
+    process.stdout.write(`${pass.removedExecutions} execution(s) cleaned up\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+function stopOnSignal(logger: Logger, running: RunningServer, db: Database, stopJanitor: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -49,6 +88,7 @@ function stopOnSignal(logger: Logger, running: RunningServer, db: Database): voi
     logger.info("stopping", { signal });
     running
       .close(SHUTDOWN_GRACE_MILLIS)
+      .then(stopJanitor)
       .then(() => db.close())
       .then(() => {
         logger.info("stopped");
@@ -98,6 +138,8 @@ async function main(): Promise<void> {
       await serve(logger);
     } else if (command === "create-api-key") {
       await createApiKeyCommand(rest);
+    } else if (command === "janitor" && rest.length === 0) {
+      await janitorCommand(logger);
     } else {
       throw new UsageError(`unknown command "${command}"`);
     }

@@ -68,12 +68,19 @@ function batchIdProblem(id: string, required: boolean): string | undefined {
   return isBatchId(id) ? undefined : "must be batch_ followed by 32 lowercase hex characters";
 }
 
+// Automatic retries and the items of a batch retry carry request ids the service derives; a
+// client's id must never be able to collide with them.
+const RESERVED_REQUEST_ID_PREFIXES = ["auto:", "batch:"];
+
 function requestIdProblem(id: string, required: boolean): string | undefined {
   if (id === "") {
     return required ? "is required" : undefined;
   }
   if (id.length > LIMITS.requestIdChars) {
     return `must be at most ${LIMITS.requestIdChars} characters`;
+  }
+  if (RESERVED_REQUEST_ID_PREFIXES.some((prefix) => id.startsWith(prefix))) {
+    return `must not start with ${RESERVED_REQUEST_ID_PREFIXES.join(" or ")} (reserved for retries the service makes itself)`;
   }
   return CONTROL_CHARACTERS.test(id) ? "must not contain control characters" : undefined;
 }

@@ -71,3 +71,14 @@ describe("lease, heartbeat, retry backoff and log cap settings", () => {
     ).toEqual([expect.stringMatching(/HEARTBEAT_INTERVAL_SECONDS \(2\) must be less than .*LEASE_TIMEOUT_SECONDS \(2\)/)]);
   });
 });
+
+describe("janitor settings", () => {
+  test("default to an hourly pass that leaves objects younger than an hour alone", () => {
+    expect(loadExecutionConfig(base, "/")).toMatchObject({ janitorIntervalMillis: 3_600_000, janitorGraceMillis: 3_600_000 });
+  });
+
+  test("0 switches the periodic pass off; negative values are refused", () => {
+    expect(loadExecutionConfig({ ...base, RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS: "0" }, "/").janitorIntervalMillis).toBe(0);
+    expect(problemsOf({ RGRID_EXECUTION_JANITOR_GRACE_SECONDS: "-1" }).join("\n")).toContain("RGRID_EXECUTION_JANITOR_GRACE_SECONDS");
+  });
+});

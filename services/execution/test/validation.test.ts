@@ -45,6 +45,13 @@ const createRows: Array<[string, Partial<Omit<CreateExecutionRequest, "$typeName
   ["timeout_seconds", { timeoutSeconds: -1 }],
   ["timeout_seconds", { timeoutSeconds: 86401 }],
   ["request_id", { requestId: "r".repeat(129) }],
+  // The service's own retries use these prefixes; a client id must not collide with them.
+  ["request_id", { requestId: "auto:exec_" + "0".repeat(32) }],
+  ["request_id", { requestId: "batch:abc" }],
+  ["max_retries", { maxRetries: 11 }],
+  ["retry_on_exit_codes", { retryOnExitCodes: [0] }],
+  ["batch_id", { batchId: "batch_123" }],
+  ["batch_parallelism", { batchParallelism: 2 }],
 ];
 
 test.each(createRows)("CreateExecution rejects a bad %s with InvalidArgument", async (field, overrides) => {
@@ -61,6 +68,7 @@ test.each([
   ["execution_id", () => h.alice.confirmUploads({ executionId: "../x" })],
   ["execution_id", () => h.alice.retryExecution({ executionId: "nope", requestId: "r" })],
   ["request_id", () => h.alice.retryExecution({ executionId: "exec_" + "0".repeat(32), requestId: "" })],
+  ["request_id", () => h.alice.retryExecution({ executionId: "exec_" + "0".repeat(32), requestId: "auto:x" })],
   ["page_size", () => h.alice.listExecutions({ pageSize: 501 })],
   ["statuses", () => h.alice.listExecutions({ statuses: [99 as ExecutionStatus] })],
   ["limit", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), limit: 10_001 })],
