@@ -44,11 +44,24 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 process.once("SIGINT", () => process.exit(130));
 process.once("SIGTERM", () => process.exit(143));
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    // runCli reports every failure itself; reaching this means a bug, still shown without a stack.
-    process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(ExitCode.failed);
-  },
-);
+/**
+ * Exits once everything written so far has reached stdout and stderr: writes to a pipe are
+ * queued in Node, and exiting at once would cut off the end of e.g. a long `rgrid logs`.
+ */
+function exitAfterOutput(code: number): void {
+  let waiting = 2;
+  const done = () => {
+    waiting -= 1;
+    if (waiting === 0) {
+      process.exit(code);
+    }
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+}
+
+main().then(exitAfterOutput, (error: unknown) => {
+  // runCli reports every failure itself; reaching this means a bug, still shown without a stack.
+  process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+  exitAfterOutput(ExitCode.failed);
+});
