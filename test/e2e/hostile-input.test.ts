@@ -17,12 +17,12 @@ import type { TestGrid } from "../support/grid";
 import { hostileRequest } from "../support/hostile-requests";
 import type { ExecutionClient, FuzzTargets, HostileCase, RpcName } from "../support/hostile-requests";
 import { PROCEDURES, rawHostileRequests } from "../support/hostile-raw";
-import type { RawCase } from "../support/hostile-raw";
+import type { RawCase, UnaryRpcName } from "../support/hostile-raw";
 import { postRawConnect } from "../support/raw-connect";
 import { seededRandom } from "../support/seeded-random";
 import type { SeededRandom } from "../support/seeded-random";
 
-jest.setTimeout(180_000);
+jest.setTimeout(600_000);
 
 const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_250_601);
 const TYPED_PER_RPC = 1000;
@@ -39,7 +39,11 @@ const RPCS: RpcName[] = [
   "retryExecution",
   "getLogs",
   "getOutputDownloads",
+  "followLogs",
+  "cancelExecution",
+  "retryBatch",
 ];
+const UNARY_RPCS = RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs");
 const PROTOCOLS = ["grpc", "connect-json", "connect-binary"] as const;
 type Protocol = (typeof PROTOCOLS)[number] | "raw-connect";
 
@@ -181,22 +185,23 @@ test("every public RPC answers malformed requests with client errors only, stays
 
   // One job list over every RPC; a job's request is generated when a worker takes it, in job
   // order, so the same seed gives the same requests however the workers interleave.
-  const jobs = RPCS.flatMap((rpc) => [
-    ...Array.from({ length: TYPED_PER_RPC }, (_, index) => ({ rpc, index, raw: false })),
-    { rpc, index: -1, raw: true },
-  ]);
+  const jobs = [
+    ...RPCS.flatMap((rpc) => Array.from({ length: TYPED_PER_RPC }, (_, index) => ({ rpc, index, raw: false as const }))),
+    ...UNARY_RPCS.map((rpc) => ({ rpc, index: -1, raw: true as const })),
+  ];
   // Undecodable binary bodies are checked on their own below (a known gap); JSON ones here.
   const rawCases = new Map(
-    RPCS.map((rpc) => [rpc, rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter(isJson)]),
+    UNARY_RPCS.map((rpc) => [rpc, rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter(isJson)]),
   );
 
   const outcomes = (
     await runPool(jobs.length, async (jobIndex): Promise<Outcome[]> => {
       const job = jobs[jobIndex] as (typeof jobs)[number];
       if (job.raw) {
+        const rpc = job.rpc as UnaryRpcName;
         const results: Outcome[] = [];
-        for (const raw of rawCases.get(job.rpc) ?? []) {
-          const answer = await postRawConnect(grid.executionUrl, PROCEDURES[job.rpc], raw.body, grid.apiKey);
+        for (const raw of rawCases.get(rpc) ?? []) {
+          const answer = await postRawConnect(grid.executionUrl, PROCEDURES[rpc], raw.body, grid.apiKey);
           results.push({
             rpc: job.rpc,
             protocol: "raw-connect",
@@ -272,7 +277,8 @@ test("every public RPC answers malformed requests with client errors only, stays
   for (const rpc of RPCS) {
     const perRpc = counts[rpc] ?? {};
     expect(Object.values(perRpc).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1000);
-    for (const protocol of [...PROTOCOLS, "raw-connect"]) {
+    const protocols = rpc === "followLogs" ? PROTOCOLS : [...PROTOCOLS, "raw-connect"];
+    for (const protocol of protocols) {
       expect(perRpc[protocol]).toBeGreaterThan(0);
     }
   }
@@ -295,7 +301,7 @@ const isJson = (raw: RawCase) => raw.body.contentType === "application/json";
 test("undecodable binary protobuf bodies are answered InvalidArgument", async () => {
   const random = seededRandom(SEED);
   const answers: string[] = [];
-  for (const rpc of RPCS) {
+  for (const rpc of UNARY_RPCS) {
     for (const raw of rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter((raw) => !isJson(raw))) {
       const answer = await postRawConnect(grid.executionUrl, PROCEDURES[rpc], raw.body, grid.apiKey);
       answers.push(`${rpc} [${raw.kind}] ${answer.code}`);

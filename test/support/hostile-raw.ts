@@ -5,7 +5,10 @@ import type { RawBody } from "./raw-connect";
 import type { RpcName } from "./hostile-requests";
 import type { SeededRandom } from "./seeded-random";
 
-export const PROCEDURES: Record<RpcName, string> = {
+/** The unary RPCs: a raw Connect unary POST cannot reach a streaming one. */
+export type UnaryRpcName = Exclude<RpcName, "followLogs">;
+
+export const PROCEDURES: Record<UnaryRpcName, string> = {
   createExecution: "rgrid.v1.ExecutionService/CreateExecution",
   confirmUploads: "rgrid.v1.ExecutionService/ConfirmUploads",
   getExecution: "rgrid.v1.ExecutionService/GetExecution",
@@ -13,6 +16,8 @@ export const PROCEDURES: Record<RpcName, string> = {
   retryExecution: "rgrid.v1.ExecutionService/RetryExecution",
   getLogs: "rgrid.v1.ExecutionService/GetLogs",
   getOutputDownloads: "rgrid.v1.ExecutionService/GetOutputDownloads",
+  cancelExecution: "rgrid.v1.ExecutionService/CancelExecution",
+  retryBatch: "rgrid.v1.ExecutionService/RetryBatch",
 };
 
 export interface RawCase {
@@ -33,7 +38,7 @@ const SHARED_JSON: RawCase[] = [
 ];
 
 /** Wrong JSON types, per RPC, in the proto3 JSON names. */
-function wrongTypes(rpc: RpcName, ownId: string): RawCase[] {
+function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
   const id = (value: unknown) => json("execution_id type", { executionId: value });
   const idCases = [id(5), id(true), id([ownId]), id({ id: ownId }), id(1.5)];
   switch (rpc) {
@@ -79,9 +84,17 @@ function wrongTypes(rpc: RpcName, ownId: string): RawCase[] {
         json("afterSequence over int64", { executionId: ownId, afterSequence: "99999999999999999999999" }),
         json("limit type", { executionId: ownId, limit: "x" }),
       ];
+    case "retryBatch":
+      return [
+        json("batchId type", { batchId: 5, requestId: "r1" }),
+        json("batchId list", { batchId: ["batch_" + "0".repeat(32)], requestId: "r1" }),
+        json("failedOnly type", { batchId: "batch_" + "0".repeat(32), requestId: "r1", failedOnly: "yes" }),
+        json("requestId type", { batchId: "batch_" + "0".repeat(32), requestId: {} }),
+      ];
     case "confirmUploads":
     case "getExecution":
     case "getOutputDownloads":
+    case "cancelExecution":
       return idCases;
   }
 }
@@ -93,7 +106,7 @@ function invalidUtf8(random: SeededRandom, plausible: string): number[] {
 }
 
 /** Hand-encoded protobuf bodies, per RPC. */
-function badProtobuf(rpc: RpcName, random: SeededRandom, ownId: string): RawCase[] {
+function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): RawCase[] {
   const utf8Id = () => proto("execution_id not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId)));
   const wireTypeId = proto("execution_id as varint", varintField(1, 7));
   const truncated = proto("truncated length", [...lengthDelimited(1, utf8(ownId)).slice(0, 10)]);
@@ -124,16 +137,24 @@ function badProtobuf(rpc: RpcName, random: SeededRandom, ownId: string): RawCase
         wireTypeId,
         truncated,
       ];
+    case "retryBatch":
+      return [
+        proto("batch_id not UTF-8", lengthDelimited(1, invalidUtf8(random, "batch_" + "0".repeat(32)))),
+        proto("request_id not UTF-8", [...lengthDelimited(1, utf8("batch_" + "0".repeat(32))), ...lengthDelimited(3, invalidUtf8(random, "req-1"))]),
+        proto("batch_id as varint", varintField(1, 7)),
+        truncated,
+      ];
     case "getLogs":
     case "confirmUploads":
     case "getExecution":
     case "getOutputDownloads":
+    case "cancelExecution":
       return [utf8Id(), wireTypeId, truncated];
   }
 }
 
 /** `count` raw cases for `rpc`, cycling through every kind with fresh random bytes each round. */
-export function rawHostileRequests(rpc: RpcName, count: number, random: SeededRandom, ownId: string): RawCase[] {
+export function rawHostileRequests(rpc: UnaryRpcName, count: number, random: SeededRandom, ownId: string): RawCase[] {
   const cases: RawCase[] = [];
   while (cases.length < count) {
     cases.push(...SHARED_JSON, ...wrongTypes(rpc, ownId), ...badProtobuf(rpc, random, ownId));

@@ -8,6 +8,7 @@ import {
   OVER_REQUEST_LIMIT_BYTES,
   hex,
   malformedEnvKey,
+  malformedBatchId,
   malformedExecutionId,
   malformedName,
   malformedPageToken,
@@ -55,9 +56,20 @@ function hostileCase<R extends RpcName>(rpc: R, payload: Payload<R>): HostileCas
     rpc,
     kind: payload.kind,
     expected: payload.expected,
-    send: (client, options) => (client[rpc] as (request: RequestOf<R>, options: CallOptions) => Promise<unknown>)(payload.request, options),
+    send: async (client, options) => {
+      const answer = (client[rpc] as (request: RequestOf<R>, options: CallOptions) => unknown)(payload.request, options);
+      if (isStream(answer)) {
+        // A server stream fails when it is read, not when it is opened.
+        for await (const message of answer) void message;
+        return;
+      }
+      return answer;
+    },
   };
 }
+
+const isStream = (value: unknown): value is AsyncIterable<unknown> =>
+  typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 
 const oversize = (random: SeededRandom) => random.string(1, "xyz").repeat(OVER_REQUEST_LIMIT_BYTES);
 
@@ -251,6 +263,49 @@ function getLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolean):
   return hostileCase("getLogs", broken());
 }
 
+// ---- FollowLogs and CancelExecution: only ids that name nothing the caller may touch, since
+// following the caller's own unfinished execution never ends and cancelling it changes it ----
+
+function followLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("followLogs", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: oversize(random) } });
+  }
+  const broken = random.pick<() => Payload<"followLogs">>([
+    () => {
+      const { kind, id, expected } = hostileId(random, targets);
+      return { kind, expected, request: { executionId: id, afterSequence: BigInt(random.int(0, 1000)) } };
+    },
+    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n)]) } }),
+  ]);
+  return hostileCase("followLogs", broken());
+}
+
+function cancelExecutionCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("cancelExecution", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: oversize(random) } });
+  }
+  const { kind, id, expected } = hostileId(random, targets);
+  return hostileCase("cancelExecution", { kind, expected, request: { executionId: id } });
+}
+
+// ---- RetryBatch: a well-formed batch of no one could legitimately answer "nothing to retry",
+// so every case breaks the batch id or the request id ----
+
+function retryBatchCase(random: SeededRandom, over: boolean): HostileCase {
+  const batchId = `batch_${hex(random, 32)}`;
+  const requestId = `fuzz-${hex(random, 16)}`;
+  const failedOnly = random.chance(0.5);
+  if (over) {
+    return hostileCase("retryBatch", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { batchId, requestId: oversize(random) } });
+  }
+  const broken = random.pick<() => Payload<"retryBatch">>([
+    () => ({ kind: "batch_id", expected: invalid, request: { batchId: malformedBatchId(random), requestId, failedOnly } }),
+    () => ({ kind: "request_id missing", expected: invalid, request: { batchId, requestId: "", failedOnly } }),
+    () => ({ kind: "request_id", expected: invalid, request: { batchId, requestId: malformedRequestId(random), failedOnly } }),
+  ]);
+  return hostileCase("retryBatch", broken());
+}
+
 /** The `index`th malformed request for `rpc`; indexes below 3 are over the request size limit. */
 export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom, targets: FuzzTargets): HostileCase {
   const over = index < 3;
@@ -267,5 +322,11 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
       return retryExecutionCase(random, targets, over);
     case "getLogs":
       return getLogsCase(random, targets, over);
+    case "followLogs":
+      return followLogsCase(random, targets, over);
+    case "cancelExecution":
+      return cancelExecutionCase(random, targets, over);
+    case "retryBatch":
+      return retryBatchCase(random, over);
   }
 }

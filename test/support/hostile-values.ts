@@ -139,3 +139,20 @@ export function malformedPageToken(random: SeededRandom): string {
     () => "\uD800",
   ])();
 }
+
+/** Batch ids that fail validation: "batch_" and 32 lowercase hex characters is the only form. */
+export function malformedBatchId(random: SeededRandom): string {
+  const body = hex(random, 32);
+  return random.pick([
+    () => "",
+    () => `exec_${body}`,
+    () => `BATCH_${body}`,
+    () => `batch_${body.slice(0, random.int(0, 31))}`,
+    () => `batch_${body}0`,
+    () => `batch_${body.slice(0, 31)}G`,
+    () => `batch_${body.slice(0, 16)}\u0000${body.slice(17)}`,
+    () => `../batch_${body}`,
+    () => `batch_${body}`.repeat(random.int(2, 100)),
+    () => random.string(random.int(1, 500), "abc_/.\\\u0000\u00e9"),
+  ])();
+}

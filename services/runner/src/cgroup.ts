@@ -1,7 +1,8 @@
 // One cgroup (v1) per execution: it limits memory and processes, knows every process the script
 // started (even those that left its process group), and tells afterwards which limit was hit.
+// Execution cgroups live below the cgroup of the runner that started them (runner-cgroup.ts).
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdir, rmdir } from "node:fs/promises";
 import * as path from "node:path";
 import type { ResourceLimits } from "./config";
@@ -57,31 +58,9 @@ export async function createExecutionCgroup(
     throw error;
   }
 
-  const members = (): number[] => {
-    const pidsFound = new Set<number>();
-    for (const dir of dirs) {
-      for (const line of readIfPresent(path.join(dir, "cgroup.procs")).split("\n")) {
-        if (line !== "") {
-          pidsFound.add(Number(line));
-        }
-      }
-    }
-    return [...pidsFound];
-  };
-
-  const killAll = (): void => {
-    for (const pid of members()) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  };
-
   return {
     procsFiles: dirs.map((dir) => path.join(dir, "cgroup.procs")),
-    killAll,
+    killAll: () => killMembers(dirs),
     findings() {
       return {
         memoryExceeded: memory !== undefined && memoryLimitHit(memory),
@@ -89,26 +68,76 @@ export async function createExecutionCgroup(
       };
     },
     async remove() {
-      // Killed processes leave the cgroup a moment after the signal; rmdir fails until then.
       for (const dir of dirs) {
-        for (let attempt = 0; ; attempt++) {
-          killAll();
-          try {
-            await rmdir(dir);
-            break;
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-              break;
-            }
-            if (attempt >= 500) {
-              throw new Error(`could not remove cgroup ${dir}: ${String(error)}`);
-            }
-            await sleep(10);
-          }
-        }
+        await removeCgroup(dir);
       }
     },
   };
+}
+
+/**
+ * Kills every process in the cgroup and in the cgroups below it, then removes them all.
+ * Resolves with the pids it killed.
+ */
+export async function removeCgroup(dir: string): Promise<Set<number>> {
+  const killed = new Set<number>();
+  for (const child of subdirectories(dir)) {
+    for (const pid of await removeCgroup(path.join(dir, child))) {
+      killed.add(pid);
+    }
+  }
+  // Killed processes leave the cgroup a moment after the signal; rmdir fails until then.
+  for (let attempt = 0; ; attempt++) {
+    for (const pid of killMembers([dir])) {
+      killed.add(pid);
+    }
+    try {
+      await rmdir(dir);
+      return killed;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        return killed;
+      }
+      if (attempt >= 500) {
+        throw new Error(`could not remove cgroup ${dir}: ${String(error)}`);
+      }
+      await sleep(10);
+    }
+  }
+}
+
+/** The names of the directories in `dir`: for a cgroup, its child cgroups. */
+export function subdirectories(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      return [];
+    }
+    throw error;
+  }
+}
+
+/** Sends SIGKILL to every process in the cgroups; returns their pids. */
+function killMembers(dirs: readonly string[]): number[] {
+  const members = new Set<number>();
+  for (const dir of dirs) {
+    for (const line of readIfPresent(path.join(dir, "cgroup.procs")).split("\n")) {
+      if (line !== "") {
+        members.add(Number(line));
+      }
+    }
+  }
+  for (const pid of members) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  return [...members];
 }
 
 /** The OOM killer ran in the cgroup (the count is there since Linux 4.13; failcnt before). */

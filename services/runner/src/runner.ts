@@ -13,6 +13,8 @@ import type { ExecutionSummary } from "./execute";
 import type { BackoffPolicy } from "./retry";
 import { DEFAULT_BACKOFF, backoffDelay, retryTransient, sleep } from "./retry";
 import type { StopReason } from "./process-runner";
+import { openRunnerCgroup } from "./runner-cgroup";
+import type { RunnerCgroup } from "./runner-cgroup";
 import type { RuntimeCatalog } from "./runtimes";
 import type { SandboxCapabilities } from "./sandbox";
 
@@ -33,7 +35,10 @@ export interface RunnerDeps {
   retryPolicy?: BackoffPolicy;
   maxOutputFiles?: number;
   logFlushIntervalMs?: number;
-  /** The isolation measures probed at start; absent runs scripts without any. */
+  /**
+   * The isolation measures probed at start; absent runs scripts without any. Its cgroups are the
+   * areas shared by the runners of this machine: the runner makes its own cgroup below them.
+   */
   sandbox?: SandboxCapabilities;
 }
 
@@ -61,6 +66,7 @@ export function createRunner(deps: RunnerDeps): Runner {
   let slots: Promise<void>[] = [];
   let heartbeats: Promise<void> | undefined;
   let heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
+  let ownCgroup: Promise<RunnerCgroup> | undefined;
   /** What is running now, each with the controller that stops it (its reason: a StopReason). */
   const running = new Map<string, AbortController>();
   const stopRunning = (reason: StopReason, ids: Iterable<string> = running.keys()) => {
@@ -200,6 +206,10 @@ export function createRunner(deps: RunnerDeps): Runner {
 
   return {
     async start() {
+      if (deps.sandbox !== undefined) {
+        ownCgroup = openRunnerCgroup(deps.sandbox.cgroups, deps.logger);
+        executeDeps.sandbox = { ...deps.sandbox, cgroups: (await ownCgroup).parents };
+      }
       const runnerId = await runnerIdentity();
       slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(slot));
       heartbeats = heartbeatLoop();
@@ -219,6 +229,9 @@ export function createRunner(deps: RunnerDeps): Runner {
       }
       stopHeartbeats.abort();
       await heartbeats;
+      // A runner that failed to make its cgroup has none to remove.
+      const cgroup = await ownCgroup?.catch(() => undefined);
+      await cgroup?.remove();
     },
   };
 }

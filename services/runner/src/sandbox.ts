@@ -18,7 +18,10 @@ export interface SandboxCapabilities {
   prlimit?: string;
   /** Present when the runner is root and can run scripts as per-slot uids. */
   dropPrivileges?: { setpriv: string; uidBase: number };
-  /** Parents of the per-execution cgroups, per controller. */
+  /**
+   * Where execution cgroups are made, per controller. As probed: the rgrid directory shared by
+   * the runners of this machine, which a runner replaces at start with its own cgroup below it.
+   */
   cgroups: { memory?: string; pids?: string };
   /** Each measure that was configured but does not work here, in words. */
   warnings: string[];

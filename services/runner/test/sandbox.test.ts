@@ -14,6 +14,8 @@ import type { CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
 import type { ResourceLimits } from "../src/config";
 import type { ExecutionSummary } from "../src/execute";
 import { executeAssignment } from "../src/execute";
+import { openRunnerCgroup } from "../src/runner-cgroup";
+import type { RunnerCgroup } from "../src/runner-cgroup";
 import { detectRuntimes } from "../src/runtimes";
 import type { SandboxCapabilities } from "../src/sandbox";
 import { SandboxUnavailableError, probeSandbox, setprivArgs } from "../src/sandbox";
@@ -45,6 +47,8 @@ let grants: GrantServer;
 let service: FakeRunnerService;
 let workRoot: string;
 let listener: net.Server | undefined;
+/** The cgroup this test process owns as a runner would; the runs' cgroups go below it. */
+let runnerCgroup: RunnerCgroup | undefined;
 
 beforeEach(async () => {
   grants = await startGrantServer();
@@ -86,7 +90,8 @@ interface Run {
 }
 
 async function run(source: string, options: RunOptions = {}): Promise<Run> {
-  const sandbox = options.sandbox ?? probe();
+  const probed = options.sandbox ?? probe();
+  const sandbox = { ...probed, cgroups: runnerCgroup?.parents ?? probed.cgroups };
   const runtime = options.runtime ?? "python";
   const drop = sandbox.dropPrivileges;
   const { catalog } = detectRuntimes({
@@ -155,6 +160,15 @@ except OSError as e:
 const describeAsRoot = isRoot ? describe : describe.skip;
 
 describeAsRoot("the sandbox (as root)", () => {
+  beforeAll(async () => {
+    runnerCgroup = await openRunnerCgroup(probe().cgroups, silentLogger);
+  });
+
+  afterAll(async () => {
+    await runnerCgroup?.remove();
+    runnerCgroup = undefined;
+  });
+
   it("finds every measure on this machine", () => {
     const sandbox = probe();
     expect(sandbox.warnings).toEqual([]);
@@ -284,9 +298,10 @@ print("tmp holds", sorted(os.listdir("/tmp")))
     const pid = Number(result.stdout[0]?.split(" ")[1]);
     expect(pid).toBeGreaterThan(0);
     await expect(gone(pid)).resolves.toBe(true);
-    const ownCgroups = (controller: string) =>
-      readdirSync(`/sys/fs/cgroup/${controller}/rgrid`).filter((name) => name.startsWith(result.completion.executionId));
-    expect([...ownCgroups("memory"), ...ownCgroups("pids")]).toEqual([]);
+    const executionCgroups = Object.values(runnerCgroup?.parents ?? {}).flatMap((parent) =>
+      readdirSync(parent).filter((name) => name.startsWith(result.completion.executionId)),
+    );
+    expect(executionCgroups).toEqual([]);
   });
 
   it("writes each missing measure into the log of every run", async () => {

@@ -1,0 +1,177 @@
+// Hostile input to RunnerService over the real process: at least 1,000 malformed requests per
+// RPC over gRPC and Connect, some with no credential or an API key instead of a runner token.
+// Every answer must be a client error — never Internal or Unknown — the service must stay up, and
+// nothing may change: no runner registered, no execution claimed, logged, given outputs or ended.
+// Seeded; replay a failing run with RGRID_FUZZ_SEED.
+import { Agent } from "node:http";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import type { CallOptions, Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ExecutionService, ExecutionStatus, Health, HealthCheckResponse_ServingStatus, RunnerService } from "@rgrid/proto";
+import { openDatabase } from "@rgrid/execution";
+import { startCluster } from "../support/cluster";
+import type { Cluster } from "../support/cluster";
+import { allExecutionIds, clientFor, createUploadedExecution, objectDirs } from "../support/executions";
+import type { ExecutionClient } from "../support/executions";
+import { RUNNER_RPCS, hostileRunnerRequest } from "../support/hostile-runner-requests";
+import type { RunnerClient, RunnerHostileCase, RunnerRpcName, RunnerTargets } from "../support/hostile-runner-requests";
+import { seededRandom } from "../support/seeded-random";
+import type { SeededRandom } from "../support/seeded-random";
+
+jest.setTimeout(300_000);
+
+const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_261_127);
+const PER_RPC = 1000;
+const CONCURRENCY = 8;
+const PROTOCOLS = ["grpc", "connect-json", "connect-binary"] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+
+let cluster: Cluster;
+let executions: ExecutionClient;
+let targets: RunnerTargets;
+
+function transportFor(protocol: Protocol, baseUrl: string, isolated = false): Transport {
+  const nodeOptions = isolated ? { agent: new Agent({ keepAlive: false }) } : undefined;
+  switch (protocol) {
+    case "grpc":
+      return createGrpcTransport({ baseUrl });
+    case "connect-json":
+      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions });
+    case "connect-binary":
+      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
+  }
+}
+
+const bearer = (token: string): CallOptions => ({ headers: { authorization: `Bearer ${token}` } });
+
+async function runnerCount(): Promise<number> {
+  const db = await openDatabase({ dialect: "sqlite", file: cluster.databaseUrl.slice("sqlite:".length) });
+  try {
+    const rows = await db.fork().getConnection().execute<Array<{ count: number }>>("select count(*) as count from runners");
+    return Number(rows[0]?.count);
+  } finally {
+    await db.close();
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  executions = clientFor(ExecutionService, cluster.execution.url, cluster.apiKey);
+  const runner = clientFor(RunnerService, cluster.execution.url, cluster.runnerToken);
+  const { runnerId } = await runner.registerRunner({ name: "fuzz-target", runtimes: ["node"], version: "test" });
+  const executionId = await createUploadedExecution(executions, {
+    script: { name: "main.py", bytes: Buffer.from("print('target')\n") },
+    inputs: [{ name: "in.txt", bytes: Buffer.from("in") }],
+    requestId: "runner-fuzz-target",
+  });
+  targets = { runnerId, executionId };
+});
+
+afterAll(async () => {
+  await cluster?.shutdown();
+});
+
+/** Swaps the runner token of some requests for none, an API key, or a wrong token. */
+function withCredentials(random: SeededRandom, hostile: RunnerHostileCase): { hostile: RunnerHostileCase; options: CallOptions } {
+  if (hostile.expected.includes(Code.ResourceExhausted)) return { hostile, options: bearer(cluster.runnerToken) };
+  // A body that cannot be decoded may be refused before the credentials are looked at.
+  const undecodable = hostile.expected.includes(Code.InvalidArgument) ? [Code.InvalidArgument] : [];
+  const refused = (kind: string, options: CallOptions) => ({
+    hostile: { ...hostile, kind: `${kind} (${hostile.kind})`, expected: [Code.Unauthenticated, Code.PermissionDenied, ...undecodable] },
+    options,
+  });
+  const roll = random.next();
+  if (roll < 0.04) return refused("no authorization", {});
+  if (roll < 0.08) return refused("api key", bearer(cluster.apiKey));
+  if (roll < 0.1) return refused("tampered token", bearer(`${cluster.runnerToken.slice(0, -1)}${cluster.runnerToken.endsWith("A") ? "B" : "A"}`));
+  return { hostile, options: bearer(cluster.runnerToken) };
+}
+
+interface Outcome {
+  rpc: RunnerRpcName;
+  protocol: Protocol;
+  kind: string;
+  expected: string[];
+  got: string;
+  message: string;
+}
+
+test("every RunnerService RPC answers malformed requests with client errors only, stays up and changes nothing", async () => {
+  const random = seededRandom(SEED);
+  const runnersBefore = await runnerCount();
+  const idsBefore = await allExecutionIds(executions);
+  const dirsBefore = await objectDirs(cluster.objectsDir);
+  const clients = Object.fromEntries(
+    PROTOCOLS.map((protocol) => [protocol, createClient(RunnerService, transportFor(protocol, cluster.execution.url))]),
+  ) as Record<Protocol, RunnerClient>;
+
+  const jobs = RUNNER_RPCS.flatMap((rpc) => Array.from({ length: PER_RPC }, (_, index) => ({ rpc, index })));
+  const outcomes: Outcome[] = new Array<Outcome>(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const jobIndex = next++;
+      const job = jobs[jobIndex] as (typeof jobs)[number];
+      const protocol = PROTOCOLS[job.index % PROTOCOLS.length] as Protocol;
+      const { hostile, options } = withCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets));
+      // Over-limit bodies get a connection of their own (see hostile-input.test.ts).
+      const client = hostile.kind === "over request limit" ? createClient(RunnerService, transportFor(protocol, cluster.execution.url, true)) : clients[protocol];
+      const outcome = (got: string, message: string): Outcome => ({
+        rpc: job.rpc,
+        protocol,
+        kind: hostile.kind,
+        expected: hostile.expected.map((code) => Code[code]),
+        got,
+        message: message.slice(0, 300),
+      });
+      try {
+        await hostile.send(client, { ...options, timeoutMs: 30_000 });
+        outcomes[jobIndex] = outcome("OK", "the malformed request was accepted");
+      } catch (error) {
+        outcomes[jobIndex] = error instanceof ConnectError ? outcome(Code[error.code], error.rawMessage) : outcome("not a ConnectError", String(error));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+
+  const codes: Record<string, number> = {};
+  for (const outcome of outcomes) codes[outcome.got] = (codes[outcome.got] ?? 0) + 1;
+  const unexpected = outcomes.filter((outcome) => !outcome.expected.includes(outcome.got));
+  const groups = new Map<string, { count: number; example: string }>();
+  for (const o of unexpected) {
+    const key = `${o.rpc} ${o.protocol} [${o.kind}] expected ${o.expected.join("|")} got ${o.got}`;
+    const group = groups.get(key) ?? { count: 0, example: o.message };
+    group.count++;
+    groups.set(key, group);
+  }
+  console.log(
+    [
+      `runner hostile input: seed ${SEED}, ${outcomes.length} requests`,
+      `  codes: ${JSON.stringify(codes)}`,
+      `  unexpected: ${unexpected.length}`,
+      ...[...groups].slice(0, 100).map(([key, { count, example }]) => `    ${count}x ${key}: ${example}`),
+    ].join("\n"),
+  );
+
+  expect(cluster.execution.isRunning()).toBe(true);
+  const health = createClient(Health, createGrpcTransport({ baseUrl: cluster.execution.url }));
+  expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  expect(await runnerCount()).toBe(runnersBefore);
+  expect(await allExecutionIds(executions)).toEqual(idsBefore);
+  expect(await objectDirs(cluster.objectsDir)).toEqual(dirsBefore);
+  const { execution } = await executions.getExecution({ executionId: targets.executionId });
+  expect(execution?.status).toBe(ExecutionStatus.QUEUED);
+  expect(execution?.outputs).toEqual([]);
+  expect((await executions.getLogs({ executionId: targets.executionId })).entries).toEqual([]);
+
+  for (const rpc of RUNNER_RPCS) {
+    const perRpc = outcomes.filter((outcome) => outcome.rpc === rpc);
+    expect(perRpc.length).toBeGreaterThanOrEqual(1000);
+    for (const protocol of PROTOCOLS) {
+      expect(perRpc.some((outcome) => outcome.protocol === protocol)).toBe(true);
+    }
+  }
+  expect(codes.Internal ?? 0).toBe(0);
+  expect(codes.Unknown ?? 0).toBe(0);
+  expect(unexpected).toEqual([]);
+});
