@@ -97,8 +97,11 @@ async function call<T>(send: () => Promise<T>): Promise<T> {
     const connectError = ConnectError.from(error);
     switch (connectError.code) {
       // Could not reach storage, or it did not answer in time: worth trying again later.
+      // Canceled too: this service never cancels its storage calls, so a cancelled stream means
+      // storage went away mid-call (HTTP/2 RST_STREAM CANCEL from a dying peer).
       case Code.Unavailable:
       case Code.DeadlineExceeded:
+      case Code.Canceled:
         throw new StorageUnavailableError("storage is unavailable; try again", { cause: error });
       // Storage looked at the objects and refused, or undid a copy that came out wrong
       // (Aborted): its message says which object and why.
