@@ -40,6 +40,11 @@ export interface ExecutionService {
   interceptors: Interceptor[];
   /** Gives up the executions of silent runners; started and stopped by whoever serves. */
   leases: LeaseSweeper;
+  /**
+   * Ends the calls that would otherwise wait out the shutdown grace: waiting claims answer
+   * "nothing to do" and log streams end (their clients reconnect elsewhere or after restart).
+   */
+  endLongCalls(): void;
 }
 
 /** Routes and interceptors, for serving on a port or through an in-memory router transport. */
@@ -48,6 +53,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const storage = createStorageGateway(deps.storage);
   const notifier = new WorkNotifier();
   const logActivity = new WorkNotifier();
+  const stopping = new AbortController();
   const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
   const autoRetry = createAutoRetry({
@@ -70,6 +76,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       lease: { timeoutMillis: leaseTimeoutMillis, heartbeatIntervalMillis },
       maxLogBytes: deps.maxLogBytes ?? RUNNER_DEFAULTS.maxLogBytes,
       autoRetry,
+      stopping: stopping.signal,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),
@@ -86,6 +93,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       // Sweeping as often as runners heartbeat finds a lost runner soon after its lease ends.
       sweepIntervalMillis: heartbeatIntervalMillis,
     }),
+    endLongCalls: () => stopping.abort(),
   };
 }
 
@@ -110,6 +118,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
         url: running.url,
         port: running.port,
         async close(graceMillis) {
+          service.endLongCalls();
           await service.leases.stop();
           await running.close(graceMillis);
         },

@@ -51,6 +51,10 @@ const STREAM_TO_WIRE: Record<LogStreamName, LogEntry_Stream> = {
   system: LogEntry_Stream.SYSTEM,
 };
 
+export function statusToWire(state: ExecutionState): ExecutionStatus {
+  return STATUS_TO_WIRE[state];
+}
+
 export function stateFromWire(status: ExecutionStatus): ExecutionState | undefined {
   const entry = Object.entries(STATUS_TO_WIRE).find(([, wire]) => wire === status);
   return entry?.[0] as ExecutionState | undefined;

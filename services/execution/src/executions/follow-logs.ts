@@ -1,11 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { ExecutionStatus, FollowLogsResponseSchema } from "@rgrid/proto";
+import { FollowLogsResponseSchema } from "@rgrid/proto";
 import type { FollowLogsResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, LogLine, isTerminal } from "../db/entities";
-import type { ExecutionState } from "../db/entities";
-import { logEntryMessage, stateFromWire } from "./convert";
+import { logEntryMessage, statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";
 import type { WorkNotifier } from "./work-notifier";
 
@@ -64,7 +63,7 @@ export function createFollowLogs(deps: FollowLogsDeps): FollowLogs {
       if (page.length > 0 || idleTooLong || (terminal && !more)) {
         yield create(FollowLogsResponseSchema, {
           entries: page.map(logEntryMessage),
-          status: wireStatus(status),
+          status: statusToWire(status),
         });
         lastSentAt = Date.now();
         after = page[page.length - 1]?.sequence ?? after;
@@ -94,9 +93,3 @@ function withinByteBudget(lines: readonly LogLine[]): LogLine[] {
   return lines.slice(0, count);
 }
 
-const WIRE_STATUSES = Object.values(ExecutionStatus).filter((value): value is ExecutionStatus => typeof value === "number");
-
-/** convert.ts's status table, read in the other direction. */
-function wireStatus(state: ExecutionState): ExecutionStatus {
-  return WIRE_STATUSES.find((wire) => stateFromWire(wire) === state) ?? ExecutionStatus.UNSPECIFIED;
-}

@@ -39,6 +39,8 @@ export interface ExecutionHandlerDeps {
   clock: () => Date;
   logger: Logger;
   maxTimeoutSeconds: number;
+  /** Aborted when the service shuts down: log streams then end, and their clients reconnect. */
+  stopping?: AbortSignal;
 }
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -228,7 +230,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
 
     async *followLogs(request, ctx) {
       validateRequest(request, followLogsRules);
-      yield* followLogs(callerOf(ctx), request, ctx.signal);
+      yield* followLogs(callerOf(ctx), request, deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal);
     },
 
     async cancelExecution(request, ctx) {

@@ -42,6 +42,8 @@ export interface RunnerHandlerDeps {
   maxLogBytes: number;
   /** Makes the automatic retry a failed execution is due, if any. */
   autoRetry: AutoRetry;
+  /** Aborted when the service shuts down: waiting claims then answer at once, empty. */
+  stopping?: AbortSignal;
 }
 
 export interface LeaseSettings {
@@ -119,6 +121,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       await em.flush();
 
       const deadline = Date.now() + Math.min(request.waitMillis, MAX_CLAIM_WAIT_MILLIS);
+      const stopWaiting = deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal;
       for (;;) {
         const seenVersion = notifier.version;
         const now = clock();
@@ -127,13 +130,13 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
           return { assignment: await assignmentFor(claimed, runner.id, ctx) };
         }
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || ctx.signal.aborted) {
+        if (remaining <= 0 || stopWaiting.aborted) {
           return {};
         }
         // Nothing queues an execution when its backoff ends: wake for that moment ourselves.
         const backoffEnds = await nextNotBefore(db, runner.runtimes, now);
         const untilBackoffEnds = backoffEnds === undefined ? Infinity : backoffEnds.getTime() - now.getTime();
-        await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), ctx.signal);
+        await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), stopWaiting);
       }
     },
 
