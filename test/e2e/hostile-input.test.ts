@@ -51,6 +51,12 @@ let grid: TestGrid;
 let otherApiKey: string;
 let targets: FuzzTargets;
 
+/** A client-side failure to finish writing the request because the peer closed the connection. */
+function isLocalWriteCut(error: ConnectError): boolean {
+  const cause = error.cause as { code?: unknown; syscall?: unknown } | undefined;
+  return (cause?.code === "EPIPE" || cause?.code === "ECONNRESET") && cause.syscall === "write";
+}
+
 /** With `isolated`, HTTP/1.1 requests use a connection of their own instead of the shared pool. */
 function transportFor(protocol: (typeof PROTOCOLS)[number], baseUrl: string, { isolated = false } = {}): Transport {
   const nodeOptions = isolated ? { agent: new Agent({ keepAlive: false }) } : undefined;
@@ -236,6 +242,11 @@ test("every public RPC answers malformed requests with client errors only, stays
       } catch (error) {
         if (!(error instanceof ConnectError)) {
           return [outcome("not a ConnectError", String(error))];
+        }
+        if (hostile.kind === "over request limit" && isLocalWriteCut(error)) {
+          // The server refused before reading the body and closed the connection while this
+          // client was still writing it: the refusal, seen from the sending side.
+          return [outcome("ResourceExhausted", `connection closed while sending: ${error.rawMessage}`)];
         }
         return [outcome(Code[error.code], error.rawMessage)];
       }

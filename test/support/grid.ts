@@ -70,7 +70,8 @@ export function runCli(
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
     child.once("error", reject);
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
+    // "close", not "exit": the pipes may still hold output when the process has exited.
+    child.once("close", (code) => resolvePromise({ code, stdout, stderr }));
   });
 }
 
