@@ -1,98 +1,91 @@
-// RetryExecution on the embedded defaults (SQLite, local files): an original with three 1 MiB
-// inputs, retried over and over through the real services. Prints latency at concurrency 1,
-// throughput at concurrency 16, the wall time of the `rgrid retry` command and peak memory.
+// RetryExecution through the real services: an original with three 1 MiB inputs, retried over
+// and over. Prints latency at concurrency 1, throughput at concurrency 16, the wall time of the
+// `rgrid retry` command and peak memory — on the embedded defaults (SQLite, local files) and on
+// the production backends (PostgreSQL, S3 via s3rver; skipped when PostgreSQL is unreachable).
 //
-//   npm run bench
-import { spawnSync } from "node:child_process";
+//   node bench/dist/retry.js [embedded|production]     (both when not told)
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import type { Client } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { bearerAuth } from "@rgrid/common";
-import { startLocalGrid } from "@rgrid/local";
-import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
-import { peakRssMiB, percentile, printTable } from "./stats";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ExecutionStatus } from "@rgrid/proto";
+import { onChosenBackends } from "./backends";
+import type { Backend } from "./backends";
+import { CLI, startBenchGrid } from "./bench-grid";
+import type { ExecutionClient } from "./bench-grid";
+import { runCommand } from "./command";
+import { runBenchmark } from "./entry";
+import { ms, percentile, printTable, target } from "./stats";
 
-const CLI = resolve(__dirname, "../../cli/dist/main.js");
-const SEQUENTIAL_RETRIES = 500;
-const CONCURRENT_RETRIES = 3000;
 const CONCURRENCY = 16;
-const CLI_RUNS = 20;
 
-async function main(): Promise<void> {
-  const dataDir = await mkdtemp(join(tmpdir(), "rgrid-bench-"));
-  const grid = await startLocalGrid({
-    dataDir,
-    host: "127.0.0.1",
-    executionPort: 0,
-    storagePort: 0,
-    runners: 1,
-    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dataDir },
-    onLine: () => undefined,
-  });
+interface Workload {
+  sequentialRetries: number;
+  concurrentRetries: number;
+  cliRuns: number;
+  /** The goals to report against, where this backend has any. */
+  targets?: { p50Millis: number; retriesPerSecond: number; cliMedianMillis: number };
+}
+
+const EMBEDDED: Workload = {
+  sequentialRetries: 500,
+  concurrentRetries: 3000,
+  cliRuns: 20,
+  targets: { p50Millis: 5, retriesPerSecond: 400, cliMedianMillis: 250 },
+};
+// Every retry copies 3 MiB inside s3rver (files on disk): fewer of them keep the run short.
+const PRODUCTION: Workload = { sequentialRetries: 150, concurrentRetries: 400, cliRuns: 10 };
+
+async function benchmarkRetries(backend: Backend): Promise<void> {
+  const workload = backend.kind === "embedded" ? EMBEDDED : PRODUCTION;
+  const bench = await startBenchGrid({ runners: 1, backend });
   try {
-    const cliEnv = { PATH: process.env.PATH, HOME: dataDir, RGRID_API_URL: grid.executionUrl, RGRID_API_KEY: grid.apiKey };
-    const originalId = await failedOriginalWithThreeInputs(dataDir, cliEnv);
+    const originalId = await failedOriginalWithThreeInputs(bench.dataDir, bench.cliEnv);
     // The runner would start running every retry and compete for the two cores being measured.
-    await grid.processes.find((process) => process.name === "runner")?.stop();
+    await bench.stopRunners();
 
-    const client = createClient(
-      ExecutionService,
-      createConnectTransport({
-        baseUrl: grid.executionUrl,
-        httpVersion: "2",
-        useBinaryFormat: true,
-        interceptors: [bearerAuth(grid.apiKey)],
-      }),
-    );
-    const retry = () => client.retryExecution({ executionId: originalId, requestId: randomUUID() });
+    const retry = () => bench.client.retryExecution({ executionId: originalId, requestId: randomUUID() });
     for (let i = 0; i < 50; i++) {
-      await retry(); // warm-up: JIT, connection, SQLite page cache
+      await retry(); // warm-up: JIT, connection, database page cache
     }
 
     const latencies: number[] = [];
-    for (let i = 0; i < SEQUENTIAL_RETRIES; i++) {
+    for (let i = 0; i < workload.sequentialRetries; i++) {
       const started = performance.now();
       await retry();
       latencies.push(performance.now() - started);
     }
 
-    const throughput = await measureThroughput(client, originalId);
+    const throughput = await measureThroughput(bench.client, originalId, workload.concurrentRetries);
 
     const cliTimes: number[] = [];
-    for (let i = 0; i < CLI_RUNS; i++) {
-      const started = performance.now();
-      const result = spawnSync(process.execPath, [CLI, "retry", originalId], { env: cliEnv, encoding: "utf8" });
-      cliTimes.push(performance.now() - started);
-      if (result.status !== 0) {
+    for (let i = 0; i < workload.cliRuns; i++) {
+      const result = await runCommand(process.execPath, [CLI, "retry", originalId], { env: bench.cliEnv });
+      cliTimes.push(result.wallMillis);
+      if (result.code !== 0) {
         throw new Error(`rgrid retry failed: ${result.stderr}`);
       }
     }
 
-    const readStatus = (pid: number) => readFileSync(`/proc/${pid}/status`, "utf8");
-    const memory = (name: string) => {
-      const mib = peakRssMiB(grid.processes.find((process) => process.name === name)?.pid, readStatus);
-      return mib === undefined ? "n/a" : `${mib.toFixed(0)} MiB`;
-    };
-    const ms = (value: number) => `${value.toFixed(2)} ms`;
-    process.stdout.write("\nRetryExecution, 3 inputs of 1 MiB, embedded defaults (SQLite + local files)\n\n");
+    const p50 = percentile(latencies, 50);
+    const cliMedian = percentile(cliTimes, 50);
+    const goals = workload.targets;
+    process.stdout.write(`\nRetryExecution, 3 inputs of 1 MiB, ${backend.label}\n\n`);
     printTable([
       ["measure", "value", "target"],
-      ["p50 latency, concurrency 1", ms(percentile(latencies, 50)), "<= 5 ms"],
+      [`p50 latency, concurrency 1 (${workload.sequentialRetries} retries)`, ms(p50), goals ? target(p50, "<=", goals.p50Millis, "ms") : ""],
       ["p99 latency, concurrency 1", ms(percentile(latencies, 99)), ""],
-      [`throughput, concurrency ${CONCURRENCY}`, `${throughput.toFixed(0)} retries/s`, ">= 400/s"],
-      ["`rgrid retry` wall time, median", ms(percentile(cliTimes, 50)), "<= 250 ms"],
+      [
+        `throughput, concurrency ${CONCURRENCY} (${workload.concurrentRetries} retries)`,
+        `${throughput.toFixed(0)} retries/s`,
+        goals ? target(throughput, ">=", goals.retriesPerSecond, "/s") : "",
+      ],
+      [`\`rgrid retry\` wall time, median of ${workload.cliRuns}`, ms(cliMedian), goals ? target(cliMedian, "<=", goals.cliMedianMillis, "ms") : ""],
       ["`rgrid retry` wall time, p90", ms(percentile(cliTimes, 90)), ""],
-      ["peak RSS execution-service", memory("execution"), ""],
-      ["peak RSS storage-service", memory("storage"), ""],
+      ["peak RSS execution-service", bench.peakRss("execution"), ""],
+      ["peak RSS storage-service", bench.peakRss("storage"), ""],
     ]);
   } finally {
-    await grid.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 
@@ -105,10 +98,9 @@ async function failedOriginalWithThreeInputs(dataDir: string, cliEnv: NodeJS.Pro
   for (const name of names) {
     await writeFile(join(workDir, name), randomBytes(1024 * 1024));
   }
-  const run = spawnSync(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--remote-only", "--json"], {
+  const run = await runCommand(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--remote-only", "--json"], {
     cwd: workDir,
     env: cliEnv,
-    encoding: "utf8",
   });
   const id = /exec_[0-9a-f]{32}/.exec(run.stdout)?.[0];
   if (!id) {
@@ -117,8 +109,8 @@ async function failedOriginalWithThreeInputs(dataDir: string, cliEnv: NodeJS.Pro
   return id;
 }
 
-async function measureThroughput(client: Client<typeof ExecutionService>, originalId: string): Promise<number> {
-  let remaining = CONCURRENT_RETRIES;
+async function measureThroughput(client: ExecutionClient, originalId: string, retries: number): Promise<number> {
+  let remaining = retries;
   const worker = async () => {
     while (remaining-- > 0) {
       const { execution } = await client.retryExecution({ executionId: originalId, requestId: randomUUID() });
@@ -129,10 +121,7 @@ async function measureThroughput(client: Client<typeof ExecutionService>, origin
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return CONCURRENT_RETRIES / ((performance.now() - started) / 1000);
+  return retries / ((performance.now() - started) / 1000);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchmark(() => onChosenBackends("RetryExecution", benchmarkRetries));

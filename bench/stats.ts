@@ -27,3 +27,11 @@ export function printTable(rows: Array<[string, string, string]>): void {
     process.stdout.write(row.map((cell, column) => cell.padEnd(widths[column])).join("  ") + "\n");
   }
 }
+
+export const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+
+/** The target column of a table: the goal and whether the measured value met it. */
+export function target(measured: number, comparison: "<=" | ">=", goal: number, unit: string): string {
+  const met = comparison === "<=" ? measured <= goal : measured >= goal;
+  return `${comparison} ${goal} ${unit}: ${met ? "met" : "MISSED"}`;
+}
