@@ -1,5 +1,8 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { firstUnsearchableAncestor } from "@rgrid/runner";
 import { spawnService, runServiceCommand } from "./child-process";
 import type { ServiceProcess } from "./child-process";
 import { loadOrCreateSecrets, saveSecrets } from "./secrets";
@@ -107,7 +110,7 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
             RGRID_EXECUTION_URL: executionUrl,
             RGRID_RUNNER_TOKEN: secrets.runnerToken,
             RGRID_RUNNER_NAME: `local-${name}`,
-            RGRID_RUNNER_WORK_DIR: join(dataDir, "work", name),
+            RGRID_RUNNER_WORK_DIR: runnerWorkDir(dataDir, name),
             // Each runner's scripts get uids of their own (one per slot, at most 64 slots), so
             // scripts of two runners on this machine neither read each other's working
             // directories nor share a process limit.
@@ -151,4 +154,18 @@ function databaseExists(databaseUrl: string): boolean {
   }
   const path = databaseUrl.slice("sqlite:".length);
   return path !== ":memory:" && existsSync(path);
+}
+
+/**
+ * The runner's work root: beside the grid's data, unless scripts running as other users could
+ * not reach it there (a checkout inside a private home directory); then under the system's
+ * temporary directory, which everyone can pass through.
+ */
+function runnerWorkDir(dataDir: string, runnerName: string): string {
+  const beside = join(dataDir, "work", runnerName);
+  if (firstUnsearchableAncestor(beside) === undefined) {
+    return beside;
+  }
+  const grid = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 12);
+  return join(tmpdir(), `rgrid-work-${grid}`, runnerName);
 }

@@ -2,7 +2,7 @@
 // client, the runtimes found on this machine, and the runner itself. Shared by main.ts and
 // launchers that embed a runner.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { createInternalClient } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
@@ -21,6 +21,47 @@ export class MissingRuntimeError extends Error {
   }
 }
 
+/** Scripts run as another uid could not reach their working directories under this work root. */
+export class UnreachableWorkDirError extends Error {
+  constructor(workDir: string, blocking: string) {
+    super(
+      `RGRID_RUNNER_WORK_DIR ${workDir} cannot be reached by the unprivileged users scripts run as: ` +
+        `${blocking} is not searchable by other users. Choose a work directory under /tmp, or allow ` +
+        `others to pass through (chmod o+x ${blocking}).`,
+    );
+    this.name = "UnreachableWorkDirError";
+  }
+}
+
+/**
+ * The first existing directory above `workDir` that other users cannot pass through, if any.
+ * The runner makes the work root itself (0711), so only its ancestors matter.
+ */
+export function firstUnsearchableAncestor(workDir: string): string | undefined {
+  let directory = path.dirname(path.resolve(workDir));
+  const ancestors: string[] = [];
+  for (;;) {
+    ancestors.unshift(directory);
+    const parent = path.dirname(directory);
+    if (parent === directory) {
+      break;
+    }
+    directory = parent;
+  }
+  for (const ancestor of ancestors) {
+    let mode: number;
+    try {
+      mode = statSync(ancestor).mode;
+    } catch {
+      return undefined; // not there yet: the runner creates it, searchable, with the work root
+    }
+    if ((mode & 0o001) === 0) {
+      return ancestor;
+    }
+  }
+  return undefined;
+}
+
 export interface AssembledRunner {
   runner: Runner;
   runtimes: readonly string[];
@@ -29,7 +70,8 @@ export interface AssembledRunner {
 
 /**
  * Throws MissingRuntimeError when a configured runtime is not installed, SandboxUnavailableError
- * when isolation is required and not possible. Logs each isolation measure that is missing.
+ * when isolation is required and not possible, UnreachableWorkDirError when scripts dropped to
+ * another uid could not reach their working directories. Logs each isolation measure that is missing.
  */
 export function assembleRunner(config: RunnerConfig, logger: Logger, nodeBinary: string): AssembledRunner {
   const sandbox = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot: process.getuid?.() === 0 });
@@ -37,6 +79,10 @@ export function assembleRunner(config: RunnerConfig, logger: Logger, nodeBinary:
     logger.warn(`sandbox: ${warning}`);
   }
   const drop = sandbox.dropPrivileges;
+  const blocking = drop === undefined ? undefined : firstUnsearchableAncestor(config.workDir);
+  if (blocking !== undefined) {
+    throw new UnreachableWorkDirError(config.workDir, blocking);
+  }
   const { catalog, missing } = detectRuntimes({
     searchPath: config.searchPath,
     wanted: config.runtimes,

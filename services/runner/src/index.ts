@@ -6,7 +6,7 @@ export { createRunner } from "./runner";
 export type { Runner, RunnerDeps } from "./runner";
 export { detectRuntimes, RUNTIME_FAMILIES } from "./runtimes";
 export type { RuntimeCatalog, ResolvedRuntime } from "./runtimes";
-export { assembleRunner, MissingRuntimeError } from "./assemble";
+export { assembleRunner, firstUnsearchableAncestor, MissingRuntimeError, UnreachableWorkDirError } from "./assemble";
 export type { AssembledRunner } from "./assemble";
 export { probeSandbox, SandboxUnavailableError } from "./sandbox";
 export type { SandboxCapabilities } from "./sandbox";

@@ -2,7 +2,7 @@
 // loops, and a graceful stop on SIGTERM/SIGINT.
 
 import { ConfigError, createLogger } from "@rgrid/common";
-import { MissingRuntimeError, assembleRunner } from "./assemble";
+import { MissingRuntimeError, UnreachableWorkDirError, assembleRunner } from "./assemble";
 import { loadRunnerConfig } from "./config";
 import { SandboxUnavailableError } from "./sandbox";
 
@@ -12,8 +12,9 @@ async function main(): Promise<number> {
   try {
     assembled = assembleRunner(loadRunnerConfig(process.env), logger, process.execPath);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof MissingRuntimeError || error instanceof SandboxUnavailableError) {
-      logger.error(error.message);
+    const badSetup = [ConfigError, MissingRuntimeError, SandboxUnavailableError, UnreachableWorkDirError];
+    if (badSetup.some((kind) => error instanceof kind)) {
+      logger.error((error as Error).message);
       return 2;
     }
     throw error;
