@@ -13,6 +13,7 @@ import { startS3Gate } from "../support/s3-gate";
 import type { S3Gate } from "../support/s3-gate";
 import { startS3rver } from "../../services/storage/test/helpers";
 import type { S3rverFixture } from "../../services/storage/test/helpers";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(180_000);
 
@@ -43,12 +44,7 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-afterEach(() => {
-  const state = expect.getState();
-  if (state.assertionCalls !== state.numPassingAsserts) {
-    process.stderr.write(`cluster logs:\n${cluster.logs.slice(-80).join("\n")}\n`);
-  }
-});
+printLogsOnFailure("cluster", () => cluster?.logs);
 
 /** Whether a new TCP connection to the URL's port is refused. */
 function refusesConnections(url: string): Promise<boolean> {

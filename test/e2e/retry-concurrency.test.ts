@@ -10,6 +10,7 @@ import { allExecutionIds, clientFor, createUploadedExecution, failExecution, obj
 import type { ExecutionClient } from "../support/executions";
 import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(120_000);
 
@@ -38,12 +39,7 @@ describe.each(backends)("on $name", ({ name, run }) => {
       await database?.drop();
     });
 
-    afterEach(() => {
-      const state = expect.getState();
-      if (state.assertionCalls !== state.numPassingAsserts) {
-        process.stderr.write(`cluster logs:\n${cluster.logs.slice(-60).join("\n")}\n`);
-      }
-    });
+    printLogsOnFailure("cluster", () => cluster?.logs, 60);
 
     async function failedOriginal(tag: string): Promise<string> {
       const id = await createUploadedExecution(client, {

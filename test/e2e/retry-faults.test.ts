@@ -22,18 +22,14 @@ import { startS3Gate } from "../support/s3-gate";
 import type { S3Gate } from "../support/s3-gate";
 import { startS3rver } from "../../services/storage/test/helpers";
 import type { S3rverFixture } from "../../services/storage/test/helpers";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(180_000);
 
 const BUCKET = "rgrid-faults";
 
 function dumpLogsOnFailure(cluster: () => Cluster | undefined): void {
-  afterEach(() => {
-    const state = expect.getState();
-    if (state.assertionCalls !== state.numPassingAsserts) {
-      process.stderr.write(`cluster logs:\n${cluster()?.logs.slice(-80).join("\n")}\n`);
-    }
-  });
+  printLogsOnFailure("cluster", () => cluster()?.logs);
 }
 
 async function rpcError(call: Promise<unknown>): Promise<ConnectError> {

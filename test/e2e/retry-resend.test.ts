@@ -8,6 +8,7 @@ import type { Cluster } from "../support/cluster";
 import { startCuttingProxy } from "../support/cutting-proxy";
 import type { CuttingProxy } from "../support/cutting-proxy";
 import { allExecutionIds, clientFor, createUploadedExecution, failExecution } from "../support/executions";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(120_000);
 
@@ -24,12 +25,7 @@ afterAll(async () => {
   await cluster?.shutdown();
 });
 
-afterEach(() => {
-  const state = expect.getState();
-  if (state.assertionCalls !== state.numPassingAsserts) {
-    process.stderr.write(`cluster logs:\n${cluster.logs.slice(-60).join("\n")}\n`);
-  }
-});
+printLogsOnFailure("cluster", () => cluster?.logs, 60);
 
 test("rgrid retry re-sends after the connection is cut mid-answer and makes exactly one retry", async () => {
   const client = clientFor(ExecutionService, cluster.execution.url, cluster.apiKey);

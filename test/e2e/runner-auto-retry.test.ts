@@ -4,11 +4,12 @@
 import { rm } from "node:fs/promises";
 import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
-import { pollUntil, startTestGrid, startedId } from "../support/grid";
+import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { executionClient, getExecution, isTerminal, storedLogs, waitForExecution, waitForRetryOf } from "../support/runner-api";
 import type { ExecutionClient } from "../support/runner-api";
-import { runCliToEnd, runnerProcessOf, writeScripts } from "../support/runner-processes";
+import { runnerProcessOf, writeScripts } from "../support/runner-processes";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(120_000);
 
@@ -57,14 +58,9 @@ afterAll(async () => {
   }
 });
 
-afterEach(() => {
-  const state = expect.getState();
-  if (state.assertionCalls !== state.numPassingAsserts) {
-    process.stderr.write(`grid logs:\n${grid.logs.slice(-120).join("\n")}\n`);
-  }
-});
+printLogsOnFailure("grid", () => grid?.logs, 120);
 
-const rgrid = (...args: string[]) => runCliToEnd(grid, args, { cwd: scriptsDir });
+const rgrid = (...args: string[]) => runCli(grid, args, { cwd: scriptsDir });
 
 async function expectNoRetry(id: string): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, NO_RETRY_SETTLE_MS));

@@ -7,11 +7,12 @@ import { createServer } from "node:net";
 import type { AddressInfo, Server } from "node:net";
 import { basename, join } from "node:path";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
-import { pollUntil, startTestGrid, startedId } from "../support/grid";
+import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { executionClient, getExecution, isTerminal, storedLogs, waitForExecution } from "../support/runner-api";
 import type { ExecutionClient } from "../support/runner-api";
-import { runCliToEnd, spawnCli, writeScripts } from "../support/runner-processes";
+import { spawnCli, writeScripts } from "../support/runner-processes";
+import { printLogsOnFailure } from "../support/failure-logs";
 
 jest.setTimeout(120_000);
 
@@ -71,14 +72,9 @@ afterAll(async () => {
   }
 });
 
-afterEach(() => {
-  const state = expect.getState();
-  if (state.assertionCalls !== state.numPassingAsserts) {
-    process.stderr.write(`grid logs:\n${grid.logs.slice(-80).join("\n")}\n`);
-  }
-});
+printLogsOnFailure("grid", () => grid?.logs);
 
-const rgrid = (...args: string[]) => runCliToEnd(grid, args, { cwd: scriptsDir });
+const rgrid = (...args: string[]) => runCli(grid, args, { cwd: scriptsDir });
 
 /** The directory on this machine the script reported as its working directory. */
 async function workspaceOf(id: string, reportedCwd: string): Promise<string> {

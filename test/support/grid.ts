@@ -47,24 +47,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `rgrid` binary as a user would, against the given grid. */
-export function runCli(
-  grid: { executionUrl: string; apiKey: string; dataDir: string },
-  args: string[],
-  options: { cwd?: string; apiKey?: string } = {},
-): Promise<CliResult> {
+type CliTarget = { executionUrl: string; apiKey: string; dataDir: string };
+
+/** Starts the built `rgrid` binary as a user would, against the given grid, its output piped. */
+export function startCliProcess(grid: CliTarget, args: string[], options: { cwd?: string; apiKey?: string } = {}) {
+  return spawn(process.execPath, [CLI_ENTRY, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: grid.dataDir,
+      RGRID_CONFIG: join(grid.dataDir, "cli-config.json"),
+      RGRID_API_URL: grid.executionUrl,
+      RGRID_API_KEY: options.apiKey ?? grid.apiKey,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Runs the built `rgrid` binary to its end, with everything it printed. */
+export function runCli(grid: CliTarget, args: string[], options: { cwd?: string; apiKey?: string } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: grid.dataDir,
-        RGRID_CONFIG: join(grid.dataDir, "cli-config.json"),
-        RGRID_API_URL: grid.executionUrl,
-        RGRID_API_KEY: options.apiKey ?? grid.apiKey,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = startCliProcess(grid, args, options);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));

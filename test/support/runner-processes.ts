@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { serviceEntry } from "@rgrid/local";
 import type { LocalGrid } from "@rgrid/local";
-import { REPO_ROOT, pollUntil } from "./grid";
+import { pollUntil, startCliProcess } from "./grid";
 import type { CliResult, TestGrid } from "./grid";
 
 type ServiceProcess = LocalGrid["processes"][number];
@@ -24,19 +24,9 @@ export interface LiveCli {
   kill(): void;
 }
 
-/** Starts the built `rgrid` binary against the grid, as runCli does, without waiting for it. */
+/** Starts the built `rgrid` binary against the grid without waiting for it. */
 export function spawnCli(grid: TestGrid, args: string[], options: { cwd?: string } = {}): LiveCli {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "cli", "dist", "main.js"), ...args], {
-    cwd: options.cwd ?? REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: grid.dataDir,
-      RGRID_CONFIG: join(grid.dataDir, "cli-config.json"),
-      RGRID_API_URL: grid.executionUrl,
-      RGRID_API_KEY: grid.apiKey,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = startCliProcess(grid, args, options);
   let stdout = "";
   let stderr = "";
   let exitedYet = false;
@@ -67,15 +57,6 @@ export function spawnCli(grid: TestGrid, args: string[], options: { cwd?: string
     },
     kill: () => child.kill("SIGKILL"),
   };
-}
-
-/**
- * Runs the CLI to the end like grid.ts's runCli, but resolves on "close" rather than "exit": a
- * child's "exit" can come before the last of its piped output has been read, which cuts the tail
- * off long outputs (seen with `rgrid logs` of a few hundred lines).
- */
-export function runCliToEnd(grid: TestGrid, args: string[], options: { cwd?: string } = {}): Promise<CliResult> {
-  return spawnCli(grid, args, options).exited;
 }
 
 /** A fresh directory holding the given files, for the CLI to run scripts from. */

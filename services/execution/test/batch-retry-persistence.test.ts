@@ -1,81 +1,43 @@
 import { randomBytes } from "node:crypto";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { bearerAuth, newBatchId, silentLogger } from "@rgrid/common";
+import { bearerAuth, newBatchId } from "@rgrid/common";
 import { ExecutionService, ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import type { DatabaseTarget } from "../src/db/database-url";
 import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
-import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { createExecutionServer, createExecutionService } from "../src/server";
-import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+import { describeOnEachDatabase, openScratchDatabase } from "./databases";
+import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
+import { TEST_SERVICE_SETTINGS, inMemoryTransport } from "./harness";
 
 // RetryBatch at scale and across replicas, on SQLite and, when RGRID_TEST_POSTGRES_URL names a
 // server, on PostgreSQL, each test on a database of its own.
 
-interface Driver {
-  name: string;
-  fresh(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
-}
-
-const sqlite: Driver = {
-  name: "sqlite",
-  fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
-};
-
-const postgres: Driver = {
-  name: "postgresql",
-  async fresh() {
-    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
-    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
-  },
-};
-
-describe.each([sqlite])("RetryBatch on $name", (driver) => batchRetrySuite(driver));
-if (postgresServerUrl) {
-  describe.each([postgres])("RetryBatch on $name", (driver) => batchRetrySuite(driver));
-} else {
-  describe.skip("RetryBatch on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {
-    test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
-  });
-}
+describeOnEachDatabase("RetryBatch", (driver) => batchRetrySuite(driver));
 
 // The service's default request limit (RGRID_MAX_REQUEST_BYTES); the answer must fit it too.
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
-function batchRetrySuite(driver: Driver): void {
+function batchRetrySuite(driver: DatabaseDriver): void {
+  let scratch: ScratchDatabase;
   let db: Database;
-  let drop: () => Promise<void>;
   let storage: FakeStorage;
   let key: string;
   let accountId: string;
 
   beforeEach(async () => {
-    const fresh = await driver.fresh();
-    drop = fresh.drop;
-    db = await openDatabase(fresh.target);
-    await db.migrate();
+    scratch = await openScratchDatabase(driver);
+    db = scratch.db;
     storage = new FakeStorage();
     const issued = await issueApiKey(db.fork(), "acme", new Date());
     key = issued.key;
     accountId = issued.accountId;
   });
-  afterEach(async () => {
-    await db.close();
-    await drop();
-  });
+  afterEach(() => scratch.close());
 
-  const serviceDeps = () => ({
-    db,
-    storage: storage.client(),
-    logger: silentLogger,
-    runnerTokens: ["runner-token-0123456789"],
-    defaultTimeoutSeconds: 3600,
-    maxTimeoutSeconds: 86400,
-    readMaxBytes: DEFAULT_MAX_BYTES,
-  });
+  const serviceDeps = () => ({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, readMaxBytes: DEFAULT_MAX_BYTES });
 
   /** `count` failed executions of one batch, with big args and env, and their objects stored. */
   async function failedBatch(count: number): Promise<{ batchId: string; ids: string[] }> {
@@ -158,13 +120,7 @@ function batchRetrySuite(driver: Driver): void {
     // Separate services (each with its own in-process de-duplication) on one database.
     const replica = () => {
       const service = createExecutionService(serviceDeps());
-      return createClient(
-        ExecutionService,
-        createRouterTransport(service.routes, {
-          router: { interceptors: service.interceptors },
-          transport: { interceptors: [bearerAuth(key)] },
-        }),
-      );
+      return createClient(ExecutionService, inMemoryTransport(service, key));
     };
     const request = { batchId, failedOnly: true, requestId: "raced" };
     const [first, second] = await Promise.all([replica().retryBatch(request), replica().retryBatch(request)]);

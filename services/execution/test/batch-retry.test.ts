@@ -6,7 +6,7 @@ import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgr
 import { Execution as ExecutionRecord } from "../src/db/entities";
 import { batchItemRequestId } from "../src/executions/batch-retry";
 import { expectCode } from "./expect-code";
-import { registeredRunner } from "./flows";
+import { countExecutions, registeredRunner } from "./flows";
 import { executionRequest, startHarness, uploadAll } from "./harness";
 import type { Harness } from "./harness";
 
@@ -17,8 +17,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await h.close();
 });
-
-const countExecutions = () => h.db.fork().count(ExecutionRecord, {});
 
 type Fate = "uploading" | "queued" | "running" | "completed" | "failed" | "timed_out" | "cancelled";
 
@@ -134,7 +132,7 @@ test("re-sending the same request answers the same items and copies nothing twic
   const request = { batchId, failedOnly: true, requestId: "same-request" };
   const concurrent = await Promise.all([h.alice.retryBatch(request), h.alice.retryBatch(request), h.alice.retryBatch(request)]);
   const copies = h.storage.calls.copyInputs;
-  const executions = await countExecutions();
+  const executions = await countExecutions(h);
   expect(copies).toBe(3);
   expect(executions).toBe(5 + 3);
 
@@ -144,7 +142,7 @@ test("re-sending the same request answers the same items and copies nothing twic
     expect(response.items.map((item) => item.retry?.id)).toEqual(concurrent[0]!.items.map((item) => item.retry?.id));
   }
   expect(h.storage.calls.copyInputs).toBe(copies);
-  expect(await countExecutions()).toBe(executions);
+  expect(await countExecutions(h)).toBe(executions);
 });
 
 test("a later request retries the latest attempt of each lineage, not the executions already retried", async () => {
@@ -174,7 +172,7 @@ test("an execution whose input is gone is skipped with the reason and the others
     },
     { original: members[1]!.id, retried: true, skipped: "" },
   ]);
-  expect(await countExecutions()).toBe(3);
+  expect(await countExecutions(h)).toBe(3);
 });
 
 test("another account's batch is NotFound, exactly like one that does not exist", async () => {
@@ -185,7 +183,7 @@ test("another account's batch is NotFound, exactly like one that does not exist"
   const missing = await expectCode(h.alice.retryBatch({ batchId: missingId, failedOnly: true, requestId: "r" }), Code.NotFound);
   expect(foreign.rawMessage.replace(batchId, "ID")).toBe(missing.rawMessage.replace(missingId, "ID"));
   expect(h.storage.calls.copyInputs).toBe(0);
-  expect(await countExecutions()).toBe(1);
+  expect(await countExecutions(h)).toBe(1);
 });
 
 test.each([

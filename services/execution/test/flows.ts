@@ -1,5 +1,6 @@
 import type { Execution } from "@rgrid/proto";
 import { Outcome } from "@rgrid/proto";
+import { Execution as ExecutionRecord } from "../src/db/entities";
 import type { Harness } from "./harness";
 import { executionRequest, uploadAll } from "./harness";
 
@@ -32,3 +33,6 @@ export async function finishedExecution(h: Harness, outcome = Outcome.FAILED): P
   });
   return (await h.alice.getExecution({ executionId: queued.id })).execution!;
 }
+
+/** How many executions the database holds, retries included. */
+export const countExecutions = (h: Harness): Promise<number> => h.db.fork().count(ExecutionRecord, {});

@@ -29,6 +29,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The settings test services share; each test overrides those it is about. */
+export const TEST_SERVICE_SETTINGS = {
+  logger: silentLogger,
+  runnerTokens: [RUNNER_TOKEN],
+  defaultTimeoutSeconds: 3600,
+  maxTimeoutSeconds: 86400,
+  readMaxBytes: 4 * 1024 * 1024,
+  claimRecheckMillis: 50,
+} satisfies Partial<ExecutionServerDeps>;
+
+/** Reaches `service` in memory, through its interceptors, presenting `token`. */
+export function inMemoryTransport(service: ServedExecutionService, token: string): Transport {
+  return createRouterTransport(service.routes, {
+    router: { interceptors: service.interceptors },
+    transport: { interceptors: [bearerAuth(token)] },
+  });
+}
+
 /**
  * A service on a fresh in-memory SQLite database and fake storage, reached in memory; `overrides`
  * change its settings (lease, clock, ...).
@@ -37,22 +55,8 @@ export async function startHarness(overrides: Partial<Omit<ExecutionServerDeps, 
   const db = await openDatabase({ dialect: "sqlite", file: ":memory:" });
   await db.migrate();
   const storage = new FakeStorage();
-  const service = createExecutionService({
-    db,
-    storage: storage.client(),
-    logger: silentLogger,
-    runnerTokens: [RUNNER_TOKEN],
-    defaultTimeoutSeconds: 3600,
-    maxTimeoutSeconds: 86400,
-    readMaxBytes: 4 * 1024 * 1024,
-    claimRecheckMillis: 50,
-    ...overrides,
-  });
-  const transportWith = (token: string) =>
-    createRouterTransport(service.routes, {
-      router: { interceptors: service.interceptors },
-      transport: { interceptors: [bearerAuth(token)] },
-    });
+  const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, ...overrides });
+  const transportWith = (token: string) => inMemoryTransport(service, token);
   const aliceKey = (await issueApiKey(db.fork(), "alice", new Date())).key;
   const bobKey = (await issueApiKey(db.fork(), "bob", new Date())).key;
   return {

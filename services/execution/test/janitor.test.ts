@@ -1,9 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import {
-  bearerAuth,
   createInternalClient,
   createLogger,
   newExecutionId,
@@ -22,7 +21,7 @@ import type { StorageGateway } from "../src/storage";
 import { createStorageGateway, inputObject } from "../src/storage";
 import { queuedExecution } from "./flows";
 import type { Harness } from "./harness";
-import { executionRequest, startHarness } from "./harness";
+import { executionRequest, inMemoryTransport, startHarness } from "./harness";
 
 const HOUR = 3_600_000;
 
@@ -184,11 +183,7 @@ describe("janitor against a real storage-service (filesystem backend)", () => {
       readMaxBytes: 4 * 1024 * 1024,
     });
     const apiKey = (await issueApiKey(db.fork(), "alice", new Date())).key;
-    const transport = createRouterTransport(service.routes, {
-      router: { interceptors: service.interceptors },
-      transport: { interceptors: [bearerAuth(apiKey)] },
-    });
-    const alice = createClient(ExecutionService, transport);
+    const alice = createClient(ExecutionService, inMemoryTransport(service, apiKey));
     const created = await alice.createExecution(executionRequest());
     await upload(created.scriptUpload, "print('hi')\n");
     await upload(created.inputUploads[0], '{"a":1}');

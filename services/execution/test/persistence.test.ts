@@ -3,7 +3,6 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import type { DatabaseTarget } from "../src/db/database-url";
 import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
@@ -11,58 +10,26 @@ import { claimNextExecution } from "../src/executions/claims";
 import { createRetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
 import { createStorageGateway } from "../src/storage";
-import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+import { describeOnEachDatabase, openScratchDatabase } from "./databases";
+import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
 
-// The same suite runs on SQLite and, when RGRID_TEST_POSTGRES_URL names a server, on
-// PostgreSQL, each test on a database of its own.
+describeOnEachDatabase("persistence", (driver) => persistenceSuite(driver));
 
-interface Driver {
-  name: string;
-  fresh(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
-}
-
-const sqlite: Driver = {
-  name: "sqlite",
-  fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
-};
-
-const postgres: Driver = {
-  name: "postgresql",
-  async fresh() {
-    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
-    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
-  },
-};
-
-describe.each([sqlite])("persistence on $name", (driver) => persistenceSuite(driver));
-if (postgresServerUrl) {
-  describe.each([postgres])("persistence on $name", (driver) => persistenceSuite(driver));
-} else {
-  describe.skip("persistence on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {
-    test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
-  });
-}
-
-function persistenceSuite(driver: Driver): void {
+function persistenceSuite(driver: DatabaseDriver): void {
+  let scratch: ScratchDatabase;
   let db: Database;
-  let drop: () => Promise<void>;
   let accountId: string;
   let apiKeyId: string;
 
   beforeEach(async () => {
-    const fresh = await driver.fresh();
-    drop = fresh.drop;
-    db = await openDatabase(fresh.target);
-    await db.migrate();
+    scratch = await openScratchDatabase(driver);
+    db = scratch.db;
     const issued = await issueApiKey(db.fork(), "acme", new Date());
     accountId = issued.accountId;
     apiKeyId = issued.apiKeyId;
   });
-  afterEach(async () => {
-    await db.close();
-    await drop();
-  });
+  afterEach(() => scratch.close());
 
   function record(overrides: Partial<Execution> = {}): Execution {
     const id = `exec_${randomBytes(16).toString("hex")}`;
@@ -100,7 +67,7 @@ function persistenceSuite(driver: Driver): void {
   }
 
   test("migrations apply to an empty database once", async () => {
-    const fresh = await driver.fresh();
+    const fresh = await driver.scratch();
     const empty = await openDatabase(fresh.target);
     try {
       expect(await empty.migrate()).toEqual(["Migration20250601000000_initial", "Migration20261127000000_runners_for_real"]);

@@ -1,52 +1,24 @@
 import type { Client } from "@connectrpc/connect";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
-import { bearerAuth, mapWithLimit, newBatchId, newExecutionId, silentLogger } from "@rgrid/common";
+import { createClient } from "@connectrpc/connect";
+import { mapWithLimit, newBatchId, newExecutionId } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
 import type { CreateExecutionRequest } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import type { DatabaseTarget } from "../src/db/database-url";
 import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { createExecutionService } from "../src/server";
 import type { ExecutionService as ServedExecutionService } from "../src/server";
-import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+import { describeOnEachDatabase } from "./databases";
+import type { DatabaseDriver } from "./databases";
 import { FakeStorage } from "./fake-storage";
-import { RUNNER_TOKEN, executionRequest, uploadAll } from "./harness";
+import { RUNNER_TOKEN, TEST_SERVICE_SETTINGS, executionRequest, inMemoryTransport, uploadAll } from "./harness";
 
 // Claims and leases against real databases: SQLite with one service, and, when
 // RGRID_TEST_POSTGRES_URL names a server, PostgreSQL with two service instances (replicas, each
 // with its own connection pool) on one database.
 
-interface Driver {
-  name: string;
-  replicas: number;
-  fresh(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
-}
-
-const sqlite: Driver = {
-  name: "sqlite",
-  replicas: 1,
-  fresh: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
-};
-
-const postgres: Driver = {
-  name: "postgresql",
-  replicas: 2,
-  async fresh() {
-    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
-    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
-  },
-};
-
-describe.each([sqlite])("runner claims and leases on $name", (driver) => runnerSuite(driver));
-if (postgresServerUrl) {
-  describe.each([postgres])("runner claims and leases on $name", (driver) => runnerSuite(driver));
-} else {
-  describe.skip("runner claims and leases on postgresql (skipped: set RGRID_TEST_POSTGRES_URL to run)", () => {
-    test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
-  });
-}
+describeOnEachDatabase("runner claims and leases", (driver) => runnerSuite(driver));
 
 interface Replica {
   db: Database;
@@ -55,7 +27,8 @@ interface Replica {
   runner: Client<typeof RunnerService>;
 }
 
-function runnerSuite(driver: Driver): void {
+function runnerSuite(driver: DatabaseDriver): void {
+  const replicaCount = driver.name === "postgresql" ? 2 : 1;
   const LEASE_MILLIS = 10_000;
   const LOG_CAP = 1000;
   let drop: () => Promise<void>;
@@ -65,12 +38,12 @@ function runnerSuite(driver: Driver): void {
   let accountId: string;
 
   beforeEach(async () => {
-    const fresh = await driver.fresh();
+    const fresh = await driver.scratch();
     drop = fresh.drop;
     storage = new FakeStorage();
     now = Date.now();
     replicas = [];
-    for (let index = 0; index < driver.replicas; index++) {
+    for (let index = 0; index < replicaCount; index++) {
       const db = await openDatabase(fresh.target);
       replicas.push(replicaOn(db));
     }
@@ -80,7 +53,7 @@ function runnerSuite(driver: Driver): void {
     const key = issued.key;
     accountId = issued.accountId;
     for (const replica of replicas) {
-      replica.user = createClient(ExecutionService, transportOf(replica.service, key));
+      replica.user = createClient(ExecutionService, inMemoryTransport(replica.service, key));
     }
   });
   afterEach(async () => {
@@ -95,25 +68,13 @@ function runnerSuite(driver: Driver): void {
     const service = createExecutionService({
       db,
       storage: storage.client(),
-      logger: silentLogger,
-      runnerTokens: [RUNNER_TOKEN],
-      defaultTimeoutSeconds: 3600,
-      maxTimeoutSeconds: 86400,
-      readMaxBytes: 4 * 1024 * 1024,
-      claimRecheckMillis: 50,
+      ...TEST_SERVICE_SETTINGS,
       clock: () => new Date(now),
       leaseTimeoutMillis: LEASE_MILLIS,
       retryBackoffBaseMillis: 0,
       maxLogBytes: LOG_CAP,
     });
-    return { db, service, runner: createClient(RunnerService, transportOf(service, RUNNER_TOKEN)) } as Replica;
-  }
-
-  function transportOf(service: ServedExecutionService, token: string) {
-    return createRouterTransport(service.routes, {
-      router: { interceptors: service.interceptors },
-      transport: { interceptors: [bearerAuth(token)] },
-    });
+    return { db, service, runner: createClient(RunnerService, inMemoryTransport(service, RUNNER_TOKEN)) } as Replica;
   }
 
   const replica = (index: number) => replicas[index % replicas.length] as Replica;

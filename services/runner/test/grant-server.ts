@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { TransferGrant } from "@rgrid/proto";
 
 export interface GrantServer {
   objects: Map<string, Buffer>;
@@ -47,4 +48,15 @@ export async function startGrantServer(): Promise<GrantServer> {
 
 export function sha256(content: Buffer | string): string {
   return createHash("sha256").update(content).digest("hex");
+}
+
+/** Grants for a runner's outputs that `grants` answers; a `method` other than PUT it refuses with 405. */
+export function outputGrantsOn(grants: GrantServer, method = "PUT"): (name: string, executionId: string) => TransferGrant {
+  return (name, executionId) => ({
+    $typeName: "rgrid.v1.TransferGrant",
+    name,
+    method,
+    url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
+    headers: {},
+  });
 }

@@ -3,7 +3,6 @@
 // Real cgroups, real processes and a real runner; needs root.
 
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,11 +10,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { newExecutionId, silentLogger } from "@rgrid/common";
-import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
+import { newExecutionId } from "@rgrid/common";
+import { AssignmentSchema, LogEntry_Stream, Outcome } from "@rgrid/proto";
 import type { CgroupParents } from "../src/cgroup";
 import type { Runner } from "../src/runner";
-import { createRunner } from "../src/runner";
 import type { ProcessIdentity, RunnerCgroup } from "../src/runner-cgroup";
 import { createRunnerCgroup, identify } from "../src/runner-cgroup";
 import { detectRuntimes } from "../src/runtimes";
@@ -23,8 +21,10 @@ import type { SandboxCapabilities } from "../src/sandbox";
 import { probeSandbox, setprivArgs } from "../src/sandbox";
 import { createFakeRunnerService } from "./fake-runner-service";
 import type { FakeRunnerService } from "./fake-runner-service";
-import { sha256, startGrantServer } from "./grant-server";
+import { outputGrantsOn, sha256, startGrantServer } from "./grant-server";
 import type { GrantServer } from "./grant-server";
+import { createTestRunner } from "./test-runner";
+import { waitFor } from "./wait-for";
 
 const isRoot = process.getuid?.() === 0;
 const describeAsRoot = isRoot ? describe : describe.skip;
@@ -47,21 +47,7 @@ function startRunner(): Promise<string> {
     nodeBinary: process.execPath,
     runAs: drop === undefined ? undefined : [drop.setpriv, ...setprivArgs(drop.uidBase)],
   });
-  runner = createRunner({
-    client: createClient(RunnerService, service.transport),
-    logger: silentLogger,
-    name: "cgroup-test-runner",
-    version: "0.0.0",
-    runtimes: catalog,
-    workDir: workRoot,
-    concurrency: 1,
-    killGraceMs: 500,
-    shutdownGraceMs: 5000,
-    claimWaitMillis: 1000,
-    retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 },
-    logFlushIntervalMs: 20,
-    sandbox,
-  });
+  runner = createTestRunner(service, { name: "cgroup-test-runner", runtimes: catalog, workDir: workRoot, concurrency: 1, sandbox });
   return runner.start();
 }
 
@@ -85,17 +71,6 @@ async function sleeperIn(parents: CgroupParents, child: string): Promise<ChildPr
   return sleeper;
 }
 
-/** Polls until `condition` holds; generous, as the machine may be busy. */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const killed = (child: ChildProcess) => child.signalCode === "SIGKILL";
 const cgroupDirs = (cgroup: RunnerCgroup) => [cgroup.parents.memory, cgroup.parents.pids].filter((dir): dir is string => dir !== undefined);
 const legacyName = () => `exec_legacy_${randomBytes(4).toString("hex")}`;
@@ -113,13 +88,7 @@ describeAsRoot("runner cgroups (as root)", () => {
     area = await createRunnerCgroup(probed.cgroups, identify(process.pid) as ProcessIdentity);
     sandbox = { ...probed, cgroups: area.parents };
     grants = await startGrantServer();
-    service = createFakeRunnerService((name, executionId) => ({
-      $typeName: "rgrid.v1.TransferGrant",
-      name,
-      method: "PUT",
-      url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
-      headers: {},
-    }));
+    service = createFakeRunnerService(outputGrantsOn(grants));
     workRoot = path.join(await mkdtemp(path.join(tmpdir(), "rgrid-runner-cgroup-")), "work");
     await mkdir(workRoot);
   });

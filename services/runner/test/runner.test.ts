@@ -1,20 +1,20 @@
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { newExecutionId, silentLogger } from "@rgrid/common";
-import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
+import { newExecutionId } from "@rgrid/common";
+import { AssignmentSchema, LogEntry_Stream, Outcome } from "@rgrid/proto";
 import type { Assignment, CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
 import type { Runner } from "../src/runner";
 import type { SandboxCapabilities } from "../src/sandbox";
-import { createRunner } from "../src/runner";
 import { detectRuntimes } from "../src/runtimes";
 import type { FakeRunnerService } from "./fake-runner-service";
 import { createFakeRunnerService } from "./fake-runner-service";
 import type { GrantServer } from "./grant-server";
-import { sha256, startGrantServer } from "./grant-server";
+import { outputGrantsOn, sha256, startGrantServer } from "./grant-server";
+import { createTestRunner } from "./test-runner";
+import { waitFor } from "./wait-for";
 
 const PROCESS_SCRIPT = `
 import json, os, sys
@@ -36,13 +36,7 @@ let runner: Runner | undefined;
 
 beforeEach(async () => {
   grants = await startGrantServer();
-  service = createFakeRunnerService((name, executionId) => ({
-    $typeName: "rgrid.v1.TransferGrant",
-    name,
-    method: "PUT",
-    url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
-    headers: {},
-  }));
+  service = createFakeRunnerService(outputGrantsOn(grants));
   workRoot = await mkdtemp(path.join(tmpdir(), "rgrid-runner-work-"));
   scratch = await mkdtemp(path.join(tmpdir(), "rgrid-runner-scratch-"));
 });
@@ -57,36 +51,18 @@ afterEach(async () => {
 
 function startRunner(overrides: { shutdownGraceMs?: number; sandbox?: SandboxCapabilities } = {}): Promise<string> {
   const { catalog } = detectRuntimes({ searchPath: process.env.PATH ?? "", nodeBinary: process.execPath });
-  runner = createRunner({
-    client: createClient(RunnerService, service.transport),
-    logger: silentLogger,
+  runner = createTestRunner(service, {
     name: "test-runner",
-    version: "0.0.0",
     runtimes: catalog,
     workDir: workRoot,
     concurrency: 2,
-    killGraceMs: 500,
     shutdownGraceMs: overrides.shutdownGraceMs ?? 5000,
-    claimWaitMillis: 1000,
-    retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 },
-    logFlushIntervalMs: 20,
     sandbox: overrides.sandbox,
   });
   return runner.start();
 }
 
 const LIMITS = { cpuSeconds: 60, maxFileBytes: 1024 ** 3, maxProcesses: 256, maxOpenFiles: 1024, memoryBytes: 1024 ** 3 };
-
-/** Polls until `condition` holds; generous, as the machine may be busy. */
-async function waitFor(condition: () => boolean, what: string, millis = 20_000): Promise<void> {
-  const deadline = Date.now() + millis;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A script that prints its pid, then a start marker, and sleeps until it is killed. */
 const SLEEPER = "import os, time\nprint('pid', os.getpid(), flush=True)\nopen('partial.txt', 'w').write('so far')\nprint('started', flush=True)\ntime.sleep(300)\n";
@@ -354,13 +330,7 @@ describe("runner", () => {
 
   it("reports an infrastructure error when an output cannot be stored", async () => {
     // The object store answers this grant with 405, as it would a grant it no longer honours.
-    service = createFakeRunnerService((name, id) => ({
-      $typeName: "rgrid.v1.TransferGrant",
-      name,
-      method: "POST",
-      url: grants.urlFor(`executions/${id}/outputs/${name}`),
-      headers: {},
-    }));
+    service = createFakeRunnerService(outputGrantsOn(grants, "POST"));
     await startRunner();
     const assignment = assignmentFor({ script: { name: "out.py", content: "open('result.txt', 'w').write('data')\n" } });
     const { id, completion } = await runToCompletion(assignment);

@@ -21,7 +21,7 @@ import type { SandboxCapabilities } from "../src/sandbox";
 import { SandboxUnavailableError, probeSandbox, setprivArgs } from "../src/sandbox";
 import { createFakeRunnerService } from "./fake-runner-service";
 import type { FakeRunnerService } from "./fake-runner-service";
-import { sha256, startGrantServer } from "./grant-server";
+import { outputGrantsOn, sha256, startGrantServer } from "./grant-server";
 import type { GrantServer } from "./grant-server";
 
 const isRoot = process.getuid?.() === 0;
@@ -52,13 +52,7 @@ let runnerCgroup: RunnerCgroup | undefined;
 
 beforeEach(async () => {
   grants = await startGrantServer();
-  service = createFakeRunnerService((name, executionId) => ({
-    $typeName: "rgrid.v1.TransferGrant",
-    name,
-    method: "PUT",
-    url: grants.urlFor(`executions/${executionId}/outputs/${name}`),
-    headers: {},
-  }));
+  service = createFakeRunnerService(outputGrantsOn(grants));
   // Below /tmp and inside a 0700 directory, as test clusters lay it out: the private /tmp of
   // the sandbox must still show the script its working directory.
   workRoot = path.join(await mkdtemp(path.join(tmpdir(), "rgrid-sandbox-")), "work");

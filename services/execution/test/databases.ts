@@ -1,0 +1,58 @@
+import type { DatabaseTarget } from "../src/db/database-url";
+import { openDatabase } from "../src/db/orm";
+import type { Database } from "../src/db/orm";
+import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+
+// Suites that must hold on every database the service supports: SQLite always, and PostgreSQL when
+// RGRID_TEST_POSTGRES_URL names a server. Each test gets a database of its own.
+
+export interface DatabaseDriver {
+  name: "sqlite" | "postgresql";
+  /** A new, empty database; `drop` removes it once the test has closed its connections. */
+  scratch(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }>;
+}
+
+const sqlite: DatabaseDriver = {
+  name: "sqlite",
+  scratch: async () => ({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }),
+};
+
+const postgres: DatabaseDriver = {
+  name: "postgresql",
+  async scratch() {
+    const scratch = await createScratchDatabase(postgresServerUrl ?? "");
+    return { target: { dialect: "postgresql", url: scratch.url }, drop: scratch.drop };
+  },
+};
+
+/** Declares `suite` as "<title> on sqlite" and "<title> on postgresql" (skipped, saying why, without a server). */
+export function describeOnEachDatabase(title: string, suite: (driver: DatabaseDriver) => void): void {
+  describe(`${title} on ${sqlite.name}`, () => suite(sqlite));
+  if (postgresServerUrl) {
+    describe(`${title} on ${postgres.name}`, () => suite(postgres));
+  } else {
+    describe.skip(`${title} on ${postgres.name} (skipped: set RGRID_TEST_POSTGRES_URL to run)`, () => {
+      test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
+    });
+  }
+}
+
+export interface ScratchDatabase {
+  db: Database;
+  /** Closes the connection and drops the database. */
+  close(): Promise<void>;
+}
+
+/** A migrated scratch database from `driver`, with one connection open. */
+export async function openScratchDatabase(driver: DatabaseDriver): Promise<ScratchDatabase> {
+  const { target, drop } = await driver.scratch();
+  const db = await openDatabase(target);
+  await db.migrate();
+  return {
+    db,
+    close: async () => {
+      await db.close();
+      await drop();
+    },
+  };
+}
