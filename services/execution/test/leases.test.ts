@@ -124,6 +124,42 @@ describe("heartbeats", () => {
   });
 });
 
+describe("a runner that forgets an execution it holds", () => {
+  beforeEach(() => start());
+
+  // Its claim's answer never arrived, or it gave up reporting the end: it heartbeats on
+  // without listing the execution, which nothing else would ever finish.
+  test("has it given up as runner lost after a lease, then retried automatically", async () => {
+    const runnerId = await register();
+    const forgotten = await queue();
+    await claim(runnerId, forgotten.id);
+
+    // Within the lease an unlisted execution may just be a claim answered moments ago.
+    tick(LEASE_MILLIS / 2);
+    await h.runner.heartbeat({ runnerId, executionIds: [] });
+    expect((await get(forgotten.id)).status).toBe(ExecutionStatus.RUNNING);
+
+    tick(LEASE_MILLIS);
+    await h.runner.heartbeat({ runnerId, executionIds: [] });
+    const given = await get(forgotten.id);
+    expect(given.status).toBe(ExecutionStatus.FAILED);
+    expect(given.failureKind).toBe(FailureKind.RUNNER_LOST);
+    expect(given.errorMessage).toBe(`runner lost: runner ${runnerId} is no longer running it`);
+
+    await h.service.leases.sweepOnce();
+    expect(await retryOf(forgotten.id)).toMatchObject({ retryKind: RetryKind.AUTOMATIC, retryReason: "runner lost" });
+  });
+
+  test("keeps executions it lists, however long they run", async () => {
+    const runnerId = await register();
+    const listed = await queue();
+    await claim(runnerId, listed.id);
+    tick(LEASE_MILLIS * 3);
+    await h.runner.heartbeat({ runnerId, executionIds: [listed.id] });
+    expect((await get(listed.id)).status).toBe(ExecutionStatus.RUNNING);
+  });
+});
+
 describe("a runner that goes silent", () => {
   beforeEach(() => start());
 

@@ -46,6 +46,41 @@ const MAY_BE_DUE_A_RETRY = `e.auto_retry_number < e.max_retries
   and not exists (select 1 from executions retry where retry.retry_of = e.id)`;
 
 /**
+ * Ends a running execution its runner no longer runs: failed "runner lost: <reason>" (so it is
+ * retried automatically), or cancelled if its owner had asked for that. True when this call
+ * changed it; conditional on the row still being running on that runner, so another replica or
+ * a late report getting there first is harmless.
+ */
+export async function giveUpExecution(
+  db: Database,
+  execution: Pick<Execution, "id" | "runnerId">,
+  reason: string,
+  now: Date,
+): Promise<boolean> {
+  const em = db.fork();
+  const held = { id: execution.id, status: "running" as const, runnerId: execution.runnerId };
+  const failed = await em.nativeUpdate(
+    Execution,
+    { ...held, cancelRequestedAt: null },
+    { status: "failed", failureKind: "runner_lost", errorMessage: `runner lost: ${reason}`, finishedAt: now },
+  );
+  if (failed === 1) {
+    return true;
+  }
+  // Its owner had asked to cancel it: what they asked for is what happened.
+  const cancelled = await em.nativeUpdate(
+    Execution,
+    { ...held, cancelRequestedAt: { $ne: null } },
+    {
+      status: "cancelled",
+      errorMessage: `cancelled; runner ${execution.runnerId} was lost before it confirmed the cancellation`,
+      finishedAt: now,
+    },
+  );
+  return cancelled === 1;
+}
+
+/**
  * Gives up the running executions of runners that stopped heartbeating, then makes the
  * automatic retries still missing. Safe with several replicas sweeping one database: each
  * status change is conditional on the row still being running on that runner, and each
@@ -68,8 +103,10 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
     const alive = await em.find(Runner, { id: { $in: runnerIds }, lastSeenAt: { $gte: cutoff } }, { fields: ["id"] });
     const aliveIds = new Set(alive.map((runner) => runner.id));
     const lost: string[] = [];
+    const silence = `sent no heartbeat for more than ${deps.leaseTimeoutMillis / 1000} s`;
     for (const execution of running) {
-      if (!aliveIds.has(execution.runnerId as string) && (await giveUp(execution, now))) {
+      const reason = `runner ${execution.runnerId} ${silence}`;
+      if (!aliveIds.has(execution.runnerId as string) && (await giveUpExecution(db, execution, reason, now))) {
         lost.push(execution.id);
       }
     }
@@ -78,37 +115,6 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
       logger.warn("gave up executions of silent runners", { executionIds: lost });
     }
     return lost;
-  }
-
-  /** True when this call changed the execution (another replica may have got there first). */
-  async function giveUp(execution: Pick<Execution, "id" | "runnerId">, now: Date): Promise<boolean> {
-    const em = db.fork();
-    const held = { id: execution.id, status: "running" as const, runnerId: execution.runnerId };
-    const seconds = deps.leaseTimeoutMillis / 1000;
-    const failed = await em.nativeUpdate(
-      Execution,
-      { ...held, cancelRequestedAt: null },
-      {
-        status: "failed",
-        failureKind: "runner_lost",
-        errorMessage: `runner lost: runner ${execution.runnerId} sent no heartbeat for more than ${seconds} s`,
-        finishedAt: now,
-      },
-    );
-    if (failed === 1) {
-      return true;
-    }
-    // Its owner had asked to cancel it: what they asked for is what happened.
-    const cancelled = await em.nativeUpdate(
-      Execution,
-      { ...held, cancelRequestedAt: { $ne: null } },
-      {
-        status: "cancelled",
-        errorMessage: `cancelled; runner ${execution.runnerId} was lost before it confirmed the cancellation`,
-        finishedAt: now,
-      },
-    );
-    return cancelled === 1;
   }
 
   async function makeMissingRetries(now: Date): Promise<string[]> {

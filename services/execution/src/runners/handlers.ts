@@ -12,6 +12,7 @@ import type { ExecutionState, FailureKindName } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import type { AutoRetry } from "../executions/auto-retry";
 import { claimNextExecution, nextNotBefore, releaseClaim } from "../executions/claims";
+import { giveUpExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
 import type { WorkNotifier } from "../executions/work-notifier";
 import { executionObjects, outputObject } from "../storage";
@@ -85,6 +86,31 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       await releaseClaim(db, execution.id, runnerId);
       notifier.notify();
       throw error;
+    }
+  }
+
+  /**
+   * Executions this runner holds but has not listed for a whole lease: their claim's answer never
+   * reached it, or it gave up reporting their end. Nothing would ever finish them, so they are
+   * given up like a lost runner's (and retried automatically by the next sweep). A claim answered
+   * moments ago may not be listed yet; the lease is the grace.
+   */
+  async function giveUpForgotten(
+    held: readonly Pick<Execution, "id" | "runnerId" | "startedAt">[],
+    listed: ReadonlySet<string>,
+    runnerId: string,
+    now: Date,
+  ): Promise<void> {
+    const graceEnd = now.getTime() - deps.lease.timeoutMillis;
+    const forgotten = held.filter(
+      (execution) => !listed.has(execution.id) && execution.startedAt !== null && execution.startedAt.getTime() < graceEnd,
+    );
+    let changed = false;
+    for (const execution of forgotten) {
+      changed = (await giveUpExecution(db, execution, `runner ${runnerId} is no longer running it`, now)) || changed;
+    }
+    if (changed) {
+      logActivity.notify();
     }
   }
 
@@ -208,12 +234,14 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       if (seen === 0) {
         throw new NotFoundError(`runner ${request.runnerId} is not registered; register again`);
       }
+      const now = clock();
       const held = await em.find(
         Execution,
         { runnerId: request.runnerId, status: "running" },
-        { fields: ["id", "cancelRequestedAt"] },
+        { fields: ["id", "runnerId", "cancelRequestedAt", "startedAt"] },
       );
       const heldIds = new Set(held.map((execution) => execution.id));
+      await giveUpForgotten(held, new Set(request.executionIds), request.runnerId, now);
       return {
         cancelExecutionIds: held.filter((execution) => execution.cancelRequestedAt !== null).map((execution) => execution.id),
         lostExecutionIds: [...new Set(request.executionIds)].filter((id) => !heldIds.has(id)),
