@@ -58,7 +58,7 @@ export function describeFailure(error: unknown, apiUrl: string | undefined): Fai
     // Grant uploads go straight to object storage; the execution stays unconfirmed.
     return {
       exitCode: ExitCode.failed,
-      lines: [`Error: uploading to object storage failed: ${sentence(error.message)} Run the command again.`],
+      lines: [`Error: ${sentence(problemOf(error))} Run the command again.`],
     };
   }
   if (error instanceof ConnectError) {
@@ -66,6 +66,31 @@ export function describeFailure(error: unknown, apiUrl: string | undefined): Fai
   }
   const message = error instanceof Error ? error.message : String(error);
   return { exitCode: ExitCode.failed, lines: [`Error: ${sentence(message)}`] };
+}
+
+/**
+ * What went wrong, as one phrase without advice, for a report that lists several failures and
+ * gives its advice once (advice for one command, such as running it again, may not fit them all).
+ */
+export function problemOf(error: unknown): string {
+  if (error instanceof TransferError) {
+    return `uploading to object storage failed: ${error.message}`;
+  }
+  if (error instanceof ConnectError) {
+    if (isTransportFailure(error)) {
+      return `the server could not be reached: ${connectionProblem(error)}`;
+    }
+    switch (error.code) {
+      case Code.InvalidArgument:
+        return `the server refused the request: ${error.rawMessage}`;
+      case Code.Internal:
+      case Code.Unknown:
+        return "the server failed with an internal error";
+      default:
+        return error.rawMessage;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
 }
 
 function describeConnectError(error: ConnectError, apiUrl: string): Failure {
@@ -93,7 +118,7 @@ function describeConnectError(error: ConnectError, apiUrl: string): Failure {
       };
     // A server-side check of our request's fields; the message names the field.
     case Code.InvalidArgument:
-      return { exitCode: ExitCode.failed, lines: [`Error: the server refused the request: ${sentence(detail)}`] };
+      return { exitCode: ExitCode.failed, lines: [`Error: ${sentence(problemOf(error))}`] };
     // Reached only when a command did not turn NotFound into ExecutionNotFoundError itself.
     case Code.NotFound:
     // The execution is not in a state that allows the operation; the server says which.

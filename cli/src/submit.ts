@@ -68,6 +68,31 @@ export async function prepareScript(scriptArg: string, runtime: string | undefin
   return { file: { name, localPath, digest: await digestFile(localPath) }, runtime: chosen };
 }
 
+/**
+ * The script and its inputs share the runner's working directory, so an input cannot take the
+ * script's name, nor one name be a file and another's directory. The server refuses both; seen
+ * here, they stop a batch before any of its executions exists.
+ */
+export function requireDistinctNames(script: PreparedScript, plan: InputPlan): void {
+  const clash = plan.inputs.find((input) => input.name === script.file.name);
+  if (clash) {
+    throw new UsageError(
+      clash.localPath === script.file.localPath
+        ? `the script ${clash.name} cannot also be one of its own input files`
+        : `input file ${clash.localPath} would have the script's name ${clash.name} on the runner; rename one of them`,
+    );
+  }
+  const names = [script.file.name, ...plan.inputs.map((input) => input.name)];
+  const asFiles = new Set(names);
+  for (const name of names) {
+    for (let slash = name.indexOf("/"); slash >= 0; slash = name.indexOf("/", slash + 1)) {
+      if (asFiles.has(name.slice(0, slash))) {
+        throw new UsageError(`${name.slice(0, slash)} cannot be a file and also the directory of ${name} on the runner`);
+      }
+    }
+  }
+}
+
 /** Digests each planned input; `digest` lets a batch share one digest of a file every execution uses. */
 export async function digestInputs(
   plan: InputPlan,

@@ -1,5 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { newExecutionId } from "@rgrid/common/ids";
 import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
@@ -158,6 +161,122 @@ describe("rgrid run --batch", () => {
       "data/a.csv", "data/b.csv", "data/c.csv", "data/d.csv", "data/e.csv", "data/ignored.txt",
     ]);
     expect(printed.executions.map((view) => view.id).sort()).toEqual(created(fake).map((execution) => execution.id).sort());
+  });
+
+  it("stops with exit 2 and creates nothing when the pattern matches the script itself", async () => {
+    await writeFile(join(workspace.path, "other.py"), "pass\n");
+    const fake = new FakeExecutionService(storage);
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "*.py"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toEqual([
+      "Error: --batch file process.py: the script process.py cannot also be one of its own input files. Nothing was submitted.",
+    ]);
+    expect(result.stdout).toEqual([]);
+    expect(fake.createRequests).toEqual([]);
+  });
+
+  it("stops with exit 2 and creates nothing when one file's inputs cannot be planned", async () => {
+    // Outside the current directory a file travels under its base name, which data/b.csv's
+    // execution then needs twice: matched by the absolute pattern, and given as b.csv.
+    await writeFile(join(workspace.path, "b.csv"), "other b\n");
+    const fake = new FakeExecutionService(storage);
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", `${workspace.path}/data/*.csv`, "b.csv"], {
+      cwd: workspace.path,
+    });
+
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toHaveLength(1);
+    expect(result.stderr[0]).toMatch(/^Error: --batch file .*b\.csv: input files .* would both be named b\.csv on the runner\. .*Nothing was submitted\.$/);
+    expect(fake.createRequests).toEqual([]);
+  });
+
+  it("submits the other files when one is refused, prints each started one, and says what to do", async () => {
+    const fake = new FakeExecutionService(storage);
+    fake.onCreate = (request) => {
+      if (request.args[0] === "data/b.csv") {
+        throw new ConnectError("the account's queue is full", Code.ResourceExhausted);
+      }
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(1);
+    const batchId = created(fake)[0].batchId;
+    const byFile = new Map(created(fake).map((execution) => [execution.args[0], execution.id]));
+    expect(result.stdout).toEqual([
+      `Batch started: ${batchId} (5 executions)`,
+      ...["a", "c", "d", "e"].map((name) => `Execution started: ${byFile.get(`data/${name}.csv`)} data/${name}.csv`),
+    ]);
+    expect(result.stderr).toEqual([
+      `Error: 1 of 5 files of batch ${batchId} was not submitted:`,
+      "  data/b.csv: the account's queue is full",
+      "The other 4 were submitted and will run.",
+      `See them with: rgrid list --batch ${batchId}`,
+      "Cancel one with: rgrid cancel <id>",
+    ]);
+    expect(created(fake).map((execution) => execution.status)).toEqual(Array(4).fill(ExecutionStatus.QUEUED));
+  });
+
+  it("with --json prints the batch id, the submitted executions and the failures", async () => {
+    const fake = new FakeExecutionService(storage);
+    fake.onCreate = (request) => {
+      if (request.args[0] === "data/a.csv") {
+        throw new ConnectError("the account's queue is full", Code.ResourceExhausted);
+      }
+    };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv", "--json"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(1);
+    const printed = JSON.parse(result.stdout.join("\n")) as {
+      batch_id: string;
+      executions: Array<{ id: string; args: string[] }>;
+      failures: Array<{ file: string; error: string }>;
+    };
+    expect(printed.batch_id).toBe(created(fake)[0].batchId);
+    expect(printed.executions.map((view) => view.args[0])).toEqual(["data/b.csv", "data/c.csv", "data/d.csv", "data/e.csv"]);
+    expect(printed.failures).toEqual([{ file: "data/a.csv", error: "the account's queue is full" }]);
+  });
+
+  it("does not advise running the whole batch again when uploads fail", async () => {
+    const refusing = createServer((_request, response) => response.writeHead(403).end("<Code>AccessDenied</Code>"));
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    const fake = new FakeExecutionService({ url: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}` });
+
+    try {
+      const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv"], { cwd: workspace.path });
+
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toEqual([
+        `Error: 5 of 5 files of batch ${created(fake)[0].batchId} were not submitted:`,
+        ...["a", "b", "c", "d", "e"].map(
+          (name) => `  data/${name}.csv: uploading to object storage failed: upload refused with HTTP 403: AccessDenied`,
+        ),
+      ]);
+      // Never confirmed, so none will run.
+      expect(new Set(created(fake).map((execution) => execution.status))).toEqual(new Set([ExecutionStatus.UPLOADING]));
+    } finally {
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+  });
+
+  it("with --wait waits for the submitted executions and counts the others as not submitted", async () => {
+    const fake = new FakeExecutionService(storage);
+    fake.onCreate = (request) => {
+      if (request.args[0] === "data/c.csv") {
+        throw new ConnectError("the account's queue is full", Code.ResourceExhausted);
+      }
+    };
+    fake.scriptedRun = { lines: [], finalLine: [LogEntry_Stream.STDOUT, "done"], status: ExecutionStatus.COMPLETED, exitCode: 0 };
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv", "--wait"], { cwd: workspace.path });
+
+    expect(result.stdout.at(-1)).toBe("4 completed, 1 not submitted");
+    expect(result.stderr[1]).toBe("  data/c.csv: the account's queue is full");
+    expect(result.exitCode).toBe(1);
   });
 
   it("with --wait waits for every execution, prints each outcome and a summary, exit 1 when any failed", async () => {

@@ -49,6 +49,7 @@ describe("rgrid cancel", () => {
   it.each([
     [ExecutionStatus.COMPLETED, "completed"],
     [ExecutionStatus.TIMED_OUT, "timed out"],
+    [ExecutionStatus.CANCELLED, "cancelled"],
   ])("refuses a finished execution (%s) with exit 1 and a plain sentence", async (status, said) => {
     const fake = new FakeExecutionService();
     const execution = fake.seed({ status });
@@ -81,6 +82,41 @@ describe("rgrid cancel", () => {
     expect(result.stderr).toEqual(["Connection lost. Retrying... (attempt 2/5)"]);
     expect(result.stdout).toEqual([`Cancelled: ${execution.id}`]);
     expect(fake.cancelRequests).toHaveLength(2);
+  });
+
+  it("reports its own cancel as done when the answer was lost and the re-send is refused as already cancelled", async () => {
+    const fake = new FakeExecutionService();
+    const execution = fake.seed({ status: ExecutionStatus.QUEUED });
+    fake.lostAnswers.set("cancelExecution", 1);
+
+    const result = await runAgainst(fake, ["cancel", execution.id]);
+
+    expect(fake.cancelRequests).toHaveLength(2);
+    expect(result.stderr).toEqual(["Connection lost. Retrying... (attempt 2/5)"]);
+    expect(result.stdout).toEqual([`Cancelled: ${execution.id}`]);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it("prints the execution its lost cancel cancelled as JSON with --json", async () => {
+    const fake = new FakeExecutionService();
+    const execution = fake.seed({ status: ExecutionStatus.QUEUED });
+    fake.lostAnswers.set("cancelExecution", 1);
+
+    const result = await runAgainst(fake, ["cancel", execution.id, "--json"]);
+
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout.join("\n"))).toMatchObject({ id: execution.id, status: "cancelled" });
+  });
+
+  it("still refuses a re-send that finds the execution finished some other way", async () => {
+    const fake = new FakeExecutionService();
+    const execution = fake.seed({ status: ExecutionStatus.COMPLETED });
+    fake.outages.set("cancelExecution", 1);
+
+    const result = await runAgainst(fake, ["cancel", execution.id]);
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.at(-1)).toBe(`Execution ${execution.id} is already completed; there is nothing to cancel.`);
   });
 
   it("prints the cancelled execution as JSON with --json", async () => {

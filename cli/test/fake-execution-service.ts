@@ -68,6 +68,10 @@ export class FakeExecutionService {
   readonly authorizations: string[] = [];
   /** Calls of a method to answer with Unavailable before serving it normally. */
   readonly outages = new Map<Method, number>();
+  /** Calls of a method to serve, then answer with Unavailable as if the answer were lost on the way. */
+  readonly lostAnswers = new Map<Method, number>();
+  /** Called with each CreateExecution request before it is served; throws to refuse it. */
+  onCreate?: (request: CreateExecutionRequest) => void;
   /** Largest GetLogs page, small enough for tests to see paging. */
   logPageSize = 1000;
   /** Most entries per FollowLogs message. */
@@ -139,6 +143,7 @@ export class FakeExecutionService {
       createExecution: async (request, context) => {
         this.createRequests.push(request);
         this.enter("createExecution", context);
+        this.onCreate?.(request);
         const existing = this.byRequestId.get(request.requestId);
         const execution = existing
           ? this.mustGet(existing)
@@ -249,7 +254,7 @@ export class FakeExecutionService {
           execution.status = ExecutionStatus.CANCELLED;
           execution.finishedAt = timestampNow();
         }
-        return { execution };
+        return this.deliver("cancelExecution", { execution });
       },
       retryBatch: async (request, context) => {
         this.retryBatchRequests.push(request);
@@ -368,6 +373,16 @@ export class FakeExecutionService {
       this.outages.set(method, outages - 1);
       throw new ConnectError("connection lost", Code.Unavailable);
     }
+  }
+
+  /** The answer, unless a lost answer of `method` is due: then the work is done but the caller hears Unavailable. */
+  private deliver<T>(method: Method, answer: T): T {
+    const lost = this.lostAnswers.get(method) ?? 0;
+    if (lost > 0) {
+      this.lostAnswers.set(method, lost - 1);
+      throw new ConnectError("connection lost", Code.Unavailable);
+    }
+    return answer;
   }
 
   private mustGet(id: string): Execution {

@@ -120,6 +120,8 @@ describe("rgrid run", () => {
     [["run", "process.py", "--env", "NOEQUALS"], /^Error: option '--env <KEY=VALUE>' argument 'NOEQUALS' is invalid/],
     [["run", "process.py", "--timeout", "soon"], /^Error: option '--timeout <seconds>' argument 'soon' is invalid/],
     [["run", "process.py", "--bogus"], /^Error: unknown option '--bogus'/],
+    // The server refuses an input with the script's name; it is caught before anything is sent.
+    [["run", "process.py", "process.py"], /^Error: the script process\.py cannot also be one of its own input files\.$/],
   ])("treats %j as a usage error (exit 2) and creates nothing", async (argv, message) => {
     await writeFile(join(workspace.path, "process.py"), "pass\n");
     await writeFile(join(workspace.path, "script.txt"), "pass\n");
@@ -129,6 +131,22 @@ describe("rgrid run", () => {
 
     expect(result.exitCode).toBe(2);
     expect(result.stderr[0]).toMatch(message);
+    expect(fake.createRequests).toEqual([]);
+  });
+
+  it("refuses with exit 2 an input whose directory has the script's name, and creates nothing", async () => {
+    // The script comes from elsewhere as "tool"; the input keeps its path "tool/x.csv".
+    await writeFile(join(elsewhere.path, "tool"), "pass\n");
+    await mkdir(join(workspace.path, "tool"));
+    await writeFile(join(workspace.path, "tool", "x.csv"), "1\n");
+    const fake = new FakeExecutionService(storage);
+
+    const result = await runAgainst(fake, ["run", join(elsewhere.path, "tool"), "--runtime", "python", "tool/x.csv"], {
+      cwd: workspace.path,
+    });
+
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toEqual(["Error: tool cannot be a file and also the directory of tool/x.csv on the runner."]);
     expect(fake.createRequests).toEqual([]);
   });
 

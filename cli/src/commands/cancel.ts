@@ -25,14 +25,26 @@ export async function cancelCommand(options: CancelOptions, context: ServerConte
   const { client, resend, output } = context;
   const { executionId } = options;
   let execution: Execution | undefined;
+  let sends = 0;
   try {
     // Cancelling twice is the same as once, so a re-send after a lost connection is harmless.
-    ({ execution } = await aboutExecution(executionId, resend(() => client.cancelExecution({ executionId }))));
+    ({ execution } = await aboutExecution(
+      executionId,
+      resend(() => {
+        sends++;
+        return client.cancelExecution({ executionId });
+      }),
+    ));
   } catch (error) {
-    if (error instanceof ConnectError && error.code === Code.FailedPrecondition) {
-      return explainRefusal(executionId, error, context);
+    if (!(error instanceof ConnectError && error.code === Code.FailedPrecondition)) {
+      throw error;
     }
-    throw error;
+    execution = await fetchExecution(context, executionId);
+    // A re-send refused because the execution is now cancelled most likely met this invocation's
+    // own cancel, whose answer was lost: that is the success it asked for, not a refusal.
+    if (!(sends > 1 && execution.status === ExecutionStatus.CANCELLED)) {
+      return explainRefusal(execution, error, context);
+    }
   }
   if (!execution) {
     throw new Error("the server's answer to the cancel carried no execution");
@@ -74,14 +86,13 @@ async function waitUntilFinished(
 }
 
 /** The server refused because the execution has finished; says how it finished. */
-async function explainRefusal(executionId: string, refusal: ConnectError, context: ServerContext): Promise<number> {
-  const execution = await fetchExecution(context, executionId);
+function explainRefusal(execution: Execution, refusal: ConnectError, context: ServerContext): number {
   if (!isTerminal(execution.status)) {
     // Refused for some other precondition; the server's own message says which.
     throw refusal;
   }
   context.output.stderr(
-    `Execution ${executionId} is already ${readableStatus(execution.status)}; there is nothing to cancel.`,
+    `Execution ${execution.id} is already ${readableStatus(execution.status)}; there is nothing to cancel.`,
   );
   return ExitCode.failed;
 }

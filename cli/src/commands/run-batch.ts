@@ -5,15 +5,16 @@ import type { FileDigest } from "@rgrid/common/transfer";
 import { ExecutionStatus } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import { AUTO_RETRY_GRACE_MS, awaitsAutomaticRetry } from "../auto-retry";
-import type { ServerContext } from "../context";
+import type { Output, ServerContext } from "../context";
 import { ExitCode, UsageError } from "../errors";
 import { expandGlob } from "../glob";
 import { planInputs } from "../inputs";
 import { toJson } from "../json";
 import { outcomeLine } from "../outcome";
 import { executionView, isTerminal, readableStatus } from "../present";
-import { digestInputs, submitExecution } from "../submit";
-import type { ExecutionSettings, PreparedScript } from "../submit";
+import { problemOf } from "../failures";
+import { digestInputs, requireDistinctNames, submitExecution } from "../submit";
+import type { ExecutionSettings, LocalFile, PreparedScript } from "../submit";
 
 /** Executions submitted at once: each uploads a few files at a time itself. */
 const SUBMIT_CONCURRENCY = 4;
@@ -34,9 +35,29 @@ export interface BatchOptions {
   pollIntervalMs: number;
 }
 
+/** One matched file, checked and digested: everything its execution needs but the server. */
+interface PlannedItem {
+  file: string;
+  args: string[];
+  inputs: LocalFile[];
+}
+
 interface Submitted {
   file: string;
   execution: Execution;
+}
+
+interface NotSubmitted {
+  file: string;
+  error: unknown;
+}
+
+type ItemResult = Submitted | NotSubmitted;
+
+/** A file that was not submitted, and why, as printed. */
+interface Failure {
+  file: string;
+  error: string;
 }
 
 /**
@@ -49,43 +70,47 @@ export async function runBatch(options: BatchOptions, script: PreparedScript, co
   if (files.length === 0) {
     throw new UsageError(`--batch ${options.batch} matches no files (patterns are relative to ${options.cwd})`);
   }
+  // Every problem that can be seen here stops the batch before any execution of it exists.
+  const planned = await planBatch(files, options, script);
   const batchId = newBatchId();
   const settings: ExecutionSettings = { ...options.settings, batchId, batchParallelism: options.parallel };
-  // Arguments other than the batch file are the same for every execution: digest each file once.
-  const digests = new Map<string, Promise<FileDigest>>();
-  const digestOnce = (path: string): Promise<FileDigest> => {
-    const digest = digests.get(path) ?? digestFile(path);
-    digests.set(path, digest);
-    return digest;
-  };
 
   if (!options.json) {
     output.stdout(`Batch started: ${batchId} (${files.length} ${files.length === 1 ? "execution" : "executions"})`);
   }
-  const printInOrder = inFileOrder<Submitted>(files.length, ({ file, execution }) => {
-    if (!options.json) {
-      output.stdout(`Execution started: ${execution.id} ${file}`);
+  const printInOrder = inFileOrder<ItemResult>(files.length, (result) => {
+    // A file that was not submitted is reported with the others at the end.
+    if (!options.json && "execution" in result) {
+      output.stdout(`Execution started: ${result.execution.id} ${result.file}`);
     }
   });
-  const numbered = files.map((file, index) => ({ file, index }));
-  const submitted = await mapWithLimit(numbered, SUBMIT_CONCURRENCY, async ({ file, index }): Promise<Submitted> => {
-    const plan = await planInputs([file, ...options.args], options.cwd);
-    const execution = await submitExecution(context, {
-      script,
-      args: plan.args,
-      inputs: await digestInputs(plan, digestOnce),
-      settings,
-    });
-    const result = { file, execution };
+  const numbered = planned.map((item, index) => ({ item, index }));
+  const results = await mapWithLimit(numbered, SUBMIT_CONCURRENCY, async ({ item, index }): Promise<ItemResult> => {
+    // One failure (a refusal, a lost connection) must not hide what happened to the other files.
+    let result: ItemResult;
+    try {
+      const execution = await submitExecution(context, { script, args: item.args, inputs: item.inputs, settings });
+      result = { file: item.file, execution };
+    } catch (error) {
+      result = { file: item.file, error };
+    }
     printInOrder(index, result);
     return result;
   });
+  const submitted = results.filter((result): result is Submitted => "execution" in result);
+  const failures = results
+    .filter((result): result is NotSubmitted => "error" in result)
+    .map(({ file, error }): Failure => ({ file, error: problemOf(error) }));
+  if (failures.length > 0) {
+    reportFailures(output, batchId, files.length, failures);
+  }
 
-  if (!options.wait) {
+  if (!options.wait || submitted.length === 0) {
     if (options.json) {
-      output.stdout(toJson({ batch_id: batchId, executions: submitted.map(({ execution }) => executionView(execution)) }));
+      const executions = submitted.map(({ execution }) => executionView(execution));
+      output.stdout(toJson({ batch_id: batchId, executions, failures }));
     }
-    return ExitCode.success;
+    return failures.length === 0 ? ExitCode.success : ExitCode.failed;
   }
   const finished = await waitForBatch(context, batchId, submitted, options.pollIntervalMs, (execution) => {
     if (!options.json) {
@@ -93,11 +118,53 @@ export async function runBatch(options: BatchOptions, script: PreparedScript, co
     }
   });
   if (options.json) {
-    output.stdout(toJson({ batch_id: batchId, executions: finished.map(executionView) }));
+    output.stdout(toJson({ batch_id: batchId, executions: finished.map(executionView), failures }));
   } else {
-    output.stdout(summaryLine(finished));
+    output.stdout([summaryLine(finished), ...(failures.length > 0 ? [`${failures.length} not submitted`] : [])].join(", "));
   }
-  return finished.every((execution) => execution.status === ExecutionStatus.COMPLETED) ? ExitCode.success : ExitCode.failed;
+  const allCompleted = failures.length === 0 && finished.every((execution) => execution.status === ExecutionStatus.COMPLETED);
+  return allCompleted ? ExitCode.success : ExitCode.failed;
+}
+
+/**
+ * Plans and digests the execution of every file, failing on the first problem: a usage problem
+ * (an input that cannot be sent, a name clash) names the file it is about.
+ */
+async function planBatch(files: readonly string[], options: BatchOptions, script: PreparedScript): Promise<PlannedItem[]> {
+  // Arguments other than the batch file are the same for every execution: digest each file once.
+  const digests = new Map<string, Promise<FileDigest>>();
+  const digestOnce = (path: string): Promise<FileDigest> => {
+    const digest = digests.get(path) ?? digestFile(path);
+    digests.set(path, digest);
+    return digest;
+  };
+  return mapWithLimit(files, SUBMIT_CONCURRENCY, async (file): Promise<PlannedItem> => {
+    try {
+      const plan = await planInputs([file, ...options.args], options.cwd);
+      requireDistinctNames(script, plan);
+      return { file, args: plan.args, inputs: await digestInputs(plan, digestOnce) };
+    } catch (error) {
+      if (error instanceof UsageError) {
+        throw new UsageError(`--batch file ${file}: ${error.message}. Nothing was submitted`);
+      }
+      throw error;
+    }
+  });
+}
+
+/** Which files were not submitted and why, and how to see or stop the ones that were. */
+function reportFailures(output: Output, batchId: string, fileCount: number, failures: readonly Failure[]): void {
+  const submittedCount = fileCount - failures.length;
+  const were = (count: number): string => (count === 1 ? "was" : "were");
+  output.stderr(`Error: ${failures.length} of ${fileCount} files of batch ${batchId} ${were(failures.length)} not submitted:`);
+  for (const { file, error } of failures) {
+    output.stderr(`  ${file}: ${error}`);
+  }
+  if (submittedCount > 0) {
+    output.stderr(`The other ${submittedCount} ${were(submittedCount)} submitted and will run.`);
+    output.stderr(`See them with: rgrid list --batch ${batchId}`);
+    output.stderr("Cancel one with: rgrid cancel <id>");
+  }
 }
 
 /**

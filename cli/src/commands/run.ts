@@ -8,7 +8,7 @@ import { downloadOutputs, downloadedLine } from "../outputs";
 import { exitCodeOf, outcomeLine } from "../outcome";
 import { autoRetryLine, executionView } from "../present";
 import { toJson } from "../json";
-import { digestInputs, prepareScript, submitExecution } from "../submit";
+import { digestInputs, prepareScript, requireDistinctNames, submitExecution } from "../submit";
 import type { ExecutionSettings } from "../submit";
 import { runBatch } from "./run-batch";
 
@@ -43,6 +43,7 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
   }
   const { output } = context;
   const plan = await planInputs(options.args, options.cwd);
+  requireDistinctNames(script, plan);
   const submitted = await submitExecution(context, {
     script,
     args: plan.args,
