@@ -111,10 +111,6 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
             RGRID_RUNNER_TOKEN: secrets.runnerToken,
             RGRID_RUNNER_NAME: `local-${name}`,
             RGRID_RUNNER_WORK_DIR: runnerWorkDir(dataDir, name),
-            // Each runner's scripts get uids of their own (one per slot, at most 64 slots), so
-            // scripts of two runners on this machine neither read each other's working
-            // directories nor share a process limit.
-            RGRID_RUNNER_SANDBOX_UID_BASE: String(61000 + index * 100),
             ...options.runnerEnv,
           },
           onLine: options.onLine,

@@ -13,6 +13,7 @@ import type { Runner } from "./runner";
 import { detectRuntimes } from "./runtimes";
 import { probeSandbox, setprivArgs } from "./sandbox";
 import type { SandboxCapabilities } from "./sandbox";
+import { checkWorkRoot } from "./work-root";
 
 export class MissingRuntimeError extends Error {
   constructor(readonly missing: readonly string[]) {
@@ -71,10 +72,13 @@ export interface AssembledRunner {
 /**
  * Throws MissingRuntimeError when a configured runtime is not installed, SandboxUnavailableError
  * when isolation is required and not possible, UnreachableWorkDirError when scripts dropped to
- * another uid could not reach their working directories. Logs each isolation measure that is missing.
+ * another uid could not reach their working directories, UnsafeWorkRootError when the work root
+ * cannot be trusted. Logs each isolation measure that is missing.
  */
 export function assembleRunner(config: RunnerConfig, logger: Logger, nodeBinary: string): AssembledRunner {
-  const sandbox = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot: process.getuid?.() === 0 });
+  const isRoot = process.getuid?.() === 0;
+  checkWorkRoot(config.workDir, isRoot);
+  const sandbox = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot });
   for (const warning of sandbox.warnings) {
     logger.warn(`sandbox: ${warning}`);
   }

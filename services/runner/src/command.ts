@@ -11,7 +11,15 @@ export interface CommandSpec {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /**
+   * The command writes READY_MARKER to fd 3 (and closes it) just before it execs the script, so
+   * that anything ending the run before that is the sandbox's failure, not the script's.
+   */
+  reportsReadiness?: boolean;
 }
+
+/** What the last wrapper writes to fd 3 when everything before the script has worked. */
+export const READY_MARKER = "ready";
 
 export interface BuildCommandInput {
   runtime: ResolvedRuntime;
@@ -41,8 +49,28 @@ export const SCRIPT_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 export function buildCommand(input: BuildCommandInput): CommandSpec {
   const script = [input.runtime.interpreter, scriptArgument(input.scriptName), ...input.args];
-  const [command, ...args] = input.sandbox === undefined ? script : [...sandboxPrefix(input.sandbox, input.workDir), ...script];
-  return { command, args, env: scriptEnvironment(input), cwd: input.workDir };
+  const env = scriptEnvironment(input);
+  if (input.sandbox === undefined) {
+    const [command, ...args] = script;
+    return { command, args, env, cwd: input.workDir };
+  }
+  // The wrappers run as root: the script's environment (LD_PRELOAD, say) must not reach them, so
+  // they get PATH alone and the script's variables are set by the very last exec, as argv entries
+  // that no shell ever parses.
+  const capabilities = input.sandbox.capabilities;
+  const [command, ...args] = [
+    ...sandboxPrefix(input.sandbox, input.workDir),
+    capabilities.shell,
+    "-c",
+    `echo ${READY_MARKER} >&3; exec 3>&-; exec "$@"`,
+    "rgrid-ready",
+    capabilities.env,
+    "-i",
+    "--",
+    ...Object.entries(env).map(([name, value]) => `${name}=${value}`),
+    ...script,
+  ];
+  return { command, args, env: { PATH: SCRIPT_PATH }, cwd: input.workDir, reportsReadiness: true };
 }
 
 /**
@@ -57,6 +85,7 @@ function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
   const unshareFlags = [
     ...(namespaces?.network === true && !run.network ? ["--net"] : []),
     ...(namespaces?.privateTmp === true ? ["--mount"] : []),
+    ...(namespaces?.ipc === true ? ["--ipc"] : []),
   ];
   if (namespaces !== undefined && unshareFlags.length > 0) {
     prefix.push(namespaces.binary, ...(namespaces.userNamespace ? ["--user", "--map-root-user"] : []), ...unshareFlags, "--");
@@ -72,9 +101,12 @@ function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
       // The hard limit one second later turns an ignored SIGXCPU into SIGKILL.
       `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 1}`,
       `--fsize=${limits.maxFileBytes}`,
-      // One above the pids cgroup's limit (when there is one), so that the limit which can be
-      // told apart afterwards is the one a script runs into.
-      `--nproc=${limits.maxProcesses + (capabilities.cgroups.pids === undefined ? 0 : 1)}`,
+      // RLIMIT_NPROC counts every process of the uid, so it only means something for a slot's
+      // own uid. One above the pids cgroup's limit (when there is one), so that the limit which
+      // can be told apart afterwards is the one a script runs into.
+      ...(capabilities.dropPrivileges === undefined
+        ? []
+        : [`--nproc=${limits.maxProcesses + (capabilities.cgroups.pids === undefined ? 0 : 1)}`]),
       `--nofile=${limits.maxOpenFiles}`,
       // A dumped core would land in the working directory and be collected as an output.
       "--core=0",
@@ -95,8 +127,7 @@ function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
  */
 function setupScript(privateTmp: boolean): string {
   const joinCgroups = `mount_bin=$1; work_dir=$2; shift 2; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift`;
-  // The shell exports the working directory as PWD; the script's environment is only its own.
-  const run = `unset PWD OLDPWD; exec "$@"`;
+  const run = `exec "$@"`;
   if (!privateTmp) {
     return `${joinCgroups}; ${run}`;
   }

@@ -35,6 +35,8 @@ export interface SandboxConfig {
   limits: ResourceLimits;
   /** Slot n runs its scripts as uid/gid `uidBase + n` when the runner is root. */
   uidBase: number;
+  /** Set in the environment rather than defaulted: taken by another runner, it is an error. */
+  uidBaseExplicit: boolean;
   /** Mount point of the cgroup v1 hierarchies (memory, pids). */
   cgroupRoot: string;
 }
@@ -71,6 +73,7 @@ export function loadRunnerConfig(env: Env): RunnerConfig {
         memoryBytes: reader.integer("RGRID_RUNNER_MEMORY_BYTES", GIB, 16 * 1024 ** 2, 1024 * GIB),
       },
       uidBase: reader.integer("RGRID_RUNNER_SANDBOX_UID_BASE", 61000, 1000, 2 ** 31 - 100),
+      uidBaseExplicit: reader.optionalString("RGRID_RUNNER_SANDBOX_UID_BASE") !== undefined,
       cgroupRoot: path.resolve(reader.string("RGRID_RUNNER_CGROUP_ROOT", "/sys/fs/cgroup")),
     },
   };

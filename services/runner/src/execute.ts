@@ -196,9 +196,13 @@ async function runInWorkspace(deps: ExecuteDeps, input: RunInput): Promise<{ rep
       limits: sandbox?.prlimit !== undefined || cgroup !== undefined ? sandbox?.limits : undefined,
       findings: cgroup?.findings(),
     });
-    return { report, ran: result.termination.kind !== "spawn_failed" };
+    const started = result.termination.kind !== "spawn_failed" && result.termination.kind !== "setup_failed";
+    return { report, ran: started };
   } finally {
-    await cgroup?.remove();
+    // The run's result stands: a cgroup left behind is swept with the runner's own at the latest.
+    await cgroup?.remove().catch((error: unknown) =>
+      deps.logger.warn("could not remove the execution's cgroup", { execution: execution.id, error: String(error) }),
+    );
   }
 }
 
@@ -238,8 +242,8 @@ async function collectOutputs(
   for (const name of scan.unsafeNames) {
     logs.append("system", `output ${JSON.stringify(name)} not collected: its name cannot be stored`);
   }
-  if (scan.overLimit > 0) {
-    logs.append("system", `only the first ${deps.maxOutputFiles} output files were collected; ${scan.overLimit} more were not`);
+  if (scan.overLimit) {
+    logs.append("system", `only the first ${deps.maxOutputFiles} output files were collected; there were more`);
   }
   if (scan.files.length === 0) {
     return { outputs: [] };

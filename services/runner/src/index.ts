@@ -10,3 +10,5 @@ export { assembleRunner, firstUnsearchableAncestor, MissingRuntimeError, Unreach
 export type { AssembledRunner } from "./assemble";
 export { probeSandbox, SandboxUnavailableError } from "./sandbox";
 export type { SandboxCapabilities } from "./sandbox";
+export { UnsafeWorkRootError } from "./work-root";
+export { UidRangeTakenError } from "./uid-range";

@@ -21,6 +21,8 @@ export interface LogShipperOptions {
   maxBatchChars?: number;
   /** Lines held while delivery lags; a script printing faster than that loses the excess. */
   maxPendingEntries?: number;
+  /** Likewise in characters, as lines may be long. */
+  maxPendingChars?: number;
   now?: () => Date;
 }
 
@@ -41,6 +43,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   const maxBatchEntries = options.maxBatchEntries ?? 500;
   const maxBatchChars = options.maxBatchChars ?? 256 * 1024;
   const maxPendingEntries = options.maxPendingEntries ?? 50_000;
+  const maxPendingChars = options.maxPendingChars ?? 16 * 1024 * 1024;
   const now = options.now ?? (() => new Date());
 
   let pending: LogEntry[] = [];
@@ -69,7 +72,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   };
 
   // One slot stays free for the note about dropped lines, so the note itself is never dropped.
-  const hasRoom = () => pending.length < maxPendingEntries - 1;
+  const hasRoom = (line = "") => pending.length < maxPendingEntries - 1 && pendingChars + line.length <= maxPendingChars;
 
   /** Puts the note where the dropped lines would have been, before anything appended later. */
   const noteDroppedLines = (): void => {
@@ -80,7 +83,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   };
 
   const enqueue = (stream: LogEntry_Stream, line: string): void => {
-    if (!hasRoom()) {
+    if (!hasRoom(line)) {
       droppedLines++;
       return;
     }

@@ -5,6 +5,8 @@ import { ConfigError, createLogger } from "@rgrid/common";
 import { MissingRuntimeError, UnreachableWorkDirError, assembleRunner } from "./assemble";
 import { loadRunnerConfig } from "./config";
 import { SandboxUnavailableError } from "./sandbox";
+import { UidRangeTakenError } from "./uid-range";
+import { UnsafeWorkRootError } from "./work-root";
 
 async function main(): Promise<number> {
   const logger = createLogger("runner");
@@ -12,7 +14,7 @@ async function main(): Promise<number> {
   try {
     assembled = assembleRunner(loadRunnerConfig(process.env), logger, process.execPath);
   } catch (error) {
-    const badSetup = [ConfigError, MissingRuntimeError, SandboxUnavailableError, UnreachableWorkDirError];
+    const badSetup = [ConfigError, MissingRuntimeError, SandboxUnavailableError, UnreachableWorkDirError, UnsafeWorkRootError];
     if (badSetup.some((kind) => error instanceof kind)) {
       logger.error((error as Error).message);
       return 2;
@@ -45,6 +47,10 @@ async function main(): Promise<number> {
     if (stopping !== undefined) {
       await stopped;
       return 0;
+    }
+    if (error instanceof UidRangeTakenError) {
+      logger.error(error.message);
+      return 2;
     }
     logger.error("could not register with execution-service", { error: String(error) });
     return 1;

@@ -42,6 +42,8 @@ export function reportFromProcess(result: ProcessResult, context: RunContext): E
       return STOPPED[termination.reason];
     case "spawn_failed":
       return infrastructureFailure(`could not start the script: ${termination.message}`);
+    case "setup_failed":
+      return infrastructureFailure(`the sandbox could not start the script: ${termination.message}`);
     case "exited":
       if (termination.exitCode === 0) {
         return { outcome: Outcome.COMPLETED, exitCode: 0, errorMessage: "" };

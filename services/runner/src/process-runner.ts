@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import type { CommandSpec } from "./command";
+import { READY_MARKER } from "./command";
 import { LineSplitter } from "./line-splitter";
 
 export type OutputStream = "stdout" | "stderr" | "system";
@@ -36,7 +37,9 @@ export type Termination =
   | { kind: "signaled"; signal: NodeJS.Signals }
   | { kind: "timed_out" }
   | { kind: "stopped"; reason: StopReason }
-  | { kind: "spawn_failed"; message: string };
+  | { kind: "spawn_failed"; message: string }
+  /** The sandbox's wrappers failed before the script started. */
+  | { kind: "setup_failed"; message: string };
 
 export interface ProcessResult {
   termination: Termination;
@@ -48,13 +51,19 @@ export interface ProcessResult {
 
 const STDERR_TAIL_LINES = 20;
 
+/** Output still in the pipes when the script exits is read well within this, even with no kill grace. */
+const MIN_DRAIN_MS = 1000;
+
 export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promise<ProcessResult> {
   return new Promise((resolve) => {
     const stderrTail: string[] = [];
     let stopReason: Termination | undefined;
+    let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let readiness = "";
     let timeoutTimer: NodeJS.Timeout | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let stragglerTimer: NodeJS.Timeout | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
     let settled = false;
 
     const stdout = new LineSplitter((line) => options.onLine("stdout", line));
@@ -76,6 +85,7 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       clearInterval(stragglerTimer);
+      clearTimeout(drainTimer);
       options.signal?.removeEventListener("abort", onAbort);
       resolve({ termination, lastStderrLine: stderrTail.at(-1), stderrTail });
     };
@@ -87,7 +97,7 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
         env: spec.env,
         // Its own process group, so that a timeout reaches every process the script started.
         detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: ["ignore", "pipe", "pipe", ...(spec.reportsReadiness === true ? (["pipe"] as const) : [])],
       });
     } catch (error) {
       // Invalid arguments (e.g. NUL in an environment variable) throw synchronously.
@@ -115,6 +125,25 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
       const reason = stopReasonOf(options.signal) ?? "shutdown";
       stop({ kind: "stopped", reason }, STOP_NOTES[reason]);
     };
+    /** Once the process has exited and its output is read (or given up on). */
+    const complete = () => {
+      if (exitStatus === undefined) {
+        return;
+      }
+      stdout.end();
+      stderr.end();
+      const { code, signal } = exitStatus;
+      if (stopReason !== undefined) {
+        finish(stopReason);
+      } else if (spec.reportsReadiness === true && readiness !== READY_MARKER) {
+        const status = signal !== null ? `killed by ${signal}` : `exit code ${code}`;
+        finish({ kind: "setup_failed", message: `${stderrTail.at(-1) ?? "no error message"} (${status})` });
+      } else if (signal !== null) {
+        finish({ kind: "signaled", signal });
+      } else {
+        finish({ kind: "exited", exitCode: code ?? 0 });
+      }
+    };
 
     child.once("spawn", () => {
       timeoutTimer = setTimeout(
@@ -134,24 +163,26 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
     });
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.once("exit", () => {
+    child.stdio[3]?.on("data", (chunk: Buffer) => {
+      readiness += chunk.toString("latin1").trim();
+    });
+    child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => {
+      exitStatus = { code, signal };
       // Background processes the script left behind would hold the pipes open and outlive the
       // execution; the run is over, so the rest of its group goes too, and whatever they fork
       // meanwhile until the pipes close.
       killEverything();
       stragglerTimer = setInterval(killEverything, 100);
+      // A process that left the group and that nothing can kill (no cgroup) may hold the pipes
+      // open for ever: what it prints after the grace is not the run's any more.
+      drainTimer = setTimeout(() => {
+        for (const stream of child.stdio) {
+          stream?.destroy();
+        }
+        complete();
+      }, Math.max(options.killGraceMs, MIN_DRAIN_MS));
     });
-    child.once("close", (exitCode: number | null, signal: NodeJS.Signals | null) => {
-      stdout.end();
-      stderr.end();
-      if (stopReason !== undefined) {
-        finish(stopReason);
-      } else if (signal !== null) {
-        finish({ kind: "signaled", signal });
-      } else {
-        finish({ kind: "exited", exitCode: exitCode ?? 0 });
-      }
-    });
+    child.once("close", complete);
   });
 }
 

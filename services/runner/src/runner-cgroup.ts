@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync } from "node:fs";
-import { mkdir, rmdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import type { Logger } from "@rgrid/common";
 import type { CgroupParents } from "./cgroup";
@@ -26,8 +26,6 @@ export interface RunnerCgroup {
 }
 
 const RUNNER_CGROUP = /^runner-(\d+)-(\d+)-(\d+)-[0-9a-f]+$/;
-/** Execution cgroups that runners made directly in the shared area before they had their own. */
-const LEGACY_EXECUTION_PREFIX = "exec_";
 
 /**
  * Cleans up after runners that are gone, then creates this process's cgroup in each area (the
@@ -89,12 +87,6 @@ async function sweepAbandonedCgroups(areas: CgroupParents, ownNamespace: string,
     }
     for (const name of subdirectories(area)) {
       const dir = path.join(area, name);
-      if (name.startsWith(LEGACY_EXECUTION_PREFIX)) {
-        // Only empty ones: a populated one may belong to a runner of an older version that is
-        // still running. rmdir refuses to remove a cgroup with processes.
-        await rmdir(dir).catch(() => undefined);
-        continue;
-      }
       const owner = parseRunnerCgroupName(name);
       // The pids of another pid namespace are not visible here, so its runners cannot be judged.
       if (owner === undefined || owner.pidNamespace !== ownNamespace || identify(owner.pid)?.startTime === owner.startTime) {

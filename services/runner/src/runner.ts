@@ -13,10 +13,12 @@ import type { ExecutionSummary } from "./execute";
 import type { BackoffPolicy } from "./retry";
 import { DEFAULT_BACKOFF, backoffDelay, retryTransient, sleep } from "./retry";
 import type { StopReason } from "./process-runner";
-import { openRunnerCgroup } from "./runner-cgroup";
+import { identify, openRunnerCgroup } from "./runner-cgroup";
 import type { RunnerCgroup } from "./runner-cgroup";
 import type { RuntimeCatalog } from "./runtimes";
 import type { SandboxCapabilities } from "./sandbox";
+import { UID_RANGE_REGISTRY, claimUidRange } from "./uid-range";
+import type { UidRange } from "./uid-range";
 
 export interface RunnerDeps {
   client: Client<typeof RunnerService>;
@@ -40,6 +42,8 @@ export interface RunnerDeps {
    * areas shared by the runners of this machine: the runner makes its own cgroup below them.
    */
   sandbox?: SandboxCapabilities;
+  /** Where the runners of this host claim their script uids; tests may use their own. */
+  uidRangeRegistry?: string;
 }
 
 export interface Runner {
@@ -66,7 +70,9 @@ export function createRunner(deps: RunnerDeps): Runner {
   let slots: Promise<void>[] = [];
   let heartbeats: Promise<void> | undefined;
   let heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
+  let heartbeatCallTimeoutMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
   let ownCgroup: Promise<RunnerCgroup> | undefined;
+  let uidRange: UidRange | undefined;
   /** What is running now, each with the controller that stops it (its reason: a StopReason). */
   const running = new Map<string, AbortController>();
   const stopRunning = (reason: StopReason, ids: Iterable<string> = running.keys()) => {
@@ -104,6 +110,9 @@ export function createRunner(deps: RunnerDeps): Runner {
       },
     );
     heartbeatIntervalMs = response.heartbeatIntervalMillis > 0 ? response.heartbeatIntervalMillis : DEFAULT_HEARTBEAT_INTERVAL_MS;
+    // A call that hangs must be given up, and another sent, well before the lease runs out.
+    const leaseMs = response.leaseTimeoutMillis;
+    heartbeatCallTimeoutMs = leaseMs > 0 ? Math.min(heartbeatIntervalMs, leaseMs / 3) : heartbeatIntervalMs;
     return response.runnerId;
   };
 
@@ -171,8 +180,12 @@ export function createRunner(deps: RunnerDeps): Runner {
 
   // Runs while idle too: the service counts a runner that stopped calling as gone.
   const heartbeatLoop = async (): Promise<void> => {
+    let resendAtOnce = false;
     while (!stopHeartbeats.signal.aborted) {
-      await sleep(heartbeatIntervalMs, stopHeartbeats.signal);
+      if (!resendAtOnce) {
+        await sleep(heartbeatIntervalMs, stopHeartbeats.signal);
+      }
+      resendAtOnce = false;
       if (stopHeartbeats.signal.aborted) {
         break;
       }
@@ -181,7 +194,7 @@ export function createRunner(deps: RunnerDeps): Runner {
         const runnerId = await identity;
         const response = await deps.client.heartbeat(
           { runnerId, executionIds: [...running.keys()] },
-          { signal: stopHeartbeats.signal, timeoutMs: heartbeatIntervalMs * 5 },
+          { signal: stopHeartbeats.signal, timeoutMs: heartbeatCallTimeoutMs },
         );
         stopRunning("cancelled", response.cancelExecutionIds);
         stopRunning("lost", response.lostExecutionIds);
@@ -199,6 +212,8 @@ export function createRunner(deps: RunnerDeps): Runner {
           registration = undefined;
           continue;
         }
+        // The interval is already spent waiting on the call that timed out.
+        resendAtOnce = ConnectError.from(error).code === Code.DeadlineExceeded;
         deps.logger.warn("heartbeat failed", { error: describeError(error) });
       }
     }
@@ -207,8 +222,15 @@ export function createRunner(deps: RunnerDeps): Runner {
   return {
     async start() {
       if (deps.sandbox !== undefined) {
+        const drop = deps.sandbox.dropPrivileges;
+        const range = drop === undefined ? undefined : await claimOwnUidRange(drop, deps.uidRangeRegistry ?? UID_RANGE_REGISTRY, deps.logger);
+        uidRange = range;
         ownCgroup = openRunnerCgroup(deps.sandbox.cgroups, deps.logger);
-        executeDeps.sandbox = { ...deps.sandbox, cgroups: (await ownCgroup).parents };
+        executeDeps.sandbox = {
+          ...deps.sandbox,
+          cgroups: (await ownCgroup).parents,
+          dropPrivileges: drop === undefined || range === undefined ? undefined : { ...drop, uidBase: range.base },
+        };
       }
       const runnerId = await runnerIdentity();
       slots = Array.from({ length: deps.concurrency }, (_, slot) => claimLoop(slot));
@@ -232,8 +254,25 @@ export function createRunner(deps: RunnerDeps): Runner {
       // A runner that failed to make its cgroup has none to remove.
       const cgroup = await ownCgroup?.catch(() => undefined);
       await cgroup?.remove();
+      await uidRange?.release();
     },
   };
+}
+
+async function claimOwnUidRange(
+  drop: NonNullable<SandboxCapabilities["dropPrivileges"]>,
+  registry: string,
+  logger: Logger,
+): Promise<UidRange> {
+  const owner = identify(process.pid);
+  if (owner === undefined) {
+    throw new Error("cannot read /proc/self: the runner cannot claim its script uids");
+  }
+  const range = await claimUidRange({ registry, preferredBase: drop.uidBase, explicit: drop.uidBaseExplicit, owner });
+  if (range.base !== drop.uidBase) {
+    logger.warn(`uids from ${drop.uidBase} are another runner's on this host; scripts run as uids from ${range.base}`);
+  }
+  return range;
 }
 
 function describeEnd(summary: ExecutionSummary, durationMs: number): string {

@@ -11,13 +11,18 @@ import { findExecutable } from "./runtimes";
 export interface SandboxCapabilities {
   limits: ResourceLimits;
   /** How to start namespaces; absent when no namespace can be created. */
-  unshare?: { binary: string; userNamespace: boolean; network: boolean; privateTmp: boolean };
+  unshare?: { binary: string; userNamespace: boolean; network: boolean; privateTmp: boolean; ipc: boolean };
   /** The shell and mount binary that set up the namespace and join the cgroups. */
   shell: string;
+  /** Sets the script's own environment as the last step before the interpreter. */
+  env: string;
   mount?: string;
   prlimit?: string;
-  /** Present when the runner is root and can run scripts as per-slot uids. */
-  dropPrivileges?: { setpriv: string; uidBase: number };
+  /**
+   * Present when the runner is root and can run scripts as per-slot uids. The base is the
+   * configured one; the runner claims its actual range at start (uid-range.ts).
+   */
+  dropPrivileges?: { setpriv: string; uidBase: number; uidBaseExplicit: boolean };
   /**
    * Where execution cgroups are made, per controller. As probed: the rgrid directory shared by
    * the runners of this machine, which a runner replaces at start with its own cgroup below it.
@@ -53,6 +58,7 @@ export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
   const warnings: string[] = [];
   const tool = (name: string) => findExecutable(name, searchPath);
   const shell = tool("sh") ?? "/bin/sh";
+  const env = tool("env") ?? "/usr/bin/env";
   const mount = tool("mount");
 
   const unshare = probeNamespaces(tool("unshare"), shell, mount, isRoot, warnings);
@@ -70,7 +76,7 @@ export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
   } else if (setpriv === undefined || !succeeds(setpriv, [...setprivArgs(config.uidBase), "true"])) {
     warnings.push("setpriv cannot switch users: scripts run as root");
   } else {
-    dropPrivileges = { setpriv, uidBase: config.uidBase };
+    dropPrivileges = { setpriv, uidBase: config.uidBase, uidBaseExplicit: config.uidBaseExplicit };
   }
 
   const memory = probeCgroup(path.join(config.cgroupRoot, "memory"), "memory.limit_in_bytes", String(config.limits.memoryBytes));
@@ -82,10 +88,16 @@ export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
     warnings.push("no writable cgroup: processes a script detaches from its process group may outlive the run");
   }
 
+  if (prlimit !== undefined && dropPrivileges === undefined) {
+    warnings.push(
+      "no per-script process limit (RLIMIT_NPROC needs a uid of its own per slot): " +
+        (pids === undefined ? "the number of processes a script starts is not limited" : "only the pids cgroup limits processes"),
+    );
+  }
   if (config.isolation === "required" && warnings.length > 0) {
     throw new SandboxUnavailableError(warnings);
   }
-  return { limits: config.limits, unshare, shell, mount, prlimit, dropPrivileges, cgroups: { memory, pids }, warnings };
+  return { limits: config.limits, unshare, shell, env, mount, prlimit, dropPrivileges, cgroups: { memory, pids }, warnings };
 }
 
 /** The setpriv options that turn root into slot uid `uid` for good. */
@@ -107,16 +119,20 @@ function probeNamespaces(
     binary !== undefined &&
     mount !== undefined &&
     succeeds(binary, [...userFlags, "--mount", "--", shell, "-c", `"$1" -t tmpfs rgrid-probe /tmp`, "probe", mount]);
+  const ipc = binary !== undefined && succeeds(binary, [...userFlags, "--ipc", "--", "true"]);
+  if (!ipc) {
+    warnings.push("no IPC namespace (unshare --ipc is not possible here): scripts share System V IPC and POSIX message queues");
+  }
   if (!network) {
     warnings.push("no network namespace (unshare --net is not possible here): scripts can reach the network");
   }
   if (!privateTmp) {
     warnings.push("no private mount namespace (unshare --mount is not possible here): scripts share /tmp, /var/tmp and /dev/shm");
   }
-  if (binary === undefined || (!network && !privateTmp)) {
+  if (binary === undefined || (!network && !privateTmp && !ipc)) {
     return undefined;
   }
-  return { binary, userNamespace: !isRoot, network, privateTmp };
+  return { binary, userNamespace: !isRoot, network, privateTmp, ipc };
 }
 
 /** The parent for per-execution cgroups when this runner can create and configure them. */

@@ -28,8 +28,8 @@ export interface OutputFile {
 
 export interface OutputScan {
   files: OutputFile[];
-  /** Outputs beyond the limit, not collected. */
-  overLimit: number;
+  /** There were more outputs than the limit; the walk stopped at the first one beyond it. */
+  overLimit: boolean;
   /** Names that cannot travel as object keys (e.g. control characters), not collected. */
   unsafeNames: string[];
 }
@@ -73,8 +73,8 @@ export async function createWorkspace(root: string, executionId: string, sharedR
       fetched.set(name, { digest: expected, stats: await lstat(target) });
     },
     async findOutputs(limit) {
-      const scan: OutputScan = { files: [], overLimit: 0, unsafeNames: [] };
-      for (const name of await listRegularFiles(dir)) {
+      const scan: OutputScan = { files: [], overLimit: false, unsafeNames: [] };
+      for await (const name of regularFiles(dir)) {
         if (relativePathProblem(name) !== undefined) {
           scan.unsafeNames.push(name);
           continue;
@@ -84,13 +84,14 @@ export async function createWorkspace(root: string, executionId: string, sharedR
         if (before !== undefined && sameFile(before.stats, await lstat(filePath))) {
           continue;
         }
-        if (scan.files.length >= limit) {
-          scan.overLimit++;
-          continue;
-        }
         const digest = await digestFile(filePath);
         if (before !== undefined && digest.sha256 === before.digest.sha256 && digest.sizeBytes === before.digest.sizeBytes) {
           continue;
+        }
+        if (scan.files.length >= limit) {
+          // A script may leave millions of files: knowing there is one too many is enough.
+          scan.overLimit = true;
+          break;
         }
         scan.files.push({ name, path: filePath, ...digest });
       }
@@ -125,20 +126,19 @@ async function listEntries(dir: string, prefix = ""): Promise<string[]> {
 }
 
 /**
- * Regular files below `dir` as '/'-separated relative names, sorted. Symbolic links are
- * skipped, never followed: a script could otherwise point one at any file on the runner.
+ * Regular files below `dir` as '/'-separated relative names, in name order, found as they are
+ * needed. Symbolic links are skipped, never followed: a script could otherwise point one at any
+ * file on the runner.
  */
-async function listRegularFiles(dir: string, prefix = ""): Promise<string[]> {
-  const names: string[] = [];
+async function* regularFiles(dir: string, prefix = ""): AsyncGenerator<string> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const name = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
     if (entry.isDirectory()) {
-      names.push(...(await listRegularFiles(path.join(dir, entry.name), name)));
+      yield* regularFiles(path.join(dir, entry.name), name);
     } else if (entry.isFile()) {
-      names.push(name);
+      yield name;
     }
   }
-  return names;
 }

@@ -24,6 +24,7 @@ describe("loadRunnerConfig", () => {
         isolation: "available",
         limits: { cpuSeconds: 3600, maxFileBytes: 1024 ** 3, maxProcesses: 256, maxOpenFiles: 1024, memoryBytes: 1024 ** 3 },
         uidBase: 61000,
+        uidBaseExplicit: false,
         cgroupRoot: "/sys/fs/cgroup",
       },
     });
@@ -59,6 +60,7 @@ describe("loadRunnerConfig", () => {
         isolation: "required",
         limits: { cpuSeconds: 60, maxFileBytes: 1048576, maxProcesses: 32, maxOpenFiles: 128, memoryBytes: 268435456 },
         uidBase: 70000,
+        uidBaseExplicit: true,
         cgroupRoot: "/cg",
       },
     });

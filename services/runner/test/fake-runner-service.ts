@@ -25,13 +25,27 @@ export interface FakeRunnerService {
   outputUploadRequests: FileInfo[][];
   /** Makes the next `count` AppendLogs calls fail as if the connection had dropped. */
   failNextAppends(count: number): void;
+  /** The next Heartbeat call is never answered: it hangs until the caller gives up on it. */
+  holdNextHeartbeat(): void;
+  /**
+   * How often an answered heartbeat came more than the lease after the one before, which would
+   * have made execution-service give up the runner's executions.
+   */
+  leaseExpiries(): number;
   /** Forgets every registered runner, as execution-service does when its database is replaced. */
   forgetRunners(): void;
   /** Resolves with the completion of `executionId` once it arrives. */
   completionOf(executionId: string): Promise<CompleteExecutionRequest>;
 }
 
-export function createFakeRunnerService(uploadGrant: (name: string, executionId: string) => TransferGrant): FakeRunnerService {
+export function createFakeRunnerService(
+  uploadGrant: (name: string, executionId: string) => TransferGrant,
+  heartbeatIntervalMillis = FAKE_HEARTBEAT_INTERVAL_MILLIS,
+): FakeRunnerService {
+  const leaseTimeoutMillis = heartbeatIntervalMillis * 5;
+  let holdHeartbeat = false;
+  let lastAnsweredHeartbeat: number | undefined;
+  let leaseExpiries = 0;
   const queue: Assignment[] = [];
   const claimWaiters: (() => void)[] = [];
   const completionWaiters = new Map<string, (request: CompleteExecutionRequest) => void>();
@@ -64,6 +78,10 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
     failNextAppends(count) {
       appendFailures = count;
     },
+    holdNextHeartbeat() {
+      holdHeartbeat = true;
+    },
+    leaseExpiries: () => leaseExpiries,
     forgetRunners() {
       knownRunners.clear();
     },
@@ -82,10 +100,20 @@ export function createFakeRunnerService(uploadGrant: (name: string, executionId:
         fake.registered.push({ name: request.name, runtimes: request.runtimes, sandboxWarnings: request.sandboxWarnings });
         const runnerId = `runner_test_${fake.registered.length}`;
         knownRunners.add(runnerId);
-        return { runnerId, heartbeatIntervalMillis: FAKE_HEARTBEAT_INTERVAL_MILLIS, leaseTimeoutMillis: FAKE_HEARTBEAT_INTERVAL_MILLIS * 5 };
+        return { runnerId, heartbeatIntervalMillis, leaseTimeoutMillis };
       },
-      heartbeat(request) {
+      async heartbeat(request, context) {
         requireKnown(request.runnerId);
+        if (holdHeartbeat) {
+          holdHeartbeat = false;
+          await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+          throw new ConnectError("the caller gave up", Code.Canceled);
+        }
+        const now = Date.now();
+        if (lastAnsweredHeartbeat !== undefined && now - lastAnsweredHeartbeat > leaseTimeoutMillis) {
+          leaseExpiries++;
+        }
+        lastAnsweredHeartbeat = now;
         fake.heartbeats.push({ runnerId: request.runnerId, executionIds: request.executionIds });
         const answer = (wanted: Set<string>) => request.executionIds.filter((id) => wanted.delete(id));
         return { cancelExecutionIds: answer(toCancel), lostExecutionIds: answer(toLose) };

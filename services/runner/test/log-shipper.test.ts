@@ -121,6 +121,34 @@ describe("createLogShipper", () => {
     expect(delivered.map((entry) => entry.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
   });
 
+  it("holds at most maxPendingChars of long lines while delivery lags", async () => {
+    const delivered: string[] = [];
+    let releaseFirstCall: () => void = () => undefined;
+    const firstCall = new Promise<void>((resolve) => (releaseFirstCall = resolve));
+    let calls = 0;
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        if (calls++ === 0) {
+          await firstCall;
+        }
+        delivered.push(...entries.map((entry) => entry.line));
+      },
+      logger: silentLogger,
+      flushIntervalMs: 1,
+      maxBatchEntries: 1,
+      maxPendingChars: 2500,
+    });
+    // The first line goes out and stalls; two more fit in 2,500 characters, the rest are dropped.
+    const long = (n: number) => String(n).repeat(1000);
+    for (let line = 0; line < 10; line++) {
+      shipper.append("stdout", long(line));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    releaseFirstCall();
+    await shipper.close();
+    expect(delivered).toEqual([long(0), long(1), long(2), "7 log lines dropped: the execution service did not accept them fast enough"]);
+  });
+
   it("sends a batch at once when its lines reach the size bound", async () => {
     const batches: string[][] = [];
     const shipper = createLogShipper({

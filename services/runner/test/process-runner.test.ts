@@ -171,6 +171,23 @@ describe("runProcess", () => {
     expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.CANCELLED, errorMessage: "cancelled by its owner" });
   });
 
+  it("finishes when a process that left the group keeps the output open, with nothing to kill it", async () => {
+    const captured = await runScript(
+      "python",
+      "import subprocess\nchild = subprocess.Popen(['sleep', '300'], start_new_session=True)\nprint('detached', child.pid, flush=True)\n",
+    );
+    const pid = Number(/^detached (\d+)$/.exec(linesOf(captured, "stdout")[0] ?? "")?.[1]);
+    try {
+      expect(pid).toBeGreaterThan(0);
+      expect(captured.result.termination).toEqual({ kind: "exited", exitCode: 0 });
+      expect(await isGone(pid)).toBe(false);
+    } finally {
+      if (pid > 0) {
+        process.kill(pid, "SIGKILL");
+      }
+    }
+  });
+
   it("reports a script killed by a signal", async () => {
     const captured = await runScript("python", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n");
     expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.FAILED, errorMessage: "killed by SIGKILL" });

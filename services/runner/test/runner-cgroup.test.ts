@@ -5,7 +5,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -73,13 +72,12 @@ async function sleeperIn(parents: CgroupParents, child: string): Promise<ChildPr
 
 const killed = (child: ChildProcess) => child.signalCode === "SIGKILL";
 const cgroupDirs = (cgroup: RunnerCgroup) => [cgroup.parents.memory, cgroup.parents.pids].filter((dir): dir is string => dir !== undefined);
-const legacyName = () => `exec_legacy_${randomBytes(4).toString("hex")}`;
 
 describeAsRoot("runner cgroups (as root)", () => {
   beforeEach(async () => {
     // Its own uid base, so that its scripts do not count against other tests' process limits.
     const probed = probeSandbox({
-      config: { isolation: "required", limits: LIMITS, uidBase: 63000, cgroupRoot: CGROUP_ROOT },
+      config: { isolation: "required", limits: LIMITS, uidBase: 63000, uidBaseExplicit: false, cgroupRoot: CGROUP_ROOT },
       searchPath: process.env.PATH ?? "",
       isRoot,
     });
@@ -109,9 +107,6 @@ describeAsRoot("runner cgroups (as root)", () => {
     const owner = identify(deadRunner.pid ?? 0) as ProcessIdentity;
     const leftover = await createRunnerCgroup(sandbox.cgroups, owner);
     const orphan = await sleeperIn(leftover.parents, "exec_orphaned");
-    const emptyLegacy = legacyName();
-    await mkdir(areaDir("memory", emptyLegacy));
-    await mkdir(areaDir("pids", emptyLegacy));
     deadRunner.kill("SIGKILL");
     await waitFor(() => killed(deadRunner), "the old runner to die");
     expect(killed(orphan)).toBe(false);
@@ -120,8 +115,6 @@ describeAsRoot("runner cgroups (as root)", () => {
 
     await waitFor(() => killed(orphan), "the orphaned script to be killed");
     expect(cgroupDirs(leftover).filter((dir) => existsSync(dir))).toEqual([]);
-    expect(existsSync(areaDir("memory", emptyLegacy))).toBe(false);
-    expect(existsSync(areaDir("pids", emptyLegacy))).toBe(false);
   });
 
   it("leaves the cgroups of live runners alone, and sweeps one whose pid now belongs to another process", async () => {
@@ -130,8 +123,6 @@ describeAsRoot("runner cgroups (as root)", () => {
     const reused = await createRunnerCgroup(sandbox.cgroups, { ...self, startTime: "1" });
     const liveScript = await sleeperIn(live.parents, "exec_running");
     const reusedScript = await sleeperIn(reused.parents, "exec_running");
-    // A populated legacy cgroup may belong to a runner of an older version that still runs.
-    const legacyScript = await sleeperIn(sandbox.cgroups, legacyName());
 
     await startRunner();
 
@@ -139,7 +130,6 @@ describeAsRoot("runner cgroups (as root)", () => {
     expect(cgroupDirs(reused).filter((dir) => existsSync(dir))).toEqual([]);
     const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
     expect(running(liveScript)).toBe(true);
-    expect(running(legacyScript)).toBe(true);
     expect(cgroupDirs(live).filter((dir) => existsSync(path.join(dir, "exec_running")))).toHaveLength(2);
   });
 

@@ -259,7 +259,7 @@ describe("runner", () => {
 
   it("tells execution-service which isolation measures it lacks", async () => {
     const warnings = ["the runner is not root: scripts run as the runner's own user, not a separate unprivileged one"];
-    await startRunner({ sandbox: { limits: LIMITS, shell: "/bin/sh", cgroups: {}, warnings } });
+    await startRunner({ sandbox: { limits: LIMITS, shell: "/bin/sh", env: "/usr/bin/env", cgroups: {}, warnings } });
     expect(service.registered[0]?.sandboxWarnings).toEqual(warnings);
   });
 
@@ -274,6 +274,17 @@ describe("runner", () => {
     await waitFor(() => service.heartbeats.some((beat) => beat.executionIds.includes(id)), "a heartbeat naming the execution");
     service.cancel(id);
     await service.completionOf(id);
+  });
+
+  it("gives up a hung heartbeat and sends the next one within the lease", async () => {
+    // Long enough that a busy machine's delays stay far below the lease.
+    service = createFakeRunnerService(outputGrantsOn(grants), 400);
+    await startRunner();
+    await waitFor(() => service.heartbeats.length >= 1, "a first heartbeat");
+    service.holdNextHeartbeat();
+    const answeredBefore = service.heartbeats.length;
+    await waitFor(() => service.heartbeats.length >= answeredBefore + 2, "heartbeats after the hung one");
+    expect(service.leaseExpiries()).toBe(0);
   });
 
   it("stops a cancelled execution, keeps its outputs so far and reports it cancelled", async () => {

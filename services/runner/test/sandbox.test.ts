@@ -3,16 +3,19 @@
 
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { newExecutionId, silentLogger } from "@rgrid/common";
 import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
 import type { CompleteExecutionRequest, LogEntry } from "@rgrid/proto";
+import type { CgroupParents } from "../src/cgroup";
 import type { ResourceLimits } from "../src/config";
 import type { ExecutionSummary } from "../src/execute";
+import { buildCommand } from "../src/command";
 import { executeAssignment } from "../src/execute";
 import { openRunnerCgroup } from "../src/runner-cgroup";
 import type { RunnerCgroup } from "../src/runner-cgroup";
@@ -37,7 +40,7 @@ const LIMITS: ResourceLimits = {
 
 function probe(limits: ResourceLimits = LIMITS): SandboxCapabilities {
   return probeSandbox({
-    config: { isolation: "required", limits, uidBase: UID_BASE, cgroupRoot: "/sys/fs/cgroup" },
+    config: { isolation: "required", limits, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: "/sys/fs/cgroup" },
     searchPath: process.env.PATH ?? "",
     isRoot,
   });
@@ -73,29 +76,38 @@ interface RunOptions {
   timeoutSeconds?: number;
   sandbox?: SandboxCapabilities;
   env?: Record<string, string>;
+  inputs?: { name: string; content: Buffer }[];
+  /** Where the run's cgroups go instead of below the test's runner cgroup. */
+  cgroups?: CgroupParents;
 }
 
 interface Run {
   summary: ExecutionSummary;
   completion: CompleteExecutionRequest;
   stdout: string[];
+  stderr: string[];
   system: string[];
   entries: LogEntry[];
 }
 
 async function run(source: string, options: RunOptions = {}): Promise<Run> {
   const probed = options.sandbox ?? probe();
-  const sandbox = { ...probed, cgroups: runnerCgroup?.parents ?? probed.cgroups };
+  const sandbox = { ...probed, cgroups: options.cgroups ?? runnerCgroup?.parents ?? probed.cgroups };
   const runtime = options.runtime ?? "python";
   const drop = sandbox.dropPrivileges;
   const { catalog } = detectRuntimes({
     searchPath: process.env.PATH ?? "",
     nodeBinary: process.execPath,
-    runAs: drop === undefined ? undefined : [drop.setpriv, ...setprivArgs(drop.uidBase)],
+    // The setpriv on PATH: a test may break the sandbox's own on purpose.
+    runAs: drop === undefined ? undefined : ["setpriv", ...setprivArgs(drop.uidBase)],
   });
   const id = newExecutionId();
   const name = runtime === "python" ? "script.py" : "script.js";
   grants.objects.set(`scripts/${id}`, Buffer.from(source));
+  const inputs = options.inputs ?? [];
+  for (const input of inputs) {
+    grants.objects.set(`inputs/${id}/${input.name}`, input.content);
+  }
   const assignment = create(AssignmentSchema, {
     execution: {
       id,
@@ -103,8 +115,10 @@ async function run(source: string, options: RunOptions = {}): Promise<Run> {
       runtime,
       env: options.env ?? {},
       network: options.network ?? false,
+      inputs: inputs.map((input) => ({ name: input.name, sizeBytes: BigInt(input.content.length), sha256: sha256(input.content) })),
     },
     scriptDownload: { name, method: "GET", url: grants.urlFor(`scripts/${id}`), headers: {} },
+    inputDownloads: inputs.map((input) => ({ name: input.name, method: "GET", url: grants.urlFor(`inputs/${id}/${input.name}`), headers: {} })),
     runtimeName: runtime,
     timeoutSeconds: options.timeoutSeconds ?? 60,
   });
@@ -131,6 +145,7 @@ async function run(source: string, options: RunOptions = {}): Promise<Run> {
     summary,
     completion: await service.completionOf(id),
     stdout: of(LogEntry_Stream.STDOUT),
+    stderr: of(LogEntry_Stream.STDERR),
     system: of(LogEntry_Stream.SYSTEM),
     entries,
   };
@@ -166,7 +181,7 @@ describeAsRoot("the sandbox (as root)", () => {
   it("finds every measure on this machine", () => {
     const sandbox = probe();
     expect(sandbox.warnings).toEqual([]);
-    expect(sandbox.unshare).toMatchObject({ network: true, privateTmp: true, userNamespace: false });
+    expect(sandbox.unshare).toMatchObject({ network: true, privateTmp: true, ipc: true, userNamespace: false });
     expect(sandbox.dropPrivileges?.uidBase).toBe(UID_BASE);
     expect(sandbox.cgroups.memory).toBe("/sys/fs/cgroup/memory/rgrid");
   });
@@ -243,6 +258,89 @@ print("tmp holds", sorted(os.listdir("/tmp")))
     expect(readdirSync(workRoot)).toEqual([path.basename(other)]);
   });
 
+  it("keeps the execution's environment away from the root-run wrappers, and gives it to the script exactly", async () => {
+    const compiler = ["cc", "gcc"].find((name) => spawnSync(name, ["--version"], { stdio: "ignore" }).status === 0);
+    if (compiler === undefined) {
+      return; // nothing to build the library with on this machine
+    }
+    const build = await mkdtemp(path.join(tmpdir(), "rgrid-preload-"));
+    try {
+      // Loaded into any process that honours LD_PRELOAD: marks root processes, announces others.
+      const marker = path.join(build, "loaded-as-root");
+      await writeFile(
+        path.join(build, "evil.c"),
+        `#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void init(void) {
+  if (geteuid() == 0) { FILE *f = fopen(${JSON.stringify(marker)}, "a"); if (f) { fprintf(f, "pid %d\\n", getpid()); fclose(f); } }
+  else { fprintf(stderr, "preloaded as %d\\n", geteuid()); }
+}
+`,
+      );
+      execFileSync(compiler, ["-shared", "-fPIC", "-o", path.join(build, "evil.so"), path.join(build, "evil.c")]);
+      const env = {
+        LD_PRELOAD: "./evil.so",
+        LD_LIBRARY_PATH: ".",
+        TRICKY: "two words; $(id) `id` 'quoted' \"double\"\nsecond line = -i --",
+        "-n": "dash name",
+      };
+      const result = await run(
+        "import os, json\nprint(json.dumps({k: os.environ.get(k) for k in ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'TRICKY', '-n']}))\n",
+        { env, inputs: [{ name: "evil.so", content: await readFile(path.join(build, "evil.so")) }] },
+      );
+      expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+      expect(JSON.parse(result.stdout[0] ?? "{}")).toEqual(env);
+      // The library did load, into the script (which is allowed it), and into nothing run as root.
+      expect(result.stderr).toContain(`preloaded as ${UID_BASE}`);
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      await rm(build, { recursive: true, force: true });
+    }
+  });
+
+  it("gives each run its own System V IPC namespace", async () => {
+    const key = 0x52470000 + Math.floor(Math.random() * 0xffff);
+    const result = await run(
+      `import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint("shmid", libc.shmget(${key}, 4096, 0o1000 | 0o600))\n`,
+    );
+    expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(Number(result.stdout[0]?.split(" ")[1])).toBeGreaterThanOrEqual(0);
+    const hostSegments = (await readFile("/proc/sysvipc/shm", "utf8")).split("\n").slice(1);
+    const leaked = hostSegments.filter((line) => Number(line.trim().split(/\s+/)[0]) === key);
+    for (const line of leaked) {
+      spawnSync("ipcrm", ["-m", line.trim().split(/\s+/)[1] ?? ""]);
+    }
+    expect(leaked).toEqual([]);
+  });
+
+  it("reports a failing sandbox wrapper as an infrastructure error, and the script's own exit codes as its own", async () => {
+    const probed = probe();
+    const drop = probed.dropPrivileges;
+    if (drop === undefined) {
+      throw new Error("setpriv is needed for this test");
+    }
+    const broken = await run("print('never runs')\n", { sandbox: { ...probed, dropPrivileges: { ...drop, setpriv: "/nonexistent/setpriv" } } });
+    expect(broken.completion.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
+    expect(broken.completion.errorMessage).toMatch(/^the sandbox could not start the script: .*\/nonexistent\/setpriv/);
+    expect(broken.stdout).toEqual([]);
+
+    const unjoinable = await run("print('never runs')\n", { cgroups: { memory: path.join(workRoot, "no-such-cgroup-area") } });
+    expect(unjoinable.completion.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
+
+    const own = await run("import sys\nsys.exit(125)\n");
+    expect(own.completion.outcome).toBe(Outcome.FAILED);
+    expect(own.completion.exitCode).toBe(125);
+  });
+
+  it("keeps the run's result when its cgroup cannot be removed", async () => {
+    // An ordinary directory passes for a cgroup until it is to be removed: it is not empty.
+    const notACgroup = path.join(path.dirname(workRoot), "not-a-cgroup");
+    await mkdir(notACgroup);
+    const result = await run("print('done')\n", { cgroups: { memory: notACgroup } });
+    expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(result.stdout).toEqual(["done"]);
+  });
+
   it("stops a script over its memory limit and says so", async () => {
     const result = await run("blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n");
     expect(result.completion.outcome).toBe(Outcome.FAILED);
@@ -311,13 +409,13 @@ print("tmp holds", sorted(os.listdir("/tmp")))
   it("refuses to start when isolation is required and a measure is missing", () => {
     expect(() =>
       probeSandbox({
-        config: { isolation: "required", limits: LIMITS, uidBase: UID_BASE, cgroupRoot: path.join(workRoot, "no-cgroups") },
+        config: { isolation: "required", limits: LIMITS, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: path.join(workRoot, "no-cgroups") },
         searchPath: process.env.PATH ?? "",
         isRoot,
       }),
     ).toThrow(SandboxUnavailableError);
     const available = probeSandbox({
-      config: { isolation: "available", limits: LIMITS, uidBase: UID_BASE, cgroupRoot: "/nonexistent-cgroup-root" },
+      config: { isolation: "available", limits: LIMITS, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: "/nonexistent-cgroup-root" },
       searchPath: process.env.PATH ?? "",
       isRoot,
     });
@@ -325,6 +423,34 @@ print("tmp holds", sorted(os.listdir("/tmp")))
       "no writable cgroup v1 memory controller at /nonexistent-cgroup-root/memory: memory is not limited",
       "no writable cgroup: processes a script detaches from its process group may outlive the run",
     ]);
+  });
+});
+
+describe("the sandbox without a uid per slot", () => {
+  it("limits no process count of the runner's own user, and says so", () => {
+    const sandbox = probeSandbox({
+      config: { isolation: "available", limits: LIMITS, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: "/nonexistent-cgroup-root" },
+      searchPath: process.env.PATH ?? "",
+      isRoot: false,
+    });
+    if (sandbox.prlimit === undefined) {
+      return; // no limits at all here, which the warnings already say
+    }
+    expect(sandbox.warnings).toContain(
+      "no per-script process limit (RLIMIT_NPROC needs a uid of its own per slot): the number of processes a script starts is not limited",
+    );
+    const { catalog } = detectRuntimes({ searchPath: process.env.PATH ?? "", nodeBinary: process.execPath });
+    const runtime = catalog.resolve("node", "node");
+    const command = buildCommand({
+      runtime: runtime as NonNullable<typeof runtime>,
+      scriptName: "script.js",
+      args: [],
+      env: {},
+      workDir: tmpdir(),
+      sandbox: { capabilities: sandbox, network: false, uid: UID_BASE, cgroupProcsFiles: [] },
+    });
+    expect(command.args.filter((arg) => arg.startsWith("--nproc"))).toEqual([]);
+    expect(command.args).toContain(`--nofile=${LIMITS.maxOpenFiles}`);
   });
 });
 

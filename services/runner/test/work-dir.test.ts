@@ -1,7 +1,11 @@
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { chmod, chown, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { firstUnsearchableAncestor } from "../src/assemble";
+import { UnsafeWorkRootError, checkWorkRoot } from "../src/work-root";
+
+const isRoot = process.getuid?.() === 0;
 
 describe("a work root scripts run as other users can reach", () => {
   let base: string;
@@ -27,5 +31,41 @@ describe("a work root scripts run as other users can reach", () => {
     await mkdir(join(privateHome, "project"), { recursive: true });
     await chmod(privateHome, 0o700);
     expect(firstUnsearchableAncestor(join(privateHome, "project", ".rgrid", "work"))).toBe(privateHome);
+  });
+});
+
+describe("a work root the runner trusts", () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), "rgrid-workroot-"));
+  });
+  afterEach(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  test("is created when missing, private to the runner", () => {
+    const workDir = join(base, "new", "work");
+    checkWorkRoot(workDir, isRoot);
+    expect(statSync(workDir).mode & 0o777).toBe(0o700);
+  });
+
+  test("is refused when it is a symbolic link", async () => {
+    await mkdir(join(base, "elsewhere"));
+    await symlink(join(base, "elsewhere"), join(base, "work"));
+    expect(() => checkWorkRoot(join(base, "work"), isRoot)).toThrow(new UnsafeWorkRootError(join(base, "work"), "is a symbolic link"));
+  });
+
+  test("is refused when others can write to it", async () => {
+    const workDir = join(base, "work");
+    await mkdir(workDir);
+    await chmod(workDir, 0o777);
+    expect(() => checkWorkRoot(workDir, isRoot)).toThrow(/can be written by others \(mode 777; chmod go-w /);
+  });
+
+  (isRoot ? test : test.skip)("is refused, when the runner is root, if another user owns it", async () => {
+    const workDir = join(base, "work");
+    await mkdir(workDir, { mode: 0o700 });
+    await chown(workDir, 65534, 65534);
+    expect(() => checkWorkRoot(workDir, true)).toThrow(/is owned by uid 65534, not root/);
   });
 });
