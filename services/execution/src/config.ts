@@ -25,7 +25,7 @@ export interface ExecutionConfig {
   retryBackoffBaseMillis: number;
   /** Log text stored per execution before later lines are dropped. */
   maxLogBytes: number;
-  /** How often the janitor looks for objects of executions that do not exist; 0: never. */
+  /** How often the janitor looks for objects of executions that do not exist; 0 (the default): never. */
   janitorIntervalMillis: number;
   /** Such objects younger than this are left alone (a retry copies before it records). */
   janitorGraceMillis: number;
@@ -79,7 +79,9 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     ...readLeases(env, reader),
     retryBackoffBaseMillis: readSeconds(env, reader, "RGRID_EXECUTION_RETRY_BACKOFF_SECONDS", RUNNER_DEFAULTS.retryBackoffBaseMillis / 1000, 0, 300) * 1000,
     maxLogBytes: reader.integer("RGRID_EXECUTION_MAX_LOG_BYTES", RUNNER_DEFAULTS.maxLogBytes, 1, 2 ** 40),
-    janitorIntervalMillis: reader.integer("RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS", 3600, 0, ONE_DAY_SECONDS) * 1000,
+    // Off unless asked for: pointed at the wrong database, the janitor would take every object
+    // for an orphan.
+    janitorIntervalMillis: reader.integer("RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS", 0, 0, ONE_DAY_SECONDS) * 1000,
     // Far longer than any copy-then-insert of a retry takes, so only true orphans qualify.
     janitorGraceMillis: reader.integer("RGRID_EXECUTION_JANITOR_GRACE_SECONDS", 3600, 0, ONE_YEAR_SECONDS) * 1000,
   };

@@ -44,6 +44,12 @@ export function createJanitor(deps: JanitorDeps): Janitor {
 
   return {
     async runOnce() {
+      // An empty database is a wrong one (a new file at a relative path, another deployment's
+      // bucket): every stored object would look orphaned.
+      if ((await db.fork().count(Execution, {})) === 0) {
+        logger.warn("janitor pass skipped: the database has no executions, so it is probably not this storage's");
+        return { removedExecutions: 0, removedIds: [] };
+      }
       const removedIds: string[] = [];
       let failures = 0;
       let after = "";
@@ -87,14 +93,22 @@ export function createJanitor(deps: JanitorDeps): Janitor {
 /**
  * Runs a pass every `intervalMillis` (the first one interval after start, so a restart loop
  * does not hammer storage) until the returned stop function is called; stop waits for a pass
- * in progress. A failed pass is logged and the next one tries again.
+ * in progress. A tick while a pass still runs is skipped, so slow passes never pile up. A
+ * failed pass is logged and the next one tries again.
  */
 export function startJanitor(janitor: Janitor, intervalMillis: number, logger: Logger): () => Promise<void> {
-  let current: Promise<unknown> = Promise.resolve();
+  let current: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    current = current.then(() =>
-      janitor.runOnce().catch((error: unknown) => logger.warn("janitor pass failed; the next one tries again", { error })),
-    );
+    if (current !== undefined) {
+      logger.info("janitor pass skipped: the previous one is still running");
+      return;
+    }
+    current = janitor
+      .runOnce()
+      .catch((error: unknown) => logger.warn("janitor pass failed; the next one tries again", { error }))
+      .finally(() => {
+        current = undefined;
+      });
   }, intervalMillis);
   timer.unref();
   return async () => {

@@ -57,6 +57,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
   const autoRetry = createAutoRetry({
+    db: deps.db,
     retryExecution: createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger }),
     clock,
     logger: deps.logger,
@@ -86,6 +87,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
     leases: createLeaseSweeper({
       db: deps.db,
       logActivity,
+      notifier,
       autoRetry,
       clock,
       logger: deps.logger.child("leases"),

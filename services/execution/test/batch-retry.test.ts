@@ -4,7 +4,11 @@ import { newBatchId } from "@rgrid/common";
 import { ExecutionStatus, Outcome, RetryKind } from "@rgrid/proto";
 import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgrid/proto";
 import { Execution as ExecutionRecord } from "../src/db/entities";
-import { batchItemRequestId } from "../src/executions/batch-retry";
+import { silentLogger } from "@rgrid/common";
+import { batchItemRequestId, createRetryBatch } from "../src/executions/batch-retry";
+import { createRetryExecution } from "../src/executions/retry";
+import { WorkNotifier } from "../src/executions/work-notifier";
+import { createStorageGateway } from "../src/storage";
 import { expectCode } from "./expect-code";
 import { countExecutions, registeredRunner } from "./flows";
 import { executionRequest, startHarness, uploadAll } from "./harness";
@@ -273,4 +277,24 @@ describe("CreateExecution's run options", () => {
     expect(retry).toMatchObject({ network: true, maxRetries: 1, retryOnExitCodes: [75], batchId, batchParallelism: 2 });
     expect(h.storage.keysUnder(retry!.id)).toContain(`executions/${retry!.id}/inputs/input.json`);
   });
+});
+
+test("an execution retried by someone else while the batch is being retried is reported skipped, not retried twice", async () => {
+  const batchId = newBatchId();
+  const [failed] = await batchOf(batchId, ["failed"]);
+  const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, apiKeyId: "" };
+  const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger });
+  let meanwhile: string | undefined;
+  const retryBatch = createRetryBatch({
+    db: h.db,
+    // Another request retries the execution between the batch's look at its members and its own retry.
+    retryExecution: async (who, request) => {
+      meanwhile ??= (await retryExecution(who, { executionId: request.executionId, force: false, requestId: "manual-1" })).execution.id;
+      return retryExecution(who, request);
+    },
+  });
+  const [item] = await retryBatch(caller, { batchId, failedOnly: true, requestId: randomBytes(8).toString("hex") });
+  expect(item?.retry).toBeUndefined();
+  expect(item?.skipped).toBe(`already retried as ${meanwhile}`);
+  expect((await h.alice.getExecution({ executionId: failed!.id })).execution!.retriedAs).toEqual([meanwhile]);
 });

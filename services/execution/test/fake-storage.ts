@@ -29,9 +29,16 @@ export class FakeStorage {
     listStoredExecutions: 0,
   };
   private readonly failures = new Map<Method, ConnectError>();
+  /** Runs (and may throw) before each CreateDownloadGrants answer, e.g. to act while a claim is handed over. */
+  beforeDownloadGrants?: (executionId: string) => Promise<void>;
 
   failWith(method: Method, error: ConnectError): void {
     this.failures.set(method, error);
+  }
+
+  /** Undoes failWith: `method` answers normally again. */
+  recover(method: Method): void {
+    this.failures.delete(method);
   }
 
   put(executionId: string, kind: ObjectKind, name: string, sizeBytes: number, storedAt = new Date()): void {
@@ -68,7 +75,8 @@ export class FakeStorage {
         this.enter("createUploadGrants");
         return { grants: req.refs.map((ref) => grant("PUT", req.executionId, ref)) };
       },
-      createDownloadGrants: (req) => {
+      createDownloadGrants: async (req) => {
+        await this.beforeDownloadGrants?.(req.executionId);
         this.enter("createDownloadGrants");
         return { grants: req.refs.map((ref) => grant("GET", req.executionId, ref)) };
       },

@@ -15,7 +15,8 @@ import { createStorageServer, openBackend, systemClock } from "@rgrid/storage";
 import { issueApiKey } from "../src/accounts";
 import type { Database } from "../src/db/orm";
 import { openDatabase } from "../src/db/orm";
-import { createJanitor } from "../src/janitor";
+import { createJanitor, startJanitor } from "../src/janitor";
+import type { Janitor } from "../src/janitor";
 import { createExecutionService } from "../src/server";
 import type { StorageGateway } from "../src/storage";
 import { createStorageGateway, inputObject } from "../src/storage";
@@ -101,6 +102,7 @@ describe("janitor over SQLite and an in-memory storage", () => {
   });
 
   it("logs an id it cannot remove and still removes the others", async () => {
+    await queuedExecution(h);
     const missing = [orphan(), orphan(), orphan()].sort();
     const stuck = missing[1] as string;
     const flaky: StorageGateway = {
@@ -120,6 +122,35 @@ describe("janitor over SQLite and an in-memory storage", () => {
     expect(h.storage.keysUnder(stuck)).toHaveLength(2);
     expect(lines.some((line) => line.includes("WARN") && line.includes(stuck) && line.includes("disk full"))).toBe(true);
     expect(lines.some((line) => line.includes("removedExecutions=2") && line.includes("failures=1"))).toBe(true);
+  });
+
+  it("removes nothing while the database has no executions at all: it is probably not this storage's", async () => {
+    const stored = orphan();
+    const { logger, lines } = recordingLogger();
+    const pass = await createJanitor({ db: h.db, storage: gateway, logger, clock: later, graceMillis: HOUR }).runOnce();
+    expect(pass).toEqual({ removedExecutions: 0, removedIds: [] });
+    expect(h.storage.keysUnder(stored)).toHaveLength(2);
+    expect(lines.some((line) => line.includes("WARN") && line.includes("no executions"))).toBe(true);
+  });
+
+  it("skips the ticks that come while a pass still runs, instead of queueing passes", async () => {
+    let passes = 0;
+    let finishFirst: () => void = () => undefined;
+    const done = { removedExecutions: 0, removedIds: [] };
+    const slowAtFirst: Janitor = {
+      runOnce: () => {
+        passes++;
+        return passes === 1 ? new Promise((resolve) => (finishFirst = () => resolve(done))) : Promise.resolve(done);
+      },
+    };
+    const stop = startJanitor(slowAtFirst, 10, silentLogger);
+    while (passes === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // many ticks while the first pass runs
+    finishFirst();
+    await stop();
+    expect(passes).toBeLessThanOrEqual(2);
   });
 
   it("does nothing when nothing is stored", async () => {

@@ -1,10 +1,11 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ExecutionStatus, FailureKind, LogEntry_Stream, ObjectKind, Outcome, RetryKind } from "@rgrid/proto";
 import type { CreateExecutionRequest, Execution } from "@rgrid/proto";
 import { expectCode } from "./expect-code";
 import type { Harness } from "./harness";
-import { executionRequest, startHarness, uploadAll } from "./harness";
+import { TEST_SERVICE_SETTINGS, executionRequest, startHarness, uploadAll } from "./harness";
+import { createExecutionService } from "../src/server";
 
 // Leases, automatic retries, cancel delivery and the log cap, seen through RunnerService and
 // ExecutionService as a runner and a user would. Most tests drive a hand-moved clock and sweep
@@ -314,25 +315,114 @@ describe("outcomes a runner reports", () => {
     expect((await get(execution.id)).retriedAs).toHaveLength(1);
   });
 
-  test("an automatic retry that could not be made is made by the next sweep", async () => {
+  test("an automatic retry that could not be made (storage unreachable) is made by the next sweep", async () => {
     const runnerId = await register();
     const execution = await queue();
     await claim(runnerId, execution.id);
-    // The script object is briefly missing, so copying it for the retry fails.
-    const scriptKey = h.storage.keysUnder(execution.id).find((key) => key.includes("/script/")) as string;
-    const script = h.storage.objects.get(scriptKey)!;
-    h.storage.objects.delete(scriptKey);
+    h.storage.failWith("copyInputs", new ConnectError("connect ECONNREFUSED", Code.Unavailable));
     await h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.INFRASTRUCTURE_ERROR });
     expect((await get(execution.id)).status).toBe(ExecutionStatus.FAILED);
     expect(await retryOf(execution.id)).toBeUndefined();
     expect((await h.service.leases.sweepOnce()).retried).toEqual([]);
 
-    h.storage.put(execution.id, ObjectKind.SCRIPT, execution.script!.name, script.sizeBytes);
+    h.storage.recover("copyInputs");
     const sweep = await h.service.leases.sweepOnce();
     const retry = await retryOf(execution.id);
     expect(sweep.retried).toEqual([retry?.id]);
     expect(retry).toMatchObject({ retryReason: "infrastructure error", autoRetryNumber: 1 });
     expect((await h.service.leases.sweepOnce()).retried).toEqual([]);
+  });
+
+  test("an automatic retry that can never be made (an input gone) is given up, saying why", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    await claim(runnerId, execution.id);
+    const scriptKey = h.storage.keysUnder(execution.id).find((key) => key.includes("/script/")) as string;
+    const script = h.storage.objects.get(scriptKey)!;
+    h.storage.objects.delete(scriptKey);
+    await h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.INFRASTRUCTURE_ERROR, errorMessage: "disk full" });
+    const after = await get(execution.id);
+    expect(after.errorMessage).toMatch(/^disk full; automatic retry not possible: cannot retry/);
+    expect(await retryOf(execution.id)).toBeUndefined();
+
+    // Not tried again by the sweeps, even if the object came back.
+    h.storage.put(execution.id, ObjectKind.SCRIPT, execution.script!.name, script.sizeBytes);
+    const copies = h.storage.calls.copyInputs;
+    expect((await h.service.leases.sweepOnce()).retried).toEqual([]);
+    expect(h.storage.calls.copyInputs).toBe(copies);
+  });
+
+  test("failures that are not due a retry never keep a lost runner's execution from its retry", async () => {
+    // Script failures with declared retry codes but another exit code, finished first.
+    const runnerId = await register();
+    for (let index = 0; index < 101; index++) {
+      const failed = await queue({ retryOnExitCodes: [75] });
+      await claim(runnerId, failed.id);
+      await h.runner.completeExecution({ runnerId, executionId: failed.id, outcome: Outcome.FAILED, exitCode: 1 });
+    }
+    const silent = await register();
+    const lost = await queue();
+    await claim(silent, lost.id);
+    tick(LEASE_MILLIS + 1);
+    await h.runner.heartbeat({ runnerId, executionIds: [] });
+    const sweep = await h.service.leases.sweepOnce();
+    expect(sweep.lost).toEqual([lost.id]);
+    expect(sweep.retried).toEqual([(await retryOf(lost.id))?.id]);
+  });
+
+  test("a failure already retried by its owner gets no automatic retry besides", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    await claim(runnerId, execution.id);
+    const forced = (await h.alice.retryExecution({ executionId: execution.id, force: true, requestId: "forced-1" })).execution!;
+    await h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.INFRASTRUCTURE_ERROR });
+    expect((await get(execution.id)).retriedAs).toEqual([forced.id]);
+    expect((await h.service.leases.sweepOnce()).retried).toEqual([]);
+    expect((await get(execution.id)).retriedAs).toEqual([forced.id]);
+  });
+
+  test("a runner's own failure report after it was given up as lost is refused, not taken as a resend", async () => {
+    const runnerId = await register();
+    const execution = await queue({ maxRetries: 0 });
+    await claim(runnerId, execution.id);
+    tick(LEASE_MILLIS + 1);
+    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    await expectCode(
+      h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.FAILED, exitCode: 1 }),
+      Code.FailedPrecondition,
+      "already failed",
+    );
+    const after = await get(execution.id);
+    expect(after.failureKind).toBe(FailureKind.RUNNER_LOST);
+    expect(after.exitCode).toBeUndefined();
+  });
+
+  test("a resent script failure report is still acknowledged", async () => {
+    const runnerId = await register();
+    const execution = await queue({ maxRetries: 0 });
+    await claim(runnerId, execution.id);
+    const report = { runnerId, executionId: execution.id, outcome: Outcome.FAILED, exitCode: 3 };
+    await h.runner.completeExecution(report);
+    await h.runner.completeExecution(report);
+    await expectCode(h.runner.completeExecution({ ...report, exitCode: 4 }), Code.FailedPrecondition);
+  });
+});
+
+describe("after a restart", () => {
+  beforeEach(() => start());
+
+  test("a new sweeper gives nothing up before a lease has passed, so runners can heartbeat first", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    await claim(runnerId, execution.id);
+    tick(3 * LEASE_MILLIS); // the service was down; the runner's heartbeats failed meanwhile
+    const restarted = createExecutionService({ db: h.db, storage: h.storage.client(), ...TEST_SERVICE_SETTINGS, clock: () => new Date(now), leaseTimeoutMillis: LEASE_MILLIS });
+    expect((await restarted.leases.sweepOnce()).lost).toEqual([]);
+    tick(LEASE_MILLIS / 2);
+    await h.runner.heartbeat({ runnerId, executionIds: [execution.id] });
+    tick(LEASE_MILLIS / 2 + 1);
+    expect((await restarted.leases.sweepOnce()).lost).toEqual([]);
+    expect((await get(execution.id)).status).toBe(ExecutionStatus.RUNNING);
   });
 });
 
@@ -372,6 +462,57 @@ describe("claims", () => {
     expect((await claim(runnerId, execution.id)).sandboxWarnings).toEqual(warnings);
     expect((await get(execution.id)).sandboxWarnings).toEqual(warnings);
   });
+});
+
+describe("a claim that cannot be handed over", () => {
+  beforeEach(() => start());
+
+  test("ends cancelled when its owner asked to cancel it meanwhile, instead of going back to the queue", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    h.storage.beforeDownloadGrants = async (executionId) => {
+      await h.alice.cancelExecution({ executionId });
+      throw new ConnectError("connect ECONNREFUSED", Code.Unavailable);
+    };
+    await expectCode(h.runner.claimExecution({ runnerId, waitMillis: 0 }), Code.Unavailable);
+    const after = await get(execution.id);
+    expect(after.status).toBe(ExecutionStatus.CANCELLED);
+    expect(after.finishedAt).toBeDefined();
+  });
+});
+
+describe("log lines of an execution that ended without its runner", () => {
+  beforeEach(() => start());
+
+  test("are acknowledged but not stored", async () => {
+    const runnerId = await register();
+    const execution = await queue({ maxRetries: 0 });
+    await claim(runnerId, execution.id);
+    tick(LEASE_MILLIS + 1);
+    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    await h.runner.appendLogs({
+      runnerId,
+      executionId: execution.id,
+      entries: [{ sequence: 1n, stream: LogEntry_Stream.STDOUT, line: "late" }],
+    });
+    expect((await h.alice.getLogs({ executionId: execution.id })).entries).toEqual([]);
+  });
+});
+
+describe("batch parallelism", () => {
+  test("a claim waiting for room in a batch wakes when one of its executions ends", async () => {
+    // The real clock, and a recheck far beyond the claim's wait: only the end can wake it.
+    h = await startHarness({ claimRecheckMillis: 600_000 });
+    const batchId = "batch_" + "a".repeat(32);
+    const first = await queue({ batchId, batchParallelism: 1 });
+    const second = await queue({ batchId, batchParallelism: 1 });
+    const runnerId = await register();
+    await claim(runnerId, first.id);
+    const waiting = h.runner.claimExecution({ runnerId, waitMillis: 25_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await h.runner.completeExecution({ runnerId, executionId: first.id, outcome: Outcome.COMPLETED, exitCode: 0 });
+    expect((await waiting).assignment?.execution?.id).toBe(second.id);
+  }, 40_000);
 });
 
 describe("the lease sweep running on its own", () => {

@@ -73,8 +73,9 @@ describe("lease, heartbeat, retry backoff and log cap settings", () => {
 });
 
 describe("janitor settings", () => {
-  test("default to an hourly pass that leaves objects younger than an hour alone", () => {
-    expect(loadExecutionConfig(base, "/")).toMatchObject({ janitorIntervalMillis: 3_600_000, janitorGraceMillis: 3_600_000 });
+  test("default to no periodic pass (a wrong database would make everything look orphaned) and an hour's grace", () => {
+    expect(loadExecutionConfig(base, "/")).toMatchObject({ janitorIntervalMillis: 0, janitorGraceMillis: 3_600_000 });
+    expect(loadExecutionConfig({ ...base, RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS: "3600" }, "/").janitorIntervalMillis).toBe(3_600_000);
   });
 
   test("0 switches the periodic pass off; negative values are refused", () => {

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { firstUnsearchableAncestor } from "@rgrid/runner";
@@ -51,10 +51,14 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
   const databaseUrl = options.databaseUrl ?? `sqlite:${join(dataDir, "rgrid.db")}`;
   const started: ServiceProcess[] = [];
   let stopping = false;
+  let temporaryWorkRoot: string | undefined;
   const stopAll = async () => {
     stopping = true;
     for (const service of [...started].reverse()) {
       await service.stop();
+    }
+    if (temporaryWorkRoot !== undefined) {
+      await rm(temporaryWorkRoot, { recursive: true, force: true });
     }
   };
 
@@ -98,6 +102,8 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
     started.push(execution);
     const executionUrl = await execution.listening;
 
+    const workRoot = await runnersWorkRoot(dataDir);
+    temporaryWorkRoot = workRoot.temporary ? workRoot.path : undefined;
     for (let index = 0; index < options.runners; index++) {
       const name = options.runners === 1 ? "runner" : `runner-${index + 1}`;
       started.push(
@@ -110,7 +116,7 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
             RGRID_EXECUTION_URL: executionUrl,
             RGRID_RUNNER_TOKEN: secrets.runnerToken,
             RGRID_RUNNER_NAME: `local-${name}`,
-            RGRID_RUNNER_WORK_DIR: runnerWorkDir(dataDir, name),
+            RGRID_RUNNER_WORK_DIR: join(workRoot.path, name),
             ...options.runnerEnv,
           },
           onLine: options.onLine,
@@ -153,15 +159,17 @@ function databaseExists(databaseUrl: string): boolean {
 }
 
 /**
- * The runner's work root: beside the grid's data, unless scripts running as other users could
- * not reach it there (a checkout inside a private home directory); then under the system's
- * temporary directory, which everyone can pass through.
+ * Where the runners' work roots go: beside the grid's data, unless scripts running as other users
+ * could not reach it there (a checkout inside a private home directory, or a 0700 temporary data
+ * directory); then in a fresh directory under the system's temporary directory — made with an
+ * unguessable name, so no other local user can have planted it — removed when the grid stops.
  */
-function runnerWorkDir(dataDir: string, runnerName: string): string {
-  const beside = join(dataDir, "work", runnerName);
-  if (firstUnsearchableAncestor(beside) === undefined) {
-    return beside;
+async function runnersWorkRoot(dataDir: string): Promise<{ path: string; temporary: boolean }> {
+  const beside = join(dataDir, "work");
+  if (firstUnsearchableAncestor(join(beside, "runner")) === undefined) {
+    return { path: beside, temporary: false };
   }
-  const grid = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 12);
-  return join(tmpdir(), `rgrid-work-${grid}`, runnerName);
+  const path = await mkdtemp(join(tmpdir(), "rgrid-work-"));
+  await chmod(path, 0o711);
+  return { path, temporary: true };
 }

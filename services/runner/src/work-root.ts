@@ -13,7 +13,9 @@ export class UnsafeWorkRootError extends Error {
 
 /** Creates the work root if it is missing; throws UnsafeWorkRootError when it cannot be trusted. */
 export function checkWorkRoot(workDir: string, isRoot: boolean): void {
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  // 0711, parents included: scripts running as other users must pass through to their own
+  // working directories, but may not list the others.
+  mkdirSync(workDir, { recursive: true, mode: 0o711 });
   const stats = lstatSync(workDir);
   if (stats.isSymbolicLink()) {
     throw new UnsafeWorkRootError(workDir, "is a symbolic link");

@@ -1,8 +1,12 @@
 import type { Logger } from "@rgrid/common";
-import type { Execution } from "../db/entities";
+import { Execution } from "../db/entities";
+import type { Database } from "../db/orm";
+import { NotFoundError, PreconditionError } from "../errors";
+import { AlreadyRetriedError } from "./retry";
 import type { RetryExecution } from "./retry";
 
 export interface AutoRetryDeps {
+  db: Database;
   retryExecution: RetryExecution;
   clock: () => Date;
   logger: Logger;
@@ -18,8 +22,11 @@ export type RetryCandidate = Pick<
 
 /**
  * Makes the automatic retry of a failed execution if it is due one; resolves with the retry's id,
- * or undefined when none is due or making it failed (logged; the lease sweep tries again).
- * Never throws: its callers (CompleteExecution, the sweep) have already recorded the failure.
+ * or undefined when none is due or making it failed. A failure that may pass (storage
+ * unreachable) leaves the execution's auto_retry_pending set, so the lease sweep tries again; a
+ * refusal that cannot change (an input gone, a retry already made) clears it, noting why in the
+ * execution's error message. Never throws: its callers (CompleteExecution, the sweep) have
+ * already recorded the failure.
  */
 export type AutoRetry = (failed: RetryCandidate) => Promise<string | undefined>;
 
@@ -44,6 +51,11 @@ export function automaticRetryReason(execution: RetryCandidate): string | undefi
   }
 }
 
+/** Whether a failure is due an automatic retry: a retryable reason and budget left. */
+export function isDueAutomaticRetry(execution: RetryCandidate): boolean {
+  return automaticRetryReason(execution) !== undefined && execution.autoRetryNumber < execution.maxRetries;
+}
+
 /** Doubling per automatic retry of the lineage (1, 2, ...), capped. */
 export function backoffMillis(baseMillis: number, number: number): number {
   return Math.min(baseMillis * 2 ** (number - 1), MAX_BACKOFF_MILLIS);
@@ -54,6 +66,7 @@ export function createAutoRetry(deps: AutoRetryDeps): AutoRetry {
     const reason = automaticRetryReason(failed);
     const number = failed.autoRetryNumber + 1;
     if (reason === undefined || number > failed.maxRetries) {
+      await settlePending(failed.id, "");
       return undefined;
     }
     try {
@@ -74,10 +87,32 @@ export function createAutoRetry(deps: AutoRetryDeps): AutoRetry {
       );
       return execution.id;
     } catch (error) {
-      deps.logger.warn("automatic retry failed; the next lease sweep tries again", { executionId: failed.id, error });
+      if (error instanceof AlreadyRetriedError) {
+        // Someone retried it first (RetryExecution, RetryBatch): one retry per failure.
+        await settlePending(failed.id, "");
+      } else if (error instanceof PreconditionError || error instanceof NotFoundError) {
+        deps.logger.warn("automatic retry is not possible; not trying again", { executionId: failed.id, error });
+        await settlePending(failed.id, `automatic retry not possible: ${error.message}`);
+      } else {
+        deps.logger.warn("automatic retry failed; the next lease sweep tries again", { executionId: failed.id, error });
+      }
       return undefined;
     }
   };
+
+  /** The sweep stops looking at `failedId`; `note`, if any, tells its owner why no retry came. */
+  async function settlePending(failedId: string, note: string): Promise<void> {
+    try {
+      const em = deps.db.fork();
+      const row = await em.findOne(Execution, { id: failedId, autoRetryPending: true }, { fields: ["id", "errorMessage"] });
+      if (row !== null) {
+        const errorMessage = note === "" ? row.errorMessage : [row.errorMessage, note].filter((text) => text !== "").join("; ");
+        await em.nativeUpdate(Execution, { id: failedId, autoRetryPending: true }, { autoRetryPending: false, errorMessage });
+      }
+    } catch (error) {
+      deps.logger.warn("could not record that an automatic retry will not be made", { executionId: failedId, error });
+    }
+  }
 }
 
 export function automaticRetryRequestId(failedId: string): string {

@@ -92,6 +92,8 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
           executionId: candidate.id,
           force: false,
           requestId: batchItemRequestId(request.requestId, candidate.id),
+          // Retried meanwhile (automatically, or by another request): reported, not retried twice.
+          onlyIfNotYetRetried: true,
         });
         return { original: result.original, retry: result.execution, skipped: "" };
       } catch (error) {

@@ -126,9 +126,19 @@ async function batchHasRoom(
   return running < candidate.batchParallelism;
 }
 
-/** Puts an execution back in the queue when its claim could not be handed to the runner. */
-export async function releaseClaim(db: Database, executionId: string, runnerId: string): Promise<void> {
-  await db
-    .fork()
-    .nativeUpdate(Execution, { id: executionId, status: "running", runnerId }, { status: "queued", runnerId: null, startedAt: null });
+/**
+ * Puts an execution back in the queue when its claim could not be handed to the runner; one
+ * whose owner asked to cancel it meanwhile ends cancelled instead, as no runner has it.
+ */
+export async function releaseClaim(db: Database, executionId: string, runnerId: string, now: Date): Promise<void> {
+  const em = db.fork();
+  const held = { id: executionId, status: "running" as const, runnerId };
+  const cancelled = await em.nativeUpdate(
+    Execution,
+    { ...held, cancelRequestedAt: { $ne: null } },
+    { status: "cancelled", finishedAt: now },
+  );
+  if (cancelled === 0) {
+    await em.nativeUpdate(Execution, held, { status: "queued", runnerId: null, startedAt: null });
+  }
 }

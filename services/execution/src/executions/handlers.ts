@@ -4,6 +4,7 @@ import { newExecutionId, validateRequest } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
 import type { FilterQuery } from "@mikro-orm/knex";
+import { linkSignals } from "../abort-signals";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -230,7 +231,12 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
 
     async *followLogs(request, ctx) {
       validateRequest(request, followLogsRules);
-      yield* followLogs(callerOf(ctx), request, deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal);
+      const stopStreaming = linkSignals(ctx.signal, deps.stopping);
+      try {
+        yield* followLogs(callerOf(ctx), request, stopStreaming.signal);
+      } finally {
+        stopStreaming.release();
+      }
     },
 
     async cancelExecution(request, ctx) {

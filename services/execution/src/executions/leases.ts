@@ -1,14 +1,16 @@
+import type { EntityManager } from "@mikro-orm/knex";
 import type { Logger } from "@rgrid/common";
 import type { Database } from "../db/orm";
 import { Execution, Runner } from "../db/entities";
 import type { AutoRetry } from "./auto-retry";
-import { automaticRetryReason } from "./auto-retry";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface LeaseSweeperDeps {
   db: Database;
   /** Notified when executions end here, so FollowLogs streams finish promptly. */
   logActivity: WorkNotifier;
+  /** Notified when executions end here, so claims waiting for a batch's parallelism look again. */
+  notifier: WorkNotifier;
   autoRetry: AutoRetry;
   clock: () => Date;
   logger: Logger;
@@ -32,37 +34,43 @@ export interface LeaseSweeper {
   stop(): Promise<void>;
 }
 
-/** Failed executions older than this are no longer looked at for a missing automatic retry. */
-const PENDING_RETRY_HORIZON_MILLIS = 24 * 3600 * 1000;
 /** Bounds one sweep's work; the rest waits for the next sweep. */
-const PENDING_RETRY_BATCH = 100;
+const SWEEP_BATCH = 100;
 
-// Failed executions that may be due an automatic retry but have none (their retry failed, or the
-// process stopped between recording the failure and making it). Only a script failure with
-// declared retry codes can qualify among script failures; the codes themselves are checked in
-// code. CAST(... AS TEXT) reads the JSON column the same way on SQLite and PostgreSQL.
-const MAY_BE_DUE_A_RETRY = `e.auto_retry_number < e.max_retries
-  and (e.failure_kind in ('runner_lost', 'infrastructure') or cast(e.retry_on_exit_codes as text) <> '[]')
-  and not exists (select 1 from executions retry where retry.retry_of = e.id)`;
+/** What giving up an execution needs to know of it. */
+export type HeldExecution = Pick<Execution, "id" | "runnerId" | "autoRetryNumber" | "maxRetries">;
+const HELD_FIELDS = ["id", "runnerId", "autoRetryNumber", "maxRetries"] as const;
 
 /**
  * Ends a running execution its runner no longer runs: failed "runner lost: <reason>" (so it is
  * retried automatically), or cancelled if its owner had asked for that. True when this call
- * changed it; conditional on the row still being running on that runner, so another replica or
- * a late report getting there first is harmless.
+ * changed it; conditional on the row still being running on that runner (and, with
+ * `runnerSilentSince`, on that runner still not having been seen since then), so another
+ * replica, a late report or a heartbeat getting there first is harmless.
  */
 export async function giveUpExecution(
   db: Database,
-  execution: Pick<Execution, "id" | "runnerId">,
+  execution: HeldExecution,
   reason: string,
   now: Date,
+  runnerSilentSince?: Date,
 ): Promise<boolean> {
   const em = db.fork();
-  const held = { id: execution.id, status: "running" as const, runnerId: execution.runnerId };
+  const held = {
+    id: execution.id,
+    status: "running" as const,
+    runnerId: runnerSilentSince === undefined ? execution.runnerId : { $in: silentRunners(em, runnerSilentSince) },
+  };
   const failed = await em.nativeUpdate(
     Execution,
     { ...held, cancelRequestedAt: null },
-    { status: "failed", failureKind: "runner_lost", errorMessage: `runner lost: ${reason}`, finishedAt: now },
+    {
+      status: "failed",
+      failureKind: "runner_lost",
+      errorMessage: `runner lost: ${reason}`,
+      finishedAt: now,
+      autoRetryPending: execution.autoRetryNumber < execution.maxRetries,
+    },
   );
   if (failed === 1) {
     return true;
@@ -81,54 +89,67 @@ export async function giveUpExecution(
 }
 
 /**
- * Gives up the running executions of runners that stopped heartbeating, then makes the
- * automatic retries still missing. Safe with several replicas sweeping one database: each
- * status change is conditional on the row still being running on that runner, and each
- * automatic retry is keyed by the failed execution's id.
+ * The ids of the runners not seen since `cutoff`, as a subquery for `$in` (which MikroORM
+ * accepts at run time; its filter types only know lists).
  */
+function silentRunners(em: EntityManager, cutoff: Date): string[] {
+  const subquery: unknown = em.createQueryBuilder(Runner, "r").select("r.id").where({ lastSeenAt: { $lt: cutoff } }).getKnexQuery();
+  return subquery as string[];
+}
+
 export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
   const { db, clock, logger } = deps;
   let timer: NodeJS.Timeout | undefined;
   let inProgress: Promise<unknown> | undefined;
   let stopped = false;
 
+  // A sweep gives nothing up until a whole lease has passed since it could last not reach the
+  // database (or since this process started): runners could not heartbeat meanwhile either, and
+  // deserve a lease to show they are alive.
+  let trustedSince: Date | undefined = clock();
+
   async function giveUpLostExecutions(now: Date): Promise<string[]> {
     const em = db.fork();
-    const running = await em.find(Execution, { status: "running" }, { fields: ["id", "runnerId"] });
-    if (running.length === 0) {
+    const cutoff = new Date(now.getTime() - deps.leaseTimeoutMillis);
+    const silentHolders = await em.find(
+      Execution,
+      { status: "running", runnerId: { $in: silentRunners(em, cutoff) } },
+      { fields: [...HELD_FIELDS], limit: SWEEP_BATCH, orderBy: { startedAt: "asc" } },
+    );
+    if (trustedSince === undefined) {
+      trustedSince = now; // the database answered again
+    }
+    if (silentHolders.length === 0 || now.getTime() - trustedSince.getTime() < deps.leaseTimeoutMillis) {
       return [];
     }
-    const runnerIds = [...new Set(running.map((execution) => execution.runnerId as string))];
-    const cutoff = new Date(now.getTime() - deps.leaseTimeoutMillis);
-    const alive = await em.find(Runner, { id: { $in: runnerIds }, lastSeenAt: { $gte: cutoff } }, { fields: ["id"] });
-    const aliveIds = new Set(alive.map((runner) => runner.id));
     const lost: string[] = [];
     const silence = `sent no heartbeat for more than ${deps.leaseTimeoutMillis / 1000} s`;
-    for (const execution of running) {
+    for (const execution of silentHolders) {
       const reason = `runner ${execution.runnerId} ${silence}`;
-      if (!aliveIds.has(execution.runnerId as string) && (await giveUpExecution(db, execution, reason, now))) {
+      if (await giveUpExecution(db, execution, reason, now, cutoff)) {
         lost.push(execution.id);
       }
     }
     if (lost.length > 0) {
       deps.logActivity.notify();
+      deps.notifier.notify();
       logger.warn("gave up executions of silent runners", { executionIds: lost });
     }
     return lost;
   }
 
-  async function makeMissingRetries(now: Date): Promise<string[]> {
-    const candidates = await db
-      .fork()
-      .createQueryBuilder(Execution, "e")
-      .select(["id", "accountId", "status", "failureKind", "exitCode", "retryOnExitCodes", "autoRetryNumber", "maxRetries"])
-      .where({ status: "failed", finishedAt: { $gte: new Date(now.getTime() - PENDING_RETRY_HORIZON_MILLIS) } })
-      .andWhere(MAY_BE_DUE_A_RETRY)
-      .orderBy({ finishedAt: "asc" })
-      .limit(PENDING_RETRY_BATCH)
-      .getResultList();
+  async function makeMissingRetries(): Promise<string[]> {
+    const candidates = await db.fork().find(
+      Execution,
+      { autoRetryPending: true },
+      {
+        fields: ["id", "accountId", "status", "failureKind", "exitCode", "retryOnExitCodes", "autoRetryNumber", "maxRetries"],
+        orderBy: { finishedAt: "asc" },
+        limit: SWEEP_BATCH,
+      },
+    );
     const retried: string[] = [];
-    for (const candidate of candidates.filter((execution) => automaticRetryReason(execution) !== undefined)) {
+    for (const candidate of candidates) {
       const retryId = await deps.autoRetry(candidate);
       if (retryId !== undefined) {
         retried.push(retryId);
@@ -139,9 +160,14 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
 
   async function sweepOnce(): Promise<SweepResult> {
     const now = clock();
-    const lost = await giveUpLostExecutions(now);
-    const retried = await makeMissingRetries(now);
-    return { lost, retried };
+    try {
+      const lost = await giveUpLostExecutions(now);
+      const retried = await makeMissingRetries();
+      return { lost, retried };
+    } catch (error) {
+      trustedSince = undefined;
+      throw error;
+    }
   }
 
   function schedule(): void {

@@ -31,6 +31,11 @@ export interface RetryRequest {
   requestId: string;
   /** Set when the system retries on its own after a transient failure (contracts: automatic retry). */
   automatic?: AutomaticRetry;
+  /**
+   * Refuse with AlreadyRetriedError when the execution has a retry made by another request
+   * (RetryBatch; always so for automatic retries), re-checked atomically with the insert.
+   */
+  onlyIfNotYetRetried?: boolean;
 }
 
 export interface AutomaticRetry {
@@ -51,6 +56,15 @@ export interface RetryResult {
 }
 
 export type RetryExecution = (caller: Caller, request: RetryRequest) => Promise<RetryResult>;
+
+/** The execution already has a retry, and the request asked for one only if it had none. */
+export class AlreadyRetriedError extends PreconditionError {
+  override name = "AlreadyRetriedError";
+
+  constructor(readonly retryId: string) {
+    super(`already retried as ${retryId}`);
+  }
+}
 
 /**
  * The retry rules of DESIGN.md §4. The order matters: storage copies the objects first, with no
@@ -77,10 +91,16 @@ export function createRetryExecution(deps: RetryDeps): RetryExecution {
 }
 
 async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest): Promise<RetryResult> {
-  // One query for both the original and an earlier retry made under this request_id.
+  const onlyIfNotYetRetried = request.onlyIfNotYetRetried === true || request.automatic !== undefined;
+  // One query for the original, an earlier retry made under this request_id and, when it
+  // matters, any other retry of the original.
   const rows = await deps.db.fork().find(Execution, {
     accountId: caller.accountId,
-    $or: [{ id: request.executionId }, { requestId: request.requestId }],
+    $or: [
+      { id: request.executionId },
+      { requestId: request.requestId },
+      ...(onlyIfNotYetRetried ? [{ retryOf: request.executionId }] : []),
+    ],
   });
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
@@ -89,6 +109,10 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const earlier = rows.find((row) => row.requestId === request.requestId);
   if (earlier !== undefined) {
     return { execution: requireRetryOf(earlier, original, request.requestId), original, replayed: true };
+  }
+  const other = rows.find((row) => row.retryOf === original.id);
+  if (onlyIfNotYetRetried && other !== undefined) {
+    throw new AlreadyRetriedError(other.id);
   }
 
   if (!request.force) {
@@ -99,12 +123,12 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const copied = await copyObjects(deps, original, newId);
   try {
     requireSameSizes(original, copied);
-    const inserted = await insertRetry(deps, caller, request, original, newId);
+    const inserted = await insertRetry(deps, caller, { ...request, onlyIfNotYetRetried }, original, newId);
     deps.notifier.notify();
     return { execution: inserted.retry, original: inserted.original, replayed: false };
   } catch (error) {
     await removeCopies(deps, newId);
-    if (isUniqueViolation(error)) {
+    if (isUniqueViolation(error) || error instanceof AlreadyRetriedError) {
       // A concurrent request with the same request_id (another replica) won: answer with its
       // execution, as an idempotent re-send should.
       const winner = await deps.db.fork().findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
@@ -185,14 +209,24 @@ async function insertRetry(
   newId: string,
 ): Promise<{ retry: Execution; original: Execution }> {
   return deps.db.fork().transactional(async (tx) => {
-    let current = original;
+    // Re-checked atomically with the insert. PostgreSQL holds the row (so retries of one
+    // original take turns); SQLite's single writer already excludes concurrent changes (and has
+    // no row locks).
+    const current = await tx.findOneOrFail(Execution, original.id, {
+      lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
+    });
     if (!request.force) {
-      // Re-checked atomically with the insert. PostgreSQL holds the row; SQLite's single
-      // writer already excludes concurrent changes (and has no row locks).
-      current = await tx.findOneOrFail(Execution, original.id, {
-        lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
-      });
       requireTerminal(current);
+    }
+    if (request.onlyIfNotYetRetried === true) {
+      const other = await tx.findOne(Execution, { retryOf: original.id }, { fields: ["id"] });
+      if (other !== null) {
+        throw new AlreadyRetriedError(other.id);
+      }
+    }
+    if (request.automatic !== undefined) {
+      // The failure has its retry: the lease sweep stops looking at it.
+      await tx.nativeUpdate(Execution, { id: original.id }, { autoRetryPending: false });
     }
     const retry = tx.create(Execution, {
       id: newId,

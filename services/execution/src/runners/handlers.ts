@@ -10,11 +10,14 @@ import type { Database } from "../db/orm";
 import { Execution, Runner, isTerminal } from "../db/entities";
 import type { ExecutionState, FailureKindName } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
+import { isDueAutomaticRetry } from "../executions/auto-retry";
 import type { AutoRetry } from "../executions/auto-retry";
 import { claimNextExecution, nextNotBefore, releaseClaim } from "../executions/claims";
 import { giveUpExecution } from "../executions/leases";
+import type { HeldExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
 import type { WorkNotifier } from "../executions/work-notifier";
+import { linkSignals } from "../abort-signals";
 import { executionObjects, outputObject } from "../storage";
 import type { StorageGateway } from "../storage";
 import {
@@ -83,8 +86,9 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         timeoutSeconds: execution.timeoutSeconds === 0 ? deps.defaultTimeoutSeconds : execution.timeoutSeconds,
       });
     } catch (error) {
-      await releaseClaim(db, execution.id, runnerId);
+      await releaseClaim(db, execution.id, runnerId, clock());
       notifier.notify();
+      logActivity.notify(); // it may have ended cancelled
       throw error;
     }
   }
@@ -96,7 +100,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
    * moments ago may not be listed yet; the lease is the grace.
    */
   async function giveUpForgotten(
-    held: readonly Pick<Execution, "id" | "runnerId" | "startedAt">[],
+    held: readonly (HeldExecution & Pick<Execution, "startedAt">)[],
     listed: ReadonlySet<string>,
     runnerId: string,
     now: Date,
@@ -111,6 +115,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     }
     if (changed) {
       logActivity.notify();
+      notifier.notify();
     }
   }
 
@@ -147,28 +152,37 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       await em.flush();
 
       const deadline = Date.now() + Math.min(request.waitMillis, MAX_CLAIM_WAIT_MILLIS);
-      const stopWaiting = deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal;
-      for (;;) {
-        const seenVersion = notifier.version;
-        const now = clock();
-        const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
-        if (claimed !== undefined) {
-          return { assignment: await assignmentFor(claimed, runner.id, ctx) };
+      const stopWaiting = linkSignals(ctx.signal, deps.stopping);
+      try {
+        for (;;) {
+          const seenVersion = notifier.version;
+          const now = clock();
+          const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
+          if (claimed !== undefined) {
+            return { assignment: await assignmentFor(claimed, runner.id, ctx) };
+          }
+          const remaining = deadline - Date.now();
+          if (remaining <= 0 || stopWaiting.signal.aborted) {
+            return {};
+          }
+          // Nothing queues an execution when its backoff ends: wake for that moment ourselves.
+          const backoffEnds = await nextNotBefore(db, runner.runtimes, now);
+          const untilBackoffEnds = backoffEnds === undefined ? Infinity : backoffEnds.getTime() - now.getTime();
+          await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), stopWaiting.signal);
         }
-        const remaining = deadline - Date.now();
-        if (remaining <= 0 || stopWaiting.aborted) {
-          return {};
-        }
-        // Nothing queues an execution when its backoff ends: wake for that moment ourselves.
-        const backoffEnds = await nextNotBefore(db, runner.runtimes, now);
-        const untilBackoffEnds = backoffEnds === undefined ? Infinity : backoffEnds.getTime() - now.getTime();
-        await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), stopWaiting);
+      } finally {
+        stopWaiting.release();
       }
     },
 
     async appendLogs(request) {
       validateRequest(request, appendLogsRules);
-      await findHeldExecution(db.fork(), request.executionId, request.runnerId);
+      const execution = await findHeldExecution(db.fork(), request.executionId, request.runnerId);
+      if (execution.status !== "running") {
+        // Ended without this runner (given up as lost, or its report already recorded): nothing
+        // is stored after the end, and the runner, told by its heartbeat, stops sending.
+        return {};
+      }
       const now = clock();
       const lines = request.entries.map((entry) => ({
         sequence: Number(entry.sequence),
@@ -200,30 +214,38 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
       const em = db.fork();
       const execution = await findHeldExecution(em, request.executionId, request.runnerId);
-      if (execution.status === result.status) {
+      const exitCode = request.exitCode ?? null;
+      if (isSameOutcome(execution, result, exitCode)) {
         return {}; // a resend of a report already recorded
       }
       requireRunning(execution);
+      const outcome = { ...result, exitCode };
       const changes = {
-        ...result,
-        exitCode: request.exitCode ?? null,
+        ...outcome,
         errorMessage: request.errorMessage,
         outputs: request.outputs.map(storedFile),
         finishedAt: request.finishedAt ? timestampDate(request.finishedAt) : clock(),
+        // Set with the failure, so the lease sweep makes the retry if this process cannot.
+        autoRetryPending: isDueAutomaticRetry({ ...execution, ...outcome }),
       };
       const changed = await em.nativeUpdate(Execution, { id: execution.id, status: "running", runnerId: request.runnerId }, changes);
       if (changed === 0) {
         // Changed between our read and the update (a concurrent resend, or the lease sweep).
         const current = await db.fork().findOneOrFail(Execution, execution.id);
-        if (current.status !== result.status) {
+        if (!isSameOutcome(current, result, exitCode)) {
           requireRunning(current);
         }
         return {};
       }
       logActivity.notify();
+      if (execution.batchId !== null && execution.batchParallelism > 0) {
+        notifier.notify(); // the batch has room for one more: waiting claims look again
+      }
       // Awaited so the retry exists when the runner hears back; a failure to make it is logged
       // and left to the lease sweep, never reported to the runner, whose report is recorded.
-      await deps.autoRetry({ ...execution, ...changes });
+      if (changes.autoRetryPending) {
+        await deps.autoRetry({ ...execution, ...changes });
+      }
       return {};
     },
 
@@ -238,7 +260,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       const held = await em.find(
         Execution,
         { runnerId: request.runnerId, status: "running" },
-        { fields: ["id", "runnerId", "cancelRequestedAt", "startedAt"] },
+        { fields: ["id", "runnerId", "autoRetryNumber", "maxRetries", "cancelRequestedAt", "startedAt"] },
       );
       const heldIds = new Set(held.map((execution) => execution.id));
       await giveUpForgotten(held, new Set(request.executionIds), request.runnerId, now);
@@ -260,6 +282,19 @@ async function findHeldExecution(em: EntityManager, executionId: string, runnerI
     throw new PreconditionError(`execution ${executionId} is not held by runner ${runnerId}`);
   }
   return execution;
+}
+
+/**
+ * Whether `execution` already records this report's outcome, i.e. the report is a resend. A
+ * different outcome of the same status (the sweep recorded "runner lost" before the runner's
+ * own failure arrived) is not: it is refused, and the runner learns its report was not used.
+ */
+function isSameOutcome(
+  execution: Execution,
+  result: { status: ExecutionState; failureKind: FailureKindName | null },
+  exitCode: number | null,
+): boolean {
+  return execution.status === result.status && execution.failureKind === result.failureKind && execution.exitCode === exitCode;
 }
 
 function requireRunning(execution: Execution): void {

@@ -82,6 +82,11 @@ export class Execution {
   /** Bytes of log lines stored so far, and whether later lines were dropped at the cap. */
   logBytes!: number;
   logsTruncated!: boolean;
+  /**
+   * Set with a failure that is due an automatic retry, cleared when the retry is made or can
+   * never be: the lease sweep looks only at these to make the retries still missing.
+   */
+  autoRetryPending!: boolean;
 }
 
 type RunState =
@@ -96,7 +101,8 @@ type RunState =
   | "cancelRequestedAt"
   | "notBefore"
   | "logBytes"
-  | "logsTruncated";
+  | "logsTruncated"
+  | "autoRetryPending";
 
 /** The fields every new execution (created or retried) starts with: no runner has run it yet. */
 export function notYetRun(): Pick<Execution, RunState> {
@@ -113,6 +119,7 @@ export function notYetRun(): Pick<Execution, RunState> {
     notBefore: null,
     logBytes: 0,
     logsTruncated: false,
+    autoRetryPending: false,
   };
 }
 
@@ -177,5 +184,6 @@ export const ExecutionSchema = new EntitySchema<Execution>({
     notBefore: { type: "datetime", nullable: true },
     logBytes: { type: new BigIntType("number") },
     logsTruncated: { type: "boolean" },
+    autoRetryPending: { type: "boolean" },
   },
 });

@@ -28,10 +28,13 @@ export class Migration20261127000000_runners_for_real extends SchemaMigration {
           table.timestamp("not_before", TIME).nullable();
           table.bigInteger("log_bytes").notNullable().defaultTo(0);
           table.boolean("logs_truncated").notNullable().defaultTo(false);
+          table.boolean("auto_retry_pending").notNullable().defaultTo(false);
           // A batch's executions, for `rgrid list`, batch retries and the batch's parallelism.
           table.index(["account_id", "batch_id"], "executions_account_batch_index");
           // The lease sweep looks for running executions by runner.
           table.index(["status", "runner_id"], "executions_status_runner_index");
+          // The lease sweep makes the automatic retries still missing, oldest failure first.
+          table.index(["auto_retry_pending", "finished_at"], "executions_auto_retry_pending_index");
         }),
     );
   }
@@ -42,6 +45,7 @@ export class Migration20261127000000_runners_for_real extends SchemaMigration {
         .alterTable("executions", (table) => {
           table.dropIndex([], "executions_account_batch_index");
           table.dropIndex([], "executions_status_runner_index");
+          table.dropIndex([], "executions_auto_retry_pending_index");
           table.dropColumns(
             "network",
             "max_retries",
@@ -56,6 +60,7 @@ export class Migration20261127000000_runners_for_real extends SchemaMigration {
             "not_before",
             "log_bytes",
             "logs_truncated",
+            "auto_retry_pending",
           );
         })
         .alterTable("runners", (table) => {
