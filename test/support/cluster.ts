@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -131,6 +131,8 @@ async function startManaged(
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), "rgrid-cluster-"));
+  // Runners put their work roots in here, and scripts run as other users must pass through.
+  await chmod(dataDir, 0o711);
   const objectsDir = join(dataDir, "objects");
   const logs: string[] = [];
   const secret = () => randomBytes(32).toString("base64url");

@@ -1,7 +1,7 @@
 // Starts the real grid — storage-service, execution-service and runners as separate processes on
 // free ports, with their data in a temporary directory — for tests that go over the wire.
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startLocalGrid } from "@rgrid/local";
@@ -19,6 +19,8 @@ export interface TestGrid extends LocalGrid {
 
 export async function startTestGrid(overrides: Partial<LocalGridOptions> = {}): Promise<TestGrid> {
   const dataDir = await mkdtemp(join(tmpdir(), "rgrid-test-"));
+  // Runners put their work roots in here, and scripts run as other users must pass through.
+  await chmod(dataDir, 0o711);
   const logs: string[] = [];
   const grid = await startLocalGrid({
     dataDir,
