@@ -43,10 +43,11 @@ describe("a work root the runner trusts", () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  test("is created when missing, private to the runner", () => {
+  test("is created when missing, with its parents: others may pass through but not list or write", () => {
     const workDir = join(base, "new", "work");
     checkWorkRoot(workDir, isRoot);
-    expect(statSync(workDir).mode & 0o777).toBe(0o700);
+    expect(statSync(workDir).mode & 0o777).toBe(0o711);
+    expect(statSync(join(base, "new")).mode & 0o777).toBe(0o711);
   });
 
   test("is refused when it is a symbolic link", async () => {
