@@ -6,6 +6,7 @@ import { RUNNER_DEFAULTS } from "./config";
 import type { Database } from "./db/orm";
 import { mapKnownErrors } from "./errors";
 import { createAutoRetry } from "./executions/auto-retry";
+import { ExecutionActivity } from "./executions/execution-activity";
 import { createLeaseSweeper } from "./executions/leases";
 import type { LeaseSweeper } from "./executions/leases";
 import { createRetryExecution } from "./executions/retry";
@@ -32,6 +33,8 @@ export interface ExecutionServerDeps {
   heartbeatIntervalMillis?: number;
   retryBackoffBaseMillis?: number;
   maxLogBytes?: number;
+  /** Wakes FollowLogs streams per execution; given by tests that observe it. */
+  logActivity?: ExecutionActivity;
 }
 
 export interface ExecutionService {
@@ -52,7 +55,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const clock = deps.clock ?? (() => new Date());
   const storage = createStorageGateway(deps.storage);
   const notifier = new WorkNotifier();
-  const logActivity = new WorkNotifier();
+  const logActivity = deps.logActivity ?? new ExecutionActivity();
   const stopping = new AbortController();
   const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);

@@ -8,6 +8,7 @@ import { silentLogger } from "@rgrid/common";
 import { batchItemRequestId, createRetryBatch } from "../src/executions/batch-retry";
 import { createRetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
+import { PreconditionError } from "../src/errors";
 import { createStorageGateway } from "../src/storage";
 import { expectCode } from "./expect-code";
 import { countExecutions, registeredRunner } from "./flows";
@@ -297,4 +298,31 @@ test("an execution retried by someone else while the batch is being retried is r
   expect(item?.retry).toBeUndefined();
   expect(item?.skipped).toBe(`already retried as ${meanwhile}`);
   expect((await h.alice.getExecution({ executionId: failed!.id })).execution!.retriedAs).toEqual([meanwhile]);
+});
+
+describe("the size of one RetryBatch", () => {
+  function directRetryBatch(maxExecutions: number) {
+    const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger });
+    return createRetryBatch({ db: h.db, retryExecution, maxExecutions });
+  }
+
+  test("a batch with more executions than one call considers is refused whole, before anything is retried", async () => {
+    const batchId = newBatchId();
+    const members = await batchOf(batchId, ["failed", "failed", "completed"]);
+    const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, members[0]!.id)).accountId, apiKeyId: "" };
+    const before = await countExecutions(h);
+
+    const refused = await directRetryBatch(2)(caller, { batchId, failedOnly: true, requestId: "too-many" }).catch((error: unknown) => error);
+    // FailedPrecondition on the wire.
+    expect(refused).toBeInstanceOf(PreconditionError);
+    expect((refused as Error).message).toContain(`batch ${batchId} has more than 2 executions`);
+    expect((refused as Error).message).toContain("RetryExecution");
+    expect(await countExecutions(h)).toBe(before);
+    expect(h.storage.calls.copyInputs).toBe(0);
+
+    const outcomes = await directRetryBatch(3)(caller, { batchId, failedOnly: true, requestId: "just-fits" });
+    expect(outcomes.map((outcome) => outcome.retry !== undefined)).toEqual([true, true, false]);
+    // Members are read without their args, env, files and metadata; the answer never needs them.
+    expect((outcomes[2]!.original as Partial<ExecutionRecord>).args).toBeUndefined();
+  });
 });

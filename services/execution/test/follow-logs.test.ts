@@ -4,7 +4,7 @@ import { ExecutionStatus, LogEntry_Stream, LogEntrySchema, Outcome } from "@rgri
 import type { FollowLogsResponse } from "@rgrid/proto";
 import { Execution } from "../src/db/entities";
 import { createFollowLogs } from "../src/executions/follow-logs";
-import { WorkNotifier } from "../src/executions/work-notifier";
+import { ExecutionActivity } from "../src/executions/execution-activity";
 import { expectCode } from "./expect-code";
 import { queuedExecution, registeredRunner } from "./flows";
 import { startHarness } from "./harness";
@@ -168,7 +168,7 @@ describe("createFollowLogs on its own", () => {
     const execution = await runningExecution();
     await execution.append([1]);
     const { accountId } = await h.db.fork().findOneOrFail(Execution, execution.id);
-    const followLogs = createFollowLogs({ db: h.db, logActivity: new WorkNotifier(), recheckMillis: 20, idleMessageMillis: 50 });
+    const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: 20, idleMessageMillis: 50 });
     const aborter = new AbortController();
     const received: FollowLogsResponse[] = [];
     const caller = { accountId, apiKeyId: "key_unused" };
@@ -181,4 +181,64 @@ describe("createFollowLogs on its own", () => {
     expect(received.map((message) => message.entries.map((entry) => entry.line))).toEqual([["line 1"], [], []]);
     expect(received.every((message) => message.status === ExecutionStatus.RUNNING)).toBe(true);
   });
+});
+
+/** Counts each execution's looks (a stream watches once per look) and the notifications. */
+class ObservedActivity extends ExecutionActivity {
+  readonly looks = new Map<string, number>();
+  readonly notified: string[] = [];
+
+  override watch(executionId: string) {
+    this.looks.set(executionId, (this.looks.get(executionId) ?? 0) + 1);
+    return super.watch(executionId);
+  }
+
+  override notify(executionId: string): void {
+    this.notified.push(executionId);
+    super.notify(executionId);
+  }
+}
+
+test("a stream is woken by its own execution's new lines and end, not by another's lines or a resend", async () => {
+  const activity = new ObservedActivity();
+  await h.close();
+  h = await startHarness({ logActivity: activity });
+  const followed = await runningExecution();
+  const other = await runningExecution();
+  await followed.append([1]);
+  const { accountId } = await h.db.fork().findOneOrFail(Execution, followed.id);
+  // No rechecks or keep-alives while the test runs: only notifications wake the stream.
+  const never = 10 * 60_000;
+  const followLogs = createFollowLogs({ db: h.db, logActivity: activity, recheckMillis: never, idleMessageMillis: never });
+  const received: string[][] = [];
+  const aborter = new AbortController();
+  const reading = (async () => {
+    const caller = { accountId, apiKeyId: "key_unused" };
+    for await (const message of followLogs(caller, { executionId: followed.id, afterSequence: 0n }, aborter.signal)) {
+      received.push(message.entries.map((entry) => entry.line));
+    }
+  })();
+  try {
+    await waitFor(() => received.length === 1, "the first message");
+    const looksWhileWaiting = activity.looks.get(followed.id);
+
+    for (let sequence = 1; sequence <= 50; sequence++) {
+      await other.append([sequence]);
+    }
+    await followed.append([1]); // a resend: nothing is stored, nobody is woken
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(activity.looks.get(followed.id)).toBe(looksWhileWaiting);
+    expect(activity.notified.filter((id) => id === followed.id)).toHaveLength(1); // the first append
+    expect(activity.notified.filter((id) => id === other.id)).toHaveLength(50);
+
+    await followed.append([2]);
+    await waitFor(() => received.length === 2, "the new line");
+    await followed.complete();
+    await waitFor(() => received.length === 3, "the last message, with the end");
+  } finally {
+    aborter.abort(); // only matters when the test failed before the end
+    await reading;
+  }
+  expect(received).toEqual([["line 1"], ["line 2"], []]);
+  expect(activity.watchedExecutions).toBe(0);
 });

@@ -16,6 +16,8 @@ export interface BatchRetryDeps {
   retryExecution: RetryExecution;
   /** Retries in flight at once: each copies objects in storage, so the store sets the pace. */
   concurrency?: number;
+  /** Most executions (retries included) one call considers; MAX_BATCH_RETRY_EXECUTIONS unless a test sets it. */
+  maxExecutions?: number;
 }
 
 export interface BatchRetryRequest {
@@ -24,16 +26,36 @@ export interface BatchRetryRequest {
   requestId: string;
 }
 
+// A batch holds up to thousands of executions, each with up to megabytes of args, env, file
+// lists and metadata: members are read without them. The answer carries what identifies each
+// item and its outcome, and GetExecution has the rest.
+const MEMBER_FIELDS = [
+  "id", "status", "scriptName", "scriptSizeBytes", "scriptSha256", "runtime", "timeoutSeconds",
+  "createdAt", "startedAt", "finishedAt", "exitCode", "errorMessage", "runnerId", "retryOf", "rootId",
+  "attempt", "retryKind", "retriedBy", "requestId", "network", "maxRetries", "retryOnExitCodes",
+  "batchId", "batchParallelism", "failureKind", "autoRetryNumber", "retryReason", "cancelRequestedAt", "notBefore",
+] as const satisfies readonly (keyof Execution)[];
+
+/** A member of a batch as RetryBatch reads it. */
+export type BatchMember = Pick<Execution, (typeof MEMBER_FIELDS)[number]>;
+
 /** One candidate of the batch: retried as `retry`, or left alone for the reason in `skipped`. */
 export interface BatchRetryOutcome {
-  original: Execution;
-  retry?: Execution;
+  original: BatchMember;
+  retry?: BatchMember;
   skipped: string;
 }
 
 export type RetryBatch = (caller: Caller, request: BatchRetryRequest) => Promise<BatchRetryOutcome[]>;
 
 const DEFAULT_CONCURRENCY = 8;
+
+/**
+ * The most executions of a batch, retries included (they stay in the batch), that one RetryBatch
+ * considers: it reads them all at once and answers with one item per candidate. A larger batch
+ * is refused whole, before anything is retried; its executions can be retried one by one.
+ */
+export const MAX_BATCH_RETRY_EXECUTIONS = 10_000;
 const RETRIED_WHEN_FAILED_ONLY: readonly ExecutionState[] = ["failed", "timed_out"];
 
 /**
@@ -52,19 +74,28 @@ export function batchItemRequestId(batchRequestId: string, originalId: string): 
  */
 export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
   const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
+  const maxExecutions = deps.maxExecutions ?? MAX_BATCH_RETRY_EXECUTIONS;
 
   return async (caller, request) => {
-    const members = await deps.db.fork().find(
+    const members: BatchMember[] = await deps.db.fork().find(
       Execution,
       { accountId: caller.accountId, batchId: request.batchId },
-      { orderBy: [{ createdAt: "asc" }, { id: "asc" }] },
+      { fields: [...MEMBER_FIELDS], orderBy: [{ createdAt: "asc" }, { id: "asc" }], limit: maxExecutions + 1 },
     );
     if (members.length === 0) {
       throw new NotFoundError(`batch ${request.batchId} not found`);
     }
+    if (members.length > maxExecutions) {
+      // FailedPrecondition, not InvalidArgument: the request is well-formed, and it is the
+      // batch's current size (which grows with every round of retries) that refuses it.
+      throw new PreconditionError(
+        `batch ${request.batchId} has more than ${maxExecutions} executions (retries included), more than ` +
+          `RetryBatch considers at once; nothing was retried. Retry its executions with RetryExecution instead`,
+      );
+    }
     // Retries inherit their original's batch, so the batch's own rows show what was retried.
     const retriedIds = new Set<string>();
-    const retryByThisRequest = new Map<string, Execution>();
+    const retryByThisRequest = new Map<string, BatchMember>();
     for (const member of members) {
       if (member.retryOf !== null) {
         retriedIds.add(member.retryOf);
@@ -119,19 +150,10 @@ function skipReason(status: ExecutionState, failedOnly: boolean): string | undef
   return undefined;
 }
 
-// A batch holds up to thousands of executions, each with up to megabytes of args, env and
-// metadata; the answer carries what identifies each item and its outcome, and GetExecution
-// has the rest.
 const ITEM_ERROR_MESSAGE_CHARS = 300;
 
-function itemMessage(execution: Execution): ExecutionMessage {
-  const message = executionMessage(execution);
-  message.args = [];
-  message.env = {};
-  message.inputs = [];
-  message.metadata = {};
-  message.outputs = [];
-  message.sandboxWarnings = [];
+function itemMessage(execution: BatchMember): ExecutionMessage {
+  const message = executionMessage({ ...execution, args: [], env: {}, inputs: [], metadata: {}, outputs: [], sandboxWarnings: [] });
   if (message.errorMessage.length > ITEM_ERROR_MESSAGE_CHARS) {
     message.errorMessage = message.errorMessage.slice(0, ITEM_ERROR_MESSAGE_CHARS - 1) + "…";
   }

@@ -4,12 +4,12 @@ import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import { PreconditionError } from "../errors";
 import { findOwnedExecution } from "./queries";
-import type { WorkNotifier } from "./work-notifier";
+import type { ExecutionActivity } from "./execution-activity";
 
 export interface CancelDeps {
   db: Database;
   /** Woken when a cancel ends an execution, so FollowLogs streams end promptly. */
-  logActivity: WorkNotifier;
+  logActivity: ExecutionActivity;
   clock: () => Date;
 }
 
@@ -61,7 +61,7 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
         { status: "cancelled", finishedAt: clock() },
       );
       if (cancelled === 1) {
-        logActivity.notify();
+        logActivity.notify(execution.id);
         return refetch(db, execution.id);
       }
     }

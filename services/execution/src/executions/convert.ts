@@ -73,7 +73,10 @@ export function fileMessage(file: StoredFile): FileInfo {
   return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.sizeBytes), sha256: file.sha256 });
 }
 
-export function executionMessage(execution: Execution, retriedAs: readonly string[] = []): ExecutionMessage {
+/** What the wire message shows of an execution: its bookkeeping columns stay inside. */
+export type ExecutionOnTheWire = Omit<Execution, "accountId" | "runtimeName" | "requestId" | "logBytes" | "logsTruncated" | "autoRetryPending">;
+
+export function executionMessage(execution: ExecutionOnTheWire, retriedAs: readonly string[] = []): ExecutionMessage {
   return create(ExecutionSchema, {
     id: execution.id,
     status: STATUS_TO_WIRE[execution.status],

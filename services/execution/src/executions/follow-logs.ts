@@ -6,12 +6,12 @@ import type { Database } from "../db/orm";
 import { Execution, LogLine, isTerminal } from "../db/entities";
 import { logEntryMessage, statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";
-import type { WorkNotifier } from "./work-notifier";
+import type { ExecutionActivity } from "./execution-activity";
 
 export interface FollowLogsDeps {
   db: Database;
-  /** Notified when log lines are stored or an execution ends. */
-  logActivity: WorkNotifier;
+  /** Notified per execution when its log lines are stored or it ends. */
+  logActivity: ExecutionActivity;
   /** How often to look again without a notification (changes made by other replicas). */
   recheckMillis?: number;
   /** Longest silence while idle; an empty message keeps proxies and clients from giving up. */
@@ -48,32 +48,37 @@ export function createFollowLogs(deps: FollowLogsDeps): FollowLogs {
     // As if the last message were long ago: the first look is sent at once.
     let lastSentAt = Number.NEGATIVE_INFINITY;
     while (!signal.aborted) {
-      const seenVersion = logActivity.version;
-      em.clear();
-      const { status } = await em.findOneOrFail(Execution, owned.id, { fields: ["status"] });
-      const lines = await em.find(
-        LogLine,
-        { executionId: owned.id, sequence: { $gt: after } },
-        { orderBy: { sequence: "asc" }, limit: MAX_ENTRIES_PER_MESSAGE },
-      );
-      const page = withinByteBudget(lines);
-      const more = page.length < lines.length || lines.length === MAX_ENTRIES_PER_MESSAGE;
-      const terminal = isTerminal(status);
-      const idleTooLong = Date.now() - lastSentAt >= idleMessageMillis;
-      if (page.length > 0 || idleTooLong || (terminal && !more)) {
-        yield create(FollowLogsResponseSchema, {
-          entries: page.map(logEntryMessage),
-          status: statusToWire(status),
-        });
-        lastSentAt = Date.now();
-        after = page[page.length - 1]?.sequence ?? after;
-      }
-      if (terminal && !more) {
-        return;
-      }
-      if (!more) {
-        const untilIdleMessage = lastSentAt + idleMessageMillis - Date.now();
-        await logActivity.waitForChange(seenVersion, Math.min(recheckMillis, untilIdleMessage), signal);
+      const watch = logActivity.watch(owned.id);
+      try {
+        em.clear();
+        const { status } = await em.findOneOrFail(Execution, owned.id, { fields: ["status"] });
+        const lines = await em.find(
+          LogLine,
+          { executionId: owned.id, sequence: { $gt: after } },
+          { orderBy: { sequence: "asc" }, limit: MAX_ENTRIES_PER_MESSAGE },
+        );
+        const page = withinByteBudget(lines);
+        const more = page.length < lines.length || lines.length === MAX_ENTRIES_PER_MESSAGE;
+        const terminal = isTerminal(status);
+        const idleTooLong = Date.now() - lastSentAt >= idleMessageMillis;
+        if (page.length > 0 || idleTooLong || (terminal && !more)) {
+          yield create(FollowLogsResponseSchema, {
+            entries: page.map(logEntryMessage),
+            status: statusToWire(status),
+          });
+          lastSentAt = Date.now();
+          after = page[page.length - 1]?.sequence ?? after;
+        }
+        if (terminal && !more) {
+          return;
+        }
+        if (!more) {
+          const untilIdleMessage = lastSentAt + idleMessageMillis - Date.now();
+          await watch.wait(Math.min(recheckMillis, untilIdleMessage), signal);
+        }
+      } finally {
+        // Also when the client goes away mid-yield: no watch outlives its stream.
+        watch.stop();
       }
     }
   };

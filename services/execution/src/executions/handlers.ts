@@ -29,14 +29,15 @@ import { createFollowLogs } from "./follow-logs";
 import { decodePageToken, encodePageToken } from "./page-token";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { createRetryExecution } from "./retry";
+import type { ExecutionActivity } from "./execution-activity";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface ExecutionHandlerDeps {
   db: Database;
   storage: StorageGateway;
   notifier: WorkNotifier;
-  /** Notified when log lines are stored or an execution ends; wakes FollowLogs streams. */
-  logActivity: WorkNotifier;
+  /** Notified per execution when its log lines are stored or it ends; wakes its FollowLogs streams. */
+  logActivity: ExecutionActivity;
   clock: () => Date;
   logger: Logger;
   maxTimeoutSeconds: number;

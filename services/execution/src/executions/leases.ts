@@ -3,12 +3,13 @@ import type { Logger } from "@rgrid/common";
 import type { Database } from "../db/orm";
 import { Execution, Runner } from "../db/entities";
 import type { AutoRetry } from "./auto-retry";
+import type { ExecutionActivity } from "./execution-activity";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface LeaseSweeperDeps {
   db: Database;
   /** Notified when executions end here, so FollowLogs streams finish promptly. */
-  logActivity: WorkNotifier;
+  logActivity: ExecutionActivity;
   /** Notified when executions end here, so claims waiting for a batch's parallelism look again. */
   notifier: WorkNotifier;
   autoRetry: AutoRetry;
@@ -128,10 +129,10 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
       const reason = `runner ${execution.runnerId} ${silence}`;
       if (await giveUpExecution(db, execution, reason, now, cutoff)) {
         lost.push(execution.id);
+        deps.logActivity.notify(execution.id);
       }
     }
     if (lost.length > 0) {
-      deps.logActivity.notify();
       deps.notifier.notify();
       logger.warn("gave up executions of silent runners", { executionIds: lost });
     }

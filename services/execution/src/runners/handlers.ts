@@ -16,6 +16,7 @@ import { claimNextExecution, nextNotBefore, releaseClaim } from "../executions/c
 import { giveUpExecution } from "../executions/leases";
 import type { HeldExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
+import type { ExecutionActivity } from "../executions/execution-activity";
 import type { WorkNotifier } from "../executions/work-notifier";
 import { linkSignals } from "../abort-signals";
 import { executionObjects, outputObject } from "../storage";
@@ -34,8 +35,8 @@ export interface RunnerHandlerDeps {
   db: Database;
   storage: StorageGateway;
   notifier: WorkNotifier;
-  /** Notified when log lines are stored or an execution ends; wakes FollowLogs streams. */
-  logActivity: WorkNotifier;
+  /** Notified per execution when its log lines are stored or it ends; wakes its FollowLogs streams. */
+  logActivity: ExecutionActivity;
   clock: () => Date;
   defaultTimeoutSeconds: number;
   /** How often a waiting claim looks again for work queued by other replicas. */
@@ -88,7 +89,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     } catch (error) {
       await releaseClaim(db, execution.id, runnerId, clock());
       notifier.notify();
-      logActivity.notify(); // it may have ended cancelled
+      logActivity.notify(execution.id); // it may have ended cancelled
       throw error;
     }
   }
@@ -111,10 +112,12 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     );
     let changed = false;
     for (const execution of forgotten) {
-      changed = (await giveUpExecution(db, execution, `runner ${runnerId} is no longer running it`, now)) || changed;
+      if (await giveUpExecution(db, execution, `runner ${runnerId} is no longer running it`, now)) {
+        logActivity.notify(execution.id);
+        changed = true;
+      }
     }
     if (changed) {
-      logActivity.notify();
       notifier.notify();
     }
   }
@@ -190,8 +193,10 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         line: entry.line,
         time: entry.time ? timestampDate(entry.time) : now,
       }));
-      await appendCappedLogs(db, request.executionId, lines, deps.maxLogBytes);
-      logActivity.notify();
+      // A resend of stored lines changes nothing, so it wakes nobody.
+      if ((await appendCappedLogs(db, request.executionId, lines, deps.maxLogBytes)) > 0) {
+        logActivity.notify(request.executionId);
+      }
       return {};
     },
 
@@ -237,7 +242,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         }
         return {};
       }
-      logActivity.notify();
+      logActivity.notify(execution.id);
       if (execution.batchId !== null && execution.batchParallelism > 0) {
         notifier.notify(); // the batch has room for one more: waiting claims look again
       }

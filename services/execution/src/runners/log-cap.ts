@@ -15,18 +15,19 @@ export function truncationMarker(maxLogBytes: number): string {
  * pass the cap is stored as ONE system line saying so, under that line's sequence number, and
  * every later line is dropped. A resent line is recognised by its sequence number and neither
  * stored nor counted twice. One transaction per batch keeps the byte count exact: PostgreSQL
- * holds the execution's row, SQLite's single writer excludes concurrent appends.
+ * holds the execution's row, SQLite's single writer excludes concurrent appends. Returns how
+ * many rows were stored (0 for a resend), so only a change wakes the execution's followers.
  */
 export async function appendCappedLogs(
   db: Database,
   executionId: string,
   lines: readonly NewLogLine[],
   maxLogBytes: number,
-): Promise<void> {
+): Promise<number> {
   if (lines.length === 0) {
-    return;
+    return 0;
   }
-  await db.fork().transactional(async (tx) => {
+  return db.fork().transactional(async (tx) => {
     const execution = await tx.findOneOrFail(Execution, executionId, {
       fields: ["id", "logBytes", "logsTruncated"],
       lockMode: db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
@@ -55,11 +56,12 @@ export async function appendCappedLogs(
       rows.push({ executionId, ...line });
     }
     if (rows.length === 0) {
-      return;
+      return 0;
     }
     for (let start = 0; start < rows.length; start += LOG_INSERT_BATCH) {
       await tx.createQueryBuilder(LogLine).insert(rows.slice(start, start + LOG_INSERT_BATCH)).execute();
     }
     await tx.nativeUpdate(Execution, { id: executionId }, { logBytes, logsTruncated: truncated });
+    return rows.length;
   });
 }
