@@ -4,14 +4,15 @@
 // must stay up, and nothing may be created. The generator is seeded; the seed is printed so a
 // failing run can be replayed with RGRID_FUZZ_SEED.
 import { createHash } from "node:crypto";
-import { Agent } from "node:http";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { CallOptions, Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, createClient } from "@connectrpc/connect";
+import type { CallOptions } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ExecutionService, Health, HealthCheckResponse_ServingStatus } from "@rgrid/proto";
 import { runServiceCommand, serviceEntry } from "@rgrid/local";
+import { FUZZ_PROTOCOLS, answerOf, bearer, fuzzTransport } from "../support/fuzz-clients";
+import type { FuzzProtocol } from "../support/fuzz-clients";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { hostileRequest } from "../support/hostile-requests";
@@ -44,33 +45,12 @@ const RPCS: RpcName[] = [
   "retryBatch",
 ];
 const UNARY_RPCS = RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs");
-const PROTOCOLS = ["grpc", "connect-json", "connect-binary"] as const;
-type Protocol = (typeof PROTOCOLS)[number] | "raw-connect";
+type Protocol = FuzzProtocol | "raw-connect";
 
 let grid: TestGrid;
 let otherApiKey: string;
 let targets: FuzzTargets;
 
-/** A client-side failure to finish writing the request because the peer closed the connection. */
-function isLocalWriteCut(error: ConnectError): boolean {
-  const cause = error.cause as { code?: unknown; syscall?: unknown } | undefined;
-  return (cause?.code === "EPIPE" || cause?.code === "ECONNRESET") && cause.syscall === "write";
-}
-
-/** With `isolated`, HTTP/1.1 requests use a connection of their own instead of the shared pool. */
-function transportFor(protocol: (typeof PROTOCOLS)[number], baseUrl: string, { isolated = false } = {}): Transport {
-  const nodeOptions = isolated ? { agent: new Agent({ keepAlive: false }) } : undefined;
-  switch (protocol) {
-    case "grpc":
-      return createGrpcTransport({ baseUrl });
-    case "connect-json":
-      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions });
-    case "connect-binary":
-      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
-  }
-}
-
-const bearer = (key: string): CallOptions => ({ headers: { authorization: `Bearer ${key}` } });
 
 /** A valid CreateExecution whose script is really uploaded, so its objects exist. */
 async function createUploadedExecution(client: ExecutionClient, apiKey: string, requestId: string): Promise<string> {
@@ -106,7 +86,7 @@ beforeAll(async () => {
     { PATH: process.env.PATH ?? "", RGRID_DATABASE_URL: `sqlite:${join(grid.dataDir, "rgrid.db")}` },
     grid.dataDir,
   );
-  const client = createClient(ExecutionService, transportFor("connect-binary", grid.executionUrl));
+  const client = createClient(ExecutionService, fuzzTransport("connect-binary", grid.executionUrl));
   targets = {
     ownId: await createUploadedExecution(client, grid.apiKey, "fuzz-own"),
     foreignId: await createUploadedExecution(client, otherApiKey, "fuzz-foreign"),
@@ -178,7 +158,7 @@ async function runPool<T>(count: number, work: (index: number) => Promise<T>): P
 
 test("every public RPC answers malformed requests with client errors only, stays up and creates nothing", async () => {
   const random = seededRandom(SEED);
-  const operator = createClient(ExecutionService, transportFor("grpc", grid.executionUrl));
+  const operator = createClient(ExecutionService, fuzzTransport("grpc", grid.executionUrl));
   const ownBefore = await executionIds(operator, grid.apiKey);
   const otherBefore = await executionIds(operator, otherApiKey);
   const objectsBefore = await objectDirs();
@@ -186,8 +166,8 @@ test("every public RPC answers malformed requests with client errors only, stays
   expect(objectsBefore).toEqual([targets.ownId, targets.foreignId].sort());
 
   const clients = Object.fromEntries(
-    PROTOCOLS.map((protocol) => [protocol, createClient(ExecutionService, transportFor(protocol, grid.executionUrl))]),
-  ) as Record<(typeof PROTOCOLS)[number], ExecutionClient>;
+    FUZZ_PROTOCOLS.map((protocol) => [protocol, createClient(ExecutionService, fuzzTransport(protocol, grid.executionUrl))]),
+  ) as Record<FuzzProtocol, ExecutionClient>;
 
   // One job list over every RPC; a job's request is generated when a worker takes it, in job
   // order, so the same seed gives the same requests however the workers interleave.
@@ -219,14 +199,14 @@ test("every public RPC answers malformed requests with client errors only, stays
         }
         return results;
       }
-      const protocol = PROTOCOLS[job.index % PROTOCOLS.length] as (typeof PROTOCOLS)[number];
+      const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
       const { hostile, options } = withCredentials(random, hostileRequest(job.rpc, job.index, random, targets), grid.apiKey);
       // The server answers an over-limit request at once without reading its body. Over HTTP/2
       // the unsent rest stays queued in the CLIENT's session, which then refuses its own new
       // streams; over HTTP/1.1 the connection is dropped under a client that may reuse it. Such
       // requests get a connection of their own so they cannot poison the well-behaved ones.
       const client = hostile.kind === "over request limit"
-        ? createClient(ExecutionService, transportFor(protocol, grid.executionUrl, { isolated: true }))
+        ? createClient(ExecutionService, fuzzTransport(protocol, grid.executionUrl, { isolated: true }))
         : clients[protocol];
       const outcome = (got: string, message: string): Outcome => ({
         rpc: job.rpc,
@@ -240,15 +220,8 @@ test("every public RPC answers malformed requests with client errors only, stays
         await hostile.send(client, { ...options, timeoutMs: 30_000 });
         return [outcome("OK", "the malformed request was accepted")];
       } catch (error) {
-        if (!(error instanceof ConnectError)) {
-          return [outcome("not a ConnectError", String(error))];
-        }
-        if (hostile.kind === "over request limit" && isLocalWriteCut(error)) {
-          // The server refused before reading the body and closed the connection while this
-          // client was still writing it: the refusal, seen from the sending side.
-          return [outcome("ResourceExhausted", `connection closed while sending: ${error.rawMessage}`)];
-        }
-        return [outcome(Code[error.code], error.rawMessage)];
+        const answer = answerOf(error, hostile.kind === "over request limit");
+        return [outcome(answer.got, answer.message)];
       }
     })
   ).flat();
@@ -288,13 +261,13 @@ test("every public RPC answers malformed requests with client errors only, stays
   for (const rpc of RPCS) {
     const perRpc = counts[rpc] ?? {};
     expect(Object.values(perRpc).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1000);
-    const protocols = rpc === "followLogs" ? PROTOCOLS : [...PROTOCOLS, "raw-connect"];
+    const protocols = rpc === "followLogs" ? FUZZ_PROTOCOLS : [...FUZZ_PROTOCOLS, "raw-connect"];
     for (const protocol of protocols) {
       expect(perRpc[protocol]).toBeGreaterThan(0);
     }
   }
   // The size limit is configured and applies on both protocols.
-  for (const protocol of PROTOCOLS) {
+  for (const protocol of FUZZ_PROTOCOLS) {
     const overLimit = outcomes.filter((o) => o.protocol === protocol && o.kind === "over request limit");
     expect(overLimit.length).toBeGreaterThan(0);
     expect(overLimit.every((o) => o.got === "ResourceExhausted")).toBe(true);

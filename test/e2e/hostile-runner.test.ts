@@ -3,14 +3,15 @@
 // Every answer must be a client error — never Internal or Unknown — the service must stay up, and
 // nothing may change: no runner registered, no execution claimed, logged, given outputs or ended.
 // Seeded; replay a failing run with RGRID_FUZZ_SEED.
-import { Agent } from "node:http";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { CallOptions, Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, createClient } from "@connectrpc/connect";
+import type { CallOptions } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ExecutionService, ExecutionStatus, Health, HealthCheckResponse_ServingStatus, RunnerService } from "@rgrid/proto";
 import { openDatabase } from "@rgrid/execution";
 import { startCluster } from "../support/cluster";
 import type { Cluster } from "../support/cluster";
+import { FUZZ_PROTOCOLS, answerOf, bearer, fuzzTransport } from "../support/fuzz-clients";
+import type { FuzzProtocol } from "../support/fuzz-clients";
 import { allExecutionIds, clientFor, createUploadedExecution, objectDirs } from "../support/executions";
 import type { ExecutionClient } from "../support/executions";
 import { RUNNER_RPCS, hostileRunnerRequest } from "../support/hostile-runner-requests";
@@ -23,26 +24,11 @@ jest.setTimeout(300_000);
 const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_261_127);
 const PER_RPC = 1000;
 const CONCURRENCY = 8;
-const PROTOCOLS = ["grpc", "connect-json", "connect-binary"] as const;
-type Protocol = (typeof PROTOCOLS)[number];
 
 let cluster: Cluster;
 let executions: ExecutionClient;
 let targets: RunnerTargets;
 
-function transportFor(protocol: Protocol, baseUrl: string, isolated = false): Transport {
-  const nodeOptions = isolated ? { agent: new Agent({ keepAlive: false }) } : undefined;
-  switch (protocol) {
-    case "grpc":
-      return createGrpcTransport({ baseUrl });
-    case "connect-json":
-      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions });
-    case "connect-binary":
-      return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
-  }
-}
-
-const bearer = (token: string): CallOptions => ({ headers: { authorization: `Bearer ${token}` } });
 
 async function runnerCount(): Promise<number> {
   const db = await openDatabase({ dialect: "sqlite", file: cluster.databaseUrl.slice("sqlite:".length) });
@@ -89,7 +75,7 @@ function withCredentials(random: SeededRandom, hostile: RunnerHostileCase): { ho
 
 interface Outcome {
   rpc: RunnerRpcName;
-  protocol: Protocol;
+  protocol: FuzzProtocol;
   kind: string;
   expected: string[];
   got: string;
@@ -102,8 +88,8 @@ test("every RunnerService RPC answers malformed requests with client errors only
   const idsBefore = await allExecutionIds(executions);
   const dirsBefore = await objectDirs(cluster.objectsDir);
   const clients = Object.fromEntries(
-    PROTOCOLS.map((protocol) => [protocol, createClient(RunnerService, transportFor(protocol, cluster.execution.url))]),
-  ) as Record<Protocol, RunnerClient>;
+    FUZZ_PROTOCOLS.map((protocol) => [protocol, createClient(RunnerService, fuzzTransport(protocol, cluster.execution.url))]),
+  ) as Record<FuzzProtocol, RunnerClient>;
 
   const jobs = RUNNER_RPCS.flatMap((rpc) => Array.from({ length: PER_RPC }, (_, index) => ({ rpc, index })));
   const outcomes: Outcome[] = new Array<Outcome>(jobs.length);
@@ -112,10 +98,10 @@ test("every RunnerService RPC answers malformed requests with client errors only
     while (next < jobs.length) {
       const jobIndex = next++;
       const job = jobs[jobIndex] as (typeof jobs)[number];
-      const protocol = PROTOCOLS[job.index % PROTOCOLS.length] as Protocol;
+      const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
       const { hostile, options } = withCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets));
       // Over-limit bodies get a connection of their own (see hostile-input.test.ts).
-      const client = hostile.kind === "over request limit" ? createClient(RunnerService, transportFor(protocol, cluster.execution.url, true)) : clients[protocol];
+      const client = hostile.kind === "over request limit" ? createClient(RunnerService, fuzzTransport(protocol, cluster.execution.url, { isolated: true })) : clients[protocol];
       const outcome = (got: string, message: string): Outcome => ({
         rpc: job.rpc,
         protocol,
@@ -128,7 +114,8 @@ test("every RunnerService RPC answers malformed requests with client errors only
         await hostile.send(client, { ...options, timeoutMs: 30_000 });
         outcomes[jobIndex] = outcome("OK", "the malformed request was accepted");
       } catch (error) {
-        outcomes[jobIndex] = error instanceof ConnectError ? outcome(Code[error.code], error.rawMessage) : outcome("not a ConnectError", String(error));
+        const answer = answerOf(error, hostile.kind === "over request limit");
+        outcomes[jobIndex] = outcome(answer.got, answer.message);
       }
     }
   };
@@ -167,7 +154,7 @@ test("every RunnerService RPC answers malformed requests with client errors only
   for (const rpc of RUNNER_RPCS) {
     const perRpc = outcomes.filter((outcome) => outcome.rpc === rpc);
     expect(perRpc.length).toBeGreaterThanOrEqual(1000);
-    for (const protocol of PROTOCOLS) {
+    for (const protocol of FUZZ_PROTOCOLS) {
       expect(perRpc.some((outcome) => outcome.protocol === protocol)).toBe(true);
     }
   }
