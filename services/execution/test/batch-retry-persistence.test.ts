@@ -4,10 +4,10 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { bearerAuth, newBatchId } from "@rgrid/common";
 import { ExecutionService, ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
+import { Execution } from "../src/db/entities";
 import type { Database } from "../src/db/orm";
 import { createExecutionServer, createExecutionService } from "../src/server";
-import { describeOnEachDatabase, openScratchDatabase } from "./databases";
+import { describeOnEachDatabase, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
 import { TEST_SERVICE_SETTINGS, inMemoryTransport } from "./harness";
@@ -47,35 +47,19 @@ function batchRetrySuite(driver: DatabaseDriver): void {
       const id = `exec_${randomBytes(16).toString("hex")}`;
       storage.put(id, ObjectKind.SCRIPT, "job.py", 10);
       storage.put(id, ObjectKind.INPUT, "in.csv", 4);
-      return Object.assign(new Execution(), {
+      return queuedExecutionRow(accountId, {
         id,
-        accountId,
         status: "failed",
-        scriptName: "job.py",
-        scriptSizeBytes: 10,
-        scriptSha256: "a".repeat(64),
-        runtime: "python",
-        runtimeName: "python",
         args: ["in.csv", "a".repeat(2000)],
         env: { PAYLOAD: "e".repeat(2000) },
-        inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
         metadata: { note: "m".repeat(1000) },
-        timeoutSeconds: 0,
         createdAt: new Date(start + index * 1000),
-        ...notYetRun(),
         finishedAt: new Date(),
         exitCode: 1,
         errorMessage: "Traceback: " + "t".repeat(10_000),
         failureKind: "script",
-        ...requestDefaults(),
         batchId,
-        retryOf: null,
-        rootId: id,
-        attempt: 1,
-        retryKind: "original",
-        retriedBy: null,
-        requestId: null,
-      } satisfies Partial<Execution>);
+      });
     });
     for (let start = 0; start < records.length; start += 200) {
       const em = db.fork();

@@ -1,4 +1,6 @@
+import { newExecutionId } from "@rgrid/common";
 import type { DatabaseTarget } from "../src/db/database-url";
+import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
@@ -55,4 +57,37 @@ export async function openScratchDatabase(driver: DatabaseDriver): Promise<Scrat
       await drop();
     },
   };
+}
+
+/**
+ * An original execution row as the service would store it once queued: for suites that write
+ * records straight into the database. `overrides` set whatever the test is about.
+ */
+export function queuedExecutionRow(accountId: string, overrides: Partial<Execution> = {}): Execution {
+  const id = overrides.id ?? newExecutionId();
+  return Object.assign(new Execution(), {
+    id,
+    accountId,
+    status: "queued",
+    scriptName: "job.py",
+    scriptSizeBytes: 10,
+    scriptSha256: "a".repeat(64),
+    runtime: "python",
+    runtimeName: "python",
+    args: [],
+    env: {},
+    inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
+    metadata: {},
+    timeoutSeconds: 0,
+    createdAt: new Date(),
+    ...notYetRun(),
+    ...requestDefaults(),
+    retryOf: null,
+    rootId: id,
+    attempt: 1,
+    retryKind: "original",
+    retriedBy: null,
+    requestId: null,
+    ...overrides,
+  } satisfies Partial<Execution>);
 }

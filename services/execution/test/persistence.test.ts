@@ -1,16 +1,15 @@
-import { randomBytes } from "node:crypto";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
+import { Execution } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { claimNextExecution } from "../src/executions/claims";
 import { createRetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
 import { createStorageGateway } from "../src/storage";
-import { describeOnEachDatabase, openScratchDatabase } from "./databases";
+import { describeOnEachDatabase, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
 
@@ -32,32 +31,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
   afterEach(() => scratch.close());
 
   function record(overrides: Partial<Execution> = {}): Execution {
-    const id = `exec_${randomBytes(16).toString("hex")}`;
-    return Object.assign(new Execution(), {
-      id,
-      accountId,
-      status: "queued",
-      scriptName: "job.py",
-      scriptSizeBytes: 10,
-      scriptSha256: "a".repeat(64),
-      runtime: "python",
-      runtimeName: "python",
-      args: [],
-      env: {},
-      inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
-      metadata: {},
-      timeoutSeconds: 0,
-      createdAt: new Date(),
-      ...notYetRun(),
-      ...requestDefaults(),
-      retryOf: null,
-      rootId: id,
-      attempt: 1,
-      retryKind: "original",
-      retriedBy: null,
-      requestId: null,
-      ...overrides,
-    } satisfies Partial<Execution>);
+    return queuedExecutionRow(accountId, overrides);
   }
 
   async function insert(...executions: Execution[]): Promise<void> {

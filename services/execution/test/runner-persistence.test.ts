@@ -4,12 +4,12 @@ import { mapWithLimit, newBatchId, newExecutionId } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
 import type { CreateExecutionRequest } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
+import { Execution } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { createExecutionService } from "../src/server";
 import type { ExecutionService as ServedExecutionService } from "../src/server";
-import { describeOnEachDatabase } from "./databases";
+import { describeOnEachDatabase, queuedExecutionRow } from "./databases";
 import type { DatabaseDriver } from "./databases";
 import { FakeStorage } from "./fake-storage";
 import { RUNNER_TOKEN, TEST_SERVICE_SETTINGS, executionRequest, inMemoryTransport, uploadAll } from "./harness";
@@ -96,31 +96,15 @@ function runnerSuite(driver: DatabaseDriver): void {
     for (let index = 0; index < count; index++) {
       const id = newExecutionId();
       ids.push(id);
-      em.create(Execution, {
-        id,
-        accountId,
-        status: "queued",
-        scriptName: "job.py",
-        scriptSizeBytes: 10,
-        scriptSha256: "a".repeat(64),
-        runtime: "python",
-        runtimeName: "python",
-        args: [],
-        env: {},
-        inputs: [],
-        metadata: {},
-        timeoutSeconds: 60,
-        // Distinct times, so "oldest first" has one answer.
-        createdAt: new Date(now - count + index),
-        ...notYetRun(),
-        ...requestDefaults(),
-        retryOf: null,
-        rootId: id,
-        attempt: 1,
-        retryKind: "original",
-        retriedBy: null,
-        requestId: null,
-      });
+      em.persist(
+        queuedExecutionRow(accountId, {
+          id,
+          inputs: [],
+          timeoutSeconds: 60,
+          // Distinct times, so "oldest first" has one answer.
+          createdAt: new Date(now - count + index),
+        }),
+      );
     }
     await em.flush();
     return ids;
