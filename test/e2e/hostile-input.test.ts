@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
 import type { CallOptions } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { mapWithLimit } from "@rgrid/common";
 import { ExecutionService, Health, HealthCheckResponse_ServingStatus } from "@rgrid/proto";
 import { runServiceCommand, serviceEntry } from "@rgrid/local";
-import { FUZZ_PROTOCOLS, answerOf, bearer, fuzzTransport } from "../support/fuzz-clients";
-import type { FuzzProtocol } from "../support/fuzz-clients";
+import { FUZZ_PROTOCOLS, bearer, fuzzTransport, sendHostile } from "../support/fuzz-clients";
+import type { FuzzOutcome, FuzzProtocol } from "../support/fuzz-clients";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { hostileRequest } from "../support/hostile-requests";
@@ -45,7 +46,6 @@ const RPCS: RpcName[] = [
   "retryBatch",
 ];
 const UNARY_RPCS = RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs");
-type Protocol = FuzzProtocol | "raw-connect";
 
 let grid: TestGrid;
 let otherApiKey: string;
@@ -98,14 +98,7 @@ afterAll(async () => {
   await grid?.shutdown();
 });
 
-interface Outcome {
-  rpc: RpcName;
-  protocol: Protocol;
-  kind: string;
-  expected: readonly string[];
-  got: string;
-  message: string;
-}
+type Outcome = FuzzOutcome<RpcName>;
 
 /** Replaces the credentials of some requests: none, a wrong key, or a runner's token. */
 function withCredentials(random: SeededRandom, hostile: HostileCase, apiKey: string): { hostile: HostileCase; options: CallOptions } {
@@ -143,19 +136,6 @@ function summarize(unexpected: readonly Outcome[]): string[] {
   return [...groups].map(([key, { count, example }]) => `    ${count}x ${key}: ${example}`);
 }
 
-async function runPool<T>(count: number, work: (index: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = new Array<T>(count);
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const index = next++;
-      results[index] = await work(index);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return results;
-}
-
 test("every public RPC answers malformed requests with client errors only, stays up and creates nothing", async () => {
   const random = seededRandom(SEED);
   const operator = createClient(ExecutionService, fuzzTransport("grpc", grid.executionUrl));
@@ -181,8 +161,7 @@ test("every public RPC answers malformed requests with client errors only, stays
   );
 
   const outcomes = (
-    await runPool(jobs.length, async (jobIndex): Promise<Outcome[]> => {
-      const job = jobs[jobIndex] as (typeof jobs)[number];
+    await mapWithLimit(jobs, CONCURRENCY, async (job): Promise<Outcome[]> => {
       if (job.raw) {
         const rpc = job.rpc as UnaryRpcName;
         const results: Outcome[] = [];
@@ -201,28 +180,12 @@ test("every public RPC answers malformed requests with client errors only, stays
       }
       const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
       const { hostile, options } = withCredentials(random, hostileRequest(job.rpc, job.index, random, targets), grid.apiKey);
-      // The server answers an over-limit request at once without reading its body. Over HTTP/2
-      // the unsent rest stays queued in the CLIENT's session, which then refuses its own new
-      // streams; over HTTP/1.1 the connection is dropped under a client that may reuse it. Such
-      // requests get a connection of their own so they cannot poison the well-behaved ones.
-      const client = hostile.kind === "over request limit"
-        ? createClient(ExecutionService, fuzzTransport(protocol, grid.executionUrl, { isolated: true }))
-        : clients[protocol];
-      const outcome = (got: string, message: string): Outcome => ({
-        rpc: job.rpc,
-        protocol,
-        kind: hostile.kind,
-        expected: hostile.expected.map((code) => Code[code]),
-        got,
-        message: message.slice(0, 300),
-      });
-      try {
-        await hostile.send(client, { ...options, timeoutMs: 30_000 });
-        return [outcome("OK", "the malformed request was accepted")];
-      } catch (error) {
-        const answer = answerOf(error, hostile.kind === "over request limit");
-        return [outcome(answer.got, answer.message)];
-      }
+      return [
+        await sendHostile(hostile, options, protocol, {
+          shared: clients[protocol],
+          isolated: () => createClient(ExecutionService, fuzzTransport(protocol, grid.executionUrl, { isolated: true })),
+        }),
+      ];
     })
   ).flat();
 

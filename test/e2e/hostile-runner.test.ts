@@ -6,16 +6,17 @@
 import { Code, createClient } from "@connectrpc/connect";
 import type { CallOptions } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { mapWithLimit } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus, Health, HealthCheckResponse_ServingStatus, RunnerService } from "@rgrid/proto";
 import { openDatabase } from "@rgrid/execution";
 import { startCluster } from "../support/cluster";
 import type { Cluster } from "../support/cluster";
-import { FUZZ_PROTOCOLS, answerOf, bearer, fuzzTransport } from "../support/fuzz-clients";
+import { FUZZ_PROTOCOLS, bearer, fuzzTransport, sendHostile } from "../support/fuzz-clients";
 import type { FuzzProtocol } from "../support/fuzz-clients";
 import { allExecutionIds, clientFor, createUploadedExecution, objectDirs } from "../support/executions";
 import type { ExecutionClient } from "../support/executions";
 import { RUNNER_RPCS, hostileRunnerRequest } from "../support/hostile-runner-requests";
-import type { RunnerClient, RunnerHostileCase, RunnerRpcName, RunnerTargets } from "../support/hostile-runner-requests";
+import type { RunnerClient, RunnerHostileCase, RunnerTargets } from "../support/hostile-runner-requests";
 import { seededRandom } from "../support/seeded-random";
 import type { SeededRandom } from "../support/seeded-random";
 
@@ -73,14 +74,6 @@ function withCredentials(random: SeededRandom, hostile: RunnerHostileCase): { ho
   return { hostile, options: bearer(cluster.runnerToken) };
 }
 
-interface Outcome {
-  rpc: RunnerRpcName;
-  protocol: FuzzProtocol;
-  kind: string;
-  expected: string[];
-  got: string;
-  message: string;
-}
 
 test("every RunnerService RPC answers malformed requests with client errors only, stays up and changes nothing", async () => {
   const random = seededRandom(SEED);
@@ -92,34 +85,14 @@ test("every RunnerService RPC answers malformed requests with client errors only
   ) as Record<FuzzProtocol, RunnerClient>;
 
   const jobs = RUNNER_RPCS.flatMap((rpc) => Array.from({ length: PER_RPC }, (_, index) => ({ rpc, index })));
-  const outcomes: Outcome[] = new Array<Outcome>(jobs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const jobIndex = next++;
-      const job = jobs[jobIndex] as (typeof jobs)[number];
-      const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
-      const { hostile, options } = withCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets));
-      // Over-limit bodies get a connection of their own (see hostile-input.test.ts).
-      const client = hostile.kind === "over request limit" ? createClient(RunnerService, fuzzTransport(protocol, cluster.execution.url, { isolated: true })) : clients[protocol];
-      const outcome = (got: string, message: string): Outcome => ({
-        rpc: job.rpc,
-        protocol,
-        kind: hostile.kind,
-        expected: hostile.expected.map((code) => Code[code]),
-        got,
-        message: message.slice(0, 300),
-      });
-      try {
-        await hostile.send(client, { ...options, timeoutMs: 30_000 });
-        outcomes[jobIndex] = outcome("OK", "the malformed request was accepted");
-      } catch (error) {
-        const answer = answerOf(error, hostile.kind === "over request limit");
-        outcomes[jobIndex] = outcome(answer.got, answer.message);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const outcomes = await mapWithLimit(jobs, CONCURRENCY, async (job) => {
+    const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
+    const { hostile, options } = withCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets));
+    return sendHostile(hostile, options, protocol, {
+      shared: clients[protocol],
+      isolated: () => createClient(RunnerService, fuzzTransport(protocol, cluster.execution.url, { isolated: true })),
+    });
+  });
 
   const codes: Record<string, number> = {};
   for (const outcome of outcomes) codes[outcome.got] = (codes[outcome.got] ?? 0) + 1;

@@ -44,3 +44,49 @@ function isLocalWriteCut(error: ConnectError): boolean {
   const cause = error.cause as { code?: unknown; syscall?: unknown } | undefined;
   return (cause?.code === "EPIPE" || cause?.code === "ECONNRESET") && cause.syscall === "write";
 }
+
+/** How one malformed request was answered, against what its case expected. */
+export interface FuzzOutcome<Rpc extends string = string> {
+  rpc: Rpc;
+  protocol: string;
+  kind: string;
+  expected: readonly string[];
+  got: string;
+  message: string;
+}
+
+/** A malformed request of either fuzz suite: what it is, what may answer it, how to send it. */
+export interface FuzzCase<Rpc extends string, Client> {
+  rpc: Rpc;
+  kind: string;
+  expected: readonly Code[];
+  send(client: Client, options: CallOptions): Promise<unknown>;
+}
+
+/**
+ * Sends `hostile` and records the answer. Over-limit requests get a connection of their own
+ * (see fuzzTransport), so they cannot poison the shared clients of the well-behaved ones.
+ */
+export async function sendHostile<Rpc extends string, Client>(
+  hostile: FuzzCase<Rpc, Client>,
+  options: CallOptions,
+  protocol: FuzzProtocol,
+  clients: { shared: Client; isolated: () => Client },
+): Promise<FuzzOutcome<Rpc>> {
+  const overLimit = hostile.kind === "over request limit";
+  const outcome = (got: string, message: string): FuzzOutcome<Rpc> => ({
+    rpc: hostile.rpc,
+    protocol,
+    kind: hostile.kind,
+    expected: hostile.expected.map((code) => Code[code]),
+    got,
+    message: message.slice(0, 300),
+  });
+  try {
+    await hostile.send(overLimit ? clients.isolated() : clients.shared, { ...options, timeoutMs: 30_000 });
+    return outcome("OK", "the malformed request was accepted");
+  } catch (error) {
+    const answer = answerOf(error, overLimit);
+    return outcome(answer.got, answer.message);
+  }
+}
