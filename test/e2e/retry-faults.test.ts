@@ -32,6 +32,20 @@ function dumpLogsOnFailure(cluster: () => Cluster | undefined): void {
   printLogsOnFailure("cluster", () => cluster()?.logs);
 }
 
+/** A cluster on the embedded defaults for one describe block, with the owner's client. */
+function clusterForSuite(): { cluster: Cluster; client: ExecutionClient } {
+  const suite = {} as { cluster: Cluster; client: ExecutionClient };
+  dumpLogsOnFailure(() => suite.cluster);
+  beforeAll(async () => {
+    suite.cluster = await startCluster();
+    suite.client = clientFor(ExecutionService, suite.cluster.execution.url, suite.cluster.apiKey);
+  });
+  afterAll(async () => {
+    await suite.cluster?.shutdown();
+  });
+  return suite;
+}
+
 async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
   const outcome = await call.then(
     () => undefined,
@@ -124,22 +138,11 @@ describe("storage-service killed in the middle of CopyInputs", () => {
 });
 
 describe("the database refusing the retry's insert after the copy", () => {
-  let cluster: Cluster;
-  let client: ExecutionClient;
-  dumpLogsOnFailure(() => cluster);
-
-  beforeAll(async () => {
-    cluster = await startCluster();
-    client = clientFor(ExecutionService, cluster.execution.url, cluster.apiKey);
-  });
-
-  afterAll(async () => {
-    await cluster?.shutdown();
-  });
+  const suite = clusterForSuite();
 
   /** Runs SQL on the grid's SQLite file beside the running service (WAL allows it). */
   async function onGridDatabase(statement: string): Promise<void> {
-    const db = await openDatabase({ dialect: "sqlite", file: cluster.databaseUrl.slice("sqlite:".length) });
+    const db = await openDatabase({ dialect: "sqlite", file: suite.cluster.databaseUrl.slice("sqlite:".length) });
     try {
       await db.fork().getConnection().execute(statement);
     } finally {
@@ -148,50 +151,39 @@ describe("the database refusing the retry's insert after the copy", () => {
   }
 
   test("the retry fails as Internal without internals, and leaves no row and no objects", async () => {
-    const originalId = await createUploadedExecution(client, {
+    const originalId = await createUploadedExecution(suite.client, {
       script: { name: "main.py", bytes: Buffer.from("print('x')\n") },
       inputs: [{ name: "in.txt", bytes: Buffer.from("input\n") }],
       requestId: "create-for-trigger",
     });
-    await failExecution(clientFor(RunnerService, cluster.execution.url, cluster.runnerToken), originalId);
-    const before = await allExecutionIds(client);
-    const dirsBefore = await objectDirs(cluster.objectsDir);
+    await failExecution(clientFor(RunnerService, suite.cluster.execution.url, suite.cluster.runnerToken), originalId);
+    const before = await allExecutionIds(suite.client);
+    const dirsBefore = await objectDirs(suite.cluster.objectsDir);
 
     await onGridDatabase(
       "CREATE TRIGGER refuse_retries BEFORE INSERT ON executions WHEN NEW.retry_of IS NOT NULL " +
         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
     );
     try {
-      const error = await rpcError(client.retryExecution({ executionId: originalId, requestId: "retry-refused" }));
+      const error = await rpcError(suite.client.retryExecution({ executionId: originalId, requestId: "retry-refused" }));
       expect(error.code).toBe(Code.Internal);
       expect(error.rawMessage).not.toMatch(/injected|sqlite|insert|executions|trigger|retry_of/i);
-      expect(await allExecutionIds(client)).toEqual(before);
-      expect(await objectDirs(cluster.objectsDir)).toEqual(dirsBefore);
+      expect(await allExecutionIds(suite.client)).toEqual(before);
+      expect(await objectDirs(suite.cluster.objectsDir)).toEqual(dirsBefore);
       // The cause is logged on the server for an operator.
-      expect(cluster.logs.join("\n")).toContain("injected failure");
+      expect(suite.cluster.logs.join("\n")).toContain("injected failure");
     } finally {
       await onGridDatabase("DROP TRIGGER refuse_retries");
     }
 
     // With the database healthy again the same request goes through.
-    const { execution } = await client.retryExecution({ executionId: originalId, requestId: "retry-refused" });
+    const { execution } = await suite.client.retryExecution({ executionId: originalId, requestId: "retry-refused" });
     expect(execution?.retryOf).toBe(originalId);
   });
 });
 
 describe("execution-service killed during a burst of creates and retries", () => {
-  let cluster: Cluster;
-  let client: ExecutionClient;
-  dumpLogsOnFailure(() => cluster);
-
-  beforeAll(async () => {
-    cluster = await startCluster();
-    client = clientFor(ExecutionService, cluster.execution.url, cluster.apiKey);
-  });
-
-  afterAll(async () => {
-    await cluster?.shutdown();
-  });
+  const suite = clusterForSuite();
 
   interface Succeeded {
     id: string;
@@ -201,10 +193,10 @@ describe("execution-service killed during a burst of creates and retries", () =>
   }
 
   test("every execution a client was told about exists afterwards, with its inputs", async () => {
-    const runner = clientFor(RunnerService, cluster.execution.url, cluster.runnerToken);
+    const runner = clientFor(RunnerService, suite.cluster.execution.url, suite.cluster.runnerToken);
     const originals: string[] = [];
     for (const index of [0, 1]) {
-      const id = await createUploadedExecution(client, {
+      const id = await createUploadedExecution(suite.client, {
         script: { name: "main.py", bytes: Buffer.from(`print(${index})\n`) },
         inputs: [{ name: "data/in.csv", bytes: randomBytes(64 * 1024) }],
         requestId: `burst-original-${index}`,
@@ -223,7 +215,7 @@ describe("execution-service killed during a burst of creates and retries", () =>
 
     // Each client alternates creates (with uploads and confirm) and retries until the service dies.
     const clientLoop = async (clientIndex: number): Promise<unknown> => {
-      const own = clientFor(ExecutionService, cluster.execution.url, cluster.apiKey);
+      const own = clientFor(ExecutionService, suite.cluster.execution.url, suite.cluster.apiKey);
       for (let round = 0; ; round++) {
         try {
           if (round % 2 === 0) {
@@ -249,17 +241,17 @@ describe("execution-service killed during a burst of creates and retries", () =>
     };
     const loops = Array.from({ length: 5 }, (_, index) => clientLoop(index));
     await enoughDone;
-    await cluster.execution.kill("SIGKILL");
+    await suite.cluster.execution.kill("SIGKILL");
     const endings = await Promise.all(loops);
     for (const ending of endings) {
       expect(ending).toBeInstanceOf(ConnectError);
     }
 
-    await cluster.execution.restart();
-    const storage = clientFor(StorageService, cluster.storage.url, cluster.internalToken);
+    await suite.cluster.execution.restart();
+    const storage = clientFor(StorageService, suite.cluster.storage.url, suite.cluster.internalToken);
     const problems: string[] = [];
     for (const entry of succeeded) {
-      const { execution } = await client.getExecution({ executionId: entry.id });
+      const { execution } = await suite.client.getExecution({ executionId: entry.id });
       if (!execution) {
         problems.push(`${entry.id} is missing`);
         continue;
