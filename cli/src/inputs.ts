@@ -1,10 +1,11 @@
 // Which arguments of `rgrid run` are input files, what they are called on the runner, and how
 // the arguments must read there so the script finds them.
 import { stat } from "node:fs/promises";
-import { basename, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { relativePathProblem } from "@rgrid/common/paths";
 import { UsageError } from "./errors";
+import { pathInside } from "./path-inside";
 
 export interface PlannedInput {
   /** Path inside the execution's working directory, '/' separated. */
@@ -53,15 +54,6 @@ export async function planInputs(args: readonly string[], cwd: string): Promise<
     args: plannedArgs,
     inputs: [...byName].map(([name, localPath]) => ({ name, localPath })),
   };
-}
-
-/** The '/'-separated path of `target` below `directory`, or undefined when it is not below it. */
-function pathInside(directory: string, target: string): string | undefined {
-  const path = relative(directory, target);
-  if (path === "" || isAbsolute(path) || path === ".." || path.startsWith(`..${sep}`)) {
-    return undefined;
-  }
-  return path.split(sep).join("/");
 }
 
 async function isFile(path: string): Promise<boolean> {

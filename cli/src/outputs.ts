@@ -1,6 +1,6 @@
 // Bringing an execution's output files to this machine: each one through its grant, streamed to
 // disk and verified against the size and SHA-256 the runner recorded, a few at a time.
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { resolve } from "node:path";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { mapWithLimit } from "@rgrid/common/concurrency";
 import { relativePathProblem } from "@rgrid/common/paths";
@@ -10,6 +10,7 @@ import type { FileInfo, TransferGrant } from "@rgrid/proto";
 import { aboutExecution } from "./context";
 import type { ServerContext, StatusLine } from "./context";
 import { OutputDownloadError, UnsafeOutputNameError } from "./errors";
+import { pathInside } from "./path-inside";
 import { formatBytes } from "./present";
 
 /** Files downloaded at once: enough to overlap latency, few enough to bound memory and sockets. */
@@ -103,11 +104,7 @@ function pathBelow(directory: string, name: string): string | undefined {
   // The name rules already forbid '..' and absolute paths; resolving and comparing holds even
   // if they change, or for separators this platform reads differently.
   const path = resolve(directory, name);
-  const inside = relative(directory, path);
-  if (inside === "" || isAbsolute(inside) || inside === ".." || inside.startsWith(`..${sep}`)) {
-    return undefined;
-  }
-  return path;
+  return pathInside(directory, path) === undefined ? undefined : path;
 }
 
 async function fetchOne(executionId: string, download: PlannedDownload): Promise<FileDigest> {

@@ -1,3 +1,4 @@
+import { sendWithResends } from "@rgrid/common";
 import type { BucketItem, Client } from "minio";
 import { CopyDestinationOptions, CopySourceOptions, S3Error } from "minio";
 import type { Clock } from "./clock";
@@ -47,24 +48,25 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     }
   };
 
+  const deleteOnce = async (keys: string[]): Promise<void> => {
+    const results = await client.removeObjects(bucket, keys);
+    const failed = results.filter((result) => result?.Error !== undefined);
+    if (failed.length > 0) {
+      throw new StorageUnavailableError(`could not delete ${failed.length} object(s): ${failed[0]?.Error?.Code ?? "unknown error"}`);
+    }
+  };
+
   const deleteBatch = async (keys: string[]): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const results = await client.removeObjects(bucket, keys);
-        const failed = results.filter((result) => result?.Error !== undefined);
-        if (failed.length === 0) {
-          return;
-        }
-        throw new StorageUnavailableError(
-          `could not delete ${failed.length} object(s): ${failed[0]?.Error?.Code ?? "unknown error"}`,
-        );
-      } catch (error) {
+    try {
+      await sendWithResends(() => deleteOnce(keys), {
+        attempts: deleteAttempts,
         // Deleting is idempotent, so a transient failure is simply tried again.
-        if (attempt >= deleteAttempts) {
-          throw translate(error, `delete ${keys.length} object(s)`);
-        }
-        await sleep(100 * 2 ** (attempt - 1));
-      }
+        shouldResend: () => true,
+        delayMs: (attempt) => 100 * 2 ** (attempt - 1),
+        sleep,
+      });
+    } catch (error) {
+      throw translate(error, `delete ${keys.length} object(s)`);
     }
   };
 
