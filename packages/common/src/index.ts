@@ -12,3 +12,4 @@ export * from "./validation";
 export * from "./transfer";
 export * from "./concurrency";
 export * from "./backoff";
+export * from "./signals";

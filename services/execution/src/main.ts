@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, createInternalClient, createLogger } from "@rgrid/common";
+import { ConfigError, createInternalClient, createLogger, exitOnStopSignal } from "@rgrid/common";
 import type { Logger, RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { issueApiKey } from "./accounts";
@@ -78,29 +78,13 @@ async function janitorCommand(logger: Logger): Promise<void> {
   }
 }
 
+/** Drains the server, then stops the janitor and closes the ORM. */
 function stopOnSignal(logger: Logger, running: RunningServer, db: Database, stopJanitor: () => Promise<void>): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    logger.info("stopping", { signal });
-    running
-      .close(SHUTDOWN_GRACE_MILLIS)
-      .then(stopJanitor)
-      .then(() => db.close())
-      .then(() => {
-        logger.info("stopped");
-        process.exit(0);
-      })
-      .catch((error: unknown) => {
-        logger.error("shutdown failed", { error });
-        process.exit(1);
-      });
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  exitOnStopSignal(logger, async () => {
+    await running.close(SHUTDOWN_GRACE_MILLIS);
+    await stopJanitor();
+    await db.close();
+  });
 }
 
 /** Prints only the key on stdout, so scripts can capture it. */

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger } from "@rgrid/common";
+import { ConfigError, createLogger, exitOnStopSignal } from "@rgrid/common";
 import { openBackend } from "./backend";
 import { systemClock } from "./clock";
 import { loadStorageConfig } from "./config";
@@ -34,23 +34,7 @@ async function main(): Promise<void> {
   listening.url = running.url;
   logger.info("listening", { url: running.url });
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    logger.info("shutting down", { signal });
-    running.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error("shutdown failed", { error });
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  exitOnStopSignal(logger, () => running.close());
 }
 
 main().catch((error: unknown) => {
