@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/execution.proto.
  */
 export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxIjwKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAki2wgKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSIgoGc2NyaXB0GAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgEIAEoCRIMCgRhcmdzGAUgAygJEikKA2VudhgGIAMoCzIcLnJncmlkLnYxLkV4ZWN1dGlvbi5FbnZFbnRyeRIiCgZpbnB1dHMYByADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIzCghtZXRhZGF0YRgIIAMoCzIhLnJncmlkLnYxLkV4ZWN1dGlvbi5NZXRhZGF0YUVudHJ5EhcKD3RpbWVvdXRfc2Vjb25kcxgJIAEoBRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGA0gASgFSACIAQESFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIRCglydW5uZXJfaWQYDyABKAkSEAoIcmV0cnlfb2YYECABKAkSDwoHcm9vdF9pZBgRIAEoCRIPCgdhdHRlbXB0GBIgASgFEicKCnJldHJ5X2tpbmQYEyABKA4yEy5yZ3JpZC52MS5SZXRyeUtpbmQSEgoKcmV0cmllZF9ieRgUIAEoCRISCgpyZXRyaWVkX2FzGBUgAygJEiMKB291dHB1dHMYFiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgduZXR3b3JrGBcgASgIEhMKC21heF9yZXRyaWVzGBggASgFEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYGSADKAUSEAoIYmF0Y2hfaWQYGiABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YGyABKAUSKwoMZmFpbHVyZV9raW5kGBwgASgOMhUucmdyaWQudjEuRmFpbHVyZUtpbmQSGQoRYXV0b19yZXRyeV9udW1iZXIYHSABKAUSFAoMcmV0cnlfcmVhc29uGB4gASgJEhgKEHNhbmRib3hfd2FybmluZ3MYHyADKAkSNwoTY2FuY2VsX3JlcXVlc3RlZF9hdBggIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKbm90X2JlZm9yZRghIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSLRAQoNVHJhbnNmZXJHcmFudBIMCgRuYW1lGAEgASgJEg4KBm1ldGhvZBgCIAEoCRILCgN1cmwYAyABKAkSNQoHaGVhZGVycxgEIAMoCzIkLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQuSGVhZGVyc0VudHJ5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItoBCghMb2dFbnRyeRIQCghzZXF1ZW5jZRgBIAEoAxIpCgZzdHJlYW0YAiABKA4yGS5yZ3JpZC52MS5Mb2dFbnRyeS5TdHJlYW0SDAoEbGluZRgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAhIRCg1TVFJFQU1fU1lTVEVNEAMiiAQKFkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QSIgoGc2NyaXB0GAEgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgCIAEoCRIMCgRhcmdzGAMgAygJEjYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnkSIgoGaW5wdXRzGAUgAygLMhIucmdyaWQudjEuRmlsZUluZm8SQAoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhIKCnJlcXVlc3RfaWQYCCABKAkSDwoHbmV0d29yaxgJIAEoCBIYCgttYXhfcmV0cmllcxgKIAEoBUgAiAEBEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAUSEAoIYmF0Y2hfaWQYDCABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAUaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiLQoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJAChZDb25maXJtVXBsb2Fkc1Jlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiIrChNHZXRFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI+ChRHZXRFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24ifQoVTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0EisKCHN0YXR1c2VzGAEgAygOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhAKCGJhdGNoX2lkGAQgASgJIloKFkxpc3RFeGVjdXRpb25zUmVzcG9uc2USJwoKZXhlY3V0aW9ucxgBIAMoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUAoVUmV0cnlFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRINCgVmb3JjZRgCIAEoCBISCgpyZXF1ZXN0X2lkGAMgASgJImcKFlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiUKCG9yaWdpbmFsGAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIk0KDkdldExvZ3NSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoAxINCgVsaW1pdBgDIAEoBSJICg9HZXRMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EhAKCGhhc19tb3JlGAIgASgIIjEKGUdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIm0KGkdldE91dHB1dERvd25sb2Fkc1Jlc3BvbnNlEiMKB291dHB1dHMYASADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIqCglkb3dubG9hZHMYAiADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50IkEKEUZvbGxvd0xvZ3NSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoAyJkChJGb2xsb3dMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cyIuChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJBChdDYW5jZWxFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24iTgoRUmV0cnlCYXRjaFJlcXVlc3QSEAoIYmF0Y2hfaWQYASABKAkSEwoLZmFpbGVkX29ubHkYAiABKAgSEgoKcmVxdWVzdF9pZBgDIAEoCSJsCg5CYXRjaFJldHJ5SXRlbRIlCghvcmlnaW5hbBgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIiCgVyZXRyeRgCIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIPCgdza2lwcGVkGAMgASgJImsKElJldHJ5QmF0Y2hSZXNwb25zZRInCgVpdGVtcxgBIAMoCzIYLnJncmlkLnYxLkJhdGNoUmV0cnlJdGVtEhUKDXJldHJpZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSqLAgoPRXhlY3V0aW9uU3RhdHVzEiAKHEVYRUNVVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpFWEVDVVRJT05fU1RBVFVTX1VQTE9BRElORxABEhsKF0VYRUNVVElPTl9TVEFUVVNfUVVFVUVEEAISHAoYRVhFQ1VUSU9OX1NUQVRVU19SVU5OSU5HEAMSHgoaRVhFQ1VUSU9OX1NUQVRVU19DT01QTEVURUQQBBIbChdFWEVDVVRJT05fU1RBVFVTX0ZBSUxFRBAFEh4KGkVYRUNVVElPTl9TVEFUVVNfVElNRURfT1VUEAYSHgoaRVhFQ1VUSU9OX1NUQVRVU19DQU5DRUxMRUQQByqIAQoJUmV0cnlLaW5kEhoKFlJFVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVRSWV9LSU5EX09SSUdJTkFMEAESFQoRUkVUUllfS0lORF9NQU5VQUwQAhIVChFSRVRSWV9LSU5EX0ZPUkNFRBADEhgKFFJFVFJZX0tJTkRfQVVUT01BVElDEAQqgwEKC0ZhaWx1cmVLaW5kEhwKGEZBSUxVUkVfS0lORF9VTlNQRUNJRklFRBAAEhcKE0ZBSUxVUkVfS0lORF9TQ1JJUFQQARIfChtGQUlMVVJFX0tJTkRfSU5GUkFTVFJVQ1RVUkUQAhIcChhGQUlMVVJFX0tJTkRfUlVOTkVSX0xPU1QQAzLFBgoQRXhlY3V0aW9uU2VydmljZRJWCg9DcmVhdGVFeGVjdXRpb24SIC5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USUwoOQ29uZmlybVVwbG9hZHMSHy5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1JlcXVlc3QaIC5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1Jlc3BvbnNlEk0KDEdldEV4ZWN1dGlvbhIdLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaHi5yZ3JpZC52MS5HZXRFeGVjdXRpb25SZXNwb25zZRJTCg5MaXN0RXhlY3V0aW9ucxIfLnJncmlkLnYxLkxpc3RFeGVjdXRpb25zUmVxdWVzdBogLnJncmlkLnYxLkxpc3RFeGVjdXRpb25zUmVzcG9uc2USUwoOUmV0cnlFeGVjdXRpb24SHy5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlc3BvbnNlEj4KB0dldExvZ3MSGC5yZ3JpZC52MS5HZXRMb2dzUmVxdWVzdBoZLnJncmlkLnYxLkdldExvZ3NSZXNwb25zZRJfChJHZXRPdXRwdXREb3dubG9hZHMSIy5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXF1ZXN0GiQucmdyaWQudjEuR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2USSQoKRm9sbG93TG9ncxIbLnJncmlkLnYxLkZvbGxvd0xvZ3NSZXF1ZXN0GhwucmdyaWQudjEuRm9sbG93TG9nc1Jlc3BvbnNlMAESVgoPQ2FuY2VsRXhlY3V0aW9uEiAucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBohLnJncmlkLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEkcKClJldHJ5QmF0Y2gSGy5yZ3JpZC52MS5SZXRyeUJhdGNoUmVxdWVzdBocLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxIjwKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAki2wgKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSIgoGc2NyaXB0GAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgEIAEoCRIMCgRhcmdzGAUgAygJEikKA2VudhgGIAMoCzIcLnJncmlkLnYxLkV4ZWN1dGlvbi5FbnZFbnRyeRIiCgZpbnB1dHMYByADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIzCghtZXRhZGF0YRgIIAMoCzIhLnJncmlkLnYxLkV4ZWN1dGlvbi5NZXRhZGF0YUVudHJ5EhcKD3RpbWVvdXRfc2Vjb25kcxgJIAEoBRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGA0gASgFSACIAQESFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIRCglydW5uZXJfaWQYDyABKAkSEAoIcmV0cnlfb2YYECABKAkSDwoHcm9vdF9pZBgRIAEoCRIPCgdhdHRlbXB0GBIgASgFEicKCnJldHJ5X2tpbmQYEyABKA4yEy5yZ3JpZC52MS5SZXRyeUtpbmQSEgoKcmV0cmllZF9ieRgUIAEoCRISCgpyZXRyaWVkX2FzGBUgAygJEiMKB291dHB1dHMYFiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgduZXR3b3JrGBcgASgIEhMKC21heF9yZXRyaWVzGBggASgFEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYGSADKAUSEAoIYmF0Y2hfaWQYGiABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YGyABKAUSKwoMZmFpbHVyZV9raW5kGBwgASgOMhUucmdyaWQudjEuRmFpbHVyZUtpbmQSGQoRYXV0b19yZXRyeV9udW1iZXIYHSABKAUSFAoMcmV0cnlfcmVhc29uGB4gASgJEhgKEHNhbmRib3hfd2FybmluZ3MYHyADKAkSNwoTY2FuY2VsX3JlcXVlc3RlZF9hdBggIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKbm90X2JlZm9yZRghIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSLRAQoNVHJhbnNmZXJHcmFudBIMCgRuYW1lGAEgASgJEg4KBm1ldGhvZBgCIAEoCRILCgN1cmwYAyABKAkSNQoHaGVhZGVycxgEIAMoCzIkLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQuSGVhZGVyc0VudHJ5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItoBCghMb2dFbnRyeRIQCghzZXF1ZW5jZRgBIAEoAxIpCgZzdHJlYW0YAiABKA4yGS5yZ3JpZC52MS5Mb2dFbnRyeS5TdHJlYW0SDAoEbGluZRgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAhIRCg1TVFJFQU1fU1lTVEVNEAMiiAQKFkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QSIgoGc2NyaXB0GAEgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgCIAEoCRIMCgRhcmdzGAMgAygJEjYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnkSIgoGaW5wdXRzGAUgAygLMhIucmdyaWQudjEuRmlsZUluZm8SQAoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhIKCnJlcXVlc3RfaWQYCCABKAkSDwoHbmV0d29yaxgJIAEoCBIYCgttYXhfcmV0cmllcxgKIAEoBUgAiAEBEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAUSEAoIYmF0Y2hfaWQYDCABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAUaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiLQoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJAChZDb25maXJtVXBsb2Fkc1Jlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiIrChNHZXRFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI+ChRHZXRFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24itwEKFUxpc3RFeGVjdXRpb25zUmVxdWVzdBIrCghzdGF0dXNlcxgBIAMoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIQCghiYXRjaF9pZBgEIAEoCRITCgtzY3JpcHRfbmFtZRgFIAEoCRISCgp1bnJlc29sdmVkGAYgASgIEg8KB3Jvb3RfaWQYByABKAkiWgoWTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRInCgpleGVjdXRpb25zGAEgAygLMhMucmdyaWQudjEuRXhlY3V0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg0KBWZvcmNlGAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiZwoWUmV0cnlFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SJQoIb3JpZ2luYWwYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24iTQoOR2V0TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDEg0KBWxpbWl0GAMgASgFIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiMQoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkibQoaR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2USIwoHb3V0cHV0cxgBIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEioKCWRvd25sb2FkcxgCIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiQQoRRm9sbG93TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDImQKEkZvbGxvd0xvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSKQoGc3RhdHVzGAIgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzIi4KFkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJOChFSZXRyeUJhdGNoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRITCgtmYWlsZWRfb25seRgCIAEoCBISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkJhdGNoUmV0cnlJdGVtEiUKCG9yaWdpbmFsGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiIKBXJldHJ5GAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEg8KB3NraXBwZWQYAyABKAkiawoSUmV0cnlCYXRjaFJlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhgucmdyaWQudjEuQmF0Y2hSZXRyeUl0ZW0SFQoNcmV0cmllZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFIiMKD0dldEJhdGNoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCSJMChBCYXRjaFN0YXR1c0NvdW50EikKBnN0YXR1cxgBIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxINCgVjb3VudBgCIAEoBSKPAQoQR2V0QmF0Y2hSZXNwb25zZRIQCghiYXRjaF9pZBgBIAEoCRINCgV0b3RhbBgCIAEoBRIqCgZjb3VudHMYAyADKAsyGi5yZ3JpZC52MS5CYXRjaFN0YXR1c0NvdW50Ei4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EhEKB2FwaV9rZXkYASABKAlIABIXCg1zaWduX2luX3Rva2VuGAIgASgJSABCDAoKY3JlZGVudGlhbCI7ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iEwoRR2V0U2Vzc2lvblJlcXVlc3QiOAoSR2V0U2Vzc2lvblJlc3BvbnNlEiIKB3Nlc3Npb24YASABKAsyES5yZ3JpZC52MS5TZXNzaW9uIhYKFERlbGV0ZVNlc3Npb25SZXF1ZXN0IhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJjCgdTZXNzaW9uEhIKCmFjY291bnRfaWQYASABKAkSFAoMYWNjb3VudF9uYW1lGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKosCCg9FeGVjdXRpb25TdGF0dXMSIAocRVhFQ1VUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkVYRUNVVElPTl9TVEFUVVNfVVBMT0FESU5HEAESGwoXRVhFQ1VUSU9OX1NUQVRVU19RVUVVRUQQAhIcChhFWEVDVVRJT05fU1RBVFVTX1JVTk5JTkcQAxIeChpFWEVDVVRJT05fU1RBVFVTX0NPTVBMRVRFRBAEEhsKF0VYRUNVVElPTl9TVEFUVVNfRkFJTEVEEAUSHgoaRVhFQ1VUSU9OX1NUQVRVU19USU1FRF9PVVQQBhIeChpFWEVDVVRJT05fU1RBVFVTX0NBTkNFTExFRBAHKogBCglSZXRyeUtpbmQSGgoWUkVUUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFVFJZX0tJTkRfT1JJR0lOQUwQARIVChFSRVRSWV9LSU5EX01BTlVBTBACEhUKEVJFVFJZX0tJTkRfRk9SQ0VEEAMSGAoUUkVUUllfS0lORF9BVVRPTUFUSUMQBCqDAQoLRmFpbHVyZUtpbmQSHAoYRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRkFJTFVSRV9LSU5EX1NDUklQVBABEh8KG0ZBSUxVUkVfS0lORF9JTkZSQVNUUlVDVFVSRRACEhwKGEZBSUxVUkVfS0lORF9SVU5ORVJfTE9TVBADMvUIChBFeGVjdXRpb25TZXJ2aWNlElYKD0NyZWF0ZUV4ZWN1dGlvbhIgLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJTCg5Db25maXJtVXBsb2FkcxIfLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVxdWVzdBogLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USTQoMR2V0RXhlY3V0aW9uEh0ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVxdWVzdBoeLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlElMKDkxpc3RFeGVjdXRpb25zEh8ucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiAucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRJTCg5SZXRyeUV4ZWN1dGlvbhIfLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVxdWVzdBogLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USPgoHR2V0TG9ncxIYLnJncmlkLnYxLkdldExvZ3NSZXF1ZXN0GhkucmdyaWQudjEuR2V0TG9nc1Jlc3BvbnNlEl8KEkdldE91dHB1dERvd25sb2FkcxIjLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QaJC5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRJJCgpGb2xsb3dMb2dzEhsucmdyaWQudjEuRm9sbG93TG9nc1JlcXVlc3QaHC5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVzcG9uc2UwARJWCg9DYW5jZWxFeGVjdXRpb24SIC5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USRwoKUmV0cnlCYXRjaBIbLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXF1ZXN0GhwucmdyaWQudjEuUmV0cnlCYXRjaFJlc3BvbnNlEkEKCEdldEJhdGNoEhkucmdyaWQudjEuR2V0QmF0Y2hSZXF1ZXN0GhoucmdyaWQudjEuR2V0QmF0Y2hSZXNwb25zZRJQCg1DcmVhdGVTZXNzaW9uEh4ucmdyaWQudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaHy5yZ3JpZC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USRwoKR2V0U2Vzc2lvbhIbLnJncmlkLnYxLkdldFNlc3Npb25SZXF1ZXN0GhwucmdyaWQudjEuR2V0U2Vzc2lvblJlc3BvbnNlElAKDURlbGV0ZVNlc3Npb24SHi5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A file that travels with an execution: its script, or one of its inputs or outputs.
@@ -581,6 +581,28 @@ export type ListExecutionsRequest = Message<"rgrid.v1.ListExecutionsRequest"> & 
    * @generated from field: string batch_id = 4;
    */
   batchId: string;
+
+  /**
+   * Only executions whose script name contains this text.
+   *
+   * @generated from field: string script_name = 5;
+   */
+  scriptName: string;
+
+  /**
+   * Only failed or timed-out executions whose lineage has no completed execution: the
+   * failures nobody has fixed yet.
+   *
+   * @generated from field: bool unresolved = 6;
+   */
+  unresolved: boolean;
+
+  /**
+   * Only executions of this lineage (its first execution's id).
+   *
+   * @generated from field: string root_id = 7;
+   */
+  rootId: string;
 };
 
 /**
@@ -933,6 +955,218 @@ export const RetryBatchResponseSchema: GenMessage<RetryBatchResponse> = /*@__PUR
   messageDesc(file_rgrid_v1_execution, 24);
 
 /**
+ * @generated from message rgrid.v1.GetBatchRequest
+ */
+export type GetBatchRequest = Message<"rgrid.v1.GetBatchRequest"> & {
+  /**
+   * @generated from field: string batch_id = 1;
+   */
+  batchId: string;
+};
+
+/**
+ * Describes the message rgrid.v1.GetBatchRequest.
+ * Use `create(GetBatchRequestSchema)` to create a new message.
+ */
+export const GetBatchRequestSchema: GenMessage<GetBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 25);
+
+/**
+ * @generated from message rgrid.v1.BatchStatusCount
+ */
+export type BatchStatusCount = Message<"rgrid.v1.BatchStatusCount"> & {
+  /**
+   * @generated from field: rgrid.v1.ExecutionStatus status = 1;
+   */
+  status: ExecutionStatus;
+
+  /**
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message rgrid.v1.BatchStatusCount.
+ * Use `create(BatchStatusCountSchema)` to create a new message.
+ */
+export const BatchStatusCountSchema: GenMessage<BatchStatusCount> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 26);
+
+/**
+ * @generated from message rgrid.v1.GetBatchResponse
+ */
+export type GetBatchResponse = Message<"rgrid.v1.GetBatchResponse"> & {
+  /**
+   * @generated from field: string batch_id = 1;
+   */
+  batchId: string;
+
+  /**
+   * Every execution of the batch, retries included.
+   *
+   * @generated from field: int32 total = 2;
+   */
+  total: number;
+
+  /**
+   * One entry per status that occurs, in the order of ExecutionStatus.
+   *
+   * @generated from field: repeated rgrid.v1.BatchStatusCount counts = 3;
+   */
+  counts: BatchStatusCount[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.GetBatchResponse.
+ * Use `create(GetBatchResponseSchema)` to create a new message.
+ */
+export const GetBatchResponseSchema: GenMessage<GetBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 27);
+
+/**
+ * @generated from message rgrid.v1.CreateSessionRequest
+ */
+export type CreateSessionRequest = Message<"rgrid.v1.CreateSessionRequest"> & {
+  /**
+   * @generated from oneof rgrid.v1.CreateSessionRequest.credential
+   */
+  credential: {
+    /**
+     * An API key of the account to sign in.
+     *
+     * @generated from field: string api_key = 1;
+     */
+    value: string;
+    case: "apiKey";
+  } | {
+    /**
+     * A single-use token from a sign-in link (`npm start` prints one); spent by this call.
+     *
+     * @generated from field: string sign_in_token = 2;
+     */
+    value: string;
+    case: "signInToken";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message rgrid.v1.CreateSessionRequest.
+ * Use `create(CreateSessionRequestSchema)` to create a new message.
+ */
+export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 28);
+
+/**
+ * @generated from message rgrid.v1.CreateSessionResponse
+ */
+export type CreateSessionResponse = Message<"rgrid.v1.CreateSessionResponse"> & {
+  /**
+   * @generated from field: rgrid.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.CreateSessionResponse.
+ * Use `create(CreateSessionResponseSchema)` to create a new message.
+ */
+export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 29);
+
+/**
+ * @generated from message rgrid.v1.GetSessionRequest
+ */
+export type GetSessionRequest = Message<"rgrid.v1.GetSessionRequest"> & {
+};
+
+/**
+ * Describes the message rgrid.v1.GetSessionRequest.
+ * Use `create(GetSessionRequestSchema)` to create a new message.
+ */
+export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 30);
+
+/**
+ * @generated from message rgrid.v1.GetSessionResponse
+ */
+export type GetSessionResponse = Message<"rgrid.v1.GetSessionResponse"> & {
+  /**
+   * @generated from field: rgrid.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.GetSessionResponse.
+ * Use `create(GetSessionResponseSchema)` to create a new message.
+ */
+export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 31);
+
+/**
+ * @generated from message rgrid.v1.DeleteSessionRequest
+ */
+export type DeleteSessionRequest = Message<"rgrid.v1.DeleteSessionRequest"> & {
+};
+
+/**
+ * Describes the message rgrid.v1.DeleteSessionRequest.
+ * Use `create(DeleteSessionRequestSchema)` to create a new message.
+ */
+export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 32);
+
+/**
+ * @generated from message rgrid.v1.DeleteSessionResponse
+ */
+export type DeleteSessionResponse = Message<"rgrid.v1.DeleteSessionResponse"> & {
+};
+
+/**
+ * Describes the message rgrid.v1.DeleteSessionResponse.
+ * Use `create(DeleteSessionResponseSchema)` to create a new message.
+ */
+export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 33);
+
+/**
+ * The caller as the service sees it.
+ *
+ * @generated from message rgrid.v1.Session
+ */
+export type Session = Message<"rgrid.v1.Session"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string account_name = 2;
+   */
+  accountName: string;
+
+  /**
+   * When the session ends; unset when the caller used an API key rather than a session.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 34);
+
+/**
  * Lifecycle of an execution. COMPLETED, FAILED, TIMED_OUT and CANCELLED are terminal: once an
  * execution reaches one of them it never changes again.
  *
@@ -1087,8 +1321,9 @@ export const FailureKindSchema: GenEnum<FailureKind> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 2);
 
 /**
- * The public API used by the rgrid CLI and the browser console. Every call requires
- * `Authorization: Bearer <api key>`; executions of other accounts do not exist for the caller.
+ * The public API used by the rgrid CLI and the browser console. Every call but CreateSession
+ * requires `Authorization: Bearer <api key>` or, from the console, its session cookie (honoured
+ * only from the console's own origin); executions of other accounts do not exist for the caller.
  *
  * @generated from service rgrid.v1.ExecutionService
  */
@@ -1193,6 +1428,48 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof RetryBatchRequestSchema;
     output: typeof RetryBatchResponseSchema;
+  },
+  /**
+   * A batch at a glance: how many of its executions are in each status.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.GetBatch
+   */
+  getBatch: {
+    methodKind: "unary";
+    input: typeof GetBatchRequestSchema;
+    output: typeof GetBatchResponseSchema;
+  },
+  /**
+   * Signs a browser in: exchanges an API key or a single-use sign-in token for a server-side
+   * session, named by an httpOnly, SameSite=Strict cookie set on the response. The key itself
+   * is never kept by the browser. Needs no other credential.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.CreateSession
+   */
+  createSession: {
+    methodKind: "unary";
+    input: typeof CreateSessionRequestSchema;
+    output: typeof CreateSessionResponseSchema;
+  },
+  /**
+   * Who the caller is: the account, and for a session cookie when it expires.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.GetSession
+   */
+  getSession: {
+    methodKind: "unary";
+    input: typeof GetSessionRequestSchema;
+    output: typeof GetSessionResponseSchema;
+  },
+  /**
+   * Signs out: revokes the session named by the cookie and clears the cookie.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.DeleteSession
+   */
+  deleteSession: {
+    methodKind: "unary";
+    input: typeof DeleteSessionRequestSchema;
+    output: typeof DeleteSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_execution, 0);
