@@ -18,6 +18,10 @@ export const PROCEDURES: Record<UnaryRpcName, string> = {
   getOutputDownloads: "rgrid.v1.ExecutionService/GetOutputDownloads",
   cancelExecution: "rgrid.v1.ExecutionService/CancelExecution",
   retryBatch: "rgrid.v1.ExecutionService/RetryBatch",
+  getBatch: "rgrid.v1.ExecutionService/GetBatch",
+  createSession: "rgrid.v1.ExecutionService/CreateSession",
+  getSession: "rgrid.v1.ExecutionService/GetSession",
+  deleteSession: "rgrid.v1.ExecutionService/DeleteSession",
 };
 
 export interface RawCase {
@@ -68,7 +72,21 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
         json("statuses unknown name", { statuses: ["EXECUTION_STATUS_EXPLODED"] }),
         json("statuses fraction", { statuses: [1.5] }),
         json("pageToken type", { pageToken: 5 }),
+        json("scriptName type", { scriptName: ["a.py"] }),
+        json("unresolved type", { unresolved: "yes" }),
+        json("rootId type", { rootId: 7 }),
       ];
+    case "getBatch":
+      return [json("batchId type", { batchId: 5 }), json("batchId list", { batchId: ["batch_" + "0".repeat(32)] })];
+    case "createSession":
+      return [
+        json("apiKey type", { apiKey: 5 }),
+        json("signInToken type", { signInToken: { token: "t" } }),
+        json("both credentials", { apiKey: "rgrid_x", signInToken: "t" }),
+      ];
+    case "getSession":
+    case "deleteSession":
+      return [];
     case "retryExecution":
       return [
         ...idCases,
@@ -144,6 +162,18 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
         proto("batch_id as varint", varintField(1, 7)),
         truncated,
       ];
+    case "getBatch":
+      return [proto("batch_id not UTF-8", lengthDelimited(1, invalidUtf8(random, "batch_" + "0".repeat(32)))), proto("batch_id as varint", varintField(1, 7)), truncated];
+    case "createSession":
+      return [
+        proto("api_key not UTF-8", lengthDelimited(1, invalidUtf8(random, "rgrid_key"))),
+        proto("sign_in_token as varint", varintField(2, 7)),
+        truncated,
+      ];
+    case "getSession":
+    case "deleteSession":
+      // An empty message: only a body that is not protobuf at all is malformed.
+      return [proto("truncated field", [0x0a, 0x05, 0x61])];
     case "getLogs":
     case "confirmUploads":
     case "getExecution":

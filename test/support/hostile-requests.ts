@@ -226,8 +226,52 @@ function listExecutionsCase(random: SeededRandom, over: boolean): HostileCase {
     () => ({ kind: "unspecified status", expected: invalid, request: { ...valid, statuses: [ExecutionStatus.UNSPECIFIED] } }),
     () => ({ kind: "too many statuses", expected: invalid, request: { ...valid, statuses: Array.from({ length: random.int(17, 10_000) }, () => ExecutionStatus.QUEUED) } }),
     () => ({ kind: "page_token", expected: invalid, request: { ...valid, pageToken: malformedPageToken(random) } }),
+    () => ({ kind: "root_id", expected: invalid, request: { ...valid, rootId: malformedExecutionId(random) } }),
+    () => ({ kind: "batch_id", expected: invalid, request: { ...valid, batchId: malformedBatchId(random) } }),
+    () => ({
+      kind: "script_name",
+      expected: invalid,
+      request: { ...valid, scriptName: random.chance(0.5) ? `a\u0000${hex(random, 4)}` : "s".repeat(random.int(1025, 100_000)) },
+    }),
   ]);
   return hostileCase("listExecutions", broken());
+}
+
+// ---- GetBatch: a malformed batch id, or one nobody of this account has ----
+
+function getBatchCase(random: SeededRandom, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("getBatch", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { batchId: oversize(random) } });
+  }
+  const broken = random.pick<() => Payload<"getBatch">>([
+    () => ({ kind: "batch_id", expected: invalid, request: { batchId: malformedBatchId(random) } }),
+    () => ({ kind: "batch_id missing", expected: invalid, request: { batchId: "" } }),
+    () => ({ kind: "unknown batch", expected: notFound, request: { batchId: `batch_${hex(random, 32)}` } }),
+  ]);
+  return hostileCase("getBatch", broken());
+}
+
+// ---- CreateSession: credentials that are malformed, unknown or absent; none may sign in ----
+
+function createSessionCase(random: SeededRandom, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("createSession", {
+      kind: "over request limit",
+      expected: [Code.ResourceExhausted],
+      request: { credential: { case: "apiKey", value: oversize(random) } },
+    });
+  }
+  const unauthenticated = [Code.Unauthenticated] as const;
+  const broken = random.pick<() => Payload<"createSession">>([
+    () => ({ kind: "credential missing", expected: invalid, request: {} }),
+    () => ({ kind: "api_key empty", expected: invalid, request: { credential: { case: "apiKey", value: "" } } }),
+    () => ({ kind: "api_key too long", expected: invalid, request: { credential: { case: "apiKey", value: `rgrid_${"k".repeat(random.int(251, 60_000))}` } } }),
+    () => ({ kind: "api_key control character", expected: invalid, request: { credential: { case: "apiKey", value: `rgrid_${hex(random, 8)}\n${hex(random, 8)}` } } }),
+    () => ({ kind: "unknown api_key", expected: unauthenticated, request: { credential: { case: "apiKey", value: `rgrid_${hex(random, 43)}` } } }),
+    () => ({ kind: "unknown sign_in_token", expected: unauthenticated, request: { credential: { case: "signInToken", value: hex(random, 43) } } }),
+    () => ({ kind: "sign_in_token too long", expected: invalid, request: { credential: { case: "signInToken", value: "t".repeat(random.int(257, 60_000)) } } }),
+  ]);
+  return hostileCase("createSession", broken());
 }
 
 function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
@@ -328,5 +372,12 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
       return cancelExecutionCase(random, targets, over);
     case "retryBatch":
       return retryBatchCase(random, over);
+    case "getBatch":
+      return getBatchCase(random, over);
+    case "createSession":
+      return createSessionCase(random, over);
+    case "getSession":
+    case "deleteSession":
+      throw new Error(`${rpc} takes an empty request: only its raw bodies can be malformed`);
   }
 }

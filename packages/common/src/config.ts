@@ -56,6 +56,21 @@ export class EnvReader {
     return values;
   }
 
+  /** A comma-separated list, empty when unset; each entry checked by `problemOf`. */
+  list(name: string, problemOf: (entry: string) => string | undefined = () => undefined): string[] {
+    const values = (this.env[name] ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
+    for (const value of values) {
+      const problem = problemOf(value);
+      if (problem !== undefined) {
+        this.problems.push(`${name}: ${problem}`);
+      }
+    }
+    return values;
+  }
+
   integer(name: string, fallback: number, min: number, max: number): number {
     const raw = this.env[name];
     if (raw === undefined || raw === "") {

@@ -13,3 +13,4 @@ export * from "./transfer";
 export * from "./concurrency";
 export * from "./backoff";
 export * from "./signals";
+export * from "./cors";

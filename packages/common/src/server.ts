@@ -11,6 +11,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { applyCors } from "./cors";
 import type { Logger } from "./logger";
 import { rejectUndecodableRequests } from "./undecodable-request";
 
@@ -27,6 +28,8 @@ export interface ServerOptions {
   readMaxBytes: number;
   /** With a certificate and key the port speaks TLS and picks HTTP/2 or HTTP/1.1 by ALPN. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Exact origins whose browser pages may call (CORS); none by default. */
+  corsOrigins?: readonly string[];
   logger: Logger;
 }
 
@@ -57,8 +60,12 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 export function createConnectServer(options: ServerOptions): ConnectServer {
   const inFlight = new InFlightRequests();
   const rpcHandler = createRpcHandler(options);
+  const corsOrigins = new Set(options.corsOrigins ?? []);
   const handler: NodeHandler = (req, res) => {
     inFlight.track(res);
+    if (applyCors(corsOrigins, req, res)) {
+      return; // a preflight, answered
+    }
     rpcHandler(req, res);
   };
 

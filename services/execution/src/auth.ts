@@ -5,11 +5,17 @@ import { bearerToken, matchesAnySecret } from "@rgrid/common";
 import { ExecutionService, Health, RunnerService } from "@rgrid/proto";
 import type { Database } from "./db/orm";
 import { ApiKey } from "./db/entities";
+import { sessionTokenFrom } from "./sessions/cookie";
+import { foreignOriginProblem } from "./sessions/origin";
+import { findLiveSession } from "./sessions/sessions";
 
-/** Who is calling ExecutionService: the account an API key belongs to, and the key itself. */
+/** Who is calling ExecutionService: the account, and the credential that proved it. */
 export interface Caller {
   accountId: string;
-  apiKeyId: string;
+  /** The API key's id, or the console session's id: recorded as who asked for a retry. */
+  actorId: string;
+  /** Set when the caller is a console session (cookie), not an API key. */
+  session?: { id: string; expiresAt: Date };
 }
 
 const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
@@ -30,7 +36,11 @@ export interface AuthDeps {
   runnerTokens: readonly string[];
   /** Remembers resolved keys so the hot path skips a query; defaults to a fresh cache. */
   apiKeyCache?: ApiKeyCache;
+  clock: () => Date;
 }
+
+/** The one ExecutionService method callable without a credential: it is how a browser gets one. */
+const SIGN_IN_METHOD = ExecutionService.method.createSession;
 
 /**
  * Resolved API keys by hash, kept briefly: every RPC authenticates, and a lookup per call is a
@@ -69,8 +79,9 @@ export class ApiKeyCache {
 
 /**
  * Decides by the procedure's service who may call it: ExecutionService takes API keys (looked up
- * by hash, so the key itself is never compared or logged), RunnerService the configured runner
- * tokens, the health check anyone. A credential of one kind is useless on the other service.
+ * by hash, so the key itself is never compared or logged) or the console's session cookie (only
+ * from the console's own origin), RunnerService the configured runner tokens, the health check
+ * anyone. A credential of one kind is useless on the other service.
  */
 export function authenticate(deps: AuthDeps): Interceptor {
   const cache = deps.apiKeyCache ?? new ApiKeyCache();
@@ -79,11 +90,10 @@ export function authenticate(deps: AuthDeps): Interceptor {
       case Health.typeName:
         return next(req);
       case ExecutionService.typeName: {
-        const caller = await callerForApiKey(deps.db, cache, bearerToken(req.header));
-        if (caller === undefined) {
-          throw new ConnectError("missing or invalid API key", Code.Unauthenticated);
+        if (req.method === SIGN_IN_METHOD) {
+          return next(req); // checks the credential it is given itself
         }
-        req.contextValues.set(callerKey, caller);
+        req.contextValues.set(callerKey, await callerOfRequest(deps, cache, req.url, req.header));
         return next(req);
       }
       case RunnerService.typeName: {
@@ -100,6 +110,33 @@ export function authenticate(deps: AuthDeps): Interceptor {
   };
 }
 
+/**
+ * A Bearer key when one is sent (a wrong key is refused, never passed over for the cookie), else
+ * the session cookie.
+ */
+async function callerOfRequest(deps: AuthDeps, cache: ApiKeyCache, url: string, header: Headers): Promise<Caller> {
+  if (header.has("authorization")) {
+    const caller = await callerForApiKey(deps.db, cache, bearerToken(header));
+    if (caller === undefined) {
+      throw new ConnectError("missing or invalid API key", Code.Unauthenticated);
+    }
+    return caller;
+  }
+  const sessionToken = sessionTokenFrom(header.get("cookie"));
+  if (sessionToken === undefined) {
+    throw new ConnectError("missing or invalid API key: send Authorization: Bearer <api key>, or sign in to the console", Code.Unauthenticated);
+  }
+  const foreign = foreignOriginProblem(url, header);
+  if (foreign !== undefined) {
+    throw new ConnectError(foreign, Code.PermissionDenied);
+  }
+  const session = await findLiveSession(deps.db.fork(), sessionToken, deps.clock());
+  if (session === undefined) {
+    throw new ConnectError("your session has ended; sign in again", Code.Unauthenticated);
+  }
+  return { accountId: session.accountId, actorId: session.id, session: { id: session.id, expiresAt: session.expiresAt } };
+}
+
 async function callerForApiKey(db: Database, cache: ApiKeyCache, key: string | undefined): Promise<Caller | undefined> {
   if (key === undefined || !key.startsWith(API_KEY_PREFIX)) {
     return undefined;
@@ -109,13 +146,20 @@ async function callerForApiKey(db: Database, cache: ApiKeyCache, key: string | u
   if (cached !== undefined) {
     return cached;
   }
-  const apiKey = await db.fork().findOne(ApiKey, { keyHash });
-  if (apiKey === null) {
+  const caller = await findApiKeyCaller(db, key);
+  if (caller !== undefined) {
+    cache.set(keyHash, caller);
+  }
+  return caller;
+}
+
+/** The account an API key belongs to, looked up now (no cache): for signing in with a key. */
+export async function findApiKeyCaller(db: Database, key: string): Promise<Caller | undefined> {
+  if (!key.startsWith(API_KEY_PREFIX)) {
     return undefined;
   }
-  const caller = { accountId: apiKey.accountId, apiKeyId: apiKey.id };
-  cache.set(keyHash, caller);
-  return caller;
+  const apiKey = await db.fork().findOne(ApiKey, { keyHash: hashApiKey(key) });
+  return apiKey === null ? undefined : { accountId: apiKey.accountId, actorId: apiKey.id };
 }
 
 /** The caller the interceptor authenticated; only ExecutionService handlers have one. */

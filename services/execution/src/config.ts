@@ -1,7 +1,9 @@
-import { EnvReader, readTlsFiles } from "@rgrid/common";
+import { resolve } from "node:path";
+import { EnvReader, corsOriginProblem, readTlsFiles } from "@rgrid/common";
 import type { Env, TlsFiles } from "@rgrid/common";
 import { parseDatabaseUrl, redactPassword } from "./db/database-url";
 import type { DatabaseTarget } from "./db/database-url";
+import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
 
 export interface ExecutionConfig {
   host: string;
@@ -29,6 +31,14 @@ export interface ExecutionConfig {
   janitorIntervalMillis: number;
   /** Such objects younger than this are left alone (a retry copies before it records). */
   janitorGraceMillis: number;
+  /** Exact origins whose pages may call ExecutionService with an API key (CORS). */
+  corsOrigins: string[];
+  /** Serve the browser console on this port; a deployment without one turns it off. */
+  consoleEnabled: boolean;
+  /** Where the built console is; absent: the @rgrid/web package's build. */
+  consoleDir?: string;
+  /** How long a console sign-in lasts. */
+  sessionTtlSeconds: number;
 }
 
 export const DEFAULT_DATABASE_URL = "sqlite:.rgrid/rgrid.db";
@@ -84,6 +94,10 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     janitorIntervalMillis: reader.integer("RGRID_EXECUTION_JANITOR_INTERVAL_SECONDS", 0, 0, ONE_DAY_SECONDS) * 1000,
     // Far longer than any copy-then-insert of a retry takes, so only true orphans qualify.
     janitorGraceMillis: reader.integer("RGRID_EXECUTION_JANITOR_GRACE_SECONDS", 3600, 0, ONE_YEAR_SECONDS) * 1000,
+    corsOrigins: reader.list("RGRID_CORS_ORIGINS", corsOriginProblem),
+    consoleEnabled: reader.oneOf("RGRID_CONSOLE", ["on", "off"], "on") === "on",
+    consoleDir: optionalPath(reader.optionalString("RGRID_CONSOLE_DIR"), cwd),
+    sessionTtlSeconds: reader.integer("RGRID_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60, 90 * ONE_DAY_SECONDS),
   };
   reader.finish();
   return config;
@@ -114,6 +128,10 @@ function readSeconds(env: Env, reader: EnvReader, name: string, fallback: number
     return fallback;
   }
   return value;
+}
+
+function optionalPath(path: string | undefined, cwd: string): string | undefined {
+  return path === undefined ? undefined : resolve(cwd, path);
 }
 
 function readDatabase(reader: EnvReader, cwd: string): { database: DatabaseTarget; databaseLabel: string } {

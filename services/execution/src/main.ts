@@ -1,3 +1,4 @@
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, createInternalClient, createLogger, exitOnStopSignal } from "@rgrid/common";
 import type { Logger, RunningServer } from "@rgrid/common";
@@ -5,11 +6,15 @@ import { StorageService } from "@rgrid/proto";
 import { issueApiKey } from "./accounts";
 import { loadDatabaseConfig, loadExecutionConfig } from "./config";
 import type { ExecutionConfig } from "./config";
+import { loadConsoleFiles } from "./console";
+import type { ConsoleFile } from "./console";
+import { Account } from "./db/entities";
 import { openDatabase } from "./db/orm";
 import type { Database } from "./db/orm";
 import { createJanitor, startJanitor } from "./janitor";
 import type { Janitor } from "./janitor";
 import { createExecutionServer } from "./server";
+import { issueSignInToken } from "./sessions/sessions";
 import { createStorageGateway } from "./storage";
 import type { StorageClient } from "./storage";
 
@@ -18,6 +23,9 @@ const SHUTDOWN_GRACE_MILLIS = 10_000;
 const USAGE = `usage:
   node main.js                                  serve ExecutionService and RunnerService
   node main.js create-api-key --account <name>  print a new API key for the account
+  node main.js create-sign-in-token --account <name>
+                                                print a single-use token for a console sign-in
+                                                link (<console url>/sign-in#token=<token>)
   node main.js janitor                          remove, once, the stored objects of executions
                                                 that do not exist (older than the grace period)`;
 
@@ -41,9 +49,12 @@ async function serve(logger: Logger): Promise<void> {
     heartbeatIntervalMillis: config.heartbeatIntervalMillis,
     retryBackoffBaseMillis: config.retryBackoffBaseMillis,
     maxLogBytes: config.maxLogBytes,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    corsOrigins: config.corsOrigins,
+    consoleFiles: config.consoleEnabled ? consoleFilesFor(config, logger) : undefined,
   });
   const running = await server.listen(config.port, config.host);
-  logger.info("listening", { url: running.url });
+  logger.info("listening", { url: running.url, console: config.consoleEnabled ? `${running.url}/` : "off" });
   const stopJanitor =
     config.janitorIntervalMillis > 0
       ? startJanitor(janitorFor(config, db, storage, logger), config.janitorIntervalMillis, logger)
@@ -59,6 +70,24 @@ function janitorFor(config: ExecutionConfig, db: Database, storage: StorageClien
     clock: () => new Date(),
     graceMillis: config.janitorGraceMillis,
   });
+}
+
+/** The built console, from RGRID_CONSOLE_DIR or the @rgrid/web package beside this one. */
+function consoleFilesFor(config: ExecutionConfig, logger: Logger): Map<string, ConsoleFile> {
+  const dir = config.consoleDir ?? builtConsoleDir();
+  const files = dir === undefined ? new Map<string, ConsoleFile>() : loadConsoleFiles(dir);
+  if (files.size === 0) {
+    logger.warn("the console is not built; its pages answer 503 until it is (npm run build)", { dir: dir ?? "@rgrid/web not installed" });
+  }
+  return files;
+}
+
+function builtConsoleDir(): string | undefined {
+  try {
+    return join(dirname(require.resolve("@rgrid/web/package.json")), "dist");
+  } catch {
+    return undefined;
+  }
 }
 
 /** One janitor pass with the service's own configuration; prints each execution it cleaned up. */
@@ -87,17 +116,40 @@ function stopOnSignal(logger: Logger, running: RunningServer, db: Database, stop
   });
 }
 
-/** Prints only the key on stdout, so scripts can capture it. */
-async function createApiKeyCommand(args: string[]): Promise<void> {
-  const values = parseCommandArgs(args);
-  if (values.account === undefined || values.account.trim() === "") {
-    throw new UsageError("create-api-key needs --account <name>");
-  }
+/** Prints only the token on stdout; the caller builds the link (it knows the console's URL). */
+async function createSignInTokenCommand(args: string[]): Promise<void> {
+  const accountName = requireAccountName(args, "create-sign-in-token");
   const { database } = loadDatabaseConfig(process.env, process.cwd());
   const db = await openDatabase(database);
   try {
     await db.migrate();
-    const issued = await issueApiKey(db.fork(), values.account.trim(), new Date());
+    const em = db.fork();
+    const account = await em.findOne(Account, { name: accountName });
+    if (account === null) {
+      throw new UsageError(`no account named "${accountName}": create it with create-api-key first`);
+    }
+    process.stdout.write(`${await issueSignInToken(em, account.id, new Date())}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+function requireAccountName(args: string[], command: string): string {
+  const values = parseCommandArgs(args);
+  if (values.account === undefined || values.account.trim() === "") {
+    throw new UsageError(`${command} needs --account <name>`);
+  }
+  return values.account.trim();
+}
+
+/** Prints only the key on stdout, so scripts can capture it. */
+async function createApiKeyCommand(args: string[]): Promise<void> {
+  const accountName = requireAccountName(args, "create-api-key");
+  const { database } = loadDatabaseConfig(process.env, process.cwd());
+  const db = await openDatabase(database);
+  try {
+    await db.migrate();
+    const issued = await issueApiKey(db.fork(), accountName, new Date());
     process.stdout.write(`${issued.key}\n`);
   } finally {
     await db.close();
@@ -122,6 +174,8 @@ async function main(): Promise<void> {
       await serve(logger);
     } else if (command === "create-api-key") {
       await createApiKeyCommand(rest);
+    } else if (command === "create-sign-in-token") {
+      await createSignInTokenCommand(rest);
     } else if (command === "janitor" && rest.length === 0) {
       await janitorCommand(logger);
     } else {

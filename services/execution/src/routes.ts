@@ -5,14 +5,16 @@ import { createExecutionHandlers } from "./executions/handlers";
 import type { ExecutionHandlerDeps } from "./executions/handlers";
 import { createRunnerHandlers } from "./runners/handlers";
 import type { RunnerHandlerDeps } from "./runners/handlers";
+import { createSessionHandlers } from "./sessions/handlers";
+import type { SessionHandlerDeps } from "./sessions/handlers";
 
-export type RouteDeps = ExecutionHandlerDeps & RunnerHandlerDeps;
+export type RouteDeps = ExecutionHandlerDeps & RunnerHandlerDeps & SessionHandlerDeps;
 
 /** Every service this process answers, each built from its dependencies. */
 export function createRoutes(deps: RouteDeps): (router: ConnectRouter) => void {
   // Built once: handlers keep per-process state (in-flight retries) that every transport or
   // connection serving these routes must share.
-  const executionHandlers = createExecutionHandlers(deps);
+  const executionHandlers = { ...createExecutionHandlers(deps), ...createSessionHandlers(deps) };
   const runnerHandlers = createRunnerHandlers(deps);
   return (router) => {
     // Connect ignores unknown JSON fields and enum names by default, which turns

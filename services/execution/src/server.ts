@@ -3,6 +3,8 @@ import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
 import type { ConnectServer, Logger } from "@rgrid/common";
 import { authenticate } from "./auth";
 import { RUNNER_DEFAULTS } from "./config";
+import { createConsoleHandler } from "./console";
+import type { ConsoleFile } from "./console";
 import type { Database } from "./db/orm";
 import { mapKnownErrors } from "./errors";
 import { createAutoRetry } from "./executions/auto-retry";
@@ -12,6 +14,7 @@ import type { LeaseSweeper } from "./executions/leases";
 import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
 import { createRoutes } from "./routes";
+import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
 import { createStorageGateway } from "./storage";
 import type { StorageClient } from "./storage";
 
@@ -35,6 +38,12 @@ export interface ExecutionServerDeps {
   maxLogBytes?: number;
   /** Wakes FollowLogs streams per execution; given by tests that observe it. */
   logActivity?: ExecutionActivity;
+  /** How long a console sign-in lasts; a week unless configured. */
+  sessionTtlSeconds?: number;
+  /** Exact origins whose pages may call with an API key (CORS). */
+  corsOrigins?: readonly string[];
+  /** The built browser console to serve on the same port (loadConsoleFiles); none: not served. */
+  consoleFiles?: ReadonlyMap<string, ConsoleFile>;
 }
 
 export interface ExecutionService {
@@ -81,11 +90,12 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       maxLogBytes: deps.maxLogBytes ?? RUNNER_DEFAULTS.maxLogBytes,
       autoRetry,
       stopping: stopping.signal,
+      sessionTtlSeconds: deps.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),
       mapKnownErrors(),
-      authenticate({ db: deps.db, runnerTokens: deps.runnerTokens }),
+      authenticate({ db: deps.db, runnerTokens: deps.runnerTokens, clock }),
     ],
     leases: createLeaseSweeper({
       db: deps.db,
@@ -113,6 +123,8 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
     interceptors: service.interceptors,
     readMaxBytes: deps.readMaxBytes,
     tls: deps.tls,
+    corsOrigins: deps.corsOrigins,
+    fallback: deps.consoleFiles ? createConsoleHandler(deps.consoleFiles) : undefined,
     logger: deps.logger,
   });
   return {

@@ -8,7 +8,9 @@ import type {
   CreateExecutionRequest,
   CreateOutputUploadsRequest,
   FileInfo,
+  CreateSessionRequest,
   FollowLogsRequest,
+  GetBatchRequest,
   GetLogsRequest,
   HeartbeatRequest,
   ListExecutionsRequest,
@@ -43,6 +45,8 @@ export const LIMITS = {
   sandboxWarnings: 32,
   sandboxWarningChars: 500,
   heartbeatExecutions: 1000,
+  credentialChars: 256,
+  scriptFilterChars: 1024,
 } as const;
 
 export const RUNTIME_PATTERN = /^[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9._-]{1,32})?$/;
@@ -261,8 +265,33 @@ export const followLogsRules: FieldRule<FollowLogsRequest>[] = [
   { field: "after_sequence", check: (r) => (r.afterSequence < 0n ? "must not be negative" : undefined) },
 ];
 
+export const getBatchRules: FieldRule<GetBatchRequest>[] = [
+  { field: "batch_id", check: (r) => batchIdProblem(r.batchId, true) },
+];
+
+export const createSessionRules: FieldRule<CreateSessionRequest>[] = [
+  {
+    field: "credential",
+    check: (r) => {
+      if (r.credential.case === undefined) return "an api_key or a sign_in_token is required";
+      const value = r.credential.value;
+      return value === "" || value.length > LIMITS.credentialChars || CONTROL_CHARACTERS.test(value)
+        ? `${r.credential.case === "apiKey" ? "api_key" : "sign_in_token"} must be 1 to ${LIMITS.credentialChars} characters without control characters`
+        : undefined;
+    },
+  },
+];
+
 export const listExecutionsRules: FieldRule<ListExecutionsRequest>[] = [
   { field: "batch_id", check: (r) => batchIdProblem(r.batchId, false) },
+  { field: "root_id", check: (r) => (r.rootId === "" ? undefined : executionIdProblem(r.rootId)) },
+  {
+    field: "script_name",
+    check: (r) =>
+      r.scriptName.length > LIMITS.scriptFilterChars || CONTROL_CHARACTERS.test(r.scriptName)
+        ? `must be at most ${LIMITS.scriptFilterChars} characters without control characters`
+        : undefined,
+  },
   {
     field: "page_size",
     check: (r) => (r.pageSize < 0 || r.pageSize > LIMITS.pageSize ? `must be from 0 to ${LIMITS.pageSize}` : undefined),

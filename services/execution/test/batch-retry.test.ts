@@ -283,7 +283,7 @@ describe("CreateExecution's run options", () => {
 test("an execution retried by someone else while the batch is being retried is reported skipped, not retried twice", async () => {
   const batchId = newBatchId();
   const [failed] = await batchOf(batchId, ["failed"]);
-  const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, apiKeyId: "" };
+  const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, actorId: "" };
   const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger });
   let meanwhile: string | undefined;
   const retryBatch = createRetryBatch({
@@ -309,7 +309,7 @@ describe("the size of one RetryBatch", () => {
   test("a batch with more executions than one call considers is refused whole, before anything is retried", async () => {
     const batchId = newBatchId();
     const members = await batchOf(batchId, ["failed", "failed", "completed"]);
-    const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, members[0]!.id)).accountId, apiKeyId: "" };
+    const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, members[0]!.id)).accountId, actorId: "" };
     const before = await countExecutions(h);
 
     const refused = await directRetryBatch(2)(caller, { batchId, failedOnly: true, requestId: "too-many" }).catch((error: unknown) => error);

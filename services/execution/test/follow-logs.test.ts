@@ -171,7 +171,7 @@ describe("createFollowLogs on its own", () => {
     const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: 20, idleMessageMillis: 50 });
     const aborter = new AbortController();
     const received: FollowLogsResponse[] = [];
-    const caller = { accountId, apiKeyId: "key_unused" };
+    const caller = { accountId, actorId: "key_unused" };
     for await (const message of followLogs(caller, { executionId: execution.id, afterSequence: 0n }, aborter.signal)) {
       received.push(message);
       if (received.length === 3) {
@@ -213,7 +213,7 @@ test("a stream is woken by its own execution's new lines and end, not by another
   const received: string[][] = [];
   const aborter = new AbortController();
   const reading = (async () => {
-    const caller = { accountId, apiKeyId: "key_unused" };
+    const caller = { accountId, actorId: "key_unused" };
     for await (const message of followLogs(caller, { executionId: followed.id, afterSequence: 0n }, aborter.signal)) {
       received.push(message.entries.map((entry) => entry.line));
     }

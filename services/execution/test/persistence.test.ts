@@ -44,7 +44,11 @@ function persistenceSuite(driver: DatabaseDriver): void {
     const fresh = await driver.scratch();
     const empty = await openDatabase(fresh.target);
     try {
-      expect(await empty.migrate()).toEqual(["Migration20250601000000_initial", "Migration20261127000000_runners_for_real"]);
+      expect(await empty.migrate()).toEqual([
+        "Migration20250601000000_initial",
+        "Migration20261127000000_runners_for_real",
+        "Migration20261130000000_console",
+      ]);
       expect(await empty.migrate()).toEqual([]);
       expect(await empty.fork().count(Execution, {})).toBe(0);
     } finally {
@@ -97,7 +101,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
         clock: () => new Date(),
         logger: silentLogger,
       });
-    const caller = { accountId, apiKeyId };
+    const caller = { accountId, actorId: apiKeyId };
     const request = { executionId: original.id, force: false, requestId: "race" };
     const [first, second] = await Promise.all([replica()(caller, request), replica()(caller, request)]);
     expect(first.execution.id).toBe(second.execution.id);

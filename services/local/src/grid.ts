@@ -35,10 +35,15 @@ export interface LocalGrid {
   internalToken: string;
   runnerToken: string;
   processes: ServiceProcess[];
+  /** A new single-use link that signs the local account in to the console. */
+  createSignInLink(): Promise<string>;
   /** Resolves when any process exits on its own, with its name. */
   unexpectedExit: Promise<string>;
   stop(): Promise<void>;
 }
+
+/** The account the local grid makes for whoever runs it. */
+const LOCAL_ACCOUNT = "local";
 
 /** The built main.js of a service package of this repository. */
 export const serviceEntry = (packageName: string) =>
@@ -94,7 +99,7 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
     const executionMain = serviceEntry("@rgrid/execution");
     if (!secrets.apiKey || secrets.apiKeyDatabase !== databaseUrl || !databaseExists(databaseUrl)) {
       // A database new to this grid has no local account yet: make it and remember its key.
-      secrets.apiKey = await runServiceCommand(executionMain, ["create-api-key", "--account", "local"], executionEnv, dataDir);
+      secrets.apiKey = await runServiceCommand(executionMain, ["create-api-key", "--account", LOCAL_ACCOUNT], executionEnv, dataDir);
       secrets.apiKeyDatabase = databaseUrl;
       await saveSecrets(dataDir, secrets);
     }
@@ -140,6 +145,11 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
       internalToken: secrets.internalToken,
       runnerToken: secrets.runnerToken,
       processes: started,
+      async createSignInLink() {
+        const token = await runServiceCommand(executionMain, ["create-sign-in-token", "--account", LOCAL_ACCOUNT], executionEnv, dataDir);
+        // In the fragment, the token never reaches a server log or a Referer header.
+        return `${executionUrl}/sign-in#token=${token}`;
+      },
       unexpectedExit,
       stop: stopAll,
     };

@@ -20,6 +20,7 @@ async function main(): Promise<number> {
   // embedded SQLite file and local files. Validated by the services themselves.
   const databaseUrl = env.optionalString("RGRID_DATABASE_URL");
   const storageEnv = passThrough(process.env, STORAGE_BACKEND_VARIABLES);
+  const executionEnv = passThrough(process.env, EXECUTION_VARIABLES);
   env.finish();
 
   const useColour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
@@ -41,6 +42,7 @@ async function main(): Promise<number> {
     runners,
     databaseUrl,
     storageEnv,
+    executionEnv,
     baseEnv: passThrough(process.env, INHERITED_VARIABLES),
     onLine: print,
   });
@@ -53,6 +55,8 @@ async function main(): Promise<number> {
     print("grid", `${cliConfigPath} points at another server and was left alone; to use this grid:`);
     print("grid", `  export RGRID_API_URL=${grid.executionUrl} RGRID_API_KEY=${grid.apiKey}`);
   }
+  print("grid", `console: ${grid.executionUrl}/`);
+  print("grid", `sign in to the console (single-use link): ${await grid.createSignInLink()}`);
   print("grid", "press Ctrl-C to stop");
 
   const signalled = new Promise<string>((resolveSignal) => {
@@ -78,6 +82,9 @@ const STORAGE_BACKEND_VARIABLES = [
   "RGRID_S3_BUCKET",
   "RGRID_S3_REGION",
 ];
+
+/** Settings of execution-service a local user may want to try, e.g. a page of their own calling the API. */
+const EXECUTION_VARIABLES = ["RGRID_CORS_ORIGINS", "RGRID_CONSOLE", "RGRID_SESSION_TTL_SECONDS"];
 
 function passThrough(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
   const picked: Record<string, string> = {};

@@ -72,7 +72,7 @@ export function createAutoRetry(deps: AutoRetryDeps): AutoRetry {
     try {
       const { execution } = await deps.retryExecution(
         // The owner's account; no API key asked, so none is recorded as retried_by.
-        { accountId: failed.accountId, apiKeyId: "" },
+        { accountId: failed.accountId, actorId: "" },
         {
           executionId: failed.id,
           force: false,

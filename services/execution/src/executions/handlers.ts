@@ -1,9 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { newExecutionId, validateRequest } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
-import type { FilterQuery } from "@mikro-orm/knex";
 import { linkSignals } from "../abort-signals";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
@@ -17,16 +15,18 @@ import {
   createExecutionRules,
   executionIdRules,
   followLogsRules,
+  getBatchRules,
   getLogsRules,
   listExecutionsRules,
   retryBatchRules,
   retryExecutionRules,
 } from "../validation";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
+import { batchSummary } from "./batch-summary";
 import { createCancelExecution } from "./cancel";
-import { executionMessage, fileMessage, logEntryMessage, stateFromWire, storedFile } from "./convert";
+import { executionMessage, fileMessage, logEntryMessage, storedFile } from "./convert";
 import { createFollowLogs } from "./follow-logs";
-import { decodePageToken, encodePageToken } from "./page-token";
+import { listExecutionPage } from "./list";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { createRetryExecution } from "./retry";
 import type { ExecutionActivity } from "./execution-activity";
@@ -45,10 +45,11 @@ export interface ExecutionHandlerDeps {
   stopping?: AbortSignal;
 }
 
-const DEFAULT_PAGE_SIZE = 50;
 const DEFAULT_LOG_LIMIT = 1000;
 
-export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl<typeof ExecutionService> {
+type ExecutionHandlers = Omit<ServiceImpl<typeof ExecutionService>, "createSession" | "getSession" | "deleteSession">;
+
+export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHandlers {
   const { db, storage, notifier, clock } = deps;
   const createRules = createExecutionRules(deps.maxTimeoutSeconds);
   const retryExecution = createRetryExecution(deps);
@@ -158,37 +159,12 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
 
     async listExecutions(request, ctx) {
       validateRequest(request, listExecutionsRules);
-      const caller = callerOf(ctx);
-      const states = request.statuses.map((status) => {
-        const state = stateFromWire(status);
-        if (state === undefined) {
-          throw new ConnectError(`invalid statuses: ${status} is not an execution status`, Code.InvalidArgument);
-        }
-        return state;
-      });
-      const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-      const where: FilterQuery<Execution>[] = [{ accountId: caller.accountId }];
-      if (states.length > 0) {
-        where.push({ status: { $in: states } });
-      }
-      if (request.batchId !== "") {
-        where.push({ batchId: request.batchId });
-      }
-      if (request.pageToken !== "") {
-        const after = decodePageToken(request.pageToken);
-        where.push({ $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, id: { $lt: after.id } }] });
-      }
       const em = db.fork();
-      const rows = await em.find(Execution, { $and: where }, {
-        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-        limit: pageSize + 1,
-      });
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      const retries = await retriedAsByOriginal(em, page.map((execution) => execution.id));
+      const page = await listExecutionPage(em, db.dialect, callerOf(ctx).accountId, request);
+      const retries = await retriedAsByOriginal(em, page.executions.map((execution) => execution.id));
       return {
-        executions: page.map((execution) => executionMessage(execution, retries.get(execution.id))),
-        nextPageToken: rows.length > pageSize && last ? encodePageToken(last) : "",
+        executions: page.executions.map((execution) => executionMessage(execution, retries.get(execution.id))),
+        nextPageToken: page.nextPageToken,
       };
     },
 
@@ -249,6 +225,11 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ServiceImpl
     async retryBatch(request, ctx) {
       validateRequest(request, retryBatchRules);
       return batchRetryResponse(await retryBatch(callerOf(ctx), request));
+    },
+
+    async getBatch(request, ctx) {
+      validateRequest(request, getBatchRules);
+      return batchSummary(db.fork(), callerOf(ctx).accountId, request.batchId);
     },
   };
 }

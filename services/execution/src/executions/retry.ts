@@ -258,7 +258,7 @@ async function insertRetry(
       attempt: original.attempt + 1,
       retryKind: retryKindOf(request, original),
       // Nobody asked for an automatic retry.
-      retriedBy: request.automatic === undefined ? caller.apiKeyId : null,
+      retriedBy: request.automatic === undefined ? caller.actorId : null,
       requestId: request.requestId,
     });
     return { retry, original: current };

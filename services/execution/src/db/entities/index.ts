@@ -3,11 +3,13 @@ import { ApiKeySchema } from "./api-key";
 import { ExecutionSchema } from "./execution";
 import { LogLineSchema } from "./log-entry";
 import { RunnerSchema } from "./runner";
+import { SessionSchema, SignInTokenSchema } from "./session";
 
 export * from "./account";
 export * from "./api-key";
 export * from "./execution";
 export * from "./log-entry";
 export * from "./runner";
+export * from "./session";
 
-export const ENTITY_SCHEMAS = [AccountSchema, ApiKeySchema, RunnerSchema, ExecutionSchema, LogLineSchema];
+export const ENTITY_SCHEMAS = [AccountSchema, ApiKeySchema, RunnerSchema, ExecutionSchema, LogLineSchema, SessionSchema, SignInTokenSchema];
