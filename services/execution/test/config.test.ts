@@ -31,3 +31,30 @@ describe("TLS settings (the rules themselves are tested with readTlsFiles in @rg
     });
   });
 });
+
+describe("console settings", () => {
+  it("serves the console, allows no other origin and keeps sign-ins a week by default", () => {
+    const config = loadExecutionConfig(base, "/srv");
+    expect(config.consoleEnabled).toBe(true);
+    expect(config.consoleDir).toBeUndefined();
+    expect(config.corsOrigins).toEqual([]);
+    expect(config.sessionTtlSeconds).toBe(7 * 24 * 3600);
+  });
+
+  it("reads exact origins, an off switch and a console directory", () => {
+    const config = loadExecutionConfig(
+      { ...base, RGRID_CORS_ORIGINS: "https://app.example.com, http://localhost:5173", RGRID_CONSOLE: "off", RGRID_CONSOLE_DIR: "web/dist" },
+      "/srv",
+    );
+    expect(config.corsOrigins).toEqual(["https://app.example.com", "http://localhost:5173"]);
+    expect(config.consoleEnabled).toBe(false);
+    expect(config.consoleDir).toBe("/srv/web/dist");
+  });
+
+  it("refuses anything but an exact origin, naming every bad entry", () => {
+    expect(() =>
+      loadExecutionConfig({ ...base, RGRID_CORS_ORIGINS: "https://app.example.com/, *, ftp://files.example.com, https://ok.example.com" }, "/"),
+    ).toThrow(/RGRID_CORS_ORIGINS: "https:\/\/app.example.com\/" is not an exact origin[\s\S]*"\*" is not an origin[\s\S]*ftp:\/\/files.example.com/);
+    expect(() => loadExecutionConfig({ ...base, RGRID_CONSOLE: "maybe" }, "/")).toThrow(/RGRID_CONSOLE must be one of on, off/);
+  });
+});
