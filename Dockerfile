@@ -6,7 +6,9 @@ COPY packages ./packages
 COPY services ./services
 COPY cli ./cli
 COPY bench ./bench
-RUN npm ci && npx tsc -b && npm prune --omit=dev
+COPY web ./web
+# npm ci builds every package and the console (web/dist), which execution-service serves.
+RUN npm ci && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 # Runners execute python and node scripts; util-linux provides unshare, prlimit and setpriv.

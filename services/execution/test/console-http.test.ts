@@ -198,6 +198,16 @@ describe("console sessions", () => {
     expect(response.headers.get("set-cookie")).toBeNull();
   });
 
+  test("behind a proxy that ends TLS, the forwarded scheme makes the cookie Secure and the https origin its own", async () => {
+    const url = await serve();
+    const httpsOrigin = url.replace("http:", "https:");
+    const response = await call(url, "CreateSession", { apiKey }, { origin: httpsOrigin, "x-forwarded-proto": "https" });
+    expect(response.headers.get("set-cookie")).toMatch(/; Secure$/);
+    const cookie = (response.headers.get("set-cookie") ?? "").split(";", 1)[0] as string;
+    const listed = await call(url, "ListExecutions", {}, { cookie, origin: httpsOrigin, "x-forwarded-proto": "https" });
+    expect(listed.status).toBe(200);
+  });
+
   (opensslAvailable ? test : test.skip)("under TLS the cookie is Secure", async () => {
     const certificate = await createSelfSignedCertificate();
     try {

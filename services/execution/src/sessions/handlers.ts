@@ -71,7 +71,7 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
           throw new ConnectError("credential: an api_key or a sign_in_token is required", Code.InvalidArgument);
       }
       const opened = await openSession(em, account, now, deps.sessionTtlSeconds);
-      ctx.responseHeader.append("Set-Cookie", sessionCookie(opened.token, deps.sessionTtlSeconds, isSecureRequest(ctx.url)));
+      ctx.responseHeader.append("Set-Cookie", sessionCookie(opened.token, deps.sessionTtlSeconds, isSecureRequest(ctx.url, ctx.requestHeader)));
       const caller: Caller = {
         accountId: account.accountId,
         actorId: opened.session.id,
@@ -88,7 +88,7 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
       const caller = callerOf(ctx);
       if (caller.session !== undefined) {
         await revokeSession(db.fork(), caller.session.id, clock());
-        ctx.responseHeader.append("Set-Cookie", clearedSessionCookie(isSecureRequest(ctx.url)));
+        ctx.responseHeader.append("Set-Cookie", clearedSessionCookie(isSecureRequest(ctx.url, ctx.requestHeader)));
       }
       return {};
     },

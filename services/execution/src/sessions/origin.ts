@@ -10,7 +10,7 @@
  */
 export function foreignOriginProblem(requestUrl: string, headers: Headers): string | undefined {
   const origin = headers.get("origin");
-  if (origin !== null && origin !== ownOrigin(requestUrl)) {
+  if (origin !== null && origin !== ownOrigin(requestUrl, headers)) {
     return `requests from ${origin.slice(0, 200)} cannot use the console's session; use an API key`;
   }
   const fetchSite = headers.get("sec-fetch-site");
@@ -20,16 +20,26 @@ export function foreignOriginProblem(requestUrl: string, headers: Headers): stri
   return undefined;
 }
 
-/** The scheme, host and port the request was addressed to, as a browser spells an origin. */
-function ownOrigin(requestUrl: string): string | undefined {
+/**
+ * The scheme, host and port the request was addressed to, as a browser spells an origin. Behind a
+ * proxy that ends TLS, the proxy's X-Forwarded-Proto names the scheme the browser used.
+ */
+function ownOrigin(requestUrl: string, headers: Headers): string | undefined {
   try {
-    return new URL(requestUrl).origin;
+    const url = new URL(requestUrl);
+    url.protocol = `${forwardedProto(headers) ?? url.protocol.slice(0, -1)}:`;
+    return url.origin;
   } catch {
     return undefined;
   }
 }
 
-/** Whether the connection was TLS: the session cookie is then marked Secure. */
-export function isSecureRequest(requestUrl: string): boolean {
-  return requestUrl.startsWith("https:");
+function forwardedProto(headers: Headers): "http" | "https" | undefined {
+  const proto = headers.get("x-forwarded-proto")?.split(",", 1)[0]?.trim().toLowerCase();
+  return proto === "http" || proto === "https" ? proto : undefined;
+}
+
+/** Whether the browser's connection was TLS (here or at a proxy): the cookie is then Secure. */
+export function isSecureRequest(requestUrl: string, headers: Headers): boolean {
+  return (forwardedProto(headers) ?? (requestUrl.startsWith("https:") ? "https" : "http")) === "https";
 }
