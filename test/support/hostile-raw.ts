@@ -145,7 +145,9 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
     case "listExecutions":
       return [
         proto("page_token not UTF-8", lengthDelimited(3, invalidUtf8(random, "eyJjIjoxfQ"))),
-        proto("page_size as length-delimited", lengthDelimited(2, utf8("10"))),
+        // protobuf-es reads a scalar whatever its wire type, so what fails is the field after
+        // it: an unknown 32-bit field (15) with no bytes left.
+        proto("page_size as length-delimited", lengthDelimited(2, [0x7d])),
         truncated,
       ];
     case "retryExecution":

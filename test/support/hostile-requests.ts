@@ -226,8 +226,9 @@ function listExecutionsCase(random: SeededRandom, over: boolean): HostileCase {
     () => ({ kind: "unspecified status", expected: invalid, request: { ...valid, statuses: [ExecutionStatus.UNSPECIFIED] } }),
     () => ({ kind: "too many statuses", expected: invalid, request: { ...valid, statuses: Array.from({ length: random.int(17, 10_000) }, () => ExecutionStatus.QUEUED) } }),
     () => ({ kind: "page_token", expected: invalid, request: { ...valid, pageToken: malformedPageToken(random) } }),
-    () => ({ kind: "root_id", expected: invalid, request: { ...valid, rootId: malformedExecutionId(random) } }),
-    () => ({ kind: "batch_id", expected: invalid, request: { ...valid, batchId: malformedBatchId(random) } }),
+    // An empty filter means "no filter": only non-empty malformed ids are invalid here.
+    () => ({ kind: "root_id", expected: invalid, request: { ...valid, rootId: nonEmpty(() => malformedExecutionId(random)) } }),
+    () => ({ kind: "batch_id", expected: invalid, request: { ...valid, batchId: nonEmpty(() => malformedBatchId(random)) } }),
     () => ({
       kind: "script_name",
       expected: invalid,
@@ -235,6 +236,13 @@ function listExecutionsCase(random: SeededRandom, over: boolean): HostileCase {
     }),
   ]);
   return hostileCase("listExecutions", broken());
+}
+
+function nonEmpty(draw: () => string): string {
+  for (;;) {
+    const value = draw();
+    if (value !== "") return value;
+  }
 }
 
 // ---- GetBatch: a malformed batch id, or one nobody of this account has ----

@@ -9,3 +9,5 @@ export { openDatabase } from "./db/orm";
 export type { Database } from "./db/orm";
 export { createExecutionServer, createExecutionService } from "./server";
 export type { ExecutionServerDeps } from "./server";
+export { Execution, notYetRun, requestDefaults } from "./db/entities";
+export type { ExecutionState } from "./db/entities";

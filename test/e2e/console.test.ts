@@ -1,0 +1,350 @@
+// The browser console end to end: real headless Chromium against the real grid (storage-service,
+// execution-service serving the console, a runner), signed in with the link `npm start` prints.
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExecutionService, ExecutionStatus, RetryKind } from "@rgrid/proto";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium, screenshot } from "../support/browser";
+import { clientFor } from "../support/executions";
+import type { ExecutionClient } from "../support/executions";
+import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
+import type { TestGrid } from "../support/grid";
+
+jest.setTimeout(120_000);
+
+const SCRIPTS: Record<string, string> = {
+  // Fails until READY_AT (a Unix time), printing to both streams: what a retry is for.
+  "fails_until.py": [
+    "import os, sys, time",
+    "print('fetching rates')",
+    "if time.time() < float(os.environ['READY_AT']):",
+    "    print('upstream answered 503', file=sys.stderr)",
+    "    sys.exit(1)",
+    "print('total: 587.38 EUR')",
+  ].join("\n"),
+  // Prints a numbered line every 50 ms for the given seconds.
+  "ticks.py": [
+    "import sys, time",
+    "end = time.time() + float(sys.argv[1])",
+    "n = 0",
+    "while time.time() < end:",
+    "    n += 1",
+    "    print(f'tick {n}', flush=True)",
+    "    time.sleep(0.05)",
+  ].join("\n"),
+  // Fails for odd numbers: half a batch to retry.
+  "odd_fails.py": ["import json, sys", "n = json.load(open(sys.argv[1]))['n']", "print('n =', n)", "sys.exit(n % 2)"].join("\n"),
+};
+
+let grid: TestGrid;
+let workDir: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let api: ExecutionClient;
+let thirdParty: Server;
+let listedOrigin: string;
+let unlistedOrigin: string;
+
+beforeAll(async () => {
+  // Another web app's page, on an origin the grid allows (127.0.0.1) and one it does not
+  // (localhost): the same server under two names.
+  thirdParty = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end("<!doctype html><title>another app</title><p>another app</p>");
+  });
+  await new Promise<void>((resolve) => thirdParty.listen(0, "127.0.0.1", resolve));
+  const port = (thirdParty.address() as AddressInfo).port;
+  listedOrigin = `http://127.0.0.1:${port}`;
+  unlistedOrigin = `http://localhost:${port}`;
+
+  grid = await startTestGrid({ executionEnv: { RGRID_CORS_ORIGINS: listedOrigin } });
+  workDir = await mkdtemp(join(tmpdir(), "rgrid-console-e2e-"));
+  for (const [name, text] of Object.entries(SCRIPTS)) {
+    await writeFile(join(workDir, name), `${text}\n`);
+  }
+  for (const n of [1, 2, 3, 4]) {
+    await writeFile(join(workDir, `item-${n}.json`), JSON.stringify({ n }));
+  }
+  api = clientFor(ExecutionService, grid.executionUrl, grid.apiKey);
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await grid?.shutdown();
+  await new Promise((resolve) => thirdParty?.close(resolve));
+  await rm(workDir, { recursive: true, force: true });
+});
+
+async function cli(...args: string[]) {
+  const result = await runCli(grid, args, { cwd: workDir });
+  return result;
+}
+
+async function statusOf(id: string): Promise<ExecutionStatus> {
+  return (await api.getExecution({ executionId: id })).execution?.status ?? ExecutionStatus.UNSPECIFIED;
+}
+
+async function waitForStatus(id: string, wanted: ExecutionStatus[]): Promise<void> {
+  await pollUntil(() => statusOf(id), (status) => wanted.includes(status), (status) => `${id} is ${ExecutionStatus[status]}`);
+}
+
+const statusText = () => page.getByTestId("execution-status");
+
+/** Waits until the execution page shows `status` (the page follows it live). */
+async function waitForStatusShown(status: string): Promise<void> {
+  await page.locator('[data-testid="execution-status"]', { hasText: new RegExp(`^${status}$`) }).waitFor({ timeout: 30_000 });
+}
+
+test("the printed sign-in link signs in once; the cookie is invisible to page scripts", async () => {
+  const link = await grid.createSignInLink();
+  expect(link).toMatch(new RegExp(`^${grid.executionUrl}/sign-in#token=[A-Za-z0-9_-]{43}$`));
+  await page.goto(link);
+  await page.waitForURL(`${grid.executionUrl}/`);
+  await expect(page.getByTestId("account-name").textContent()).resolves.toContain("local");
+  expect(page.url()).not.toContain("token");
+  expect(await page.evaluate("document.cookie")).not.toContain("rgrid_session");
+  const cookies = await context.cookies(grid.executionUrl);
+  expect(cookies.find((cookie) => cookie.name === "rgrid_session")).toMatchObject({ httpOnly: true, sameSite: "Strict" });
+
+  // The same link again, in a fresh browser profile: refused with a readable message.
+  const other = await browser.newContext();
+  const otherPage = await other.newPage();
+  await otherPage.goto(link);
+  await expect(otherPage.getByRole("alert").textContent()).resolves.toMatch(/already used or has expired/);
+  await screenshot(otherPage, "sign-in-link-used");
+  await other.close();
+});
+
+test("find a failed run, read its logs, retry it and watch the retry complete, lineage both ways", async () => {
+  const readyAtMillis = Date.now() + 4000;
+  const run = await cli("run", "fails_until.py", "--env", `READY_AT=${readyAtMillis / 1000}`);
+  const failedId = startedId(run.stdout);
+  await waitForStatus(failedId, [ExecutionStatus.FAILED]);
+
+  await page.goto(`${grid.executionUrl}/?unresolved=1`);
+  const row = page.locator(`[data-testid="execution-row"][data-execution-id="${failedId}"]`);
+  await row.waitFor();
+  expect(await row.getAttribute("data-status")).toBe("failed");
+  await screenshot(page, "executions-list");
+  await row.getByRole("link", { name: failedId }).click();
+  await page.waitForURL(`**/executions/${failedId}`);
+  await expect(statusText().textContent()).resolves.toBe("failed");
+  await expect(page.getByTestId("exit-code").textContent()).resolves.toContain("1");
+  await page.locator('[data-testid="log-line"][data-stream="stderr"]', { hasText: "upstream answered 503" }).waitFor();
+  await page.locator('[data-testid="log-line"][data-stream="stdout"]', { hasText: "fetching rates" }).waitFor();
+  await screenshot(page, "execution-failed");
+
+  // Wait out the upstream, then retry from the page.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, readyAtMillis - Date.now() + 200)));
+  await page.getByRole("button", { name: "Retry…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Retry execution" });
+  await expect(dialog.textContent()).resolves.toContain("fails_until.py");
+  await screenshot(page, "retry-dialog");
+  await dialog.getByRole("button", { name: "Retry", exact: true }).click();
+  const newLink = page.getByTestId("new-execution");
+  await newLink.waitFor();
+  const retryId = ((await newLink.textContent()) ?? "").match(/exec_[0-9a-f]{32}/)?.[0] ?? "";
+  expect(retryId).toMatch(/^exec_/);
+  if (!page.url().endsWith(retryId)) {
+    await newLink.click();
+  }
+  await page.waitForURL(`**/executions/${retryId}`);
+  await waitForStatusShown("completed");
+  await page.locator('[data-testid="log-line"]', { hasText: "total: 587.38 EUR" }).waitFor();
+
+  const lineage = page.getByTestId("lineage");
+  await expect(lineage.locator("li").evaluateAll((items) => items.map((item) => [item.getAttribute("data-execution-id"), item.getAttribute("data-kind")]))).resolves.toEqual([
+    [failedId, "original"],
+    [retryId, "manual"],
+  ]);
+  expect(await lineage.locator('li[aria-current="true"]').getAttribute("data-execution-id")).toBe(retryId);
+  await screenshot(page, "execution-retried");
+
+  // And from the original, the retry.
+  await lineage.getByRole("link", { name: failedId }).first().click();
+  await page.waitForURL(`**/executions/${failedId}`);
+  await page.getByRole("link", { name: retryId }).first().waitFor();
+  const stored = (await api.getExecution({ executionId: retryId })).execution;
+  expect(stored).toMatchObject({ retryOf: failedId, attempt: 2, retryKind: RetryKind.MANUAL });
+  expect(stored?.retriedBy).toMatch(/^sess_[0-9a-f]{32}$/);
+});
+
+test("a double click on Retry makes exactly one retry", async () => {
+  const run = await cli("run", "odd_fails.py", "item-1.json");
+  const failedId = startedId(run.stdout);
+  await waitForStatus(failedId, [ExecutionStatus.FAILED]);
+  await page.goto(`${grid.executionUrl}/executions/${failedId}`);
+  await page.getByRole("button", { name: "Retry…" }).click();
+  const confirm = page.getByRole("dialog", { name: "Retry execution" }).getByRole("button", { name: "Retry", exact: true });
+  await confirm.dblclick();
+  await page.getByTestId("new-execution").waitFor();
+  // Give a second request every chance to land before counting.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const lineage = await api.listExecutions({ rootId: failedId });
+  expect(lineage.executions.map((execution) => execution.retryOf).filter((id) => id === failedId)).toHaveLength(1);
+});
+
+test("retrying a running execution needs Force, and Cancel stops it", async () => {
+  const run = await cli("run", "ticks.py", "60");
+  const runningId = startedId(run.stdout);
+  await waitForStatus(runningId, [ExecutionStatus.RUNNING]);
+  await page.goto(`${grid.executionUrl}/executions/${runningId}`);
+  await waitForStatusShown("running");
+  await page.locator('[data-testid="log-line"]', { hasText: "tick 3" }).waitFor();
+  await screenshot(page, "execution-running");
+
+  await page.getByRole("button", { name: "Retry…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Retry execution" });
+  await expect(dialog.getByTestId("retry-warning").textContent()).resolves.toContain("Warning: Execution status is 'running'");
+  expect(await dialog.getByRole("button", { name: "Retry", exact: true }).count()).toBe(0);
+  await screenshot(page, "retry-dialog-force");
+  await dialog.getByRole("button", { name: "Force retry" }).click();
+  const forcedLink = page.getByTestId("new-execution");
+  await forcedLink.waitFor();
+  const forcedId = ((await forcedLink.textContent()) ?? "").match(/exec_[0-9a-f]{32}/)?.[0] ?? "";
+  expect((await api.getExecution({ executionId: forcedId })).execution?.retryKind).toBe(RetryKind.FORCED);
+  expect(await statusOf(runningId)).toBe(ExecutionStatus.RUNNING);
+
+  for (const id of [runningId, forcedId]) {
+    await page.goto(`${grid.executionUrl}/executions/${id}`);
+    await page.getByRole("button", { name: "Cancel…" }).click();
+    await page.getByRole("dialog", { name: "Cancel execution" }).getByRole("button", { name: "Cancel execution" }).click();
+    await waitForStatusShown("cancelled");
+  }
+  await screenshot(page, "execution-cancelled");
+  expect(await statusOf(runningId)).toBe(ExecutionStatus.CANCELLED);
+});
+
+test("live logs resume after the connection drops, with nothing missed or repeated", async () => {
+  const run = await cli("run", "ticks.py", "4");
+  const id = startedId(run.stdout);
+  await page.goto(`${grid.executionUrl}/executions/${id}`);
+  await page.locator('[data-testid="log-line"]', { hasText: "tick 5" }).waitFor();
+  await context.setOffline(true);
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  await page.getByRole("status").filter({ hasText: "Connection lost" }).waitFor();
+  await screenshot(page, "connection-lost");
+  await context.setOffline(false);
+  await waitForStatusShown("completed");
+  await waitForStatus(id, [ExecutionStatus.COMPLETED]);
+
+  const stored = await api.getLogs({ executionId: id, limit: 10_000 });
+  const logs = page.getByTestId("logs");
+  await page.locator(`[data-testid="logs"][data-line-count="${stored.entries.length}"]`).waitFor({ timeout: 15_000 });
+  expect(await logs.getAttribute("data-last-sequence")).toBe(String(stored.entries.at(-1)?.sequence));
+  expect(await page.getByRole("status").filter({ hasText: "Connection lost" }).count()).toBe(0);
+});
+
+test("a batch's failed executions are retried together", async () => {
+  const run = await cli("run", "odd_fails.py", "--batch", "item-*.json");
+  const batchId = /batch_[0-9a-f]{32}/.exec(run.stdout + run.stderr)?.[0] ?? "";
+  expect(batchId).not.toBe("");
+  const members = await pollUntil(
+    () => api.listExecutions({ batchId }),
+    (page) => page.executions.length === 4 && page.executions.every((e) => [ExecutionStatus.FAILED, ExecutionStatus.COMPLETED].includes(e.status)),
+    () => `batch ${batchId} did not finish`,
+  );
+  const failed = members.executions.filter((e) => e.status === ExecutionStatus.FAILED).map((e) => e.id);
+  expect(failed).toHaveLength(2);
+
+  await page.goto(`${grid.executionUrl}/batches/${batchId}`);
+  const counts = page.getByTestId("batch-counts");
+  await counts.locator('[data-status="failed"][data-count="2"]').waitFor();
+  await counts.locator('[data-status="completed"][data-count="2"]').waitFor();
+  await screenshot(page, "batch");
+  await page.getByRole("button", { name: "Retry failed…" }).click();
+  await page.getByRole("dialog", { name: "Retry failed executions" }).getByRole("button", { name: "Retry failed", exact: true }).click();
+  const result = page.getByTestId("batch-retry-result");
+  await result.waitFor();
+  const pairs = await result.locator("[data-original-id]").evaluateAll((rows) =>
+    rows.map((row) => [row.getAttribute("data-original-id"), row.getAttribute("data-retry-id")]),
+  );
+  expect(pairs.map(([original]) => original).sort()).toEqual([...failed].sort());
+  for (const [original, retry] of pairs) {
+    expect((await api.getExecution({ executionId: retry ?? "" })).execution?.retryOf).toBe(original);
+  }
+  await screenshot(page, "batch-retried");
+});
+
+test("server errors read as messages, never a blank page", async () => {
+  await page.goto(`${grid.executionUrl}/executions/exec_${"0".repeat(32)}`);
+  await page.getByText(/not found/i).first().waitFor();
+  await screenshot(page, "execution-not-found");
+});
+
+test("pages on a listed origin call the API with a Bearer key over Connect and gRPC-Web; others cannot, nor with the cookie", async () => {
+  const thirdPartyPage = await context.newPage();
+  await thirdPartyPage.goto(`${listedOrigin}/`);
+  const calls = await thirdPartyPage.evaluate(callTheApi, { api: grid.executionUrl, key: grid.apiKey });
+  expect(calls).toEqual({ connect: 200, connectHasExecutions: true, grpcWeb: "0", withCookie: "refused" });
+
+  await thirdPartyPage.goto(`${unlistedOrigin}/`);
+  const refused = await thirdPartyPage.evaluate(callTheApi, { api: grid.executionUrl, key: grid.apiKey });
+  expect(refused).toEqual({ connect: "refused", connectHasExecutions: false, grpcWeb: "refused", withCookie: "refused" });
+  await thirdPartyPage.close();
+});
+
+test("signing out ends the session", async () => {
+  await page.goto(`${grid.executionUrl}/`);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL("**/sign-in");
+  await screenshot(page, "signed-out");
+  expect((await context.cookies(grid.executionUrl)).find((cookie) => cookie.name === "rgrid_session")).toBeUndefined();
+  await page.goto(`${grid.executionUrl}/`);
+  await page.waitForURL("**/sign-in");
+});
+
+/**
+ * Runs in the other app's page: ListExecutions over Connect (JSON) and over gRPC-Web (an empty
+ * request is one empty frame), each with the Bearer key, then once with the browser's cookies
+ * instead. "refused" is what a page sees when CORS says no: fetch rejects.
+ */
+async function callTheApi({ api, key }: { api: string; key: string }) {
+  const url = `${api}/rgrid.v1.ExecutionService/ListExecutions`;
+  const attempt = async <T,>(call: () => Promise<T>): Promise<T | "refused"> => {
+    try {
+      return await call();
+    } catch {
+      return "refused";
+    }
+  };
+  let connectHasExecutions = false;
+  const connect = await attempt(async () => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1", authorization: `Bearer ${key}` },
+      body: "{}",
+    });
+    connectHasExecutions = Array.isArray(((await response.json()) as { executions?: unknown[] }).executions);
+    return response.status;
+  });
+  const grpcWeb = await attempt(async () => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-user-agent": "third-party-page", authorization: `Bearer ${key}` },
+      body: new Uint8Array([0, 0, 0, 0, 0]),
+    });
+    const body = new Uint8Array(await response.arrayBuffer());
+    // The status is in the trailers frame (flag 0x80) at the end of the body, or in a header.
+    const trailers = new TextDecoder().decode(body.subarray(body.lastIndexOf(0x80) + 5));
+    return response.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(trailers)?.[1] ?? "none";
+  });
+  const withCookie = await attempt(async () => {
+    const response = await fetch(`${api}/rgrid.v1.ExecutionService/GetSession`, {
+      method: "POST",
+      credentials: "include",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    return response.ok ? "accepted" : `status ${response.status}`;
+  });
+  return { connect, connectHasExecutions, grpcWeb, withCookie };
+}
