@@ -1,0 +1,111 @@
+import { useMutation } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useRef, useState } from "react";
+import { Link } from "react-router";
+import { idempotentMutationRetry } from "../connection";
+import { ExecutionService } from "../proto";
+import { invalidateExecutions } from "../queries";
+import { ErrorMessage } from "./errors";
+import { Dialog } from "./modal";
+import { StatusBadge } from "./status-badge";
+
+/** Retries the failed and timed-out executions of a batch; one request_id per opening. */
+export function BatchRetryDialog({
+  batchId,
+  failedCount,
+  onClose,
+}: {
+  batchId: string;
+  /** Failed plus timed-out executions as last counted, for the question. */
+  failedCount: number | undefined;
+  onClose: () => void;
+}) {
+  const [requestId] = useState(() => crypto.randomUUID());
+  const queryClient = useQueryClient();
+  const sent = useRef(false);
+  const retryBatch = useMutation(ExecutionService.method.retryBatch, {
+    retry: idempotentMutationRetry,
+    onSuccess: () => invalidateExecutions(queryClient),
+    onSettled: () => {
+      sent.current = false;
+    },
+  });
+  const confirm = () => {
+    if (sent.current || retryBatch.isSuccess) return;
+    sent.current = true;
+    retryBatch.mutate({ batchId, failedOnly: true, requestId });
+  };
+  const result = retryBatch.data;
+  return (
+    <Dialog
+      label="Retry failed executions"
+      title="Retry the failed executions of this batch?"
+      onClose={onClose}
+      busy={retryBatch.isPending}
+      wide
+      footer={
+        <>
+          {!result && (
+            <button type="button" className="primary" onClick={confirm} disabled={retryBatch.isPending}>
+              Retry failed
+            </button>
+          )}
+          <button type="button" onClick={onClose} disabled={retryBatch.isPending}>
+            Close
+          </button>
+        </>
+      }
+    >
+      {!result && (
+        <p>
+          Every failed and timed-out execution of <span className="mono">{batchId}</span>
+          {failedCount !== undefined ? ` (${failedCount} as last counted)` : ""} gets a new execution with the same script,
+          arguments and inputs. Executions that are already being retried are skipped.
+        </p>
+      )}
+      {retryBatch.isPending && <p className="muted">Retrying…</p>}
+      {retryBatch.error && <ErrorMessage error={retryBatch.error} />}
+      {result && (
+        <>
+          <p className="success" data-testid="batch-retry-summary">
+            Retried {result.retriedCount}, skipped {result.skippedCount}.
+          </p>
+          {result.items.length > 0 && (
+            <div className="table-scroll dialog-table">
+              <table className="data-table" data-testid="batch-retry-result">
+                <thead>
+                  <tr>
+                    <th scope="col">Original</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Retry</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {result.items.map((item, index) => {
+                    const original = item.original;
+                    const retry = item.retry;
+                    return (
+                      <tr key={original?.id ?? index} data-original-id={original?.id ?? ""} data-retry-id={retry?.id ?? ""}>
+                        <td className="mono">
+                          {original ? <Link to={`/executions/${original.id}`}>{original.id}</Link> : "—"}
+                        </td>
+                        <td>{original && <StatusBadge status={original.status} />}</td>
+                        <td className="mono">
+                          {retry ? (
+                            <Link to={`/executions/${retry.id}`}>{retry.id}</Link>
+                          ) : (
+                            <span className="muted">skipped{item.skipped ? `: ${item.skipped}` : ""}</span>
+                          )}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,61 @@
+import { useMutation } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useRef } from "react";
+import { isTerminal, statusName } from "../format";
+import { ExecutionService, ExecutionStatus, type Execution } from "../proto";
+import { invalidateExecutions } from "../queries";
+import { ErrorMessage } from "./errors";
+import { Dialog } from "./modal";
+import { StatusBadge } from "./status-badge";
+
+/** Confirms a cancel; a running execution is stopped by its runner, anything earlier at once. */
+export function CancelDialog({ execution, onClose }: { execution: Execution; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const sent = useRef(false);
+  const cancel = useMutation(ExecutionService.method.cancelExecution, {
+    onSuccess: () => invalidateExecutions(queryClient),
+    onSettled: () => {
+      sent.current = false;
+    },
+  });
+  const confirm = () => {
+    if (sent.current || cancel.isSuccess) return;
+    sent.current = true;
+    cancel.mutate({ executionId: execution.id });
+  };
+  const result = cancel.data?.execution;
+  const running = execution.status === ExecutionStatus.RUNNING;
+  return (
+    <Dialog
+      label="Cancel execution"
+      title="Cancel this execution?"
+      onClose={onClose}
+      busy={cancel.isPending}
+      footer={
+        <>
+          {!result && (
+            <button type="button" className="danger" onClick={confirm} disabled={cancel.isPending}>
+              Cancel execution
+            </button>
+          )}
+          <button type="button" onClick={onClose} disabled={cancel.isPending}>
+            Close
+          </button>
+        </>
+      }
+    >
+      <p>
+        <span className="mono">{execution.id}</span> is {statusName(execution.status)}.{" "}
+        {running ? "Its runner will be told to stop the script." : "It will be cancelled before it runs."}
+      </p>
+      {cancel.isPending && <p className="muted">Cancelling…</p>}
+      {cancel.error && <ErrorMessage error={cancel.error} />}
+      {result && (
+        <p className="success">
+          {isTerminal(result.status) ? "Cancelled. " : "Cancellation requested: the runner is stopping it. "}
+          Status: <StatusBadge status={result.status} />
+        </p>
+      )}
+    </Dialog>
+  );
+}

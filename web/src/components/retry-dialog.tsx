@@ -1,0 +1,106 @@
+import { useMutation } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useRef, useState } from "react";
+import { Link } from "react-router";
+import { idempotentMutationRetry } from "../connection";
+import { isTerminal, statusName } from "../format";
+import { ExecutionService, type Execution } from "../proto";
+import { invalidateExecutions } from "../queries";
+import { ErrorMessage } from "./errors";
+import { Dialog } from "./modal";
+import { StatusBadge } from "./status-badge";
+
+/**
+ * Says what a retry re-runs and asks for confirmation. One request_id per opening: every click
+ * and every re-send while it is open asks for the same retry, so the server creates one.
+ */
+export function RetryDialog({ execution: current, onClose }: { execution: Execution; onClose: () => void }) {
+  const [requestId] = useState(() => crypto.randomUUID());
+  // What the user confirms is the execution as it was when the dialog opened: a re-send must
+  // not turn a forced retry into a plain one (or back) under the same request_id.
+  const [execution] = useState(current);
+  const queryClient = useQueryClient();
+  const sent = useRef(false);
+  const force = !isTerminal(execution.status);
+  const retry = useMutation(ExecutionService.method.retryExecution, {
+    retry: idempotentMutationRetry,
+    onSuccess: () => invalidateExecutions(queryClient),
+    onSettled: () => {
+      sent.current = false;
+    },
+  });
+
+  const confirm = () => {
+    if (sent.current || retry.isSuccess) return;
+    sent.current = true;
+    retry.mutate({ executionId: execution.id, force, requestId });
+  };
+
+  const created = retry.data?.execution;
+  const envKeys = Object.keys(execution.env).sort();
+  return (
+    <Dialog
+      label="Retry execution"
+      title={force ? "Force a retry?" : "Retry this execution?"}
+      onClose={onClose}
+      busy={retry.isPending}
+      footer={
+        <>
+          {!created && (
+            <button type="button" className={force ? "danger" : "primary"} onClick={confirm} disabled={retry.isPending}>
+              {force ? "Force retry" : "Retry"}
+            </button>
+          )}
+          <button type="button" onClick={onClose} disabled={retry.isPending}>
+            Close
+          </button>
+        </>
+      }
+    >
+      {force && (
+        <div className="warning" data-testid="retry-warning">
+          <p>Warning: Execution status is &apos;{statusName(execution.status)}&apos;</p>
+          <p>Use Force retry to retry anyway. The original keeps running.</p>
+        </div>
+      )}
+      <p>A new execution will run with the same script, runtime, arguments, environment and input files (copied on the server):</p>
+      <dl className="facts">
+        <dt>Script</dt>
+        <dd>
+          <span className="mono">{execution.script?.name ?? "—"}</span>{" "}
+          {execution.script?.sha256 && (
+            <span className="mono muted" title={execution.script.sha256}>
+              sha256 {execution.script.sha256.slice(0, 12)}
+            </span>
+          )}
+        </dd>
+        <dt>Runtime</dt>
+        <dd className="mono">{execution.runtime || "—"}</dd>
+        <dt>Arguments</dt>
+        <dd className="mono">{execution.args.length ? execution.args.join(" ") : <span className="muted">none</span>}</dd>
+        <dt>Environment</dt>
+        <dd className="mono">{envKeys.length ? envKeys.join(", ") : <span className="muted">none</span>}</dd>
+        <dt>Inputs</dt>
+        <dd className="mono">
+          {execution.inputs.length ? execution.inputs.map((input) => input.name).join(", ") : <span className="muted">none</span>}
+        </dd>
+        <dt>Timeout</dt>
+        <dd>{execution.timeoutSeconds ? `${execution.timeoutSeconds} s` : "service default"}</dd>
+      </dl>
+      {retry.isPending && <p className="muted">Retrying…</p>}
+      {retry.error && <ErrorMessage error={retry.error} />}
+      {created && (
+        <div className="success">
+          <p>
+            Retry started:{" "}
+            <Link to={`/executions/${created.id}`} className="mono" data-testid="new-execution" onClick={onClose}>
+              {created.id}
+            </Link>{" "}
+            <StatusBadge status={created.status} />
+          </p>
+          <p className="muted">Original: {execution.id}</p>
+        </div>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,16 @@
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { createRoot } from "react-dom/client";
+import { App } from "./app";
+import "./styles.css";
+
+// Same origin as the page: execution-service serves both. The session cookie is httpOnly and
+// travels with every call; the console never sees or keeps an API key.
+const transport = createConnectTransport({
+  baseUrl: window.location.origin,
+  useBinaryFormat: true,
+  fetch: (input, init) => globalThis.fetch(input, { ...init, credentials: "include" }),
+});
+
+const container = document.getElementById("root");
+if (!container) throw new Error("index.html has no #root element");
+createRoot(container).render(<App transport={transport} />);
