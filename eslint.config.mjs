@@ -13,4 +13,11 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // The browser console has its own compiler settings (DOM, JSX, bundler resolution).
+    files: ["web/**/*.ts", "web/**/*.tsx"],
+    languageOptions: {
+      parserOptions: { project: ["./web/tsconfig.json"], tsconfigRootDir: import.meta.dirname },
+    },
+  },
 );

@@ -1,22 +1,47 @@
 // One jest run covers every workspace. Tests are TypeScript compiled by swc (type checking is
 // `tsc -b`'s job); packages import each other through their built dist/, which `npm test` builds.
-/** @type {import('jest').Config} */
-const swc = [
-  "@swc/jest",
-  {
-    jsc: {
-      parser: { syntax: "typescript", decorators: true },
-      transform: { legacyDecorator: true, decoratorMetadata: true },
-      target: "es2022",
-    },
-    module: { type: "commonjs" },
+// Two projects: the services, CLI and packages run under node; the browser console's component
+// tests (web/) run under jsdom with TSX.
+const swcOptions = {
+  jsc: {
+    parser: { syntax: "typescript", decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    target: "es2022",
   },
-];
+  module: { type: "commonjs" },
+};
 
+const swcWebOptions = {
+  jsc: {
+    parser: { syntax: "typescript", tsx: true },
+    transform: { react: { runtime: "automatic" } },
+    target: "es2022",
+  },
+  module: { type: "commonjs" },
+};
+
+const testTimeout = 30000;
+
+/** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: "node",
-  transform: { "^.+\\.ts$": swc },
-  testMatch: ["<rootDir>/{packages,services,cli}/**/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
-  testPathIgnorePatterns: ["/node_modules/", "/dist/"],
-  testTimeout: 30000,
+  testTimeout,
+  projects: [
+    {
+      displayName: "node",
+      testEnvironment: "node",
+      transform: { "^.+\\.ts$": ["@swc/jest", swcOptions] },
+      testMatch: ["<rootDir>/{packages,services,cli}/**/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
+      testPathIgnorePatterns: ["/node_modules/", "/dist/"],
+      testTimeout,
+    },
+    {
+      displayName: "web",
+      // jsdom plus the web platform globals it lacks (fetch types, streams, TextEncoder, ...).
+      testEnvironment: "<rootDir>/web/test/jsdom-environment.js",
+      transform: { "^.+\\.tsx?$": ["@swc/jest", swcWebOptions] },
+      testMatch: ["<rootDir>/web/test/**/*.test.tsx"],
+      testPathIgnorePatterns: ["/node_modules/", "/dist/"],
+      testTimeout,
+    },
+  ],
 };
