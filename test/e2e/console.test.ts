@@ -3,7 +3,8 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExecutionService, ExecutionStatus, RetryKind } from "@rgrid/proto";
@@ -11,7 +12,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchChromium, screenshot } from "../support/browser";
 import { clientFor } from "../support/executions";
 import type { ExecutionClient } from "../support/executions";
-import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
+import { REPO_ROOT, pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import { startOutageProxy } from "../support/outage-proxy";
 import type { TestGrid } from "../support/grid";
 
@@ -68,6 +69,8 @@ beforeAll(async () => {
   for (const [name, text] of Object.entries(SCRIPTS)) {
     await writeFile(join(workDir, name), `${text}\n`);
   }
+  await copyFile(join(REPO_ROOT, "examples", "word_count.py"), join(workDir, "word_count.py"));
+  await copyFile(join(REPO_ROOT, "examples", "data", "poem.txt"), join(workDir, "poem.txt"));
   for (const n of [1, 2, 3, 4]) {
     await writeFile(join(workDir, `item-${n}.json`), JSON.stringify({ n }));
   }
@@ -294,6 +297,23 @@ test("a batch's failed executions are retried together", async () => {
     expect((await api.getExecution({ executionId: retry ?? "" })).execution?.retryOf).toBe(original);
   }
   await screenshot(page, "batch-retried");
+});
+
+test("an execution shows its inputs and offers its outputs for download through storage grants", async () => {
+  const run = await cli("run", "word_count.py", "poem.txt");
+  const id = startedId(run.stdout);
+  await waitForStatus(id, [ExecutionStatus.COMPLETED]);
+  await page.goto(`${grid.executionUrl}/executions/${id}`);
+  const poem = await readFile(join(workDir, "poem.txt"));
+  const input = page.getByTestId("inputs").locator('tr[data-name="poem.txt"]');
+  await expect(input.textContent()).resolves.toContain(createHash("sha256").update(poem).digest("hex"));
+  const download = page.getByTestId("outputs").locator('tr[data-name="word_counts.json"]').getByRole("link", { name: "Download" });
+  const href = (await download.getAttribute("href")) ?? "";
+  expect(href.startsWith(grid.storageUrl)).toBe(true);
+  const fetched = await fetch(href);
+  expect(fetched.status).toBe(200);
+  expect(await fetched.json()).toMatchObject({ words: expect.any(Number), top: expect.any(Array) });
+  await screenshot(page, "execution-outputs");
 });
 
 test("server errors read as messages, never a blank page", async () => {
