@@ -38,6 +38,8 @@ const SCRIPTS: Record<string, string> = {
     "    print(f'tick {n}', flush=True)",
     "    time.sleep(0.05)",
   ].join("\n"),
+  // As many numbered lines as asked, as fast as Python prints them.
+  "many_lines.py": ["import sys", "for n in range(int(sys.argv[1])):", "    print(f'line {n + 1}')"].join("\n"),
   // Fails for odd numbers: half a batch to retry.
   "odd_fails.py": ["import json, sys", "n = json.load(open(sys.argv[1]))['n']", "print('n =', n)", "sys.exit(n % 2)"].join("\n"),
 };
@@ -263,6 +265,18 @@ test("live logs resume after the connection drops, with nothing missed or repeat
   } finally {
     await proxy.close();
   }
+});
+
+test("a 10,000-line log arrives whole and only the visible lines are in the page", async () => {
+  const run = await cli("run", "many_lines.py", "10000");
+  const id = startedId(run.stdout);
+  await page.goto(`${grid.executionUrl}/executions/${id}`);
+  await page.locator('[data-testid="logs"][data-line-count="10000"]').waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId("logs").getAttribute("data-last-sequence")).toBe("10000");
+  // Following the tail: the last line is on screen, and the page holds a window, not 10,000 rows.
+  await page.locator('[data-testid="log-line"][data-sequence="10000"]', { hasText: "line 10000" }).waitFor();
+  expect(await page.getByTestId("log-line").count()).toBeLessThan(200);
+  await screenshot(page, "execution-long-log");
 });
 
 test("a batch's failed executions are retried together", async () => {
