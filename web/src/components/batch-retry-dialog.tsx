@@ -6,7 +6,7 @@ import { idempotentMutationRetry } from "../connection";
 import { ExecutionService } from "../proto";
 import { invalidateExecutions } from "../queries";
 import { ErrorMessage } from "./errors";
-import { Dialog } from "./modal";
+import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
 
 /** Retries the failed and timed-out executions of a batch; one request_id per opening. */
@@ -44,16 +44,14 @@ export function BatchRetryDialog({
       busy={retryBatch.isPending}
       wide
       footer={
-        <>
-          {!result && (
-            <button type="button" className="primary" onClick={confirm} disabled={retryBatch.isPending}>
-              Retry failed
-            </button>
-          )}
-          <button type="button" onClick={onClose} disabled={retryBatch.isPending}>
-            Close
-          </button>
-        </>
+        <ConfirmFooter
+          action="Retry failed"
+          tone="primary"
+          onConfirm={confirm}
+          pending={retryBatch.isPending}
+          done={result !== undefined}
+          onClose={onClose}
+        />
       }
     >
       {!result && (

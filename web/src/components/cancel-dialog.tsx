@@ -5,7 +5,7 @@ import { isTerminal, statusName } from "../format";
 import { ExecutionService, ExecutionStatus, type Execution } from "../proto";
 import { invalidateExecutions } from "../queries";
 import { ErrorMessage } from "./errors";
-import { Dialog } from "./modal";
+import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
 
 /** Confirms a cancel; a running execution is stopped by its runner, anything earlier at once. */
@@ -32,16 +32,14 @@ export function CancelDialog({ execution, onClose }: { execution: Execution; onC
       onClose={onClose}
       busy={cancel.isPending}
       footer={
-        <>
-          {!result && (
-            <button type="button" className="danger" onClick={confirm} disabled={cancel.isPending}>
-              Cancel execution
-            </button>
-          )}
-          <button type="button" onClick={onClose} disabled={cancel.isPending}>
-            Close
-          </button>
-        </>
+        <ConfirmFooter
+          action="Cancel execution"
+          tone="danger"
+          onConfirm={confirm}
+          pending={cancel.isPending}
+          done={result !== undefined}
+          onClose={onClose}
+        />
       }
     >
       <p>

@@ -109,3 +109,36 @@ export function Dialog({ label, title, onClose, busy = false, wide = false, chil
     document.body,
   );
 }
+
+/**
+ * The footer of a dialog that confirms one action: the action's button until it is done, and
+ * Close; both wait while the request is in flight.
+ */
+export function ConfirmFooter({
+  action,
+  tone,
+  onConfirm,
+  pending,
+  done,
+  onClose,
+}: {
+  action: string;
+  tone: "primary" | "danger";
+  onConfirm: () => void;
+  pending: boolean;
+  done: boolean;
+  onClose: () => void;
+}) {
+  return (
+    <>
+      {!done && (
+        <button type="button" className={tone} onClick={onConfirm} disabled={pending}>
+          {action}
+        </button>
+      )}
+      <button type="button" onClick={onClose} disabled={pending}>
+        Close
+      </button>
+    </>
+  );
+}

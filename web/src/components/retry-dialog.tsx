@@ -7,7 +7,7 @@ import { isTerminal, statusName } from "../format";
 import { ExecutionService, type Execution } from "../proto";
 import { invalidateExecutions } from "../queries";
 import { ErrorMessage } from "./errors";
-import { Dialog } from "./modal";
+import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
 
 /**
@@ -45,16 +45,14 @@ export function RetryDialog({ execution: current, onClose }: { execution: Execut
       onClose={onClose}
       busy={retry.isPending}
       footer={
-        <>
-          {!created && (
-            <button type="button" className={force ? "danger" : "primary"} onClick={confirm} disabled={retry.isPending}>
-              {force ? "Force retry" : "Retry"}
-            </button>
-          )}
-          <button type="button" onClick={onClose} disabled={retry.isPending}>
-            Close
-          </button>
-        </>
+        <ConfirmFooter
+          action={force ? "Force retry" : "Retry"}
+          tone={force ? "danger" : "primary"}
+          onConfirm={confirm}
+          pending={retry.isPending}
+          done={created !== undefined}
+          onClose={onClose}
+        />
       }
     >
       {force && (
