@@ -23,6 +23,7 @@ import type { S3Gate } from "../support/s3-gate";
 import { startS3rver } from "../../services/storage/test/helpers";
 import type { S3rverFixture } from "../../services/storage/test/helpers";
 import { printLogsOnFailure } from "../support/failure-logs";
+import { runCli, startedId } from "../support/grid";
 
 jest.setTimeout(180_000);
 
@@ -134,6 +135,33 @@ describe("storage-service killed in the middle of CopyInputs", () => {
     const storage = clientFor(StorageService, cluster.storage.url, cluster.internalToken);
     const { execution } = await client.getExecution({ executionId: originalId });
     expect(await inputsPresent(storage, { id: originalId, script: execution?.script, inputs: execution?.inputs ?? [] })).toEqual([]);
+  });
+
+  test("rgrid retry re-sends through a storage crash with the same request id and makes exactly one retry", async () => {
+    const originalId = await createUploadedExecution(client, {
+      script: { name: "main.py", bytes: Buffer.from("import sys; sys.exit(1)\n") },
+      inputs: [{ name: "a.bin", bytes: randomBytes(1024) }, { name: "b.bin", bytes: randomBytes(1024) }],
+      requestId: "create-for-cli-resend",
+    });
+    await failExecution(clientFor(RunnerService, cluster.execution.url, cluster.runnerToken), originalId);
+
+    // The CLI's first RetryExecution dies with storage in the middle of its copies.
+    gate.holdCopiesAfter(1);
+    const cli = runCli({ executionUrl: cluster.execution.url, apiKey: cluster.apiKey, dataDir: cluster.dataDir }, ["retry", originalId]);
+    await gate.held(1);
+    await cluster.storage.kill("SIGKILL");
+    gate.open();
+    await cluster.storage.restart();
+
+    const result = await cli;
+    expect(result.stderr).toContain("Connection lost. Retrying...");
+    expect(result.code).toBe(0);
+    const retryId = startedId(result.stdout);
+    const { executions } = await client.listExecutions({ rootId: originalId });
+    expect(executions.map((execution) => execution.id).sort()).toEqual([originalId, retryId].sort());
+    const storage = clientFor(StorageService, cluster.storage.url, cluster.internalToken);
+    const { execution: retry } = await client.getExecution({ executionId: retryId });
+    expect(await inputsPresent(storage, { id: retryId, script: retry?.script, inputs: retry?.inputs ?? [] })).toEqual([]);
   });
 });
 

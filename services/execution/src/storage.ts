@@ -98,16 +98,17 @@ async function call<T>(send: () => Promise<T>): Promise<T> {
     switch (connectError.code) {
       // Could not reach storage, or it did not answer in time: worth trying again later.
       // Canceled too: this service never cancels its storage calls, so a cancelled stream means
-      // storage went away mid-call (HTTP/2 RST_STREAM CANCEL from a dying peer).
+      // storage went away mid-call (HTTP/2 RST_STREAM CANCEL from a dying peer). And Aborted:
+      // storage never answers with it, so it is connect-node's name for a connection reset
+      // under the call (ECONNRESET, a destroyed stream) — storage died or dropped us.
       case Code.Unavailable:
       case Code.DeadlineExceeded:
       case Code.Canceled:
+      case Code.Aborted:
         throw new StorageUnavailableError("storage is unavailable; try again", { cause: error });
-      // Storage looked at the objects and refused, or undid a copy that came out wrong
-      // (Aborted): its message says which object and why.
+      // Storage looked at the objects and refused: its message says which object and why.
       case Code.NotFound:
       case Code.FailedPrecondition:
-      case Code.Aborted:
         throw new StorageRejectedError(connectError.rawMessage, { cause: error });
       // Anything else (bad token, our own malformed request) is a fault on our side.
       default:

@@ -182,7 +182,7 @@ test("a copy storage undid because it came out wrong fails the retry with storag
   const original = await finishedExecution(h);
   h.storage.failWith(
     "copyInputs",
-    new ConnectError(`copy of input 'input.json' to exec_${"0".repeat(32)} has 5 bytes, expected 7`, Code.Aborted),
+    new ConnectError(`copy of input 'input.json' to exec_${"0".repeat(32)} has 5 bytes, expected 7`, Code.FailedPrecondition),
   );
   await expectCode(
     h.alice.retryExecution({ executionId: original.id, requestId: "r" }),
@@ -191,6 +191,22 @@ test("a copy storage undid because it came out wrong fails the retry with storag
   );
   expect(await countExecutions(h)).toBe(1);
   expect(idsWithObjects()).toEqual([original.id]);
+});
+
+test("a connection to storage reset under the copy is Unavailable, so clients re-send, and nothing is created", async () => {
+  const original = await finishedExecution(h);
+  // What connect-node makes of ECONNRESET from a storage-service that died mid-call.
+  h.storage.failWith(
+    "copyInputs",
+    new ConnectError("read ECONNRESET", Code.Aborted, undefined, undefined, Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" })),
+  );
+  const error = await expectCode(h.alice.retryExecution({ executionId: original.id, requestId: "r" }), Code.Unavailable);
+  expect(error.rawMessage).not.toContain("ECONNRESET");
+  expect(await countExecutions(h)).toBe(1);
+  // The same request, re-sent once storage is back, makes the retry.
+  h.storage.recover("copyInputs");
+  const retried = await h.alice.retryExecution({ executionId: original.id, requestId: "r" });
+  expect(retried.execution?.retryOf).toBe(original.id);
 });
 
 test("one request_id sent for two executions at once makes one retry and refuses the other", async () => {

@@ -29,9 +29,10 @@ export function toConnectError(error: unknown): ConnectError | undefined {
   if (error instanceof StorageUnavailableError) {
     return new ConnectError(error.message, Code.Unavailable);
   }
-  // The copy was rolled back because its result did not match; the whole call can be retried.
+  // The copy was rolled back because its result did not match the source: the objects are not
+  // as the request needs them. (Never Aborted: callers read that as a connection reset.)
   if (error instanceof CopyMismatchError) {
-    return new ConnectError(error.message, Code.Aborted);
+    return new ConnectError(error.message, Code.FailedPrecondition);
   }
   return undefined;
 }

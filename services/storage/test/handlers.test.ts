@@ -101,7 +101,8 @@ describe("CopyInputs", () => {
       clientFor(truncating).copyInputs({ sourceExecutionId: source, targetExecutionId: target, names: ["in.txt"] }),
     );
 
-    expect(error.code).toBe(Code.Aborted);
+    // Not Aborted: callers take that for a connection reset and would call it transient.
+    expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.rawMessage).toBe(`copy of input 'in.txt' to ${target} has 5 bytes, expected 10`);
     expect(await fsStore.list(`executions/${target}/`)).toEqual([]);
   });
