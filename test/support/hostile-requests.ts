@@ -309,7 +309,7 @@ function getLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolean):
       const { kind, id, expected } = hostileId(random, targets);
       return { kind, expected, request: { executionId: id, limit: random.int(0, 10_000) } };
     },
-    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n)]) } }),
+    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n), 2n ** 53n, 2n ** 63n - 512n, 2n ** 63n - 1n]) } }),
     () => ({ kind: "limit", expected: invalid, request: { executionId: targets.ownId, limit: random.pick([-1, 10_001, 2_147_483_647, -2_147_483_648]) } }),
   ]);
   return hostileCase("getLogs", broken());
@@ -327,7 +327,7 @@ function followLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolea
       const { kind, id, expected } = hostileId(random, targets);
       return { kind, expected, request: { executionId: id, afterSequence: BigInt(random.int(0, 1000)) } };
     },
-    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n)]) } }),
+    () => ({ kind: "after_sequence", expected: invalid, request: { executionId: targets.ownId, afterSequence: random.pick([-1n, -(2n ** 63n), 2n ** 53n, 2n ** 63n - 512n, 2n ** 63n - 1n]) } }),
   ]);
   return hostileCase("followLogs", broken());
 }

@@ -89,6 +89,16 @@ function requestIdProblem(id: string, required: boolean): string | undefined {
   return CONTROL_CHARACTERS.test(id) ? "must not contain control characters" : undefined;
 }
 
+/**
+ * Log sequences are stored below 2^53 (AppendLogs refuses larger ones), so a position past that
+ * names nothing; refusing it keeps every accepted value exact when it meets the database.
+ */
+function sequenceProblem(sequence: bigint): string | undefined {
+  return sequence < 0n || sequence > MAX_EXACT_INTEGER ? `must be from 0 to ${MAX_EXACT_INTEGER}` : undefined;
+}
+
+const MAX_EXACT_INTEGER = BigInt(Number.MAX_SAFE_INTEGER);
+
 function fileProblem(file: FileInfo): string | undefined {
   const nameProblem = relativePathProblem(file.name);
   if (nameProblem !== undefined) {
@@ -97,7 +107,7 @@ function fileProblem(file: FileInfo): string | undefined {
   if (file.sizeBytes < 0n) {
     return `${file.name}: size_bytes must not be negative`;
   }
-  if (file.sizeBytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (file.sizeBytes > MAX_EXACT_INTEGER) {
     return `${file.name}: size_bytes is too large`;
   }
   if (!SHA256_PATTERN.test(file.sha256)) {
@@ -262,7 +272,7 @@ export const retryBatchRules: FieldRule<RetryBatchRequest>[] = [
 
 export const followLogsRules: FieldRule<FollowLogsRequest>[] = [
   { field: "execution_id", check: (r) => executionIdProblem(r.executionId) },
-  { field: "after_sequence", check: (r) => (r.afterSequence < 0n ? "must not be negative" : undefined) },
+  { field: "after_sequence", check: (r) => sequenceProblem(r.afterSequence) },
 ];
 
 export const getBatchRules: FieldRule<GetBatchRequest>[] = [
@@ -304,7 +314,7 @@ export const listExecutionsRules: FieldRule<ListExecutionsRequest>[] = [
 
 export const getLogsRules: FieldRule<GetLogsRequest>[] = [
   { field: "execution_id", check: (r) => executionIdProblem(r.executionId) },
-  { field: "after_sequence", check: (r) => (r.afterSequence < 0n ? "must not be negative" : undefined) },
+  { field: "after_sequence", check: (r) => sequenceProblem(r.afterSequence) },
   {
     field: "limit",
     check: (r) => (r.limit < 0 || r.limit > LIMITS.logLimit ? `must be from 0 to ${LIMITS.logLimit}` : undefined),

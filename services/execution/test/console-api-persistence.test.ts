@@ -4,7 +4,7 @@ import { bearerAuth } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
 import type { Execution } from "../src/db/entities";
-import { Session } from "../src/db/entities";
+import { LogLine, Session } from "../src/db/entities";
 import { createExecutionService } from "../src/server";
 import type { ExecutionService as ServedExecutionService } from "../src/server";
 import { issueSignInToken } from "../src/sessions/sessions";
@@ -121,6 +121,21 @@ describeOnEachDatabase("console API", (driver) => {
     ]);
     await store(lineage(otherAccountId, ["failed"], { batchId: `batch_${"d".repeat(32)}` }));
     await expectCode(client.getBatch({ batchId: `batch_${"d".repeat(32)}` }), Code.NotFound);
+  });
+
+  test("log positions are exact up to the largest sequence a runner may store", async () => {
+    const [execution] = lineage(accountId, ["running"]);
+    await store([execution!]);
+    const top = Number.MAX_SAFE_INTEGER;
+    const em = scratch.db.fork();
+    for (const sequence of [top - 2, top - 1, top]) {
+      em.persist(Object.assign(new LogLine(), { executionId: execution!.id, sequence, stream: "stdout", line: `line ${sequence}`, time: now }));
+    }
+    await em.flush();
+    const after = await client.getLogs({ executionId: execution!.id, afterSequence: BigInt(top - 2) });
+    expect(after.entries.map((entry) => entry.sequence)).toEqual([BigInt(top - 1), BigInt(top)]);
+    expect((await client.getLogs({ executionId: execution!.id, afterSequence: BigInt(top) })).entries).toEqual([]);
+    await expectCode(client.getLogs({ executionId: execution!.id, afterSequence: BigInt(top) + 1n }), Code.InvalidArgument);
   });
 
   test("a sign-in token signs in exactly once, even when used concurrently", async () => {

@@ -73,6 +73,10 @@ test.each([
   ["statuses", () => h.alice.listExecutions({ statuses: [99 as ExecutionStatus] })],
   ["limit", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), limit: 10_001 })],
   ["after_sequence", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), afterSequence: -1n })],
+  // Past 2^53 a position would be rounded on its way to the database: refused, not rounded.
+  ["after_sequence", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), afterSequence: 2n ** 53n })],
+  ["after_sequence", () => h.alice.getLogs({ executionId: "exec_" + "0".repeat(32), afterSequence: 2n ** 63n - 1n })],
+  ["after_sequence", () => drain(h.alice.followLogs({ executionId: "exec_" + "0".repeat(32), afterSequence: 2n ** 63n - 512n }))],
   ["runtimes", () => h.runner.registerRunner({ name: "r", runtimes: [] })],
   ["name", () => h.runner.registerRunner({ name: "", runtimes: ["python"] })],
   ["runner_id", () => h.runner.claimExecution({ runnerId: "r1", waitMillis: 0 })],
@@ -101,3 +105,7 @@ test("runner reports are validated too", async () => {
     "invalid outputs:",
   );
 });
+
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const message of stream) void message;
+}
