@@ -1,3 +1,6 @@
+import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
@@ -123,3 +126,37 @@ function persistenceSuite(driver: DatabaseDriver): void {
     expect((await db.fork().findOneOrFail(Execution, original.id)).status).toBe("failed");
   });
 }
+
+describe("the SQLite file", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "rgrid-sqlite-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
+
+  test("is readable by the service's user only, as are its write-ahead log and its new directory", async () => {
+    const file = join(dir, "data", "rgrid.db");
+    const db = await openDatabase({ dialect: "sqlite", file });
+    try {
+      await db.migrate();
+      expect(await modeOf(file)).toBe(0o600);
+      expect(await modeOf(`${file}-wal`)).toBe(0o600);
+      expect(await modeOf(join(dir, "data"))).toBe(0o700);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test("made readable by others by an earlier version, is closed at open", async () => {
+    const file = join(dir, "rgrid.db");
+    await writeFile(file, "");
+    await chmod(file, 0o644);
+    const db = await openDatabase({ dialect: "sqlite", file });
+    await db.close();
+    expect(await modeOf(file)).toBe(0o600);
+  });
+});

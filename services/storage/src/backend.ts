@@ -1,9 +1,9 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { Client } from "minio";
 import type { Logger, NodeHandler } from "@rgrid/common";
 import type { Clock } from "./clock";
 import type { FileSystemBackendConfig, S3BackendConfig } from "./config";
-import { createFileSystemStore } from "./fs-store";
+import { PRIVATE_DIRECTORY, createFileSystemStore } from "./fs-store";
 import type { ObjectStore } from "./object-store";
 import { createS3Store } from "./s3-store";
 import { createSignedUrlHandler } from "./signed-url-handler";
@@ -30,7 +30,8 @@ export async function openBackend(config: FileSystemBackendConfig | S3BackendCon
 
 async function openFileSystemBackend(config: FileSystemBackendConfig, context: BackendContext): Promise<Backend> {
   // Created up front so that a directory the service cannot write fails the start, not an upload.
-  await mkdir(config.dir, { recursive: true });
+  await mkdir(config.dir, { recursive: true, mode: PRIVATE_DIRECTORY });
+  await closeToOthers(config.dir, context.logger);
   const signer = createUrlSigner(config.signingKey);
   const store = createFileSystemStore({
     root: config.dir,
@@ -81,4 +82,16 @@ export function minioClient(endpoint: string, credentials: { accessKey: string; 
     // MinIO and most S3-compatible servers address buckets by path, not by host name.
     pathStyle: true,
   });
+}
+
+/**
+ * A directory made by an earlier version, or by hand, is closed to other users too. One this
+ * user may not chmod (a mounted volume owned by another) is left as it is, and said so.
+ */
+async function closeToOthers(dir: string, logger: Logger): Promise<void> {
+  try {
+    await chmod(dir, PRIVATE_DIRECTORY);
+  } catch (error) {
+    logger.warn("could not make the object directory private (mode 0700); other users may read objects", { dir, error });
+  }
 }

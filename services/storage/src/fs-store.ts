@@ -96,7 +96,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     const target = pathOf(key);
     const partial = `${target}.rgrid-partial-${randomBytes(8).toString("hex")}`;
     try {
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIRECTORY });
       await create(partial);
       await rename(partial, target);
     } catch (error) {
@@ -197,7 +197,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     async write(key, source, limits) {
       const counter = new ByteLimit(limits.maxBytes);
       await writeAtomically(key, async (partial) => {
-        await pipeline(source, counter, createWriteStream(partial, { flags: "wx" }));
+        await pipeline(source, counter, createWriteStream(partial, { flags: "wx", mode: PRIVATE_FILE }));
         if (limits.expectedBytes !== undefined && counter.bytes !== limits.expectedBytes) {
           throw new IncompleteUploadError(limits.expectedBytes, counter.bytes);
         }
@@ -371,3 +371,8 @@ async function shareContent(source: string, target: string): Promise<void> {
 }
 
 const LINK_FALLBACK_CODES = new Set(["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"]);
+
+// Objects are people's data: only the storage-service's own user may read them, whatever the
+// modes of the directories above. (A copy keeps its source's mode; a link is the same file.)
+export const PRIVATE_DIRECTORY = 0o700;
+export const PRIVATE_FILE = 0o600;

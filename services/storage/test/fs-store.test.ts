@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -169,6 +169,26 @@ describe("filesystem store: atomic writes", () => {
 
   afterEach(async () => {
     await fixture.close();
+  });
+
+  it("makes objects readable by the service's user only, as are the directories it makes for them", async () => {
+    const executionId = newExecutionId();
+    const target = objectKey(executionId, ObjectKind.INPUT, "data/private.csv");
+    await fixture.store.write(target, Readable.from([Buffer.from("secret,row\n")]), { maxBytes: 100 });
+    await fixture.store.copy(target, objectKey(newExecutionId(), ObjectKind.INPUT, "data/private.csv"));
+    const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
+    const paths = await readdir(fixture.root, { recursive: true });
+    const files = [];
+    for (const path of paths) {
+      if ((await stat(join(fixture.root, path))).isFile()) files.push(path);
+    }
+    expect(files).toHaveLength(2);
+    for (const file of files) {
+      expect([file, await modeOf(join(fixture.root, file))]).toEqual([file, 0o600]);
+    }
+    for (const dir of [`executions/${executionId}`, `executions/${executionId}/inputs`, `executions/${executionId}/inputs/data`]) {
+      expect([dir, await modeOf(join(fixture.root, dir))]).toEqual([dir, 0o700]);
+    }
   });
 
   it("keeps a body shorter than announced invisible and leaves no partial file", async () => {

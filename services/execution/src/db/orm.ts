@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { MikroORM } from "@mikro-orm/core";
 import type { Options } from "@mikro-orm/core";
@@ -68,9 +68,20 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   };
 }
 
+/**
+ * The database holds every account's executions and hashed credentials: its directory is made
+ * private, and the file is created (or closed, if an earlier version made it) readable by this
+ * user only. SQLite gives its -wal and -shm files the database file's mode.
+ */
 function prepareSqliteFile(file: string): string {
   if (file !== ":memory:") {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    closeSync(openSync(file, "a", 0o600));
+    for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+      if (existsSync(path) && (statSync(path).mode & 0o077) !== 0) {
+        chmodSync(path, 0o600);
+      }
+    }
   }
   return file;
 }
