@@ -12,6 +12,8 @@ export type StorageClient = Client<typeof StorageService>;
 export interface ObjectName {
   kind: ObjectKind;
   name: string;
+  /** For upload grants of scripts and inputs: the recorded SHA-256 the bytes must have. */
+  sha256?: string;
 }
 
 /** An execution id that has objects in storage, and when its newest object was stored. */
@@ -36,6 +38,8 @@ export interface StorageGateway {
   uploadGrants(executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]>;
   downloadGrants(executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]>;
   stat(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
+  /** Puts uploaded scripts and inputs in place, after which no grant can change them. */
+  commitUploads(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
   copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
   deleteExecutionObjects(executionId: string): Promise<void>;
   /** Execution ids that have objects, after `afterExecutionId` ("" for the first page). */
@@ -55,6 +59,10 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
     },
     async stat(executionId, objects) {
       const response = await call(() => client.statObjects({ executionId, refs: refs(objects) }));
+      return expectOnePer(objects, response.objects);
+    },
+    async commitUploads(executionId, objects) {
+      const response = await call(() => client.commitUploads({ executionId, refs: refs(objects) }));
       return expectOnePer(objects, response.objects);
     },
     async copyInputs(sourceExecutionId, targetExecutionId, names, scriptName) {
@@ -81,13 +89,19 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
   };
 }
 
-export const scriptObject = (name: string): ObjectName => ({ kind: ObjectKind.SCRIPT, name });
-export const inputObject = (name: string): ObjectName => ({ kind: ObjectKind.INPUT, name });
+export const scriptObject = (name: string, sha256?: string): ObjectName => ({ kind: ObjectKind.SCRIPT, name, sha256 });
+export const inputObject = (name: string, sha256?: string): ObjectName => ({ kind: ObjectKind.INPUT, name, sha256 });
 export const outputObject = (name: string): ObjectName => ({ kind: ObjectKind.OUTPUT, name });
 
-/** Script first, then the inputs in recorded order: the order grants and stats come back in. */
+/**
+ * Script first, then the inputs in recorded order: the order grants and stats come back in. Each
+ * carries its recorded SHA-256, which upload grants bind the bytes to.
+ */
 export function executionObjects(execution: Execution): ObjectName[] {
-  return [scriptObject(execution.scriptName), ...execution.inputs.map((input) => inputObject(input.name))];
+  return [
+    scriptObject(execution.scriptName, execution.scriptSha256),
+    ...execution.inputs.map((input) => inputObject(input.name, input.sha256)),
+  ];
 }
 
 async function call<T>(send: () => Promise<T>): Promise<T> {

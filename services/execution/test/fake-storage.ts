@@ -24,6 +24,7 @@ export class FakeStorage {
     createDownloadGrants: 0,
     copyInputs: 0,
     statObjects: 0,
+    commitUploads: 0,
     listObjects: 0,
     deleteExecutionObjects: 0,
     listStoredExecutions: 0,
@@ -104,6 +105,11 @@ export class FakeStorage {
       },
       statObjects: (req) => {
         this.enter("statObjects");
+        return { objects: req.refs.map((ref) => info(req.executionId, ref)) };
+      },
+      // Uploads here land in place at once (put), so committing finds them where they are.
+      commitUploads: (req) => {
+        this.enter("commitUploads");
         return { objects: req.refs.map((ref) => info(req.executionId, ref)) };
       },
       listObjects: (req) => {

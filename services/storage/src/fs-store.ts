@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants, createWriteStream } from "node:fs";
 import { copyFile, link, mkdir, open, opendir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -25,6 +25,8 @@ export interface WriteLimits {
   maxBytes: number;
   /** The announced length (Content-Length); a body of another length is refused. */
   expectedBytes?: number;
+  /** The SHA-256 the upload grant was issued for; a body with another digest is refused. */
+  expectedSha256?: string;
 }
 
 export interface OpenedObject {
@@ -54,6 +56,13 @@ export class IncompleteUploadError extends Error {
   }
 }
 
+export class UploadDigestMismatchError extends Error {
+  constructor(expectedSha256: string, receivedSha256: string) {
+    super(`upload has SHA-256 ${receivedSha256}, but this grant is for ${expectedSha256}; nothing was stored`);
+    this.name = "UploadDigestMismatchError";
+  }
+}
+
 export function createFileSystemStore(options: FileSystemStoreOptions): FileSystemStore {
   const root = resolve(options.root);
 
@@ -66,11 +75,11 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     return path;
   };
 
-  const grant = (method: SignedMethod, key: string, ttlSeconds: number): ObjectGrant => {
+  const grant = (method: SignedMethod, key: string, ttlSeconds: number, sha256?: string): ObjectGrant => {
     const expiresAtSeconds = Math.floor(options.clock.now().getTime() / 1000) + ttlSeconds;
     return {
       method,
-      url: options.signer.url(options.publicBaseUrl(), { method, key, expiresAtSeconds }),
+      url: options.signer.url(options.publicBaseUrl(), { method, key, expiresAtSeconds, ...(sha256 === undefined ? {} : { sha256 }) }),
       headers: {},
       expiresAt: new Date(expiresAtSeconds * 1000),
     };
@@ -121,8 +130,8 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
   };
 
   return {
-    async uploadGrant(key, ttlSeconds) {
-      return grant("PUT", key, ttlSeconds);
+    async uploadGrant(key, ttlSeconds, expectedSha256) {
+      return grant("PUT", key, ttlSeconds, expectedSha256);
     },
 
     async downloadGrant(key, ttlSeconds) {
@@ -186,6 +195,22 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
       }
     },
 
+    async move(sourceKey, targetKey) {
+      const target = pathOf(targetKey);
+      try {
+        await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIRECTORY });
+        // One rename: readers see the object in place whole, or not yet.
+        await rename(pathOf(sourceKey), target);
+      } catch (error) {
+        if (isMissing(error) && (await statFile(sourceKey)) === undefined) {
+          await removeEmptyParents(target);
+          throw new ObjectNotFoundError(sourceKey);
+        }
+        throw isPathConflict(error) ? new ObjectConflictError(targetKey) : error;
+      }
+      await removeEmptyParents(pathOf(sourceKey));
+    },
+
     async delete(keys) {
       for (const key of keys) {
         const path = pathOf(key);
@@ -200,6 +225,10 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         await pipeline(source, counter, createWriteStream(partial, { flags: "wx", mode: PRIVATE_FILE }));
         if (limits.expectedBytes !== undefined && counter.bytes !== limits.expectedBytes) {
           throw new IncompleteUploadError(limits.expectedBytes, counter.bytes);
+        }
+        const received = counter.sha256();
+        if (limits.expectedSha256 !== undefined && received !== limits.expectedSha256) {
+          throw new UploadDigestMismatchError(limits.expectedSha256, received);
         }
       });
       return counter.bytes;
@@ -320,8 +349,10 @@ async function newestChange(dir: string): Promise<Date | undefined> {
 }
 
 /** Counts bytes passing through and fails the stream once they exceed the limit. */
+/** Counts and digests the bytes passing through, and stops them at the limit. */
 class ByteLimit extends Transform {
   bytes = 0;
+  private readonly digest = createHash("sha256");
 
   constructor(private readonly maxBytes: number) {
     super();
@@ -333,7 +364,13 @@ class ByteLimit extends Transform {
       callback(new ObjectTooLargeError(this.maxBytes));
       return;
     }
+    this.digest.update(chunk);
     callback(null, chunk);
+  }
+
+  /** Lowercase hex SHA-256 of everything that passed; call once, after the end. */
+  sha256(): string {
+    return this.digest.digest("hex");
   }
 }
 

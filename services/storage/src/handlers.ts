@@ -5,10 +5,11 @@ import { mapWithLimit, validateRequest } from "@rgrid/common";
 import type { ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
-import { executionPrefix, kindLabel, kindPrefix, objectKey, parseObjectKey } from "./keys";
+import { executionPrefix, isStagedKind, kindLabel, kindPrefix, objectKey, parseObjectKey, stagedKey } from "./keys";
 import type { ObjectGrant, ObjectStore } from "./object-store";
 import { ObjectNotFoundError } from "./object-store";
 import {
+  commitUploadsRules,
   copyInputsRules,
   createDownloadGrantsRules,
   createUploadGrantsRules,
@@ -42,13 +43,12 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
   const { store, logger } = deps;
 
   const grants = async (
-    executionId: string,
     refs: readonly ObjectRef[],
     ttlSeconds: number,
-    issue: (key: string, ttlSeconds: number) => Promise<ObjectGrant>,
+    issue: (ref: ObjectRef, ttlSeconds: number) => Promise<ObjectGrant>,
   ) => {
     const ttl = ttlSeconds === 0 ? deps.grantTtlSeconds : ttlSeconds;
-    const issued = await Promise.all(refs.map((ref) => issue(objectKey(executionId, ref.kind, ref.name), ttl)));
+    const issued = await Promise.all(refs.map((ref) => issue(ref, ttl)));
     return issued.map((grant, index) => ({
       name: refs[index]?.name ?? "",
       method: grant.method,
@@ -70,14 +70,47 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
   return {
     async createUploadGrants(request) {
       validateRequest(request, createUploadGrantsRules);
-      const issue = (key: string, ttl: number) => store.uploadGrant(key, ttl);
-      return { grants: await grants(request.executionId, request.refs, request.ttlSeconds, issue) };
+      const { executionId } = request;
+      // Scripts and inputs are uploaded beside their place and committed once complete; an
+      // output is written in place by the runner that made it.
+      const issue = (ref: ObjectRef, ttl: number) =>
+        isStagedKind(ref.kind)
+          ? store.uploadGrant(stagedKey(executionId, ref.kind, ref.name), ttl, ref.sha256 === "" ? undefined : ref.sha256)
+          : store.uploadGrant(objectKey(executionId, ref.kind, ref.name), ttl);
+      return { grants: await grants(request.refs, request.ttlSeconds, issue) };
+    },
+
+    async commitUploads(request) {
+      validateRequest(request, commitUploadsRules);
+      const { executionId } = request;
+      const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
+        const target = objectKey(executionId, ref.kind, ref.name);
+        const staged = stagedKey(executionId, ref.kind, ref.name);
+        let placed = await store.stat(target);
+        if (placed !== undefined) {
+          // Committed before: what is in place stays. Anything staged since came through an
+          // old grant after the commit and is dropped.
+          await store.delete([staged]);
+        } else {
+          try {
+            await store.move(staged, target);
+          } catch (error) {
+            // Nothing staged: never uploaded, or a concurrent commit moved it first.
+            if (!(error instanceof ObjectNotFoundError)) {
+              throw error;
+            }
+          }
+          placed = await store.stat(target);
+        }
+        return { ref: { kind: ref.kind, name: ref.name }, exists: placed !== undefined, sizeBytes: BigInt(placed?.sizeBytes ?? 0) };
+      });
+      return { objects };
     },
 
     async createDownloadGrants(request) {
       validateRequest(request, createDownloadGrantsRules);
-      const issue = (key: string, ttl: number) => store.downloadGrant(key, ttl);
-      return { grants: await grants(request.executionId, request.refs, request.ttlSeconds, issue) };
+      const issue = (ref: ObjectRef, ttl: number) => store.downloadGrant(objectKey(request.executionId, ref.kind, ref.name), ttl);
+      return { grants: await grants(request.refs, request.ttlSeconds, issue) };
     },
 
     async copyInputs(request) {

@@ -86,6 +86,32 @@ export function keyAfterExecution(executionId: string): string {
   return `${EXECUTIONS_PREFIX}${executionId}0`;
 }
 
+/**
+ * Where a script's or an input's upload lands before CommitUploads puts it in place. Upload
+ * grants point here, never at the object itself, so a grant cannot change a committed object.
+ */
+export function stagedKey(executionId: string, kind: ObjectKind, name: string): string {
+  return `${executionPrefix(executionId)}${STAGED_SEGMENT}/${kindSegment(kind)}/${name}`;
+}
+
+const STAGED_SEGMENT = "staged";
+
+/** The object a staged upload becomes, or undefined when `key` is not a well-formed staged key. */
+export function parseStagedKey(key: string): ParsedKey | undefined {
+  const match = /^executions\/([^/]+)\/staged\/(.+)$/.exec(key);
+  if (!match) {
+    return undefined;
+  }
+  const [, executionId, rest] = match as unknown as [string, string, string];
+  const parsed = parseObjectKey(`${EXECUTIONS_PREFIX}${executionId}/${rest}`);
+  return parsed !== undefined && isStagedKind(parsed.kind) ? parsed : undefined;
+}
+
+/** Scripts and inputs are uploaded through staging and committed; outputs are written in place. */
+export function isStagedKind(kind: ObjectKind): boolean {
+  return kind === ObjectKind.SCRIPT || kind === ObjectKind.INPUT;
+}
+
 /** Human wording of a kind for messages: "script", "input", "output". */
 export function kindLabel(kind: ObjectKind): string {
   switch (kind) {

@@ -21,8 +21,11 @@ export interface StoredExecutionSummary {
  * grants (presigned or signed URLs), and copies happen inside the backend.
  */
 export interface ObjectStore {
-  /** A URL the holder may PUT the object's bytes to until `ttlSeconds` have passed. */
-  uploadGrant(key: string, ttlSeconds: number): Promise<ObjectGrant>;
+  /**
+   * A URL the holder may PUT the object's bytes to until `ttlSeconds` have passed. With
+   * `expectedSha256`, a backend that sees the bytes arrive refuses any others.
+   */
+  uploadGrant(key: string, ttlSeconds: number, expectedSha256?: string): Promise<ObjectGrant>;
   /** A URL the holder may GET the object's bytes from until `ttlSeconds` have passed. */
   downloadGrant(key: string, ttlSeconds: number): Promise<ObjectGrant>;
   /** The object's size, or undefined when there is no such object. */
@@ -41,6 +44,12 @@ export interface ObjectStore {
    * copied for a retry that is not yet recorded look young.
    */
   listExecutions(afterExecutionId: string, limit: number): Promise<StoredExecutionSummary[]>;
+  /**
+   * Puts the object at `sourceKey` in place at `targetKey` (replacing what is there) and
+   * removes the source, inside the backend. Throws ObjectNotFoundError when the source does
+   * not exist.
+   */
+  move(sourceKey: string, targetKey: string): Promise<void>;
   /** Removes the objects; keys that do not exist are ignored. */
   delete(keys: readonly string[]): Promise<void>;
 }

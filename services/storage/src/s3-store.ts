@@ -85,6 +85,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
       }
     },
 
+    // A presigned PUT cannot bind the bytes' digest (only the method, key and expiry are
+    // signed), so `expectedSha256` is not enforced here; the object is still immutable once
+    // committed, because the grant's key is the staging key.
     async uploadGrant(key, ttlSeconds): Promise<ObjectGrant> {
       const url = await presignClient.presignedPutObject(bucket, key, ttlSeconds);
       return { method: "PUT", url, headers: {}, expiresAt: expiry(ttlSeconds) };
@@ -156,6 +159,16 @@ export function createS3Store(options: S3StoreOptions): S3Store {
         }
         throw translate(error, `copy ${sourceKey}`);
       }
+    },
+
+    async move(sourceKey, targetKey) {
+      // S3 has no rename: a server-side copy, checked by size, then the source goes.
+      await this.copy(sourceKey, targetKey);
+      const [source, target] = await Promise.all([stat(sourceKey), stat(targetKey)]);
+      if (source !== undefined && target?.sizeBytes !== source.sizeBytes) {
+        throw new StorageUnavailableError(`moving ${sourceKey} left ${targetKey} with ${target?.sizeBytes ?? "no"} bytes, expected ${source.sizeBytes}`);
+      }
+      await this.delete([sourceKey]);
     },
 
     async delete(keys) {

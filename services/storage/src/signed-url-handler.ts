@@ -3,8 +3,8 @@ import { pipeline } from "node:stream/promises";
 import type { Logger, NodeHandler } from "@rgrid/common";
 import type { Clock } from "./clock";
 import type { FileSystemStore } from "./fs-store";
-import { IncompleteUploadError, ObjectTooLargeError } from "./fs-store";
-import { parseObjectKey } from "./keys";
+import { IncompleteUploadError, ObjectTooLargeError, UploadDigestMismatchError } from "./fs-store";
+import { objectKey, parseObjectKey, parseStagedKey } from "./keys";
 import { ObjectConflictError } from "./object-store";
 import type { UrlSigner } from "./url-signing";
 import { OBJECTS_PATH } from "./url-signing";
@@ -28,7 +28,12 @@ type NodeResponse = Parameters<NodeHandler>[1];
 export function createSignedUrlHandler(options: SignedUrlHandlerOptions): NodeHandler {
   const { store, signer, clock, maxObjectBytes, logger } = options;
 
-  const put = async (key: string, req: NodeRequest, res: NodeResponse): Promise<void> => {
+  const put = async (key: string, expectedSha256: string | undefined, req: NodeRequest, res: NodeResponse): Promise<void> => {
+    const staged = parseStagedKey(key);
+    if (staged !== undefined && (await store.stat(objectKey(staged.executionId, staged.kind, staged.name))) !== undefined) {
+      // The upload was confirmed: its object is in place, and no grant may change it now.
+      return reply(res, 409, "this upload grant is no longer valid: the execution's files were confirmed", closeAfter(req));
+    }
     const announced = contentLength(req.headers);
     if (announced === "invalid") {
       return reply(res, 400, "invalid Content-Length");
@@ -38,12 +43,12 @@ export function createSignedUrlHandler(options: SignedUrlHandlerOptions): NodeHa
       return reply(res, 413, `object exceeds the limit of ${maxObjectBytes} bytes`, closeAfter(req));
     }
     try {
-      await store.write(key, req, { maxBytes: maxObjectBytes, expectedBytes: announced });
+      await store.write(key, req, { maxBytes: maxObjectBytes, expectedBytes: announced, expectedSha256 });
     } catch (error) {
       if (error instanceof ObjectTooLargeError) {
         return reply(res, 413, error.message, closeAfter(req));
       }
-      if (error instanceof IncompleteUploadError) {
+      if (error instanceof IncompleteUploadError || error instanceof UploadDigestMismatchError) {
         return reply(res, 400, error.message);
       }
       if (error instanceof ObjectConflictError) {
@@ -82,11 +87,11 @@ export function createSignedUrlHandler(options: SignedUrlHandlerOptions): NodeHa
       return reply(res, 403, "signed URL has expired");
     }
     // Signed keys come from validated requests; a key that does not parse was never handed out.
-    if (parseObjectKey(verified.key) === undefined) {
+    if (parseObjectKey(verified.key) === undefined && parseStagedKey(verified.key) === undefined) {
       return reply(res, 403, "bad signature");
     }
     if (verified.method === "PUT") {
-      return put(verified.key, req, res);
+      return put(verified.key, verified.sha256, req, res);
     }
     return get(verified.key, res);
   };

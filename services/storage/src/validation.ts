@@ -1,6 +1,7 @@
 import type { FieldRule } from "@rgrid/common";
 import { isExecutionId } from "@rgrid/common";
 import type {
+  CommitUploadsRequest,
   CopyInputsRequest,
   CreateDownloadGrantsRequest,
   CreateUploadGrantsRequest,
@@ -11,7 +12,7 @@ import type {
   StatObjectsRequest,
 } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
-import { isStoredKind, objectNameProblem } from "./keys";
+import { isStagedKind, isStoredKind, objectNameProblem } from "./keys";
 
 // The validation table of every StorageService request: one row per field, applied with
 // validateRequest before a handler touches storage. A bad field is InvalidArgument naming it.
@@ -71,7 +72,16 @@ const ttlSeconds = <T extends { ttlSeconds: number }>(): FieldRule<T> => ({
 export const createUploadGrantsRules: readonly FieldRule<CreateUploadGrantsRequest>[] = [
   executionId("execution_id", (message) => message.executionId),
   ...refRules<CreateUploadGrantsRequest>(1),
+  each("refs.sha256", (message) => message.refs, (ref) =>
+    ref.sha256 === "" || /^[0-9a-f]{64}$/.test(ref.sha256) ? undefined : "must be empty or 64 lowercase hex characters",
+  ),
   ttlSeconds<CreateUploadGrantsRequest>(),
+];
+
+export const commitUploadsRules: readonly FieldRule<CommitUploadsRequest>[] = [
+  executionId("execution_id", (message) => message.executionId),
+  ...refRules<CommitUploadsRequest>(1),
+  each("refs.kind", (message) => message.refs, (ref) => (isStagedKind(ref.kind) ? undefined : "must be SCRIPT or INPUT (outputs are not staged)")),
 ];
 
 export const createDownloadGrantsRules: readonly FieldRule<CreateDownloadGrantsRequest>[] = [

@@ -1,6 +1,6 @@
 import { systemClock } from "../src/clock";
 import { createS3Store } from "../src/s3-store";
-import { expectAllOrNothingCopy, expectCompleteCopy } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectCommittedUploadsImmutable, expectCompleteCopy } from "./copy-scenarios";
 import type { S3rverFixture } from "./helpers";
 import { startS3rver, uniqueBucketName } from "./helpers";
 import type { RunningStorage } from "./server-harness";
@@ -29,6 +29,10 @@ afterEach(async () => {
 });
 
 describe("storage server on the S3 backend (s3rver)", () => {
+  it("keeps committed uploads immutable: a late PUT through the grant never reaches the object", async () => {
+    await expectCommittedUploadsImmutable(storage.grpc, { digestChecked: false });
+  });
+
   it("copies inputs server-side, byte-identical", async () => {
     await expectCompleteCopy(storage.grpc);
   });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -30,6 +31,11 @@ export async function uploadThroughGrants(
       const local = join(work.path, String(index));
       uploaded.set(object.name, await randomFile(local, object.size));
       await uploadFile(grant, local, object.size);
+    }
+    // As ConfirmUploads does: scripts and inputs are staged until committed into place.
+    const staged = objects.filter(({ kind }) => kind !== ObjectKind.OUTPUT).map(({ kind, name }) => ({ kind, name }));
+    if (staged.length > 0) {
+      await client.commitUploads({ executionId, refs: staged });
     }
     return uploaded;
   } finally {
@@ -119,4 +125,50 @@ export async function expectCompleteCopy(client: StorageClient): Promise<void> {
 
 function unexpected(message: string): never {
   throw new Error(message);
+}
+
+/**
+ * An upload is invisible until committed, and once committed no grant can change it: a later
+ * PUT through the same grant (different bytes of the same size) is refused or lands where it is
+ * never read, a second commit keeps what is in place, and a copy for a retry carries the
+ * committed bytes. `digestChecked`: the backend refuses bytes that do not match the grant's
+ * SHA-256 as they arrive (the filesystem backend does; presigned S3 PUTs cannot).
+ */
+export async function expectCommittedUploadsImmutable(client: StorageClient, options: { digestChecked: boolean }): Promise<void> {
+  const work = await tempDir("immutable");
+  try {
+    const id = newExecutionId();
+    const ref = { kind: ObjectKind.SCRIPT, name: "process.py" };
+    const original = await randomFile(join(work.path, "original"), 256);
+    const tampered = await randomFile(join(work.path, "tampered"), 256);
+    const sha256 = createHash("sha256").update(original).digest("hex");
+    const [grant] = (await client.createUploadGrants({ executionId: id, refs: [{ ...ref, sha256 }] })).grants;
+    if (grant === undefined) throw new Error("no grant");
+
+    if (options.digestChecked) {
+      await expect(uploadFile(grant, join(work.path, "tampered"), 256)).rejects.toThrow(/SHA-256/);
+    }
+    await uploadFile(grant, join(work.path, "original"), 256);
+    expect((await client.statObjects({ executionId: id, refs: [ref] })).objects[0]?.exists).toBe(false);
+    const committed = await client.commitUploads({ executionId: id, refs: [ref] });
+    expect(committed.objects.map((info) => [info.exists, info.sizeBytes])).toEqual([[true, 256n]]);
+
+    // The grant is still within its time, but the object is in place for good.
+    const late = await uploadFile(grant, join(work.path, "tampered"), 256).then(
+      () => "accepted",
+      (error: unknown) => String(error),
+    );
+    if (options.digestChecked) {
+      expect(late).toMatch(/no longer valid/);
+    }
+    expect(tampered.equals(original)).toBe(false);
+    await client.commitUploads({ executionId: id, refs: [ref] });
+    expect((await downloadThroughGrant(client, id, ref.kind, ref.name)).equals(original)).toBe(true);
+
+    const retry = newExecutionId();
+    await client.copyInputs({ sourceExecutionId: id, targetExecutionId: retry, scriptName: ref.name });
+    expect((await downloadThroughGrant(client, retry, ref.kind, ref.name)).equals(original)).toBe(true);
+  } finally {
+    await work.remove();
+  }
 }

@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { newExecutionId } from "@rgrid/common";
 import { Health, HealthCheckResponse_ServingStatus, ObjectKind } from "@rgrid/proto";
-import { expectAllOrNothingCopy, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectCommittedUploadsImmutable, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
 import type { RunningStorage } from "./server-harness";
 import { INTERNAL_TOKEN, startStorage, storageClient } from "./server-harness";
 
@@ -79,6 +79,10 @@ describe("storage server over the wire", () => {
     expect((await client.deleteExecutionObjects({ executionId: id })).deletedCount).toBe(2);
     expect((await client.listObjects({ executionId: id })).objects).toEqual([]);
     expect((await client.deleteExecutionObjects({ executionId: id })).deletedCount).toBe(0);
+  });
+
+  it("keeps committed uploads immutable: no grant changes them, and bytes must match the grant's SHA-256", async () => {
+    await expectCommittedUploadsImmutable(storage.grpc, { digestChecked: true });
   });
 
   it("works over the Connect protocol on HTTP/1.1 too", async () => {

@@ -84,8 +84,8 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
       // Grants first: if storage is down nothing is recorded, and a grant for an id that is
       // never used is harmless.
       const grants = await storage.uploadGrants(id, [
-        scriptObject(script.name),
-        ...request.inputs.map((input) => inputObject(input.name)),
+        scriptObject(script.name, script.sha256),
+        ...request.inputs.map((input) => inputObject(input.name, input.sha256)),
       ]);
       const execution = em.create(Execution, {
         id,
@@ -251,7 +251,8 @@ async function requireUploaded(storage: StorageGateway, execution: Execution): P
     { name: execution.scriptName, sizeBytes: execution.scriptSizeBytes },
     ...execution.inputs.map((input) => ({ name: input.name, sizeBytes: input.sizeBytes })),
   ];
-  const found = await storage.stat(execution.id, executionObjects(execution));
+  // Committing puts the uploads in place for good: no grant can change them afterwards.
+  const found = await storage.commitUploads(execution.id, executionObjects(execution));
   const problems = declared.flatMap((file, index) => {
     const info = found[index];
     if (info === undefined || !info.exists) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSI9CglPYmplY3RSZWYSIgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmQSDAoEbmFtZRgCIAEoCSJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyJpChlDcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkUKGkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiawobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmEhMKC3R0bF9zZWNvbmRzGAMgASgFIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJxChFDb3B5SW5wdXRzUmVxdWVzdBIbChNzb3VyY2VfZXhlY3V0aW9uX2lkGAEgASgJEhsKE3RhcmdldF9leGVjdXRpb25faWQYAiABKAkSDQoFbmFtZXMYAyADKAkSEwoLc2NyaXB0X25hbWUYBCABKAkiOgoSQ29weUlucHV0c1Jlc3BvbnNlEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTQoSU3RhdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmIjwKE1N0YXRPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iTgoSTGlzdE9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZCI8ChNMaXN0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIjUKHURlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSJMChtMaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QSGgoSYWZ0ZXJfZXhlY3V0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJdCg9TdG9yZWRFeGVjdXRpb24SFAoMZXhlY3V0aW9uX2lkGAEgASgJEjQKEG5ld2VzdF9vYmplY3RfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KHExpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USLQoKZXhlY3V0aW9ucxgBIAMoCzIZLnJncmlkLnYxLlN0b3JlZEV4ZWN1dGlvbhIQCghoYXNfbW9yZRgCIAEoCCpwCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAzKNBQoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJNCglPYmplY3RSZWYSIgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmQSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkiUgoKT2JqZWN0SW5mbxIgCgNyZWYYASABKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYSDgoGZXhpc3RzGAIgASgIEhIKCnNpemVfYnl0ZXMYAyABKAMiaQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSIQoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZhITCgt0dGxfc2Vjb25kcxgDIAEoBSJFChpDcmVhdGVVcGxvYWRHcmFudHNSZXNwb25zZRInCgZncmFudHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50Ik8KFENvbW1pdFVwbG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJrChtDcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYSEwoLdHRsX3NlY29uZHMYAyABKAUiRwocQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRInCgZncmFudHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50InEKEUNvcHlJbnB1dHNSZXF1ZXN0EhsKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAkSGwoTdGFyZ2V0X2V4ZWN1dGlvbl9pZBgCIAEoCRINCgVuYW1lcxgDIAMoCRITCgtzY3JpcHRfbmFtZRgEIAEoCSI6ChJDb3B5SW5wdXRzUmVzcG9uc2USJAoGY29waWVkGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJNChJTdGF0T2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYiPAoTU3RhdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJOChJMaXN0T2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiIKBGtpbmQYAiABKA4yFC5yZ3JpZC52MS5PYmplY3RLaW5kIjwKE0xpc3RPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iNQodRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIjcKHkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgFIkwKG0xpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBIaChJhZnRlcl9leGVjdXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIl0KD1N0b3JlZEV4ZWN1dGlvbhIUCgxleGVjdXRpb25faWQYASABKAkSNAoQbmV3ZXN0X29iamVjdF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwocTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRItCgpleGVjdXRpb25zGAEgAygLMhkucmdyaWQudjEuU3RvcmVkRXhlY3V0aW9uEhAKCGhhc19tb3JlGAIgASgIKnAKCk9iamVjdEtpbmQSGwoXT0JKRUNUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJPQkpFQ1RfS0lORF9TQ1JJUFQQARIVChFPQkpFQ1RfS0lORF9JTlBVVBACEhYKEk9CSkVDVF9LSU5EX09VVFBVVBADMt8FCg5TdG9yYWdlU2VydmljZRJfChJDcmVhdGVVcGxvYWRHcmFudHMSIy5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0GiQucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USUAoNQ29tbWl0VXBsb2FkcxIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0Gh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
 
 /**
  * @generated from message rgrid.v1.ObjectRef
@@ -31,6 +31,14 @@ export type ObjectRef = Message<"rgrid.v1.ObjectRef"> & {
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * Upload grants only: the lowercase hex SHA-256 the uploaded bytes must have. Where the
+   * backend checks bytes as they arrive (the filesystem backend), other bytes are refused.
+   *
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
 };
 
 /**
@@ -116,6 +124,50 @@ export const CreateUploadGrantsResponseSchema: GenMessage<CreateUploadGrantsResp
   messageDesc(file_rgrid_v1_storage, 3);
 
 /**
+ * @generated from message rgrid.v1.CommitUploadsRequest
+ */
+export type CommitUploadsRequest = Message<"rgrid.v1.CommitUploadsRequest"> & {
+  /**
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+
+  /**
+   * Scripts and inputs only.
+   *
+   * @generated from field: repeated rgrid.v1.ObjectRef refs = 2;
+   */
+  refs: ObjectRef[];
+};
+
+/**
+ * Describes the message rgrid.v1.CommitUploadsRequest.
+ * Use `create(CommitUploadsRequestSchema)` to create a new message.
+ */
+export const CommitUploadsRequestSchema: GenMessage<CommitUploadsRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 4);
+
+/**
+ * @generated from message rgrid.v1.CommitUploadsResponse
+ */
+export type CommitUploadsResponse = Message<"rgrid.v1.CommitUploadsResponse"> & {
+  /**
+   * In the order of the request's refs: each object as it is in place after the commit
+   * (exists false when it was neither staged nor in place).
+   *
+   * @generated from field: repeated rgrid.v1.ObjectInfo objects = 1;
+   */
+  objects: ObjectInfo[];
+};
+
+/**
+ * Describes the message rgrid.v1.CommitUploadsResponse.
+ * Use `create(CommitUploadsResponseSchema)` to create a new message.
+ */
+export const CommitUploadsResponseSchema: GenMessage<CommitUploadsResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 5);
+
+/**
  * @generated from message rgrid.v1.CreateDownloadGrantsRequest
  */
 export type CreateDownloadGrantsRequest = Message<"rgrid.v1.CreateDownloadGrantsRequest"> & {
@@ -140,7 +192,7 @@ export type CreateDownloadGrantsRequest = Message<"rgrid.v1.CreateDownloadGrants
  * Use `create(CreateDownloadGrantsRequestSchema)` to create a new message.
  */
 export const CreateDownloadGrantsRequestSchema: GenMessage<CreateDownloadGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 4);
+  messageDesc(file_rgrid_v1_storage, 6);
 
 /**
  * @generated from message rgrid.v1.CreateDownloadGrantsResponse
@@ -157,7 +209,7 @@ export type CreateDownloadGrantsResponse = Message<"rgrid.v1.CreateDownloadGrant
  * Use `create(CreateDownloadGrantsResponseSchema)` to create a new message.
  */
 export const CreateDownloadGrantsResponseSchema: GenMessage<CreateDownloadGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 5);
+  messageDesc(file_rgrid_v1_storage, 7);
 
 /**
  * @generated from message rgrid.v1.CopyInputsRequest
@@ -193,7 +245,7 @@ export type CopyInputsRequest = Message<"rgrid.v1.CopyInputsRequest"> & {
  * Use `create(CopyInputsRequestSchema)` to create a new message.
  */
 export const CopyInputsRequestSchema: GenMessage<CopyInputsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 6);
+  messageDesc(file_rgrid_v1_storage, 8);
 
 /**
  * @generated from message rgrid.v1.CopyInputsResponse
@@ -212,7 +264,7 @@ export type CopyInputsResponse = Message<"rgrid.v1.CopyInputsResponse"> & {
  * Use `create(CopyInputsResponseSchema)` to create a new message.
  */
 export const CopyInputsResponseSchema: GenMessage<CopyInputsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 7);
+  messageDesc(file_rgrid_v1_storage, 9);
 
 /**
  * @generated from message rgrid.v1.StatObjectsRequest
@@ -234,7 +286,7 @@ export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
  * Use `create(StatObjectsRequestSchema)` to create a new message.
  */
 export const StatObjectsRequestSchema: GenMessage<StatObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 8);
+  messageDesc(file_rgrid_v1_storage, 10);
 
 /**
  * @generated from message rgrid.v1.StatObjectsResponse
@@ -253,7 +305,7 @@ export type StatObjectsResponse = Message<"rgrid.v1.StatObjectsResponse"> & {
  * Use `create(StatObjectsResponseSchema)` to create a new message.
  */
 export const StatObjectsResponseSchema: GenMessage<StatObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 9);
+  messageDesc(file_rgrid_v1_storage, 11);
 
 /**
  * @generated from message rgrid.v1.ListObjectsRequest
@@ -277,7 +329,7 @@ export type ListObjectsRequest = Message<"rgrid.v1.ListObjectsRequest"> & {
  * Use `create(ListObjectsRequestSchema)` to create a new message.
  */
 export const ListObjectsRequestSchema: GenMessage<ListObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 10);
+  messageDesc(file_rgrid_v1_storage, 12);
 
 /**
  * @generated from message rgrid.v1.ListObjectsResponse
@@ -294,7 +346,7 @@ export type ListObjectsResponse = Message<"rgrid.v1.ListObjectsResponse"> & {
  * Use `create(ListObjectsResponseSchema)` to create a new message.
  */
 export const ListObjectsResponseSchema: GenMessage<ListObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 11);
+  messageDesc(file_rgrid_v1_storage, 13);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsRequest
@@ -311,7 +363,7 @@ export type DeleteExecutionObjectsRequest = Message<"rgrid.v1.DeleteExecutionObj
  * Use `create(DeleteExecutionObjectsRequestSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsRequestSchema: GenMessage<DeleteExecutionObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 12);
+  messageDesc(file_rgrid_v1_storage, 14);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsResponse
@@ -328,7 +380,7 @@ export type DeleteExecutionObjectsResponse = Message<"rgrid.v1.DeleteExecutionOb
  * Use `create(DeleteExecutionObjectsResponseSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsResponseSchema: GenMessage<DeleteExecutionObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 13);
+  messageDesc(file_rgrid_v1_storage, 15);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsRequest
@@ -354,7 +406,7 @@ export type ListStoredExecutionsRequest = Message<"rgrid.v1.ListStoredExecutions
  * Use `create(ListStoredExecutionsRequestSchema)` to create a new message.
  */
 export const ListStoredExecutionsRequestSchema: GenMessage<ListStoredExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 14);
+  messageDesc(file_rgrid_v1_storage, 16);
 
 /**
  * @generated from message rgrid.v1.StoredExecution
@@ -376,7 +428,7 @@ export type StoredExecution = Message<"rgrid.v1.StoredExecution"> & {
  * Use `create(StoredExecutionSchema)` to create a new message.
  */
 export const StoredExecutionSchema: GenMessage<StoredExecution> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 15);
+  messageDesc(file_rgrid_v1_storage, 17);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsResponse
@@ -400,7 +452,7 @@ export type ListStoredExecutionsResponse = Message<"rgrid.v1.ListStoredExecution
  * Use `create(ListStoredExecutionsResponseSchema)` to create a new message.
  */
 export const ListStoredExecutionsResponseSchema: GenMessage<ListStoredExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 16);
+  messageDesc(file_rgrid_v1_storage, 18);
 
 /**
  * Where an object lives under its execution: executions/<id>/script/<name>,
@@ -444,12 +496,27 @@ export const ObjectKindSchema: GenEnum<ObjectKind> = /*@__PURE__*/
  */
 export const StorageService: GenService<{
   /**
+   * Grants to upload objects. A script's or an input's grant writes to a staging place of its
+   * own, never to the object itself: only CommitUploads puts staged bytes in place, so once
+   * committed the object cannot be changed through any grant.
+   *
    * @generated from rpc rgrid.v1.StorageService.CreateUploadGrants
    */
   createUploadGrants: {
     methodKind: "unary";
     input: typeof CreateUploadGrantsRequestSchema;
     output: typeof CreateUploadGrantsResponseSchema;
+  },
+  /**
+   * Moves staged script and input uploads into place (a rename, or a server-side copy), once
+   * per object: committing an object already in place changes nothing. Answers what is in place.
+   *
+   * @generated from rpc rgrid.v1.StorageService.CommitUploads
+   */
+  commitUploads: {
+    methodKind: "unary";
+    input: typeof CommitUploadsRequestSchema;
+    output: typeof CommitUploadsResponseSchema;
   },
   /**
    * @generated from rpc rgrid.v1.StorageService.CreateDownloadGrants
