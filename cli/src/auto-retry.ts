@@ -1,4 +1,4 @@
-// Whether the server is about to retry a failed execution by itself (DESIGN §4, contracts): the
+// Whether the server is about to retry a failed execution by itself (docs/architecture.md, automatic retries): the
 // failure is recorded first and the automatic retry a moment later, so a client waiting for an
 // outcome must not take that failure as final.
 import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto";

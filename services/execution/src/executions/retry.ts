@@ -67,7 +67,7 @@ export class AlreadyRetriedError extends PreconditionError {
 }
 
 /**
- * The retry rules of DESIGN.md §4. The order matters: storage copies the objects first, with no
+ * The retry rules (docs/architecture.md, "The retry rules"). The order matters: storage copies the objects first, with no
  * transaction open; only then does one short transaction re-check the original and insert the
  * retry. Whatever fails after the copy removes the copies, so nothing half-made remains.
  */

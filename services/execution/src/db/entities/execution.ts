@@ -27,7 +27,7 @@ export interface StoredFile {
   sha256: string;
 }
 
-/** The record of one execution (DESIGN.md §3), including its retry lineage. */
+/** The record of one execution, including its retry lineage (docs/architecture.md, "Executions"). */
 export class Execution {
   id!: string;
   accountId!: string;
