@@ -4,7 +4,8 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -26,6 +27,7 @@ import { createFakeRunnerService } from "./fake-runner-service";
 import type { FakeRunnerService } from "./fake-runner-service";
 import { outputGrantsOn, sha256, startGrantServer } from "./grant-server";
 import type { GrantServer } from "./grant-server";
+import { waitFor } from "./wait-for";
 
 const isRoot = process.getuid?.() === 0;
 // Not the default base, so that runners other tests start on this machine use other uids.
@@ -71,6 +73,8 @@ afterEach(async () => {
 
 interface RunOptions {
   runtime?: "python" | "node";
+  /** Aborting it stops the run, with the abort reason as the runner's StopReason. */
+  signal?: AbortSignal;
   network?: boolean;
   slot?: number;
   timeoutSeconds?: number;
@@ -136,7 +140,7 @@ async function run(source: string, options: RunOptions = {}): Promise<Run> {
     },
     "runner_test_1",
     assignment,
-    new AbortController().signal,
+    options.signal ?? new AbortController().signal,
     options.slot ?? 0,
   );
   const entries = service.logs.get(id) ?? [];
@@ -313,6 +317,80 @@ __attribute__((constructor)) static void init(void) {
     expect(leaked).toEqual([]);
   });
 
+  it("reports the script's exit codes and the signals that killed it exactly as they were", async () => {
+    const cases: { source: string; exitCode?: number; errorMessage: string }[] = [
+      { source: "import sys\nsys.exit(3)\n", exitCode: 3, errorMessage: "exited with code 3" },
+      // A code above 128 stays a code: nothing mistakes it for a signal.
+      { source: "import sys\nsys.exit(137)\n", exitCode: 137, errorMessage: "exited with code 137" },
+      { source: "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", errorMessage: "killed by SIGKILL" },
+      { source: "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n", errorMessage: "killed by SIGTERM" },
+      { source: "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", errorMessage: "killed by SIGSEGV" },
+    ];
+    for (const { source, exitCode, errorMessage } of cases) {
+      const result = await run(source);
+      expect({ outcome: result.completion.outcome, exitCode: result.completion.exitCode, errorMessage: result.completion.errorMessage }).toEqual({
+        outcome: Outcome.FAILED,
+        exitCode,
+        errorMessage,
+      });
+      // No core of the script or of its wrappers ends up among the outputs.
+      expect(result.completion.outputs).toEqual([]);
+    }
+  });
+
+  it("sends one SIGTERM to each process of a timed-out script, then SIGKILL to what is still running", async () => {
+    const result = await run(
+      [
+        "import os, signal, subprocess, sys, time",
+        "child = subprocess.Popen([sys.executable, '-c', 'import signal, time\\n" +
+          "signal.signal(signal.SIGTERM, lambda *_: print(\"child got SIGTERM\", flush=True))\\n" +
+          "print(\"child ready\", flush=True)\\ntime.sleep(300)\\n'])",
+        "signal.signal(signal.SIGTERM, lambda *_: print('script got SIGTERM', flush=True))",
+        "print('leads its process group', os.getpgrp() == os.getpid(), flush=True)",
+        "time.sleep(300)",
+      ].join("\n"),
+      { timeoutSeconds: 2 },
+    );
+    expect(result.completion.outcome).toBe(Outcome.TIMED_OUT);
+    expect(result.stdout.filter((line) => line !== "child ready").sort()).toEqual([
+      "child got SIGTERM",
+      "leads its process group True",
+      "script got SIGTERM",
+    ]);
+    expect(result.system).toEqual(
+      expect.arrayContaining(["timed out after 2s; sending SIGTERM", "still running 0.5s after SIGTERM; sending SIGKILL"]),
+    );
+  });
+
+  it("stops a cancelled script and the children it started", async () => {
+    const marker = uniqueMarker("cancelled-child");
+    const cancel = new AbortController();
+    const running = run(
+      `import subprocess, time\nsubprocess.Popen(["/bin/sh", "-c", "sleep 300; exit 0", "sh", ${JSON.stringify(marker)}])\ntime.sleep(300)\n`,
+      { signal: cancel.signal },
+    );
+    await waitFor(() => hostProcessesWith(marker).length > 0, "the script's child to start");
+    cancel.abort("cancelled");
+    const result = await running;
+    expect(result.completion.outcome).toBe(Outcome.CANCELLED);
+    expect(result.system).toContain("cancelled by its owner; stopping the script");
+    await waitFor(() => hostProcessesWith(marker).length === 0, "the cancelled script's child to be gone");
+  });
+
+  it("ends the run when the script exits, and stops the children it left running", async () => {
+    const marker = uniqueMarker("left-behind");
+    const started = Date.now();
+    // The child keeps the script's stdout open, so the run must not wait for it.
+    const result = await run(
+      `import subprocess\nsubprocess.Popen(["/bin/sh", "-c", "sleep 300; exit 0", "sh", ${JSON.stringify(marker)}])\nprint("leaving")\n`,
+    );
+    expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(result.completion.exitCode).toBe(0);
+    expect(result.stdout).toEqual(["leaving"]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await waitFor(() => hostProcessesWith(marker).length === 0, "the left-behind child to be gone");
+  });
+
   it("reports a failing sandbox wrapper as an infrastructure error, and the script's own exit codes as its own", async () => {
     const probed = probe();
     const drop = probed.dropPrivileges;
@@ -465,4 +543,29 @@ async function gone(pid: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
+}
+
+/** A word nobody else's command line holds, to find a process by. */
+function uniqueMarker(label: string): string {
+  return `rgrid-${label}-${randomBytes(6).toString("hex")}`;
+}
+
+/** Host pids of the live (not zombie) processes whose command line contains `marker`. */
+function hostProcessesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) {
+      continue;
+    }
+    try {
+      const commandLine = readFileSync(`/proc/${name}/cmdline`, "latin1");
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      if (commandLine.includes(marker) && !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) {
+        found.push(Number(name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
