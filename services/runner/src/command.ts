@@ -1,9 +1,11 @@
 // The one place that decides what a run executes and with which environment. Sandbox wrappers
-// (network namespace, resource limits, dropping privileges) are prefixes of this command line.
+// (namespaces, resource limits, the PID namespace's init, dropping privileges) are prefixes of
+// this command line.
 
+import { PID_NAMESPACE_INIT } from "./pid-init";
 import type { ResolvedRuntime } from "./runtimes";
 import type { SandboxCapabilities } from "./sandbox";
-import { SHARED_WRITABLE_DIRS, setprivArgs } from "./sandbox";
+import { SHARED_WRITABLE_DIRS, mountProc, setprivArgs } from "./sandbox";
 
 /** Everything needed to start one script process. */
 export interface CommandSpec {
@@ -75,24 +77,27 @@ export function buildCommand(input: BuildCommandInput): CommandSpec {
 
 /**
  * The chain of programs that exec each other before the interpreter runs, in the only order that
- * works: namespaces first (unsharing needs root), then the mounts and cgroups (still root), then
- * the limits, and only then the switch to the slot's uid.
+ * works: namespaces first (unsharing needs root), then the limits (which bind the PID namespace's
+ * init too: no core of it lands in the working directory), then that init, which starts the rest
+ * inside the PID namespace, then the mounts and cgroups (still root), and only then the switch to
+ * the slot's uid.
  */
 function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
   const { capabilities } = run;
   const prefix: string[] = [];
   const namespaces = capabilities.unshare;
+  const privateTmp = namespaces?.privateTmp === true && capabilities.mount !== undefined;
+  const pidInit = namespaces?.pid === true && capabilities.mount !== undefined ? capabilities.perl : undefined;
+  const pidNamespace = pidInit !== undefined;
   const unshareFlags = [
     ...(namespaces?.network === true && !run.network ? ["--net"] : []),
-    ...(namespaces?.privateTmp === true ? ["--mount"] : []),
+    // Its own /proc needs a mount namespace to be mounted in.
+    ...(privateTmp || pidNamespace ? ["--mount"] : []),
     ...(namespaces?.ipc === true ? ["--ipc"] : []),
+    ...(pidNamespace ? ["--pid"] : []),
   ];
   if (namespaces !== undefined && unshareFlags.length > 0) {
     prefix.push(namespaces.binary, ...(namespaces.userNamespace ? ["--user", "--map-root-user"] : []), ...unshareFlags, "--");
-  }
-  const privateTmp = unshareFlags.includes("--mount") && capabilities.mount !== undefined;
-  if (privateTmp || run.cgroupProcsFiles.length > 0) {
-    prefix.push(capabilities.shell, "-c", setupScript(privateTmp), "rgrid-sandbox", capabilities.mount ?? "", workDir, ...run.cgroupProcsFiles, "--");
   }
   if (capabilities.prlimit !== undefined) {
     const limits = capabilities.limits;
@@ -113,6 +118,21 @@ function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
       "--",
     );
   }
+  if (pidInit !== undefined) {
+    prefix.push(pidInit, "-e", PID_NAMESPACE_INIT, "--");
+  }
+  if (privateTmp || pidNamespace || run.cgroupProcsFiles.length > 0) {
+    prefix.push(
+      capabilities.shell,
+      "-c",
+      setupScript({ privateTmp, pidNamespace }),
+      "rgrid-sandbox",
+      capabilities.mount ?? "",
+      workDir,
+      ...run.cgroupProcsFiles,
+      "--",
+    );
+  }
   if (capabilities.dropPrivileges !== undefined) {
     prefix.push(capabilities.dropPrivileges.setpriv, ...setprivArgs(run.uid));
   }
@@ -121,21 +141,28 @@ function sandboxPrefix(run: SandboxRun, workDir: string): string[] {
 
 /**
  * Runs as root inside the new namespaces, with $1 = mount binary, $2 = working directory, then
- * cgroup.procs files up to "--". The private tmpfs mounts would hide a working directory below
- * /tmp, so the directory (still the shell's cwd, reachable as /proc/self/cwd) is bound back
- * onto its own path inside them.
+ * cgroup.procs files up to "--". In a PID namespace `$$` is the pid there, which is also how the
+ * kernel reads what the shell writes to cgroup.procs; the init outside stays out of the cgroups,
+ * so that the limits count the script's processes and memory alone, as without the namespace.
+ * The private tmpfs mounts would hide a working directory below /tmp, so the directory (still
+ * the shell's cwd, reachable as /proc/self/cwd) is bound back onto its own path inside them,
+ * before /proc becomes the PID namespace's own.
  */
-function setupScript(privateTmp: boolean): string {
-  const joinCgroups = `mount_bin=$1; work_dir=$2; shift 2; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift`;
-  const run = `exec "$@"`;
-  if (!privateTmp) {
-    return `${joinCgroups}; ${run}`;
+function setupScript(mounts: { privateTmp: boolean; pidNamespace: boolean }): string {
+  const steps = [`mount_bin=$1; work_dir=$2; shift 2; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift`];
+  if (mounts.privateTmp) {
+    steps.push(
+      ...SHARED_WRITABLE_DIRS.map(
+        (dir) => `if [ -d ${dir} ]; then "$mount_bin" -t tmpfs -o mode=1777,nosuid,nodev rgrid-tmp ${dir} || exit 125; fi`,
+      ),
+      `mkdir -p "$work_dir" && "$mount_bin" -c --bind /proc/self/cwd "$work_dir" || exit 125`,
+    );
   }
-  const mounts = SHARED_WRITABLE_DIRS.map(
-    (dir) => `if [ -d ${dir} ]; then "$mount_bin" -t tmpfs -o mode=1777,nosuid,nodev rgrid-tmp ${dir} || exit 125; fi`,
-  ).join("; ");
-  const bindWorkDir = `mkdir -p "$work_dir" && "$mount_bin" -c --bind /proc/self/cwd "$work_dir" || exit 125`;
-  return `${joinCgroups}; ${mounts}; ${bindWorkDir}; ${run}`;
+  if (mounts.pidNamespace) {
+    steps.push(`${mountProc('"$mount_bin"')} || exit 125`);
+  }
+  steps.push(`exec "$@"`);
+  return steps.join("; ");
 }
 
 /**

@@ -5,18 +5,24 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ResourceLimits, SandboxConfig } from "./config";
+import { PID_NAMESPACE_INIT } from "./pid-init";
 import { findExecutable } from "./runtimes";
 
 /** What the runner applies to every run; each optional part is absent when it does not work here. */
 export interface SandboxCapabilities {
   limits: ResourceLimits;
-  /** How to start namespaces; absent when no namespace can be created. */
-  unshare?: { binary: string; userNamespace: boolean; network: boolean; privateTmp: boolean; ipc: boolean };
+  /**
+   * How to start namespaces; absent when no namespace can be created. `pid`: a PID namespace with
+   * its own /proc, whose init is `perl` running PID_NAMESPACE_INIT.
+   */
+  unshare?: { binary: string; userNamespace: boolean; network: boolean; privateTmp: boolean; ipc: boolean; pid: boolean };
   /** The shell and mount binary that set up the namespace and join the cgroups. */
   shell: string;
   /** Sets the script's own environment as the last step before the interpreter. */
   env: string;
   mount?: string;
+  /** Runs the PID namespace's init; present exactly when `unshare.pid` is true. */
+  perl?: string;
   prlimit?: string;
   /**
    * Present when the runner is root and can run scripts as per-slot uids. The base is the
@@ -60,8 +66,9 @@ export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
   const shell = tool("sh") ?? "/bin/sh";
   const env = tool("env") ?? "/usr/bin/env";
   const mount = tool("mount");
+  const perl = tool("perl");
 
-  const unshare = probeNamespaces(tool("unshare"), shell, mount, isRoot, warnings);
+  const unshare = probeNamespaces({ binary: tool("unshare"), shell, mount, perl, isRoot }, warnings);
 
   const prlimitBinary = tool("prlimit");
   const prlimit = prlimitBinary !== undefined && succeeds(prlimitBinary, ["--cpu=1:2", "--core=0", "--", "true"]) ? prlimitBinary : undefined;
@@ -97,7 +104,18 @@ export function probeSandbox(options: ProbeOptions): SandboxCapabilities {
   if (config.isolation === "required" && warnings.length > 0) {
     throw new SandboxUnavailableError(warnings);
   }
-  return { limits: config.limits, unshare, shell, env, mount, prlimit, dropPrivileges, cgroups: { memory, pids }, warnings };
+  return {
+    limits: config.limits,
+    unshare,
+    shell,
+    env,
+    mount,
+    perl: unshare?.pid === true ? perl : undefined,
+    prlimit,
+    dropPrivileges,
+    cgroups: { memory, pids },
+    warnings,
+  };
 }
 
 /** The setpriv options that turn root into slot uid `uid` for good. */
@@ -105,13 +123,16 @@ export function setprivArgs(uid: number): string[] {
   return [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--no-new-privs", "--"];
 }
 
-function probeNamespaces(
-  binary: string | undefined,
-  shell: string,
-  mount: string | undefined,
-  isRoot: boolean,
-  warnings: string[],
-): SandboxCapabilities["unshare"] {
+interface NamespaceTools {
+  binary: string | undefined;
+  shell: string;
+  mount: string | undefined;
+  perl: string | undefined;
+  isRoot: boolean;
+}
+
+function probeNamespaces(tools: NamespaceTools, warnings: string[]): SandboxCapabilities["unshare"] {
+  const { binary, shell, mount, perl, isRoot } = tools;
   // Without root, an unprivileged user namespace may still grant the other namespaces.
   const userFlags = isRoot ? [] : ["--user", "--map-root-user"];
   const network = binary !== undefined && succeeds(binary, [...userFlags, "--net", "--", "true"]);
@@ -120,6 +141,27 @@ function probeNamespaces(
     mount !== undefined &&
     succeeds(binary, [...userFlags, "--mount", "--", shell, "-c", `"$1" -t tmpfs rgrid-probe /tmp`, "probe", mount]);
   const ipc = binary !== undefined && succeeds(binary, [...userFlags, "--ipc", "--", "true"]);
+  // The whole chain a run uses, down to a script that is not PID 1 and whose /proc shows PID 1
+  // of its own namespace (a host /proc would show the machine's init there).
+  const pid =
+    binary !== undefined &&
+    mount !== undefined &&
+    perl !== undefined &&
+    succeeds(binary, [
+      ...userFlags,
+      "--mount",
+      "--pid",
+      "--",
+      perl,
+      "-e",
+      PID_NAMESPACE_INIT,
+      "--",
+      shell,
+      "-c",
+      `${mountProc('"$1"')} && [ "$$" != 1 ] && [ /proc/1/ns/pid -ef /proc/self/ns/pid ]`,
+      "probe",
+      mount,
+    ]);
   if (!ipc) {
     warnings.push("no IPC namespace (unshare --ipc is not possible here): scripts share System V IPC and POSIX message queues");
   }
@@ -129,10 +171,22 @@ function probeNamespaces(
   if (!privateTmp) {
     warnings.push("no private mount namespace (unshare --mount is not possible here): scripts share /tmp, /var/tmp and /dev/shm");
   }
-  if (binary === undefined || (!network && !privateTmp && !ipc)) {
+  if (!pid) {
+    const reason =
+      binary !== undefined && mount !== undefined && perl === undefined
+        ? "perl, which runs its init, is not installed"
+        : "unshare --pid with its own /proc is not possible here";
+    warnings.push(`no PID namespace (${reason}): scripts can see every process on this machine with its command line`);
+  }
+  if (binary === undefined || (!network && !privateTmp && !ipc && !pid)) {
     return undefined;
   }
-  return { binary, userNamespace: !isRoot, network, privateTmp, ipc };
+  return { binary, userNamespace: !isRoot, network, privateTmp, ipc, pid };
+}
+
+/** The shell command, run inside a new PID and mount namespace, that gives it its own /proc. */
+export function mountProc(mountBinary: string): string {
+  return `${mountBinary} -t proc -o nosuid,nodev,noexec proc /proc`;
 }
 
 /** The parent for per-execution cgroups when this runner can create and configure them. */

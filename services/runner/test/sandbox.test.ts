@@ -3,12 +3,12 @@
 
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { newExecutionId, silentLogger } from "@rgrid/common";
 import { AssignmentSchema, LogEntry_Stream, Outcome, RunnerService } from "@rgrid/proto";
@@ -20,7 +20,7 @@ import { buildCommand } from "../src/command";
 import { executeAssignment } from "../src/execute";
 import { openRunnerCgroup } from "../src/runner-cgroup";
 import type { RunnerCgroup } from "../src/runner-cgroup";
-import { detectRuntimes } from "../src/runtimes";
+import { detectRuntimes, findExecutable } from "../src/runtimes";
 import type { SandboxCapabilities } from "../src/sandbox";
 import { SandboxUnavailableError, probeSandbox, setprivArgs } from "../src/sandbox";
 import { createFakeRunnerService } from "./fake-runner-service";
@@ -30,6 +30,10 @@ import type { GrantServer } from "./grant-server";
 import { waitFor } from "./wait-for";
 
 const isRoot = process.getuid?.() === 0;
+const NO_PERL_WARNING =
+  "no PID namespace (perl, which runs its init, is not installed): scripts can see every process on this machine with its command line";
+const NO_PID_NAMESPACE_WARNING =
+  "no PID namespace (unshare --pid with its own /proc is not possible here): scripts can see every process on this machine with its command line";
 // Not the default base, so that runners other tests start on this machine use other uids.
 const UID_BASE = 62000;
 const LIMITS: ResourceLimits = {
@@ -73,6 +77,8 @@ afterEach(async () => {
 
 interface RunOptions {
   runtime?: "python" | "node";
+  /** The script's own arguments, on its command line. */
+  args?: string[];
   /** Aborting it stops the run, with the abort reason as the runner's StopReason. */
   signal?: AbortSignal;
   network?: boolean;
@@ -117,6 +123,7 @@ async function run(source: string, options: RunOptions = {}): Promise<Run> {
       id,
       script: { name, sizeBytes: BigInt(Buffer.byteLength(source)), sha256: sha256(source) },
       runtime,
+      args: options.args ?? [],
       env: options.env ?? {},
       network: options.network ?? false,
       inputs: inputs.map((input) => ({ name: input.name, sizeBytes: BigInt(input.content.length), sha256: sha256(input.content) })),
@@ -170,6 +177,58 @@ except OSError as e:
     print("no connection:", type(e).__name__)
 `;
 
+/**
+ * Prints which of `markers` any command line in /proc holds (the markers are in the source, not
+ * on the script's own command line), its own pid, then every process it can see, one per line.
+ */
+const PROCESS_LISTING = (markers: readonly string[]) => `
+import json, os, shutil, subprocess
+markers = ${JSON.stringify(markers)}
+processes = []
+for name in sorted((n for n in os.listdir("/proc") if n.isdigit()), key=int):
+    try:
+        with open(f"/proc/{name}/cmdline", "rb") as f:
+            command_line = f.read().replace(b"\\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{name}/status") as f:
+            uid = int(next(line.split()[1] for line in f if line.startswith("Uid:")))
+    except OSError:
+        continue
+    processes.append({"pid": int(name), "uid": uid, "cmdline": command_line})
+print("seen", json.dumps([marker for marker in markers if any(marker in p["cmdline"] for p in processes)]))
+print("self", os.getpid())
+for p in processes:
+    print("process", json.dumps(p))
+if shutil.which("ps"):
+    for line in subprocess.run(["ps", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout.splitlines():
+        print("ps", line.strip())
+`;
+
+interface ProcessListing {
+  seen: string[];
+  self: number;
+  processes: { pid: number; uid: number; cmdline: string }[];
+  /** Absent without a ps to run. */
+  ps?: string[];
+}
+
+function parseListing(stdout: readonly string[]): ProcessListing {
+  const listing: ProcessListing = { seen: [], self: 0, processes: [] };
+  for (const line of stdout) {
+    const [kind] = line.split(" ", 1);
+    const rest = line.slice((kind?.length ?? 0) + 1);
+    if (kind === "seen") {
+      listing.seen = JSON.parse(rest) as string[];
+    } else if (kind === "self") {
+      listing.self = Number(rest);
+    } else if (kind === "process") {
+      listing.processes.push(JSON.parse(rest) as ProcessListing["processes"][number]);
+    } else if (kind === "ps") {
+      listing.ps = [...(listing.ps ?? []), rest];
+    }
+  }
+  return listing;
+}
+
 const describeAsRoot = isRoot ? describe : describe.skip;
 
 describeAsRoot("the sandbox (as root)", () => {
@@ -185,7 +244,7 @@ describeAsRoot("the sandbox (as root)", () => {
   it("finds every measure on this machine", () => {
     const sandbox = probe();
     expect(sandbox.warnings).toEqual([]);
-    expect(sandbox.unshare).toMatchObject({ network: true, privateTmp: true, ipc: true, userNamespace: false });
+    expect(sandbox.unshare).toMatchObject({ network: true, privateTmp: true, ipc: true, pid: true, userNamespace: false });
     expect(sandbox.dropPrivileges?.uidBase).toBe(UID_BASE);
     expect(sandbox.cgroups.memory).toBe("/sys/fs/cgroup/memory/rgrid");
   });
@@ -315,6 +374,48 @@ __attribute__((constructor)) static void init(void) {
       spawnSync("ipcrm", ["-m", line.trim().split(/\s+/)[1] ?? ""]);
     }
     expect(leaked).toEqual([]);
+  });
+
+  it("shows the script only its own processes: nothing outside its sandbox, nor another run's command line", async () => {
+    const hostMarker = uniqueMarker("host-secret");
+    const otherMarker = uniqueMarker("other-run-secret");
+    const stopHost = await hostProcess(hostMarker);
+    const stopOther = new AbortController();
+    try {
+      // Another account's run on the next slot, with a secret among its arguments.
+      const other = run("import time\nprint('started', flush=True)\ntime.sleep(300)\n", {
+        slot: 1,
+        args: [otherMarker],
+        signal: stopOther.signal,
+      });
+      // From the host both are there to be seen: what the script does not see is hidden from it.
+      await waitFor(() => hostProcessesWith(otherMarker).length > 0, "the other run to start");
+      expect(hostProcessesWith(hostMarker)).not.toEqual([]);
+
+      const looking = await run(PROCESS_LISTING([hostMarker, otherMarker]), { slot: 2 });
+      expect(looking.completion.outcome).toBe(Outcome.COMPLETED);
+      const seen = parseListing(looking.stdout);
+      expect(seen.seen).toEqual([]);
+      // Its own pid namespace: a minimal init as PID 1, then the script alone (not PID 1 itself).
+      expect(seen.self).not.toBe(1);
+      expect(seen.processes).toEqual([
+        { pid: 1, uid: 0, cmdline: "rgrid-init" },
+        { pid: seen.self, uid: UID_BASE + 2, cmdline: expect.stringMatching(/python\S* script\.py$/) },
+      ]);
+      if (seen.ps !== undefined) {
+        expect(seen.ps.map((line) => line.trim().split(/\s+/).slice(1).join(" "))).toEqual([
+          "rgrid-init",
+          expect.stringMatching(/python\S* script\.py$/),
+          "ps -e -o pid=,args=",
+        ]);
+      }
+
+      stopOther.abort("cancelled");
+      expect((await other).completion.outcome).toBe(Outcome.CANCELLED);
+    } finally {
+      stopOther.abort("cancelled");
+      stopHost();
+    }
   });
 
   it("reports the script's exit codes and the signals that killed it exactly as they were", async () => {
@@ -455,19 +556,23 @@ __attribute__((constructor)) static void init(void) {
   });
 
   it("kills processes that left the process group when the run times out", async () => {
-    const result = await run(
+    // Found by its command line: the pid the script sees is not the host's.
+    const marker = uniqueMarker("detached");
+    const running = run(
       [
         "import os, subprocess, time",
-        "child = subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)",
-        "print('detached', child.pid, flush=True)",
+        `child = subprocess.Popen(['/bin/sh', '-c', 'sleep 300; exit 0', 'sh', '${marker}'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)`,
+        "print('detached', flush=True)",
         "time.sleep(300)",
       ].join("\n"),
-      { timeoutSeconds: 1 },
+      { timeoutSeconds: 3 },
     );
+    await waitFor(() => hostProcessesWith(marker).length > 0, "the detached child to start");
+    const [pid] = hostProcessesWith(marker);
+    const result = await running;
     expect(result.completion.outcome).toBe(Outcome.TIMED_OUT);
-    const pid = Number(result.stdout[0]?.split(" ")[1]);
-    expect(pid).toBeGreaterThan(0);
-    await expect(gone(pid)).resolves.toBe(true);
+    expect(result.stdout).toEqual(["detached"]);
+    await expect(gone(pid ?? 0)).resolves.toBe(true);
     const executionCgroups = Object.values(runnerCgroup?.parents ?? {}).flatMap((parent) =>
       readdirSync(parent).filter((name) => name.startsWith(result.completion.executionId)),
     );
@@ -482,6 +587,56 @@ __attribute__((constructor)) static void init(void) {
       line: "sandbox: no network namespace (unshare --net is not possible here): scripts can reach the network",
     });
     expect(result.stdout).toEqual(["hi"]);
+  });
+
+  it("has no PID namespace without perl to run its init: a warning, or a refusal when isolation is required", async () => {
+    // The tools root runs, outside /tmp, which the sandbox hides; sh and env are found anyway.
+    const tools = await mkdtemp(path.join(homedir(), ".rgrid-tools-"));
+    try {
+      for (const name of ["mount", "unshare", "prlimit", "setpriv"]) {
+        await symlink(findExecutable(name, process.env.PATH ?? "") ?? `/missing/${name}`, path.join(tools, name));
+      }
+      const config = { limits: LIMITS, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: "/sys/fs/cgroup" };
+      expect(() => probeSandbox({ config: { ...config, isolation: "required" }, searchPath: tools, isRoot })).toThrow(
+        /no PID namespace \(perl, which runs its init, is not installed\)/,
+      );
+      const available = probeSandbox({ config: { ...config, isolation: "available" }, searchPath: tools, isRoot });
+      expect(available.warnings).toEqual([NO_PERL_WARNING]);
+      expect(available.unshare).toMatchObject({ network: true, privateTmp: true, ipc: true, pid: false });
+      const result = await run("print('runs all the same')\n", { sandbox: available });
+      expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+      expect(result.system[0]).toBe(`sandbox: ${NO_PERL_WARNING}`);
+      expect(result.stdout).toEqual(["runs all the same"]);
+    } finally {
+      await rm(tools, { recursive: true, force: true });
+    }
+  });
+
+  it("gives a runner without root the PID namespace through a user namespace where the kernel allows it", async () => {
+    const sandbox = probeSandbox({
+      config: { isolation: "available", limits: LIMITS, uidBase: UID_BASE, uidBaseExplicit: false, cgroupRoot: "/nonexistent-cgroup-root" },
+      searchPath: process.env.PATH ?? "",
+      isRoot: false,
+    });
+    if (sandbox.unshare?.pid !== true) {
+      expect(sandbox.warnings).toContain(NO_PID_NAMESPACE_WARNING);
+      return; // this kernel allows no such namespace to an unprivileged user
+    }
+    expect(sandbox.unshare).toMatchObject({ userNamespace: true, pid: true });
+    const hostMarker = uniqueMarker("host-secret");
+    const stopHost = await hostProcess(hostMarker);
+    try {
+      const looking = await run(PROCESS_LISTING([hostMarker]), { sandbox, cgroups: {} });
+      expect(looking.completion.outcome).toBe(Outcome.COMPLETED);
+      const seen = parseListing(looking.stdout);
+      expect(seen.seen).toEqual([]);
+      expect(seen.processes.map((process) => [process.pid, process.cmdline])).toEqual([
+        [1, "rgrid-init"],
+        [seen.self, expect.stringMatching(/python\S* script\.py$/)],
+      ]);
+    } finally {
+      stopHost();
+    }
   });
 
   it("refuses to start when isolation is required and a measure is missing", () => {
@@ -568,4 +723,21 @@ function hostProcessesWith(marker: string): number[] {
     }
   }
   return found;
+}
+
+/** Processes outside any sandbox, one with `marker` in its command line; the returned function kills them. */
+async function hostProcess(marker: string): Promise<() => void> {
+  const child = spawn("/bin/sh", ["-c", "sleep 300; exit 0", "sh", marker], { stdio: "ignore", detached: true });
+  const stop = () => {
+    try {
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  await waitFor(() => hostProcessesWith(marker).length > 0, `the host process ${marker} to start`).catch((error: unknown) => {
+    stop();
+    throw error;
+  });
+  return stop;
 }
