@@ -1,6 +1,8 @@
 // An execution's life on a real runner, as a user sees it through the built `rgrid` binary: logs
 // that arrive while the script runs, cancelling, the script's exit code and the status report,
-// and the sandbox (no network unless asked, none of the runner's environment).
+// and the sandbox (no network unless asked, none of the runner's environment, no other
+// execution's processes).
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -29,11 +31,28 @@ for number in range(1, 301):
     print(f"line {number}")
 print("a line for stderr", file=sys.stderr)
 `,
-  // A sleeper with a child of its own: both must be gone after a cancel.
-  "sleeper.py": `import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-print(f"pids {os.getpid()} {child.pid}", flush=True)
+  // A sleeper with a child of its own: both must be gone after a cancel. Its argument is on both
+  // command lines, so that the test finds them from outside the sandbox.
+  "sleeper.py": `import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", sys.argv[1]])
+print("started", flush=True)
 time.sleep(300)
+`,
+  // Looks through /proc for the secret in LOOK_FOR (in its environment, not on its command line).
+  "peek.py": `import os
+secret = os.environ["LOOK_FOR"]
+command_lines = {}
+for name in os.listdir("/proc"):
+    if name.isdigit():
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                command_lines[int(name)] = f.read().replace(b"\\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            pass
+print("seen:", "yes" if any(secret in line for line in command_lines.values()) else "none")
+print("self:", os.getpid())
+for pid in sorted(command_lines):
+    print("process:", pid, command_lines[pid])
 `,
   "exit3.py": `import sys
 print("about to fail", flush=True)
@@ -91,21 +110,27 @@ async function workspaceOf(id: string, reportedCwd: string): Promise<string> {
   return join(workRoot, found);
 }
 
-/** Whether a process with this pid is alive and still the one whose command line names `marker`. */
-async function processAlive(pid: number, marker: string): Promise<boolean> {
-  try {
-    const [stat, commandLine] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, "utf8"),
-      readFile(`/proc/${pid}/cmdline`, "utf8"),
-    ]);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && commandLine.includes(marker);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      return false;
+/** A word no other command line holds, to find a script's processes by. */
+function uniqueMarker(): string {
+  return `rgrid-e2e-${randomBytes(6).toString("hex")}`;
+}
+
+/** Pids (on this machine) of the live, not zombie, processes whose command line holds `marker`. */
+async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of (await readdir("/proc")).filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const [stat, commandLine] = await Promise.all([readFile(`/proc/${name}/stat`, "utf8"), readFile(`/proc/${name}/cmdline`, "utf8")]);
+      if (commandLine.includes(marker) && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") {
+        found.push(Number(name));
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" && (error as NodeJS.ErrnoException).code !== "ESRCH") {
+        throw error;
+      }
     }
-    throw error;
   }
+  return found;
 }
 
 describe("rgrid logs --follow", () => {
@@ -151,17 +176,19 @@ describe("rgrid logs --follow", () => {
 
 describe("rgrid cancel", () => {
   test("stops a running script and its children; the execution is cancelled and not retried", async () => {
-    const id = startedId((await rgrid("run", "sleeper.py")).stdout);
-    const pidsLine = await pollUntil(
-      async () => (await storedLogs(client, id)).map((entry) => entry.line).find((line) => line.startsWith("pids ")),
-      (line) => line !== undefined,
-      () => `${id} never printed its pids`,
+    const marker = uniqueMarker();
+    const id = startedId((await rgrid("run", "sleeper.py", marker)).stdout);
+    await pollUntil(
+      async () => (await storedLogs(client, id)).map((entry) => entry.line),
+      (lines) => lines.includes("started"),
+      () => `${id} never started`,
     );
-    const pids = pidsLine!.split(" ").slice(1).map(Number);
-    // Host pids: the test can see the script and its child from outside the sandbox.
-    for (const pid of pids) {
-      expect(await processAlive(pid, "python")).toBe(true);
-    }
+    // From outside the sandbox the test sees the script and its child.
+    const pids = await pollUntil(
+      () => processesWith(marker),
+      (found) => found.length === 2,
+      (found) => `expected the script and its child running with ${marker}, found ${found.length} processes`,
+    );
 
     const cancel = await rgrid("cancel", id);
     expect(cancel.stderr).toBe("");
@@ -170,13 +197,11 @@ describe("rgrid cancel", () => {
 
     const cancelled = await waitForExecution(client, id, isTerminal, "terminal");
     expect(cancelled.status).toBe(ExecutionStatus.CANCELLED);
-    for (const pid of pids) {
-      await pollUntil(
-        () => processAlive(pid, "python"),
-        (alive) => !alive,
-        () => `process ${pid} of cancelled ${id} is still running`,
-      );
-    }
+    await pollUntil(
+      () => processesWith(marker),
+      (found) => found.length === 0,
+      (found) => `processes ${found.join(", ")} of cancelled ${id} (of ${pids.join(", ")}) are still running`,
+    );
     const status = await rgrid("status", id);
     expect(status.stdout).toMatch(/^Status: cancelled$/m);
     expect((await getExecution(client, id)).retriedAs).toEqual([]);
@@ -287,5 +312,35 @@ describe("the sandbox, through the whole grid", () => {
     expect(names).toContain("PATH");
     // The runner itself runs with RGRID_RUNNER_TOKEN, RGRID_EXECUTION_URL and more.
     expect(names.filter((name) => name.startsWith("RGRID_"))).toEqual([]);
+  });
+
+  test("two executions running at once see neither each other's processes nor their command lines", async () => {
+    const secret = uniqueMarker();
+    const holder = startedId((await rgrid("run", "sleeper.py", secret)).stdout);
+    try {
+      await pollUntil(
+        async () => (await storedLogs(client, holder)).map((entry) => entry.line),
+        (lines) => lines.includes("started"),
+        () => `${holder} never started`,
+      );
+      // The secret is on the running sleeper's command lines, as seen from this machine.
+      await pollUntil(
+        () => processesWith(secret),
+        (found) => found.length === 2,
+        () => `${holder} never ran with its secret argument`,
+      );
+      const peek = await rgrid("run", "peek.py", "--env", `LOOK_FOR=${secret}`, "--wait");
+      expect(peek.code).toBe(0);
+      expect(peek.stdout).toMatch(/^seen: none$/m);
+      // A PID namespace of its own: its init, and the script itself, which is not PID 1.
+      const self = Number(/^self: (\d+)$/m.exec(peek.stdout)?.[1]);
+      expect(self).toBeGreaterThan(1);
+      const processes = peek.stdout.split("\n").filter((line) => line.startsWith("process: "));
+      expect(processes).toEqual(["process: 1 rgrid-init", expect.stringMatching(new RegExp(`^process: ${self} \\S*python\\S* peek\\.py$`))]);
+      expect((await getExecution(client, holder)).status).toBe(ExecutionStatus.RUNNING);
+    } finally {
+      await rgrid("cancel", holder);
+    }
+    expect((await waitForExecution(client, holder, isTerminal, "terminal")).status).toBe(ExecutionStatus.CANCELLED);
   });
 });
