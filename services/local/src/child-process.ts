@@ -31,7 +31,11 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
     cwd: options.cwd,
     env: options.env,
     stdio: ["ignore", "pipe", "pipe"],
+    // A process group of its own: Ctrl-C in a terminal signals the launcher's group only, and
+    // the launcher stops the services in order (runners first) instead of all at once.
+    detached: true,
   });
+  killedWithLauncher(child);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const recentLines: string[] = [];
   const listening = new Promise<string>((resolve, reject) => {
@@ -68,6 +72,17 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
       clearTimeout(timer);
     },
   };
+}
+
+/** Services still running; should the launcher end without stopping them, they go with it. */
+const runningServices = new Set<ChildProcess>();
+
+function killedWithLauncher(child: ChildProcess): void {
+  if (runningServices.size === 0) {
+    process.once("exit", () => runningServices.forEach((service) => service.kill("SIGKILL")));
+  }
+  runningServices.add(child);
+  child.once("exit", () => runningServices.delete(child));
 }
 
 function forwardLines(child: ChildProcess, onLine: (line: string) => void): void {

@@ -49,7 +49,11 @@ const LOCAL_ACCOUNT = "local";
 export const serviceEntry = (packageName: string) =>
   join(dirname(require.resolve(`${packageName}/package.json`)), "dist", "main.js");
 
-/** Starts storage-service, execution-service and the runners as separate processes, in that order. */
+/**
+ * Starts storage-service, execution-service and the runners as separate processes, in that order;
+ * `stop` stops them in the reverse order, so runners report what they were running while
+ * execution-service is still there to hear it.
+ */
 export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGrid> {
   const dataDir = resolve(options.dataDir);
   const secrets = await loadOrCreateSecrets(dataDir);
@@ -122,6 +126,9 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
             RGRID_RUNNER_TOKEN: secrets.runnerToken,
             RGRID_RUNNER_NAME: `local-${name}`,
             RGRID_RUNNER_WORK_DIR: join(workRoot.path, name),
+            // Stopping the local grid means now: a running script is stopped at once and its
+            // execution reported (an infrastructure error, retried automatically), not waited for.
+            RGRID_RUNNER_SHUTDOWN_GRACE_SECONDS: "0",
             ...options.runnerEnv,
           },
           onLine: options.onLine,

@@ -10,6 +10,14 @@ const COLOURS = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[32m", "\x1b[34m"];
 const RESET = "\x1b[0m";
 
 async function main(): Promise<number> {
+  // Listened for from the start: the services run in process groups of their own, so a Ctrl-C
+  // while they start must still reach their stop, not end this process on its own.
+  const signalled = new Promise<string>((resolveSignal) => {
+    process.once("SIGINT", () => resolveSignal("SIGINT"));
+    process.once("SIGTERM", () => resolveSignal("SIGTERM"));
+    // The terminal closed: the services would not hear it.
+    process.once("SIGHUP", () => resolveSignal("SIGHUP"));
+  });
   const env = new EnvReader(process.env);
   const dataDir = resolve(env.string("RGRID_HOME", ".rgrid"));
   const executionPort = env.port("RGRID_LOCAL_EXECUTION_PORT", 7400);
@@ -59,10 +67,6 @@ async function main(): Promise<number> {
   print("grid", `sign in to the console (single-use link): ${await grid.createSignInLink()}`);
   print("grid", "press Ctrl-C to stop");
 
-  const signalled = new Promise<string>((resolveSignal) => {
-    process.once("SIGINT", () => resolveSignal("SIGINT"));
-    process.once("SIGTERM", () => resolveSignal("SIGTERM"));
-  });
   const reason = await Promise.race([signalled, grid.unexpectedExit.then((name) => `exit of ${name}`)]);
   print("grid", `stopping (${reason})`);
   await grid.stop();

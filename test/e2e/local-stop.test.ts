@@ -1,0 +1,100 @@
+// Ctrl-C of `npm start` with a script running: the launcher stops the runners first (the script
+// is stopped and its execution reported, never left running), then execution-service, then
+// storage-service, all within a few seconds.
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
+import { openDatabase } from "@rgrid/execution";
+import { clientFor } from "../support/executions";
+import { REPO_ROOT, pollUntil, runCli, startedId } from "../support/grid";
+
+jest.setTimeout(90_000);
+
+const LAUNCHER = join(REPO_ROOT, "services", "local", "dist", "main.js");
+const MARKER = `rgrid-stop-test-${process.pid}`;
+
+let dataDir: string;
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "rgrid-local-stop-"));
+  await chmod(dataDir, 0o711);
+});
+afterEach(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Processes whose command line carries the marker: the test's script, if it still runs. */
+function scriptProcesses(): string[] {
+  return readdirSync("/proc").filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(MARKER);
+    } catch {
+      return false;
+    }
+  });
+}
+
+test("Ctrl-C stops the runner first, reports its running execution, and the grid is down within 3 s", async () => {
+  const configPath = join(dataDir, "cli.json");
+  // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
+  const launcher = spawn(process.execPath, [LAUNCHER], {
+    cwd: dataDir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: dataDir,
+      RGRID_HOME: join(dataDir, "grid"),
+      RGRID_CONFIG: configPath,
+      RGRID_LOCAL_EXECUTION_PORT: "0",
+      RGRID_LOCAL_STORAGE_PORT: "0",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => launcher.once("exit", (code) => resolve(code)));
+  const ready = new Promise<void>((resolve) => {
+    createInterface({ input: launcher.stdout }).on("line", (line) => {
+      lines.push(line);
+      if (line.includes("press Ctrl-C to stop")) resolve();
+    });
+    createInterface({ input: launcher.stderr }).on("line", (line) => lines.push(line));
+  });
+  try {
+    await Promise.race([ready, exited.then(() => Promise.reject(new Error(`launcher exited:\n${lines.join("\n")}`)))]);
+    const { apiUrl, apiKey } = JSON.parse(await readFile(configPath, "utf8")) as { apiUrl: string; apiKey: string };
+    const api = clientFor(ExecutionService, apiUrl, apiKey);
+
+    await writeFile(join(dataDir, "ticks.py"), "import sys, time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.1)\n");
+    const run = await runCli({ executionUrl: apiUrl, apiKey, dataDir }, ["run", "ticks.py", MARKER], { cwd: dataDir });
+    const id = startedId(run.stdout);
+    await pollUntil(
+      async () => (await api.getExecution({ executionId: id })).execution?.status,
+      (status) => status === ExecutionStatus.RUNNING,
+      (status) => `the script never ran (${String(status)})`,
+    );
+    expect(scriptProcesses()).not.toEqual([]);
+
+    const pressed = performance.now();
+    process.kill(-(launcher.pid as number), "SIGINT");
+    expect(await exited).toBe(0);
+    const stopMillis = performance.now() - pressed;
+    expect(stopMillis).toBeLessThan(3000);
+    expect(scriptProcesses()).toEqual([]);
+    expect(lines.some((line) => line.includes("grid     | stopped"))).toBe(true);
+
+    // The runner reported the execution before execution-service stopped: it is not left running.
+    const db = await openDatabase({ dialect: "sqlite", file: join(dataDir, "grid", "rgrid.db") });
+    try {
+      const [row] = await db.fork().getConnection().execute(`select status, failure_kind from executions where id = '${id}'`);
+      expect(row).toMatchObject({ status: "failed", failure_kind: "infrastructure" });
+    } finally {
+      await db.close();
+    }
+  } finally {
+    if (launcher.exitCode === null) process.kill(-(launcher.pid as number), "SIGKILL");
+  }
+});
