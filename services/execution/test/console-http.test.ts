@@ -220,6 +220,24 @@ describe("console sessions", () => {
   });
 });
 
+describe("reads over Connect GET", () => {
+  test("side-effect-free methods answer GET with the message in the query, writes do not", async () => {
+    const url = await serve();
+    const get = (method: string, message: unknown) =>
+      fetch(`${url}/rgrid.v1.ExecutionService/${method}?connect=v1&encoding=json&message=${encodeURIComponent(JSON.stringify(message))}`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
+    const listed = await get("ListExecutions", { pageSize: 5 });
+    expect(listed.status).toBe(200);
+    expect(await listed.json()).toEqual({});
+    const missing = await get("GetExecution", { executionId: `exec_${"0".repeat(32)}` });
+    expect(await missing.json()).toMatchObject({ code: "not_found" });
+    expect(await (await get("GetSession", {})).json()).toMatchObject({ session: { accountName: "alice" } });
+    const write = await get("CancelExecution", { executionId: `exec_${"0".repeat(32)}` });
+    expect(write.status).not.toBe(200);
+  });
+});
+
 describe("CORS for pages on other origins", () => {
   test("a listed origin's preflight is answered with the Connect and gRPC-Web headers plus Authorization", async () => {
     const url = await serve();
