@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus } from "@rgrid/proto";
+import { quoteInput } from "./errors";
 
 /**
  * The standard grpc.health.v1 check. The empty service name asks about the server as a whole;
@@ -14,7 +15,7 @@ export function registerHealth(
   router.service(Health, {
     check(request) {
       if (request.service !== "" && !serviceNames.includes(request.service)) {
-        throw new ConnectError(`unknown service "${request.service}"`, Code.NotFound);
+        throw new ConnectError(`unknown service ${quoteInput(request.service)}`, Code.NotFound);
       }
       return {
         status: isServing()

@@ -11,9 +11,11 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { applyCors } from "./cors";
+import { boundErrorMessages, boundMessage } from "./errors";
 import type { Logger } from "./logger";
-import { rejectUndecodableRequests } from "./undecodable-request";
+import { guardRequestMessages } from "./request-guard";
 
 /** A request listener for both the http and http2 modules. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -26,6 +28,13 @@ export interface ServerOptions {
   interceptors?: Interceptor[];
   /** Largest request message accepted; larger ones fail with ResourceExhausted. */
   readMaxBytes: number;
+  /**
+   * How much of a request answered before it was read to its end (one over readMaxBytes, say) is
+   * read and thrown away so the client can take the answer (see drainableBody). Past it, an
+   * HTTP/2 stream is reset with ENHANCE_YOUR_CALM and an HTTP/1.1 connection closed after the
+   * answer. 1 GiB (or readMaxBytes, if larger) unless set; tests set less.
+   */
+  discardMaxBytes?: number;
   /** With a certificate and key the port speaks TLS and picks HTTP/2 or HTTP/1.1 by ALPN. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Exact origins whose browser pages may call (CORS); none by default. */
@@ -138,24 +147,27 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
   };
 }
 
+/** See ServerOptions.discardMaxBytes. */
+const DISCARD_MAX_BYTES = 1024 * 1024 * 1024;
+
 /**
  * What connectNodeAdapter does — route by request path, else the fallback, else 404 — except that
- * every RPC first rejects an undecodable binary request with InvalidArgument (see
- * undecodable-request.ts), which the adapter gives no hook for.
+ * every RPC first has its request message read and judged (request-guard.ts), which the adapter
+ * gives no hook for, and every error leaves with a bounded message.
  */
 function createRpcHandler(options: ServerOptions): NodeHandler {
   const compressions = [compressionGzip, compressionBrotli];
   const router = createConnectRouter({
-    interceptors: options.interceptors,
+    // Outermost, so that it sees every error the service's own interceptors let out.
+    interceptors: [boundErrorMessages(), ...(options.interceptors ?? [])],
     readMaxBytes: options.readMaxBytes,
     acceptCompression: compressions,
   });
   options.routes(router);
+  const guardOptions = { readMaxBytes: options.readMaxBytes, compressions };
+  const discardMaxBytes = options.discardMaxBytes ?? Math.max(DISCARD_MAX_BYTES, options.readMaxBytes);
   const byPath = new Map(
-    router.handlers.map((handler) => [
-      handler.requestPath,
-      { handler, handle: rejectUndecodableRequests(handler, { readMaxBytes: options.readMaxBytes, compressions }) },
-    ]),
+    router.handlers.map((handler) => [handler.requestPath, { handler, handle: guardRequestMessages(handler, guardOptions) }]),
   );
   return (req, res) => {
     const route = byPath.get(req.url?.split("?", 1)[0] ?? "");
@@ -168,9 +180,24 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
       }
       return;
     }
+    const body = drainableBody(req);
+    // A unary or server-streaming RPC answers once its one message is read; any other may answer
+    // while its request still streams in.
+    const singleMessage = route.handler.method.methodKind === "unary" || route.handler.method.methodKind === "server_streaming";
     route
-      .handle(universalRequestFromNodeRequest(req, res, undefined, undefined))
-      .then((response) => universalResponseToNodeResponse(response, res))
+      .handle({ ...universalRequestFromNodeRequest(req, res, undefined, undefined), body: body.iterable })
+      .then(async (response) => {
+        if (singleMessage && !(await body.drain(discardMaxBytes))) {
+          if (req instanceof http2.Http2ServerRequest) {
+            // gRPC maps this reset to ResourceExhausted; the answer itself would not get through.
+            req.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+            return;
+          }
+          // The rest would be parsed as the connection's next request.
+          res.setHeader("connection", "close");
+        }
+        await universalResponseToNodeResponse(withGrpcStatusBounded(response), res);
+      })
       .catch((reason: unknown) => {
         // Aborted means the client went away mid-response; nothing is wrong on our side.
         if (ConnectError.from(reason).code === Code.Aborted) {
@@ -181,6 +208,97 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
           error: reason,
         });
       });
+  };
+}
+
+/**
+ * The last word on gRPC's status headers: `grpc-message` (and its binary details) travel in an
+ * HTTP/2 header block, and one too large to send resets the stream, so the client sees Internal
+ * instead of the answer. The error interceptors bound the messages they see; this also covers the
+ * ones connect-es makes itself before any interceptor runs (e.g. quoting a malformed header).
+ */
+function withGrpcStatusBounded(response: UniversalServerResponse): UniversalServerResponse {
+  if (response.header !== undefined) {
+    boundGrpcStatus(response.header);
+  }
+  const { body, trailer } = response;
+  if (body === undefined || trailer === undefined || !isAsyncIterable(body)) {
+    if (trailer !== undefined) {
+      boundGrpcStatus(trailer);
+    }
+    return response;
+  }
+  return {
+    ...response,
+    // The trailers are written after the body, and the status is set in them while it is read.
+    body: (async function* () {
+      yield* body;
+      boundGrpcStatus(trailer);
+    })(),
+  };
+}
+
+/** A status details header larger than this is dropped rather than sent. */
+const MAX_STATUS_DETAILS_BYTES = 8 * 1024;
+
+function boundGrpcStatus(headers: Headers): void {
+  const message = headers.get("grpc-message");
+  if (message !== null && message.length > 3 * 1024) {
+    let decoded = message;
+    try {
+      decoded = decodeURIComponent(message);
+    } catch {
+      // not percent-encoded as the protocol says; bound it as it is
+    }
+    headers.set("grpc-message", encodeURIComponent(boundMessage(decoded)));
+  }
+  const details = headers.get("grpc-status-details-bin");
+  if (details !== null && details.length > MAX_STATUS_DETAILS_BYTES) {
+    headers.delete("grpc-status-details-bin");
+  }
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<Uint8Array> =>
+  typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+
+/**
+ * The request body as connect-es reads it, with a way to read and throw away whatever it left
+ * unread. An RPC answered before its request was read to the end (one over the size limit, an
+ * unsupported media type) must not leave the rest unread. Over HTTP/2 the stream would stay
+ * half-open for as long as the connection lives — the client cannot send the rest while nobody
+ * reads it, and the server keeps the stream and everything the handler held — and a Node or
+ * grpc-js client that still has megabytes queued resets the stream itself when the answer
+ * arrives (ENHANCE_YOUR_CALM: over its session memory) instead of reading it. Over HTTP/1.1 the
+ * rest would be parsed as the next request. So the rest is read, and nothing kept, before the
+ * answer goes out — as Node's HTTP/1 server does after an answer — up to `maxBytes`.
+ */
+function drainableBody(req: Parameters<NodeHandler>[0]): { iterable: AsyncIterable<Uint8Array>; drain(maxBytes: number): Promise<boolean> } {
+  let chunks: AsyncIterator<Uint8Array> | undefined;
+  let ended = false;
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    chunks ??= (req as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    const result = await chunks.next();
+    ended ||= result.done === true;
+    return result;
+  };
+  return {
+    // No return(): a reader that stops early (a refusal) leaves the request open, to be drained.
+    iterable: { [Symbol.asyncIterator]: () => ({ next }) },
+    async drain(maxBytes) {
+      let discarded = 0;
+      try {
+        while (!ended) {
+          const result = await next();
+          discarded += result.done === true ? 0 : result.value.byteLength;
+          if (discarded > maxBytes) {
+            return false;
+          }
+        }
+      } catch {
+        // The client went away or reset the stream: nothing is left to read.
+      }
+      return true;
+    },
   };
 }
 
