@@ -1,6 +1,6 @@
 // Malformed framings against the real processes, as raw bytes: every RPC of both services (and
-// their health checks), over gRPC, gRPC-Web and Connect (binary and JSON, unary and streaming),
-// over HTTP/1.1 and HTTP/2. Every answer must be a client error — never Internal or Unknown —
+// their health checks), over gRPC, gRPC-Web and Connect (binary and JSON, unary and streaming,
+// and GET for the RPCs without side effects), over HTTP/1.1 and HTTP/2. Every answer must be a client error — never Internal or Unknown —
 // with a bounded message, a request over the size limit must be refused with ResourceExhausted
 // on HTTP/2 as on HTTP/1.1 and leave the connection usable, and both services must stay up.
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
@@ -23,7 +23,7 @@ import {
 } from "@rgrid/proto";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { FRAME_ROUTES, UNDECODABLE, envelope, frameCases, isEnveloped, methodsOf, openSession, protocolHeaders, sendFrame } from "../support/hostile-frames";
+import { FRAME_ROUTES, UNDECODABLE, envelope, frameCases, getCases, isEnveloped, methodsOf, openSession, protocolHeaders, sendFrame } from "../support/hostile-frames";
 import type { FrameProtocol, FrameTarget, RawAnswer } from "../support/hostile-frames";
 
 jest.setTimeout(120_000);
@@ -87,7 +87,8 @@ test("malformed framings are InvalidArgument on every RPC, protocol and HTTP ver
           ["anonymous", undefined, anonymousExpected],
         ] as const) {
           if (who === "credential" && credential === undefined) continue;
-          for (const hostile of frameCases(route.protocol, method, authorization)) {
+          const gets = route.protocol === "connect-binary" ? getCases(method, authorization) : [];
+          for (const hostile of [...frameCases(route.protocol, method, authorization), ...gets]) {
             const answer = await sendFrame(target, route, path, method, hostile.request);
             outcomes.push({ sent: `${name} ${path} ${route.protocol}/HTTP ${route.http} ${who} [${hostile.kind}]`, expected, answer });
           }

@@ -6,6 +6,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 
 /** How a raw request travels and how its answer is encoded. */
@@ -26,6 +27,8 @@ export const FRAME_ROUTES: readonly { protocol: FrameProtocol; http: HttpVersion
 export interface RawRequest {
   headers: Record<string, string>;
   body: Buffer;
+  /** A Connect GET: the message goes in this query instead of the body. */
+  query?: string;
 }
 
 export interface RawAnswer {
@@ -113,6 +116,25 @@ export function frameCases(protocol: FrameProtocol, method: DescMethod, authoriz
   return cases;
 }
 
+/**
+ * Malformed Connect GET requests, for RPCs without side effects (their message travels in the
+ * query); each must be answered InvalidArgument.
+ */
+export function getCases(method: DescMethod, authorization?: string): FrameCase[] {
+  if (method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) return [];
+  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+  const get = (kind: string, params: Record<string, string>): FrameCase => ({
+    kind: `GET ${kind}`,
+    request: { headers, body: Buffer.alloc(0), query: new URLSearchParams({ connect: "v1", ...params }).toString() },
+  });
+  return [
+    get("undecodable message", { encoding: "proto", base64: "1", message: UNDECODABLE.toString("base64url") }),
+    get("message not base64", { encoding: "proto", base64: "1", message: "!!not base64!!" }),
+    get("message not JSON", { encoding: "json", message: '{"' }),
+    get("gzip named, data not gzip", { encoding: "proto", base64: "1", compression: "gzip", message: Buffer.from("not gzip").toString("base64url") }),
+  ];
+}
+
 /** Every method of `services` with the path it is served at. */
 export function methodsOf(services: readonly DescService[]): { path: string; method: DescMethod }[] {
   return services.flatMap((service) => service.methods.map((method) => ({ path: `/${service.typeName}/${method.name}`, method })));
@@ -137,7 +159,8 @@ export function openSession(baseUrl: string): http2.ClientHttp2Session {
 
 function postH2(session: http2.ClientHttp2Session, path: string, request: RawRequest): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ":method": "POST", ":path": path, ...request.headers });
+    const target = request.query === undefined ? { ":method": "POST", ":path": path } : { ":method": "GET", ":path": `${path}?${request.query}` };
+    const stream = session.request({ ...target, ...request.headers });
     const answer: HttpAnswer = { status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0) };
     const chunks: Buffer[] = [];
     stream.on("response", (headers) => {
@@ -148,7 +171,7 @@ function postH2(session: http2.ClientHttp2Session, path: string, request: RawReq
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
     stream.on("end", () => resolve({ ...answer, body: Buffer.concat(chunks) }));
     stream.on("error", reject);
-    stream.end(request.body);
+    stream.end(request.query === undefined ? request.body : undefined);
   });
 }
 
@@ -156,14 +179,15 @@ const h1Agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 function postH1(baseUrl: string, path: string, request: RawRequest): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}${path}`, { method: "POST", headers: request.headers, agent: h1Agent }, (res) => {
+    const url = request.query === undefined ? `${baseUrl}${path}` : `${baseUrl}${path}?${request.query}`;
+    const req = http.request(url, { method: request.query === undefined ? "POST" : "GET", headers: request.headers, agent: h1Agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, trailers: res.trailers, body: Buffer.concat(chunks) }));
       res.on("error", reject);
     });
     req.on("error", reject);
-    req.end(request.body);
+    req.end(request.query === undefined ? request.body : undefined);
   });
 }
 

@@ -1,6 +1,9 @@
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
+import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import type { Compression, UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { boundMessage } from "./errors";
 
 // connect-es 2.1.2 answers several malformed request bodies with Internal, before any interceptor
@@ -10,7 +13,8 @@ import { boundMessage } from "./errors";
 // quotes whatever it failed on in full. Every one of them is the client's fault. This guard
 // reads the one request message of a unary or server-streaming RPC before the handler does and
 // judges it; a body it refuses is handed on as a body whose reading fails with InvalidArgument
-// (or ResourceExhausted), which every protocol handler then reports in its own encoding.
+// (or ResourceExhausted), which every protocol handler then reports in its own encoding. A
+// Connect GET, whose message is in the query, is judged the same way and refused here.
 
 /** Bytes before each message of an enveloped body: one flag byte and a big-endian uint32 length. */
 const ENVELOPE_HEADER_BYTES = 5;
@@ -66,6 +70,10 @@ export function guardRequestMessages(
     return handler;
   }
   return async (request) => {
+    if (request.method === "GET" && kind === "unary") {
+      const refusal = await judgeGetRequest(request.url, handler, options);
+      return refusal === undefined ? handler(request) : connectUnaryError(refusal);
+    }
     const framing = framingOf(request.header.get("content-type") ?? "", kind === "unary");
     const body = request.body;
     if (request.method !== "POST" || framing === undefined || !isByteStream(body)) {
@@ -158,14 +166,12 @@ async function judgeMessage(
   handler: UniversalHandler,
   options: RequestGuardOptions,
 ): Promise<ConnectError | undefined> {
-  const encoding = header.get(framing.encodingHeader);
-  const named = encoding !== null && encoding !== "" && encoding !== "identity";
-  const codec = named ? options.compressions.find((candidate) => candidate.name === encoding) : undefined;
-  if (named && codec === undefined) {
+  const codec = compressionNamed(header.get(framing.encodingHeader), options);
+  if (codec === "unsupported") {
     return undefined; // the handler refuses the unsupported compression, as its protocol says
   }
   let message = bytes;
-  let compressed = named;
+  let compressed = codec !== undefined;
   if (framing.enveloped) {
     const envelope = singleEnvelope(bytes);
     if (typeof envelope === "string") {
@@ -180,7 +186,27 @@ async function judgeMessage(
     }
     message = envelope.data;
   }
-  if (compressed && codec !== undefined) {
+  return judgeDecoded(message, compressed ? codec : undefined, framing.binary, handler, options);
+}
+
+/** The compression a header or parameter names: none, one we accept, or one we do not. */
+function compressionNamed(name: string | null, options: RequestGuardOptions): Compression | "unsupported" | undefined {
+  if (name === null || name === "" || name === "identity") {
+    return undefined;
+  }
+  return options.compressions.find((candidate) => candidate.name === name) ?? "unsupported";
+}
+
+/** Decompresses (with `codec`, if any) and decodes one message; the error to refuse it with, if it fails. */
+async function judgeDecoded(
+  bytes: Uint8Array,
+  codec: Compression | undefined,
+  binary: boolean,
+  handler: UniversalHandler,
+  options: RequestGuardOptions,
+): Promise<ConnectError | undefined> {
+  let message = bytes;
+  if (codec !== undefined) {
     try {
       message = await codec.decompress(message, options.readMaxBytes);
     } catch (error) {
@@ -191,7 +217,7 @@ async function judgeMessage(
     }
   }
   try {
-    if (framing.binary) {
+    if (binary) {
       fromBinary(handler.method.input, message);
     } else {
       fromJsonString(handler.method.input, new TextDecoder().decode(message), JSON_READ_OPTIONS);
@@ -200,6 +226,44 @@ async function judgeMessage(
   } catch (error) {
     return invalid(`cannot decode the request message: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * A Connect GET carries its message in the query (RPCs without side effects): the same checks,
+ * plus base64 that does not decode, which connect-es answers with Internal.
+ */
+async function judgeGetRequest(url: string, handler: UniversalHandler, options: RequestGuardOptions): Promise<ConnectError | undefined> {
+  const query = new URL(url).searchParams;
+  const encoding = query.get("encoding");
+  const codec = compressionNamed(query.get("compression"), options);
+  if ((encoding !== "proto" && encoding !== "json") || codec === "unsupported") {
+    return undefined; // the handler refuses these, as the protocol says
+  }
+  const text = query.get("message") ?? "";
+  let bytes: Uint8Array;
+  if (query.get("base64") === "1") {
+    try {
+      bytes = base64Decode(text);
+    } catch {
+      return invalid("the message query parameter is not base64");
+    }
+  } else {
+    bytes = new TextEncoder().encode(text);
+  }
+  if (bytes.byteLength > options.readMaxBytes) {
+    return new ConnectError(`request message larger than the limit of ${options.readMaxBytes} bytes`, Code.ResourceExhausted);
+  }
+  return judgeDecoded(bytes, codec, encoding === "proto", handler, options);
+}
+
+/** The answer to a refused Connect unary request, encoded as the protocol says (a GET is one). */
+function connectUnaryError(error: ConnectError): UniversalServerResponse {
+  const body = errorToJsonBytes(error, undefined);
+  return {
+    status: codeToHttpStatus(error.code),
+    header: new Headers({ "content-type": "application/json", "content-length": String(body.byteLength) }),
+    body: createAsyncIterable([body]),
+  };
 }
 
 /** The one envelope of an enveloped body, or what is wrong with the body. */
