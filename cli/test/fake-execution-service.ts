@@ -9,6 +9,8 @@ import type { ConnectRouter, HandlerContext, ServiceImpl, Transport } from "@con
 import { bearerAuth, newExecutionId } from "@rgrid/common";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
+  ErrorInfo_Reason,
+  ErrorInfoSchema,
   BatchRetryItemSchema,
   ExecutionSchema,
   ExecutionService,
@@ -208,7 +210,10 @@ export class FakeExecutionService {
           return { execution: this.mustGet(existing), original };
         }
         if (!request.force && !TERMINAL.has(original.status)) {
-          throw new ConnectError(`execution ${original.id} is not finished`, Code.FailedPrecondition);
+          // As the real service does: the refusal says why, and the status, in an ErrorInfo.
+          throw new ConnectError(`execution ${original.id} is not finished`, Code.FailedPrecondition, undefined, [
+            { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: ErrorInfo_Reason.NOT_TERMINAL, executionId: original.id, status: original.status }) },
+          ]);
         }
         const retry = this.seed({
           ...original,

@@ -74,6 +74,8 @@ describe("rgrid retry", () => {
     expect(result.stdout).toEqual(["Warning: Execution status is 'running'", "Use --force to retry anyway."]);
     expect(result.stderr).toEqual([]);
     expect(fake.executions.size).toBe(1);
+    // The refusal's ErrorInfo says the status: one call, the CLI does not ask the server again.
+    expect(fake.authorizations).toHaveLength(1);
   });
 
   it("names the actual status when the original is still queued", async () => {

@@ -1,11 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
-import type { RetryExecutionResponse } from "@rgrid/proto";
+import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
+import type { ExecutionStatus, RetryExecutionResponse } from "@rgrid/proto";
 import { aboutExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { executionView, isTerminal, shorten, statusName } from "../present";
+import { executionView, shorten, statusName } from "../present";
 import { toJson } from "../json";
 
 export interface RetryOptions {
@@ -26,8 +27,11 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
       resend(() => client.retryExecution({ executionId: options.executionId, force: options.force, requestId })),
     );
   } catch (error) {
-    if (!options.force && error instanceof ConnectError && error.code === Code.FailedPrecondition) {
-      return explainRefusal(options.executionId, error, context);
+    const notFinished = notTerminalStatus(error);
+    if (!options.force && notFinished !== undefined) {
+      output.stdout(`Warning: Execution status is '${statusName(notFinished)}'`);
+      output.stdout("Use --force to retry anyway.");
+      return ExitCode.failed;
     }
     throw error;
   }
@@ -52,18 +56,11 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
   return ExitCode.success;
 }
 
-/**
- * The server refused because the original is not terminal. The refusal names no status, so the
- * current one is fetched to tell the user what they would be retrying.
- */
-async function explainRefusal(executionId: string, refusal: ConnectError, context: ServerContext): Promise<number> {
-  const { client, resend, output } = context;
-  const { execution } = await aboutExecution(executionId, resend(() => client.getExecution({ executionId })));
-  if (!execution || isTerminal(execution.status)) {
-    // Refused for some other precondition; the server's own message says which.
-    throw refusal;
+/** The original's status when the server refused because it has not finished (its ErrorInfo). */
+function notTerminalStatus(error: unknown): ExecutionStatus | undefined {
+  if (!(error instanceof ConnectError) || error.code !== Code.FailedPrecondition) {
+    return undefined;
   }
-  output.stdout(`Warning: Execution status is '${statusName(execution.status)}'`);
-  output.stdout("Use --force to retry anyway.");
-  return ExitCode.failed;
+  const info = error.findDetails(ErrorInfoSchema).find((detail) => detail.reason === ErrorInfo_Reason.NOT_TERMINAL);
+  return info?.status;
 }

@@ -1,24 +1,50 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import { create } from "@bufbuild/protobuf";
 import { transformErrors } from "@rgrid/common";
+import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
+import type { ExecutionStatus } from "@rgrid/proto";
 
 // The errors this service raises on purpose. Handlers throw these; `mapKnownErrors` turns them
 // into Connect codes in one place, and anything else is left to `hideUnknownErrors`.
 
+/** What a refusal tells clients besides its sentence (ErrorInfo in the protos). */
+export interface Refusal {
+  reason: ErrorInfo_Reason;
+  executionId?: string;
+  status?: ExecutionStatus;
+  file?: string;
+}
+
+/** An error this service raises on purpose, with the detail clients read instead of the text. */
+abstract class RefusalError extends Error {
+  constructor(
+    message: string,
+    readonly refusal?: Refusal,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** The thing asked for does not exist for this caller (another account's is missing too). */
-export class NotFoundError extends Error {
+export class NotFoundError extends RefusalError {
   override name = "NotFoundError";
 }
 
 /** The request is valid but the record's current state does not allow it. */
-export class PreconditionError extends Error {
+export class PreconditionError extends RefusalError {
   override name = "PreconditionError";
 }
 
 /** StorageService could not be reached or timed out; the same request may succeed later. */
-export class StorageUnavailableError extends Error {
+export class StorageUnavailableError extends RefusalError {
   override name = "StorageUnavailableError";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { reason: ErrorInfo_Reason.STORAGE_UNAVAILABLE }, options);
+  }
 }
 
 /** StorageService refused the request because of the objects' state (e.g. an input is missing). */
@@ -38,11 +64,11 @@ export function toConnectError(error: unknown): ConnectError | undefined {
   }
   if (error instanceof NotFoundError) {
     // Same code and wording whether the record is missing or belongs to someone else.
-    return new ConnectError(error.message, Code.NotFound);
+    return withDetail(error, Code.NotFound);
   }
   if (error instanceof PreconditionError) {
     // The caller can fix this by waiting or changing state, not by changing the request shape.
-    return new ConnectError(error.message, Code.FailedPrecondition);
+    return withDetail(error, Code.FailedPrecondition);
   }
   if (error instanceof StorageRejectedError) {
     // Objects are not as the request needs them (missing or wrong size): a state problem.
@@ -50,9 +76,16 @@ export function toConnectError(error: unknown): ConnectError | undefined {
   }
   if (error instanceof StorageUnavailableError) {
     // Transient: clients may re-send, which is safe because every mutation is idempotent.
-    return new ConnectError(error.message, Code.Unavailable);
+    return withDetail(error, Code.Unavailable);
   }
   return undefined;
+}
+
+/** The refusal as a Connect error carrying an ErrorInfo detail, when it has one. */
+function withDetail(error: RefusalError, code: Code): ConnectError {
+  const refusal = error.refusal;
+  const details = refusal === undefined ? [] : [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, refusal) }];
+  return new ConnectError(error.message, code, undefined, details);
 }
 
 /** Maps known errors to Connect codes; unknown ones pass through to `hideUnknownErrors`. */

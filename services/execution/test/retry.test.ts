@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ExecutionStatus, ObjectKind, Outcome, RetryKind } from "@rgrid/proto";
+import { ErrorInfo_Reason, ErrorInfoSchema, ExecutionStatus, ObjectKind, Outcome, RetryKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import { expectCode } from "./expect-code";
 import { countExecutions, finishedExecution, queuedExecution, registeredRunner } from "./flows";
@@ -235,4 +235,22 @@ test("a create re-sent with the request_id of a retry is refused", async () => {
     Code.FailedPrecondition,
     'request_id "taken" was already used for another request',
   );
+});
+
+test("refusals carry an ErrorInfo detail: the reused request id, the status of an unfinished original", async () => {
+  const original = await finishedExecution(h);
+  const other = await finishedExecution(h);
+  await h.alice.retryExecution({ executionId: original.id, requestId: "taken-for-details" });
+  const reused = await expectCode(h.alice.retryExecution({ executionId: other.id, requestId: "taken-for-details" }), Code.FailedPrecondition);
+  expect(reused.findDetails(ErrorInfoSchema)[0]?.reason).toBe(ErrorInfo_Reason.REQUEST_ID_REUSED);
+
+  const missing = await expectCode(h.alice.getExecution({ executionId: `exec_${"f".repeat(32)}` }), Code.NotFound);
+  expect(missing.findDetails(ErrorInfoSchema)[0]?.reason).toBe(ErrorInfo_Reason.NOT_FOUND);
+
+  // The retry above is itself queued: not finished.
+  const queued = (await h.alice.listExecutions({ statuses: [ExecutionStatus.QUEUED] })).executions[0]!;
+  const refused = await expectCode(h.alice.retryExecution({ executionId: queued.id, requestId: "r-queued" }), Code.FailedPrecondition);
+  expect(refused.findDetails(ErrorInfoSchema)).toEqual([
+    expect.objectContaining({ reason: ErrorInfo_Reason.NOT_TERMINAL, executionId: queued.id, status: ExecutionStatus.QUEUED }),
+  ]);
 });

@@ -2,7 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
+import { ErrorInfo_Reason } from "@rgrid/proto";
 import { PreconditionError } from "../errors";
+import { statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";
 import type { ExecutionActivity } from "./execution-activity";
 
@@ -34,9 +36,11 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
       em.clear();
       const execution = await findOwnedExecution(em, caller.accountId, executionId);
       if (isTerminal(execution.status)) {
-        throw new PreconditionError(
-          `execution ${execution.id} is already ${execution.status}; there is nothing to cancel`,
-        );
+        throw new PreconditionError(`execution ${execution.id} is already ${execution.status}; there is nothing to cancel`, {
+          reason: ErrorInfo_Reason.ALREADY_TERMINAL,
+          executionId: execution.id,
+          status: statusToWire(execution.status),
+        });
       }
       if (execution.status === "running") {
         if (execution.cancelRequestedAt !== null) {

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { newExecutionId, validateRequest } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
+import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
 import { linkSignals } from "../abort-signals";
 import { callerOf } from "../auth";
@@ -240,7 +241,9 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
  */
 function requireCreated(earlier: Execution, requestId: string): Execution {
   if (earlier.retryOf !== null) {
-    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`);
+    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`, {
+      reason: ErrorInfo_Reason.REQUEST_ID_REUSED,
+    });
   }
   return earlier;
 }
@@ -256,16 +259,19 @@ async function requireUploaded(storage: StorageGateway, execution: Execution): P
   const problems = declared.flatMap((file, index) => {
     const info = found[index];
     if (info === undefined || !info.exists) {
-      return [`${file.name} (missing)`];
+      return [{ file: file.name, problem: `${file.name} (missing)` }];
     }
     if (Number(info.sizeBytes) !== file.sizeBytes) {
-      return [`${file.name} (expected ${file.sizeBytes} bytes, found ${info.sizeBytes})`];
+      return [{ file: file.name, problem: `${file.name} (expected ${file.sizeBytes} bytes, found ${info.sizeBytes})` }];
     }
     return [];
   });
   if (problems.length > 0) {
-    throw new PreconditionError(
-      `uploads of ${execution.id} are incomplete: ${problems.join(", ")}; upload them and confirm again`,
-    );
+    const listed = problems.map((entry) => entry.problem).join(", ");
+    throw new PreconditionError(`uploads of ${execution.id} are incomplete: ${listed}; upload them and confirm again`, {
+      reason: ErrorInfo_Reason.INPUT_MISSING,
+      executionId: execution.id,
+      file: problems[0]?.file,
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from "@mikro-orm/knex";
 import { Execution } from "../db/entities";
+import { ErrorInfo_Reason } from "@rgrid/proto";
 import { NotFoundError } from "../errors";
 
 /**
@@ -9,7 +10,7 @@ import { NotFoundError } from "../errors";
 export async function findOwnedExecution(em: EntityManager, accountId: string, executionId: string): Promise<Execution> {
   const execution = await em.findOne(Execution, { id: executionId, accountId });
   if (execution === null) {
-    throw new NotFoundError(`execution ${executionId} not found`);
+    throw new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
   }
   return execution;
 }

@@ -1,7 +1,7 @@
 import { LockMode } from "@mikro-orm/core";
 import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
-import { ObjectKind } from "@rgrid/proto";
+import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -15,6 +15,7 @@ import {
   isUniqueViolation,
 } from "../errors";
 import type { StorageGateway } from "../storage";
+import { statusToWire } from "./convert";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -104,7 +105,7 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   });
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
-    throw new NotFoundError(`execution ${request.executionId} not found`);
+    throw new NotFoundError(`execution ${request.executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: request.executionId });
   }
   const earlier = rows.find((row) => row.requestId === request.requestId);
   if (earlier !== undefined) {
@@ -143,9 +144,10 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
 /** A request_id names one request: reusing it for a different one is refused, not answered. */
 function requireRetryOf(earlier: Execution, original: Execution, requestId: string): Execution {
   if (earlier.retryOf !== original.id) {
-    throw new PreconditionError(
-      `request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`,
-    );
+    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`, {
+      reason: ErrorInfo_Reason.REQUEST_ID_REUSED,
+      executionId: original.id,
+    });
   }
   return earlier;
 }
@@ -155,6 +157,7 @@ function requireTerminal(original: Execution): void {
     throw new PreconditionError(
       `execution ${original.id} is ${original.status}; only completed, failed, timed_out or cancelled ` +
         `executions can be retried without force`,
+      { reason: ErrorInfo_Reason.NOT_TERMINAL, executionId: original.id, status: statusToWire(original.status) },
     );
   }
 }
@@ -172,7 +175,11 @@ async function copyObjects(deps: RetryDeps, original: Execution, newId: string):
     // the copy) can leave objects behind that only this call knows about.
     await removeCopies(deps, newId);
     if (error instanceof StorageRejectedError) {
-      throw new PreconditionError(`cannot retry ${original.id}: ${error.message}; nothing was created`, { cause: error });
+      throw new PreconditionError(
+        `cannot retry ${original.id}: ${error.message}; nothing was created`,
+        { reason: ErrorInfo_Reason.INPUT_MISSING, executionId: original.id },
+        { cause: error },
+      );
     }
     if (error instanceof StorageUnavailableError) {
       throw new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause: error });
@@ -190,12 +197,17 @@ function requireSameSizes(original: Execution, copied: readonly ObjectInfo[]): v
   for (const { kind, file } of expected) {
     const found = copied.find((info) => info.ref?.kind === kind && info.ref.name === file.name);
     if (found === undefined || !found.exists) {
-      throw new PreconditionError(`cannot retry ${original.id}: ${file.name} was not copied; nothing was created`);
+      throw new PreconditionError(`cannot retry ${original.id}: ${file.name} was not copied; nothing was created`, {
+        reason: ErrorInfo_Reason.INPUT_MISSING,
+        executionId: original.id,
+        file: file.name,
+      });
     }
     if (Number(found.sizeBytes) !== file.sizeBytes) {
       throw new PreconditionError(
         `cannot retry ${original.id}: ${file.name} has ${found.sizeBytes} bytes in storage but ` +
           `${file.sizeBytes} were recorded; nothing was created`,
+        { reason: ErrorInfo_Reason.INPUT_MISSING, executionId: original.id, file: file.name },
       );
     }
   }
