@@ -1,6 +1,7 @@
 // Re-sending calls that failed in transit, with exponential backoff and jitter so that many
 // runners recovering from the same outage do not retry in lockstep.
 
+import { setTimeout as delay } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sendWithResends } from "@rgrid/common/backoff";
 
@@ -50,19 +51,12 @@ export function retryTransient<T>(operation: () => Promise<T>, options: RetryOpt
   });
 }
 
-/** Resolves after `ms`, or as soon as `signal` aborts. */
+/** Resolves after `ms`, or as soon as `signal` aborts: being stopped ends a wait, it is not an error. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
+  // An aborted wait rejects with the signal's reason, whatever it is.
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    if (signal?.aborted !== true) {
+      throw error;
     }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { sendWithResends } from "@rgrid/common";
 import type { BucketItem, Client } from "minio";
 import { CopyDestinationOptions, CopySourceOptions, S3Error } from "minio";
@@ -211,6 +212,3 @@ function translate(error: unknown, operation: string): unknown {
   return error;
 }
 
-function sleep(millis: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, millis));
-}
