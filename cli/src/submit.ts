@@ -14,6 +14,7 @@ import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
 import type { ServerContext } from "./context";
 import { UsageError } from "./errors";
 import type { InputPlan } from "./inputs";
+import { createUploadProgress } from "./upload-progress";
 
 /** Files digested or uploaded at once per execution: enough to overlap latency, few enough to bound memory. */
 export const TRANSFER_CONCURRENCY = 4;
@@ -105,6 +106,7 @@ export async function digestInputs(
 export async function submitExecution(
   context: ServerContext,
   submission: { script: PreparedScript; args: string[]; inputs: LocalFile[]; settings: ExecutionSettings },
+  options: { showProgress?: boolean } = {},
 ): Promise<Execution> {
   const { client, resend } = context;
   const { script, inputs, settings } = submission;
@@ -136,7 +138,13 @@ export async function submitExecution(
     { file: script.file, grant: created.scriptUpload },
     ...inputs.map((file) => ({ file, grant: created.inputUploads.find((grant) => grant.name === file.name) })),
   ];
-  await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant));
+  const totalBytes = uploads.reduce((sum, { file }) => sum + file.digest.sizeBytes, 0);
+  const progress = createUploadProgress(totalBytes, options.showProgress === true ? context.output.status : undefined);
+  try {
+    await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant, progress.sent));
+  } finally {
+    progress.end();
+  }
   const confirmed = await resend(() => client.confirmUploads({ executionId }));
   return confirmed.execution ?? createdExecution;
 }
@@ -156,9 +164,9 @@ function fileInfo(file: LocalFile): FileInfo {
   return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.digest.sizeBytes), sha256: file.digest.sha256 });
 }
 
-async function upload(file: LocalFile, grant: TransferGrant | undefined): Promise<void> {
+async function upload(file: LocalFile, grant: TransferGrant | undefined, onBytes: (bytes: number) => void): Promise<void> {
   if (!grant) {
     throw new Error(`the server returned no upload grant for ${file.name}`);
   }
-  await uploadFile(grant, file.localPath, file.digest.sizeBytes);
+  await uploadFile(grant, file.localPath, file.digest.sizeBytes, onBytes);
 }

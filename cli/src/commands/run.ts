@@ -44,12 +44,12 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
   const { output } = context;
   const plan = await planInputs(options.args, options.cwd);
   requireDistinctNames(script, plan);
-  const submitted = await submitExecution(context, {
-    script,
-    args: plan.args,
-    inputs: await digestInputs(plan),
-    settings: options.settings,
-  });
+  const submitted = await submitExecution(
+    context,
+    { script, args: plan.args, inputs: await digestInputs(plan), settings: options.settings },
+    // One run has the status line to itself; a batch shows its own progress instead.
+    { showProgress: !options.json },
+  );
   const executionId = submitted.id;
 
   if (!options.wait) {

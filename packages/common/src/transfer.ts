@@ -46,7 +46,7 @@ export async function digestFile(path: string): Promise<FileDigest> {
  * Streams a local file to the grant's URL with an explicit Content-Length (S3 presigned PUTs
  * refuse chunked bodies). Memory use is bounded by stream buffers, not the file size.
  */
-export async function uploadFile(grant: Grant, path: string, sizeBytes: number): Promise<void> {
+export async function uploadFile(grant: Grant, path: string, sizeBytes: number, onBytes?: (bytes: number) => void): Promise<void> {
   const request = openRequest(grant, { "content-length": String(sizeBytes) });
   const response = waitForResponse(request);
   // Not pipeline(): a server may answer and close before the request reports 'finish', which
@@ -54,6 +54,9 @@ export async function uploadFile(grant: Grant, path: string, sizeBytes: number):
   // answer is what counts; a failing read aborts the request, which rejects `response`.
   const source = createReadStream(path);
   source.once("error", (error) => request.destroy(error));
+  if (onBytes !== undefined) {
+    source.on("data", (chunk) => onBytes(chunk.length));
+  }
   source.pipe(request);
   const res = await response;
   const body = await readSmallBody(res);
