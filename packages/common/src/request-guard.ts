@@ -210,7 +210,7 @@ async function judgeDecoded(
     try {
       message = await codec.decompress(message, options.readMaxBytes);
     } catch (error) {
-      if (error instanceof ConnectError && error.code === Code.ResourceExhausted) {
+      if (isOverReadLimit(error)) {
         return new ConnectError(`request message larger than the limit of ${options.readMaxBytes} bytes once decompressed`, Code.ResourceExhausted);
       }
       return invalid(`the request message is not valid ${codec.name} data`);
@@ -226,6 +226,19 @@ async function judgeDecoded(
   } catch (error) {
     return invalid(`cannot decode the request message: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * Whether decompressing failed for the size of the result. connect-node says so with
+ * ResourceExhausted, judging by the zlib error's code — unless that error comes from another
+ * realm (as under jest), when it says Internal; the code is then still on the cause.
+ */
+function isOverReadLimit(error: unknown): boolean {
+  if (!(error instanceof ConnectError)) {
+    return false;
+  }
+  const cause = error.cause as { code?: unknown } | undefined;
+  return error.code === Code.ResourceExhausted || cause?.code === "ERR_BUFFER_TOO_LARGE";
 }
 
 /**
