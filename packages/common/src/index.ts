@@ -14,3 +14,4 @@ export * from "./concurrency";
 export * from "./backoff";
 export * from "./signals";
 export * from "./cors";
+export * from "./heap";
