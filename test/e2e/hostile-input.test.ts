@@ -248,7 +248,7 @@ const isJson = (raw: RawCase) => raw.body.contentType === "application/json";
 
 // connect-es 2.1.2 on its own answers a binary body it cannot parse (invalid UTF-8 in a string, a
 // wrong wire type, a truncated length) with Internal, before any interceptor or error map of ours
-// runs; the common server checks such bodies first (packages/common/src/undecodable-request.ts).
+// runs; the common server checks such bodies first (packages/common/src/request-guard.ts).
 test("undecodable binary protobuf bodies are answered InvalidArgument", async () => {
   const random = seededRandom(SEED);
   const answers: string[] = [];
