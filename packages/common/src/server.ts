@@ -35,6 +35,8 @@ export interface ServerOptions {
    * answer. 1 GiB (or readMaxBytes, if larger) unless set; tests set less.
    */
   discardMaxBytes?: number;
+  /** How long an HTTP/2 connection may carry nothing before the server ends it; 5 minutes unless set. */
+  idleSessionMillis?: number;
   /** With a certificate and key the port speaks TLS and picks HTTP/2 or HTTP/1.1 by ALPN. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Exact origins whose browser pages may call (CORS); none by default. */
@@ -56,6 +58,9 @@ export interface RunningServer {
 export interface ConnectServer {
   listen(port: number, host: string): Promise<RunningServer>;
 }
+
+/** See ServerOptions.idleSessionMillis. */
+const IDLE_SESSION_MILLIS = 5 * 60 * 1000;
 
 // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n": a connection opening with this is HTTP/2 with prior
 // knowledge (h2c); anything else on a plain-text port is HTTP/1.x.
@@ -82,6 +87,9 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
   const trackSession = (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    // Node never ends an idle HTTP/2 connection itself: one a client leaves open and forgets
+    // would keep its socket and memory for good. GOAWAY lets its open calls finish.
+    session.setTimeout(options.idleSessionMillis ?? IDLE_SESSION_MILLIS, () => session.close());
   };
 
   return {

@@ -215,3 +215,23 @@ test("without a fallback, a path that is no RPC is 404", async () => {
     await bare.close(1000);
   }
 });
+
+test("an HTTP/2 connection that carries nothing for idleSessionMillis is ended by the server", async () => {
+  const idle = await createConnectServer({
+    routes: (router) => registerHealth(router, [], () => true),
+    readMaxBytes: 1024,
+    idleSessionMillis: 300,
+    logger: silentLogger,
+  }).listen(0, "127.0.0.1");
+  const session = http2.connect(idle.url);
+  try {
+    const goaway = new Promise<string>((resolve) => session.once("goaway", () => resolve("goaway")));
+    const health = createClient(Health, createGrpcTransport({ baseUrl: idle.url }));
+    expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 3000));
+    await expect(Promise.race([goaway, timeout])).resolves.toBe("goaway");
+  } finally {
+    session.destroy();
+    await idle.close(1000);
+  }
+});
