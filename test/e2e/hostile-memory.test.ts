@@ -8,13 +8,16 @@
 //
 // With RGRID_HOSTILE_MEMORY_BENCH=1 (what `node bench/dist/hostile-memory.js` sets) it runs the
 // benchmark instead: RSS of both services after 1,000 requests and after 10,000 more, and each
-// one's live heap at the end.
+// one's live heap at the end. With RGRID_TEST_POSTGRES_URL set, execution-service keeps its
+// records in a PostgreSQL database of its own.
 import { Code } from "@connectrpc/connect";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { HEAP_SNAPSHOT_OPTIONS, liveHeapMiB, prepareHostileLoad, residentMiB } from "../support/hostile-memory";
 import type { HostileLoad } from "../support/hostile-memory";
 import type { FuzzOutcome } from "../support/fuzz-clients";
+import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
+import type { ScratchDatabase } from "../support/postgres";
 
 const BENCH = process.env.RGRID_HOSTILE_MEMORY_BENCH === "1";
 const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_261_201);
@@ -29,16 +32,20 @@ const SERVICES = ["execution", "storage"] as const;
 // `--require <file>` of a file that calls boundHeapGrowth() from @rgrid/common.
 const NODE_OPTIONS = `${HEAP_SNAPSHOT_OPTIONS} ${process.env.RGRID_SERVICE_NODE_OPTIONS ?? ""}`.trim();
 
+let database: ScratchDatabase | undefined;
+
 beforeAll(async () => {
-  grid = await startTestGrid({ runners: 0, executionEnv: { NODE_OPTIONS }, storageEnv: { NODE_OPTIONS } });
+  database = postgresServerUrl === undefined ? undefined : await createScratchDatabase(postgresServerUrl);
+  grid = await startTestGrid({ runners: 0, databaseUrl: database?.url, executionEnv: { NODE_OPTIONS }, storageEnv: { NODE_OPTIONS } });
   // The bench sends the mix as the fuzz suites do; the check sends over-limit requests more
   // often, so that anything they leave behind shows within a short run.
-  load = await prepareHostileLoad(grid, { seed: SEED, overLimitEvery: BENCH ? 250 : 60 });
+  load = await prepareHostileLoad(grid, { seed: SEED, overLimitEvery: BENCH ? 250 : 60, databaseUrl: database?.url });
 });
 
 afterAll(async () => {
   load?.close();
   await grid?.shutdown();
+  await database?.drop();
 });
 
 const pidOf = (name: string) => grid.processes.find((service) => service.name === name)?.pid;
@@ -99,7 +106,7 @@ const liveHeaps = async () =>
   // Straight to stdout, not through jest's console: this is the benchmark's report.
   process.stdout.write(
     [
-      `\nhostile memory: seed ${SEED}, 11,000 requests in ${seconds.toFixed(0)} s; answers of the last 10,000: ${JSON.stringify(codes)}`,
+      `\nhostile memory (${database === undefined ? "SQLite" : "PostgreSQL"}): seed ${SEED}, 11,000 requests in ${seconds.toFixed(0)} s; answers of the last 10,000: ${JSON.stringify(codes)}`,
       `${"service".padEnd(18)}${"RSS @1,000".padStart(12)}${"RSS @11,000".padStart(12)}${"growth".padStart(12)}  <= 30 MiB${"live heap".padStart(14)}`,
       ...rows,
     ].join("\n") + "\n\n",

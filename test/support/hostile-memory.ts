@@ -48,6 +48,8 @@ const CONCURRENCY = 8;
 
 export interface HostileLoadOptions {
   seed: number;
+  /** The grid's database (for making a second account); its SQLite file unless given. */
+  databaseUrl?: string;
   /**
    * In every this many requests (a multiple of 10, at least 30), three are over the request size
    * limit: one each to ExecutionService, RunnerService and StorageService.
@@ -80,12 +82,12 @@ async function uploadedExecution(client: ExecutionClient, apiKey: string, reques
 }
 
 /** Prepares the targets the mix aims at (an own and a foreign execution, a runner) on `grid`. */
-export async function prepareHostileLoad(grid: TestGrid, { seed, overLimitEvery }: HostileLoadOptions): Promise<HostileLoad> {
+export async function prepareHostileLoad(grid: TestGrid, { seed, overLimitEvery, databaseUrl }: HostileLoadOptions): Promise<HostileLoad> {
   if (overLimitEvery % 10 !== 0 || overLimitEvery < 30) throw new Error("overLimitEvery must be a multiple of 10, at least 30");
   const otherApiKey = await runServiceCommand(
     serviceEntry("@rgrid/execution"),
     ["create-api-key", "--account", "memory-other"],
-    { PATH: process.env.PATH ?? "", RGRID_DATABASE_URL: `sqlite:${join(grid.dataDir, "rgrid.db")}` },
+    { PATH: process.env.PATH ?? "", RGRID_DATABASE_URL: databaseUrl ?? `sqlite:${join(grid.dataDir, "rgrid.db")}` },
     grid.dataDir,
   );
   const setup = createClient(ExecutionService, fuzzTransport("connect-binary", grid.executionUrl));
