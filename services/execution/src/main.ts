@@ -1,6 +1,6 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, createInternalClient, createLogger, exitOnStopSignal } from "@rgrid/common";
+import { ConfigError, boundHeapGrowth, createInternalClient, createLogger, exitOnStopSignal } from "@rgrid/common";
 import type { Logger, RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { issueApiKey } from "./accounts";
@@ -30,6 +30,8 @@ const USAGE = `usage:
                                                 that do not exist (older than the grace period)`;
 
 async function serve(logger: Logger): Promise<void> {
+  // Garbage from a burst of requests is collected soon instead of held as room (see heap.ts).
+  boundHeapGrowth();
   const config = loadExecutionConfig(process.env, process.cwd());
   const db = await openDatabase(config.database);
   const applied = await db.migrate();

@@ -46,6 +46,7 @@ export const LIMITS = {
   sandboxWarningChars: 500,
   heartbeatExecutions: 1000,
   credentialChars: 256,
+  envKeyChars: 256,
   scriptFilterChars: 1024,
 } as const;
 
@@ -141,6 +142,9 @@ function envProblem(env: { [key: string]: string }): string | undefined {
     return `must have at most ${LIMITS.envEntries} entries`;
   }
   for (const [key, value] of entries) {
+    if (key.length > LIMITS.envKeyChars) {
+      return `keys must be at most ${LIMITS.envKeyChars} characters`;
+    }
     if (!ENV_KEY_PATTERN.test(key)) {
       return `key ${JSON.stringify(key)} must match ${ENV_KEY_PATTERN.source}`;
     }

@@ -33,6 +33,7 @@ const createRows: Array<[string, Partial<Omit<CreateExecutionRequest, "$typeName
   ["env", { env: { "1BAD": "x" } }],
   ["env", { env: { "A-B": "x" } }],
   ["env", { env: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`K${i}`, "v"])) }],
+  ["env", { env: { ["K".repeat(70_000)]: "x" } }],
   ["env", { env: { BIG: "x".repeat(64 * 1024 + 1) } }],
   ["inputs", { inputs: [file("a.json"), file("a.json")] }],
   ["inputs", { inputs: [file("process.py")] }],

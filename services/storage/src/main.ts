@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, exitOnStopSignal } from "@rgrid/common";
+import { ConfigError, boundHeapGrowth, createLogger, exitOnStopSignal } from "@rgrid/common";
 import { openBackend } from "./backend";
 import { systemClock } from "./clock";
 import { loadStorageConfig } from "./config";
@@ -7,6 +7,8 @@ import { createStorageServer } from "./server";
 const logger = createLogger("storage");
 
 async function main(): Promise<void> {
+  // Garbage from a burst of requests is collected soon instead of held as room (see heap.ts).
+  boundHeapGrowth();
   const config = loadStorageConfig(process.env, process.cwd());
   // Known only once listening; signed URLs default to it.
   const listening: { url?: string } = {};
