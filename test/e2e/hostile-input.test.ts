@@ -18,7 +18,7 @@ import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { hostileRequest } from "../support/hostile-requests";
 import type { ExecutionClient, FuzzTargets, HostileCase, RpcName } from "../support/hostile-requests";
-import { PROCEDURES, rawHostileRequests } from "../support/hostile-raw";
+import { PROCEDURES, RAW_RPCS, TYPED_RPCS, rawHostileRequests } from "../support/hostile-raw";
 import type { RawCase, UnaryRpcName } from "../support/hostile-raw";
 import { postRawConnect } from "../support/raw-connect";
 import { seededRandom } from "../support/seeded-random";
@@ -33,23 +33,8 @@ const CONCURRENCY = 8;
 /** The service default (RGRID_MAX_TIMEOUT_SECONDS unset in the test grid). */
 const MAX_TIMEOUT_SECONDS = 86_400;
 
-const RPCS: RpcName[] = [
-  "createExecution",
-  "confirmUploads",
-  "getExecution",
-  "listExecutions",
-  "retryExecution",
-  "getLogs",
-  "getOutputDownloads",
-  "followLogs",
-  "cancelExecution",
-  "retryBatch",
-  "getBatch",
-  "createSession",
-];
-/** Empty requests: a typed client cannot malform them, so only raw bodies are sent. */
-const RAW_ONLY_RPCS: UnaryRpcName[] = ["getSession", "deleteSession"];
-const UNARY_RPCS = [...RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs"), ...RAW_ONLY_RPCS];
+const RPCS = TYPED_RPCS;
+const UNARY_RPCS = RAW_RPCS;
 
 let grid: TestGrid;
 let otherApiKey: string;

@@ -17,7 +17,7 @@ import type { FuzzOutcome, FuzzProtocol } from "./fuzz-clients";
 import type { TestGrid } from "./grid";
 import { FRAME_ROUTES, frameCases, methodsOf, openSession, sendFrame } from "./hostile-frames";
 import type { FrameTarget } from "./hostile-frames";
-import { PROCEDURES, rawHostileRequests } from "./hostile-raw";
+import { PROCEDURES, RAW_RPCS, TYPED_RPCS, rawHostileRequests } from "./hostile-raw";
 import type { UnaryRpcName } from "./hostile-raw";
 import { hostileRequest } from "./hostile-requests";
 import type { ExecutionClient, FuzzTargets, RpcName } from "./hostile-requests";
@@ -28,21 +28,7 @@ import type { StorageClient } from "./hostile-storage-requests";
 import { postRawConnect } from "./raw-connect";
 import { seededRandom } from "./seeded-random";
 
-const EXECUTION_RPCS: RpcName[] = [
-  "createExecution",
-  "confirmUploads",
-  "getExecution",
-  "listExecutions",
-  "retryExecution",
-  "getLogs",
-  "getOutputDownloads",
-  "followLogs",
-  "cancelExecution",
-  "retryBatch",
-  "getBatch",
-  "createSession",
-];
-const RAW_RPCS: UnaryRpcName[] = [...EXECUTION_RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs"), "getSession", "deleteSession"];
+const EXECUTION_RPCS = TYPED_RPCS;
 
 const CONCURRENCY = 8;
 

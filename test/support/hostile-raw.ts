@@ -8,6 +8,32 @@ import type { SeededRandom } from "./seeded-random";
 /** The unary RPCs: a raw Connect unary POST cannot reach a streaming one. */
 export type UnaryRpcName = Exclude<RpcName, "followLogs">;
 
+/** Every ExecutionService RPC a typed client can send malformed requests to. */
+export const TYPED_RPCS: readonly RpcName[] = [
+  "createExecution",
+  "confirmUploads",
+  "getExecution",
+  "listExecutions",
+  "retryExecution",
+  "getLogs",
+  "getOutputDownloads",
+  "followLogs",
+  "cancelExecution",
+  "retryBatch",
+  "getBatch",
+  "createSession",
+];
+
+/**
+ * Every unary RPC, for raw bodies; GetSession and DeleteSession take empty requests that a typed
+ * client cannot malform, so they get raw bodies only.
+ */
+export const RAW_RPCS: readonly UnaryRpcName[] = [
+  ...TYPED_RPCS.filter((rpc): rpc is UnaryRpcName => rpc !== "followLogs"),
+  "getSession",
+  "deleteSession",
+];
+
 export const PROCEDURES: Record<UnaryRpcName, string> = {
   createExecution: "rgrid.v1.ExecutionService/CreateExecution",
   confirmUploads: "rgrid.v1.ExecutionService/ConfirmUploads",
