@@ -38,7 +38,7 @@ function scriptProcesses(): string[] {
   });
 }
 
-test("Ctrl-C stops the runner first, reports its running execution, and the grid is down within 3 s", async () => {
+test("Ctrl-C stops the runner first, reports its running execution, and the grid is down within seconds", async () => {
   const configPath = join(dataDir, "cli.json");
   // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
   const launcher = spawn(process.execPath, [LAUNCHER], {
@@ -76,13 +76,20 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
       (status) => status === ExecutionStatus.RUNNING,
       (status) => `the script never ran (${String(status)})`,
     );
-    expect(scriptProcesses()).not.toEqual([]);
+    // Running is recorded at the claim; the script starts a moment later.
+    await pollUntil(
+      async () => scriptProcesses(),
+      (found) => found.length > 0,
+      () => "the script's process never appeared",
+    );
 
     const pressed = performance.now();
     process.kill(-(launcher.pid as number), "SIGINT");
     expect(await exited).toBe(0);
     const stopMillis = performance.now() - pressed;
-    expect(stopMillis).toBeLessThan(3000);
+    // About 0.2–0.6 s on a quiet machine; the bound leaves room for a loaded one, and still fails
+    // the old behaviour of waiting out the runner's 30 s shutdown grace.
+    expect(stopMillis).toBeLessThan(10_000);
     expect(scriptProcesses()).toEqual([]);
     expect(lines.some((line) => line.includes("grid     | stopped"))).toBe(true);
 
