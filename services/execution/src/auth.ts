@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { bearerToken, matchesAnySecret } from "@rgrid/common";
 import { ExecutionService, Health, RunnerService } from "@rgrid/proto";
 import type { Database } from "./db/orm";
 import { ApiKey } from "./db/entities";
+import { hashSecret, newSecret } from "./secrets";
 import { sessionTokenFrom } from "./sessions/cookie";
 import { foreignOriginProblem } from "./sessions/origin";
 import { findLiveSession } from "./sessions/sessions";
@@ -24,12 +24,10 @@ export const API_KEY_PREFIX = "rgrid_";
 
 /** A new API key: a recognisable prefix and 32 random bytes. Only its hash is ever stored. */
 export function generateApiKey(): string {
-  return API_KEY_PREFIX + randomBytes(32).toString("base64url");
+  return API_KEY_PREFIX + newSecret();
 }
 
-export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
-}
+export const hashApiKey = hashSecret;
 
 export interface AuthDeps {
   db: Database;
@@ -146,7 +144,7 @@ async function callerForApiKey(db: Database, cache: ApiKeyCache, key: string | u
   if (cached !== undefined) {
     return cached;
   }
-  const caller = await findApiKeyCaller(db, key);
+  const caller = await callerForKeyHash(db, keyHash);
   if (caller !== undefined) {
     cache.set(keyHash, caller);
   }
@@ -155,10 +153,11 @@ async function callerForApiKey(db: Database, cache: ApiKeyCache, key: string | u
 
 /** The account an API key belongs to, looked up now (no cache): for signing in with a key. */
 export async function findApiKeyCaller(db: Database, key: string): Promise<Caller | undefined> {
-  if (!key.startsWith(API_KEY_PREFIX)) {
-    return undefined;
-  }
-  const apiKey = await db.fork().findOne(ApiKey, { keyHash: hashApiKey(key) });
+  return key.startsWith(API_KEY_PREFIX) ? callerForKeyHash(db, hashApiKey(key)) : undefined;
+}
+
+async function callerForKeyHash(db: Database, keyHash: string): Promise<Caller | undefined> {
+  const apiKey = await db.fork().findOne(ApiKey, { keyHash });
   return apiKey === null ? undefined : { accountId: apiKey.accountId, actorId: apiKey.id };
 }
 

@@ -1,10 +1,11 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import type { Client, Interceptor } from "@connectrpc/connect";
 import { bearerAuth } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
 import type { Execution } from "../src/db/entities";
-import { LogLine, Session } from "../src/db/entities";
+import { Execution as ExecutionRow, LogLine, Session } from "../src/db/entities";
 import { createExecutionService } from "../src/server";
 import type { ExecutionService as ServedExecutionService } from "../src/server";
 import { issueSignInToken } from "../src/sessions/sessions";
@@ -114,6 +115,8 @@ describeOnEachDatabase("console API", (driver) => {
     ]);
     const batch = await client.getBatch({ batchId: BATCH });
     expect(batch.total).toBe(4);
+    const firstOfBatch = await scratch.db.fork().findOneOrFail(ExecutionRow, { batchId: BATCH }, { orderBy: { createdAt: "asc" } });
+    expect(batch.createdAt && timestampDate(batch.createdAt)).toEqual(firstOfBatch.createdAt);
     expect(batch.counts.map((entry) => [entry.status, entry.count])).toEqual([
       [ExecutionStatus.QUEUED, 1],
       [ExecutionStatus.COMPLETED, 1],

@@ -348,7 +348,6 @@ async function newestChange(dir: string): Promise<Date | undefined> {
   return newestMillis === undefined ? undefined : new Date(newestMillis);
 }
 
-/** Counts bytes passing through and fails the stream once they exceed the limit. */
 /** Counts and digests the bytes passing through, and stops them at the limit. */
 class ByteLimit extends Transform {
   bytes = 0;

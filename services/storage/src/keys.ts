@@ -98,12 +98,12 @@ const STAGED_SEGMENT = "staged";
 
 /** The object a staged upload becomes, or undefined when `key` is not a well-formed staged key. */
 export function parseStagedKey(key: string): ParsedKey | undefined {
-  const match = /^executions\/([^/]+)\/staged\/(.+)$/.exec(key);
-  if (!match) {
+  const executionId = executionIdOfKey(key);
+  const staged = executionId === undefined ? "" : `${executionPrefix(executionId)}${STAGED_SEGMENT}/`;
+  if (executionId === undefined || !key.startsWith(staged)) {
     return undefined;
   }
-  const [, executionId, rest] = match as unknown as [string, string, string];
-  const parsed = parseObjectKey(`${EXECUTIONS_PREFIX}${executionId}/${rest}`);
+  const parsed = parseObjectKey(executionPrefix(executionId) + key.slice(staged.length));
   return parsed !== undefined && isStagedKind(parsed.kind) ? parsed : undefined;
 }
 

@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
-import { ErrorInfo_Reason } from "@rgrid/proto";
 import { PreconditionError } from "../errors";
 import { statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";

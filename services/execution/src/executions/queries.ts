@@ -1,6 +1,6 @@
 import type { EntityManager } from "@mikro-orm/knex";
-import { Execution } from "../db/entities";
 import { ErrorInfo_Reason } from "@rgrid/proto";
+import { Execution } from "../db/entities";
 import { NotFoundError } from "../errors";
 
 /**

@@ -68,9 +68,10 @@ export class AlreadyRetriedError extends PreconditionError {
 }
 
 /**
- * The retry rules (docs/architecture.md, "The retry rules"). The order matters: storage copies the objects first, with no
- * transaction open; only then does one short transaction re-check the original and insert the
- * retry. Whatever fails after the copy removes the copies, so nothing half-made remains.
+ * The retry rules (docs/architecture.md, "The retry rules"). The order matters: storage copies
+ * the objects first, with no transaction open; only then does one short transaction re-check the
+ * original and insert the retry. Whatever fails after the copy removes the copies, so nothing
+ * half-made remains.
  */
 export function createRetryExecution(deps: RetryDeps): RetryExecution {
   // Identical requests arriving together (a client re-sending after a transport error) share

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/knex";
 import { Session, SignInToken } from "../db/entities";
+import { hashSecret, newSecret } from "../secrets";
 
 /** Sessions last a week unless configured otherwise; sign-in links a day, and only once. */
 export const DEFAULT_SESSION_TTL_SECONDS = 7 * 24 * 3600;
@@ -12,14 +13,6 @@ export interface OpenedSession {
   session: Session;
 }
 
-function secretToken(): string {
-  return randomBytes(32).toString("base64url");
-}
-
-export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
-}
-
 /** Records a new session for the account; expired sessions of anyone are pruned on the way. */
 export async function openSession(
   em: EntityManager,
@@ -28,11 +21,11 @@ export async function openSession(
   ttlSeconds: number,
 ): Promise<OpenedSession> {
   await em.nativeDelete(Session, { expiresAt: { $lt: now } });
-  const token = secretToken();
+  const token = newSecret();
   const session = em.create(Session, {
     id: `sess_${randomBytes(16).toString("hex")}`,
     accountId: account.accountId,
-    tokenHash: hashToken(token),
+    tokenHash: hashSecret(token),
     apiKeyId: account.apiKeyId,
     createdAt: now,
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
@@ -44,7 +37,7 @@ export async function openSession(
 
 /** The live session a cookie names: not revoked and not expired. */
 export async function findLiveSession(em: EntityManager, token: string, now: Date): Promise<Session | undefined> {
-  const session = await em.findOne(Session, { tokenHash: hashToken(token), revokedAt: null, expiresAt: { $gt: now } });
+  const session = await em.findOne(Session, { tokenHash: hashSecret(token), revokedAt: null, expiresAt: { $gt: now } });
   return session ?? undefined;
 }
 
@@ -54,9 +47,9 @@ export async function revokeSession(em: EntityManager, sessionId: string, now: D
 
 /** A new single-use sign-in token for the account; the link that carries it is the caller's to build. */
 export async function issueSignInToken(em: EntityManager, accountId: string, now: Date): Promise<string> {
-  const token = secretToken();
+  const token = newSecret();
   em.create(SignInToken, {
-    tokenHash: hashToken(token),
+    tokenHash: hashSecret(token),
     accountId,
     createdAt: now,
     expiresAt: new Date(now.getTime() + SIGN_IN_TOKEN_TTL_SECONDS * 1000),
@@ -71,7 +64,7 @@ export async function issueSignInToken(em: EntityManager, accountId: string, now
  * uses through. Returns the account it signs in, or undefined when it is unknown, used or expired.
  */
 export async function spendSignInToken(em: EntityManager, token: string, now: Date): Promise<string | undefined> {
-  const tokenHash = hashToken(token);
+  const tokenHash = hashSecret(token);
   const spent = await em.nativeUpdate(SignInToken, { tokenHash, usedAt: null, expiresAt: { $gt: now } }, { usedAt: now });
   if (spent !== 1) {
     return undefined;
