@@ -90,11 +90,11 @@ export function createQueryClient(events: ConnectionEvents): QueryClient {
     defaultOptions: {
       queries: {
         retry: (_failureCount, error) => isConnectionLost(error),
-        retryDelay: (failureCount) => events.retryDelayMs(failureCount - 1),
+        // TanStack counts failures before this one: 0 for the first re-send.
+        retryDelay: (failureCount) => events.retryDelayMs(failureCount),
         staleTime: 1000,
-        refetchOnWindowFocus: true,
       },
-      mutations: { retry: false, retryDelay: (failureCount) => events.retryDelayMs(failureCount - 1) },
+      mutations: { retryDelay: (failureCount) => events.retryDelayMs(failureCount) },
     },
   });
   // Each failed attempt, not only the last one, so the banner shows while queries retry.

@@ -4,17 +4,19 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { errorMessage, type ConnectionEvents } from "./connection";
 import { streamName, type StreamName } from "./format";
-import { ExecutionService } from "./proto";
+import { ExecutionService, type ExecutionStatus } from "./proto";
 
-export type LogLine = { sequence: number; stream: StreamName; text: string };
+type LogLine = { sequence: number; stream: StreamName; text: string };
 
-export type FollowState = "connecting" | "streaming" | "reconnecting" | "ended" | "failed";
+type FollowState = "connecting" | "streaming" | "reconnecting" | "ended" | "failed";
 
 export type FollowLogs = {
   /** Grows in place as lines arrive; `count` changes with it. */
   lines: readonly LogLine[];
   count: number;
   state: FollowState;
+  /** The execution's status as the stream last reported it. */
+  status?: ExecutionStatus;
   error?: string;
 };
 
@@ -24,24 +26,21 @@ export type FollowLogs = {
  * sequence seen, and lines are kept only when their sequence is past it: nothing missed, nothing
  * shown twice.
  */
-export function useFollowLogs(executionId: string, events: ConnectionEvents, onEnd?: () => void): FollowLogs {
+export function useFollowLogs(executionId: string, events: ConnectionEvents): FollowLogs {
   const transport = useTransport();
   const client = useMemo(() => createClient(ExecutionService, transport), [transport]);
-  const [lines, setLines] = useState<LogLine[]>([]);
+  // Appended to in place (a copy per batch of lines would cost O(n²) over a long log); `count`
+  // is the state that renders it. The page is remounted per execution, so it starts empty.
+  const lines = useRef<LogLine[]>([]);
   const [count, setCount] = useState(0);
   const [state, setState] = useState<FollowState>("connecting");
+  const [status, setStatus] = useState<ExecutionStatus>();
   const [error, setError] = useState<string>();
-  const onEndRef = useRef(onEnd);
-  onEndRef.current = onEnd;
 
   useEffect(() => {
     const abort = new AbortController();
-    const received: LogLine[] = [];
-    setLines(received);
-    setCount(0);
-    setState("connecting");
-    setError(undefined);
-    let lastSequence = 0n;
+    const received = lines.current;
+    let lastSequence = BigInt(received.at(-1)?.sequence ?? 0);
     let failures = 0;
 
     const follow = async () => {
@@ -58,17 +57,19 @@ export function useFollowLogs(executionId: string, events: ConnectionEvents, onE
               received.push({ sequence: Number(entry.sequence), stream: streamName(entry.stream), text: entry.line });
             }
             if (received.length !== before) setCount(received.length);
+            setStatus(response.status);
             setState("streaming");
           }
           if (abort.signal.aborted) return;
           setState("ended");
-          onEndRef.current?.();
           return;
         } catch (caught) {
           if (abort.signal.aborted) return;
           const failure = ConnectError.from(caught);
           events.reportError(failure);
-          if (failure.code === Code.NotFound || failure.code === Code.Unauthenticated || failure.code === Code.PermissionDenied) {
+          // A refusal would be refused again. Anything else — a lost connection, or a stream cut
+          // off mid-message, which browsers report in several ways — is picked up again.
+          if (REFUSALS.has(failure.code)) {
             setError(errorMessage(failure));
             setState("failed");
             return;
@@ -83,8 +84,19 @@ export function useFollowLogs(executionId: string, events: ConnectionEvents, onE
     return () => abort.abort();
   }, [client, executionId, events]);
 
-  return { lines, count, state, error };
+  return { lines: lines.current, count, state, status, error };
 }
+
+/** What the server answers on purpose about this request: asking again changes nothing. */
+const REFUSALS: ReadonlySet<Code> = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.FailedPrecondition,
+  Code.OutOfRange,
+  Code.Unimplemented,
+]);
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -118,7 +130,6 @@ const stateLabels: Record<FollowState, string> = {
 export function LogView({ logs }: { logs: FollowLogs }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [following, setFollowing] = useState(true);
-  const followingRef = useRef(true);
   const virtualizer = useVirtualizer({
     count: logs.count,
     getScrollElement: () => scroller.current,
@@ -126,24 +137,15 @@ export function LogView({ logs }: { logs: FollowLogs }) {
     overscan: 30,
   });
 
+  // Following the tail: new lines, and a press of "Follow tail", scroll to the last line.
   useLayoutEffect(() => {
-    if (followingRef.current && logs.count > 0) virtualizer.scrollToIndex(logs.count - 1, { align: "end" });
-  }, [logs.count, virtualizer]);
+    if (following && logs.count > 0) virtualizer.scrollToIndex(logs.count - 1, { align: "end" });
+  }, [following, logs.count, virtualizer]);
 
   const onScroll = () => {
     const element = scroller.current;
     if (!element) return;
-    const atBottom = element.scrollHeight - element.scrollTop - element.clientHeight <= LOG_LINE_HEIGHT * 2;
-    if (atBottom !== followingRef.current) {
-      followingRef.current = atBottom;
-      setFollowing(atBottom);
-    }
-  };
-
-  const jumpToEnd = () => {
-    followingRef.current = true;
-    setFollowing(true);
-    if (logs.count > 0) virtualizer.scrollToIndex(logs.count - 1, { align: "end" });
+    setFollowing(element.scrollHeight - element.scrollTop - element.clientHeight <= LOG_LINE_HEIGHT * 2);
   };
 
   return (
@@ -154,7 +156,7 @@ export function LogView({ logs }: { logs: FollowLogs }) {
           {logs.count.toLocaleString()} {logs.count === 1 ? "line" : "lines"}
         </span>
         {!following && logs.count > 0 && (
-          <button type="button" className="small" onClick={jumpToEnd}>
+          <button type="button" className="small" onClick={() => setFollowing(true)}>
             Follow tail
           </button>
         )}
@@ -165,7 +167,7 @@ export function LogView({ logs }: { logs: FollowLogs }) {
         </p>
       )}
       <div
-        className={logs.count === 0 ? "logs logs-without-lines" : "logs"}
+        className="logs"
         data-testid="logs"
         data-line-count={logs.count}
         data-last-sequence={logs.lines[logs.count - 1]?.sequence ?? 0}

@@ -3,12 +3,12 @@ import { createRoot } from "react-dom/client";
 import { App } from "./app";
 import "./styles.css";
 
-// Same origin as the page: execution-service serves both. The session cookie is httpOnly and
-// travels with every call; the console never sees or keeps an API key.
+// Same origin as the page: execution-service serves both, so fetch's default (same-origin
+// credentials) sends the httpOnly session cookie with every call; the console never sees or
+// keeps an API key.
 const transport = createConnectTransport({
   baseUrl: window.location.origin,
   useBinaryFormat: true,
-  fetch: (input, init) => globalThis.fetch(input, { ...init, credentials: "include" }),
 });
 
 const container = document.getElementById("root");

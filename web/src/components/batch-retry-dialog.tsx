@@ -1,10 +1,7 @@
-import { useMutation } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
-import { idempotentMutationRetry } from "../connection";
 import { ExecutionService } from "../proto";
-import { invalidateExecutions } from "../queries";
+import { useConfirmAction } from "./confirm-action";
 import { ErrorMessage } from "./errors";
 import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
@@ -21,20 +18,7 @@ export function BatchRetryDialog({
   onClose: () => void;
 }) {
   const [requestId] = useState(() => crypto.randomUUID());
-  const queryClient = useQueryClient();
-  const sent = useRef(false);
-  const retryBatch = useMutation(ExecutionService.method.retryBatch, {
-    retry: idempotentMutationRetry,
-    onSuccess: () => invalidateExecutions(queryClient),
-    onSettled: () => {
-      sent.current = false;
-    },
-  });
-  const confirm = () => {
-    if (sent.current || retryBatch.isSuccess) return;
-    sent.current = true;
-    retryBatch.mutate({ batchId, failedOnly: true, requestId });
-  };
+  const { mutation: retryBatch, confirm } = useConfirmAction(ExecutionService.method.retryBatch, { idempotent: true });
   const result = retryBatch.data;
   return (
     <Dialog
@@ -47,7 +31,7 @@ export function BatchRetryDialog({
         <ConfirmFooter
           action="Retry failed"
           tone="primary"
-          onConfirm={confirm}
+          onConfirm={() => confirm({ batchId, failedOnly: true, requestId })}
           pending={retryBatch.isPending}
           done={result !== undefined}
           onClose={onClose}

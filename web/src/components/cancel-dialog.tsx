@@ -1,28 +1,14 @@
-import { useMutation } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
-import { useRef } from "react";
 import { isTerminal, statusName } from "../format";
 import { ExecutionService, ExecutionStatus, type Execution } from "../proto";
-import { invalidateExecutions } from "../queries";
+import { useConfirmAction } from "./confirm-action";
 import { ErrorMessage } from "./errors";
 import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
 
 /** Confirms a cancel; a running execution is stopped by its runner, anything earlier at once. */
 export function CancelDialog({ execution, onClose }: { execution: Execution; onClose: () => void }) {
-  const queryClient = useQueryClient();
-  const sent = useRef(false);
-  const cancel = useMutation(ExecutionService.method.cancelExecution, {
-    onSuccess: () => invalidateExecutions(queryClient),
-    onSettled: () => {
-      sent.current = false;
-    },
-  });
-  const confirm = () => {
-    if (sent.current || cancel.isSuccess) return;
-    sent.current = true;
-    cancel.mutate({ executionId: execution.id });
-  };
+  // Not re-sent by itself: a cancel carries no request id to make a second one harmless.
+  const { mutation: cancel, confirm } = useConfirmAction(ExecutionService.method.cancelExecution, { idempotent: false });
   const result = cancel.data?.execution;
   const running = execution.status === ExecutionStatus.RUNNING;
   return (
@@ -35,7 +21,7 @@ export function CancelDialog({ execution, onClose }: { execution: Execution; onC
         <ConfirmFooter
           action="Cancel execution"
           tone="danger"
-          onConfirm={confirm}
+          onConfirm={() => confirm({ executionId: execution.id })}
           pending={cancel.isPending}
           done={result !== undefined}
           onClose={onClose}

@@ -1,11 +1,8 @@
-import { useMutation } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
-import { useRef, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
-import { idempotentMutationRetry } from "../connection";
 import { isTerminal, statusName } from "../format";
 import { ExecutionService, type Execution } from "../proto";
-import { invalidateExecutions } from "../queries";
+import { useConfirmAction } from "./confirm-action";
 import { ErrorMessage } from "./errors";
 import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
@@ -19,22 +16,8 @@ export function RetryDialog({ execution: current, onClose }: { execution: Execut
   // What the user confirms is the execution as it was when the dialog opened: a re-send must
   // not turn a forced retry into a plain one (or back) under the same request_id.
   const [execution] = useState(current);
-  const queryClient = useQueryClient();
-  const sent = useRef(false);
   const force = !isTerminal(execution.status);
-  const retry = useMutation(ExecutionService.method.retryExecution, {
-    retry: idempotentMutationRetry,
-    onSuccess: () => invalidateExecutions(queryClient),
-    onSettled: () => {
-      sent.current = false;
-    },
-  });
-
-  const confirm = () => {
-    if (sent.current || retry.isSuccess) return;
-    sent.current = true;
-    retry.mutate({ executionId: execution.id, force, requestId });
-  };
+  const { mutation: retry, confirm } = useConfirmAction(ExecutionService.method.retryExecution, { idempotent: true });
 
   const created = retry.data?.execution;
   const envKeys = Object.keys(execution.env).sort();
@@ -48,7 +31,7 @@ export function RetryDialog({ execution: current, onClose }: { execution: Execut
         <ConfirmFooter
           action={force ? "Force retry" : "Retry"}
           tone={force ? "danger" : "primary"}
-          onConfirm={confirm}
+          onConfirm={() => confirm({ executionId: execution.id, force, requestId })}
           pending={retry.isPending}
           done={created !== undefined}
           onClose={onClose}

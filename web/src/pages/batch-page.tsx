@@ -7,9 +7,10 @@ import { useDocumentTitle } from "../components/document-title";
 import { ErrorMessage } from "../components/errors";
 import { ExecutionTable } from "../components/execution-table";
 import { Pager, usePageToken } from "../components/pager";
+import { StatusBadge } from "../components/status-badge";
 import { formatFullTime, statusName, toMs } from "../format";
 import { ExecutionService, ExecutionStatus } from "../proto";
-import { LIVE_REFRESH_MS, PAGE_SIZE } from "./executions-page";
+import { PAGE_SIZE, refreshEvery } from "../queries";
 
 /** `/batches/:id`: how many of the batch's executions are in each status, and its members. */
 export function BatchPage() {
@@ -17,11 +18,18 @@ export function BatchPage() {
   useDocumentTitle(id);
   const paging = usePageToken();
   const [retrying, setRetrying] = useState(false);
-  const batch = useQuery(ExecutionService.method.getBatch, { batchId: id }, { refetchInterval: LIVE_REFRESH_MS });
+  const batch = useQuery(
+    ExecutionService.method.getBatch,
+    { batchId: id },
+    { refetchInterval: (query) => refreshEvery(query.state.data?.counts.map((count) => count.status) ?? []) },
+  );
   const members = useQuery(
     ExecutionService.method.listExecutions,
     { batchId: id, pageSize: PAGE_SIZE, pageToken: paging.after },
-    { refetchInterval: LIVE_REFRESH_MS, placeholderData: keepPreviousData },
+    {
+      refetchInterval: (query) => refreshEvery(query.state.data?.executions.map((execution) => execution.status) ?? []),
+      placeholderData: keepPreviousData,
+    },
   );
 
   const counts = batch.data?.counts ?? [];
@@ -57,14 +65,11 @@ export function BatchPage() {
             {batch.data.createdAt && <span className="muted"> · created {formatFullTime(toMs(batch.data.createdAt))}</span>}
           </p>
           <ul className="status-counts" data-testid="batch-counts" aria-label="Executions by status">
-            {counts.map((count) => {
-              const name = statusName(count.status);
-              return (
-                <li key={count.status} data-status={name} data-count={count.count}>
-                  <span className={`badge badge-${name}`}>{name}</span> <span className="count">{count.count}</span>
-                </li>
-              );
-            })}
+            {counts.map((count) => (
+              <li key={count.status} data-status={statusName(count.status)} data-count={count.count}>
+                <StatusBadge status={count.status} /> <span className="count">{count.count}</span>
+              </li>
+            ))}
           </ul>
         </div>
       )}

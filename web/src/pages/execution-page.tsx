@@ -1,6 +1,6 @@
 import { useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
-import { useState, type MouseEvent, type ReactNode } from "react";
+import { useEffect, useState, type MouseEvent, type ReactNode } from "react";
 import { Link, useParams } from "react-router";
 import { useConnectionEvents } from "../app-context";
 import { CancelDialog } from "../components/cancel-dialog";
@@ -24,8 +24,7 @@ import {
 } from "../format";
 import { LogView, useFollowLogs } from "../logs";
 import { ExecutionService, ExecutionStatus, type Execution, type FileInfo, type TransferGrant } from "../proto";
-import { invalidateExecutions } from "../queries";
-import { LIVE_REFRESH_MS } from "./executions-page";
+import { invalidateExecution, refreshEvery } from "../queries";
 
 /** Lineages are short; one page of this size holds any real one. */
 const LINEAGE_PAGE_SIZE = 500;
@@ -43,10 +42,7 @@ function ExecutionPage({ id }: { id: string }) {
     ExecutionService.method.getExecution,
     { executionId: id },
     {
-      refetchInterval: (query) => {
-        const status = query.state.data?.execution?.status;
-        return status !== undefined && isTerminal(status) ? 10_000 : LIVE_REFRESH_MS;
-      },
+      refetchInterval: (query) => refreshEvery(query.state.data?.execution ? [query.state.data.execution.status] : []),
     },
   );
   const execution = detail.data?.execution;
@@ -88,7 +84,7 @@ function ExecutionPage({ id }: { id: string }) {
           <Files execution={execution} />
           <section className="section">
             <h2>Logs</h2>
-            <Logs executionId={execution.id} />
+            <Logs executionId={execution.id} status={execution.status} />
           </section>
           {dialog === "retry" && <RetryDialog execution={execution} onClose={() => setDialog(undefined)} />}
           {dialog === "cancel" && <CancelDialog execution={execution} onClose={() => setDialog(undefined)} />}
@@ -231,7 +227,7 @@ function Lineage({ execution }: { execution: Execution }) {
   const lineage = useQuery(
     ExecutionService.method.listExecutions,
     { rootId, pageSize: LINEAGE_PAGE_SIZE },
-    { refetchInterval: LIVE_REFRESH_MS * 2 },
+    { refetchInterval: (query) => refreshEvery(query.state.data?.executions.map((step) => step.status) ?? []) },
   );
   // The server lists newest first; a lineage reads from its root to its latest attempt.
   const steps = lineage.data ? [...lineage.data.executions].reverse() : [];
@@ -442,10 +438,16 @@ function Files({ execution }: { execution: Execution }) {
   );
 }
 
-function Logs({ executionId }: { executionId: string }) {
+function Logs({ executionId, status }: { executionId: string; status: ExecutionStatus }) {
   const events = useConnectionEvents();
   const queryClient = useQueryClient();
-  // The stream ends when the execution is terminal: show its final state at once.
-  const logs = useFollowLogs(executionId, events, () => void invalidateExecutions(queryClient));
+  const logs = useFollowLogs(executionId, events);
+  // The stream says when the status changes (its last message carries the final one): the
+  // record is re-read then, rather than waiting for the next refresh.
+  useEffect(() => {
+    if (logs.status !== undefined && logs.status !== status) {
+      void invalidateExecution(queryClient, executionId);
+    }
+  }, [logs.status, status, executionId, queryClient]);
   return <LogView logs={logs} />;
 }

@@ -8,9 +8,8 @@ import { Pager, usePageToken } from "../components/pager";
 import { useDocumentTitle } from "../components/document-title";
 import { filterableStatuses, formatShortTime, statusFromName, statusNames } from "../format";
 import { ExecutionService } from "../proto";
+import { LIVE_REFRESH_MS, PAGE_SIZE } from "../queries";
 
-export const PAGE_SIZE = 50;
-export const LIVE_REFRESH_MS = 2000;
 
 /** `/`: every execution of the account, newest first, filtered on the server; the filters live in the URL. */
 export function ExecutionsPage() {
@@ -74,11 +73,11 @@ export function ExecutionsPage() {
         </label>
         <label className="toolbar-field">
           <span>Script</span>
-          <FilterInput label="Script" placeholder="script name contains" value={script} onCommit={(value) => setFilter("script", value.trim(), true)} />
+          <FilterInput label="Script" placeholder="script name contains" value={script} onCommit={(value) => setFilter("script", value, true)} />
         </label>
         <label className="toolbar-field">
           <span>Batch</span>
-          <FilterInput label="Batch" placeholder="batch_…" value={batch} onCommit={(value) => setFilter("batch", value.trim(), true)} />
+          <FilterInput label="Batch" placeholder="batch_…" value={batch} onCommit={(value) => setFilter("batch", value, true)} />
         </label>
         <label className="toolbar-check">
           <input

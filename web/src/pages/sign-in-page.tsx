@@ -35,11 +35,13 @@ export function SignInPage() {
     },
   });
 
+  const { mutate } = signIn;
   useEffect(() => {
+    // Once, although React may run a mount effect twice: the token is single-use.
     if (!linkToken || tokenSent.current) return;
     tokenSent.current = true;
-    signIn.mutate({ credential: { case: "signInToken", value: linkToken } });
-  }, [linkToken, signIn]);
+    mutate({ credential: { case: "signInToken", value: linkToken } });
+  }, [linkToken, mutate]);
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
