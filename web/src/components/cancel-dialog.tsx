@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { isTerminal, statusName } from "../format";
 import { ExecutionService, ExecutionStatus, type Execution } from "../proto";
 import { useConfirmAction } from "./confirm-action";
@@ -6,7 +7,10 @@ import { ConfirmFooter, Dialog } from "./modal";
 import { StatusBadge } from "./status-badge";
 
 /** Confirms a cancel; a running execution is stopped by its runner, anything earlier at once. */
-export function CancelDialog({ execution, onClose }: { execution: Execution; onClose: () => void }) {
+export function CancelDialog({ execution: current, onClose }: { execution: Execution; onClose: () => void }) {
+  // The question is about the execution as it was when asked: the page behind it goes on
+  // refreshing, and "is cancelled. It will be cancelled…" would make no sense.
+  const [execution] = useState(current);
   // Not re-sent by itself: a cancel carries no request id to make a second one harmless.
   const { mutation: cancel, confirm } = useConfirmAction(ExecutionService.method.cancelExecution, { idempotent: false });
   const result = cancel.data?.execution;
@@ -28,10 +32,12 @@ export function CancelDialog({ execution, onClose }: { execution: Execution; onC
         />
       }
     >
-      <p>
-        <span className="mono">{execution.id}</span> is {statusName(execution.status)}.{" "}
-        {running ? "Its runner will be told to stop the script." : "It will be cancelled before it runs."}
-      </p>
+      {!result && (
+        <p>
+          <span className="mono">{execution.id}</span> is {statusName(execution.status)}.{" "}
+          {running ? "Its runner will be told to stop the script." : "It will be cancelled before it runs."}
+        </p>
+      )}
       {cancel.isPending && <p className="muted">Cancelling…</p>}
       {cancel.error && <ErrorMessage error={cancel.error} />}
       {result && (

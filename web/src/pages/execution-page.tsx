@@ -229,12 +229,11 @@ function Lineage({ execution }: { execution: Execution }) {
     { rootId, pageSize: LINEAGE_PAGE_SIZE },
     { refetchInterval: (query) => refreshEvery(query.state.data?.executions.map((step) => step.status) ?? []) },
   );
-  // The server lists newest first; a lineage reads from its root to its latest attempt.
-  const steps = lineage.data ? [...lineage.data.executions].reverse() : [];
-  if (!steps.some((step) => step.id === execution.id)) {
-    steps.push(execution);
-    steps.sort((a, b) => (toMs(a.createdAt) ?? 0) - (toMs(b.createdAt) ?? 0));
-  }
+  // The server lists newest first; a lineage reads from its root to its latest attempt. The
+  // execution on show is always its freshest copy: the page re-reads it more often than the list.
+  const steps = lineage.data ? [...lineage.data.executions].reverse().filter((step) => step.id !== execution.id) : [];
+  steps.push(execution);
+  steps.sort((a, b) => (toMs(a.createdAt) ?? 0) - (toMs(b.createdAt) ?? 0));
   const attemptOf = new Map(steps.map((step) => [step.id, step.attempt || 1]));
   return (
     <section className="section">
