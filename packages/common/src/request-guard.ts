@@ -1,4 +1,4 @@
-import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
@@ -20,9 +20,6 @@ import { boundMessage } from "./errors";
 const ENVELOPE_HEADER_BYTES = 5;
 /** The only envelope flag a client may set on a request message (gRPC, gRPC-Web, Connect). */
 const COMPRESSED_FLAG = 0b0000_0001;
-
-/** The JSON options connect-es parses requests with (unknown fields are ignored). */
-const JSON_READ_OPTIONS = { ignoreUnknownFields: true };
 
 export interface RequestGuardOptions {
   /** Largest request message accepted, before and after decompression. */
@@ -216,12 +213,12 @@ async function judgeDecoded(
       return invalid(`the request message is not valid ${codec.name} data`);
     }
   }
+  if (!binary) {
+    // connect-es refuses JSON it cannot parse with InvalidArgument itself: no second parse here.
+    return undefined;
+  }
   try {
-    if (binary) {
-      fromBinary(handler.method.input, message);
-    } else {
-      fromJsonString(handler.method.input, new TextDecoder().decode(message), JSON_READ_OPTIONS);
-    }
+    fromBinary(handler.method.input, message);
     return undefined;
   } catch (error) {
     return invalid(`cannot decode the request message: ${error instanceof Error ? error.message : String(error)}`);
