@@ -3,7 +3,7 @@
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
 
-export const CHROMIUM_PATH = process.env.RGRID_CHROMIUM ?? "/usr/bin/chromium";
+const CHROMIUM_PATH = process.env.RGRID_CHROMIUM ?? "/usr/bin/chromium";
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

@@ -11,7 +11,7 @@ import { digestFile, uploadFile } from "@rgrid/common/transfer";
 import type { FileDigest } from "@rgrid/common/transfer";
 import { FileInfoSchema } from "@rgrid/proto";
 import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto";
-import type { ServerContext } from "./context";
+import type { ServerContext, StatusLine } from "./context";
 import { UsageError } from "./errors";
 import type { InputPlan } from "./inputs";
 import { createUploadProgress } from "./upload-progress";
@@ -106,7 +106,8 @@ export async function digestInputs(
 export async function submitExecution(
   context: ServerContext,
   submission: { script: PreparedScript; args: string[]; inputs: LocalFile[]; settings: ExecutionSettings },
-  options: { showProgress?: boolean } = {},
+  /** Where to show upload progress; a batch, with its own progress, shows none. */
+  options: { progress?: StatusLine } = {},
 ): Promise<Execution> {
   const { client, resend } = context;
   const { script, inputs, settings } = submission;
@@ -139,7 +140,7 @@ export async function submitExecution(
     ...inputs.map((file) => ({ file, grant: created.inputUploads.find((grant) => grant.name === file.name) })),
   ];
   const totalBytes = uploads.reduce((sum, { file }) => sum + file.digest.sizeBytes, 0);
-  const progress = createUploadProgress(totalBytes, options.showProgress === true ? context.output.status : undefined);
+  const progress = createUploadProgress(totalBytes, options.progress);
   try {
     await mapWithLimit(uploads, TRANSFER_CONCURRENCY, ({ file, grant }) => upload(file, grant, progress.sent));
   } finally {

@@ -1,7 +1,7 @@
-// "Uploading: 312.5 MiB of 1.0 GiB (31%), 48.2 MiB/s, 15 s left" on a terminal while a run's
+// "Uploading: 312.5 MiB of 1.0 GiB (31%), 48.2 MiB/s, 15.0s left" on a terminal while a run's
 // script and inputs upload, so a large input does not upload in silence.
 import type { StatusLine } from "./context";
-import { formatBytes } from "./present";
+import { formatBytes, formatDuration } from "./present";
 
 export interface UploadProgress {
   /** Bytes just sent, by any of the uploads. */
@@ -27,7 +27,11 @@ export function createUploadProgress(totalBytes: number, status: StatusLine | un
     const percent = Math.floor((sentBytes / totalBytes) * 100);
     const parts = [`Uploading: ${formatBytes(sentBytes)} of ${formatBytes(totalBytes)} (${percent}%)`];
     if (rate > 0) {
-      parts.push(`${formatBytes(rate)}/s`, `${formatDuration((totalBytes - sentBytes) / rate)} left`);
+      parts.push(`${formatBytes(Math.round(rate))}/s`);
+    }
+    if (rate > 0 && sentBytes < totalBytes) {
+      // Whole seconds, as a countdown reads.
+      parts.push(`${formatDuration(Math.ceil((totalBytes - sentBytes) / rate) * 1000)} left`);
     }
     status.show(parts.join(", "));
   };
@@ -41,12 +45,4 @@ export function createUploadProgress(totalBytes: number, status: StatusLine | un
     },
     end: () => status.clear(),
   };
-}
-
-/** "15 s", "3 min 20 s", "1 h 5 min": whole units, as a person reads a countdown. */
-export function formatDuration(seconds: number): string {
-  const whole = Math.max(0, Math.ceil(seconds));
-  if (whole < 60) return `${whole} s`;
-  if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
-  return `${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
 }

@@ -33,8 +33,6 @@ const CONCURRENCY = 8;
 /** The service default (RGRID_MAX_TIMEOUT_SECONDS unset in the test grid). */
 const MAX_TIMEOUT_SECONDS = 86_400;
 
-const RPCS = TYPED_RPCS;
-const UNARY_RPCS = RAW_RPCS;
 
 let grid: TestGrid;
 let otherApiKey: string;
@@ -141,12 +139,12 @@ test("every public RPC answers malformed requests with client errors only, stays
   // One job list over every RPC; a job's request is generated when a worker takes it, in job
   // order, so the same seed gives the same requests however the workers interleave.
   const jobs = [
-    ...RPCS.flatMap((rpc) => Array.from({ length: TYPED_PER_RPC }, (_, index) => ({ rpc, index, raw: false as const }))),
-    ...UNARY_RPCS.map((rpc) => ({ rpc, index: -1, raw: true as const })),
+    ...TYPED_RPCS.flatMap((rpc) => Array.from({ length: TYPED_PER_RPC }, (_, index) => ({ rpc, index, raw: false as const }))),
+    ...RAW_RPCS.map((rpc) => ({ rpc, index: -1, raw: true as const })),
   ];
   // Undecodable binary bodies are checked on their own below (a known gap); JSON ones here.
   const rawCases = new Map(
-    UNARY_RPCS.map((rpc) => [rpc, rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter(isJson)]),
+    RAW_RPCS.map((rpc) => [rpc, rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter(isJson)]),
   );
 
   const outcomes = (
@@ -191,7 +189,7 @@ test("every public RPC answers malformed requests with client errors only, stays
   console.log(
     [
       `hostile input: seed ${SEED}, ${outcomes.length} requests`,
-      ...RPCS.map((rpc) => `  ${rpc}: ${JSON.stringify(counts[rpc])}`),
+      ...TYPED_RPCS.map((rpc) => `  ${rpc}: ${JSON.stringify(counts[rpc])}`),
       `  codes: ${JSON.stringify(codes)}`,
       `  unexpected: ${unexpected.length}`,
       ...summarize(unexpected).slice(0, 100),
@@ -210,7 +208,7 @@ test("every public RPC answers malformed requests with client errors only, stays
   expect(await executionIds(operator, otherApiKey)).toEqual(otherBefore);
   expect(await objectDirs()).toEqual(objectsBefore);
 
-  for (const rpc of RPCS) {
+  for (const rpc of TYPED_RPCS) {
     const perRpc = counts[rpc] ?? {};
     expect(Object.values(perRpc).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(1000);
     const protocols = rpc === "followLogs" ? FUZZ_PROTOCOLS : [...FUZZ_PROTOCOLS, "raw-connect"];
@@ -237,7 +235,7 @@ const isJson = (raw: RawCase) => raw.body.contentType === "application/json";
 test("undecodable binary protobuf bodies are answered InvalidArgument", async () => {
   const random = seededRandom(SEED);
   const answers: string[] = [];
-  for (const rpc of UNARY_RPCS) {
+  for (const rpc of RAW_RPCS) {
     for (const raw of rawHostileRequests(rpc, RAW_PER_RPC, random, targets.ownId).filter((raw) => !isJson(raw))) {
       const answer = await postRawConnect(grid.executionUrl, PROCEDURES[rpc], raw.body, grid.apiKey);
       answers.push(`${rpc} [${raw.kind}] ${answer.code}`);

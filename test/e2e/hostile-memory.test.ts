@@ -28,8 +28,8 @@ let grid: TestGrid;
 let load: HostileLoad;
 const SERVICES = ["execution", "storage"] as const;
 
-// More Node options for both services, to measure a setting before adopting it: e.g.
-// `--require <file>` of a file that calls boundHeapGrowth() from @rgrid/common.
+// More Node options for both services, to measure a setting against the services as they are
+// (both already call boundHeapGrowth() from @rgrid/common at start).
 const NODE_OPTIONS = `${HEAP_SNAPSHOT_OPTIONS} ${process.env.RGRID_SERVICE_NODE_OPTIONS ?? ""}`.trim();
 
 let database: ScratchDatabase | undefined;

@@ -2,7 +2,6 @@
 // is stopped and its execution reported, never left running), then execution-service, then
 // storage-service, all within a few seconds.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,11 +10,12 @@ import { ExecutionService, ExecutionStatus } from "@rgrid/proto";
 import { openDatabase } from "@rgrid/execution";
 import { clientFor } from "../support/executions";
 import { REPO_ROOT, pollUntil, runCli, startedId } from "../support/grid";
+import { hostProcessesWith, uniqueMarker } from "../support/processes";
 
 jest.setTimeout(90_000);
 
 const LAUNCHER = join(REPO_ROOT, "services", "local", "dist", "main.js");
-const MARKER = `rgrid-stop-test-${process.pid}`;
+const MARKER = uniqueMarker("stop-test");
 
 let dataDir: string;
 beforeEach(async () => {
@@ -25,18 +25,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
-
-/** Processes whose command line carries the marker: the test's script, if it still runs. */
-function scriptProcesses(): string[] {
-  return readdirSync("/proc").filter((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(MARKER);
-    } catch {
-      return false;
-    }
-  });
-}
 
 test("Ctrl-C stops the runner first, reports its running execution, and the grid is down within seconds", async () => {
   const configPath = join(dataDir, "cli.json");
@@ -78,7 +66,7 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
     );
     // Running is recorded at the claim; the script starts a moment later.
     await pollUntil(
-      async () => scriptProcesses(),
+      async () => hostProcessesWith(MARKER),
       (found) => found.length > 0,
       () => "the script's process never appeared",
     );
@@ -90,7 +78,7 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
     // About 0.2–0.6 s on a quiet machine; the bound leaves room for a loaded one, and still fails
     // the old behaviour of waiting out the runner's 30 s shutdown grace.
     expect(stopMillis).toBeLessThan(10_000);
-    expect(scriptProcesses()).toEqual([]);
+    expect(hostProcessesWith(MARKER)).toEqual([]);
     expect(lines.some((line) => line.includes("grid     | stopped"))).toBe(true);
 
     // The runner reported the execution before execution-service stopped: it is not left running.

@@ -2,9 +2,8 @@
 // that arrive while the script runs, cancelling, the script's exit code and the status report,
 // and the sandbox (no network unless asked, none of the runner's environment, no other
 // execution's processes).
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { AddressInfo, Server } from "node:net";
 import { basename, join } from "node:path";
@@ -15,6 +14,7 @@ import { executionClient, getExecution, isTerminal, storedLogs, waitForExecution
 import type { ExecutionClient } from "../support/runner-api";
 import { spawnCli, writeScripts } from "../support/runner-processes";
 import { printLogsOnFailure } from "../support/failure-logs";
+import { hostProcessesWith, uniqueMarker } from "../support/processes";
 
 jest.setTimeout(120_000);
 
@@ -110,28 +110,6 @@ async function workspaceOf(id: string, reportedCwd: string): Promise<string> {
   return join(workRoot, found);
 }
 
-/** A word no other command line holds, to find a script's processes by. */
-function uniqueMarker(): string {
-  return `rgrid-e2e-${randomBytes(6).toString("hex")}`;
-}
-
-/** Pids (on this machine) of the live, not zombie, processes whose command line holds `marker`. */
-async function processesWith(marker: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of (await readdir("/proc")).filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const [stat, commandLine] = await Promise.all([readFile(`/proc/${name}/stat`, "utf8"), readFile(`/proc/${name}/cmdline`, "utf8")]);
-      if (commandLine.includes(marker) && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") {
-        found.push(Number(name));
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" && (error as NodeJS.ErrnoException).code !== "ESRCH") {
-        throw error;
-      }
-    }
-  }
-  return found;
-}
 
 describe("rgrid logs --follow", () => {
   test("shows lines while the script runs, ends with the execution, and matches the stored logs", async () => {
@@ -176,7 +154,7 @@ describe("rgrid logs --follow", () => {
 
 describe("rgrid cancel", () => {
   test("stops a running script and its children; the execution is cancelled and not retried", async () => {
-    const marker = uniqueMarker();
+    const marker = uniqueMarker("e2e");
     const id = startedId((await rgrid("run", "sleeper.py", marker)).stdout);
     await pollUntil(
       async () => (await storedLogs(client, id)).map((entry) => entry.line),
@@ -185,7 +163,7 @@ describe("rgrid cancel", () => {
     );
     // From outside the sandbox the test sees the script and its child.
     const pids = await pollUntil(
-      () => processesWith(marker),
+      async () => hostProcessesWith(marker),
       (found) => found.length === 2,
       (found) => `expected the script and its child running with ${marker}, found ${found.length} processes`,
     );
@@ -198,7 +176,7 @@ describe("rgrid cancel", () => {
     const cancelled = await waitForExecution(client, id, isTerminal, "terminal");
     expect(cancelled.status).toBe(ExecutionStatus.CANCELLED);
     await pollUntil(
-      () => processesWith(marker),
+      async () => hostProcessesWith(marker),
       (found) => found.length === 0,
       (found) => `processes ${found.join(", ")} of cancelled ${id} (of ${pids.join(", ")}) are still running`,
     );
@@ -315,7 +293,7 @@ describe("the sandbox, through the whole grid", () => {
   });
 
   test("two executions running at once see neither each other's processes nor their command lines", async () => {
-    const secret = uniqueMarker();
+    const secret = uniqueMarker("e2e");
     const holder = startedId((await rgrid("run", "sleeper.py", secret)).stdout);
     try {
       await pollUntil(
@@ -325,7 +303,7 @@ describe("the sandbox, through the whole grid", () => {
       );
       // The secret is on the running sleeper's command lines, as seen from this machine.
       await pollUntil(
-        () => processesWith(secret),
+        async () => hostProcessesWith(secret),
         (found) => found.length === 2,
         () => `${holder} never ran with its secret argument`,
       );

@@ -28,7 +28,6 @@ import type { StorageClient } from "./hostile-storage-requests";
 import { postRawConnect } from "./raw-connect";
 import { seededRandom } from "./seeded-random";
 
-const EXECUTION_RPCS = TYPED_RPCS;
 
 const CONCURRENCY = 8;
 
@@ -111,7 +110,7 @@ export async function prepareHostileLoad(grid: TestGrid, { seed, overLimitEvery,
     const caseIndex = overLimit ? 0 : 3 + index;
     const slot = index % 10;
     if (slot < 5) {
-      const rpc = EXECUTION_RPCS[round % EXECUTION_RPCS.length] as RpcName;
+      const rpc = TYPED_RPCS[round % TYPED_RPCS.length] as RpcName;
       const hostile = hostileRequest(rpc, caseIndex, random, targets);
       const anyCredential = hostile.expected.includes(Code.ResourceExhausted) || random.next() >= 0.1;
       const options: CallOptions = anyCredential ? bearer(grid.apiKey) : {};

@@ -48,7 +48,7 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
     context,
     { script, args: plan.args, inputs: await digestInputs(plan), settings: options.settings },
     // One run has the status line to itself; a batch shows its own progress instead.
-    { showProgress: !options.json },
+    { progress: options.json ? undefined : context.output.status },
   );
   const executionId = submitted.id;
 

@@ -40,10 +40,7 @@ export class EnvReader {
 
   /** A comma-separated list of secrets, at least one. */
   secretList(name: string, minLength = 16): string[] {
-    const values = (this.env[name] ?? "")
-      .split(",")
-      .map((item) => item.trim())
-      .filter((item) => item !== "");
+    const values = this.entries(name);
     if (values.length === 0) {
       this.problems.push(`${name} is required (comma-separated)`);
     }
@@ -58,10 +55,7 @@ export class EnvReader {
 
   /** A comma-separated list, empty when unset; each entry checked by `problemOf`. */
   list(name: string, problemOf: (entry: string) => string | undefined = () => undefined): string[] {
-    const values = (this.env[name] ?? "")
-      .split(",")
-      .map((item) => item.trim())
-      .filter((item) => item !== "");
+    const values = this.entries(name);
     for (const value of values) {
       const problem = problemOf(value);
       if (problem !== undefined) {
@@ -69,6 +63,14 @@ export class EnvReader {
       }
     }
     return values;
+  }
+
+  /** The non-empty, trimmed entries of a comma-separated variable. */
+  private entries(name: string): string[] {
+    return (this.env[name] ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {

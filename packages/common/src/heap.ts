@@ -8,7 +8,7 @@ import { setFlagsFromString } from "node:v8";
  * live heap stayed at 30 MiB — garbage, waiting. With 30 % it rose 9 MiB, at about the same
  * throughput.
  */
-export const HEAP_GROWING_PERCENT = 30;
+const HEAP_GROWING_PERCENT = 30;
 
 /**
  * Bounds heap growth as HEAP_GROWING_PERCENT says. For a service's main, before it starts serving:

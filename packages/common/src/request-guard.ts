@@ -53,6 +53,11 @@ function framingOf(contentType: string, unary: boolean): Framing | undefined {
   return stream ? { enveloped: true, binary: stream[1] === undefined, encodingHeader: "connect-content-encoding", protocol: "Connect" } : undefined;
 }
 
+/** Unary and server-streaming RPCs: the request is one message, and the answer follows it. */
+export function hasOneRequestMessage(handler: UniversalHandler): boolean {
+  return handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";
+}
+
 /**
  * Wraps an RPC's handler so that its request message is read and judged first (see above).
  * Client- and bidi-streaming RPCs, whose messages arrive while the handler runs, and bodies of
@@ -63,7 +68,7 @@ export function guardRequestMessages(
   options: RequestGuardOptions,
 ): (request: UniversalServerRequest) => Promise<UniversalServerResponse> {
   const kind = handler.method.methodKind;
-  if (kind !== "unary" && kind !== "server_streaming") {
+  if (!hasOneRequestMessage(handler)) {
     return handler;
   }
   return async (request) => {

@@ -15,7 +15,7 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { applyCors } from "./cors";
 import { boundErrorMessages, boundMessage } from "./errors";
 import type { Logger } from "./logger";
-import { guardRequestMessages } from "./request-guard";
+import { guardRequestMessages, hasOneRequestMessage } from "./request-guard";
 
 /** A request listener for both the http and http2 modules. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -175,7 +175,12 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
   const guardOptions = { readMaxBytes: options.readMaxBytes, compressions };
   const discardMaxBytes = options.discardMaxBytes ?? Math.max(DISCARD_MAX_BYTES, options.readMaxBytes);
   const byPath = new Map(
-    router.handlers.map((handler) => [handler.requestPath, { handler, handle: guardRequestMessages(handler, guardOptions) }]),
+    router.handlers.map((handler) => [
+      handler.requestPath,
+      // A unary or server-streaming RPC answers once its one message is read; any other may
+      // answer while its request still streams in.
+      { handler, handle: guardRequestMessages(handler, guardOptions), singleMessage: hasOneRequestMessage(handler) },
+    ]),
   );
   return (req, res) => {
     const route = byPath.get(req.url?.split("?", 1)[0] ?? "");
@@ -189,13 +194,10 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
       return;
     }
     const body = drainableBody(req);
-    // A unary or server-streaming RPC answers once its one message is read; any other may answer
-    // while its request still streams in.
-    const singleMessage = route.handler.method.methodKind === "unary" || route.handler.method.methodKind === "server_streaming";
     route
       .handle({ ...universalRequestFromNodeRequest(req, res, undefined, undefined), body: body.iterable })
       .then(async (response) => {
-        if (singleMessage && !(await body.drain(discardMaxBytes))) {
+        if (route.singleMessage && !(await body.drain(discardMaxBytes))) {
           if (req instanceof http2.Http2ServerRequest) {
             // gRPC maps this reset to ResourceExhausted; the answer itself would not get through.
             req.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);

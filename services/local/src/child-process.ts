@@ -76,11 +76,9 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
 
 /** Services still running; should the launcher end without stopping them, they go with it. */
 const runningServices = new Set<ChildProcess>();
+process.on("exit", () => runningServices.forEach((service) => service.kill("SIGKILL")));
 
 function killedWithLauncher(child: ChildProcess): void {
-  if (runningServices.size === 0) {
-    process.once("exit", () => runningServices.forEach((service) => service.kill("SIGKILL")));
-  }
   runningServices.add(child);
   child.once("exit", () => runningServices.delete(child));
 }

@@ -4,8 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import { homedir, tmpdir } from "node:os";
@@ -21,6 +20,7 @@ import { executeAssignment } from "../src/execute";
 import { openRunnerCgroup } from "../src/runner-cgroup";
 import type { RunnerCgroup } from "../src/runner-cgroup";
 import { detectRuntimes, findExecutable } from "../src/runtimes";
+import { hostProcessesWith, uniqueMarker } from "../../../test/support/processes";
 import type { SandboxCapabilities } from "../src/sandbox";
 import { SandboxUnavailableError, probeSandbox, setprivArgs } from "../src/sandbox";
 import { createFakeRunnerService } from "./fake-runner-service";
@@ -569,10 +569,11 @@ __attribute__((constructor)) static void init(void) {
     );
     await waitFor(() => hostProcessesWith(marker).length > 0, "the detached child to start");
     const [pid] = hostProcessesWith(marker);
+    if (pid === undefined) throw new Error("the detached child's pid was not found");
     const result = await running;
     expect(result.completion.outcome).toBe(Outcome.TIMED_OUT);
     expect(result.stdout).toEqual(["detached"]);
-    await expect(gone(pid ?? 0)).resolves.toBe(true);
+    await expect(gone(pid)).resolves.toBe(true);
     const executionCgroups = Object.values(runnerCgroup?.parents ?? {}).flatMap((parent) =>
       readdirSync(parent).filter((name) => name.startsWith(result.completion.executionId)),
     );
@@ -700,37 +701,13 @@ async function gone(pid: number): Promise<boolean> {
   return false;
 }
 
-/** A word nobody else's command line holds, to find a process by. */
-function uniqueMarker(label: string): string {
-  return `rgrid-${label}-${randomBytes(6).toString("hex")}`;
-}
-
-/** Host pids of the live (not zombie) processes whose command line contains `marker`. */
-function hostProcessesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) {
-      continue;
-    }
-    try {
-      const commandLine = readFileSync(`/proc/${name}/cmdline`, "latin1");
-      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
-      if (commandLine.includes(marker) && !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) {
-        found.push(Number(name));
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
 /** Processes outside any sandbox, one with `marker` in its command line; the returned function kills them. */
 async function hostProcess(marker: string): Promise<() => void> {
   const child = spawn("/bin/sh", ["-c", "sleep 300; exit 0", "sh", marker], { stdio: "ignore", detached: true });
   const stop = () => {
     try {
-      process.kill(-(child.pid ?? 0), "SIGKILL");
+      // Never kill(0): with no pid that would signal this test runner's own process group.
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
     } catch {
       // already gone
     }
