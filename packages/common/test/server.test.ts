@@ -224,10 +224,32 @@ test("an HTTP/2 connection that carries nothing for idleSessionMillis is ended b
     logger: silentLogger,
   }).listen(0, "127.0.0.1");
   const session = http2.connect(idle.url);
+  /** One gRPC health check on this very session; resolves with its grpc-status. */
+  const checkOnSession = () =>
+    new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Check", "content-type": "application/grpc", te: "trailers" });
+      let status = "none";
+      stream.on("trailers", (trailers) => (status = String(trailers["grpc-status"])));
+      stream.on("error", reject);
+      stream.on("close", () => resolve(status));
+      stream.resume();
+      stream.end(Buffer.alloc(5)); // one empty, uncompressed message
+    });
   try {
-    const goaway = new Promise<string>((resolve) => session.once("goaway", () => resolve("goaway")));
-    const health = createClient(Health, createGrpcTransport({ baseUrl: idle.url }));
-    expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    let goneAway = false;
+    const goaway = new Promise<string>((resolve) =>
+      session.once("goaway", () => {
+        goneAway = true;
+        resolve("goaway");
+      }),
+    );
+    // Traffic every 100 ms for three idle periods: a session in use is never ended.
+    for (let sent = 0; sent < 9; sent++) {
+      expect(await checkOnSession()).toBe("0");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(goneAway).toBe(false);
+    // Then silence: ended within a few idle periods.
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 3000));
     await expect(Promise.race([goaway, timeout])).resolves.toBe("goaway");
   } finally {
