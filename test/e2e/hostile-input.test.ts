@@ -3,7 +3,6 @@
 // would send. Every answer must be a client error — never Internal or Unknown — the services
 // must stay up, and nothing may be created. The generator is seeded; the seed is printed so a
 // failing run can be replayed with RGRID_FUZZ_SEED.
-import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
@@ -16,7 +15,7 @@ import { FUZZ_PROTOCOLS, bearer, fuzzTransport, sendHostile } from "../support/f
 import type { FuzzOutcome, FuzzProtocol } from "../support/fuzz-clients";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { hostileRequest } from "../support/hostile-requests";
+import { createFuzzTarget, hostileRequest } from "../support/hostile-requests";
 import type { ExecutionClient, FuzzTargets, HostileCase, RpcName } from "../support/hostile-requests";
 import { PROCEDURES, RAW_RPCS, TYPED_RPCS, rawHostileRequests } from "../support/hostile-raw";
 import type { RawCase, UnaryRpcName } from "../support/hostile-raw";
@@ -39,24 +38,6 @@ let otherApiKey: string;
 let targets: FuzzTargets;
 
 
-/** A valid CreateExecution whose script is really uploaded, so its objects exist. */
-async function createUploadedExecution(client: ExecutionClient, apiKey: string, requestId: string): Promise<string> {
-  const script = Buffer.from("print('fuzz target')\n");
-  const { execution, scriptUpload } = await client.createExecution(
-    {
-      script: { name: "target.py", sizeBytes: BigInt(script.length), sha256: createHash("sha256").update(script).digest("hex") },
-      runtime: "python",
-      requestId,
-    },
-    bearer(apiKey),
-  );
-  if (!execution || !scriptUpload) {
-    throw new Error("CreateExecution answered without an execution or an upload grant");
-  }
-  const uploaded = await fetch(scriptUpload.url, { method: scriptUpload.method, headers: scriptUpload.headers, body: script });
-  expect(uploaded.ok).toBe(true);
-  return execution.id;
-}
 
 async function executionIds(client: ExecutionClient, apiKey: string): Promise<string[]> {
   const { executions } = await client.listExecutions({ pageSize: 500 }, bearer(apiKey));
@@ -75,8 +56,8 @@ beforeAll(async () => {
   );
   const client = createClient(ExecutionService, fuzzTransport("connect-binary", grid.executionUrl));
   targets = {
-    ownId: await createUploadedExecution(client, grid.apiKey, "fuzz-own"),
-    foreignId: await createUploadedExecution(client, otherApiKey, "fuzz-foreign"),
+    ownId: await createFuzzTarget(client, grid.apiKey, "fuzz-own"),
+    foreignId: await createFuzzTarget(client, otherApiKey, "fuzz-foreign"),
     maxTimeoutSeconds: MAX_TIMEOUT_SECONDS,
   };
 });

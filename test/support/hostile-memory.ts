@@ -3,7 +3,6 @@
 // RPC over every client protocol, raw JSON and protobuf bodies, malformed framings, and now and
 // then a request over the size limit — each drawn from its own index, so two windows of the same
 // length carry the same kinds of request in the same proportions.
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,7 +18,7 @@ import { FRAME_ROUTES, frameCases, methodsOf, openSession, sendFrame } from "./h
 import type { FrameTarget } from "./hostile-frames";
 import { PROCEDURES, RAW_RPCS, TYPED_RPCS, rawHostileRequests } from "./hostile-raw";
 import type { UnaryRpcName } from "./hostile-raw";
-import { hostileRequest } from "./hostile-requests";
+import { createFuzzTarget, hostileRequest } from "./hostile-requests";
 import type { ExecutionClient, FuzzTargets, RpcName } from "./hostile-requests";
 import { RUNNER_RPCS, hostileRunnerRequest } from "./hostile-runner-requests";
 import type { RunnerClient, RunnerTargets } from "./hostile-runner-requests";
@@ -49,22 +48,6 @@ export interface HostileLoad {
   close(): void;
 }
 
-/** A valid CreateExecution whose script is really uploaded, so its objects exist. */
-async function uploadedExecution(client: ExecutionClient, apiKey: string, requestId: string): Promise<string> {
-  const script = Buffer.from("print('memory target')\n");
-  const { execution, scriptUpload } = await client.createExecution(
-    {
-      script: { name: "target.py", sizeBytes: BigInt(script.length), sha256: createHash("sha256").update(script).digest("hex") },
-      runtime: "python",
-      requestId,
-    },
-    bearer(apiKey),
-  );
-  if (!execution || !scriptUpload) throw new Error("CreateExecution answered without an execution or an upload grant");
-  const uploaded = await fetch(scriptUpload.url, { method: scriptUpload.method, headers: scriptUpload.headers, body: script });
-  if (!uploaded.ok) throw new Error(`uploading the script failed: HTTP ${uploaded.status}`);
-  return execution.id;
-}
 
 /** Prepares the targets the mix aims at (an own and a foreign execution, a runner) on `grid`. */
 export async function prepareHostileLoad(grid: TestGrid, { seed, overLimitEvery, databaseUrl }: HostileLoadOptions): Promise<HostileLoad> {
@@ -77,8 +60,8 @@ export async function prepareHostileLoad(grid: TestGrid, { seed, overLimitEvery,
   );
   const setup = createClient(ExecutionService, fuzzTransport("connect-binary", grid.executionUrl));
   const targets: FuzzTargets = {
-    ownId: await uploadedExecution(setup, grid.apiKey, "memory-own"),
-    foreignId: await uploadedExecution(setup, otherApiKey, "memory-foreign"),
+    ownId: await createFuzzTarget(setup, grid.apiKey, "memory-own"),
+    foreignId: await createFuzzTarget(setup, otherApiKey, "memory-foreign"),
     maxTimeoutSeconds: 86_400,
   };
   const runner = createClient(RunnerService, fuzzTransport("connect-binary", grid.executionUrl));

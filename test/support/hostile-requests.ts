@@ -1,5 +1,6 @@
 // Malformed requests for every ExecutionService RPC, drawn from a seeded random source. Each
 // case says which Connect codes are correct answers; none of them may create anything.
+import { createHash } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import { ExecutionStatus } from "@rgrid/proto";
@@ -19,6 +20,7 @@ import {
   malformedTimeout,
   unknownExecutionId,
 } from "./hostile-values";
+import { bearer } from "./fuzz-clients";
 import type { SeededRandom } from "./seeded-random";
 
 export type ExecutionClient = Client<typeof ExecutionService>;
@@ -31,6 +33,26 @@ export interface FuzzTargets {
   /** An execution of another account: must be NotFound, exactly like a missing one. */
   foreignId: string;
   maxTimeoutSeconds: number;
+}
+
+/**
+ * A valid CreateExecution whose script is really uploaded, so its objects exist: what malformed
+ * requests aim at, and must leave as it is.
+ */
+export async function createFuzzTarget(client: ExecutionClient, apiKey: string, requestId: string): Promise<string> {
+  const script = Buffer.from("print('fuzz target')\n");
+  const { execution, scriptUpload } = await client.createExecution(
+    {
+      script: { name: "target.py", sizeBytes: BigInt(script.length), sha256: createHash("sha256").update(script).digest("hex") },
+      runtime: "python",
+      requestId,
+    },
+    bearer(apiKey),
+  );
+  if (!execution || !scriptUpload) throw new Error("CreateExecution answered without an execution or an upload grant");
+  const uploaded = await fetch(scriptUpload.url, { method: scriptUpload.method, headers: scriptUpload.headers, body: script });
+  if (!uploaded.ok) throw new Error(`uploading the script failed: HTTP ${uploaded.status}`);
+  return execution.id;
 }
 
 export interface HostileCase {
