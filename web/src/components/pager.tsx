@@ -35,26 +35,15 @@ export function usePageToken() {
   };
 }
 
-export function Pager({
-  after,
-  nextToken,
-  pageNumber,
-  onPrevious,
-  onNext,
-}: {
-  after: string;
-  nextToken: string | undefined;
-  pageNumber: number | undefined;
-  onPrevious: () => void;
-  onNext: (token: string) => void;
-}) {
+/** Previous and Next over `paging` (usePageToken); Next goes to the page `nextToken` names. */
+export function Pager({ paging, nextToken }: { paging: ReturnType<typeof usePageToken>; nextToken: string | undefined }) {
   return (
     <nav className="pager" aria-label="Pages">
-      <button type="button" onClick={onPrevious} disabled={after === ""}>
+      <button type="button" onClick={paging.previous} disabled={paging.after === ""}>
         Previous
       </button>
-      {pageNumber !== undefined && <span className="muted">Page {pageNumber}</span>}
-      <button type="button" onClick={() => nextToken && onNext(nextToken)} disabled={!nextToken}>
+      {paging.pageNumber !== undefined && <span className="muted">Page {paging.pageNumber}</span>}
+      <button type="button" onClick={() => nextToken && paging.next(nextToken)} disabled={!nextToken}>
         Next
       </button>
     </nav>

@@ -83,13 +83,7 @@ export function BatchPage() {
       ) : (
         <ExecutionTable executions={executions} showBatch={false} />
       )}
-      <Pager
-        after={paging.after}
-        nextToken={members.data?.nextPageToken || undefined}
-        pageNumber={paging.pageNumber}
-        onPrevious={paging.previous}
-        onNext={paging.next}
-      />
+      <Pager paging={paging} nextToken={members.data?.nextPageToken || undefined} />
       {retrying && <BatchRetryDialog batchId={id} failedCount={failedCount} onClose={() => setRetrying(false)} />}
     </section>
   );

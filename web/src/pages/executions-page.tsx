@@ -115,13 +115,7 @@ export function ExecutionsPage() {
       ) : (
         <ExecutionTable executions={executions} />
       )}
-      <Pager
-        after={paging.after}
-        nextToken={list.data?.nextPageToken || undefined}
-        pageNumber={paging.pageNumber}
-        onPrevious={paging.previous}
-        onNext={paging.next}
-      />
+      <Pager paging={paging} nextToken={list.data?.nextPageToken || undefined} />
     </section>
   );
 }
