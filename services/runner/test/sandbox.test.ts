@@ -442,11 +442,12 @@ __attribute__((constructor)) static void init(void) {
   it("sends one SIGTERM to each process of a timed-out script, then SIGKILL to what is still running", async () => {
     const result = await run(
       [
+        // Each line is one write(2), so the two processes' lines cannot interleave on the shared stdout.
         "import os, signal, subprocess, sys, time",
-        "child = subprocess.Popen([sys.executable, '-c', 'import signal, time\\n" +
-          "signal.signal(signal.SIGTERM, lambda *_: print(\"child got SIGTERM\", flush=True))\\n" +
-          "print(\"child ready\", flush=True)\\ntime.sleep(300)\\n'])",
-        "signal.signal(signal.SIGTERM, lambda *_: print('script got SIGTERM', flush=True))",
+        "child = subprocess.Popen([sys.executable, '-c', 'import os, signal, time\\n" +
+          "signal.signal(signal.SIGTERM, lambda *_: os.write(1, b\"child got SIGTERM\\\\n\"))\\n" +
+          "os.write(1, b\"child ready\\\\n\")\\ntime.sleep(300)\\n'])",
+        "signal.signal(signal.SIGTERM, lambda *_: os.write(1, b'script got SIGTERM\\n'))",
         "print('leads its process group', os.getpgrp() == os.getpid(), flush=True)",
         "time.sleep(300)",
       ].join("\n"),
