@@ -123,7 +123,7 @@ function buildProgram(
       integerFrom(0, MAX_RETRIES_LIMIT),
     )
     .option("--retry-on-exit <code>", "also retry automatically when the script exits with this code (repeatable)", exitCodeList, [])
-    .option("--batch <pattern>", "run the script once per matching file (*, ?, ** and directories), the file as its first argument")
+    .option("--batch <pattern>", "run the script once per matching file (*, ?, **, {a,b}, [ab] and directories), the file as its first argument")
     .option("--parallel <n>", "with --batch, run at most n of its executions at once (default: 0, no limit)", integerFrom(0, MAX_PARALLEL))
     .option(
       "--wait",
