@@ -75,8 +75,6 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
     process.kill(-(launcher.pid as number), "SIGINT");
     expect(await exited).toBe(0);
     const stopMillis = performance.now() - pressed;
-    // About 0.2–0.6 s on a quiet machine; the bound leaves room for a loaded one, and still fails
-    // the old behaviour of waiting out the runner's 30 s shutdown grace.
     // About 0.2–0.4 s here, also with both cores busy; the promise is under 3 s, and the old
     // behaviour (waiting out the runner's 30 s shutdown grace) fails it by far.
     expect(stopMillis).toBeLessThan(3_000);
