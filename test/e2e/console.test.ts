@@ -240,6 +240,28 @@ test("retrying a running execution needs Force, and Cancel stops it", async () =
   expect(await statusOf(runningId)).toBe(ExecutionStatus.CANCELLED);
 });
 
+test("a cancel that arrives after the execution finished shows how it finished, from the refusal itself", async () => {
+  const run = await cli("run", "ticks.py", "2");
+  const id = startedId(run.stdout);
+  await waitForStatus(id, [ExecutionStatus.RUNNING]);
+  await page.goto(`${grid.executionUrl}/executions/${id}`);
+  await waitForStatusShown("running");
+  await page.getByRole("button", { name: "Cancel…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Cancel execution" });
+  // The question stays open while the script finishes on its own.
+  await waitForStatus(id, [ExecutionStatus.COMPLETED]);
+  await dialog.getByRole("button", { name: "Cancel execution" }).click();
+
+  await expect(dialog.getByRole("alert").textContent()).resolves.toBe(
+    `execution ${id} is already completed; there is nothing to cancel`,
+  );
+  await expect(dialog.getByTestId("finished-first").textContent()).resolves.toContain("completed");
+  expect(await dialog.getByRole("button", { name: "Cancel execution" }).count()).toBe(0);
+  await screenshot(page, "cancel-refused-finished");
+  await dialog.getByRole("button", { name: "Close" }).first().click();
+  expect(await statusOf(id)).toBe(ExecutionStatus.COMPLETED);
+});
+
 test("live logs resume after the connection drops, with nothing missed or repeated", async () => {
   // The console reached through a proxy that can fail: its own origin is the proxy's, and the
   // session cookie (scoped to the host, not the port) goes with it.

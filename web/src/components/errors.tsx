@@ -1,13 +1,19 @@
 import { Component, type ErrorInfo, type ReactNode } from "react";
 import { errorMessage } from "../connection";
+import { refusalAdvice, refusalOf } from "../refusals";
 
-/** A failed call or a refusal, as the server's own sentence. */
+/** A failed call or a refusal, as the server's own sentence, and what to do about it when known. */
 export function ErrorMessage({ error, prefix }: { error: unknown; prefix?: string }) {
+  const refusal = refusalOf(error);
+  const advice = refusal && refusalAdvice(refusal);
   return (
-    <p className="error-text" role="alert">
-      {prefix ? `${prefix}: ` : ""}
-      {errorMessage(error)}
-    </p>
+    <div className="error-text" role="alert">
+      <p>
+        {prefix ? `${prefix}: ` : ""}
+        {errorMessage(error)}
+      </p>
+      {advice && <p data-testid="refusal-advice">{advice}</p>}
+    </div>
   );
 }
 
