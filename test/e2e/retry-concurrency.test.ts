@@ -8,7 +8,7 @@ import { startCluster } from "../support/cluster";
 import type { Cluster } from "../support/cluster";
 import { allExecutionIds, clientFor, createUploadedExecution, failExecution, objectDirs } from "../support/executions";
 import type { ExecutionClient } from "../support/executions";
-import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
+import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
 import { printLogsOnFailure } from "../support/failure-logs";
 
@@ -17,7 +17,7 @@ jest.setTimeout(120_000);
 const CONCURRENT = 50;
 
 const backends = [
-  { name: "SQLite", run: true },
+  { name: "SQLite", run: sqliteSuitesEnabled },
   { name: "PostgreSQL (set RGRID_TEST_POSTGRES_URL to run)", run: postgresServerUrl !== undefined },
 ];
 

@@ -4,7 +4,7 @@ import { mapWithLimit } from "@rgrid/common";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
 import { startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
+import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
 import { createQueuedExecution, executionClient, isTerminal, storedLogs, waitForExecution } from "../support/runner-api";
 import { startRunners } from "../support/runner-processes";
@@ -23,7 +23,7 @@ print("ran " + sys.argv[1])
 };
 
 const databases: { name: string; enabled: boolean; open: () => Promise<ScratchDatabase | undefined> }[] = [
-  { name: "SQLite", enabled: true, open: async () => undefined },
+  { name: "SQLite", enabled: sqliteSuitesEnabled, open: async () => undefined },
   {
     name: "PostgreSQL",
     enabled: postgresServerUrl !== undefined,

@@ -5,6 +5,13 @@ import { openDatabase } from "@rgrid/execution";
 
 export const postgresServerUrl: string | undefined = process.env["RGRID_TEST_POSTGRES_URL"] || undefined;
 
+/**
+ * Whether suites that run on each database include SQLite. `RGRID_TEST_DATABASES=postgresql`
+ * leaves it out, so the run that adds the PostgreSQL suites (npm run test:postgres) does not
+ * repeat the SQLite half that `npm test` already ran.
+ */
+export const sqliteSuitesEnabled: boolean = process.env["RGRID_TEST_DATABASES"] !== "postgresql";
+
 export interface ScratchDatabase {
   url: string;
   drop(): Promise<void>;

@@ -15,6 +15,7 @@ import { createStorageGateway } from "../src/storage";
 import { describeOnEachDatabase, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
+import { sqliteSuitesEnabled } from "../../../test/support/postgres";
 
 describeOnEachDatabase("persistence", (driver) => persistenceSuite(driver));
 
@@ -127,7 +128,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
   });
 }
 
-describe("the SQLite file", () => {
+(sqliteSuitesEnabled ? describe : describe.skip)("the SQLite file", () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), "rgrid-sqlite-"));
