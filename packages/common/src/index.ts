@@ -3,6 +3,7 @@ export * from "./client";
 export * from "./config";
 export * from "./errors";
 export * from "./health";
+export * from "./reflection";
 export * from "./ids";
 export * from "./logger";
 export * from "./paths";
