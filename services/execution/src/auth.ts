@@ -1,7 +1,7 @@
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { bearerToken, matchesAnySecret } from "@rgrid/common";
-import { ExecutionService, Health, RunnerService } from "@rgrid/proto";
+import { ExecutionService, Health, RunnerService, reflectionV1, reflectionV1alpha } from "@rgrid/proto";
 import type { Database } from "./db/orm";
 import { ApiKey } from "./db/entities";
 import { hashSecret, newSecret } from "./secrets";
@@ -79,13 +79,20 @@ export class ApiKeyCache {
  * Decides by the procedure's service who may call it: ExecutionService takes API keys (looked up
  * by hash, so the key itself is never compared or logged) or the console's session cookie (only
  * from the console's own origin), RunnerService the configured runner tokens, the health check
- * anyone. A credential of one kind is useless on the other service.
+ * and server reflection anyone. A credential of one kind is useless on the other service.
  */
 export function authenticate(deps: AuthDeps): Interceptor {
   const cache = deps.apiKeyCache ?? new ApiKeyCache();
   return (next) => async (req) => {
     switch (req.service.typeName) {
       case Health.typeName:
+        return next(req);
+      // Reflection describes only the public protos (they ship in this repository) and reads
+      // nothing of any account; tools ask it before the call, and buf curl sends the call's
+      // headers to it only when told to (--reflect-header). Every call it helps encode is still
+      // authenticated here as usual.
+      case reflectionV1.ServerReflection.typeName:
+      case reflectionV1alpha.ServerReflection.typeName:
         return next(req);
       case ExecutionService.typeName: {
         if (req.method === SIGN_IN_METHOD) {

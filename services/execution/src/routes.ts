@@ -1,6 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import { registerHealth } from "@rgrid/common";
-import { ExecutionService, RunnerService } from "@rgrid/proto";
+import { registerHealth, registerReflection } from "@rgrid/common";
+import { ExecutionService, Health, RunnerService } from "@rgrid/proto";
 import { createExecutionHandlers } from "./executions/handlers";
 import type { ExecutionHandlerDeps } from "./executions/handlers";
 import { createRunnerHandlers } from "./runners/handlers";
@@ -23,5 +23,6 @@ export function createRoutes(deps: RouteDeps): (router: ConnectRouter) => void {
     router.service(ExecutionService, executionHandlers, { jsonOptions: { ignoreUnknownFields: false } });
     router.service(RunnerService, runnerHandlers);
     registerHealth(router, [ExecutionService.typeName, RunnerService.typeName]);
+    registerReflection(router, [ExecutionService, RunnerService, Health]);
   };
 }

@@ -4,7 +4,8 @@ import { bearerToken, matchesAnySecret } from "@rgrid/common";
 
 /**
  * Requires the internal service token on every call to the named service; other services on
- * the same port (the health check) stay open. A missing and a wrong token are both
+ * the same port stay open: the health check, and server reflection, which describes only the
+ * public protos and answers nothing about stored objects. A missing and a wrong token are both
  * Unauthenticated: the caller did not prove who it is.
  */
 export function requireInternalToken(serviceTypeName: string, tokens: readonly string[]): Interceptor {
