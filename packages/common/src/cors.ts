@@ -1,15 +1,16 @@
 import { cors as connectCors } from "@connectrpc/connect";
+import { REQUEST_ID_HEADER } from "./request-id";
 import type { NodeHandler } from "./server";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
 // What browser pages on the allowed origins may send and read: the headers Connect, gRPC-Web and
-// gRPC need, plus Authorization for the API key. Credentials (cookies) are never allowed across
-// origins: the console's session works only on its own origin.
+// gRPC need, plus Authorization for the API key and the request id both ways. Credentials
+// (cookies) are never allowed across origins: the console's session works only on its own origin.
 const ALLOWED_METHODS = connectCors.allowedMethods.join(", ");
-const ALLOWED_HEADERS = [...connectCors.allowedHeaders, "Authorization"].join(", ");
-const EXPOSED_HEADERS = connectCors.exposedHeaders.join(", ");
+const ALLOWED_HEADERS = [...connectCors.allowedHeaders, "Authorization", REQUEST_ID_HEADER].join(", ");
+const EXPOSED_HEADERS = [...connectCors.exposedHeaders, REQUEST_ID_HEADER].join(", ");
 /** Browsers cache an answered preflight this long (Chromium caps it at 2 hours). */
 const PREFLIGHT_MAX_AGE_SECONDS = 7200;
 

@@ -1,6 +1,7 @@
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "./logger";
+import { requestIdKey } from "./request-id";
 
 /**
  * An interceptor that passes every error of a call through `transform` — whether the handler
@@ -39,14 +40,17 @@ export function transformErrors(transform: (error: unknown, req: UnaryRequest | 
  */
 export function hideUnknownErrors(logger: Logger): Interceptor {
   return transformErrors((error, req) => {
+    // The request id matches this line to the RPC's own line (rpc-observer.ts).
+    const requestId = req.contextValues.get(requestIdKey);
+    const about = requestId === undefined ? { procedure: req.url } : { procedure: req.url, requestId };
     if (error instanceof ConnectError) {
       if (error.code === Code.Internal || error.code === Code.Unknown) {
-        logger.error("internal error", { procedure: req.url, error: error.cause ?? error });
+        logger.error("internal error", { ...about, error: error.cause ?? error });
         return new ConnectError("internal error", Code.Internal);
       }
       return error;
     }
-    logger.error("internal error", { procedure: req.url, error });
+    logger.error("internal error", { ...about, error });
     return new ConnectError("internal error", Code.Internal);
   });
 }

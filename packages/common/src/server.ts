@@ -15,7 +15,11 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { applyCors } from "./cors";
 import { boundErrorMessages, boundMessage } from "./errors";
 import type { Logger } from "./logger";
+import { createRpcMetrics } from "./metrics";
+import type { MetricsOptions } from "./metrics";
+import { createMetricsHandler, isMetricsRequest } from "./metrics-endpoint";
 import { guardRequestMessages, hasOneRequestMessage } from "./request-guard";
+import { observeRpcs } from "./rpc-observer";
 
 /** A request listener for both the http and http2 modules. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -41,6 +45,9 @@ export interface ServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Exact origins whose browser pages may call (CORS); none by default. */
   corsOrigins?: readonly string[];
+  /** Serves GET /metrics and counts every RPC in the registry; no /metrics without it. */
+  metrics?: MetricsOptions;
+  /** Also gets one line per RPC, as its "rpc" child (rpc-observer.ts). */
   logger: Logger;
 }
 
@@ -75,8 +82,14 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
   const inFlight = new InFlightRequests();
   const rpcHandler = createRpcHandler(options);
   const corsOrigins = new Set(options.corsOrigins ?? []);
+  const metricsHandler = options.metrics && createMetricsHandler({ ...options.metrics, logger: options.logger });
   const handler: NodeHandler = (req, res) => {
     inFlight.track(res);
+    // Before CORS: no browser page of another origin may read the metrics.
+    if (metricsHandler && isMetricsRequest(req.url)) {
+      metricsHandler(req, res);
+      return;
+    }
     if (applyCors(corsOrigins, req, res)) {
       return; // a preflight, answered
     }
@@ -166,8 +179,13 @@ const DISCARD_MAX_BYTES = 1024 * 1024 * 1024;
 function createRpcHandler(options: ServerOptions): NodeHandler {
   const compressions = [compressionGzip, compressionBrotli];
   const router = createConnectRouter({
-    // Outermost, so that it sees every error the service's own interceptors let out.
-    interceptors: [boundErrorMessages(), ...(options.interceptors ?? [])],
+    // Outermost, so that the code logged and counted is the one the client gets; then the
+    // bound on messages, so that it sees every error the service's own interceptors let out.
+    interceptors: [
+      observeRpcs({ logger: options.logger.child("rpc"), recordRpc: options.metrics && createRpcMetrics(options.metrics.registry) }),
+      boundErrorMessages(),
+      ...(options.interceptors ?? []),
+    ],
     readMaxBytes: options.readMaxBytes,
     acceptCompression: compressions,
   });
