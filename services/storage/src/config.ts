@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import type { Env, TlsFiles } from "@rgrid/common";
-import { EnvReader, readTlsFiles } from "@rgrid/common";
+import type { Env, LogFormat, TlsFiles } from "@rgrid/common";
+import { EnvReader, readLogFormat, readMetricsToken, readTlsFiles } from "@rgrid/common";
 import { MAX_GRANT_TTL_SECONDS } from "./validation";
 
 export interface FileSystemBackendConfig {
@@ -33,6 +33,9 @@ export interface StorageConfig {
   grantTtlSeconds: number;
   maxObjectBytes: number;
   maxRequestBytes: number;
+  logFormat: LogFormat;
+  /** When set, GET /metrics requires it as a bearer token. */
+  metricsToken?: string;
 }
 
 const GIB = 1024 ** 3;
@@ -56,6 +59,8 @@ export function loadStorageConfig(env: Env, cwd: string): StorageConfig {
     grantTtlSeconds: reader.integer("RGRID_GRANT_TTL_SECONDS", 900, 1, MAX_GRANT_TTL_SECONDS),
     maxObjectBytes: reader.integer("RGRID_MAX_OBJECT_BYTES", 10 * GIB, 1, Number.MAX_SAFE_INTEGER),
     maxRequestBytes: reader.integer("RGRID_MAX_REQUEST_BYTES", 4 * MIB, 1024, 1024 * MIB),
+    logFormat: readLogFormat(reader),
+    metricsToken: readMetricsToken(reader),
   };
   reader.finish();
   return config;

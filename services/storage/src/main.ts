@@ -1,15 +1,12 @@
-import { ConfigError, boundHeapGrowth, createLogger, exitOnStopSignal } from "@rgrid/common";
+import { ConfigError, boundHeapGrowth, createMetricsRegistry, createProcessLogger, exitOnStopSignal } from "@rgrid/common";
+import type { Logger } from "@rgrid/common";
 import { openBackend } from "./backend";
 import { systemClock } from "./clock";
 import { loadStorageConfig } from "./config";
+import type { StorageConfig } from "./config";
 import { createStorageServer } from "./server";
 
-const logger = createLogger("storage");
-
-async function main(): Promise<void> {
-  // Garbage from a burst of requests is collected soon instead of held as room (see heap.ts).
-  boundHeapGrowth();
-  const config = loadStorageConfig(process.env, process.cwd());
+async function serve(config: StorageConfig, logger: Logger): Promise<void> {
   // Known only once listening; signed URLs default to it.
   const listening: { url?: string } = {};
   const backend = await openBackend(config.backend, {
@@ -30,6 +27,7 @@ async function main(): Promise<void> {
     grantTtlSeconds: config.grantTtlSeconds,
     readMaxBytes: config.maxRequestBytes,
     tls: config.tls,
+    metrics: { registry: createMetricsRegistry(), token: config.metricsToken },
     logger,
   });
   const running = await server.listen(config.port, config.host);
@@ -39,11 +37,21 @@ async function main(): Promise<void> {
   exitOnStopSignal(logger, () => running.close());
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    logger.error(error.message);
-  } else {
+async function main(): Promise<void> {
+  // Garbage from a burst of requests is collected soon instead of held as room (see heap.ts).
+  boundHeapGrowth();
+  const config = loadStorageConfig(process.env, process.cwd());
+  const logger = createProcessLogger("storage", config.logFormat);
+  await serve(config, logger).catch((error: unknown) => {
     logger.error("storage service failed to start", { error });
-  }
+    process.exit(1);
+  });
+}
+
+main().catch((error: unknown) => {
+  // Only reading the configuration fails before there is a logger in the configured format;
+  // its problems are a list for the person starting the service.
+  const shown = error instanceof ConfigError ? error.message : `storage service failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  process.stderr.write(`${shown}\n`);
   process.exit(1);
 });

@@ -1,7 +1,8 @@
-import type { ConnectServer, Logger, NodeHandler } from "@rgrid/common";
+import type { ConnectServer, Logger, MetricsOptions, NodeHandler } from "@rgrid/common";
 import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { requireInternalToken } from "./auth";
+import { createCopyMetrics, instrumentCopies } from "./copy-metrics";
 import { mapStorageErrors } from "./error-map";
 import { createStorageHandlers } from "./handlers";
 import type { ObjectStore } from "./object-store";
@@ -20,6 +21,8 @@ export interface StorageServerDeps {
   backendConcurrency?: number;
   /** With a certificate and key the port speaks TLS; the listening URL is then https. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** GET /metrics and the metrics recorded for it; none without. */
+  metrics?: MetricsOptions;
   logger: Logger;
 }
 
@@ -29,7 +32,7 @@ const DEFAULT_BACKEND_CONCURRENCY = 8;
 /** The storage service, built but not listening: the caller picks host and port. */
 export function createStorageServer(deps: StorageServerDeps): ConnectServer {
   const handlers = createStorageHandlers({
-    store: deps.store,
+    store: deps.metrics ? instrumentCopies(deps.store, createCopyMetrics(deps.metrics.registry)) : deps.store,
     grantTtlSeconds: deps.grantTtlSeconds,
     backendConcurrency: deps.backendConcurrency ?? DEFAULT_BACKEND_CONCURRENCY,
     logger: deps.logger,
@@ -46,6 +49,7 @@ export function createStorageServer(deps: StorageServerDeps): ConnectServer {
     ],
     readMaxBytes: deps.readMaxBytes,
     tls: deps.tls,
+    metrics: deps.metrics,
     logger: deps.logger,
   });
 }

@@ -17,6 +17,7 @@ describe("loadStorageConfig", () => {
       grantTtlSeconds: 900,
       maxObjectBytes: 10 * 1024 ** 3,
       maxRequestBytes: 4 * 1024 ** 2,
+      logFormat: "text",
     });
   });
 
@@ -66,6 +67,16 @@ describe("loadStorageConfig", () => {
     ]) {
       expect(problems).toContain(name);
     }
+  });
+
+  it("reads the log format and the metrics token, refusing a format it does not know and a short token", () => {
+    const base = { RGRID_INTERNAL_TOKEN: TOKEN, RGRID_STORAGE_SIGNING_KEY: SIGNING };
+    const config = loadStorageConfig({ ...base, RGRID_LOG_FORMAT: "json", RGRID_METRICS_TOKEN: "metrics-token-0123456789" }, "/");
+    expect(config.logFormat).toBe("json");
+    expect(config.metricsToken).toBe("metrics-token-0123456789");
+    expect(() => loadStorageConfig({ ...base, RGRID_LOG_FORMAT: "yaml", RGRID_METRICS_TOKEN: "short" }, "/")).toThrow(
+      /RGRID_LOG_FORMAT must be one of text, json, got "yaml"[\s\S]*RGRID_METRICS_TOKEN must be at least 16 characters/,
+    );
   });
 
   it("requires the S3 settings in s3 mode", () => {
