@@ -2,8 +2,8 @@
 
 import * as os from "node:os";
 import * as path from "node:path";
-import { EnvReader } from "@rgrid/common";
-import type { Env } from "@rgrid/common";
+import { EnvReader, readLogFormat } from "@rgrid/common";
+import type { Env, LogFormat } from "@rgrid/common";
 import { RUNTIME_FAMILIES } from "./runtimes";
 
 export interface RunnerConfig {
@@ -22,6 +22,7 @@ export interface RunnerConfig {
   /** The runner's own PATH, searched for interpreters (never passed to scripts). */
   searchPath: string;
   sandbox: SandboxConfig;
+  logFormat: LogFormat;
 }
 
 /**
@@ -76,6 +77,7 @@ export function loadRunnerConfig(env: Env): RunnerConfig {
       uidBaseExplicit: reader.optionalString("RGRID_RUNNER_SANDBOX_UID_BASE") !== undefined,
       cgroupRoot: path.resolve(reader.string("RGRID_RUNNER_CGROUP_ROOT", "/sys/fs/cgroup")),
     },
+    logFormat: readLogFormat(reader),
   };
   reader.finish();
   return config;

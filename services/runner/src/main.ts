@@ -1,7 +1,7 @@
 // Entry point of a runner process: configuration from the environment, registration, claim
 // loops, and a graceful stop on SIGTERM/SIGINT.
 
-import { ConfigError, createLogger } from "@rgrid/common";
+import { ConfigError, createProcessLogger } from "@rgrid/common";
 import { MissingRuntimeError, UnreachableWorkDirError, assembleRunner } from "./assemble";
 import { loadRunnerConfig } from "./config";
 import { SandboxUnavailableError } from "./sandbox";
@@ -9,10 +9,21 @@ import { UidRangeTakenError } from "./uid-range";
 import { UnsafeWorkRootError } from "./work-root";
 
 async function main(): Promise<number> {
-  const logger = createLogger("runner");
+  let config;
+  try {
+    config = loadRunnerConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // Before there is a logger in the configured format: a list for the person starting it.
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createProcessLogger("runner", config.logFormat);
   let assembled;
   try {
-    assembled = assembleRunner(loadRunnerConfig(process.env), logger, process.execPath);
+    assembled = assembleRunner(config, logger, process.execPath);
   } catch (error) {
     const badSetup = [ConfigError, MissingRuntimeError, SandboxUnavailableError, UnreachableWorkDirError, UnsafeWorkRootError];
     if (badSetup.some((kind) => error instanceof kind)) {

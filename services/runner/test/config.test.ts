@@ -27,6 +27,7 @@ describe("loadRunnerConfig", () => {
         uidBaseExplicit: false,
         cgroupRoot: "/sys/fs/cgroup",
       },
+      logFormat: "text",
     });
   });
 
@@ -48,6 +49,7 @@ describe("loadRunnerConfig", () => {
       RGRID_RUNNER_MEMORY_BYTES: "268435456",
       RGRID_RUNNER_SANDBOX_UID_BASE: "70000",
       RGRID_RUNNER_CGROUP_ROOT: "/cg",
+      RGRID_LOG_FORMAT: "json",
     });
     expect(config).toMatchObject({
       runnerName: "box-7",
@@ -63,6 +65,7 @@ describe("loadRunnerConfig", () => {
         uidBaseExplicit: true,
         cgroupRoot: "/cg",
       },
+      logFormat: "json",
     });
   });
 
