@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { EnvReader, corsOriginProblem, readTlsFiles } from "@rgrid/common";
-import type { Env, TlsFiles } from "@rgrid/common";
+import { EnvReader, corsOriginProblem, readLogFormat, readMetricsToken, readTlsFiles } from "@rgrid/common";
+import type { Env, LogFormat, TlsFiles } from "@rgrid/common";
 import { parseDatabaseUrl, redactPassword } from "./db/database-url";
 import type { DatabaseTarget } from "./db/database-url";
 import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
@@ -39,6 +39,9 @@ export interface ExecutionConfig {
   consoleDir?: string;
   /** How long a console sign-in lasts. */
   sessionTtlSeconds: number;
+  logFormat: LogFormat;
+  /** When set, GET /metrics requires it as a bearer token; this port is public, see docs/operations.md. */
+  metricsToken?: string;
 }
 
 export const DEFAULT_DATABASE_URL = "sqlite:.rgrid/rgrid.db";
@@ -98,6 +101,8 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     consoleEnabled: reader.oneOf("RGRID_CONSOLE", ["on", "off"], "on") === "on",
     consoleDir: optionalPath(reader.optionalString("RGRID_CONSOLE_DIR"), cwd),
     sessionTtlSeconds: reader.integer("RGRID_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60, 90 * ONE_DAY_SECONDS),
+    logFormat: readLogFormat(reader),
+    metricsToken: readMetricsToken(reader),
   };
   reader.finish();
   return config;

@@ -1,6 +1,14 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, boundHeapGrowth, createInternalClient, createLogger, exitOnStopSignal } from "@rgrid/common";
+import {
+  ConfigError,
+  boundHeapGrowth,
+  createInternalClient,
+  createLogger,
+  createMetricsRegistry,
+  createProcessLogger,
+  exitOnStopSignal,
+} from "@rgrid/common";
 import type { Logger, RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { issueApiKey } from "./accounts";
@@ -29,10 +37,9 @@ const USAGE = `usage:
   node main.js janitor                          remove, once, the stored objects of executions
                                                 that do not exist (older than the grace period)`;
 
-async function serve(logger: Logger): Promise<void> {
+async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
   // Garbage from a burst of requests is collected soon instead of held as room (see heap.ts).
   boundHeapGrowth();
-  const config = loadExecutionConfig(process.env, process.cwd());
   const db = await openDatabase(config.database);
   const applied = await db.migrate();
   logger.info("database ready", { database: config.databaseLabel, migrationsApplied: applied.length });
@@ -54,6 +61,7 @@ async function serve(logger: Logger): Promise<void> {
     sessionTtlSeconds: config.sessionTtlSeconds,
     corsOrigins: config.corsOrigins,
     consoleFiles: config.consoleEnabled ? consoleFilesFor(config, logger) : undefined,
+    metrics: { registry: createMetricsRegistry(), token: config.metricsToken },
   });
   const running = await server.listen(config.port, config.host);
   logger.info("listening", { url: running.url, console: config.consoleEnabled ? `${running.url}/` : "off" });
@@ -93,8 +101,7 @@ function builtConsoleDir(): string | undefined {
 }
 
 /** One janitor pass with the service's own configuration; prints each execution it cleaned up. */
-async function janitorCommand(logger: Logger): Promise<void> {
-  const config = loadExecutionConfig(process.env, process.cwd());
+async function janitorCommand(config: ExecutionConfig, logger: Logger): Promise<void> {
   const db = await openDatabase(config.database);
   try {
     await db.migrate();
@@ -169,17 +176,18 @@ function parseCommandArgs(args: string[]): { account?: string } {
 }
 
 async function main(): Promise<void> {
-  const logger = createLogger("execution");
+  // Readable until the configuration names a format (only serving and the janitor read it).
+  let logger: Logger = createLogger("execution");
   const [command, ...rest] = process.argv.slice(2);
   try {
-    if (command === undefined) {
-      await serve(logger);
+    if (command === undefined || (command === "janitor" && rest.length === 0)) {
+      const config = loadExecutionConfig(process.env, process.cwd());
+      logger = createProcessLogger("execution", config.logFormat);
+      await (command === undefined ? serve(config, logger) : janitorCommand(config, logger));
     } else if (command === "create-api-key") {
       await createApiKeyCommand(rest);
     } else if (command === "create-sign-in-token") {
       await createSignInTokenCommand(rest);
-    } else if (command === "janitor" && rest.length === 0) {
-      await janitorCommand(logger);
     } else {
       throw new UsageError(`unknown command "${command}"`);
     }

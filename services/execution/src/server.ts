@@ -1,6 +1,6 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
-import type { ConnectServer, Logger } from "@rgrid/common";
+import { Registry, createConnectServer, hideUnknownErrors } from "@rgrid/common";
+import type { ConnectServer, Logger, MetricsOptions } from "@rgrid/common";
 import { authenticate } from "./auth";
 import { RUNNER_DEFAULTS } from "./config";
 import { createConsoleHandler } from "./console";
@@ -13,6 +13,7 @@ import { createLeaseSweeper } from "./executions/leases";
 import type { LeaseSweeper } from "./executions/leases";
 import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
+import { createExecutionMetrics } from "./metrics";
 import { createRoutes } from "./routes";
 import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
 import { createStorageGateway } from "./storage";
@@ -44,6 +45,8 @@ export interface ExecutionServerDeps {
   corsOrigins?: readonly string[];
   /** The built browser console to serve on the same port (loadConsoleFiles); none: not served. */
   consoleFiles?: ReadonlyMap<string, ConsoleFile>;
+  /** GET /metrics and the registry the service's metrics go to; without it they go nowhere. */
+  metrics?: MetricsOptions;
 }
 
 export interface ExecutionService {
@@ -68,9 +71,11 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const stopping = new AbortController();
   const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
+  // A registry nobody reads when none is given: recording costs little, and no code path differs.
+  const metrics = createExecutionMetrics({ registry: deps.metrics?.registry ?? new Registry(), db: deps.db, logger: deps.logger });
   const autoRetry = createAutoRetry({
     db: deps.db,
-    retryExecution: createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger }),
+    retryExecution: createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger, metrics }),
     clock,
     logger: deps.logger,
     backoffBaseMillis: deps.retryBackoffBaseMillis ?? RUNNER_DEFAULTS.retryBackoffBaseMillis,
@@ -91,6 +96,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       autoRetry,
       stopping: stopping.signal,
       sessionTtlSeconds: deps.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS,
+      metrics,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),
@@ -125,6 +131,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
     tls: deps.tls,
     corsOrigins: deps.corsOrigins,
     fallback: deps.consoleFiles ? createConsoleHandler(deps.consoleFiles) : undefined,
+    metrics: deps.metrics,
     logger: deps.logger,
   });
   return {

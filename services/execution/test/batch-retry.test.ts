@@ -284,7 +284,7 @@ test("an execution retried by someone else while the batch is being retried is r
   const batchId = newBatchId();
   const [failed] = await batchOf(batchId, ["failed"]);
   const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, actorId: "" };
-  const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger });
+  const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } });
   let meanwhile: string | undefined;
   const retryBatch = createRetryBatch({
     db: h.db,
@@ -302,7 +302,7 @@ test("an execution retried by someone else while the batch is being retried is r
 
 describe("the size of one RetryBatch", () => {
   function directRetryBatch(maxExecutions: number) {
-    const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger });
+    const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } });
     return createRetryBatch({ db: h.db, retryExecution, maxExecutions });
   }
 

@@ -104,6 +104,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
         notifier: new WorkNotifier(),
         clock: () => new Date(),
         logger: silentLogger,
+        metrics: { retryCreated: () => undefined },
       });
     const caller = { accountId, actorId: apiKeyId };
     const request = { executionId: original.id, force: false, requestId: "race" };

@@ -125,6 +125,7 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
           requestId: batchItemRequestId(request.requestId, candidate.id),
           // Retried meanwhile (automatically, or by another request): reported, not retried twice.
           onlyIfNotYetRetried: true,
+          batch: true,
         });
         return { original: result.original, retry: result.execution, skipped: "" };
       } catch (error) {

@@ -127,6 +127,17 @@ async function batchHasRoom(
 }
 
 /**
+ * How long a claimed execution waited for its claim, for rgrid_claim_latency_seconds: from its
+ * creation, or from the end of a retry's backoff. The moment an original's uploads were confirmed
+ * (and it was queued) is not recorded, so its wait includes its upload.
+ */
+export function claimWaitSeconds(claimed: Pick<Execution, "createdAt" | "notBefore" | "startedAt">): number {
+  const claimedAt = claimed.startedAt ?? claimed.createdAt;
+  const claimable = Math.max(claimed.createdAt.getTime(), claimed.notBefore?.getTime() ?? 0);
+  return Math.max(0, claimedAt.getTime() - claimable) / 1000;
+}
+
+/**
  * Puts an execution back in the queue when its claim could not be handed to the runner; one
  * whose owner asked to cancel it meanwhile ends cancelled instead, as no runner has it.
  */

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { newExecutionId, validateRequest } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
+import type { ExecutionMetrics } from "../metrics";
 import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
 import { linkSignals } from "../abort-signals";
@@ -44,6 +45,7 @@ export interface ExecutionHandlerDeps {
   maxTimeoutSeconds: number;
   /** Aborted when the service shuts down: log streams then end, and their clients reconnect. */
   stopping?: AbortSignal;
+  metrics: Pick<ExecutionMetrics, "retryCreated">;
 }
 
 const DEFAULT_LOG_LIMIT = 1000;

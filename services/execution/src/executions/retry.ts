@@ -14,6 +14,7 @@ import {
   StorageUnavailableError,
   isUniqueViolation,
 } from "../errors";
+import type { ExecutionMetrics, RetryMetricKind } from "../metrics";
 import type { StorageGateway } from "../storage";
 import { statusToWire } from "./convert";
 import type { WorkNotifier } from "./work-notifier";
@@ -24,6 +25,7 @@ export interface RetryDeps {
   notifier: WorkNotifier;
   clock: () => Date;
   logger: Logger;
+  metrics: Pick<ExecutionMetrics, "retryCreated">;
 }
 
 export interface RetryRequest {
@@ -37,6 +39,8 @@ export interface RetryRequest {
    * (RetryBatch; always so for automatic retries), re-checked atomically with the insert.
    */
   onlyIfNotYetRetried?: boolean;
+  /** Made by RetryBatch for one of its items: counted as a batch retry (rgrid_retries_total). */
+  batch?: boolean;
 }
 
 export interface AutomaticRetry {
@@ -126,6 +130,8 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   try {
     requireSameSizes(original, copied);
     const inserted = await insertRetry(deps, caller, { ...request, onlyIfNotYetRetried }, original, newId);
+    // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
+    deps.metrics.retryCreated(retryMetricKindOf(request));
     deps.notifier.notify();
     return { execution: inserted.retry, original: inserted.original, replayed: false };
   } catch (error) {
@@ -285,6 +291,13 @@ function retryKindOf(request: RetryRequest, original: Execution): RetryKindName 
   // Forced means the original was not finished when asked; --force on a finished one is an
   // ordinary retry.
   return isTerminal(original.status) ? "manual" : "forced";
+}
+
+function retryMetricKindOf(request: RetryRequest): RetryMetricKind {
+  if (request.automatic !== undefined) {
+    return "automatic";
+  }
+  return request.batch === true ? "batch" : "manual";
 }
 
 async function removeCopies(deps: RetryDeps, newId: string): Promise<void> {

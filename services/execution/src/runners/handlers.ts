@@ -12,13 +12,14 @@ import type { ExecutionState, FailureKindName } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import { isDueAutomaticRetry } from "../executions/auto-retry";
 import type { AutoRetry } from "../executions/auto-retry";
-import { claimNextExecution, nextNotBefore, releaseClaim } from "../executions/claims";
+import { claimNextExecution, claimWaitSeconds, nextNotBefore, releaseClaim } from "../executions/claims";
 import { giveUpExecution } from "../executions/leases";
 import type { HeldExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
 import type { ExecutionActivity } from "../executions/execution-activity";
 import type { WorkNotifier } from "../executions/work-notifier";
 import { linkSignals } from "../abort-signals";
+import type { ExecutionMetrics } from "../metrics";
 import { executionObjects, outputObject } from "../storage";
 import type { StorageGateway } from "../storage";
 import {
@@ -49,6 +50,7 @@ export interface RunnerHandlerDeps {
   autoRetry: AutoRetry;
   /** Aborted when the service shuts down: waiting claims then answer at once, empty. */
   stopping?: AbortSignal;
+  metrics: Pick<ExecutionMetrics, "claimed">;
 }
 
 export interface LeaseSettings {
@@ -162,7 +164,10 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
           const now = clock();
           const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
           if (claimed !== undefined) {
-            return { assignment: await assignmentFor(claimed, runner.id, ctx) };
+            const assignment = await assignmentFor(claimed, runner.id, ctx);
+            // Only a claim handed to its runner counts; one that could not be went back to the queue.
+            deps.metrics.claimed(claimWaitSeconds(claimed));
+            return { assignment };
           }
           const remaining = deadline - Date.now();
           if (remaining <= 0 || stopWaiting.signal.aborted) {
