@@ -4,15 +4,17 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_rgrid_v1_rules } from "./rules_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rgrid/v1/execution.proto.
  */
 export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxIjwKCEZpbGVJbmZvEgwKBG5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAki2wgKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSIgoGc2NyaXB0GAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgEIAEoCRIMCgRhcmdzGAUgAygJEikKA2VudhgGIAMoCzIcLnJncmlkLnYxLkV4ZWN1dGlvbi5FbnZFbnRyeRIiCgZpbnB1dHMYByADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIzCghtZXRhZGF0YRgIIAMoCzIhLnJncmlkLnYxLkV4ZWN1dGlvbi5NZXRhZGF0YUVudHJ5EhcKD3RpbWVvdXRfc2Vjb25kcxgJIAEoBRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGA0gASgFSACIAQESFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIRCglydW5uZXJfaWQYDyABKAkSEAoIcmV0cnlfb2YYECABKAkSDwoHcm9vdF9pZBgRIAEoCRIPCgdhdHRlbXB0GBIgASgFEicKCnJldHJ5X2tpbmQYEyABKA4yEy5yZ3JpZC52MS5SZXRyeUtpbmQSEgoKcmV0cmllZF9ieRgUIAEoCRISCgpyZXRyaWVkX2FzGBUgAygJEiMKB291dHB1dHMYFiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgduZXR3b3JrGBcgASgIEhMKC21heF9yZXRyaWVzGBggASgFEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYGSADKAUSEAoIYmF0Y2hfaWQYGiABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YGyABKAUSKwoMZmFpbHVyZV9raW5kGBwgASgOMhUucmdyaWQudjEuRmFpbHVyZUtpbmQSGQoRYXV0b19yZXRyeV9udW1iZXIYHSABKAUSFAoMcmV0cnlfcmVhc29uGB4gASgJEhgKEHNhbmRib3hfd2FybmluZ3MYHyADKAkSNwoTY2FuY2VsX3JlcXVlc3RlZF9hdBggIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKbm90X2JlZm9yZRghIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSLRAQoNVHJhbnNmZXJHcmFudBIMCgRuYW1lGAEgASgJEg4KBm1ldGhvZBgCIAEoCRILCgN1cmwYAyABKAkSNQoHaGVhZGVycxgEIAMoCzIkLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQuSGVhZGVyc0VudHJ5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItoBCghMb2dFbnRyeRIQCghzZXF1ZW5jZRgBIAEoAxIpCgZzdHJlYW0YAiABKA4yGS5yZ3JpZC52MS5Mb2dFbnRyeS5TdHJlYW0SDAoEbGluZRgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAhIRCg1TVFJFQU1fU1lTVEVNEAMiiAQKFkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QSIgoGc2NyaXB0GAEgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDwoHcnVudGltZRgCIAEoCRIMCgRhcmdzGAMgAygJEjYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnkSIgoGaW5wdXRzGAUgAygLMhIucmdyaWQudjEuRmlsZUluZm8SQAoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhIKCnJlcXVlc3RfaWQYCCABKAkSDwoHbmV0d29yaxgJIAEoCBIYCgttYXhfcmV0cmllcxgKIAEoBUgAiAEBEhsKE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAUSEAoIYmF0Y2hfaWQYDCABKAkSGQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAUaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiLQoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJAChZDb25maXJtVXBsb2Fkc1Jlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiIrChNHZXRFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSI+ChRHZXRFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24itwEKFUxpc3RFeGVjdXRpb25zUmVxdWVzdBIrCghzdGF0dXNlcxgBIAMoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIQCghiYXRjaF9pZBgEIAEoCRITCgtzY3JpcHRfbmFtZRgFIAEoCRISCgp1bnJlc29sdmVkGAYgASgIEg8KB3Jvb3RfaWQYByABKAkiWgoWTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRInCgpleGVjdXRpb25zGAEgAygLMhMucmdyaWQudjEuRXhlY3V0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg0KBWZvcmNlGAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiZwoWUmV0cnlFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SJQoIb3JpZ2luYWwYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24iTQoOR2V0TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDEg0KBWxpbWl0GAMgASgFIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiMQoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkibQoaR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2USIwoHb3V0cHV0cxgBIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEioKCWRvd25sb2FkcxgCIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiQQoRRm9sbG93TG9nc1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDImQKEkZvbGxvd0xvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSKQoGc3RhdHVzGAIgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzIi4KFkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJOChFSZXRyeUJhdGNoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRITCgtmYWlsZWRfb25seRgCIAEoCBISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkJhdGNoUmV0cnlJdGVtEiUKCG9yaWdpbmFsGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiIKBXJldHJ5GAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEg8KB3NraXBwZWQYAyABKAkiawoSUmV0cnlCYXRjaFJlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhgucmdyaWQudjEuQmF0Y2hSZXRyeUl0ZW0SFQoNcmV0cmllZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFIiMKD0dldEJhdGNoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCSJMChBCYXRjaFN0YXR1c0NvdW50EikKBnN0YXR1cxgBIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxINCgVjb3VudBgCIAEoBSKPAQoQR2V0QmF0Y2hSZXNwb25zZRIQCghiYXRjaF9pZBgBIAEoCRINCgV0b3RhbBgCIAEoBRIqCgZjb3VudHMYAyADKAsyGi5yZ3JpZC52MS5CYXRjaFN0YXR1c0NvdW50Ei4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EhEKB2FwaV9rZXkYASABKAlIABIXCg1zaWduX2luX3Rva2VuGAIgASgJSABCDAoKY3JlZGVudGlhbCI7ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iEwoRR2V0U2Vzc2lvblJlcXVlc3QiOAoSR2V0U2Vzc2lvblJlc3BvbnNlEiIKB3Nlc3Npb24YASABKAsyES5yZ3JpZC52MS5TZXNzaW9uIhYKFERlbGV0ZVNlc3Npb25SZXF1ZXN0IhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJjCgdTZXNzaW9uEhIKCmFjY291bnRfaWQYASABKAkSFAoMYWNjb3VudF9uYW1lGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIs0CCglFcnJvckluZm8SKgoGcmVhc29uGAEgASgOMhoucmdyaWQudjEuRXJyb3JJbmZvLlJlYXNvbhIUCgxleGVjdXRpb25faWQYAiABKAkSKQoGc3RhdHVzGAMgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEgwKBGZpbGUYBCABKAkixAEKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABIUChBSRUFTT05fTk9UX0ZPVU5EEAESFwoTUkVBU09OX05PVF9URVJNSU5BTBACEhsKF1JFQVNPTl9BTFJFQURZX1RFUk1JTkFMEAMSHAoYUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEAQSGAoUUkVBU09OX0lOUFVUX01JU1NJTkcQBRIeChpSRUFTT05fU1RPUkFHRV9VTkFWQUlMQUJMRRAGKosCCg9FeGVjdXRpb25TdGF0dXMSIAocRVhFQ1VUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkVYRUNVVElPTl9TVEFUVVNfVVBMT0FESU5HEAESGwoXRVhFQ1VUSU9OX1NUQVRVU19RVUVVRUQQAhIcChhFWEVDVVRJT05fU1RBVFVTX1JVTk5JTkcQAxIeChpFWEVDVVRJT05fU1RBVFVTX0NPTVBMRVRFRBAEEhsKF0VYRUNVVElPTl9TVEFUVVNfRkFJTEVEEAUSHgoaRVhFQ1VUSU9OX1NUQVRVU19USU1FRF9PVVQQBhIeChpFWEVDVVRJT05fU1RBVFVTX0NBTkNFTExFRBAHKogBCglSZXRyeUtpbmQSGgoWUkVUUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFVFJZX0tJTkRfT1JJR0lOQUwQARIVChFSRVRSWV9LSU5EX01BTlVBTBACEhUKEVJFVFJZX0tJTkRfRk9SQ0VEEAMSGAoUUkVUUllfS0lORF9BVVRPTUFUSUMQBCqDAQoLRmFpbHVyZUtpbmQSHAoYRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRkFJTFVSRV9LSU5EX1NDUklQVBABEh8KG0ZBSUxVUkVfS0lORF9JTkZSQVNUUlVDVFVSRRACEhwKGEZBSUxVUkVfS0lORF9SVU5ORVJfTE9TVBADMpMJChBFeGVjdXRpb25TZXJ2aWNlElYKD0NyZWF0ZUV4ZWN1dGlvbhIgLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJTCg5Db25maXJtVXBsb2FkcxIfLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVxdWVzdBogLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USUgoMR2V0RXhlY3V0aW9uEh0ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVxdWVzdBoeLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlIgOQAgESWAoOTGlzdEV4ZWN1dGlvbnMSHy5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1JlcXVlc3QaIC5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1Jlc3BvbnNlIgOQAgESUwoOUmV0cnlFeGVjdXRpb24SHy5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlc3BvbnNlEkMKB0dldExvZ3MSGC5yZ3JpZC52MS5HZXRMb2dzUmVxdWVzdBoZLnJncmlkLnYxLkdldExvZ3NSZXNwb25zZSIDkAIBEmQKEkdldE91dHB1dERvd25sb2FkcxIjLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QaJC5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZSIDkAIBEkkKCkZvbGxvd0xvZ3MSGy5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVxdWVzdBocLnJncmlkLnYxLkZvbGxvd0xvZ3NSZXNwb25zZTABElYKD0NhbmNlbEV4ZWN1dGlvbhIgLnJncmlkLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZRJHCgpSZXRyeUJhdGNoEhsucmdyaWQudjEuUmV0cnlCYXRjaFJlcXVlc3QaHC5yZ3JpZC52MS5SZXRyeUJhdGNoUmVzcG9uc2USRgoIR2V0QmF0Y2gSGS5yZ3JpZC52MS5HZXRCYXRjaFJlcXVlc3QaGi5yZ3JpZC52MS5HZXRCYXRjaFJlc3BvbnNlIgOQAgESUAoNQ3JlYXRlU2Vzc2lvbhIeLnJncmlkLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh8ucmdyaWQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkwKCkdldFNlc3Npb24SGy5yZ3JpZC52MS5HZXRTZXNzaW9uUmVxdWVzdBocLnJncmlkLnYxLkdldFNlc3Npb25SZXNwb25zZSIDkAIBElAKDURlbGV0ZVNlc3Npb24SHi5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxInEKCEZpbGVJbmZvEhgKBG5hbWUYASABKAlCCrpIB3IFEAEogAgSJAoKc2l6ZV9ieXRlcxgCIAEoA0IQukgNIgsY/////////w8oABIlCgZzaGEyNTYYAyABKAlCFbpIEnIQMg5eWzAtOWEtZl17NjR9JCLbCAoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIiCgZzY3JpcHQYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAQgASgJEgwKBGFyZ3MYBSADKAkSKQoDZW52GAYgAygLMhwucmdyaWQudjEuRXhlY3V0aW9uLkVudkVudHJ5EiIKBmlucHV0cxgHIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEjMKCG1ldGFkYXRhGAggAygLMiEucmdyaWQudjEuRXhlY3V0aW9uLk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAkgASgFEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglleGl0X2NvZGUYDSABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEhEKCXJ1bm5lcl9pZBgPIAEoCRIQCghyZXRyeV9vZhgQIAEoCRIPCgdyb290X2lkGBEgASgJEg8KB2F0dGVtcHQYEiABKAUSJwoKcmV0cnlfa2luZBgTIAEoDjITLnJncmlkLnYxLlJldHJ5S2luZBISCgpyZXRyaWVkX2J5GBQgASgJEhIKCnJldHJpZWRfYXMYFSADKAkSIwoHb3V0cHV0cxgWIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEg8KB25ldHdvcmsYFyABKAgSEwoLbWF4X3JldHJpZXMYGCABKAUSGwoTcmV0cnlfb25fZXhpdF9jb2RlcxgZIAMoBRIQCghiYXRjaF9pZBgaIAEoCRIZChFiYXRjaF9wYXJhbGxlbGlzbRgbIAEoBRIrCgxmYWlsdXJlX2tpbmQYHCABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIZChFhdXRvX3JldHJ5X251bWJlchgdIAEoBRIUCgxyZXRyeV9yZWFzb24YHiABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgfIAMoCRI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigwIKCExvZ0VudHJ5EiIKCHNlcXVlbmNlGAEgASgDQhC6SA0iCxj/////////DygBEjUKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbUIKukgHggEEEAEgABIXCgRsaW5lGAMgASgJQgm6SAZyBCiAgAQSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAISEQoNU1RSRUFNX1NZU1RFTRADIpYHChZDcmVhdGVFeGVjdXRpb25SZXF1ZXN0EioKBnNjcmlwdBgBIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvQga6SAPIAQESGgoHcnVudGltZRgCIAEoCUIJukgGcgSgiCcBEisKBGFyZ3MYAyADKAlCHbpIGpIBFxDoByISchAogIAEMgpeW15ceDAwXSokEnYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnlCPrpIO5oBOBDIASIfch0YgAIyGF5bQS1aYS16X11bQS1aYS16MC05X10qJCoSchAogIAEMgpeW15ceDAwXSokEi0KBmlucHV0cxgFIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AcSewoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnlCObpINpoBMxBkIhxyGhABGIABMhNeW15ceDAwLVx4MUZceDdGXSokKhFyDyiAIDIKXlteXHgwMF0qJBIgCg90aW1lb3V0X3NlY29uZHMYByABKAVCB7pIBBoCKAASOAoKcmVxdWVzdF9pZBgIIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEg8KB25ldHdvcmsYCSABKAgSIwoLbWF4X3JldHJpZXMYCiABKAVCCbpIBhoEGAooAEgAiAEBEi4KE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAVCEbpIDpIBCxAgIgcaBRj/ASgBEh4KCGJhdGNoX2lkGAwgASgJQgy6SAnYAQFyBJCIJwESJQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAVCCrpIBxoFGJBOKAAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6bbpIahpoCiBiYXRjaF9wYXJhbGxlbGlzbS5uZWVkc19iYXRjaF9pZBIQbmVlZHMgYSBiYXRjaF9pZBoydGhpcy5iYXRjaF9wYXJhbGxlbGlzbSA9PSAwIHx8IHRoaXMuYmF0Y2hfaWQgIT0gJydCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiOAoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIjYKE0dldEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIpsCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSPgoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXNCEbpIDpIBCxAQIgeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABBIeCghiYXRjaF9pZBgEIAEoCUIMukgJ2AEBcgSQiCcBEjIKC3NjcmlwdF9uYW1lGAUgASgJQh26SBpyGBiACDITXlteXHgwMC1ceDFGXHg3Rl0qJBISCgp1bnJlc29sdmVkGAYgASgIEh0KB3Jvb3RfaWQYByABKAlCDLpICdgBAXIEiIgnASJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoEBChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESDQoFZm9yY2UYAiABKAgSOAoKcmVxdWVzdF9pZBgDIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokImcKFlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiUKCG9yaWdpbmFsGAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uInYKDkdldExvZ3NSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEigKDmFmdGVyX3NlcXVlbmNlGAIgASgDQhC6SA0iCxj/////////DygAEhkKBWxpbWl0GAMgASgFQgq6SAcaBRiQTigAIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiPAoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASJtChpHZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRIjCgdvdXRwdXRzGAEgAygLMhIucmdyaWQudjEuRmlsZUluZm8SKgoJZG93bmxvYWRzGAIgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJeChFGb2xsb3dMb2dzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIoCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0IQukgNIgsY/////////w8oACJkChJGb2xsb3dMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cyI5ChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiKCAQoRUmV0cnlCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnARITCgtmYWlsZWRfb25seRgCIAEoCBI4CgpyZXF1ZXN0X2lkGAMgASgJQiS6SCHYAQFyHKiIJwEYgAEyE15bXlx4MDAtXHgxRlx4N0ZdKiQibAoOQmF0Y2hSZXRyeUl0ZW0SJQoIb3JpZ2luYWwYASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SIgoFcmV0cnkYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SDwoHc2tpcHBlZBgDIAEoCSJrChJSZXRyeUJhdGNoUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5yZ3JpZC52MS5CYXRjaFJldHJ5SXRlbRIVCg1yZXRyaWVkX2NvdW50GAIgASgFEhUKDXNraXBwZWRfY291bnQYAyABKAUiMQoPR2V0QmF0Y2hSZXF1ZXN0Eh4KCGJhdGNoX2lkGAEgASgJQgy6SAnIAQFyBJCIJwEiTAoQQmF0Y2hTdGF0dXNDb3VudBIpCgZzdGF0dXMYASABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSDQoFY291bnQYAiABKAUijwEKEEdldEJhdGNoUmVzcG9uc2USEAoIYmF0Y2hfaWQYASABKAkSDQoFdG90YWwYAiABKAUSKgoGY291bnRzGAMgAygLMhoucmdyaWQudjEuQmF0Y2hTdGF0dXNDb3VudBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSMgoHYXBpX2tleRgBIAEoCUIfukgcchoQARiAAjITXlteXHgwMC1ceDFGXHg3Rl0qJEgAEjgKDXNpZ25faW5fdG9rZW4YAiABKAlCH7pIHHIaEAEYgAIyE15bXlx4MDAtXHgxRlx4N0ZdKiRIAEITCgpjcmVkZW50aWFsEgW6SAIIASI7ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iEwoRR2V0U2Vzc2lvblJlcXVlc3QiOAoSR2V0U2Vzc2lvblJlc3BvbnNlEiIKB3Nlc3Npb24YASABKAsyES5yZ3JpZC52MS5TZXNzaW9uIhYKFERlbGV0ZVNlc3Npb25SZXF1ZXN0IhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJjCgdTZXNzaW9uEhIKCmFjY291bnRfaWQYASABKAkSFAoMYWNjb3VudF9uYW1lGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIs0CCglFcnJvckluZm8SKgoGcmVhc29uGAEgASgOMhoucmdyaWQudjEuRXJyb3JJbmZvLlJlYXNvbhIUCgxleGVjdXRpb25faWQYAiABKAkSKQoGc3RhdHVzGAMgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEgwKBGZpbGUYBCABKAkixAEKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABIUChBSRUFTT05fTk9UX0ZPVU5EEAESFwoTUkVBU09OX05PVF9URVJNSU5BTBACEhsKF1JFQVNPTl9BTFJFQURZX1RFUk1JTkFMEAMSHAoYUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEAQSGAoUUkVBU09OX0lOUFVUX01JU1NJTkcQBRIeChpSRUFTT05fU1RPUkFHRV9VTkFWQUlMQUJMRRAGKosCCg9FeGVjdXRpb25TdGF0dXMSIAocRVhFQ1VUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkVYRUNVVElPTl9TVEFUVVNfVVBMT0FESU5HEAESGwoXRVhFQ1VUSU9OX1NUQVRVU19RVUVVRUQQAhIcChhFWEVDVVRJT05fU1RBVFVTX1JVTk5JTkcQAxIeChpFWEVDVVRJT05fU1RBVFVTX0NPTVBMRVRFRBAEEhsKF0VYRUNVVElPTl9TVEFUVVNfRkFJTEVEEAUSHgoaRVhFQ1VUSU9OX1NUQVRVU19USU1FRF9PVVQQBhIeChpFWEVDVVRJT05fU1RBVFVTX0NBTkNFTExFRBAHKogBCglSZXRyeUtpbmQSGgoWUkVUUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFVFJZX0tJTkRfT1JJR0lOQUwQARIVChFSRVRSWV9LSU5EX01BTlVBTBACEhUKEVJFVFJZX0tJTkRfRk9SQ0VEEAMSGAoUUkVUUllfS0lORF9BVVRPTUFUSUMQBCqDAQoLRmFpbHVyZUtpbmQSHAoYRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRkFJTFVSRV9LSU5EX1NDUklQVBABEh8KG0ZBSUxVUkVfS0lORF9JTkZSQVNUUlVDVFVSRRACEhwKGEZBSUxVUkVfS0lORF9SVU5ORVJfTE9TVBADMpMJChBFeGVjdXRpb25TZXJ2aWNlElYKD0NyZWF0ZUV4ZWN1dGlvbhIgLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJTCg5Db25maXJtVXBsb2FkcxIfLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVxdWVzdBogLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USUgoMR2V0RXhlY3V0aW9uEh0ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVxdWVzdBoeLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlIgOQAgESWAoOTGlzdEV4ZWN1dGlvbnMSHy5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1JlcXVlc3QaIC5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1Jlc3BvbnNlIgOQAgESUwoOUmV0cnlFeGVjdXRpb24SHy5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlc3BvbnNlEkMKB0dldExvZ3MSGC5yZ3JpZC52MS5HZXRMb2dzUmVxdWVzdBoZLnJncmlkLnYxLkdldExvZ3NSZXNwb25zZSIDkAIBEmQKEkdldE91dHB1dERvd25sb2FkcxIjLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QaJC5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZSIDkAIBEkkKCkZvbGxvd0xvZ3MSGy5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVxdWVzdBocLnJncmlkLnYxLkZvbGxvd0xvZ3NSZXNwb25zZTABElYKD0NhbmNlbEV4ZWN1dGlvbhIgLnJncmlkLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZRJHCgpSZXRyeUJhdGNoEhsucmdyaWQudjEuUmV0cnlCYXRjaFJlcXVlc3QaHC5yZ3JpZC52MS5SZXRyeUJhdGNoUmVzcG9uc2USRgoIR2V0QmF0Y2gSGS5yZ3JpZC52MS5HZXRCYXRjaFJlcXVlc3QaGi5yZ3JpZC52MS5HZXRCYXRjaFJlc3BvbnNlIgOQAgESUAoNQ3JlYXRlU2Vzc2lvbhIeLnJncmlkLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh8ucmdyaWQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkwKCkdldFNlc3Npb24SGy5yZ3JpZC52MS5HZXRTZXNzaW9uUmVxdWVzdBocLnJncmlkLnYxLkdldFNlc3Npb25SZXNwb25zZSIDkAIBElAKDURlbGV0ZVNlc3Npb24SHi5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_rules]);
 
 /**
  * A file that travels with an execution: its script, or one of its inputs or outputs.
@@ -21,13 +23,18 @@ export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
  */
 export type FileInfo = Message<"rgrid.v1.FileInfo"> & {
   /**
-   * Path relative to the execution's working directory, with '/' separators.
+   * Path relative to the execution's working directory, with '/' separators, at most 1024 bytes.
+   * It becomes a path on a runner and part of an object key, so the service also refuses (in
+   * code: protovalidate cannot say it) empty, "." and ".." segments, a leading '/', a drive
+   * letter, backslashes, control characters and segments over 255 bytes.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Size in bytes; below 2^53, so that it is exact in every language and database.
+   *
    * @generated from field: int64 size_bytes = 2;
    */
   sizeBytes: bigint;
@@ -300,29 +307,36 @@ export const TransferGrantSchema: GenMessage<TransferGrant> = /*@__PURE__*/
   messageDesc(file_rgrid_v1_execution, 2);
 
 /**
+ * One line of an execution's output. Runners send them (AppendLogs), where the rules apply.
+ *
  * @generated from message rgrid.v1.LogEntry
  */
 export type LogEntry = Message<"rgrid.v1.LogEntry"> & {
   /**
-   * Increases by one per entry within an execution, starting at 1.
+   * Increases by one per entry within an execution, starting at 1; below 2^53, so that it is
+   * exact in every language and database.
    *
    * @generated from field: int64 sequence = 1;
    */
   sequence: bigint;
 
   /**
+   * Which stream the line came from; not STREAM_UNSPECIFIED.
+   *
    * @generated from field: rgrid.v1.LogEntry.Stream stream = 2;
    */
   stream: LogEntry_Stream;
 
   /**
-   * One line of output, without its trailing newline.
+   * One line of output, without its trailing newline; at most 64 KiB.
    *
    * @generated from field: string line = 3;
    */
   line: string;
 
   /**
+   * When the runner read the line.
+   *
    * @generated from field: google.protobuf.Timestamp time = 4;
    */
   time?: Timestamp | undefined;
@@ -369,78 +383,114 @@ export const LogEntry_StreamSchema: GenEnum<LogEntry_Stream> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 3, 0);
 
 /**
+ * A new execution. Its script and inputs are described here and uploaded afterwards through the
+ * grants in the response. Besides the rules below, the service checks in code what
+ * protovalidate cannot say, or only at a high price: that every file name is a safe relative
+ * path (see FileInfo.name), that the script and the inputs all have different names, that no
+ * file's path runs through another file (a file "data" and an input "data/in.json"), and that
+ * timeout_seconds is within the service's configured maximum.
+ *
  * @generated from message rgrid.v1.CreateExecutionRequest
  */
 export type CreateExecutionRequest = Message<"rgrid.v1.CreateExecutionRequest"> & {
   /**
+   * The script to run, placed under its name in the working directory.
+   *
    * @generated from field: rgrid.v1.FileInfo script = 1;
    */
   script?: FileInfo | undefined;
 
   /**
+   * What runs the script: "python", "node", or a versioned name such as "python:3.11".
+   *
    * @generated from field: string runtime = 2;
    */
   runtime: string;
 
   /**
+   * The script's arguments, passed unchanged: at most 1000, each at most 64 KiB, no NUL.
+   *
    * @generated from field: repeated string args = 3;
    */
   args: string[];
 
   /**
+   * The script's whole environment besides a minimal PATH, HOME and LANG: at most 200 variables,
+   * names of at most 256 characters as a shell accepts them, values of at most 64 KiB, no NUL.
+   *
    * @generated from field: map<string, string> env = 4;
    */
   env: { [key: string]: string };
 
   /**
+   * Files the script reads, each placed at its name in the working directory: at most 1000,
+   * names unique and none the script's (checked in code, with the path rules of FileInfo.name).
+   *
    * @generated from field: repeated rgrid.v1.FileInfo inputs = 5;
    */
   inputs: FileInfo[];
 
   /**
+   * Labels for the caller's own use: at most 100, keys of 1 to 128 characters without control
+   * characters, values of at most 4 KiB without NUL.
+   *
    * @generated from field: map<string, string> metadata = 6;
    */
   metadata: { [key: string]: string };
 
   /**
+   * How long the script may run; zero means the service default. At most the service's
+   * configured maximum (a day unless configured).
+   *
    * @generated from field: int32 timeout_seconds = 7;
    */
   timeoutSeconds: number;
 
   /**
    * Chosen by the client once per invocation; re-sending the same request_id returns the
-   * execution the first request created.
+   * execution the first request created. Optional: without one, re-sending creates another
+   * execution. At most 128 characters, no control characters, not starting with "auto:" or
+   * "batch:".
    *
    * @generated from field: string request_id = 8;
    */
   requestId: string;
 
   /**
+   * Let the script use the network (`rgrid run --network`); otherwise it runs without one.
+   *
    * @generated from field: bool network = 9;
    */
   network: boolean;
 
   /**
-   * Unset means the service default (2).
+   * How many automatic retries after transient failures, 0 to 10. Unset means the service
+   * default (2).
    *
    * @generated from field: optional int32 max_retries = 10;
    */
   maxRetries?: number | undefined;
 
   /**
+   * Script exit codes that count as transient and are retried automatically: at most 32, each
+   * an exit code that means failure (1 to 255).
+   *
    * @generated from field: repeated int32 retry_on_exit_codes = 11;
    */
   retryOnExitCodes: number[];
 
   /**
    * Groups executions created by one `rgrid run --batch`; made by the client ("batch_" + 32
-   * hex) and scoped to the caller's account.
+   * hex) and scoped to the caller's account. Empty when the execution is not in a batch.
    *
    * @generated from field: string batch_id = 12;
    */
   batchId: string;
 
   /**
+   * How many executions of the batch may run at once, 0 (no limit) to 10000; needs a batch_id
+   * when not zero.
+   *
    * @generated from field: int32 batch_parallelism = 13;
    */
   batchParallelism: number;
@@ -487,6 +537,8 @@ export const CreateExecutionResponseSchema: GenMessage<CreateExecutionResponse> 
  */
 export type ConfirmUploadsRequest = Message<"rgrid.v1.ConfirmUploadsRequest"> & {
   /**
+   * The execution whose uploads are done.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -521,6 +573,8 @@ export const ConfirmUploadsResponseSchema: GenMessage<ConfirmUploadsResponse> = 
  */
 export type GetExecutionRequest = Message<"rgrid.v1.GetExecutionRequest"> & {
   /**
+   * The execution to read.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -555,7 +609,7 @@ export const GetExecutionResponseSchema: GenMessage<GetExecutionResponse> = /*@_
  */
 export type ListExecutionsRequest = Message<"rgrid.v1.ListExecutionsRequest"> & {
   /**
-   * Only executions in one of these statuses; all when empty.
+   * Only executions in one of these statuses (at most 16); all when empty.
    *
    * @generated from field: repeated rgrid.v1.ExecutionStatus statuses = 1;
    */
@@ -569,21 +623,22 @@ export type ListExecutionsRequest = Message<"rgrid.v1.ListExecutionsRequest"> & 
   pageSize: number;
 
   /**
-   * From a previous response's next_page_token.
+   * From a previous response's next_page_token, unchanged; empty for the first page.
    *
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
 
   /**
-   * Only executions of this batch.
+   * Only executions of this batch; all when empty.
    *
    * @generated from field: string batch_id = 4;
    */
   batchId: string;
 
   /**
-   * Only executions whose script name contains this text.
+   * Only executions whose script name contains this text (at most 1024 characters, no control
+   * characters); all when empty.
    *
    * @generated from field: string script_name = 5;
    */
@@ -598,7 +653,7 @@ export type ListExecutionsRequest = Message<"rgrid.v1.ListExecutionsRequest"> & 
   unresolved: boolean;
 
   /**
-   * Only executions of this lineage (its first execution's id).
+   * Only executions of this lineage (its first execution's id); all when empty.
    *
    * @generated from field: string root_id = 7;
    */
@@ -641,6 +696,8 @@ export const ListExecutionsResponseSchema: GenMessage<ListExecutionsResponse> = 
  */
 export type RetryExecutionRequest = Message<"rgrid.v1.RetryExecutionRequest"> & {
   /**
+   * The execution to retry.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -654,7 +711,10 @@ export type RetryExecutionRequest = Message<"rgrid.v1.RetryExecutionRequest"> & 
 
   /**
    * Chosen by the client once per invocation and reused when re-sending after a transport
-   * error: the same account and request_id always return the same new execution.
+   * error: the same account and request_id always return the same new execution. Optional:
+   * when absent the service makes one, and the call is then not safe to re-send (a re-sent
+   * call makes another retry). The CLI and the console always send one. At most 128
+   * characters, no control characters, not starting with "auto:" or "batch:".
    *
    * @generated from field: string request_id = 3;
    */
@@ -700,12 +760,15 @@ export const RetryExecutionResponseSchema: GenMessage<RetryExecutionResponse> = 
  */
 export type GetLogsRequest = Message<"rgrid.v1.GetLogsRequest"> & {
   /**
+   * The execution whose logs to read.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
-   * Only entries with a greater sequence number.
+   * Only entries with a greater sequence number; 0 for the first page. Below 2^53, as
+   * sequences are.
    *
    * @generated from field: int64 after_sequence = 2;
    */
@@ -755,6 +818,8 @@ export const GetLogsResponseSchema: GenMessage<GetLogsResponse> = /*@__PURE__*/
  */
 export type GetOutputDownloadsRequest = Message<"rgrid.v1.GetOutputDownloadsRequest"> & {
   /**
+   * The execution whose outputs to download.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -794,11 +859,16 @@ export const GetOutputDownloadsResponseSchema: GenMessage<GetOutputDownloadsResp
  */
 export type FollowLogsRequest = Message<"rgrid.v1.FollowLogsRequest"> & {
   /**
+   * The execution whose logs to follow.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
+   * Only entries with a greater sequence number: the last one the client saw, or 0. Below
+   * 2^53, as sequences are.
+   *
    * @generated from field: int64 after_sequence = 2;
    */
   afterSequence: bigint;
@@ -840,6 +910,8 @@ export const FollowLogsResponseSchema: GenMessage<FollowLogsResponse> = /*@__PUR
  */
 export type CancelExecutionRequest = Message<"rgrid.v1.CancelExecutionRequest"> & {
   /**
+   * The execution to cancel.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -874,6 +946,8 @@ export const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse> 
  */
 export type RetryBatchRequest = Message<"rgrid.v1.RetryBatchRequest"> & {
   /**
+   * The batch to retry.
+   *
    * @generated from field: string batch_id = 1;
    */
   batchId: string;
@@ -886,6 +960,11 @@ export type RetryBatchRequest = Message<"rgrid.v1.RetryBatchRequest"> & {
   failedOnly: boolean;
 
   /**
+   * As RetryExecution's: chosen once per invocation and reused when re-sending, so that the
+   * same account and request_id always return the same retries. Optional: when absent the
+   * service makes one, and the call is then not safe to re-send. The CLI and the console always
+   * send one.
+   *
    * @generated from field: string request_id = 3;
    */
   requestId: string;
@@ -959,6 +1038,8 @@ export const RetryBatchResponseSchema: GenMessage<RetryBatchResponse> = /*@__PUR
  */
 export type GetBatchRequest = Message<"rgrid.v1.GetBatchRequest"> & {
   /**
+   * The batch to summarise.
+   *
    * @generated from field: string batch_id = 1;
    */
   batchId: string;
@@ -1034,11 +1115,13 @@ export const GetBatchResponseSchema: GenMessage<GetBatchResponse> = /*@__PURE__*
  */
 export type CreateSessionRequest = Message<"rgrid.v1.CreateSessionRequest"> & {
   /**
+   * What proves the account: exactly one is required.
+   *
    * @generated from oneof rgrid.v1.CreateSessionRequest.credential
    */
   credential: {
     /**
-     * An API key of the account to sign in.
+     * An API key of the account to sign in: 1 to 256 characters, no control characters.
      *
      * @generated from field: string api_key = 1;
      */
@@ -1046,7 +1129,8 @@ export type CreateSessionRequest = Message<"rgrid.v1.CreateSessionRequest"> & {
     case: "apiKey";
   } | {
     /**
-     * A single-use token from a sign-in link (`npm start` prints one); spent by this call.
+     * A single-use token from a sign-in link (`npm start` prints one); spent by this call. 1 to
+     * 256 characters, no control characters.
      *
      * @generated from field: string sign_in_token = 2;
      */
@@ -1080,6 +1164,8 @@ export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*
   messageDesc(file_rgrid_v1_execution, 29);
 
 /**
+ * Takes nothing: the caller is who the credential says.
+ *
  * @generated from message rgrid.v1.GetSessionRequest
  */
 export type GetSessionRequest = Message<"rgrid.v1.GetSessionRequest"> & {
@@ -1110,6 +1196,8 @@ export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PUR
   messageDesc(file_rgrid_v1_execution, 31);
 
 /**
+ * Takes nothing: the session to end is the one named by the cookie.
+ *
  * @generated from message rgrid.v1.DeleteSessionRequest
  */
 export type DeleteSessionRequest = Message<"rgrid.v1.DeleteSessionRequest"> & {
@@ -1419,6 +1507,9 @@ export const FailureKindSchema: GenEnum<FailureKind> = /*@__PURE__*/
  * effects, so Connect clients may send them as cacheable GET requests. Every call but CreateSession
  * requires `Authorization: Bearer <api key>` or, from the console, its session cookie (honoured
  * only from the console's own origin); executions of other accounts do not exist for the caller.
+ * Requests are validated against the (buf.validate) rules below, after authentication: a request
+ * that breaks one is refused with InvalidArgument naming the field, with a buf.validate.Violations
+ * detail.
  *
  * @generated from service rgrid.v1.ExecutionService
  */
@@ -1444,6 +1535,8 @@ export const ExecutionService: GenService<{
     output: typeof ConfirmUploadsResponseSchema;
   },
   /**
+   * One execution of the caller's, with the ids of its retries.
+   *
    * @generated from rpc rgrid.v1.ExecutionService.GetExecution
    */
   getExecution: {
@@ -1452,7 +1545,7 @@ export const ExecutionService: GenService<{
     output: typeof GetExecutionResponseSchema;
   },
   /**
-   * Newest first, in pages.
+   * The caller's executions, newest first, in pages, optionally filtered.
    *
    * @generated from rpc rgrid.v1.ExecutionService.ListExecutions
    */
@@ -1473,6 +1566,8 @@ export const ExecutionService: GenService<{
     output: typeof RetryExecutionResponseSchema;
   },
   /**
+   * A page of an execution's log lines, oldest first.
+   *
    * @generated from rpc rgrid.v1.ExecutionService.GetLogs
    */
   getLogs: {

@@ -4,44 +4,49 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Execution, FileInfo, LogEntry, TransferGrant } from "./execution_pb";
 import { file_rgrid_v1_execution } from "./execution_pb";
+import { file_rgrid_v1_rules } from "./rules_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rgrid/v1/runner.proto.
  */
 export const file_rgrid_v1_runner: GenFile = /*@__PURE__*/
-  fileDesc("ChVyZ3JpZC92MS9ydW5uZXIucHJvdG8SCHJncmlkLnYxImIKFVJlZ2lzdGVyUnVubmVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJ1bnRpbWVzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgEIAMoCSJsChZSZWdpc3RlclJ1bm5lclJlc3BvbnNlEhEKCXJ1bm5lcl9pZBgBIAEoCRIhChloZWFydGJlYXRfaW50ZXJ2YWxfbWlsbGlzGAIgASgFEhwKFGxlYXNlX3RpbWVvdXRfbWlsbGlzGAMgASgFIj8KFUNsYWltRXhlY3V0aW9uUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSEwoLd2FpdF9taWxsaXMYAiABKAUixwEKCkFzc2lnbm1lbnQSJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEjAKD3NjcmlwdF9kb3dubG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSMAoPaW5wdXRfZG93bmxvYWRzGAMgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudBIUCgxydW50aW1lX25hbWUYBCABKAkSFwoPdGltZW91dF9zZWNvbmRzGAUgASgFIlYKFkNsYWltRXhlY3V0aW9uUmVzcG9uc2USLQoKYXNzaWdubWVudBgBIAEoCzIULnJncmlkLnYxLkFzc2lnbm1lbnRIAIgBAUINCgtfYXNzaWdubWVudCJhChFBcHBlbmRMb2dzUmVxdWVzdBIRCglydW5uZXJfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEiMKB2VudHJpZXMYAyADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeSIUChJBcHBlbmRMb2dzUmVzcG9uc2UiagoaQ3JlYXRlT3V0cHV0VXBsb2Fkc1JlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIjCgdvdXRwdXRzGAMgAygLMhIucmdyaWQudjEuRmlsZUluZm8iRwobQ3JlYXRlT3V0cHV0VXBsb2Fkc1Jlc3BvbnNlEigKB3VwbG9hZHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50IvoBChhDb21wbGV0ZUV4ZWN1dGlvblJlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIiCgdvdXRjb21lGAMgASgOMhEucmdyaWQudjEuT3V0Y29tZRIWCglleGl0X2NvZGUYBCABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGAUgASgJEiMKB291dHB1dHMYBiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDAoKX2V4aXRfY29kZSIbChlDb21wbGV0ZUV4ZWN1dGlvblJlc3BvbnNlIjwKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJcnVubmVyX2lkGAEgASgJEhUKDWV4ZWN1dGlvbl9pZHMYAiADKAkiTQoRSGVhcnRiZWF0UmVzcG9uc2USHAoUY2FuY2VsX2V4ZWN1dGlvbl9pZHMYASADKAkSGgoSbG9zdF9leGVjdXRpb25faWRzGAIgAygJKp0BCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX0NPTVBMRVRFRBABEhIKDk9VVENPTUVfRkFJTEVEEAISFQoRT1VUQ09NRV9USU1FRF9PVVQQAxIVChFPVVRDT01FX0NBTkNFTExFRBAEEiAKHE9VVENPTUVfSU5GUkFTVFJVQ1RVUkVfRVJST1IQBTKKBAoNUnVubmVyU2VydmljZRJTCg5SZWdpc3RlclJ1bm5lchIfLnJncmlkLnYxLlJlZ2lzdGVyUnVubmVyUmVxdWVzdBogLnJncmlkLnYxLlJlZ2lzdGVyUnVubmVyUmVzcG9uc2USUwoOQ2xhaW1FeGVjdXRpb24SHy5yZ3JpZC52MS5DbGFpbUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5DbGFpbUV4ZWN1dGlvblJlc3BvbnNlEkcKCkFwcGVuZExvZ3MSGy5yZ3JpZC52MS5BcHBlbmRMb2dzUmVxdWVzdBocLnJncmlkLnYxLkFwcGVuZExvZ3NSZXNwb25zZRJiChNDcmVhdGVPdXRwdXRVcGxvYWRzEiQucmdyaWQudjEuQ3JlYXRlT3V0cHV0VXBsb2Fkc1JlcXVlc3QaJS5yZ3JpZC52MS5DcmVhdGVPdXRwdXRVcGxvYWRzUmVzcG9uc2USXAoRQ29tcGxldGVFeGVjdXRpb24SIi5yZ3JpZC52MS5Db21wbGV0ZUV4ZWN1dGlvblJlcXVlc3QaIy5yZ3JpZC52MS5Db21wbGV0ZUV4ZWN1dGlvblJlc3BvbnNlEkQKCUhlYXJ0YmVhdBIaLnJncmlkLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGy5yZ3JpZC52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
+  fileDesc("ChVyZ3JpZC92MS9ydW5uZXIucHJvdG8SCHJncmlkLnYxIt4BChVSZWdpc3RlclJ1bm5lclJlcXVlc3QSLQoEbmFtZRgBIAEoCUIfukgcchoQARj/ATITXlteXHgwMC1ceDFGXHg3Rl0qJBIkCghydW50aW1lcxgCIAMoCUISukgPkgEMCAEQMiIGcgSgiCcBEi4KB3ZlcnNpb24YAyABKAlCHbpIGnIYGIABMhNeW15ceDAwLVx4MUZceDdGXSokEkAKEHNhbmRib3hfd2FybmluZ3MYBCADKAlCJrpII5IBIBAgIhxyGhABGPQDMhNeW15ceDAwLVx4MUZceDdGXSokImwKFlJlZ2lzdGVyUnVubmVyUmVzcG9uc2USEQoJcnVubmVyX2lkGAEgASgJEiEKGWhlYXJ0YmVhdF9pbnRlcnZhbF9taWxsaXMYAiABKAUSHAoUbGVhc2VfdGltZW91dF9taWxsaXMYAyABKAUiUwoVQ2xhaW1FeGVjdXRpb25SZXF1ZXN0EhwKCXJ1bm5lcl9pZBgBIAEoCUIJukgGcgSYiCcBEhwKC3dhaXRfbWlsbGlzGAIgASgFQge6SAQaAigAIscBCgpBc3NpZ25tZW50EiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIwCg9zY3JpcHRfZG93bmxvYWQYAiABKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50EjAKD2lucHV0X2Rvd25sb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSFAoMcnVudGltZV9uYW1lGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoBSJWChZDbGFpbUV4ZWN1dGlvblJlc3BvbnNlEi0KCmFzc2lnbm1lbnQYASABKAsyFC5yZ3JpZC52MS5Bc3NpZ25tZW50SACIAQFCDQoLX2Fzc2lnbm1lbnQiggEKEUFwcGVuZExvZ3NSZXF1ZXN0EhwKCXJ1bm5lcl9pZBgBIAEoCUIJukgGcgSYiCcBEh8KDGV4ZWN1dGlvbl9pZBgCIAEoCUIJukgGcgSIiCcBEi4KB2VudHJpZXMYAyADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeUIJukgGkgEDEJBOIhQKEkFwcGVuZExvZ3NSZXNwb25zZSKLAQoaQ3JlYXRlT3V0cHV0VXBsb2Fkc1JlcXVlc3QSHAoJcnVubmVyX2lkGAEgASgJQgm6SAZyBJiIJwESHwoMZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESLgoHb3V0cHV0cxgDIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AciRwobQ3JlYXRlT3V0cHV0VXBsb2Fkc1Jlc3BvbnNlEigKB3VwbG9hZHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50IrICChhDb21wbGV0ZUV4ZWN1dGlvblJlcXVlc3QSHAoJcnVubmVyX2lkGAEgASgJQgm6SAZyBJiIJwESHwoMZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESLgoHb3V0Y29tZRgDIAEoDjIRLnJncmlkLnYxLk91dGNvbWVCCrpIB4IBBBABIAASFgoJZXhpdF9jb2RlGAQgASgFSACIAQESIAoNZXJyb3JfbWVzc2FnZRgFIAEoCUIJukgGcgQogIAEEi4KB291dHB1dHMYBiADKAsyEi5yZ3JpZC52MS5GaWxlSW5mb0IJukgGkgEDEOgHEi8KC2ZpbmlzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIhsKGUNvbXBsZXRlRXhlY3V0aW9uUmVzcG9uc2UiWgoQSGVhcnRiZWF0UmVxdWVzdBIcCglydW5uZXJfaWQYASABKAlCCbpIBnIEmIgnARIoCg1leGVjdXRpb25faWRzGAIgAygJQhG6SA6SAQsQ6AciBnIEiIgnASJNChFIZWFydGJlYXRSZXNwb25zZRIcChRjYW5jZWxfZXhlY3V0aW9uX2lkcxgBIAMoCRIaChJsb3N0X2V4ZWN1dGlvbl9pZHMYAiADKAkqnQEKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEU9VVENPTUVfQ09NUExFVEVEEAESEgoOT1VUQ09NRV9GQUlMRUQQAhIVChFPVVRDT01FX1RJTUVEX09VVBADEhUKEU9VVENPTUVfQ0FOQ0VMTEVEEAQSIAocT1VUQ09NRV9JTkZSQVNUUlVDVFVSRV9FUlJPUhAFMooECg1SdW5uZXJTZXJ2aWNlElMKDlJlZ2lzdGVyUnVubmVyEh8ucmdyaWQudjEuUmVnaXN0ZXJSdW5uZXJSZXF1ZXN0GiAucmdyaWQudjEuUmVnaXN0ZXJSdW5uZXJSZXNwb25zZRJTCg5DbGFpbUV4ZWN1dGlvbhIfLnJncmlkLnYxLkNsYWltRXhlY3V0aW9uUmVxdWVzdBogLnJncmlkLnYxLkNsYWltRXhlY3V0aW9uUmVzcG9uc2USRwoKQXBwZW5kTG9ncxIbLnJncmlkLnYxLkFwcGVuZExvZ3NSZXF1ZXN0GhwucmdyaWQudjEuQXBwZW5kTG9nc1Jlc3BvbnNlEmIKE0NyZWF0ZU91dHB1dFVwbG9hZHMSJC5yZ3JpZC52MS5DcmVhdGVPdXRwdXRVcGxvYWRzUmVxdWVzdBolLnJncmlkLnYxLkNyZWF0ZU91dHB1dFVwbG9hZHNSZXNwb25zZRJcChFDb21wbGV0ZUV4ZWN1dGlvbhIiLnJncmlkLnYxLkNvbXBsZXRlRXhlY3V0aW9uUmVxdWVzdBojLnJncmlkLnYxLkNvbXBsZXRlRXhlY3V0aW9uUmVzcG9uc2USRAoJSGVhcnRiZWF0EhoucmdyaWQudjEuSGVhcnRiZWF0UmVxdWVzdBobLnJncmlkLnYxLkhlYXJ0YmVhdFJlc3BvbnNlYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
 
 /**
  * @generated from message rgrid.v1.RegisterRunnerRequest
  */
 export type RegisterRunnerRequest = Message<"rgrid.v1.RegisterRunnerRequest"> & {
   /**
-   * Human-readable, e.g. the host name.
+   * Human-readable, e.g. the host name: 1 to 255 characters, no control characters.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * Runtime names the runner can run, e.g. "python", "node".
+   * Runtime names the runner can run, e.g. "python", "node": 1 to 50 of them.
    *
    * @generated from field: repeated string runtimes = 2;
    */
   runtimes: string[];
 
   /**
+   * The runner's version, for operators: at most 128 characters, no control characters.
+   *
    * @generated from field: string version = 3;
    */
   version: string;
 
   /**
    * Isolation measures the runner was configured for but cannot apply on its machine (e.g. "no
-   * cgroup memory controller: memory is not limited"); recorded with each execution it runs.
+   * cgroup memory controller: memory is not limited"); recorded with each execution it runs. At
+   * most 32, each 1 to 500 characters without control characters.
    *
    * @generated from field: repeated string sandbox_warnings = 4;
    */
@@ -90,12 +95,14 @@ export const RegisterRunnerResponseSchema: GenMessage<RegisterRunnerResponse> = 
  */
 export type ClaimExecutionRequest = Message<"rgrid.v1.ClaimExecutionRequest"> & {
   /**
+   * The id RegisterRunner returned.
+   *
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
 
   /**
-   * At most 30000.
+   * How long to wait for work; longer waits are cut to 30000.
    *
    * @generated from field: int32 wait_millis = 2;
    */
@@ -176,16 +183,22 @@ export const ClaimExecutionResponseSchema: GenMessage<ClaimExecutionResponse> = 
  */
 export type AppendLogsRequest = Message<"rgrid.v1.AppendLogsRequest"> & {
   /**
+   * The id RegisterRunner returned.
+   *
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
 
   /**
+   * An execution this runner has claimed.
+   *
    * @generated from field: string execution_id = 2;
    */
   executionId: string;
 
   /**
+   * The next lines, in sequence order: at most 10000 (see LogEntry for each one's rules).
+   *
    * @generated from field: repeated rgrid.v1.LogEntry entries = 3;
    */
   entries: LogEntry[];
@@ -216,16 +229,23 @@ export const AppendLogsResponseSchema: GenMessage<AppendLogsResponse> = /*@__PUR
  */
 export type CreateOutputUploadsRequest = Message<"rgrid.v1.CreateOutputUploadsRequest"> & {
   /**
+   * The id RegisterRunner returned.
+   *
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
 
   /**
+   * An execution this runner has claimed.
+   *
    * @generated from field: string execution_id = 2;
    */
   executionId: string;
 
   /**
+   * The files to upload, named by their path in the working directory: at most 1000, names
+   * unique (checked in code, as are the names' path rules: see FileInfo.name).
+   *
    * @generated from field: repeated rgrid.v1.FileInfo outputs = 3;
    */
   outputs: FileInfo[];
@@ -260,16 +280,22 @@ export const CreateOutputUploadsResponseSchema: GenMessage<CreateOutputUploadsRe
  */
 export type CompleteExecutionRequest = Message<"rgrid.v1.CompleteExecutionRequest"> & {
   /**
+   * The id RegisterRunner returned.
+   *
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
 
   /**
+   * An execution this runner has claimed.
+   *
    * @generated from field: string execution_id = 2;
    */
   executionId: string;
 
   /**
+   * How the run ended.
+   *
    * @generated from field: rgrid.v1.Outcome outcome = 3;
    */
   outcome: Outcome;
@@ -282,18 +308,23 @@ export type CompleteExecutionRequest = Message<"rgrid.v1.CompleteExecutionReques
   exitCode?: number | undefined;
 
   /**
+   * Why the run failed, for the owner; at most 64 KiB.
+   *
    * @generated from field: string error_message = 5;
    */
   errorMessage: string;
 
   /**
-   * Output files already uploaded through CreateOutputUploads grants.
+   * Output files already uploaded through CreateOutputUploads grants: at most 1000, names
+   * unique (checked in code, as are the names' path rules: see FileInfo.name).
    *
    * @generated from field: repeated rgrid.v1.FileInfo outputs = 6;
    */
   outputs: FileInfo[];
 
   /**
+   * When the script ended, by the runner's clock.
+   *
    * @generated from field: google.protobuf.Timestamp finished_at = 7;
    */
   finishedAt?: Timestamp | undefined;
@@ -324,12 +355,14 @@ export const CompleteExecutionResponseSchema: GenMessage<CompleteExecutionRespon
  */
 export type HeartbeatRequest = Message<"rgrid.v1.HeartbeatRequest"> & {
   /**
+   * The id RegisterRunner returned.
+   *
    * @generated from field: string runner_id = 1;
    */
   runnerId: string;
 
   /**
-   * The executions the runner is running now.
+   * The executions the runner is running now: at most 1000.
    *
    * @generated from field: repeated string execution_ids = 2;
    */
@@ -419,7 +452,9 @@ export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_runner, 0);
 
 /**
- * Used by runners only; every call requires `Authorization: Bearer <runner token>`.
+ * Used by runners only; every call requires `Authorization: Bearer <runner token>`. Requests are
+ * validated against the (buf.validate) rules below, after authentication: a request that breaks
+ * one is refused with InvalidArgument naming the field, with a buf.validate.Violations detail.
  *
  * @generated from service rgrid.v1.RunnerService
  */

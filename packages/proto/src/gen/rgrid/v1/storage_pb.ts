@@ -4,37 +4,45 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { TransferGrant } from "./execution_pb";
 import { file_rgrid_v1_execution } from "./execution_pb";
+import { file_rgrid_v1_rules } from "./rules_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJNCglPYmplY3RSZWYSIgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmQSDAoEbmFtZRgCIAEoCRIOCgZzaGEyNTYYAyABKAkiUgoKT2JqZWN0SW5mbxIgCgNyZWYYASABKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYSDgoGZXhpc3RzGAIgASgIEhIKCnNpemVfYnl0ZXMYAyABKAMiaQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSIQoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZhITCgt0dGxfc2Vjb25kcxgDIAEoBSJFChpDcmVhdGVVcGxvYWRHcmFudHNSZXNwb25zZRInCgZncmFudHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50Ik8KFENvbW1pdFVwbG9hZHNSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIhCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJrChtDcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYSEwoLdHRsX3NlY29uZHMYAyABKAUiRwocQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRInCgZncmFudHMYASADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50InEKEUNvcHlJbnB1dHNSZXF1ZXN0EhsKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAkSGwoTdGFyZ2V0X2V4ZWN1dGlvbl9pZBgCIAEoCRINCgVuYW1lcxgDIAMoCRITCgtzY3JpcHRfbmFtZRgEIAEoCSI6ChJDb3B5SW5wdXRzUmVzcG9uc2USJAoGY29waWVkGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJNChJTdGF0T2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWYiPAoTU3RhdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJOChJMaXN0T2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEiIKBGtpbmQYAiABKA4yFC5yZ3JpZC52MS5PYmplY3RLaW5kIjwKE0xpc3RPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iNQodRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJIjcKHkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgFIkwKG0xpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBIaChJhZnRlcl9leGVjdXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIl0KD1N0b3JlZEV4ZWN1dGlvbhIUCgxleGVjdXRpb25faWQYASABKAkSNAoQbmV3ZXN0X29iamVjdF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwocTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRItCgpleGVjdXRpb25zGAEgAygLMhkucmdyaWQudjEuU3RvcmVkRXhlY3V0aW9uEhAKCGhhc19tb3JlGAIgASgIKnAKCk9iamVjdEtpbmQSGwoXT0JKRUNUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJPQkpFQ1RfS0lORF9TQ1JJUFQQARIVChFPQkpFQ1RfS0lORF9JTlBVVBACEhYKEk9CSkVDVF9LSU5EX09VVFBVVBADMt8FCg5TdG9yYWdlU2VydmljZRJfChJDcmVhdGVVcGxvYWRHcmFudHMSIy5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0GiQucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USUAoNQ29tbWl0VXBsb2FkcxIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0Gh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_rgrid_v1_execution]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyKQAQobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEi4KBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCC7pICJIBBQgBEOgHEiAKC3R0bF9zZWNvbmRzGAMgASgFQgu6SAgaBhiA9SQoACJHChxDcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQingIKEUNvcHlJbnB1dHNSZXF1ZXN0EiYKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARImChN0YXJnZXRfZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESGgoFbmFtZXMYAyADKAlCC7pICJIBBRDoBxgBEhMKC3NjcmlwdF9uYW1lGAQgASgJOocBukiDARqAAQoidGFyZ2V0X2V4ZWN1dGlvbl9pZC5ub3RfdGhlX3NvdXJjZRIkbXVzdCBkaWZmZXIgZnJvbSBzb3VyY2VfZXhlY3V0aW9uX2lkGjR0aGlzLnRhcmdldF9leGVjdXRpb25faWQgIT0gdGhpcy5zb3VyY2VfZXhlY3V0aW9uX2lkIjoKEkNvcHlJbnB1dHNSZXNwb25zZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvImMKElN0YXRPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgm6SAaSAQMQ6AciPAoTU3RhdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJjChJMaXN0T2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLAoEa2luZBgCIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCLpIBYIBAhABIjwKE0xpc3RPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iQAodRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiNwoeRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiZgobTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXF1ZXN0EigKEmFmdGVyX2V4ZWN1dGlvbl9pZBgBIAEoCUIMukgJ2AEBcgSIiCcBEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoACJdCg9TdG9yZWRFeGVjdXRpb24SFAoMZXhlY3V0aW9uX2lkGAEgASgJEjQKEG5ld2VzdF9vYmplY3RfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KHExpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USLQoKZXhlY3V0aW9ucxgBIAMoCzIZLnJncmlkLnYxLlN0b3JlZEV4ZWN1dGlvbhIQCghoYXNfbW9yZRgCIAEoCCpwCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAzLfBQoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlElAKDUNvbW1pdFVwbG9hZHMSHi5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVxdWVzdBofLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXNwb25zZRJlChRDcmVhdGVEb3dubG9hZEdyYW50cxIlLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVxdWVzdBomLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USRwoKQ29weUlucHV0cxIbLnJncmlkLnYxLkNvcHlJbnB1dHNSZXF1ZXN0GhwucmdyaWQudjEuQ29weUlucHV0c1Jlc3BvbnNlEkoKC1N0YXRPYmplY3RzEhwucmdyaWQudjEuU3RhdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuU3RhdE9iamVjdHNSZXNwb25zZRJKCgtMaXN0T2JqZWN0cxIcLnJncmlkLnYxLkxpc3RPYmplY3RzUmVxdWVzdBodLnJncmlkLnYxLkxpc3RPYmplY3RzUmVzcG9uc2USawoWRGVsZXRlRXhlY3V0aW9uT2JqZWN0cxInLnJncmlkLnYxLkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0GigucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1Jlc3BvbnNlEmUKFExpc3RTdG9yZWRFeGVjdXRpb25zEiUucmdyaWQudjEuTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXF1ZXN0GiYucmdyaWQudjEuTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
 
 /**
+ * One object of an execution. In requests, the rules below apply.
+ *
  * @generated from message rgrid.v1.ObjectRef
  */
 export type ObjectRef = Message<"rgrid.v1.ObjectRef"> & {
   /**
+   * Where the object lives; not OBJECT_KIND_UNSPECIFIED.
+   *
    * @generated from field: rgrid.v1.ObjectKind kind = 1;
    */
   kind: ObjectKind;
 
   /**
-   * Relative path with '/' separators; no "..", no leading '/', no NUL.
+   * Relative path with '/' separators, at most 1024 bytes. The service also refuses (in code:
+   * protovalidate cannot say it) what FileInfo.name refuses, and names ending like the
+   * temporary files of atomic writes.
    *
    * @generated from field: string name = 2;
    */
   name: string;
 
   /**
-   * Upload grants only: the lowercase hex SHA-256 the uploaded bytes must have. Where the
-   * backend checks bytes as they arrive (the filesystem backend), other bytes are refused.
+   * Upload grants only: the lowercase hex SHA-256 the uploaded bytes must have, or empty. Where
+   * the backend checks bytes as they arrive (the filesystem backend), other bytes are refused.
    *
    * @generated from field: string sha256 = 3;
    */
@@ -80,17 +88,22 @@ export const ObjectInfoSchema: GenMessage<ObjectInfo> = /*@__PURE__*/
  */
 export type CreateUploadGrantsRequest = Message<"rgrid.v1.CreateUploadGrantsRequest"> & {
   /**
+   * The execution the objects belong to.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
+   * The objects to upload: 1 to 1000.
+   *
    * @generated from field: repeated rgrid.v1.ObjectRef refs = 2;
    */
   refs: ObjectRef[];
 
   /**
-   * Zero means the service default.
+   * How long the grants last: zero means the service default, at most 7 days (the longest
+   * S3 presigned URLs allow).
    *
    * @generated from field: int32 ttl_seconds = 3;
    */
@@ -128,12 +141,14 @@ export const CreateUploadGrantsResponseSchema: GenMessage<CreateUploadGrantsResp
  */
 export type CommitUploadsRequest = Message<"rgrid.v1.CommitUploadsRequest"> & {
   /**
+   * The execution the objects belong to.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
-   * Scripts and inputs only.
+   * The staged objects to put in place: 1 to 1000, scripts and inputs only.
    *
    * @generated from field: repeated rgrid.v1.ObjectRef refs = 2;
    */
@@ -172,16 +187,22 @@ export const CommitUploadsResponseSchema: GenMessage<CommitUploadsResponse> = /*
  */
 export type CreateDownloadGrantsRequest = Message<"rgrid.v1.CreateDownloadGrantsRequest"> & {
   /**
+   * The execution the objects belong to.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
+   * The objects to download: 1 to 1000.
+   *
    * @generated from field: repeated rgrid.v1.ObjectRef refs = 2;
    */
   refs: ObjectRef[];
 
   /**
+   * How long the grants last: zero means the service default, at most 7 days.
+   *
    * @generated from field: int32 ttl_seconds = 3;
    */
   ttlSeconds: number;
@@ -216,24 +237,30 @@ export const CreateDownloadGrantsResponseSchema: GenMessage<CreateDownloadGrants
  */
 export type CopyInputsRequest = Message<"rgrid.v1.CopyInputsRequest"> & {
   /**
+   * The execution whose objects are copied.
+   *
    * @generated from field: string source_execution_id = 1;
    */
   sourceExecutionId: string;
 
   /**
+   * The execution that receives the copies.
+   *
    * @generated from field: string target_execution_id = 2;
    */
   targetExecutionId: string;
 
   /**
-   * Input names to copy.
+   * Input names to copy: at most 1000, each once (two copies onto one key would race). Each is
+   * an object name as in ObjectRef.name.
    *
    * @generated from field: repeated string names = 3;
    */
   names: string[];
 
   /**
-   * The script to copy with them; empty when the script is not copied.
+   * The script to copy with them, an object name as in ObjectRef.name; empty when the script is
+   * not copied.
    *
    * @generated from field: string script_name = 4;
    */
@@ -271,11 +298,15 @@ export const CopyInputsResponseSchema: GenMessage<CopyInputsResponse> = /*@__PUR
  */
 export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
   /**
+   * The execution the objects belong to.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
+   * The objects to look at: at most 1000.
+   *
    * @generated from field: repeated rgrid.v1.ObjectRef refs = 2;
    */
   refs: ObjectRef[];
@@ -312,12 +343,14 @@ export const StatObjectsResponseSchema: GenMessage<StatObjectsResponse> = /*@__P
  */
 export type ListObjectsRequest = Message<"rgrid.v1.ListObjectsRequest"> & {
   /**
+   * The execution whose objects to list.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
 
   /**
-   * All kinds when unspecified.
+   * Only objects of this kind; all kinds when unspecified.
    *
    * @generated from field: rgrid.v1.ObjectKind kind = 2;
    */
@@ -353,6 +386,8 @@ export const ListObjectsResponseSchema: GenMessage<ListObjectsResponse> = /*@__P
  */
 export type DeleteExecutionObjectsRequest = Message<"rgrid.v1.DeleteExecutionObjectsRequest"> & {
   /**
+   * The execution whose objects to remove.
+   *
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
@@ -490,7 +525,9 @@ export const ObjectKindSchema: GenEnum<ObjectKind> = /*@__PURE__*/
 
 /**
  * Internal: called by execution-service only, with `Authorization: Bearer <internal token>`.
- * Owns every object; file bytes travel through grants, never through this API.
+ * Owns every object; file bytes travel through grants, never through this API. Requests are
+ * validated against the (buf.validate) rules below, after authentication: a request that breaks
+ * one is refused with InvalidArgument naming the field, with a buf.validate.Violations detail.
  *
  * @generated from service rgrid.v1.StorageService
  */
@@ -519,6 +556,8 @@ export const StorageService: GenService<{
     output: typeof CommitUploadsResponseSchema;
   },
   /**
+   * Grants to download objects in place.
+   *
    * @generated from rpc rgrid.v1.StorageService.CreateDownloadGrants
    */
   createDownloadGrants: {
@@ -538,6 +577,8 @@ export const StorageService: GenService<{
     output: typeof CopyInputsResponseSchema;
   },
   /**
+   * Whether each named object exists, and its size.
+   *
    * @generated from rpc rgrid.v1.StorageService.StatObjects
    */
   statObjects: {
@@ -546,6 +587,8 @@ export const StorageService: GenService<{
     output: typeof StatObjectsResponseSchema;
   },
   /**
+   * Every object of an execution, or of one kind.
+   *
    * @generated from rpc rgrid.v1.StorageService.ListObjects
    */
   listObjects: {
