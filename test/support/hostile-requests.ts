@@ -315,8 +315,10 @@ function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: bo
       const { kind, id, expected } = hostileId(random, targets);
       return { kind, expected, request: { executionId: id, requestId, force } };
     },
+    // No request_id is allowed (the service makes one); the caller's own execution has not
+    // finished, so without force nothing is retried.
+    () => ({ kind: "request_id absent", expected: [Code.FailedPrecondition], request: { executionId: targets.ownId, requestId: "", force: false } }),
     // The caller's own execution, so only the request_id is wrong.
-    () => ({ kind: "request_id missing", expected: invalid, request: { executionId: targets.ownId, requestId: "", force } }),
     () => ({ kind: "request_id", expected: invalid, request: { executionId: targets.ownId, requestId: malformedRequestId(random), force } }),
   ]);
   return hostileCase("retryExecution", broken());
@@ -363,7 +365,8 @@ function cancelExecutionCase(random: SeededRandom, targets: FuzzTargets, over: b
 }
 
 // ---- RetryBatch: a well-formed batch of no one could legitimately answer "nothing to retry",
-// so every case breaks the batch id or the request id ----
+// so every case breaks the batch id or the request id, or leaves the request id out (allowed:
+// the service makes one) for a batch nobody has ----
 
 function retryBatchCase(random: SeededRandom, over: boolean): HostileCase {
   const batchId = `batch_${hex(random, 32)}`;
@@ -374,7 +377,7 @@ function retryBatchCase(random: SeededRandom, over: boolean): HostileCase {
   }
   const broken = random.pick<() => Payload<"retryBatch">>([
     () => ({ kind: "batch_id", expected: invalid, request: { batchId: malformedBatchId(random), requestId, failedOnly } }),
-    () => ({ kind: "request_id missing", expected: invalid, request: { batchId, requestId: "", failedOnly } }),
+    () => ({ kind: "request_id absent", expected: notFound, request: { batchId, requestId: "", failedOnly } }),
     () => ({ kind: "request_id", expected: invalid, request: { batchId, requestId: malformedRequestId(random), failedOnly } }),
   ]);
   return hostileCase("retryBatch", broken());

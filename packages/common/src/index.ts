@@ -9,7 +9,7 @@ export * from "./logger";
 export * from "./paths";
 export * from "./server";
 export * from "./tls-config";
-export * from "./validation";
+export * from "./validate-interceptor";
 export * from "./transfer";
 export * from "./concurrency";
 export * from "./backoff";

@@ -59,7 +59,7 @@ export function isUniqueViolation(error: unknown): boolean {
 /** The Connect error for a known error, or undefined for anything unexpected. */
 export function toConnectError(error: unknown): ConnectError | undefined {
   if (error instanceof ConnectError) {
-    // Already decided by a handler or by validateRequest (InvalidArgument, Unauthenticated).
+    // Already decided by a handler or an interceptor (validation: InvalidArgument; Unauthenticated).
     return error;
   }
   if (error instanceof NotFoundError) {

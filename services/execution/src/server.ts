@@ -1,5 +1,5 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { Registry, createConnectServer, hideUnknownErrors } from "@rgrid/common";
+import { Registry, createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
 import type { ConnectServer, Logger, MetricsOptions } from "@rgrid/common";
 import { authenticate } from "./auth";
 import { RUNNER_DEFAULTS } from "./config";
@@ -18,6 +18,7 @@ import { createRoutes } from "./routes";
 import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
 import { createStorageGateway } from "./storage";
 import type { StorageClient } from "./storage";
+import { executionCodeRules } from "./validation";
 
 export interface ExecutionServerDeps {
   db: Database;
@@ -51,7 +52,7 @@ export interface ExecutionServerDeps {
 
 export interface ExecutionService {
   routes: (router: ConnectRouter) => void;
-  /** Outermost first: unknown errors hidden, known ones mapped, then authentication. */
+  /** Outermost first: unknown errors hidden, known ones mapped, authentication, then validation. */
   interceptors: Interceptor[];
   /** Gives up the executions of silent runners; started and stopped by whoever serves. */
   leases: LeaseSweeper;
@@ -88,7 +89,6 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       logActivity,
       clock,
       logger: deps.logger,
-      maxTimeoutSeconds: deps.maxTimeoutSeconds,
       defaultTimeoutSeconds: deps.defaultTimeoutSeconds,
       recheckMillis: deps.claimRecheckMillis,
       lease: { timeoutMillis: leaseTimeoutMillis, heartbeatIntervalMillis },
@@ -102,6 +102,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       hideUnknownErrors(deps.logger),
       mapKnownErrors(),
       authenticate({ db: deps.db, runnerTokens: deps.runnerTokens, clock }),
+      validateRequests(executionCodeRules({ maxTimeoutSeconds: deps.maxTimeoutSeconds })),
     ],
     leases: createLeaseSweeper({
       db: deps.db,

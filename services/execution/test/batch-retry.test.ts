@@ -195,7 +195,6 @@ test.each([
   ["batch_id", { batchId: "" }],
   ["batch_id", { batchId: "batch_xyz" }],
   ["batch_id", { batchId: `exec_${"a".repeat(32)}` }],
-  ["request_id", { requestId: "" }],
   ["request_id", { requestId: "r".repeat(129) }],
   ["request_id", { requestId: "a\u0000b" }],
 ])("a bad %s (%j) is InvalidArgument", async (field, overrides) => {

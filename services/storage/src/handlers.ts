@@ -1,24 +1,14 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
-import { mapWithLimit, validateRequest } from "@rgrid/common";
+import { mapWithLimit } from "@rgrid/common";
 import type { ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
 import { executionPrefix, isStagedKind, kindLabel, kindPrefix, objectKey, parseObjectKey, stagedKey } from "./keys";
 import type { ObjectGrant, ObjectStore } from "./object-store";
 import { ObjectNotFoundError } from "./object-store";
-import {
-  commitUploadsRules,
-  copyInputsRules,
-  createDownloadGrantsRules,
-  createUploadGrantsRules,
-  deleteExecutionObjectsRules,
-  listObjectsRules,
-  listStoredExecutionsRules,
-  MAX_STORED_EXECUTIONS_PAGE,
-  statObjectsRules,
-} from "./validation";
+import { MAX_STORED_EXECUTIONS_PAGE } from "./validation";
 
 export interface StorageHandlerDeps {
   /** Issues grants with their expiry from its own clock, so no clock is needed here. */
@@ -69,7 +59,6 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
 
   return {
     async createUploadGrants(request) {
-      validateRequest(request, createUploadGrantsRules);
       const { executionId } = request;
       // Scripts and inputs are uploaded beside their place and committed once complete; an
       // output is written in place by the runner that made it.
@@ -81,7 +70,6 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async commitUploads(request) {
-      validateRequest(request, commitUploadsRules);
       const { executionId } = request;
       const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
         const target = objectKey(executionId, ref.kind, ref.name);
@@ -108,13 +96,11 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async createDownloadGrants(request) {
-      validateRequest(request, createDownloadGrantsRules);
       const issue = (ref: ObjectRef, ttl: number) => store.downloadGrant(objectKey(request.executionId, ref.kind, ref.name), ttl);
       return { grants: await grants(request.refs, request.ttlSeconds, issue) };
     },
 
     async copyInputs(request) {
-      validateRequest(request, copyInputsRules);
       const { sourceExecutionId: source, targetExecutionId: target } = request;
       const plan = [
         ...(request.scriptName === "" ? [] : [{ kind: ObjectKind.SCRIPT, name: request.scriptName }]),
@@ -155,7 +141,6 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async statObjects(request) {
-      validateRequest(request, statObjectsRules);
       const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
         const found = await store.stat(objectKey(request.executionId, ref.kind, ref.name));
         return {
@@ -168,7 +153,6 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async listObjects(request) {
-      validateRequest(request, listObjectsRules);
       const prefix =
         request.kind === ObjectKind.UNSPECIFIED
           ? executionPrefix(request.executionId)
@@ -185,14 +169,12 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async deleteExecutionObjects(request) {
-      validateRequest(request, deleteExecutionObjectsRules);
       const keys = (await store.list(executionPrefix(request.executionId))).map((stored) => stored.key);
       await store.delete(keys);
       return { deletedCount: keys.length };
     },
 
     async listStoredExecutions(request) {
-      validateRequest(request, listStoredExecutionsRules);
       const pageSize = request.pageSize === 0 ? MAX_STORED_EXECUTIONS_PAGE : request.pageSize;
       // One more than the page tells whether another page follows.
       const found = await store.listExecutions(request.afterExecutionId, pageSize + 1);

@@ -31,11 +31,6 @@ export function objectNameProblem(name: string): string | undefined {
   return relativePathProblem(name) ?? (PARTIAL_FILE_PATTERN.test(name) ? "uses a reserved suffix" : undefined);
 }
 
-/** Whether `kind` is one of the kinds objects are stored under (not UNSPECIFIED or unknown). */
-export function isStoredKind(kind: ObjectKind): boolean {
-  return SEGMENT_BY_KIND.has(kind);
-}
-
 /** The prefix under which every execution's objects live, ending in '/'. */
 export const EXECUTIONS_PREFIX = "executions/";
 
@@ -49,7 +44,7 @@ export function kindPrefix(executionId: string, kind: ObjectKind): string {
   return `${executionPrefix(executionId)}${kindSegment(kind)}/`;
 }
 
-/** The key of an object; callers validate the id and name first (see validation.ts). */
+/** The key of an object; requests are validated first (storage.proto's rules and validation.ts). */
 export function objectKey(executionId: string, kind: ObjectKind, name: string): string {
   return `${kindPrefix(executionId, kind)}${name}`;
 }

@@ -1,5 +1,5 @@
 import type { ConnectServer, Logger, MetricsOptions, NodeHandler } from "@rgrid/common";
-import { createConnectServer, hideUnknownErrors } from "@rgrid/common";
+import { createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { requireInternalToken } from "./auth";
 import { createCopyMetrics, instrumentCopies } from "./copy-metrics";
@@ -7,6 +7,7 @@ import { mapStorageErrors } from "./error-map";
 import { createStorageHandlers } from "./handlers";
 import type { ObjectStore } from "./object-store";
 import { storageRoutes } from "./routes";
+import { storageCodeRules } from "./validation";
 
 export interface StorageServerDeps {
   store: ObjectStore;
@@ -41,11 +42,12 @@ export function createStorageServer(deps: StorageServerDeps): ConnectServer {
     routes: storageRoutes(handlers),
     fallback: deps.objectHttpHandler,
     // Outermost first: unknown errors are hidden after known ones have been mapped, and
-    // authentication runs before any handler.
+    // authentication, then validation, run before any handler.
     interceptors: [
       hideUnknownErrors(deps.logger),
       mapStorageErrors(),
       requireInternalToken(StorageService.typeName, deps.internalTokens),
+      validateRequests(storageCodeRules),
     ],
     readMaxBytes: deps.readMaxBytes,
     tls: deps.tls,

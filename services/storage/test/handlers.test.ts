@@ -1,7 +1,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { hideUnknownErrors, newExecutionId, silentLogger } from "@rgrid/common";
+import { hideUnknownErrors, newExecutionId, silentLogger, validateRequests } from "@rgrid/common";
 import { ObjectKind, StorageService } from "@rgrid/proto";
 import { Readable } from "node:stream";
 import { systemClock } from "../src/clock";
@@ -14,10 +14,11 @@ import type { ObjectStore } from "../src/object-store";
 import { StorageUnavailableError } from "../src/object-store";
 import { storageRoutes } from "../src/routes";
 import { createUrlSigner } from "../src/url-signing";
+import { storageCodeRules } from "../src/validation";
 import { tempDir } from "./helpers";
 
 // Handlers over a real filesystem store, called through an in-memory transport with the
-// service's error interceptors. Failures are injected by wrapping the real store.
+// service's error and validation interceptors. Failures are injected by wrapping the real store.
 
 let root: { path: string; remove: () => Promise<void> };
 let fsStore: FileSystemStore;
@@ -39,7 +40,7 @@ afterEach(async () => {
 function clientFor(store: ObjectStore) {
   const handlers = createStorageHandlers({ store, grantTtlSeconds: 900, backendConcurrency: 3, logger: silentLogger });
   const transport = createRouterTransport(storageRoutes(handlers), {
-    router: { interceptors: [hideUnknownErrors(silentLogger), mapStorageErrors()] },
+    router: { interceptors: [hideUnknownErrors(silentLogger), mapStorageErrors(), validateRequests(storageCodeRules)] },
   });
   return createClient(StorageService, transport);
 }

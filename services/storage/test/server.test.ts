@@ -133,17 +133,17 @@ describe("storage server over the wire", () => {
       {
         what: "a '..' input name",
         call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["../etc/passwd"] }),
-        field: "names",
+        field: "names[0]",
       },
       {
         what: "an absolute input name",
         call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["/etc/passwd"] }),
-        field: "names",
+        field: "names[0]",
       },
       {
         what: "a NUL in an input name",
         call: () => storage.grpc.copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names: ["a\u0000b"] }),
-        field: "names",
+        field: "names[0]",
       },
       {
         what: "a repeated input name",
@@ -158,22 +158,22 @@ describe("storage server over the wire", () => {
       {
         what: "a '..' ref name",
         call: () => storage.grpc.createUploadGrants({ executionId: source, refs: [{ kind: ObjectKind.INPUT, name: ".." }] }),
-        field: "refs.name",
+        field: "refs[0].name",
       },
       {
         what: "an absolute ref name",
         call: () => storage.grpc.createDownloadGrants({ executionId: source, refs: [{ kind: ObjectKind.OUTPUT, name: "/abs" }] }),
-        field: "refs.name",
+        field: "refs[0].name",
       },
       {
         what: "a NUL in a ref name",
         call: () => storage.grpc.statObjects({ executionId: source, refs: [{ kind: ObjectKind.INPUT, name: "x\u0000" }] }),
-        field: "refs.name",
+        field: "refs[0].name",
       },
       {
         what: "an unspecified kind",
         call: () => storage.grpc.createUploadGrants({ executionId: source, refs: [{ name: "a.txt" }] }),
-        field: "refs.kind",
+        field: "refs[0].kind",
       },
       {
         what: "no refs",

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { newExecutionId, validateRequest } from "@rgrid/common";
+import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import type { ExecutionMetrics } from "../metrics";
 import { ErrorInfo_Reason } from "@rgrid/proto";
@@ -12,17 +12,6 @@ import { DEFAULT_MAX_RETRIES, Execution, LogLine, notYetRun, requestDefaults } f
 import { PreconditionError, isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
-import {
-  LIMITS,
-  createExecutionRules,
-  executionIdRules,
-  followLogsRules,
-  getBatchRules,
-  getLogsRules,
-  listExecutionsRules,
-  retryBatchRules,
-  retryExecutionRules,
-} from "../validation";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
 import { batchSummary } from "./batch-summary";
 import { createCancelExecution } from "./cancel";
@@ -42,7 +31,6 @@ export interface ExecutionHandlerDeps {
   logActivity: ExecutionActivity;
   clock: () => Date;
   logger: Logger;
-  maxTimeoutSeconds: number;
   /** Aborted when the service shuts down: log streams then end, and their clients reconnect. */
   stopping?: AbortSignal;
   metrics: Pick<ExecutionMetrics, "retryCreated">;
@@ -54,7 +42,6 @@ type ExecutionHandlers = Omit<ServiceImpl<typeof ExecutionService>, "createSessi
 
 export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHandlers {
   const { db, storage, notifier, clock } = deps;
-  const createRules = createExecutionRules(deps.maxTimeoutSeconds);
   const retryExecution = createRetryExecution(deps);
   const cancelExecution = createCancelExecution(deps);
   const followLogs = createFollowLogs(deps);
@@ -71,7 +58,6 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
   return {
     async createExecution(request, ctx) {
-      validateRequest(request, createRules);
       const caller = callerOf(ctx);
       const script = request.script as FileInfo;
       const em = db.fork();
@@ -133,7 +119,6 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async confirmUploads(request, ctx) {
-      validateRequest(request, executionIdRules);
       const caller = callerOf(ctx);
       const em = db.fork();
       let execution = await findOwnedExecution(em, caller.accountId, request.executionId);
@@ -154,14 +139,12 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async getExecution(request, ctx) {
-      validateRequest(request, executionIdRules);
       const em = db.fork();
       const execution = await findOwnedExecution(em, callerOf(ctx).accountId, request.executionId);
       return { execution: executionMessage(execution, await retriedAs(em, execution.id)) };
     },
 
     async listExecutions(request, ctx) {
-      validateRequest(request, listExecutionsRules);
       const em = db.fork();
       const page = await listExecutionPage(em, db.dialect, callerOf(ctx).accountId, request);
       const retries = await retriedAsByOriginal(em, page.executions.map((execution) => execution.id));
@@ -172,7 +155,6 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async retryExecution(request, ctx) {
-      validateRequest(request, retryExecutionRules);
       const caller: Caller = callerOf(ctx);
       const result = await retryExecution(caller, request);
       // A retry just made has not been retried itself; only a replayed one may have been.
@@ -184,10 +166,10 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async getLogs(request, ctx) {
-      validateRequest(request, getLogsRules);
       const em = db.fork();
       const execution = await findOwnedExecution(em, callerOf(ctx).accountId, request.executionId);
-      const limit = request.limit === 0 ? DEFAULT_LOG_LIMIT : Math.min(request.limit, LIMITS.logLimit);
+      // At most 10000: GetLogsRequest's rule.
+      const limit = request.limit === 0 ? DEFAULT_LOG_LIMIT : request.limit;
       const lines = await em.find(
         LogLine,
         { executionId: execution.id, sequence: { $gt: Number(request.afterSequence) } },
@@ -197,7 +179,6 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async getOutputDownloads(request, ctx) {
-      validateRequest(request, executionIdRules);
       const execution = await findOwnedExecution(db.fork(), callerOf(ctx).accountId, request.executionId);
       if (execution.outputs.length === 0) {
         return { outputs: [], downloads: [] };
@@ -210,7 +191,6 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async *followLogs(request, ctx) {
-      validateRequest(request, followLogsRules);
       const stopStreaming = linkSignals(ctx.signal, deps.stopping);
       try {
         yield* followLogs(callerOf(ctx), request, stopStreaming.signal);
@@ -220,18 +200,15 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async cancelExecution(request, ctx) {
-      validateRequest(request, executionIdRules);
       const execution = await cancelExecution(callerOf(ctx), request.executionId);
       return { execution: executionMessage(execution, await retriedAs(db.fork(), execution.id)) };
     },
 
     async retryBatch(request, ctx) {
-      validateRequest(request, retryBatchRules);
       return batchRetryResponse(await retryBatch(callerOf(ctx), request));
     },
 
     async getBatch(request, ctx) {
-      validateRequest(request, getBatchRules);
       return batchSummary(db.fork(), callerOf(ctx).accountId, request.batchId);
     },
   };

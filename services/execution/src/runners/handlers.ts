@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { validateRequest } from "@rgrid/common";
 import { AssignmentSchema, Outcome } from "@rgrid/proto";
 import type { Assignment, RunnerService } from "@rgrid/proto";
 import type { EntityManager } from "@mikro-orm/knex";
@@ -22,14 +21,6 @@ import { linkSignals } from "../abort-signals";
 import type { ExecutionMetrics } from "../metrics";
 import { executionObjects, outputObject } from "../storage";
 import type { StorageGateway } from "../storage";
-import {
-  appendLogsRules,
-  claimExecutionRules,
-  completeExecutionRules,
-  createOutputUploadsRules,
-  heartbeatRules,
-  registerRunnerRules,
-} from "../validation";
 import { appendCappedLogs } from "./log-cap";
 
 export interface RunnerHandlerDeps {
@@ -126,7 +117,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
 
   return {
     async registerRunner(request) {
-      validateRequest(request, registerRunnerRules);
       const em = db.fork();
       const now = clock();
       const runner = em.create(Runner, {
@@ -147,7 +137,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async claimExecution(request, ctx) {
-      validateRequest(request, claimExecutionRules);
       const em = db.fork();
       const runner = await em.findOne(Runner, request.runnerId);
       if (runner === null) {
@@ -184,7 +173,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async appendLogs(request) {
-      validateRequest(request, appendLogsRules);
       const execution = await findHeldExecution(db.fork(), request.executionId, request.runnerId);
       if (execution.status !== "running") {
         // Ended without this runner (given up as lost, or its report already recorded): nothing
@@ -206,7 +194,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async createOutputUploads(request) {
-      validateRequest(request, createOutputUploadsRules);
       const execution = await findHeldExecution(db.fork(), request.executionId, request.runnerId);
       requireRunning(execution);
       if (request.outputs.length === 0) {
@@ -220,7 +207,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async completeExecution(request) {
-      validateRequest(request, completeExecutionRules);
       const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
       const em = db.fork();
       const execution = await findHeldExecution(em, request.executionId, request.runnerId);
@@ -260,7 +246,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async heartbeat(request) {
-      validateRequest(request, heartbeatRules);
       const em = db.fork();
       const seen = await em.nativeUpdate(Runner, { id: request.runnerId }, { lastSeenAt: clock() });
       if (seen === 0) {

@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { validateRequest } from "@rgrid/common";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionSchema } from "@rgrid/proto";
 import type { ExecutionService, Session as SessionMessage } from "@rgrid/proto";
@@ -9,7 +8,6 @@ import { findApiKeyCaller, callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Account } from "../db/entities";
-import { createSessionRules } from "../validation";
 import { clearedSessionCookie, sessionCookie } from "./cookie";
 import { foreignOriginProblem, isSecureRequest } from "./origin";
 import { openSession, revokeSession, spendSignInToken } from "./sessions";
@@ -37,7 +35,6 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
 
   return {
     async createSession(request, ctx) {
-      validateRequest(request, createSessionRules);
       // Only the console's own pages open sessions: a foreign page could otherwise sign a
       // visitor into an account of its choosing.
       const foreign = foreignOriginProblem(ctx.url, ctx.requestHeader);

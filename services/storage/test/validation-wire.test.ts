@@ -1,0 +1,62 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { newExecutionId } from "@rgrid/common";
+import { ObjectKind, bufValidate } from "@rgrid/proto";
+import type { RunningStorage } from "./server-harness";
+import { INTERNAL_TOKEN, startStorage, storageClient } from "./server-harness";
+
+// The rules declared in storage.proto, and the object-name rule kept in code, enforced by the
+// served service on both protocols: InvalidArgument naming the field, with a
+// buf.validate.Violations detail.
+
+let storage: RunningStorage;
+
+beforeAll(async () => {
+  storage = await startStorage();
+});
+
+afterAll(async () => {
+  await storage.stop();
+});
+
+async function refusalOf(call: Promise<unknown>): Promise<ConnectError> {
+  return call.then(
+    () => {
+      throw new Error("the call succeeded");
+    },
+    (error: unknown) => ConnectError.from(error),
+  );
+}
+
+const ruleIdsOf = (error: ConnectError) =>
+  error.findDetails(bufValidate.ViolationsSchema).flatMap((detail) => detail.violations.map((violation) => violation.ruleId));
+
+const clients = {
+  "gRPC over HTTP/2": () => storage.grpc,
+  "Connect over HTTP/1.1": () => storageClient(storage.connect(INTERNAL_TOKEN)),
+};
+
+describe.each(Object.entries(clients))("%s", (_protocol, client) => {
+  test("a grant's ttl_seconds is held to its bound in the proto", async () => {
+    const refusal = await refusalOf(
+      client().createDownloadGrants({ executionId: newExecutionId(), refs: [{ kind: ObjectKind.INPUT, name: "a" }], ttlSeconds: 7 * 24 * 3600 + 1 }),
+    );
+    expect(refusal.code).toBe(Code.InvalidArgument);
+    expect(refusal.rawMessage).toBe("invalid ttl_seconds: must be greater than or equal to 0 and less than or equal to 604800");
+    expect(ruleIdsOf(refusal)).toEqual(["int32.gte_lte"]);
+  });
+
+  test("CopyInputs' rule comparing source and target names the target", async () => {
+    const id = newExecutionId();
+    const refusal = await refusalOf(client().copyInputs({ sourceExecutionId: id, targetExecutionId: id, names: ["a"] }));
+    expect(refusal.code).toBe(Code.InvalidArgument);
+    expect(refusal.rawMessage).toBe("invalid target_execution_id: must differ from source_execution_id");
+    expect(ruleIdsOf(refusal)).toEqual(["target_execution_id.not_the_source"]);
+  });
+
+  test("an object name that could escape its directory is refused by the rule kept in code", async () => {
+    const refusal = await refusalOf(client().statObjects({ executionId: newExecutionId(), refs: [{ kind: ObjectKind.INPUT, name: "a/../../b" }] }));
+    expect(refusal.code).toBe(Code.InvalidArgument);
+    expect(refusal.rawMessage).toBe("invalid refs[0].name: must not contain empty, '.' or '..' segments");
+    expect(ruleIdsOf(refusal)).toEqual(["rgrid.object_name"]);
+  });
+});
