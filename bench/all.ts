@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { runBenchmark } from "./entry";
 
-const BENCHMARKS = ["dispatch", "log-latency", "run-overhead", "retry", "batch-retry", "console", "hostile-memory"];
+const BENCHMARKS = ["dispatch", "log-latency", "run-overhead", "retry", "batch-retry", "console", "hostile-memory", "validation"];
 // These run on one backend only (the embedded defaults) and take no argument.
-const EMBEDDED_ONLY = new Set(["dispatch", "log-latency", "run-overhead", "console", "hostile-memory"]);
+const EMBEDDED_ONLY = new Set(["dispatch", "log-latency", "run-overhead", "console", "hostile-memory", "validation"]);
 
 async function main(): Promise<void> {
   const backend = process.argv[2];

@@ -9,5 +9,6 @@ export { openDatabase } from "./db/orm";
 export type { Database } from "./db/orm";
 export { createExecutionServer, createExecutionService } from "./server";
 export type { ExecutionServerDeps } from "./server";
+export { executionCodeRules } from "./validation";
 export { Execution, notYetRun, requestDefaults } from "./db/entities";
 export type { ExecutionState } from "./db/entities";
