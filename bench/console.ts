@@ -6,9 +6,11 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
+import { create } from "@bufbuild/protobuf";
 import { newBatchId, newExecutionId } from "@rgrid/common";
-import { Execution, notYetRun, openDatabase, requestDefaults } from "@rgrid/execution";
+import { Execution, openDatabase, originalRecord } from "@rgrid/execution";
 import type { ExecutionState } from "@rgrid/execution";
+import { CreateExecutionRequestSchema } from "@rgrid/proto";
 import { startBenchGrid } from "./bench-grid";
 import { launchChromium } from "./chromium";
 import { runBenchmark } from "./entry";
@@ -46,35 +48,25 @@ function executionRows(accountId: string, count: number): Execution[] {
     const attempts = 1 + (rows.length % 3);
     for (let attempt = 1; attempt <= attempts && rows.length < count; attempt++) {
       const id = attempt === 1 ? rootId : newExecutionId();
+      const createdAt = start + rows.length * 1000;
+      const request = create(CreateExecutionRequestSchema, {
+        script: { name: `jobs/report_${rows.length % 40}.py`, sizeBytes: 1200n, sha256: "a".repeat(64) },
+        runtime: "python",
+        args: ["input.json"],
+        inputs: [{ name: "input.json", sizeBytes: 88n, sha256: "b".repeat(64) }],
+        batchId: rows.length % 10 === 0 ? batchId : "",
+      });
       rows.push(
-        Object.assign(new Execution(), {
-          id,
-          accountId,
+        Object.assign(new Execution(), originalRecord(request, { id, accountId, createdAt: new Date(createdAt) }), {
           status: statuses[rows.length % statuses.length] as ExecutionState,
-          scriptName: `jobs/report_${rows.length % 40}.py`,
-          scriptSizeBytes: 1200,
-          scriptSha256: "a".repeat(64),
-          runtime: "python",
-          runtimeName: "python",
-          args: ["input.json"],
-          env: {},
-          inputs: [{ name: "input.json", sizeBytes: 88, sha256: "b".repeat(64) }],
-          metadata: {},
-          timeoutSeconds: 0,
-          createdAt: new Date(start + rows.length * 1000),
-          ...notYetRun(),
-          ...requestDefaults(),
-          startedAt: new Date(start + rows.length * 1000 + 20),
-          finishedAt: new Date(start + rows.length * 1000 + 900),
+          startedAt: new Date(createdAt + 20),
+          finishedAt: new Date(createdAt + 900),
           exitCode: 1,
-          batchId: rows.length % 10 === 0 ? batchId : null,
           retryOf: attempt === 1 ? null : (rows[rows.length - 1] as Execution).id,
           rootId,
           attempt,
           retryKind: attempt === 1 ? "original" : "manual",
-          retriedBy: null,
-          requestId: null,
-        }),
+        } satisfies Partial<Execution>),
       );
     }
   }

@@ -10,5 +10,6 @@ export type { Database } from "./db/orm";
 export { createExecutionServer, createExecutionService } from "./server";
 export type { ExecutionServerDeps } from "./server";
 export { executionCodeRules } from "./validation";
-export { Execution, notYetRun, requestDefaults } from "./db/entities";
+export { Execution } from "./db/entities";
+export { originalRecord } from "./executions/new-executions";
 export type { ExecutionState } from "./db/entities";

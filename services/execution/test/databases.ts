@@ -1,8 +1,11 @@
+import { create } from "@bufbuild/protobuf";
 import { newExecutionId } from "@rgrid/common";
+import { CreateExecutionRequestSchema } from "@rgrid/proto";
 import type { DatabaseTarget } from "../src/db/database-url";
-import { Execution, notYetRun, requestDefaults } from "../src/db/entities";
+import { Execution } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
+import { originalRecord } from "../src/executions/new-executions";
 import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../../../test/support/postgres";
 
 // Suites that must hold on every database the service supports: SQLite always, and PostgreSQL when
@@ -73,30 +76,11 @@ export async function openScratchDatabase(driver: DatabaseDriver): Promise<Scrat
  * records straight into the database. `overrides` set whatever the test is about.
  */
 export function queuedExecutionRow(accountId: string, overrides: Partial<Execution> = {}): Execution {
-  const id = overrides.id ?? newExecutionId();
-  return Object.assign(new Execution(), {
-    id,
-    accountId,
-    status: "queued",
-    scriptName: "job.py",
-    scriptSizeBytes: 10,
-    scriptSha256: "a".repeat(64),
+  const request = create(CreateExecutionRequestSchema, {
+    script: { name: "job.py", sizeBytes: 10n, sha256: "a".repeat(64) },
     runtime: "python",
-    runtimeName: "python",
-    args: [],
-    env: {},
-    inputs: [{ name: "in.csv", sizeBytes: 4, sha256: "b".repeat(64) }],
-    metadata: {},
-    timeoutSeconds: 0,
-    createdAt: new Date(),
-    ...notYetRun(),
-    ...requestDefaults(),
-    retryOf: null,
-    rootId: id,
-    attempt: 1,
-    retryKind: "original",
-    retriedBy: null,
-    requestId: null,
-    ...overrides,
-  } satisfies Partial<Execution>);
+    inputs: [{ name: "in.csv", sizeBytes: 4n, sha256: "b".repeat(64) }],
+  });
+  const original = originalRecord(request, { id: overrides.id ?? newExecutionId(), accountId, createdAt: new Date() });
+  return Object.assign(new Execution(), original, { status: "queued" } as const, overrides);
 }

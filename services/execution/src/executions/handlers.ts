@@ -8,16 +8,17 @@ import { linkSignals } from "../abort-signals";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { DEFAULT_MAX_RETRIES, Execution, LogLine, notYetRun, requestDefaults } from "../db/entities";
+import { Execution, LogLine } from "../db/entities";
 import { PreconditionError, isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
 import { batchSummary } from "./batch-summary";
 import { createCancelExecution } from "./cancel";
-import { executionMessage, fileMessage, logEntryMessage, storedFile } from "./convert";
+import { executionMessage, fileMessage, logEntryMessage } from "./convert";
 import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
+import { originalRecord } from "./new-executions";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { createRetryExecution } from "./retry";
 import type { ExecutionActivity } from "./execution-activity";
@@ -76,35 +77,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
         scriptObject(script.name, script.sha256),
         ...request.inputs.map((input) => inputObject(input.name, input.sha256)),
       ]);
-      const execution = em.create(Execution, {
-        id,
-        accountId: caller.accountId,
-        status: "uploading",
-        scriptName: script.name,
-        scriptSizeBytes: Number(script.sizeBytes),
-        scriptSha256: script.sha256,
-        runtime: request.runtime,
-        runtimeName: request.runtime.split(":")[0] as string,
-        args: request.args,
-        env: request.env,
-        inputs: request.inputs.map(storedFile),
-        metadata: request.metadata,
-        timeoutSeconds: request.timeoutSeconds,
-        createdAt: clock(),
-        ...notYetRun(),
-        ...requestDefaults(),
-        network: request.network,
-        maxRetries: request.maxRetries ?? DEFAULT_MAX_RETRIES,
-        retryOnExitCodes: [...new Set(request.retryOnExitCodes)],
-        batchId: request.batchId === "" ? null : request.batchId,
-        batchParallelism: request.batchParallelism,
-        retryOf: null,
-        rootId: id,
-        attempt: 1,
-        retryKind: "original",
-        retriedBy: null,
-        requestId,
-      });
+      const execution = em.create(Execution, originalRecord(request, { id, accountId: caller.accountId, createdAt: clock() }));
       try {
         await em.flush();
       } catch (error) {

@@ -5,8 +5,8 @@ import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, isTerminal, notYetRun } from "../db/entities";
-import type { RetryKindName, StoredFile } from "../db/entities";
+import { Execution, isTerminal } from "../db/entities";
+import type { StoredFile } from "../db/entities";
 import {
   NotFoundError,
   PreconditionError,
@@ -17,6 +17,8 @@ import {
 import type { ExecutionMetrics, RetryMetricKind } from "../metrics";
 import type { StorageGateway } from "../storage";
 import { statusToWire } from "./convert";
+import { retryRecordOf } from "./new-executions";
+import type { AutomaticRetry, NewRetry } from "./new-executions";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -41,15 +43,6 @@ export interface RetryRequest {
   onlyIfNotYetRetried?: boolean;
   /** Made by RetryBatch for one of its items: counted as a batch retry (rgrid_retries_total). */
   batch?: boolean;
-}
-
-export interface AutomaticRetry {
-  /** Which automatic retry of its lineage this is (1, 2, ...). */
-  number: number;
-  /** "runner lost", "infrastructure error", "exit code 75". */
-  reason: string;
-  /** The backoff: the retry is not claimed before this time. */
-  notBefore: Date;
 }
 
 export interface RetryResult {
@@ -247,44 +240,23 @@ async function insertRetry(
       // The failure has its retry: the lease sweep stops looking at it.
       await tx.nativeUpdate(Execution, { id: original.id }, { autoRetryPending: false });
     }
-    const retry = tx.create(Execution, {
-      id: newId,
-      accountId: caller.accountId,
-      status: "queued",
-      scriptName: original.scriptName,
-      scriptSizeBytes: original.scriptSizeBytes,
-      scriptSha256: original.scriptSha256,
-      runtime: original.runtime,
-      runtimeName: original.runtimeName,
-      args: [...original.args],
-      env: { ...original.env },
-      inputs: original.inputs.map((input) => ({ ...input })),
-      metadata: { ...original.metadata },
-      timeoutSeconds: original.timeoutSeconds,
-      network: original.network,
-      maxRetries: original.maxRetries,
-      retryOnExitCodes: [...original.retryOnExitCodes],
-      // A retry stays in its original's batch, so the batch shows each lineage's latest attempt.
-      batchId: original.batchId,
-      batchParallelism: original.batchParallelism,
-      createdAt: deps.clock(),
-      ...notYetRun(),
-      autoRetryNumber: request.automatic?.number ?? 0,
-      retryReason: request.automatic?.reason ?? "",
-      notBefore: request.automatic?.notBefore ?? null,
-      retryOf: original.id,
-      rootId: original.rootId,
-      attempt: original.attempt + 1,
-      retryKind: retryKindOf(request, original),
-      // Nobody asked for an automatic retry.
-      retriedBy: request.automatic === undefined ? caller.actorId : null,
-      requestId: request.requestId,
-    });
+    const retry = tx.create(
+      Execution,
+      retryRecordOf(original, {
+        id: newId,
+        createdAt: deps.clock(),
+        kind: retryKindOf(request, original),
+        // Nobody asked for an automatic retry.
+        retriedBy: request.automatic === undefined ? caller.actorId : null,
+        requestId: request.requestId,
+        automatic: request.automatic,
+      }),
+    );
     return { retry, original: current };
   });
 }
 
-function retryKindOf(request: RetryRequest, original: Execution): RetryKindName {
+function retryKindOf(request: RetryRequest, original: Execution): NewRetry["kind"] {
   if (request.automatic !== undefined) {
     return "automatic";
   }

@@ -123,24 +123,6 @@ export function notYetRun(): Pick<Execution, RunState> {
   };
 }
 
-/** What an original execution records when its request leaves these unset. */
-export function requestDefaults(): Pick<
-  Execution,
-  "network" | "maxRetries" | "retryOnExitCodes" | "batchId" | "batchParallelism" | "autoRetryNumber" | "retryReason"
-> {
-  return {
-    network: false,
-    maxRetries: DEFAULT_MAX_RETRIES,
-    retryOnExitCodes: [],
-    batchId: null,
-    batchParallelism: 0,
-    autoRetryNumber: 0,
-    retryReason: "",
-  };
-}
-
-export const DEFAULT_MAX_RETRIES = 2;
-
 export const ExecutionSchema = new EntitySchema<Execution>({
   class: Execution,
   tableName: "executions",

@@ -1,0 +1,155 @@
+import type { CreateExecutionRequest, FileInfo } from "@rgrid/proto";
+import { notYetRun } from "../db/entities";
+import type { Execution, RetryKindName } from "../db/entities";
+import { storedFile } from "./convert";
+
+// The record of every new execution is made here: an original from its CreateExecution request,
+// a retry (manual, forced, automatic or batch: all go through retry.ts) from its original. Each
+// field of the entity is in one of three groups:
+// - what its owner asked for (CARRIED_BY_RETRY): from the request, and copied by every retry;
+// - its run (notYetRun): empty until a runner claims it;
+// - who it is and where it sits in its lineage (Lineage: every other field): set afresh.
+// A field added to the entity lands in Lineage until it is put in one of the first two groups,
+// so both functions below stop compiling until it is given a value: it cannot be left out of
+// either record unnoticed.
+
+/** What the owner asked for: recorded at the create, and carried over by every retry. */
+const CARRIED_BY_RETRY = [
+  "accountId",
+  "scriptName",
+  "scriptSizeBytes",
+  "scriptSha256",
+  "runtime",
+  "runtimeName",
+  "args",
+  "env",
+  "inputs",
+  "metadata",
+  "timeoutSeconds",
+  "network",
+  "maxRetries",
+  "retryOnExitCodes",
+  // A retry stays in its original's batch, so the batch shows each lineage's latest attempt.
+  "batchId",
+  "batchParallelism",
+] as const satisfies ReadonlyArray<keyof Execution>;
+
+type Requested = Pick<Execution, (typeof CARRIED_BY_RETRY)[number]>;
+type Lineage = Omit<Execution, keyof Requested | keyof ReturnType<typeof notYetRun>>;
+
+/** Automatic retries a lineage allows when its CreateExecution request leaves max_retries unset. */
+const DEFAULT_MAX_RETRIES = 2;
+
+/** Who an original is, and when and for whom it was made. */
+export interface NewOriginal {
+  id: string;
+  accountId: string;
+  createdAt: Date;
+}
+
+/**
+ * The record of the execution `request` creates: uploading until its files are confirmed, and
+ * the first of its lineage. What the request leaves unset gets its default here.
+ */
+export function originalRecord(request: CreateExecutionRequest, made: NewOriginal): Execution {
+  // Validation refuses a request without a script.
+  const script = request.script as FileInfo;
+  const requested: Requested = {
+    accountId: made.accountId,
+    scriptName: script.name,
+    scriptSizeBytes: Number(script.sizeBytes),
+    scriptSha256: script.sha256,
+    runtime: request.runtime,
+    runtimeName: request.runtime.split(":")[0] as string,
+    args: request.args,
+    env: request.env,
+    inputs: request.inputs.map(storedFile),
+    metadata: request.metadata,
+    timeoutSeconds: request.timeoutSeconds,
+    network: request.network,
+    maxRetries: request.maxRetries ?? DEFAULT_MAX_RETRIES,
+    retryOnExitCodes: [...new Set(request.retryOnExitCodes)],
+    batchId: request.batchId === "" ? null : request.batchId,
+    batchParallelism: request.batchParallelism,
+  };
+  const lineage: Lineage = {
+    id: made.id,
+    status: "uploading",
+    createdAt: made.createdAt,
+    retryOf: null,
+    rootId: made.id,
+    attempt: 1,
+    retryKind: "original",
+    retriedBy: null,
+    requestId: request.requestId === "" ? null : request.requestId,
+    autoRetryNumber: 0,
+    retryReason: "",
+  };
+  return { ...requested, ...notYetRun(), ...lineage };
+}
+
+/** Made by the service itself after a transient failure (docs/architecture.md, automatic retries). */
+export interface AutomaticRetry {
+  /** Which automatic retry of its lineage this is (1, 2, ...). */
+  number: number;
+  /** "runner lost", "infrastructure error", "exit code 75". */
+  reason: string;
+  /** The backoff: the retry is not claimed before this time. */
+  notBefore: Date;
+}
+
+/** Who a retry is, and how and by whom it was asked for. */
+export interface NewRetry {
+  id: string;
+  createdAt: Date;
+  kind: Exclude<RetryKindName, "original">;
+  /** The API key or console session that asked; null when nobody did (an automatic retry). */
+  retriedBy: string | null;
+  requestId: string;
+  automatic?: AutomaticRetry;
+}
+
+/**
+ * The record of a retry of `original` (docs/architecture.md, "The retry rules"): queued, with
+ * everything its owner asked for copied from the original, and the next place in its lineage.
+ * The original itself is never changed.
+ */
+export function retryRecordOf(original: Execution, retry: NewRetry): Execution {
+  const lineage: Lineage = {
+    id: retry.id,
+    status: "queued",
+    createdAt: retry.createdAt,
+    retryOf: original.id,
+    rootId: original.rootId,
+    attempt: original.attempt + 1,
+    retryKind: retry.kind,
+    retriedBy: retry.retriedBy,
+    requestId: retry.requestId,
+    autoRetryNumber: retry.automatic?.number ?? 0,
+    retryReason: retry.automatic?.reason ?? "",
+  };
+  return { ...carriedOver(original), ...notYetRun(), notBefore: retry.automatic?.notBefore ?? null, ...lineage };
+}
+
+/** Copied, not shared: the two records are stored, and may be changed, apart. */
+function carriedOver(original: Requested): Requested {
+  return Object.fromEntries(CARRIED_BY_RETRY.map((field) => [field, copyOf(original[field])])) as Requested;
+}
+
+/**
+ * A deep copy of a field's value: scalars, dates, and the arrays and plain objects of JSON
+ * columns. Not structuredClone: under a test runner's sandbox it answers with objects of another
+ * realm, which deep comparisons tell apart from the original's.
+ */
+function copyOf<T>(value: T): T {
+  if (Array.isArray(value)) {
+    return value.map(copyOf) as T;
+  }
+  if (value instanceof Date) {
+    return new Date(value.getTime()) as T;
+  }
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, copyOf(entry)])) as T;
+  }
+  return value;
+}
