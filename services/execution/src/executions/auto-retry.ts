@@ -15,10 +15,10 @@ export interface AutoRetryDeps {
 }
 
 /** The fields of a failed execution that decide whether and how it is retried automatically. */
-export type RetryCandidate = Pick<
-  Execution,
-  "id" | "accountId" | "status" | "failureKind" | "exitCode" | "retryOnExitCodes" | "autoRetryNumber" | "maxRetries"
->;
+export const RETRY_CANDIDATE_FIELDS = [
+  "id", "accountId", "status", "failureKind", "exitCode", "retryOnExitCodes", "autoRetryNumber", "maxRetries",
+] as const satisfies ReadonlyArray<keyof Execution>;
+export type RetryCandidate = Pick<Execution, (typeof RETRY_CANDIDATE_FIELDS)[number]>;
 
 /**
  * Makes the automatic retry of a failed execution if it is due one; resolves with the retry's id,

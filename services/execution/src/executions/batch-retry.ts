@@ -5,7 +5,7 @@ import { BatchRetryItemSchema, RetryBatchResponseSchema } from "@rgrid/proto";
 import type { Execution as ExecutionMessage, RetryBatchResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, isTerminal } from "../db/entities";
+import { EXECUTION_FIELDS, Execution, isTerminal } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import { executionMessage } from "./convert";
@@ -29,15 +29,14 @@ export interface BatchRetryRequest {
 // A batch holds up to thousands of executions, each with up to megabytes of args, env, file
 // lists and metadata: members are read without them. The answer carries what identifies each
 // item and its outcome, and GetExecution has the rest.
-const MEMBER_FIELDS = [
-  "id", "status", "scriptName", "scriptSizeBytes", "scriptSha256", "runtime", "timeoutSeconds",
-  "createdAt", "startedAt", "finishedAt", "exitCode", "errorMessage", "runnerId", "retryOf", "rootId",
-  "attempt", "retryKind", "retriedBy", "requestId", "network", "maxRetries", "retryOnExitCodes",
-  "batchId", "batchParallelism", "failureKind", "autoRetryNumber", "retryReason", "cancelRequestedAt", "notBefore",
-] as const satisfies readonly (keyof Execution)[];
+const LEFT_OUT_OF_MEMBERS = ["args", "env", "inputs", "metadata", "outputs", "sandboxWarnings"] as const;
+type LeftOut = (typeof LEFT_OUT_OF_MEMBERS)[number];
+const MEMBER_FIELDS = EXECUTION_FIELDS.filter(
+  (field): field is Exclude<keyof Execution, LeftOut> => !(LEFT_OUT_OF_MEMBERS as readonly string[]).includes(field),
+);
 
 /** A member of a batch as RetryBatch reads it. */
-export type BatchMember = Pick<Execution, (typeof MEMBER_FIELDS)[number]>;
+export type BatchMember = Omit<Execution, LeftOut>;
 
 /** One candidate of the batch: retried as `retry`, or left alone for the reason in `skipped`. */
 export interface BatchRetryOutcome {
@@ -154,7 +153,8 @@ function skipReason(status: ExecutionState, failedOnly: boolean): string | undef
 const ITEM_ERROR_MESSAGE_CHARS = 300;
 
 function itemMessage(execution: BatchMember): ExecutionMessage {
-  const message = executionMessage({ ...execution, args: [], env: {}, inputs: [], metadata: {}, outputs: [], sandboxWarnings: [] });
+  const leftOut: Pick<Execution, LeftOut> = { args: [], env: {}, inputs: [], metadata: {}, outputs: [], sandboxWarnings: [] };
+  const message = executionMessage({ ...execution, ...leftOut });
   if (message.errorMessage.length > ITEM_ERROR_MESSAGE_CHARS) {
     message.errorMessage = message.errorMessage.slice(0, ITEM_ERROR_MESSAGE_CHARS - 1) + "…";
   }

@@ -2,6 +2,7 @@ import type { EntityManager } from "@mikro-orm/knex";
 import type { Logger } from "@rgrid/common";
 import type { Database } from "../db/orm";
 import { Execution, Runner } from "../db/entities";
+import { RETRY_CANDIDATE_FIELDS } from "./auto-retry";
 import type { AutoRetry } from "./auto-retry";
 import type { ExecutionActivity } from "./execution-activity";
 import type { WorkNotifier } from "./work-notifier";
@@ -144,7 +145,7 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
       Execution,
       { autoRetryPending: true },
       {
-        fields: ["id", "accountId", "status", "failureKind", "exitCode", "retryOnExitCodes", "autoRetryNumber", "maxRetries"],
+        fields: [...RETRY_CANDIDATE_FIELDS],
         orderBy: { finishedAt: "asc" },
         limit: SWEEP_BATCH,
       },

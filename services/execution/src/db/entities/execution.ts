@@ -169,3 +169,9 @@ export const ExecutionSchema = new EntitySchema<Execution>({
     autoRetryPending: { type: "boolean" },
   },
 });
+
+/**
+ * Every field of an execution, as its schema maps them: a partial load names its fields from
+ * this list, so a field added to the entity is loaded unless it is left out on purpose.
+ */
+export const EXECUTION_FIELDS = Object.keys(ExecutionSchema.meta.properties) as ReadonlyArray<keyof Execution>;
