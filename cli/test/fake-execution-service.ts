@@ -33,6 +33,7 @@ import type {
   RetryExecutionRequest,
   TransferGrant,
 } from "@rgrid/proto";
+import { requestedBy, retryFieldsOf } from "../../test/support/execution-messages";
 
 type Method = keyof ServiceImpl<typeof ExecutionService>;
 
@@ -115,6 +116,11 @@ export class FakeExecutionService {
     return execution;
   }
 
+  /** Adds a queued retry of `original`, as the service makes one. */
+  private seedRetry(original: Execution, retryKind: RetryKind): Execution {
+    return this.seed({ ...retryFieldsOf(original), status: ExecutionStatus.QUEUED, retryKind });
+  }
+
   /**
    * Records an output as the runner would and stores its bytes. `recorded` overrides what the
    * record claims, to play an object that was changed after the runner uploaded it.
@@ -149,22 +155,7 @@ export class FakeExecutionService {
         const existing = this.byRequestId.get(request.requestId);
         const execution = existing
           ? this.mustGet(existing)
-          : this.seed({
-              status: ExecutionStatus.UPLOADING,
-              script: request.script,
-              runtime: request.runtime,
-              args: request.args,
-              env: request.env,
-              inputs: request.inputs,
-              metadata: request.metadata,
-              timeoutSeconds: request.timeoutSeconds,
-              network: request.network,
-              maxRetries: request.maxRetries ?? 2,
-              retryOnExitCodes: request.retryOnExitCodes,
-              batchId: request.batchId,
-              batchParallelism: request.batchParallelism,
-              exitCode: undefined,
-            });
+          : this.seed({ ...requestedBy(request), status: ExecutionStatus.UPLOADING });
         this.byRequestId.set(request.requestId, execution.id);
         return {
           execution,
@@ -215,20 +206,7 @@ export class FakeExecutionService {
             { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: ErrorInfo_Reason.NOT_TERMINAL, executionId: original.id, status: original.status }) },
           ]);
         }
-        const retry = this.seed({
-          ...original,
-          id: newExecutionId(),
-          status: ExecutionStatus.QUEUED,
-          retryOf: original.id,
-          rootId: original.rootId,
-          attempt: original.attempt + 1,
-          retryKind: request.force ? RetryKind.FORCED : RetryKind.MANUAL,
-          retriedAs: [],
-          exitCode: undefined,
-          errorMessage: "",
-          startedAt: undefined,
-          finishedAt: undefined,
-        });
+        const retry = this.seedRetry(original, request.force ? RetryKind.FORCED : RetryKind.MANUAL);
         original.retriedAs.push(retry.id);
         this.byRequestId.set(request.requestId, retry.id);
         return { execution: retry, original };
@@ -347,19 +325,7 @@ export class FakeExecutionService {
     if (earlier !== undefined) {
       return { original, retry: this.mustGet(earlier) };
     }
-    const retry = this.seed({
-      ...original,
-      id: newExecutionId(),
-      status: ExecutionStatus.QUEUED,
-      retryOf: original.id,
-      attempt: original.attempt + 1,
-      retryKind: RetryKind.MANUAL,
-      retriedAs: [],
-      exitCode: undefined,
-      errorMessage: "",
-      startedAt: undefined,
-      finishedAt: undefined,
-    });
+    const retry = this.seedRetry(original, RetryKind.MANUAL);
     original.retriedAs.push(retry.id);
     this.byRequestId.set(key, retry.id);
     return { original, retry };

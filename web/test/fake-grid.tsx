@@ -17,6 +17,7 @@ import {
   type Execution,
   type LogEntry,
 } from "../src/proto";
+import { retryFieldsOf } from "../../test/support/execution-messages";
 
 type Handlers = ServiceImpl<typeof ExecutionService>;
 /** The fields of an execution as a plain object (nested messages may be plain objects too). */
@@ -167,23 +168,7 @@ export class FakeGrid {
   }
 
   private createRetry(original: Execution, kind: RetryKind): Execution {
-    return this.add({
-      script: original.script,
-      runtime: original.runtime,
-      args: original.args,
-      env: original.env,
-      inputs: original.inputs,
-      timeoutSeconds: original.timeoutSeconds,
-      batchId: original.batchId,
-      status: ExecutionStatus.QUEUED,
-      exitCode: undefined,
-      runnerId: "",
-      retryOf: original.id,
-      rootId: original.rootId,
-      attempt: original.attempt + 1,
-      retryKind: kind,
-      retriedBy: "key_alice",
-    });
+    return this.add({ ...retryFieldsOf(original), status: ExecutionStatus.QUEUED, runnerId: "", retryKind: kind, retriedBy: "key_alice" });
   }
 
   /** The ExecutionService implementation over this grid. */
