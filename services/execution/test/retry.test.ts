@@ -101,6 +101,25 @@ test("the same request_id returns the same retry and copies once", async () => {
   expect(await countExecutions(h)).toBe(2);
 });
 
+test("a retry without a request_id works, and each such call makes a retry of its own (not safe to re-send)", async () => {
+  const original = await finishedExecution(h);
+  const first = await h.alice.retryExecution({ executionId: original.id });
+  const second = await h.alice.retryExecution({ executionId: original.id });
+  expect(second.execution?.id).not.toBe(first.execution?.id);
+  expect(await countExecutions(h)).toBe(3);
+  // The ids the service made are in its own namespace, which no client id may enter.
+  const stored = await h.db.fork().getConnection().execute("select request_id from executions where retry_of is not null");
+  expect(stored.map((row: { request_id: string }) => row.request_id)).toEqual([
+    expect.stringMatching(/^server:[0-9a-f-]{36}$/),
+    expect.stringMatching(/^server:[0-9a-f-]{36}$/),
+  ]);
+  await expectCode(
+    h.alice.retryExecution({ executionId: original.id, requestId: stored[0].request_id }),
+    Code.InvalidArgument,
+    "invalid request_id: must not start with auto:, batch: or server:",
+  );
+});
+
 test("a request_id already used for another request is refused, not answered with that request's result", async () => {
   const first = await finishedExecution(h);
   const second = await finishedExecution(h);

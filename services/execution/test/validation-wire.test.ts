@@ -56,7 +56,7 @@ describe.each(Object.entries(PROTOCOLS))("%s", (_protocol, transport) => {
     const refusal = await expectCode(
       client.createExecution(executionRequest({ requestId: "auto:exec_0" })),
       Code.InvalidArgument,
-      "invalid request_id: must not start with auto: or batch:",
+      "invalid request_id: must not start with auto:, batch: or server:",
     );
     expect(ruleIdsOf(refusal)).toEqual(["rgrid.client_request_id"]);
   });

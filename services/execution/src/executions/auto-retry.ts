@@ -2,6 +2,7 @@ import type { Logger } from "@rgrid/common";
 import { Execution } from "../db/entities";
 import type { Database } from "../db/orm";
 import { NotFoundError, PreconditionError } from "../errors";
+import { automaticRetryRequestId } from "./request-ids";
 import { AlreadyRetriedError } from "./retry";
 import type { RetryExecution } from "./retry";
 
@@ -113,8 +114,4 @@ export function createAutoRetry(deps: AutoRetryDeps): AutoRetry {
       deps.logger.warn("could not record that an automatic retry will not be made", { executionId: failedId, error });
     }
   }
-}
-
-export function automaticRetryRequestId(failedId: string): string {
-  return `auto:${failedId}`;
 }

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { mapWithLimit } from "@rgrid/common";
 import { BatchRetryItemSchema, RetryBatchResponseSchema } from "@rgrid/proto";
@@ -9,6 +8,7 @@ import { EXECUTION_FIELDS, Execution, isTerminal } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import { executionMessage } from "./convert";
+import { batchItemRequestId } from "./request-ids";
 import type { RetryExecution } from "./retry";
 
 export interface BatchRetryDeps {
@@ -57,13 +57,6 @@ const DEFAULT_CONCURRENCY = 8;
 export const MAX_BATCH_RETRY_EXECUTIONS = 10_000;
 const RETRIED_WHEN_FAILED_ONLY: readonly ExecutionState[] = ["failed", "timed_out"];
 
-/**
- * The request_id of one item's retry: the same batch request always names the same retry of an
- * execution, so a re-sent RetryBatch finds the retries it made instead of making more.
- */
-export function batchItemRequestId(batchRequestId: string, originalId: string): string {
-  return "batch:" + createHash("sha256").update(batchRequestId + originalId).digest("hex");
-}
 
 /**
  * Retries the latest attempt of each lineage in a batch, one RetryExecution per item with all

@@ -20,6 +20,7 @@ import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
 import { originalRecord } from "./new-executions";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
+import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
 import type { ExecutionActivity } from "./execution-activity";
 import type { WorkNotifier } from "./work-notifier";
@@ -129,7 +130,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
     async retryExecution(request, ctx) {
       const caller: Caller = callerOf(ctx);
-      const result = await retryExecution(caller, request);
+      const result = await retryExecution(caller, { ...request, requestId: request.requestId || serverRequestId() });
       // A retry just made has not been retried itself; only a replayed one may have been.
       const retriedAsIds = result.replayed ? await retriedAs(db.fork(), result.execution.id) : [];
       return {
@@ -178,7 +179,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async retryBatch(request, ctx) {
-      return batchRetryResponse(await retryBatch(callerOf(ctx), request));
+      return batchRetryResponse(await retryBatch(callerOf(ctx), { ...request, requestId: request.requestId || serverRequestId() }));
     },
 
     async getBatch(request, ctx) {

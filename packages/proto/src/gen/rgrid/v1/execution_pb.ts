@@ -449,8 +449,8 @@ export type CreateExecutionRequest = Message<"rgrid.v1.CreateExecutionRequest"> 
   /**
    * Chosen by the client once per invocation; re-sending the same request_id returns the
    * execution the first request created. Optional: without one, re-sending creates another
-   * execution. At most 128 characters, no control characters, not starting with "auto:" or
-   * "batch:".
+   * execution. At most 128 characters, no control characters, not starting with "auto:",
+   * "batch:" or "server:".
    *
    * @generated from field: string request_id = 8;
    */
@@ -714,7 +714,7 @@ export type RetryExecutionRequest = Message<"rgrid.v1.RetryExecutionRequest"> & 
    * error: the same account and request_id always return the same new execution. Optional:
    * when absent the service makes one, and the call is then not safe to re-send (a re-sent
    * call makes another retry). The CLI and the console always send one. At most 128
-   * characters, no control characters, not starting with "auto:" or "batch:".
+   * characters, no control characters, not starting with "auto:", "batch:" or "server:".
    *
    * @generated from field: string request_id = 3;
    */
