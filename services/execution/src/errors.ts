@@ -15,6 +15,7 @@ export interface Refusal {
   executionId?: string;
   status?: ExecutionStatus;
   file?: string;
+  batchId?: string;
 }
 
 /** An error this service raises on purpose, with the detail clients read instead of the text. */

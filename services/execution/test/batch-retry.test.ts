@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { newBatchId } from "@rgrid/common";
-import { ExecutionStatus, Outcome, RetryKind } from "@rgrid/proto";
+import { ErrorInfo_Reason, ErrorInfoSchema, ExecutionStatus, Outcome, RetryKind } from "@rgrid/proto";
 import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgrid/proto";
 import { Execution as ExecutionRecord } from "../src/db/entities";
 import { silentLogger } from "@rgrid/common";
@@ -188,6 +188,9 @@ test("another account's batch is NotFound, exactly like one that does not exist"
   const missingId = newBatchId();
   const missing = await expectCode(h.alice.retryBatch({ batchId: missingId, failedOnly: true, requestId: "r" }), Code.NotFound);
   expect(foreign.rawMessage.replace(batchId, "ID")).toBe(missing.rawMessage.replace(missingId, "ID"));
+  expect(missing.findDetails(ErrorInfoSchema)).toEqual([
+    expect.objectContaining({ reason: ErrorInfo_Reason.NOT_FOUND, batchId: missingId }),
+  ]);
   expect(h.storage.calls.copyInputs).toBe(0);
   expect(await countExecutions(h)).toBe(1);
 });
@@ -317,6 +320,7 @@ describe("the size of one RetryBatch", () => {
     expect(refused).toBeInstanceOf(PreconditionError);
     expect((refused as Error).message).toContain(`batch ${batchId} has more than 2 executions`);
     expect((refused as Error).message).toContain("RetryExecution");
+    expect((refused as PreconditionError).refusal).toEqual({ reason: ErrorInfo_Reason.BATCH_TOO_LARGE, batchId });
     expect(await countExecutions(h)).toBe(before);
     expect(h.storage.calls.copyInputs).toBe(0);
 

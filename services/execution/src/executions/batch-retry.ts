@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { mapWithLimit } from "@rgrid/common";
-import { BatchRetryItemSchema, RetryBatchResponseSchema } from "@rgrid/proto";
+import { BatchRetryItemSchema, ErrorInfo_Reason, RetryBatchResponseSchema } from "@rgrid/proto";
 import type { Execution as ExecutionMessage, RetryBatchResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -75,7 +75,7 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
       { fields: [...MEMBER_FIELDS], orderBy: [{ createdAt: "asc" }, { id: "asc" }], limit: maxExecutions + 1 },
     );
     if (members.length === 0) {
-      throw new NotFoundError(`batch ${request.batchId} not found`);
+      throw new NotFoundError(`batch ${request.batchId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, batchId: request.batchId });
     }
     if (members.length > maxExecutions) {
       // FailedPrecondition, not InvalidArgument: the request is well-formed, and it is the
@@ -83,6 +83,7 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
       throw new PreconditionError(
         `batch ${request.batchId} has more than ${maxExecutions} executions (retries included), more than ` +
           `RetryBatch considers at once; nothing was retried. Retry its executions with RetryExecution instead`,
+        { reason: ErrorInfo_Reason.BATCH_TOO_LARGE, batchId: request.batchId },
       );
     }
     // Retries inherit their original's batch, so the batch's own rows show what was retried.

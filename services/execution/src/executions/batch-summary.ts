@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { raw } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/knex";
-import { BatchStatusCountSchema } from "@rgrid/proto";
+import { BatchStatusCountSchema, ErrorInfo_Reason } from "@rgrid/proto";
 import type { GetBatchResponse } from "@rgrid/proto";
 import { Execution } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
@@ -25,7 +25,7 @@ export async function batchSummary(
   const first = await em.findOne(Execution, where, { fields: ["createdAt"], orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
   if (first === null) {
     // Another account's batch is as missing as one that never existed.
-    throw new NotFoundError(`batch ${batchId} not found`);
+    throw new NotFoundError(`batch ${batchId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, batchId });
   }
   const counts = rows
     .map((row) => create(BatchStatusCountSchema, { status: statusToWire(row.status), count: Number(row.count) }))
