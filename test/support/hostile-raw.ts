@@ -22,6 +22,7 @@ export const TYPED_RPCS: readonly RpcName[] = [
   "retryBatch",
   "getBatch",
   "createSession",
+  "diffExecutions",
 ];
 
 /**
@@ -48,6 +49,7 @@ export const PROCEDURES: Record<UnaryRpcName, string> = {
   createSession: "rgrid.v1.ExecutionService/CreateSession",
   getSession: "rgrid.v1.ExecutionService/GetSession",
   deleteSession: "rgrid.v1.ExecutionService/DeleteSession",
+  diffExecutions: "rgrid.v1.ExecutionService/DiffExecutions",
 };
 
 export interface RawCase {
@@ -140,6 +142,12 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
     case "getOutputDownloads":
     case "cancelExecution":
       return idCases;
+    case "diffExecutions":
+      return [
+        json("executionA type", { executionA: 5, executionB: ownId }),
+        json("executionB list", { executionA: ownId, executionB: [ownId] }),
+        json("showValues type", { executionA: ownId, executionB: ownId, showValues: "yes" }),
+      ];
   }
 }
 
@@ -196,6 +204,12 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
       return [
         proto("api_key not UTF-8", lengthDelimited(1, invalidUtf8(random, "rgrid_key"))),
         proto("sign_in_token as varint", varintField(2, 7)),
+        truncated,
+      ];
+    case "diffExecutions":
+      return [
+        proto("execution_b not UTF-8", [...lengthDelimited(1, utf8(ownId)), ...lengthDelimited(2, invalidUtf8(random, ownId))]),
+        proto("execution_b as varint", [...lengthDelimited(1, utf8(ownId)), ...varintField(2, 7)]),
         truncated,
       ];
     case "getSession":

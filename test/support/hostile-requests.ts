@@ -320,6 +320,17 @@ function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: bo
     () => ({ kind: "request_id absent", expected: [Code.FailedPrecondition], request: { executionId: targets.ownId, requestId: "", force: false } }),
     // The caller's own execution, so only the request_id is wrong.
     () => ({ kind: "request_id", expected: invalid, request: { executionId: targets.ownId, requestId: malformedRequestId(random), force } }),
+    // A delay that is not one: none, negative, over 7 days, out of range, nanos of the wrong sign.
+    () => {
+      const value = random.pick([{ seconds: 0n }, { seconds: -60n }, { seconds: 604_801n }, { seconds: -(2n ** 63n) }, { seconds: 60n, nanos: -1 }, { nanos: 1_000_000_000 }]);
+      return { kind: "delay", expected: invalid, request: { executionId: targets.ownId, requestId, force, queuedUntil: { case: "delay", value } } };
+    },
+    // A time more than 7 days away either way, out of range, or with nanos out of range.
+    () => {
+      const seconds = BigInt(Math.floor(Date.now() / 1000));
+      const value = random.pick([{ seconds: seconds + 700_000n }, { seconds: 0n }, { seconds: -(2n ** 63n) }, { seconds: 2n ** 63n - 1n }, { seconds: seconds + 60n, nanos: -1 }]);
+      return { kind: "not_before", expected: invalid, request: { executionId: targets.ownId, requestId, force, queuedUntil: { case: "notBefore", value } } };
+    },
   ]);
   return hostileCase("retryExecution", broken());
 }
@@ -383,6 +394,25 @@ function retryBatchCase(random: SeededRandom, over: boolean): HostileCase {
   return hostileCase("retryBatch", broken());
 }
 
+// ---- DiffExecutions: at least one side malformed, unknown or another account's; the other
+// side is sometimes the caller's own execution, which alone must not make the diff succeed ----
+
+function diffExecutionsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("diffExecutions", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionA: oversize(random), executionB: targets.ownId } });
+  }
+  const bad = hostileId(random, targets);
+  const other = random.chance(0.5) ? { kind: "own id", id: targets.ownId, expected: [] as readonly Code[] } : hostileId(random, targets);
+  // The request's rules are checked before either execution is looked up.
+  const expected = [bad, other].some((side) => side.expected.includes(Code.InvalidArgument)) ? invalid : notFound;
+  const [a, b] = random.chance(0.5) ? [bad, other] : [other, bad];
+  return hostileCase("diffExecutions", {
+    kind: `${a.kind} vs ${b.kind}`,
+    expected,
+    request: { executionA: a.id, executionB: b.id, showValues: random.chance(0.5) },
+  });
+}
+
 /** The `index`th malformed request for `rpc`; indexes below 3 are over the request size limit. */
 export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom, targets: FuzzTargets): HostileCase {
   const over = index < 3;
@@ -409,6 +439,8 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
       return getBatchCase(random, over);
     case "createSession":
       return createSessionCase(random, over);
+    case "diffExecutions":
+      return diffExecutionsCase(random, targets, over);
     case "getSession":
     case "deleteSession":
       throw new Error(`${rpc} takes an empty request: only its raw bodies can be malformed`);

@@ -15,6 +15,7 @@ import type { StorageGateway } from "../storage";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
 import { batchSummary } from "./batch-summary";
 import { createCancelExecution } from "./cancel";
+import { diffExecutions } from "./diff";
 import { executionMessage, fileMessage, logEntryMessage } from "./convert";
 import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
@@ -184,6 +185,10 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
     async getBatch(request, ctx) {
       return batchSummary(db.fork(), callerOf(ctx).accountId, request.batchId);
+    },
+
+    async diffExecutions(request, ctx) {
+      return diffExecutions(db.fork(), callerOf(ctx).accountId, request);
     },
   };
 }

@@ -5,8 +5,8 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_rgrid_v1_rules } from "./rules_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/execution.proto.
  */
 export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxInEKCEZpbGVJbmZvEhgKBG5hbWUYASABKAlCCrpIB3IFEAEogAgSJAoKc2l6ZV9ieXRlcxgCIAEoA0IQukgNIgsY/////////w8oABIlCgZzaGEyNTYYAyABKAlCFbpIEnIQMg5eWzAtOWEtZl17NjR9JCLbCAoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIiCgZzY3JpcHQYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAQgASgJEgwKBGFyZ3MYBSADKAkSKQoDZW52GAYgAygLMhwucmdyaWQudjEuRXhlY3V0aW9uLkVudkVudHJ5EiIKBmlucHV0cxgHIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEjMKCG1ldGFkYXRhGAggAygLMiEucmdyaWQudjEuRXhlY3V0aW9uLk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAkgASgFEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglleGl0X2NvZGUYDSABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEhEKCXJ1bm5lcl9pZBgPIAEoCRIQCghyZXRyeV9vZhgQIAEoCRIPCgdyb290X2lkGBEgASgJEg8KB2F0dGVtcHQYEiABKAUSJwoKcmV0cnlfa2luZBgTIAEoDjITLnJncmlkLnYxLlJldHJ5S2luZBISCgpyZXRyaWVkX2J5GBQgASgJEhIKCnJldHJpZWRfYXMYFSADKAkSIwoHb3V0cHV0cxgWIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEg8KB25ldHdvcmsYFyABKAgSEwoLbWF4X3JldHJpZXMYGCABKAUSGwoTcmV0cnlfb25fZXhpdF9jb2RlcxgZIAMoBRIQCghiYXRjaF9pZBgaIAEoCRIZChFiYXRjaF9wYXJhbGxlbGlzbRgbIAEoBRIrCgxmYWlsdXJlX2tpbmQYHCABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIZChFhdXRvX3JldHJ5X251bWJlchgdIAEoBRIUCgxyZXRyeV9yZWFzb24YHiABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgfIAMoCRI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigwIKCExvZ0VudHJ5EiIKCHNlcXVlbmNlGAEgASgDQhC6SA0iCxj/////////DygBEjUKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbUIKukgHggEEEAEgABIXCgRsaW5lGAMgASgJQgm6SAZyBCiAgAQSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAISEQoNU1RSRUFNX1NZU1RFTRADIpYHChZDcmVhdGVFeGVjdXRpb25SZXF1ZXN0EioKBnNjcmlwdBgBIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvQga6SAPIAQESGgoHcnVudGltZRgCIAEoCUIJukgGcgSgiCcBEisKBGFyZ3MYAyADKAlCHbpIGpIBFxDoByISchAogIAEMgpeW15ceDAwXSokEnYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnlCPrpIO5oBOBDIASIfch0YgAIyGF5bQS1aYS16X11bQS1aYS16MC05X10qJCoSchAogIAEMgpeW15ceDAwXSokEi0KBmlucHV0cxgFIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AcSewoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnlCObpINpoBMxBkIhxyGhABGIABMhNeW15ceDAwLVx4MUZceDdGXSokKhFyDyiAIDIKXlteXHgwMF0qJBIgCg90aW1lb3V0X3NlY29uZHMYByABKAVCB7pIBBoCKAASOAoKcmVxdWVzdF9pZBgIIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEg8KB25ldHdvcmsYCSABKAgSIwoLbWF4X3JldHJpZXMYCiABKAVCCbpIBhoEGAooAEgAiAEBEi4KE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAVCEbpIDpIBCxAgIgcaBRj/ASgBEh4KCGJhdGNoX2lkGAwgASgJQgy6SAnYAQFyBJCIJwESJQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAVCCrpIBxoFGJBOKAAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6bbpIahpoCiBiYXRjaF9wYXJhbGxlbGlzbS5uZWVkc19iYXRjaF9pZBIQbmVlZHMgYSBiYXRjaF9pZBoydGhpcy5iYXRjaF9wYXJhbGxlbGlzbSA9PSAwIHx8IHRoaXMuYmF0Y2hfaWQgIT0gJydCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiOAoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIjYKE0dldEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIpsCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSPgoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXNCEbpIDpIBCxAQIgeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABBIeCghiYXRjaF9pZBgEIAEoCUIMukgJ2AEBcgSQiCcBEjIKC3NjcmlwdF9uYW1lGAUgASgJQh26SBpyGBiACDITXlteXHgwMC1ceDFGXHg3Rl0qJBISCgp1bnJlc29sdmVkGAYgASgIEh0KB3Jvb3RfaWQYByABKAlCDLpICdgBAXIEiIgnASJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoEBChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESDQoFZm9yY2UYAiABKAgSOAoKcmVxdWVzdF9pZBgDIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokImcKFlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiUKCG9yaWdpbmFsGAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uInYKDkdldExvZ3NSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEigKDmFmdGVyX3NlcXVlbmNlGAIgASgDQhC6SA0iCxj/////////DygAEhkKBWxpbWl0GAMgASgFQgq6SAcaBRiQTigAIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiPAoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASJtChpHZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRIjCgdvdXRwdXRzGAEgAygLMhIucmdyaWQudjEuRmlsZUluZm8SKgoJZG93bmxvYWRzGAIgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJeChFGb2xsb3dMb2dzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIoCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0IQukgNIgsY/////////w8oACJkChJGb2xsb3dMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cyI5ChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiKCAQoRUmV0cnlCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnARITCgtmYWlsZWRfb25seRgCIAEoCBI4CgpyZXF1ZXN0X2lkGAMgASgJQiS6SCHYAQFyHKiIJwEYgAEyE15bXlx4MDAtXHgxRlx4N0ZdKiQibAoOQmF0Y2hSZXRyeUl0ZW0SJQoIb3JpZ2luYWwYASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SIgoFcmV0cnkYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SDwoHc2tpcHBlZBgDIAEoCSJrChJSZXRyeUJhdGNoUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5yZ3JpZC52MS5CYXRjaFJldHJ5SXRlbRIVCg1yZXRyaWVkX2NvdW50GAIgASgFEhUKDXNraXBwZWRfY291bnQYAyABKAUiMQoPR2V0QmF0Y2hSZXF1ZXN0Eh4KCGJhdGNoX2lkGAEgASgJQgy6SAnIAQFyBJCIJwEiTAoQQmF0Y2hTdGF0dXNDb3VudBIpCgZzdGF0dXMYASABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSDQoFY291bnQYAiABKAUijwEKEEdldEJhdGNoUmVzcG9uc2USEAoIYmF0Y2hfaWQYASABKAkSDQoFdG90YWwYAiABKAUSKgoGY291bnRzGAMgAygLMhoucmdyaWQudjEuQmF0Y2hTdGF0dXNDb3VudBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSMgoHYXBpX2tleRgBIAEoCUIfukgcchoQARiAAjITXlteXHgwMC1ceDFGXHg3Rl0qJEgAEjgKDXNpZ25faW5fdG9rZW4YAiABKAlCH7pIHHIaEAEYgAIyE15bXlx4MDAtXHgxRlx4N0ZdKiRIAEITCgpjcmVkZW50aWFsEgW6SAIIASI7ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iEwoRR2V0U2Vzc2lvblJlcXVlc3QiOAoSR2V0U2Vzc2lvblJlc3BvbnNlEiIKB3Nlc3Npb24YASABKAsyES5yZ3JpZC52MS5TZXNzaW9uIhYKFERlbGV0ZVNlc3Npb25SZXF1ZXN0IhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJjCgdTZXNzaW9uEhIKCmFjY291bnRfaWQYASABKAkSFAoMYWNjb3VudF9uYW1lGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvsCCglFcnJvckluZm8SKgoGcmVhc29uGAEgASgOMhoucmdyaWQudjEuRXJyb3JJbmZvLlJlYXNvbhIUCgxleGVjdXRpb25faWQYAiABKAkSKQoGc3RhdHVzGAMgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEgwKBGZpbGUYBCABKAkSEAoIYmF0Y2hfaWQYBSABKAki4AEKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABIUChBSRUFTT05fTk9UX0ZPVU5EEAESFwoTUkVBU09OX05PVF9URVJNSU5BTBACEhsKF1JFQVNPTl9BTFJFQURZX1RFUk1JTkFMEAMSHAoYUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEAQSGAoUUkVBU09OX0lOUFVUX01JU1NJTkcQBRIeChpSRUFTT05fU1RPUkFHRV9VTkFWQUlMQUJMRRAGEhoKFlJFQVNPTl9CQVRDSF9UT09fTEFSR0UQByqLAgoPRXhlY3V0aW9uU3RhdHVzEiAKHEVYRUNVVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpFWEVDVVRJT05fU1RBVFVTX1VQTE9BRElORxABEhsKF0VYRUNVVElPTl9TVEFUVVNfUVVFVUVEEAISHAoYRVhFQ1VUSU9OX1NUQVRVU19SVU5OSU5HEAMSHgoaRVhFQ1VUSU9OX1NUQVRVU19DT01QTEVURUQQBBIbChdFWEVDVVRJT05fU1RBVFVTX0ZBSUxFRBAFEh4KGkVYRUNVVElPTl9TVEFUVVNfVElNRURfT1VUEAYSHgoaRVhFQ1VUSU9OX1NUQVRVU19DQU5DRUxMRUQQByqIAQoJUmV0cnlLaW5kEhoKFlJFVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVRSWV9LSU5EX09SSUdJTkFMEAESFQoRUkVUUllfS0lORF9NQU5VQUwQAhIVChFSRVRSWV9LSU5EX0ZPUkNFRBADEhgKFFJFVFJZX0tJTkRfQVVUT01BVElDEAQqgwEKC0ZhaWx1cmVLaW5kEhwKGEZBSUxVUkVfS0lORF9VTlNQRUNJRklFRBAAEhcKE0ZBSUxVUkVfS0lORF9TQ1JJUFQQARIfChtGQUlMVVJFX0tJTkRfSU5GUkFTVFJVQ1RVUkUQAhIcChhGQUlMVVJFX0tJTkRfUlVOTkVSX0xPU1QQAzKTCQoQRXhlY3V0aW9uU2VydmljZRJWCg9DcmVhdGVFeGVjdXRpb24SIC5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USUwoOQ29uZmlybVVwbG9hZHMSHy5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1JlcXVlc3QaIC5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1Jlc3BvbnNlElIKDEdldEV4ZWN1dGlvbhIdLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaHi5yZ3JpZC52MS5HZXRFeGVjdXRpb25SZXNwb25zZSIDkAIBElgKDkxpc3RFeGVjdXRpb25zEh8ucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiAucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZSIDkAIBElMKDlJldHJ5RXhlY3V0aW9uEh8ucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXF1ZXN0GiAucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXNwb25zZRJDCgdHZXRMb2dzEhgucmdyaWQudjEuR2V0TG9nc1JlcXVlc3QaGS5yZ3JpZC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJkChJHZXRPdXRwdXREb3dubG9hZHMSIy5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXF1ZXN0GiQucmdyaWQudjEuR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2UiA5ACARJJCgpGb2xsb3dMb2dzEhsucmdyaWQudjEuRm9sbG93TG9nc1JlcXVlc3QaHC5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVzcG9uc2UwARJWCg9DYW5jZWxFeGVjdXRpb24SIC5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USRwoKUmV0cnlCYXRjaBIbLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXF1ZXN0GhwucmdyaWQudjEuUmV0cnlCYXRjaFJlc3BvbnNlEkYKCEdldEJhdGNoEhkucmdyaWQudjEuR2V0QmF0Y2hSZXF1ZXN0GhoucmdyaWQudjEuR2V0QmF0Y2hSZXNwb25zZSIDkAIBElAKDUNyZWF0ZVNlc3Npb24SHi5yZ3JpZC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJMCgpHZXRTZXNzaW9uEhsucmdyaWQudjEuR2V0U2Vzc2lvblJlcXVlc3QaHC5yZ3JpZC52MS5HZXRTZXNzaW9uUmVzcG9uc2UiA5ACARJQCg1EZWxldGVTZXNzaW9uEh4ucmdyaWQudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaHy5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_rules]);
+  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxInEKCEZpbGVJbmZvEhgKBG5hbWUYASABKAlCCrpIB3IFEAEogAgSJAoKc2l6ZV9ieXRlcxgCIAEoA0IQukgNIgsY/////////w8oABIlCgZzaGEyNTYYAyABKAlCFbpIEnIQMg5eWzAtOWEtZl17NjR9JCLbCAoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIiCgZzY3JpcHQYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAQgASgJEgwKBGFyZ3MYBSADKAkSKQoDZW52GAYgAygLMhwucmdyaWQudjEuRXhlY3V0aW9uLkVudkVudHJ5EiIKBmlucHV0cxgHIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEjMKCG1ldGFkYXRhGAggAygLMiEucmdyaWQudjEuRXhlY3V0aW9uLk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAkgASgFEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglleGl0X2NvZGUYDSABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEhEKCXJ1bm5lcl9pZBgPIAEoCRIQCghyZXRyeV9vZhgQIAEoCRIPCgdyb290X2lkGBEgASgJEg8KB2F0dGVtcHQYEiABKAUSJwoKcmV0cnlfa2luZBgTIAEoDjITLnJncmlkLnYxLlJldHJ5S2luZBISCgpyZXRyaWVkX2J5GBQgASgJEhIKCnJldHJpZWRfYXMYFSADKAkSIwoHb3V0cHV0cxgWIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEg8KB25ldHdvcmsYFyABKAgSEwoLbWF4X3JldHJpZXMYGCABKAUSGwoTcmV0cnlfb25fZXhpdF9jb2RlcxgZIAMoBRIQCghiYXRjaF9pZBgaIAEoCRIZChFiYXRjaF9wYXJhbGxlbGlzbRgbIAEoBRIrCgxmYWlsdXJlX2tpbmQYHCABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIZChFhdXRvX3JldHJ5X251bWJlchgdIAEoBRIUCgxyZXRyeV9yZWFzb24YHiABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgfIAMoCRI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigwIKCExvZ0VudHJ5EiIKCHNlcXVlbmNlGAEgASgDQhC6SA0iCxj/////////DygBEjUKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbUIKukgHggEEEAEgABIXCgRsaW5lGAMgASgJQgm6SAZyBCiAgAQSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAISEQoNU1RSRUFNX1NZU1RFTRADIpYHChZDcmVhdGVFeGVjdXRpb25SZXF1ZXN0EioKBnNjcmlwdBgBIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvQga6SAPIAQESGgoHcnVudGltZRgCIAEoCUIJukgGcgSgiCcBEisKBGFyZ3MYAyADKAlCHbpIGpIBFxDoByISchAogIAEMgpeW15ceDAwXSokEnYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnlCPrpIO5oBOBDIASIfch0YgAIyGF5bQS1aYS16X11bQS1aYS16MC05X10qJCoSchAogIAEMgpeW15ceDAwXSokEi0KBmlucHV0cxgFIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AcSewoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnlCObpINpoBMxBkIhxyGhABGIABMhNeW15ceDAwLVx4MUZceDdGXSokKhFyDyiAIDIKXlteXHgwMF0qJBIgCg90aW1lb3V0X3NlY29uZHMYByABKAVCB7pIBBoCKAASOAoKcmVxdWVzdF9pZBgIIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEg8KB25ldHdvcmsYCSABKAgSIwoLbWF4X3JldHJpZXMYCiABKAVCCbpIBhoEGAooAEgAiAEBEi4KE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAVCEbpIDpIBCxAgIgcaBRj/ASgBEh4KCGJhdGNoX2lkGAwgASgJQgy6SAnYAQFyBJCIJwESJQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAVCCrpIBxoFGJBOKAAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6bbpIahpoCiBiYXRjaF9wYXJhbGxlbGlzbS5uZWVkc19iYXRjaF9pZBIQbmVlZHMgYSBiYXRjaF9pZBoydGhpcy5iYXRjaF9wYXJhbGxlbGlzbSA9PSAwIHx8IHRoaXMuYmF0Y2hfaWQgIT0gJydCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiOAoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIjYKE0dldEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIpsCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSPgoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXNCEbpIDpIBCxAQIgeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABBIeCghiYXRjaF9pZBgEIAEoCUIMukgJ2AEBcgSQiCcBEjIKC3NjcmlwdF9uYW1lGAUgASgJQh26SBpyGBiACDITXlteXHgwMC1ceDFGXHg3Rl0qJBISCgp1bnJlc29sdmVkGAYgASgIEh0KB3Jvb3RfaWQYByABKAlCDLpICdgBAXIEiIgnASJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoEBChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESDQoFZm9yY2UYAiABKAgSOAoKcmVxdWVzdF9pZBgDIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokImcKFlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uEiUKCG9yaWdpbmFsGAIgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uInYKDkdldExvZ3NSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEigKDmFmdGVyX3NlcXVlbmNlGAIgASgDQhC6SA0iCxj/////////DygAEhkKBWxpbWl0GAMgASgFQgq6SAcaBRiQTigAIkgKD0dldExvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgiPAoZR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASJtChpHZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZRIjCgdvdXRwdXRzGAEgAygLMhIucmdyaWQudjEuRmlsZUluZm8SKgoJZG93bmxvYWRzGAIgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCJeChFGb2xsb3dMb2dzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIoCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0IQukgNIgsY/////////w8oACJkChJGb2xsb3dMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cyI5ChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiKCAQoRUmV0cnlCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnARITCgtmYWlsZWRfb25seRgCIAEoCBI4CgpyZXF1ZXN0X2lkGAMgASgJQiS6SCHYAQFyHKiIJwEYgAEyE15bXlx4MDAtXHgxRlx4N0ZdKiQibAoOQmF0Y2hSZXRyeUl0ZW0SJQoIb3JpZ2luYWwYASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SIgoFcmV0cnkYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SDwoHc2tpcHBlZBgDIAEoCSJrChJSZXRyeUJhdGNoUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5yZ3JpZC52MS5CYXRjaFJldHJ5SXRlbRIVCg1yZXRyaWVkX2NvdW50GAIgASgFEhUKDXNraXBwZWRfY291bnQYAyABKAUiMQoPR2V0QmF0Y2hSZXF1ZXN0Eh4KCGJhdGNoX2lkGAEgASgJQgy6SAnIAQFyBJCIJwEiTAoQQmF0Y2hTdGF0dXNDb3VudBIpCgZzdGF0dXMYASABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSDQoFY291bnQYAiABKAUijwEKEEdldEJhdGNoUmVzcG9uc2USEAoIYmF0Y2hfaWQYASABKAkSDQoFdG90YWwYAiABKAUSKgoGY291bnRzGAMgAygLMhoucmdyaWQudjEuQmF0Y2hTdGF0dXNDb3VudBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSMgoHYXBpX2tleRgBIAEoCUIfukgcchoQARiAAjITXlteXHgwMC1ceDFGXHg3Rl0qJEgAEjgKDXNpZ25faW5fdG9rZW4YAiABKAlCH7pIHHIaEAEYgAIyE15bXlx4MDAtXHgxRlx4N0ZdKiRIAEITCgpjcmVkZW50aWFsEgW6SAIIASI7ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iEwoRR2V0U2Vzc2lvblJlcXVlc3QiOAoSR2V0U2Vzc2lvblJlc3BvbnNlEiIKB3Nlc3Npb24YASABKAsyES5yZ3JpZC52MS5TZXNzaW9uIhYKFERlbGV0ZVNlc3Npb25SZXF1ZXN0IhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJjCgdTZXNzaW9uEhIKCmFjY291bnRfaWQYASABKAkSFAoMYWNjb3VudF9uYW1lGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvsCCglFcnJvckluZm8SKgoGcmVhc29uGAEgASgOMhoucmdyaWQudjEuRXJyb3JJbmZvLlJlYXNvbhIUCgxleGVjdXRpb25faWQYAiABKAkSKQoGc3RhdHVzGAMgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEgwKBGZpbGUYBCABKAkSEAoIYmF0Y2hfaWQYBSABKAki4AEKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABIUChBSRUFTT05fTk9UX0ZPVU5EEAESFwoTUkVBU09OX05PVF9URVJNSU5BTBACEhsKF1JFQVNPTl9BTFJFQURZX1RFUk1JTkFMEAMSHAoYUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEAQSGAoUUkVBU09OX0lOUFVUX01JU1NJTkcQBRIeChpSRUFTT05fU1RPUkFHRV9VTkFWQUlMQUJMRRAGEhoKFlJFQVNPTl9CQVRDSF9UT09fTEFSR0UQByJsChVEaWZmRXhlY3V0aW9uc1JlcXVlc3QSHgoLZXhlY3V0aW9uX2EYASABKAlCCbpIBnIEiIgnARIeCgtleGVjdXRpb25fYhgCIAEoCUIJukgGcgSIiCcBEhMKC3Nob3dfdmFsdWVzGAMgASgIIp4DCghEaWZmU2lkZRIUCgxleGVjdXRpb25faWQYASABKAkSDwoHcm9vdF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEiIKBnNjcmlwdBgEIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvEgwKBGFyZ3MYBSADKAkSDwoHcnVudGltZRgGIAEoCRIXCg90aW1lb3V0X3NlY29uZHMYByABKAUSDwoHbmV0d29yaxgIIAEoCBIRCglydW5uZXJfaWQYCSABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgKIAMoCRIpCgZzdGF0dXMYCyABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSFgoJZXhpdF9jb2RlGAwgASgFSACIAQESKwoMZmFpbHVyZV9raW5kGA0gASgOMhUucmdyaWQudjEuRmFpbHVyZUtpbmQSFQoNZXJyb3JfbWVzc2FnZRgOIAEoCRIrCghkdXJhdGlvbhgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIMCgpfZXhpdF9jb2RlIn0KCUlucHV0RGlmZhIMCgRuYW1lGAEgASgJEiQKBmNoYW5nZRgCIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USHQoBYRgDIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvEh0KAWIYBCABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbyKAAQoHRW52RGlmZhILCgNrZXkYASABKAkSJAoGY2hhbmdlGAIgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIUCgd2YWx1ZV9hGAMgASgJSACIAQESFAoHdmFsdWVfYhgEIAEoCUgBiAEBQgoKCF92YWx1ZV9hQgoKCF92YWx1ZV9iIvABCgdMb2dEaWZmEigKBnJlc3VsdBgBIAEoDjIYLnJncmlkLnYxLkxvZ0RpZmYuUmVzdWx0Eg4KBnJlYXNvbhgCIAEoCRIMCgRsaW5lGAMgASgDEh0KAWEYBCABKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeRIdCgFiGAUgASgLMhIucmdyaWQudjEuTG9nRW50cnkiXwoGUmVzdWx0EhYKElJFU1VMVF9VTlNQRUNJRklFRBAAEhcKE1JFU1VMVF9OT1RfQ09NUEFSRUQQARIPCgtSRVNVTFRfU0FNRRACEhMKD1JFU1VMVF9ESVZFUkdFRBADIvgDChZEaWZmRXhlY3V0aW9uc1Jlc3BvbnNlEh0KAWEYASABKAsyEi5yZ3JpZC52MS5EaWZmU2lkZRIdCgFiGAIgASgLMhIucmdyaWQudjEuRGlmZlNpZGUSJAoGc2NyaXB0GAMgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIjCgZpbnB1dHMYBCADKAsyEy5yZ3JpZC52MS5JbnB1dERpZmYSIgoEYXJncxgFIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USHgoDZW52GAYgAygLMhEucmdyaWQudjEuRW52RGlmZhIlCgdydW50aW1lGAcgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIlCgd0aW1lb3V0GAggASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIlCgduZXR3b3JrGAkgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIkCgZydW5uZXIYCiABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEi4KEHNhbmRib3hfd2FybmluZ3MYCyABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEiUKB291dGNvbWUYDCABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEh8KBGxvZ3MYDSABKAsyES5yZ3JpZC52MS5Mb2dEaWZmKosCCg9FeGVjdXRpb25TdGF0dXMSIAocRVhFQ1VUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkVYRUNVVElPTl9TVEFUVVNfVVBMT0FESU5HEAESGwoXRVhFQ1VUSU9OX1NUQVRVU19RVUVVRUQQAhIcChhFWEVDVVRJT05fU1RBVFVTX1JVTk5JTkcQAxIeChpFWEVDVVRJT05fU1RBVFVTX0NPTVBMRVRFRBAEEhsKF0VYRUNVVElPTl9TVEFUVVNfRkFJTEVEEAUSHgoaRVhFQ1VUSU9OX1NUQVRVU19USU1FRF9PVVQQBhIeChpFWEVDVVRJT05fU1RBVFVTX0NBTkNFTExFRBAHKogBCglSZXRyeUtpbmQSGgoWUkVUUllfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFVFJZX0tJTkRfT1JJR0lOQUwQARIVChFSRVRSWV9LSU5EX01BTlVBTBACEhUKEVJFVFJZX0tJTkRfRk9SQ0VEEAMSGAoUUkVUUllfS0lORF9BVVRPTUFUSUMQBCqDAQoLRmFpbHVyZUtpbmQSHAoYRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRkFJTFVSRV9LSU5EX1NDUklQVBABEh8KG0ZBSUxVUkVfS0lORF9JTkZSQVNUUlVDVFVSRRACEhwKGEZBSUxVUkVfS0lORF9SVU5ORVJfTE9TVBADKogBCgpEaWZmQ2hhbmdlEhsKF0RJRkZfQ0hBTkdFX1VOU1BFQ0lGSUVEEAASFAoQRElGRl9DSEFOR0VfU0FNRRABEhcKE0RJRkZfQ0hBTkdFX0NIQU5HRUQQAhIVChFESUZGX0NIQU5HRV9BRERFRBADEhcKE0RJRkZfQ0hBTkdFX1JFTU9WRUQQBDLtCQoQRXhlY3V0aW9uU2VydmljZRJWCg9DcmVhdGVFeGVjdXRpb24SIC5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USUwoOQ29uZmlybVVwbG9hZHMSHy5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1JlcXVlc3QaIC5yZ3JpZC52MS5Db25maXJtVXBsb2Fkc1Jlc3BvbnNlElIKDEdldEV4ZWN1dGlvbhIdLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaHi5yZ3JpZC52MS5HZXRFeGVjdXRpb25SZXNwb25zZSIDkAIBElgKDkxpc3RFeGVjdXRpb25zEh8ucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiAucmdyaWQudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZSIDkAIBElMKDlJldHJ5RXhlY3V0aW9uEh8ucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXF1ZXN0GiAucmdyaWQudjEuUmV0cnlFeGVjdXRpb25SZXNwb25zZRJDCgdHZXRMb2dzEhgucmdyaWQudjEuR2V0TG9nc1JlcXVlc3QaGS5yZ3JpZC52MS5HZXRMb2dzUmVzcG9uc2UiA5ACARJkChJHZXRPdXRwdXREb3dubG9hZHMSIy5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXF1ZXN0GiQucmdyaWQudjEuR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2UiA5ACARJJCgpGb2xsb3dMb2dzEhsucmdyaWQudjEuRm9sbG93TG9nc1JlcXVlc3QaHC5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVzcG9uc2UwARJWCg9DYW5jZWxFeGVjdXRpb24SIC5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiEucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USRwoKUmV0cnlCYXRjaBIbLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXF1ZXN0GhwucmdyaWQudjEuUmV0cnlCYXRjaFJlc3BvbnNlEkYKCEdldEJhdGNoEhkucmdyaWQudjEuR2V0QmF0Y2hSZXF1ZXN0GhoucmdyaWQudjEuR2V0QmF0Y2hSZXNwb25zZSIDkAIBElAKDUNyZWF0ZVNlc3Npb24SHi5yZ3JpZC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJMCgpHZXRTZXNzaW9uEhsucmdyaWQudjEuR2V0U2Vzc2lvblJlcXVlc3QaHC5yZ3JpZC52MS5HZXRTZXNzaW9uUmVzcG9uc2UiA5ACARJQCg1EZWxldGVTZXNzaW9uEh4ucmdyaWQudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaHy5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USWAoORGlmZkV4ZWN1dGlvbnMSHy5yZ3JpZC52MS5EaWZmRXhlY3V0aW9uc1JlcXVlc3QaIC5yZ3JpZC52MS5EaWZmRXhlY3V0aW9uc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_rgrid_v1_rules]);
 
 /**
  * A file that travels with an execution: its script, or one of its inputs or outputs.
@@ -1370,6 +1370,384 @@ export const ErrorInfo_ReasonSchema: GenEnum<ErrorInfo_Reason> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 35, 0);
 
 /**
+ * @generated from message rgrid.v1.DiffExecutionsRequest
+ */
+export type DiffExecutionsRequest = Message<"rgrid.v1.DiffExecutionsRequest"> & {
+  /**
+   * The two executions to compare, usually an earlier attempt (a) and a later one (b). They may
+   * be the same execution, which then compares the same in every part.
+   *
+   * @generated from field: string execution_a = 1;
+   */
+  executionA: string;
+
+  /**
+   * @generated from field: string execution_b = 2;
+   */
+  executionB: string;
+
+  /**
+   * Also return the values of the environment variables (EnvDiff.value_a and value_b); without
+   * it only the keys are returned, with how they compare.
+   *
+   * @generated from field: bool show_values = 3;
+   */
+  showValues: boolean;
+};
+
+/**
+ * Describes the message rgrid.v1.DiffExecutionsRequest.
+ * Use `create(DiffExecutionsRequestSchema)` to create a new message.
+ */
+export const DiffExecutionsRequestSchema: GenMessage<DiffExecutionsRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 36);
+
+/**
+ * One side of a comparison: what the execution ran with and how it ended.
+ *
+ * @generated from message rgrid.v1.DiffSide
+ */
+export type DiffSide = Message<"rgrid.v1.DiffSide"> & {
+  /**
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+
+  /**
+   * Its lineage, to tell attempts apart: the first execution's id and this one's attempt number.
+   *
+   * @generated from field: string root_id = 2;
+   */
+  rootId: string;
+
+  /**
+   * @generated from field: int32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: rgrid.v1.FileInfo script = 4;
+   */
+  script?: FileInfo | undefined;
+
+  /**
+   * @generated from field: repeated string args = 5;
+   */
+  args: string[];
+
+  /**
+   * @generated from field: string runtime = 6;
+   */
+  runtime: string;
+
+  /**
+   * Zero means the service default.
+   *
+   * @generated from field: int32 timeout_seconds = 7;
+   */
+  timeoutSeconds: number;
+
+  /**
+   * @generated from field: bool network = 8;
+   */
+  network: boolean;
+
+  /**
+   * Empty when no runner has claimed it.
+   *
+   * @generated from field: string runner_id = 9;
+   */
+  runnerId: string;
+
+  /**
+   * @generated from field: repeated string sandbox_warnings = 10;
+   */
+  sandboxWarnings: string[];
+
+  /**
+   * @generated from field: rgrid.v1.ExecutionStatus status = 11;
+   */
+  status: ExecutionStatus;
+
+  /**
+   * @generated from field: optional int32 exit_code = 12;
+   */
+  exitCode?: number | undefined;
+
+  /**
+   * @generated from field: rgrid.v1.FailureKind failure_kind = 13;
+   */
+  failureKind: FailureKind;
+
+  /**
+   * @generated from field: string error_message = 14;
+   */
+  errorMessage: string;
+
+  /**
+   * From start to finish; unset unless it has started and finished.
+   *
+   * @generated from field: google.protobuf.Duration duration = 15;
+   */
+  duration?: Duration | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.DiffSide.
+ * Use `create(DiffSideSchema)` to create a new message.
+ */
+export const DiffSideSchema: GenMessage<DiffSide> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 37);
+
+/**
+ * One input of either execution, by name.
+ *
+ * @generated from message rgrid.v1.InputDiff
+ */
+export type InputDiff = Message<"rgrid.v1.InputDiff"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * CHANGED when the size or SHA-256 differ.
+   *
+   * @generated from field: rgrid.v1.DiffChange change = 2;
+   */
+  change: DiffChange;
+
+  /**
+   * The input in a; unset when ADDED.
+   *
+   * @generated from field: rgrid.v1.FileInfo a = 3;
+   */
+  a?: FileInfo | undefined;
+
+  /**
+   * The input in b; unset when REMOVED.
+   *
+   * @generated from field: rgrid.v1.FileInfo b = 4;
+   */
+  b?: FileInfo | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.InputDiff.
+ * Use `create(InputDiffSchema)` to create a new message.
+ */
+export const InputDiffSchema: GenMessage<InputDiff> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 38);
+
+/**
+ * One environment variable of either execution, by key.
+ *
+ * @generated from message rgrid.v1.EnvDiff
+ */
+export type EnvDiff = Message<"rgrid.v1.EnvDiff"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange change = 2;
+   */
+  change: DiffChange;
+
+  /**
+   * The values, only when the request set show_values and the side has the key.
+   *
+   * @generated from field: optional string value_a = 3;
+   */
+  valueA?: string | undefined;
+
+  /**
+   * @generated from field: optional string value_b = 4;
+   */
+  valueB?: string | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.EnvDiff.
+ * Use `create(EnvDiffSchema)` to create a new message.
+ */
+export const EnvDiffSchema: GenMessage<EnvDiff> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 39);
+
+/**
+ * Where two logs first differ, compared entry by entry (stream and text) in sequence order.
+ *
+ * @generated from message rgrid.v1.LogDiff
+ */
+export type LogDiff = Message<"rgrid.v1.LogDiff"> & {
+  /**
+   * @generated from field: rgrid.v1.LogDiff.Result result = 1;
+   */
+  result: LogDiff_Result;
+
+  /**
+   * Why the logs were not compared; empty otherwise.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * For DIVERGED: the position of the first entry that differs, 1 for the first entry.
+   *
+   * @generated from field: int64 line = 3;
+   */
+  line: bigint;
+
+  /**
+   * For DIVERGED: the entries at `line`; unset for a log that ended before it.
+   *
+   * @generated from field: rgrid.v1.LogEntry a = 4;
+   */
+  a?: LogEntry | undefined;
+
+  /**
+   * @generated from field: rgrid.v1.LogEntry b = 5;
+   */
+  b?: LogEntry | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.LogDiff.
+ * Use `create(LogDiffSchema)` to create a new message.
+ */
+export const LogDiffSchema: GenMessage<LogDiff> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 40);
+
+/**
+ * @generated from enum rgrid.v1.LogDiff.Result
+ */
+export enum LogDiff_Result {
+  /**
+   * @generated from enum value: RESULT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not compared, for the `reason` given: an execution has not finished, so its log may grow.
+   *
+   * @generated from enum value: RESULT_NOT_COMPARED = 1;
+   */
+  NOT_COMPARED = 1,
+
+  /**
+   * The same entries, as many in each.
+   *
+   * @generated from enum value: RESULT_SAME = 2;
+   */
+  SAME = 2,
+
+  /**
+   * They differ at `line`.
+   *
+   * @generated from enum value: RESULT_DIVERGED = 3;
+   */
+  DIVERGED = 3,
+}
+
+/**
+ * Describes the enum rgrid.v1.LogDiff.Result.
+ */
+export const LogDiff_ResultSchema: GenEnum<LogDiff_Result> = /*@__PURE__*/
+  enumDesc(file_rgrid_v1_execution, 40, 0);
+
+/**
+ * Each part of two executions, compared. Durations are reported in the sides but never compared:
+ * two runs practically never take the same time.
+ *
+ * @generated from message rgrid.v1.DiffExecutionsResponse
+ */
+export type DiffExecutionsResponse = Message<"rgrid.v1.DiffExecutionsResponse"> & {
+  /**
+   * @generated from field: rgrid.v1.DiffSide a = 1;
+   */
+  a?: DiffSide | undefined;
+
+  /**
+   * @generated from field: rgrid.v1.DiffSide b = 2;
+   */
+  b?: DiffSide | undefined;
+
+  /**
+   * Name, size or SHA-256.
+   *
+   * @generated from field: rgrid.v1.DiffChange script = 3;
+   */
+  script: DiffChange;
+
+  /**
+   * Every input of either execution, sorted by name.
+   *
+   * @generated from field: repeated rgrid.v1.InputDiff inputs = 4;
+   */
+  inputs: InputDiff[];
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange args = 5;
+   */
+  args: DiffChange;
+
+  /**
+   * Every environment key of either execution, sorted.
+   *
+   * @generated from field: repeated rgrid.v1.EnvDiff env = 6;
+   */
+  env: EnvDiff[];
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange runtime = 7;
+   */
+  runtime: DiffChange;
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange timeout = 8;
+   */
+  timeout: DiffChange;
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange network = 9;
+   */
+  network: DiffChange;
+
+  /**
+   * @generated from field: rgrid.v1.DiffChange runner = 10;
+   */
+  runner: DiffChange;
+
+  /**
+   * Compared as sets: the same warnings in another order are the same.
+   *
+   * @generated from field: rgrid.v1.DiffChange sandbox_warnings = 11;
+   */
+  sandboxWarnings: DiffChange;
+
+  /**
+   * Status, exit code, failure kind or error message.
+   *
+   * @generated from field: rgrid.v1.DiffChange outcome = 12;
+   */
+  outcome: DiffChange;
+
+  /**
+   * @generated from field: rgrid.v1.LogDiff logs = 13;
+   */
+  logs?: LogDiff | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.DiffExecutionsResponse.
+ * Use `create(DiffExecutionsResponseSchema)` to create a new message.
+ */
+export const DiffExecutionsResponseSchema: GenMessage<DiffExecutionsResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 41);
+
+/**
  * Lifecycle of an execution. COMPLETED, FAILED, TIMED_OUT and CANCELLED are terminal: once an
  * execution reaches one of them it never changes again.
  *
@@ -1522,6 +1900,49 @@ export enum FailureKind {
  */
 export const FailureKindSchema: GenEnum<FailureKind> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 2);
+
+/**
+ * How one part of two executions compares. Parts that are one value (the script, the runtime...)
+ * are SAME or CHANGED; items of a collection (an input, an env key) may also be only in one.
+ *
+ * @generated from enum rgrid.v1.DiffChange
+ */
+export enum DiffChange {
+  /**
+   * @generated from enum value: DIFF_CHANGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DIFF_CHANGE_SAME = 1;
+   */
+  SAME = 1,
+
+  /**
+   * @generated from enum value: DIFF_CHANGE_CHANGED = 2;
+   */
+  CHANGED = 2,
+
+  /**
+   * Only in b.
+   *
+   * @generated from enum value: DIFF_CHANGE_ADDED = 3;
+   */
+  ADDED = 3,
+
+  /**
+   * Only in a.
+   *
+   * @generated from enum value: DIFF_CHANGE_REMOVED = 4;
+   */
+  REMOVED = 4,
+}
+
+/**
+ * Describes the enum rgrid.v1.DiffChange.
+ */
+export const DiffChangeSchema: GenEnum<DiffChange> = /*@__PURE__*/
+  enumDesc(file_rgrid_v1_execution, 3);
 
 /**
  * The public API used by the rgrid CLI and the browser console. Reads are marked free of side
@@ -1681,6 +2102,20 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof DeleteSessionRequestSchema;
     output: typeof DeleteSessionResponseSchema;
+  },
+  /**
+   * Compares two executions of the caller's, typically attempts of one lineage: the script,
+   * inputs, args, env keys, runtime, timeout, network, runner, sandbox warnings and outcome of
+   * each, what differs between them and, once both have finished, the first line where their
+   * logs diverge. Env values are left out unless show_values is set. Either execution missing
+   * or another account's is NotFound, exactly as for GetExecution.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.DiffExecutions
+   */
+  diffExecutions: {
+    methodKind: "unary";
+    input: typeof DiffExecutionsRequestSchema;
+    output: typeof DiffExecutionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_execution, 0);
