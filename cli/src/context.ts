@@ -20,9 +20,11 @@ export interface StatusLine {
   clear(): void;
 }
 
-/** Waiting is injected so tests neither sleep nor depend on timing. */
+/** Waiting and the time are injected so tests neither sleep nor depend on timing. */
 export interface Clock {
   sleep(ms: number): Promise<void>;
+  /** For times given relative to now (`retry --at 14:30`) and whether one is still ahead. */
+  now(): Date;
 }
 
 /** Everything a command that talks to the server needs. */

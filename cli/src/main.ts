@@ -28,7 +28,7 @@ async function main(): Promise<number> {
   return runCli(process.argv.slice(2), {
     environment,
     output,
-    clock: { sleep: (ms) => sleep(ms) },
+    clock: { sleep: (ms) => sleep(ms), now: () => new Date() },
     cwd: process.cwd(),
     createTransport: (connection) => load.transport().createServerTransport(connection),
     pollIntervalMs: POLL_INTERVAL_MS,

@@ -150,6 +150,29 @@ export function displayTime(timestamp: Timestamp | undefined): string | undefine
   return `${timestampDate(timestamp).toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
 
+/**
+ * "2025-03-01 15:05:09 +01:00": the local time, for times a user chose in local time
+ * (`retry --at 15:05`), with its offset so that it is never read as another zone's.
+ */
+export function localTime(timestamp: Timestamp): string {
+  const date = timestampDate(timestamp);
+  const offsetMinutes = -date.getTimezoneOffset();
+  const offset = `${offsetMinutes < 0 ? "-" : "+"}${pad2(Math.floor(Math.abs(offsetMinutes) / 60))}:${pad2(Math.abs(offsetMinutes) % 60)}`;
+  const day = `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())}`;
+  return `${day} ${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())} ${offset}`;
+}
+
+/**
+ * "Queued until 2025-03-01 15:05:09 +01:00" for a queued execution that may not start yet (a
+ * delayed retry, an automatic retry's backoff), so it does not look stuck; undefined otherwise.
+ */
+export function queuedUntilLine(execution: Execution, now: Date): string | undefined {
+  if (execution.status !== ExecutionStatus.QUEUED || !execution.notBefore) {
+    return undefined;
+  }
+  return timestampDate(execution.notBefore).getTime() > now.getTime() ? `Queued until ${localTime(execution.notBefore)}` : undefined;
+}
+
 /** "850ms", "1.2s", "3m 05s", "2h 01m". */
 export function formatDuration(milliseconds: number): string {
   const ms = Math.max(0, Math.round(milliseconds));

@@ -1,6 +1,6 @@
 // The command line: commander parses flags into each command's typed options, and runCli is the
 // one place errors become messages and exit codes.
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { isBatchId } from "@rgrid/common/ids";
 import type { Transport } from "@connectrpc/connect";
@@ -11,6 +11,7 @@ import type { Clock, Output, ServerContext } from "./context";
 import { ExitCode, UsageError } from "./errors";
 import { load } from "./lazy";
 import { STATUS_CHOICES } from "./status-names";
+import { StartTimeError, parseDelay, parseStartTime } from "./start-times";
 
 export interface CliDeps {
   environment: CliEnvironment;
@@ -230,13 +231,27 @@ function buildProgram(
     .option("--force", "retry even when the execution has not finished (it keeps running)")
     .option("--batch <batch_id>", "retry the finished executions of a batch instead of one execution", batchIdOption)
     .option("--failed-only", "with --batch, retry only the failed and timed-out executions")
+    .addOption(
+      new Option("--in <delay>", "make the retry now but queue it for this long first: 30s, 10m, 2h, 1d, 1h30m (at most 7d)")
+        .argParser(startTimeOption(parseDelay))
+        .conflicts("at"),
+    )
+    .addOption(
+      new Option(
+        "--at <time>",
+        "make the retry now but queue it until this time: HH:MM (local time, today or else tomorrow) or " +
+          "ISO 8601 such as 2025-03-01T14:30 (local) or 2025-03-01T14:30:00Z; at most 7 days ahead",
+      ).argParser(startTimeOption((value) => parseStartTime(value, deps.clock.now()))),
+    )
     .option("--json", "print the new execution (with --batch: every item) as JSON")
+    .addHelpText("after", "\nA delayed retry (--in, --at) stays queued until its time; 'rgrid cancel <id>' cancels it meanwhile.")
     .action(
       async (
         executionId: string | undefined,
-        flags: { force?: boolean; batch?: string; failedOnly?: boolean; json?: boolean },
+        flags: { force?: boolean; batch?: string; failedOnly?: boolean; in?: number; at?: Date; json?: boolean },
       ) => {
         const json = flags.json === true;
+        const startAfter = flags.in !== undefined ? { delayMs: flags.in } : flags.at !== undefined ? { at: flags.at } : undefined;
         if (flags.batch === undefined) {
           if (executionId === undefined) {
             throw new UsageError("name the execution to retry (rgrid retry <id>), or a batch with --batch <batch_id>");
@@ -245,7 +260,9 @@ function buildProgram(
             throw new UsageError("--failed-only chooses among a batch's executions; use it with --batch <batch_id>");
           }
           finish(
-            await load.retryCommand().retryCommand({ executionId, force: flags.force === true, json }, await openServer()),
+            await load
+              .retryCommand()
+              .retryCommand({ executionId, force: flags.force === true, json, startAfter }, await openServer()),
           );
           return;
         }
@@ -254,6 +271,9 @@ function buildProgram(
         }
         if (flags.force === true) {
           throw new UsageError("--force applies to one execution; a batch retry only retries finished executions");
+        }
+        if (startAfter !== undefined) {
+          throw new UsageError("--in and --at delay the retry of one execution; a batch retry starts at once");
         }
         finish(
           await load
@@ -338,6 +358,17 @@ function wholeNumberWithin(value: string, min: number, max: number): number | un
 
 function exitCodeList(value: string, previous: number[]): number[] {
   return [...previous, integerFrom(1, 255)(value)];
+}
+
+/** A parser of start-times.ts whose refusal commander reports as a bad option value. */
+function startTimeOption<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw error instanceof StartTimeError ? new InvalidArgumentError(error.message) : error;
+    }
+  };
 }
 
 function batchIdOption(value: string): string {

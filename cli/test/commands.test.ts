@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ExecutionStatus, FailureKind, FileInfoSchema, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import { FakeExecutionService } from "./fake-execution-service";
 import { runAgainst } from "./harness";
+import { localTime } from "../src/present";
 
 describe("rgrid status", () => {
   it("prints identity, status, times, outcome and lineage", async () => {
@@ -63,9 +64,9 @@ describe("rgrid status", () => {
       network: true,
     });
 
-    const result = await runAgainst(fake, ["status", retry.id]);
+    const result = await runAgainst(fake, ["status", retry.id], { now: new Date("2025-03-01T10:00:01Z") });
 
-    expect(result.stdout).toContain("Starts after 2025-03-01 10:00:05 UTC");
+    expect(result.stdout).toContain(`Queued until ${localTime(retry.notBefore!)}`);
     expect(result.stdout).toContain("Auto-retry 1/2 after runner lost");
     expect(result.stdout).toContain(`Batch: batch_${"c".repeat(32)} (at most 4 running at once)`);
     expect(result.stdout).toContain("Network: enabled");

@@ -3,7 +3,8 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import type { ConnectRouter, HandlerContext, ServiceImpl, Transport } from "@connectrpc/connect";
 import { bearerAuth, newExecutionId } from "@rgrid/common";
@@ -207,6 +208,7 @@ export class FakeExecutionService {
           ]);
         }
         const retry = this.seedRetry(original, request.force ? RetryKind.FORCED : RetryKind.MANUAL);
+        retry.notBefore = notBeforeOf(request);
         original.retriedAs.push(retry.id);
         this.byRequestId.set(request.requestId, retry.id);
         return { execution: retry, original };
@@ -408,4 +410,13 @@ export class FakeExecutionService {
       this.onRunEnded?.(execution);
     }
   }
+}
+
+/** A delayed retry's time as the service records it: a delay counts from now on its clock. */
+function notBeforeOf(request: RetryExecutionRequest): Timestamp | undefined {
+  const { queuedUntil } = request;
+  if (queuedUntil.case === "delay") {
+    return timestampFromMs(Date.now() + Number(queuedUntil.value.seconds) * 1000 + queuedUntil.value.nanos / 1_000_000);
+  }
+  return queuedUntil.case === "notBefore" ? queuedUntil.value : undefined;
 }

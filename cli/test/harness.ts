@@ -27,6 +27,8 @@ export interface RunOptions {
   terminal?: boolean;
   /** Talk to a server listening here over the real transport instead of the fake in-process. */
   serverUrl?: string;
+  /** What the CLI's clock says; the real time when unset. */
+  now?: Date;
 }
 
 export async function runAgainst(
@@ -57,6 +59,7 @@ export async function runAgainst(
       sleep: async (ms) => {
         result.sleeps.push(ms);
       },
+      now: () => options.now ?? new Date(),
     },
     cwd: options.cwd ?? process.cwd(),
     createTransport,

@@ -1,9 +1,18 @@
-import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto";
+import { FailureKind, RetryKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
-import { autoRetryLine, displayTime, executionView, formatDuration, isTerminal, runDuration, statusName } from "../present";
+import {
+  autoRetryLine,
+  displayTime,
+  executionView,
+  formatDuration,
+  isTerminal,
+  queuedUntilLine,
+  runDuration,
+  statusName,
+} from "../present";
 import { toJson } from "../json";
 
 export interface StatusOptions {
@@ -13,13 +22,13 @@ export interface StatusOptions {
 
 /** `rgrid status <id>`. */
 export async function statusCommand(options: StatusOptions, context: ServerContext): Promise<number> {
-  const { output } = context;
+  const { output, clock } = context;
   const { executionId } = options;
   const execution = await fetchExecution(context, executionId);
   if (options.json) {
     output.stdout(toJson(executionView(execution)));
   } else {
-    for (const line of statusLines(execution)) {
+    for (const line of statusLines(execution, clock.now())) {
       output.stdout(line);
     }
   }
@@ -30,7 +39,7 @@ export async function statusCommand(options: StatusOptions, context: ServerConte
  * The readable report: identity, state, what it runs, times, outcome, then lineage; absent facts
  * are left out.
  */
-export function statusLines(execution: Execution): string[] {
+export function statusLines(execution: Execution, now: Date): string[] {
   const lines = [`Execution: ${execution.id}`, `Status: ${statusName(execution.status)}`];
   const add = (label: string, value: string | undefined): void => {
     if (value !== undefined && value !== "") {
@@ -38,9 +47,9 @@ export function statusLines(execution: Execution): string[] {
     }
   };
   const terminal = isTerminal(execution.status);
-  if (execution.status === ExecutionStatus.QUEUED && execution.notBefore) {
-    // An automatic retry waits out its backoff; without this it would look stuck.
-    lines.push(`Starts after ${displayTime(execution.notBefore)}`);
+  const queuedUntil = queuedUntilLine(execution, now);
+  if (queuedUntil !== undefined) {
+    lines.push(queuedUntil);
   }
   if (!terminal && execution.cancelRequestedAt) {
     add("Cancel requested", `${displayTime(execution.cancelRequestedAt)} (the runner stops it at its next heartbeat)`);

@@ -1,7 +1,12 @@
 import { codeRule, relativePathProblem } from "@rgrid/common";
 import type { CodeRule, FieldProblem } from "@rgrid/common";
-import { CompleteExecutionRequestSchema, CreateExecutionRequestSchema, CreateOutputUploadsRequestSchema } from "@rgrid/proto";
-import type { CreateExecutionRequest, FileInfo } from "@rgrid/proto";
+import {
+  CompleteExecutionRequestSchema,
+  CreateExecutionRequestSchema,
+  CreateOutputUploadsRequestSchema,
+  RetryExecutionRequestSchema,
+} from "@rgrid/proto";
+import type { CreateExecutionRequest, FileInfo, RetryExecutionRequest } from "@rgrid/proto";
 
 // The rules of this service's requests that protovalidate cannot say, or only at a high price;
 // every other rule is declared in the protos (proto/rgrid/v1/execution.proto, runner.proto) and
@@ -21,6 +26,7 @@ export function executionCodeRules(limits: ExecutionLimits): CodeRule[] {
         ? { field: "timeout_seconds", rule: "rgrid.max_timeout", problem: `must be from 0 (the default) to ${limits.maxTimeoutSeconds}` }
         : undefined,
     ),
+    codeRule(RetryExecutionRequestSchema, queuedUntilProblem),
     codeRule(CreateOutputUploadsRequestSchema, (request) => fileNamesProblem(outputFiles(request.outputs))),
     codeRule(CompleteExecutionRequestSchema, (request) => fileNamesProblem(outputFiles(request.outputs))),
   ];
@@ -83,6 +89,31 @@ function nestedNameProblem(files: readonly NamedFile[]): FieldProblem | undefine
         };
       }
     }
+  }
+  return undefined;
+}
+
+const MAX_NANOS = 999_999_999;
+
+/**
+ * protovalidate reads a Duration or Timestamp as CEL does, carrying nanos beyond a second over
+ * into seconds; protobuf calls such values invalid (nanos within a second, of the seconds' sign),
+ * and a client that sends one has a bug: refused rather than guessed at.
+ */
+function queuedUntilProblem(request: RetryExecutionRequest): FieldProblem | undefined {
+  const { queuedUntil } = request;
+  if (queuedUntil.case === "delay") {
+    const { seconds, nanos } = queuedUntil.value;
+    const sameSign = (seconds >= 0n && nanos >= 0) || (seconds <= 0n && nanos <= 0);
+    return Math.abs(nanos) > MAX_NANOS || !sameSign
+      ? { field: "delay", rule: "rgrid.duration_nanos", problem: "nanos must be within a second and of the sign of seconds" }
+      : undefined;
+  }
+  if (queuedUntil.case === "notBefore") {
+    const { nanos } = queuedUntil.value;
+    return nanos < 0 || nanos > MAX_NANOS
+      ? { field: "not_before", rule: "rgrid.timestamp_nanos", problem: "nanos must be from 0 to 999999999" }
+      : undefined;
   }
   return undefined;
 }

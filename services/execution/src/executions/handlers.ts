@@ -23,6 +23,7 @@ import { originalRecord } from "./new-executions";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
+import { requestedNotBefore } from "./retry-delay";
 import type { ExecutionActivity } from "./execution-activity";
 import type { WorkNotifier } from "./work-notifier";
 
@@ -131,7 +132,11 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
     async retryExecution(request, ctx) {
       const caller: Caller = callerOf(ctx);
-      const result = await retryExecution(caller, { ...request, requestId: request.requestId || serverRequestId() });
+      const result = await retryExecution(caller, {
+        ...request,
+        requestId: request.requestId || serverRequestId(),
+        notBefore: requestedNotBefore(request, clock()),
+      });
       // A retry just made has not been retried itself; only a replayed one may have been.
       const retriedAsIds = result.replayed ? await retriedAs(db.fork(), result.execution.id) : [];
       return {

@@ -107,6 +107,8 @@ export interface NewRetry {
   retriedBy: string | null;
   requestId: string;
   automatic?: AutomaticRetry;
+  /** A delayed retry's time, asked for by its owner; an automatic one waits out its backoff instead. */
+  notBefore?: Date;
 }
 
 /**
@@ -128,7 +130,7 @@ export function retryRecordOf(original: Execution, retry: NewRetry): Execution {
     autoRetryNumber: retry.automatic?.number ?? 0,
     retryReason: retry.automatic?.reason ?? "",
   };
-  return { ...carriedOver(original), ...notYetRun(), notBefore: retry.automatic?.notBefore ?? null, ...lineage };
+  return { ...carriedOver(original), ...notYetRun(), notBefore: retry.automatic?.notBefore ?? retry.notBefore ?? null, ...lineage };
 }
 
 /** Copied, not shared: the two records are stored, and may be changed, apart. */

@@ -43,6 +43,8 @@ export interface RetryRequest {
   onlyIfNotYetRetried?: boolean;
   /** Made by RetryBatch for one of its items: counted as a batch retry (rgrid_retries_total). */
   batch?: boolean;
+  /** A delayed retry (`rgrid retry --in`): made now, but not claimed before this time. */
+  notBefore?: Date;
 }
 
 export interface RetryResult {
@@ -250,6 +252,7 @@ async function insertRetry(
         retriedBy: request.automatic === undefined ? caller.actorId : null,
         requestId: request.requestId,
         automatic: request.automatic,
+        notBefore: request.notBefore,
       }),
     );
     return { retry, original: current };
