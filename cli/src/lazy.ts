@@ -15,6 +15,7 @@ export const load = {
   retryBatchCommand: () => require("./commands/retry-batch") as typeof import("./commands/retry-batch"),
   cancelCommand: () => require("./commands/cancel") as typeof import("./commands/cancel"),
   downloadCommand: () => require("./commands/download") as typeof import("./commands/download"),
+  diffCommand: () => require("./commands/diff") as typeof import("./commands/diff"),
   serverContext: () => require("./server-context") as typeof import("./server-context"),
   transport: () => require("./client") as typeof import("./client"),
   failures: () => require("./failures") as typeof import("./failures"),

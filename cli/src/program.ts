@@ -312,6 +312,25 @@ function buildProgram(
       );
     });
 
+  program
+    .command("diff")
+    .description("compare two executions (say, a failed attempt and its retry): what they ran with, how they ended, where their logs part")
+    .argument("<a>", "execution id (exec_...)")
+    .argument("<b>", "execution id (exec_...)")
+    .option("--show-values", "show environment values (by default only which variables changed)")
+    .option("--json", "print the comparison as JSON")
+    .addHelpText("after", "\nExits 0 whatever differs: the comparison is a report.")
+    .action(async (executionA: string, executionB: string, flags: { showValues?: boolean; json?: boolean }) => {
+      finish(
+        await load
+          .diffCommand()
+          .diffCommand(
+            { executionA, executionB, showValues: flags.showValues === true, json: flags.json === true },
+            await openServer(),
+          ),
+      );
+    });
+
   return program;
 }
 
