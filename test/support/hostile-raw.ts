@@ -23,6 +23,7 @@ export const TYPED_RPCS: readonly RpcName[] = [
   "getBatch",
   "createSession",
   "diffExecutions",
+  "listAuditEntries",
 ];
 
 /**
@@ -50,6 +51,7 @@ export const PROCEDURES: Record<UnaryRpcName, string> = {
   getSession: "rgrid.v1.ExecutionService/GetSession",
   deleteSession: "rgrid.v1.ExecutionService/DeleteSession",
   diffExecutions: "rgrid.v1.ExecutionService/DiffExecutions",
+  listAuditEntries: "rgrid.v1.ExecutionService/ListAuditEntries",
 };
 
 export interface RawCase {
@@ -121,6 +123,7 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
         json("force type", { executionId: ownId, requestId: "r1", force: "yes" }),
         json("force number", { executionId: ownId, requestId: "r1", force: 1 }),
         json("requestId type", { executionId: ownId, requestId: 5 }),
+        json("reason type", { executionId: ownId, requestId: "r1", reason: ["why"] }),
       ];
     case "getLogs":
       return [
@@ -142,6 +145,15 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
     case "getOutputDownloads":
     case "cancelExecution":
       return idCases;
+    case "listAuditEntries":
+      return [
+        json("executionId type", { executionId: 5 }),
+        json("since type", { since: 1700000000 }),
+        json("since not a time", { since: "yesterday" }),
+        json("action unknown name", { action: "AUDIT_ACTION_DELETE" }),
+        json("action fraction", { action: 1.5 }),
+        json("pageSize type", { pageSize: "ten" }),
+      ];
     case "diffExecutions":
       return [
         json("executionA type", { executionA: 5, executionB: ownId }),
@@ -204,6 +216,13 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
       return [
         proto("api_key not UTF-8", lengthDelimited(1, invalidUtf8(random, "rgrid_key"))),
         proto("sign_in_token as varint", varintField(2, 7)),
+        truncated,
+      ];
+    case "listAuditEntries":
+      return [
+        proto("execution_id not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId))),
+        proto("page_token not UTF-8", lengthDelimited(5, invalidUtf8(random, "eyJjIjoxfQ"))),
+        proto("since as varint", varintField(2, 7)),
         truncated,
       ];
     case "diffExecutions":

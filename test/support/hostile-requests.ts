@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import type { CallOptions, Client } from "@connectrpc/connect";
-import { ExecutionStatus } from "@rgrid/proto";
+import { AuditAction, ExecutionStatus } from "@rgrid/proto";
 import type { ExecutionService } from "@rgrid/proto";
 import {
   OVER_REQUEST_LIMIT_BYTES,
@@ -13,6 +13,7 @@ import {
   malformedExecutionId,
   malformedName,
   malformedPageToken,
+  malformedReason,
   malformedRequestId,
   malformedRuntime,
   malformedSha256,
@@ -320,6 +321,8 @@ function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: bo
     () => ({ kind: "request_id absent", expected: [Code.FailedPrecondition], request: { executionId: targets.ownId, requestId: "", force: false } }),
     // The caller's own execution, so only the request_id is wrong.
     () => ({ kind: "request_id", expected: invalid, request: { executionId: targets.ownId, requestId: malformedRequestId(random), force } }),
+    // Only the reason is wrong: checked before the retry is made, so nothing is retried or recorded.
+    () => ({ kind: "reason", expected: invalid, request: { executionId: targets.ownId, requestId, force: true, reason: malformedReason(random) } }),
     // A delay that is not one: none, negative, over 7 days, out of range, nanos of the wrong sign.
     () => {
       const value = random.pick([{ seconds: 0n }, { seconds: -60n }, { seconds: 604_801n }, { seconds: -(2n ** 63n) }, { seconds: 60n, nanos: -1 }, { nanos: 1_000_000_000 }]);
@@ -371,6 +374,10 @@ function cancelExecutionCase(random: SeededRandom, targets: FuzzTargets, over: b
   if (over) {
     return hostileCase("cancelExecution", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionId: oversize(random) } });
   }
+  if (random.chance(0.25)) {
+    // The caller's own execution with a reason the rule refuses: refused before it is cancelled.
+    return hostileCase("cancelExecution", { kind: "reason", expected: invalid, request: { executionId: targets.ownId, reason: malformedReason(random) } });
+  }
   const { kind, id, expected } = hostileId(random, targets);
   return hostileCase("cancelExecution", { kind, expected, request: { executionId: id } });
 }
@@ -390,8 +397,31 @@ function retryBatchCase(random: SeededRandom, over: boolean): HostileCase {
     () => ({ kind: "batch_id", expected: invalid, request: { batchId: malformedBatchId(random), requestId, failedOnly } }),
     () => ({ kind: "request_id absent", expected: notFound, request: { batchId, requestId: "", failedOnly } }),
     () => ({ kind: "request_id", expected: invalid, request: { batchId, requestId: malformedRequestId(random), failedOnly } }),
+    () => ({ kind: "reason", expected: invalid, request: { batchId, requestId, failedOnly, reason: malformedReason(random) } }),
   ]);
   return hostileCase("retryBatch", broken());
+}
+
+// ---- ListAuditEntries: a malformed filter or page, or a lineage the caller does not own ----
+
+function listAuditEntriesCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("listAuditEntries", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { pageToken: oversize(random) } });
+  }
+  const broken = random.pick<() => Payload<"listAuditEntries">>([
+    () => {
+      // An empty id means "no filter": only non-empty hostile ids are refused.
+      const { kind, id, expected } = hostileId(random, targets);
+      return id === "" ? { kind: "page_size", expected: invalid, request: { pageSize: -1 } } : { kind, expected, request: { executionId: id } };
+    },
+    () => ({ kind: "page_size", expected: invalid, request: { pageSize: random.pick([-1, 501, 2_147_483_647, -2_147_483_648]) } }),
+    () => ({ kind: "page_token", expected: invalid, request: { pageToken: malformedPageToken(random) } }),
+    // Open enums carry numbers no action has; the server must refuse them, not ignore them.
+    () => ({ kind: "unknown action", expected: invalid, request: { action: random.pick([7, 99, -1, 1_000_000]) as AuditAction } }),
+    // Before 1970, yet a time every protocol can carry (JSON cannot encode one past year 9999).
+    () => ({ kind: "since", expected: invalid, request: { since: { seconds: random.pick([-1n, -86_400n, -62_135_596_800n]), nanos: 0 } } }),
+  ]);
+  return hostileCase("listAuditEntries", broken());
 }
 
 // ---- DiffExecutions: at least one side malformed, unknown or another account's; the other
@@ -441,6 +471,8 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
       return createSessionCase(random, over);
     case "diffExecutions":
       return diffExecutionsCase(random, targets, over);
+    case "listAuditEntries":
+      return listAuditEntriesCase(random, targets, over);
     case "getSession":
     case "deleteSession":
       throw new Error(`${rpc} takes an empty request: only its raw bodies can be malformed`);

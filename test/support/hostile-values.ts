@@ -113,6 +113,17 @@ export function malformedRequestId(random: SeededRandom): string {
   ]);
 }
 
+/** `--reason` texts the rule refuses: over 500 characters, or with a control character. */
+export function malformedReason(random: SeededRandom): string {
+  return random.pick([
+    "why".repeat(random.int(167, 20_000)),
+    `because\u0000${hex(random, 8)}`,
+    `because\nof ${hex(random, 8)}`,
+    `\u001b[2Jreason`,
+    `reason\u007f`,
+  ]);
+}
+
 export function malformedTimeout(random: SeededRandom, maxTimeoutSeconds: number): number {
   return random.pick([-1, -2_147_483_648, maxTimeoutSeconds + 1, 2_147_483_647, -random.int(2, 100_000)]);
 }

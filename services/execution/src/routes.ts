@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { registerHealth, registerReflection } from "@rgrid/common";
 import { ExecutionService, Health, RunnerService } from "@rgrid/proto";
+import { createAuditHandlers } from "./audit/handlers";
 import { createExecutionHandlers } from "./executions/handlers";
 import type { ExecutionHandlerDeps } from "./executions/handlers";
 import { createRunnerHandlers } from "./runners/handlers";
@@ -14,7 +15,7 @@ export type RouteDeps = ExecutionHandlerDeps & RunnerHandlerDeps & SessionHandle
 export function createRoutes(deps: RouteDeps): (router: ConnectRouter) => void {
   // Built once: handlers keep per-process state (in-flight retries) that every transport or
   // connection serving these routes must share.
-  const executionHandlers = { ...createExecutionHandlers(deps), ...createSessionHandlers(deps) };
+  const executionHandlers = { ...createExecutionHandlers(deps), ...createSessionHandlers(deps), ...createAuditHandlers(deps) };
   const runnerHandlers = createRunnerHandlers(deps);
   return (router) => {
     // Connect ignores unknown JSON fields and enum names by default, which turns

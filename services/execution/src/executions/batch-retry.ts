@@ -24,6 +24,8 @@ export interface BatchRetryRequest {
   batchId: string;
   failedOnly: boolean;
   requestId: string;
+  /** The caller's reason (`--reason`), recorded in the audit with each retry made. */
+  reason?: string;
 }
 
 // A batch holds up to thousands of executions, each with up to megabytes of args, env, file
@@ -116,6 +118,9 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
           executionId: candidate.id,
           force: false,
           requestId: batchItemRequestId(request.requestId, candidate.id),
+          // The audit shows the batch's request id, the one the caller knows.
+          auditRequestId: request.requestId,
+          reason: request.reason,
           // Retried meanwhile (automatically, or by another request): reported, not retried twice.
           onlyIfNotYetRetried: true,
           batch: true,

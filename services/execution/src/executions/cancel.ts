@@ -1,5 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfo_Reason } from "@rgrid/proto";
+import type { EntityManager } from "@mikro-orm/knex";
+import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
@@ -15,7 +17,15 @@ export interface CancelDeps {
   clock: () => Date;
 }
 
-export type CancelExecution = (caller: Caller, executionId: string) => Promise<Execution>;
+export interface CancelRequest {
+  executionId: string;
+  /** The caller's reason (`--reason`), recorded in the audit with the cancel. */
+  reason: string;
+  /** The RPC's request id, for the audit. */
+  requestId: string;
+}
+
+export type CancelExecution = (caller: Caller, request: CancelRequest) => Promise<Execution>;
 
 // States only move forward (uploading → queued → running → terminal; a claim that could not
 // be handed over goes back to queued), so a cancel that keeps losing races is rare; a few
@@ -30,7 +40,8 @@ const MAX_ROUNDS = 5;
 export function createCancelExecution(deps: CancelDeps): CancelExecution {
   const { db, logActivity, clock } = deps;
 
-  return async (caller, executionId) => {
+  return async (caller, request) => {
+    const { executionId } = request;
     const em = db.fork();
     for (let round = 0; round < MAX_ROUNDS; round++) {
       em.clear();
@@ -48,29 +59,48 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
         }
         // The runner learns of the request on its next heartbeat and reports the execution
         // cancelled; until then it is still running.
-        const requested = await em.nativeUpdate(
-          Execution,
-          { id: execution.id, status: "running", cancelRequestedAt: null },
-          { cancelRequestedAt: clock() },
+        const requested = await changeAndRecord(em, caller, request, execution, "cancel requested", (tx, now) =>
+          tx.nativeUpdate(Execution, { id: execution.id, status: "running", cancelRequestedAt: null }, { cancelRequestedAt: now }),
         );
-        if (requested === 1) {
+        if (requested) {
           return refetch(db, execution.id);
         }
         continue;
       }
       // Uploading or queued: no runner has it, so it ends here and now.
-      const cancelled = await em.nativeUpdate(
-        Execution,
-        { id: execution.id, status: execution.status },
-        { status: "cancelled", finishedAt: clock() },
+      const cancelled = await changeAndRecord(em, caller, request, execution, "cancelled", (tx, now) =>
+        tx.nativeUpdate(Execution, { id: execution.id, status: execution.status }, { status: "cancelled", finishedAt: now }),
       );
-      if (cancelled === 1) {
+      if (cancelled) {
         logActivity.notify(execution.id);
         return refetch(db, execution.id);
       }
     }
     throw new ConnectError(`execution ${executionId} kept changing while being cancelled; try again`, Code.Aborted);
   };
+
+  /**
+   * Makes the conditional update and, when it changed the row, its audit entry, in one
+   * transaction: a cancel that lost its race (or asked again) changes nothing and records
+   * nothing.
+   */
+  async function changeAndRecord(
+    em: EntityManager,
+    caller: Caller,
+    request: CancelRequest,
+    execution: Execution,
+    outcome: string,
+    update: (tx: EntityManager, now: Date) => Promise<number>,
+  ): Promise<boolean> {
+    return em.transactional(async (tx) => {
+      const now = clock();
+      if ((await update(tx, now)) !== 1) {
+        return false;
+      }
+      recordAudit(tx, caller, now, { action: "cancel", execution, requestId: request.requestId, reason: request.reason, outcome });
+      return true;
+    });
+  }
 }
 
 function refetch(db: Database, executionId: string): Promise<Execution> {

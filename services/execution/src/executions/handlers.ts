@@ -5,6 +5,7 @@ import type { ExecutionMetrics } from "../metrics";
 import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
 import { linkSignals } from "../abort-signals";
+import { rpcRequestId } from "../audit/record";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -42,7 +43,10 @@ export interface ExecutionHandlerDeps {
 
 const DEFAULT_LOG_LIMIT = 1000;
 
-type ExecutionHandlers = Omit<ServiceImpl<typeof ExecutionService>, "createSession" | "getSession" | "deleteSession">;
+type ExecutionHandlers = Omit<
+  ServiceImpl<typeof ExecutionService>,
+  "createSession" | "getSession" | "deleteSession" | "listAuditEntries"
+>;
 
 export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHandlers {
   const { db, storage, notifier, clock } = deps;
@@ -180,7 +184,11 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async cancelExecution(request, ctx) {
-      const execution = await cancelExecution(callerOf(ctx), request.executionId);
+      const execution = await cancelExecution(callerOf(ctx), {
+        executionId: request.executionId,
+        reason: request.reason,
+        requestId: rpcRequestId(ctx),
+      });
       return { execution: executionMessage(execution, await retriedAs(db.fork(), execution.id)) };
     },
 

@@ -12,7 +12,8 @@ export function encodePageToken(position: PagePosition): string {
   return Buffer.from(JSON.stringify({ c: position.createdAt.getTime(), i: position.id }), "utf8").toString("base64url");
 }
 
-export function decodePageToken(token: string): PagePosition {
+/** `idPattern`: what ids of the listed rows look like (executions unless said otherwise). */
+export function decodePageToken(token: string, idPattern: RegExp = EXECUTION_ID_PATTERN): PagePosition {
   const invalid = () => new ConnectError("invalid page_token: use next_page_token from a previous response", Code.InvalidArgument);
   const decoded = Buffer.from(token, "base64url");
   // Node's base64 decoder skips characters outside the alphabet, so "<token>\u0000" would
@@ -30,7 +31,7 @@ export function decodePageToken(token: string): PagePosition {
     throw invalid();
   }
   const { c, i } = parsed as { c?: unknown; i?: unknown };
-  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0 || typeof i !== "string" || !EXECUTION_ID_PATTERN.test(i)) {
+  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0 || typeof i !== "string" || !idPattern.test(i)) {
     throw invalid();
   }
   return { createdAt: new Date(c), id: i };

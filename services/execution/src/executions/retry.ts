@@ -3,10 +3,11 @@ import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo } from "@rgrid/proto";
+import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
-import type { StoredFile } from "../db/entities";
+import type { AuditActionName, StoredFile } from "../db/entities";
 import {
   NotFoundError,
   PreconditionError,
@@ -34,6 +35,13 @@ export interface RetryRequest {
   executionId: string;
   force: boolean;
   requestId: string;
+  /** The caller's reason (`--reason`), recorded in the audit with the retry. */
+  reason?: string;
+  /**
+   * The request id the audit shows when it is not requestId: a batch's own, for the retries of
+   * its items (each of which has a request id derived from it).
+   */
+  auditRequestId?: string;
   /** Set when the system retries on its own after a transient failure (contracts: automatic retry). */
   automatic?: AutomaticRetry;
   /**
@@ -255,8 +263,27 @@ async function insertRetry(
         notBefore: request.notBefore,
       }),
     );
+    // In this transaction, so the retry and its audit entry are committed together; a replay
+    // returns before reaching here and adds none.
+    recordAudit(tx, caller, retry.createdAt, {
+      action: auditActionOf(request, retry.retryKind),
+      execution: current,
+      requestId: request.auditRequestId ?? request.requestId,
+      reason: request.reason ?? request.automatic?.reason ?? "",
+      outcome: retry.id,
+    });
     return { retry, original: current };
   });
+}
+
+function auditActionOf(request: RetryRequest, kind: Execution["retryKind"]): AuditActionName {
+  if (request.automatic !== undefined) {
+    return "automatic_retry";
+  }
+  if (request.batch === true) {
+    return "batch_retry";
+  }
+  return kind === "forced" ? "forced_retry" : "retry";
 }
 
 function retryKindOf(request: RetryRequest, original: Execution): NewRetry["kind"] {

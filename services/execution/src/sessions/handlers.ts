@@ -3,7 +3,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionSchema } from "@rgrid/proto";
-import type { ExecutionService, Session as SessionMessage } from "@rgrid/proto";
+import type { CreateSessionRequest, ExecutionService, Session as SessionMessage } from "@rgrid/proto";
+import type { EntityManager } from "@mikro-orm/knex";
+import { recordAudit, rpcRequestId } from "../audit/record";
 import { findApiKeyCaller, callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -41,36 +43,27 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
       if (foreign !== undefined) {
         throw new ConnectError(foreign, Code.PermissionDenied);
       }
-      const em = db.fork();
-      const now = clock();
-      let account: { accountId: string; apiKeyId: string | null };
-      switch (request.credential.case) {
-        case "apiKey": {
-          const caller = await findApiKeyCaller(db, request.credential.value);
-          if (caller === undefined) {
-            throw new ConnectError("that API key is not valid", Code.Unauthenticated);
-          }
-          account = { accountId: caller.accountId, apiKeyId: caller.actorId };
-          break;
-        }
-        case "signInToken": {
-          const accountId = await spendSignInToken(em, request.credential.value, now);
-          if (accountId === undefined) {
-            throw new ConnectError(
-              "this sign-in link was already used or has expired; sign in with an API key, or restart the local grid for a new link",
-              Code.Unauthenticated,
-            );
-          }
-          account = { accountId, apiKeyId: null };
-          break;
-        }
-        default:
-          throw new ConnectError("credential: an api_key or a sign_in_token is required", Code.InvalidArgument);
-      }
-      const opened = await openSession(em, account, now, deps.sessionTtlSeconds);
+      // An API key is looked up before the transaction: it reads through a fork of its own,
+      // which on SQLite's one connection could not run beside an open transaction.
+      const keyCaller = request.credential.case === "apiKey" ? await findApiKeyCaller(db, request.credential.value) : undefined;
+      // One transaction spends the sign-in token, opens the session and records the sign-in, so
+      // none of them happens without the others.
+      const opened = await db.fork().transactional(async (em) => {
+        const now = clock();
+        const account = await accountSigningIn(em, request.credential, keyCaller, now);
+        const session = await openSession(em, account, now, deps.sessionTtlSeconds);
+        // Who: the API key that signed in, or for a sign-in link the session it opened.
+        recordAudit(em, { accountId: account.accountId, actorId: account.apiKeyId ?? session.session.id }, now, {
+          action: "sign_in",
+          requestId: rpcRequestId(ctx),
+          reason: "",
+          outcome: session.session.id,
+        });
+        return session;
+      });
       ctx.responseHeader.append("Set-Cookie", sessionCookie(opened.token, deps.sessionTtlSeconds, isSecureRequest(ctx.url, ctx.requestHeader)));
       const caller: Caller = {
-        accountId: account.accountId,
+        accountId: opened.session.accountId,
         actorId: opened.session.id,
         session: { id: opened.session.id, expiresAt: opened.session.expiresAt },
       };
@@ -90,4 +83,33 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
       return {};
     },
   };
+}
+
+/** The account a credential signs in, with the API key that proved it (none for a sign-in link). */
+async function accountSigningIn(
+  em: EntityManager,
+  credential: CreateSessionRequest["credential"],
+  keyCaller: Caller | undefined,
+  now: Date,
+): Promise<{ accountId: string; apiKeyId: string | null }> {
+  switch (credential.case) {
+    case "apiKey": {
+      if (keyCaller === undefined) {
+        throw new ConnectError("that API key is not valid", Code.Unauthenticated);
+      }
+      return { accountId: keyCaller.accountId, apiKeyId: keyCaller.actorId };
+    }
+    case "signInToken": {
+      const accountId = await spendSignInToken(em, credential.value, now);
+      if (accountId === undefined) {
+        throw new ConnectError(
+          "this sign-in link was already used or has expired; sign in with an API key, or restart the local grid for a new link",
+          Code.Unauthenticated,
+        );
+      }
+      return { accountId, apiKeyId: null };
+    }
+    default:
+      throw new ConnectError("credential: an api_key or a sign_in_token is required", Code.InvalidArgument);
+  }
 }

@@ -1,5 +1,6 @@
 import { AccountSchema } from "./account";
 import { ApiKeySchema } from "./api-key";
+import { AuditEntrySchema } from "./audit-entry";
 import { ExecutionSchema } from "./execution";
 import { LogLineSchema } from "./log-entry";
 import { RunnerSchema } from "./runner";
@@ -7,9 +8,10 @@ import { SessionSchema, SignInTokenSchema } from "./session";
 
 export * from "./account";
 export * from "./api-key";
+export * from "./audit-entry";
 export * from "./execution";
 export * from "./log-entry";
 export * from "./runner";
 export * from "./session";
 
-export const ENTITY_SCHEMAS = [AccountSchema, ApiKeySchema, RunnerSchema, ExecutionSchema, LogLineSchema, SessionSchema, SignInTokenSchema];
+export const ENTITY_SCHEMAS = [AccountSchema, ApiKeySchema, RunnerSchema, ExecutionSchema, LogLineSchema, SessionSchema, SignInTokenSchema, AuditEntrySchema];

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/execution.proto.
  */
 export const file_rgrid_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxInEKCEZpbGVJbmZvEhgKBG5hbWUYASABKAlCCrpIB3IFEAEogAgSJAoKc2l6ZV9ieXRlcxgCIAEoA0IQukgNIgsY/////////w8oABIlCgZzaGEyNTYYAyABKAlCFbpIEnIQMg5eWzAtOWEtZl17NjR9JCLbCAoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIiCgZzY3JpcHQYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAQgASgJEgwKBGFyZ3MYBSADKAkSKQoDZW52GAYgAygLMhwucmdyaWQudjEuRXhlY3V0aW9uLkVudkVudHJ5EiIKBmlucHV0cxgHIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEjMKCG1ldGFkYXRhGAggAygLMiEucmdyaWQudjEuRXhlY3V0aW9uLk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAkgASgFEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglleGl0X2NvZGUYDSABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEhEKCXJ1bm5lcl9pZBgPIAEoCRIQCghyZXRyeV9vZhgQIAEoCRIPCgdyb290X2lkGBEgASgJEg8KB2F0dGVtcHQYEiABKAUSJwoKcmV0cnlfa2luZBgTIAEoDjITLnJncmlkLnYxLlJldHJ5S2luZBISCgpyZXRyaWVkX2J5GBQgASgJEhIKCnJldHJpZWRfYXMYFSADKAkSIwoHb3V0cHV0cxgWIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEg8KB25ldHdvcmsYFyABKAgSEwoLbWF4X3JldHJpZXMYGCABKAUSGwoTcmV0cnlfb25fZXhpdF9jb2RlcxgZIAMoBRIQCghiYXRjaF9pZBgaIAEoCRIZChFiYXRjaF9wYXJhbGxlbGlzbRgbIAEoBRIrCgxmYWlsdXJlX2tpbmQYHCABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIZChFhdXRvX3JldHJ5X251bWJlchgdIAEoBRIUCgxyZXRyeV9yZWFzb24YHiABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgfIAMoCRI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigwIKCExvZ0VudHJ5EiIKCHNlcXVlbmNlGAEgASgDQhC6SA0iCxj/////////DygBEjUKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbUIKukgHggEEEAEgABIXCgRsaW5lGAMgASgJQgm6SAZyBCiAgAQSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAISEQoNU1RSRUFNX1NZU1RFTRADIpYHChZDcmVhdGVFeGVjdXRpb25SZXF1ZXN0EioKBnNjcmlwdBgBIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvQga6SAPIAQESGgoHcnVudGltZRgCIAEoCUIJukgGcgSgiCcBEisKBGFyZ3MYAyADKAlCHbpIGpIBFxDoByISchAogIAEMgpeW15ceDAwXSokEnYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnlCPrpIO5oBOBDIASIfch0YgAIyGF5bQS1aYS16X11bQS1aYS16MC05X10qJCoSchAogIAEMgpeW15ceDAwXSokEi0KBmlucHV0cxgFIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AcSewoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnlCObpINpoBMxBkIhxyGhABGIABMhNeW15ceDAwLVx4MUZceDdGXSokKhFyDyiAIDIKXlteXHgwMF0qJBIgCg90aW1lb3V0X3NlY29uZHMYByABKAVCB7pIBBoCKAASOAoKcmVxdWVzdF9pZBgIIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEg8KB25ldHdvcmsYCSABKAgSIwoLbWF4X3JldHJpZXMYCiABKAVCCbpIBhoEGAooAEgAiAEBEi4KE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAVCEbpIDpIBCxAgIgcaBRj/ASgBEh4KCGJhdGNoX2lkGAwgASgJQgy6SAnYAQFyBJCIJwESJQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAVCCrpIBxoFGJBOKAAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6bbpIahpoCiBiYXRjaF9wYXJhbGxlbGlzbS5uZWVkc19iYXRjaF9pZBIQbmVlZHMgYSBiYXRjaF9pZBoydGhpcy5iYXRjaF9wYXJhbGxlbGlzbSA9PSAwIHx8IHRoaXMuYmF0Y2hfaWQgIT0gJydCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiOAoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIjYKE0dldEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIpsCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSPgoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXNCEbpIDpIBCxAQIgeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABBIeCghiYXRjaF9pZBgEIAEoCUIMukgJ2AEBcgSQiCcBEjIKC3NjcmlwdF9uYW1lGAUgASgJQh26SBpyGBiACDITXlteXHgwMC1ceDFGXHg3Rl0qJBISCgp1bnJlc29sdmVkGAYgASgIEh0KB3Jvb3RfaWQYByABKAlCDLpICdgBAXIEiIgnASJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIo0CChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESDQoFZm9yY2UYAiABKAgSOAoKcmVxdWVzdF9pZBgDIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEjoKBWRlbGF5GAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg66SAuqAQgiBAiA9SQqAEgAEj4KCm5vdF9iZWZvcmUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgy6SAmyAQZKBAiA9SRIAEIOCgxxdWV1ZWRfdW50aWwiZwoWUmV0cnlFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SJQoIb3JpZ2luYWwYAiABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24idgoOR2V0TG9nc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESKAoOYWZ0ZXJfc2VxdWVuY2UYAiABKANCELpIDSILGP////////8PKAASGQoFbGltaXQYAyABKAVCCrpIBxoFGJBOKAAiSAoPR2V0TG9nc1Jlc3BvbnNlEiMKB2VudHJpZXMYASADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeRIQCghoYXNfbW9yZRgCIAEoCCI8ChlHZXRPdXRwdXREb3dubG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIm0KGkdldE91dHB1dERvd25sb2Fkc1Jlc3BvbnNlEiMKB291dHB1dHMYASADKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIqCglkb3dubG9hZHMYAiADKAsyFy5yZ3JpZC52MS5UcmFuc2ZlckdyYW50Il4KEUZvbGxvd0xvZ3NSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEigKDmFmdGVyX3NlcXVlbmNlGAIgASgDQhC6SA0iCxj/////////DygAImQKEkZvbGxvd0xvZ3NSZXNwb25zZRIjCgdlbnRyaWVzGAEgAygLMhIucmdyaWQudjEuTG9nRW50cnkSKQoGc3RhdHVzGAIgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzIjkKFkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiQQoXQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIoIBChFSZXRyeUJhdGNoUmVxdWVzdBIeCghiYXRjaF9pZBgBIAEoCUIMukgJyAEBcgSQiCcBEhMKC2ZhaWxlZF9vbmx5GAIgASgIEjgKCnJlcXVlc3RfaWQYAyABKAlCJLpIIdgBAXIcqIgnARiAATITXlteXHgwMC1ceDFGXHg3Rl0qJCJsCg5CYXRjaFJldHJ5SXRlbRIlCghvcmlnaW5hbBgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIiCgVyZXRyeRgCIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIPCgdza2lwcGVkGAMgASgJImsKElJldHJ5QmF0Y2hSZXNwb25zZRInCgVpdGVtcxgBIAMoCzIYLnJncmlkLnYxLkJhdGNoUmV0cnlJdGVtEhUKDXJldHJpZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSIxCg9HZXRCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnASJMChBCYXRjaFN0YXR1c0NvdW50EikKBnN0YXR1cxgBIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxINCgVjb3VudBgCIAEoBSKPAQoQR2V0QmF0Y2hSZXNwb25zZRIQCghiYXRjaF9pZBgBIAEoCRINCgV0b3RhbBgCIAEoBRIqCgZjb3VudHMYAyADKAsyGi5yZ3JpZC52MS5CYXRjaFN0YXR1c0NvdW50Ei4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpkBChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIyCgdhcGlfa2V5GAEgASgJQh+6SBxyGhABGIACMhNeW15ceDAwLVx4MUZceDdGXSokSAASOAoNc2lnbl9pbl90b2tlbhgCIAEoCUIfukgcchoQARiAAjITXlteXHgwMC1ceDFGXHg3Rl0qJEgAQhMKCmNyZWRlbnRpYWwSBbpIAggBIjsKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIiCgdzZXNzaW9uGAEgASgLMhEucmdyaWQudjEuU2Vzc2lvbiITChFHZXRTZXNzaW9uUmVxdWVzdCI4ChJHZXRTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iFgoURGVsZXRlU2Vzc2lvblJlcXVlc3QiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlImMKB1Nlc3Npb24SEgoKYWNjb3VudF9pZBgBIAEoCRIUCgxhY2NvdW50X25hbWUYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi+wIKCUVycm9ySW5mbxIqCgZyZWFzb24YASABKA4yGi5yZ3JpZC52MS5FcnJvckluZm8uUmVhc29uEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIpCgZzdGF0dXMYAyABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSDAoEZmlsZRgEIAEoCRIQCghiYXRjaF9pZBgFIAEoCSLgAQoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhQKEFJFQVNPTl9OT1RfRk9VTkQQARIXChNSRUFTT05fTk9UX1RFUk1JTkFMEAISGwoXUkVBU09OX0FMUkVBRFlfVEVSTUlOQUwQAxIcChhSRUFTT05fUkVRVUVTVF9JRF9SRVVTRUQQBBIYChRSRUFTT05fSU5QVVRfTUlTU0lORxAFEh4KGlJFQVNPTl9TVE9SQUdFX1VOQVZBSUxBQkxFEAYSGgoWUkVBU09OX0JBVENIX1RPT19MQVJHRRAHImwKFURpZmZFeGVjdXRpb25zUmVxdWVzdBIeCgtleGVjdXRpb25fYRgBIAEoCUIJukgGcgSIiCcBEh4KC2V4ZWN1dGlvbl9iGAIgASgJQgm6SAZyBIiIJwESEwoLc2hvd192YWx1ZXMYAyABKAgingMKCERpZmZTaWRlEhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIPCgdyb290X2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSIgoGc2NyaXB0GAQgASgLMhIucmdyaWQudjEuRmlsZUluZm8SDAoEYXJncxgFIAMoCRIPCgdydW50aW1lGAYgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgHIAEoBRIPCgduZXR3b3JrGAggASgIEhEKCXJ1bm5lcl9pZBgJIAEoCRIYChBzYW5kYm94X3dhcm5pbmdzGAogAygJEikKBnN0YXR1cxgLIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIWCglleGl0X2NvZGUYDCABKAVIAIgBARIrCgxmYWlsdXJlX2tpbmQYDSABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEisKCGR1cmF0aW9uGA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgwKCl9leGl0X2NvZGUifQoJSW5wdXREaWZmEgwKBG5hbWUYASABKAkSJAoGY2hhbmdlGAIgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIdCgFhGAMgASgLMhIucmdyaWQudjEuRmlsZUluZm8SHQoBYhgEIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvIoABCgdFbnZEaWZmEgsKA2tleRgBIAEoCRIkCgZjaGFuZ2UYAiABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEhQKB3ZhbHVlX2EYAyABKAlIAIgBARIUCgd2YWx1ZV9iGAQgASgJSAGIAQFCCgoIX3ZhbHVlX2FCCgoIX3ZhbHVlX2Ii8AEKB0xvZ0RpZmYSKAoGcmVzdWx0GAEgASgOMhgucmdyaWQudjEuTG9nRGlmZi5SZXN1bHQSDgoGcmVhc29uGAIgASgJEgwKBGxpbmUYAyABKAMSHQoBYRgEIAEoCzISLnJncmlkLnYxLkxvZ0VudHJ5Eh0KAWIYBSABKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeSJfCgZSZXN1bHQSFgoSUkVTVUxUX1VOU1BFQ0lGSUVEEAASFwoTUkVTVUxUX05PVF9DT01QQVJFRBABEg8KC1JFU1VMVF9TQU1FEAISEwoPUkVTVUxUX0RJVkVSR0VEEAMi+AMKFkRpZmZFeGVjdXRpb25zUmVzcG9uc2USHQoBYRgBIAEoCzISLnJncmlkLnYxLkRpZmZTaWRlEh0KAWIYAiABKAsyEi5yZ3JpZC52MS5EaWZmU2lkZRIkCgZzY3JpcHQYAyABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEiMKBmlucHV0cxgEIAMoCzITLnJncmlkLnYxLklucHV0RGlmZhIiCgRhcmdzGAUgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIeCgNlbnYYBiADKAsyES5yZ3JpZC52MS5FbnZEaWZmEiUKB3J1bnRpbWUYByABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEiUKB3RpbWVvdXQYCCABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEiUKB25ldHdvcmsYCSABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEiQKBnJ1bm5lchgKIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USLgoQc2FuZGJveF93YXJuaW5ncxgLIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USJQoHb3V0Y29tZRgMIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USHwoEbG9ncxgNIAEoCzIRLnJncmlkLnYxLkxvZ0RpZmYqiwIKD0V4ZWN1dGlvblN0YXR1cxIgChxFWEVDVVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHgoaRVhFQ1VUSU9OX1NUQVRVU19VUExPQURJTkcQARIbChdFWEVDVVRJT05fU1RBVFVTX1FVRVVFRBACEhwKGEVYRUNVVElPTl9TVEFUVVNfUlVOTklORxADEh4KGkVYRUNVVElPTl9TVEFUVVNfQ09NUExFVEVEEAQSGwoXRVhFQ1VUSU9OX1NUQVRVU19GQUlMRUQQBRIeChpFWEVDVVRJT05fU1RBVFVTX1RJTUVEX09VVBAGEh4KGkVYRUNVVElPTl9TVEFUVVNfQ0FOQ0VMTEVEEAcqiAEKCVJldHJ5S2luZBIaChZSRVRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTUkVUUllfS0lORF9PUklHSU5BTBABEhUKEVJFVFJZX0tJTkRfTUFOVUFMEAISFQoRUkVUUllfS0lORF9GT1JDRUQQAxIYChRSRVRSWV9LSU5EX0FVVE9NQVRJQxAEKoMBCgtGYWlsdXJlS2luZBIcChhGQUlMVVJFX0tJTkRfVU5TUEVDSUZJRUQQABIXChNGQUlMVVJFX0tJTkRfU0NSSVBUEAESHwobRkFJTFVSRV9LSU5EX0lORlJBU1RSVUNUVVJFEAISHAoYRkFJTFVSRV9LSU5EX1JVTk5FUl9MT1NUEAMqiAEKCkRpZmZDaGFuZ2USGwoXRElGRl9DSEFOR0VfVU5TUEVDSUZJRUQQABIUChBESUZGX0NIQU5HRV9TQU1FEAESFwoTRElGRl9DSEFOR0VfQ0hBTkdFRBACEhUKEURJRkZfQ0hBTkdFX0FEREVEEAMSFwoTRElGRl9DSEFOR0VfUkVNT1ZFRBAEMu0JChBFeGVjdXRpb25TZXJ2aWNlElYKD0NyZWF0ZUV4ZWN1dGlvbhIgLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJTCg5Db25maXJtVXBsb2FkcxIfLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVxdWVzdBogLnJncmlkLnYxLkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USUgoMR2V0RXhlY3V0aW9uEh0ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVxdWVzdBoeLnJncmlkLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlIgOQAgESWAoOTGlzdEV4ZWN1dGlvbnMSHy5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1JlcXVlc3QaIC5yZ3JpZC52MS5MaXN0RXhlY3V0aW9uc1Jlc3BvbnNlIgOQAgESUwoOUmV0cnlFeGVjdXRpb24SHy5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlcXVlc3QaIC5yZ3JpZC52MS5SZXRyeUV4ZWN1dGlvblJlc3BvbnNlEkMKB0dldExvZ3MSGC5yZ3JpZC52MS5HZXRMb2dzUmVxdWVzdBoZLnJncmlkLnYxLkdldExvZ3NSZXNwb25zZSIDkAIBEmQKEkdldE91dHB1dERvd25sb2FkcxIjLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QaJC5yZ3JpZC52MS5HZXRPdXRwdXREb3dubG9hZHNSZXNwb25zZSIDkAIBEkkKCkZvbGxvd0xvZ3MSGy5yZ3JpZC52MS5Gb2xsb3dMb2dzUmVxdWVzdBocLnJncmlkLnYxLkZvbGxvd0xvZ3NSZXNwb25zZTABElYKD0NhbmNlbEV4ZWN1dGlvbhIgLnJncmlkLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaIS5yZ3JpZC52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZRJHCgpSZXRyeUJhdGNoEhsucmdyaWQudjEuUmV0cnlCYXRjaFJlcXVlc3QaHC5yZ3JpZC52MS5SZXRyeUJhdGNoUmVzcG9uc2USRgoIR2V0QmF0Y2gSGS5yZ3JpZC52MS5HZXRCYXRjaFJlcXVlc3QaGi5yZ3JpZC52MS5HZXRCYXRjaFJlc3BvbnNlIgOQAgESUAoNQ3JlYXRlU2Vzc2lvbhIeLnJncmlkLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh8ucmdyaWQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkwKCkdldFNlc3Npb24SGy5yZ3JpZC52MS5HZXRTZXNzaW9uUmVxdWVzdBocLnJncmlkLnYxLkdldFNlc3Npb25SZXNwb25zZSIDkAIBElAKDURlbGV0ZVNlc3Npb24SHi5yZ3JpZC52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBofLnJncmlkLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJYCg5EaWZmRXhlY3V0aW9ucxIfLnJncmlkLnYxLkRpZmZFeGVjdXRpb25zUmVxdWVzdBogLnJncmlkLnYxLkRpZmZFeGVjdXRpb25zUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_rgrid_v1_rules]);
+  fileDesc("ChhyZ3JpZC92MS9leGVjdXRpb24ucHJvdG8SCHJncmlkLnYxInEKCEZpbGVJbmZvEhgKBG5hbWUYASABKAlCCrpIB3IFEAEogAgSJAoKc2l6ZV9ieXRlcxgCIAEoA0IQukgNIgsY/////////w8oABIlCgZzaGEyNTYYAyABKAlCFbpIEnIQMg5eWzAtOWEtZl17NjR9JCLbCAoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxIiCgZzY3JpcHQYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIPCgdydW50aW1lGAQgASgJEgwKBGFyZ3MYBSADKAkSKQoDZW52GAYgAygLMhwucmdyaWQudjEuRXhlY3V0aW9uLkVudkVudHJ5EiIKBmlucHV0cxgHIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEjMKCG1ldGFkYXRhGAggAygLMiEucmdyaWQudjEuRXhlY3V0aW9uLk1ldGFkYXRhRW50cnkSFwoPdGltZW91dF9zZWNvbmRzGAkgASgFEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglleGl0X2NvZGUYDSABKAVIAIgBARIVCg1lcnJvcl9tZXNzYWdlGA4gASgJEhEKCXJ1bm5lcl9pZBgPIAEoCRIQCghyZXRyeV9vZhgQIAEoCRIPCgdyb290X2lkGBEgASgJEg8KB2F0dGVtcHQYEiABKAUSJwoKcmV0cnlfa2luZBgTIAEoDjITLnJncmlkLnYxLlJldHJ5S2luZBISCgpyZXRyaWVkX2J5GBQgASgJEhIKCnJldHJpZWRfYXMYFSADKAkSIwoHb3V0cHV0cxgWIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEg8KB25ldHdvcmsYFyABKAgSEwoLbWF4X3JldHJpZXMYGCABKAUSGwoTcmV0cnlfb25fZXhpdF9jb2RlcxgZIAMoBRIQCghiYXRjaF9pZBgaIAEoCRIZChFiYXRjaF9wYXJhbGxlbGlzbRgbIAEoBRIrCgxmYWlsdXJlX2tpbmQYHCABKA4yFS5yZ3JpZC52MS5GYWlsdXJlS2luZBIZChFhdXRvX3JldHJ5X251bWJlchgdIAEoBRIUCgxyZXRyeV9yZWFzb24YHiABKAkSGAoQc2FuZGJveF93YXJuaW5ncxgfIAMoCRI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlItEBCg1UcmFuc2ZlckdyYW50EgwKBG5hbWUYASABKAkSDgoGbWV0aG9kGAIgASgJEgsKA3VybBgDIAEoCRI1CgdoZWFkZXJzGAQgAygLMiQucmdyaWQudjEuVHJhbnNmZXJHcmFudC5IZWFkZXJzRW50cnkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigwIKCExvZ0VudHJ5EiIKCHNlcXVlbmNlGAEgASgDQhC6SA0iCxj/////////DygBEjUKBnN0cmVhbRgCIAEoDjIZLnJncmlkLnYxLkxvZ0VudHJ5LlN0cmVhbUIKukgHggEEEAEgABIXCgRsaW5lGAMgASgJQgm6SAZyBCiAgAQSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAISEQoNU1RSRUFNX1NZU1RFTRADIpYHChZDcmVhdGVFeGVjdXRpb25SZXF1ZXN0EioKBnNjcmlwdBgBIAEoCzISLnJncmlkLnYxLkZpbGVJbmZvQga6SAPIAQESGgoHcnVudGltZRgCIAEoCUIJukgGcgSgiCcBEisKBGFyZ3MYAyADKAlCHbpIGpIBFxDoByISchAogIAEMgpeW15ceDAwXSokEnYKA2VudhgEIAMoCzIpLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuRW52RW50cnlCPrpIO5oBOBDIASIfch0YgAIyGF5bQS1aYS16X11bQS1aYS16MC05X10qJCoSchAogIAEMgpeW15ceDAwXSokEi0KBmlucHV0cxgFIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvQgm6SAaSAQMQ6AcSewoIbWV0YWRhdGEYBiADKAsyLi5yZ3JpZC52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0Lk1ldGFkYXRhRW50cnlCObpINpoBMxBkIhxyGhABGIABMhNeW15ceDAwLVx4MUZceDdGXSokKhFyDyiAIDIKXlteXHgwMF0qJBIgCg90aW1lb3V0X3NlY29uZHMYByABKAVCB7pIBBoCKAASOAoKcmVxdWVzdF9pZBgIIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEg8KB25ldHdvcmsYCSABKAgSIwoLbWF4X3JldHJpZXMYCiABKAVCCbpIBhoEGAooAEgAiAEBEi4KE3JldHJ5X29uX2V4aXRfY29kZXMYCyADKAVCEbpIDpIBCxAgIgcaBRj/ASgBEh4KCGJhdGNoX2lkGAwgASgJQgy6SAnYAQFyBJCIJwESJQoRYmF0Y2hfcGFyYWxsZWxpc20YDSABKAVCCrpIBxoFGJBOKAAaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6bbpIahpoCiBiYXRjaF9wYXJhbGxlbGlzbS5uZWVkc19iYXRjaF9pZBIQbmVlZHMgYSBiYXRjaF9pZBoydGhpcy5iYXRjaF9wYXJhbGxlbGlzbSA9PSAwIHx8IHRoaXMuYmF0Y2hfaWQgIT0gJydCDgoMX21heF9yZXRyaWVzIqEBChdDcmVhdGVFeGVjdXRpb25SZXNwb25zZRImCglleGVjdXRpb24YASABKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SLgoNc2NyaXB0X3VwbG9hZBgCIAEoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQSLgoNaW5wdXRfdXBsb2FkcxgDIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiOAoVQ29uZmlybVVwbG9hZHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIkAKFkNvbmZpcm1VcGxvYWRzUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIjYKE0dldEV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiPgoUR2V0RXhlY3V0aW9uUmVzcG9uc2USJgoJZXhlY3V0aW9uGAEgASgLMhMucmdyaWQudjEuRXhlY3V0aW9uIpsCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSPgoIc3RhdHVzZXMYASADKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXNCEbpIDpIBCxAQIgeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABBIeCghiYXRjaF9pZBgEIAEoCUIMukgJ2AEBcgSQiCcBEjIKC3NjcmlwdF9uYW1lGAUgASgJQh26SBpyGBiACDITXlteXHgwMC1ceDFGXHg3Rl0qJBISCgp1bnJlc29sdmVkGAYgASgIEh0KB3Jvb3RfaWQYByABKAlCDLpICdgBAXIEiIgnASJaChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEicKCmV4ZWN1dGlvbnMYASADKAsyEy5yZ3JpZC52MS5FeGVjdXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrwCChVSZXRyeUV4ZWN1dGlvblJlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESDQoFZm9yY2UYAiABKAgSOAoKcmVxdWVzdF9pZBgDIAEoCUIkukgh2AEBchyoiCcBGIABMhNeW15ceDAwLVx4MUZceDdGXSokEjoKBWRlbGF5GAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg66SAuqAQgiBAiA9SQqAEgAEj4KCm5vdF9iZWZvcmUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgy6SAmyAQZKBAiA9SRIABItCgZyZWFzb24YFCABKAlCHbpIGnIYGPQDMhNeW15ceDAwLVx4MUZceDdGXSokQg4KDHF1ZXVlZF91bnRpbCJnChZSZXRyeUV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIlCghvcmlnaW5hbBgCIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiJ2Cg5HZXRMb2dzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIoCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0IQukgNIgsY/////////w8oABIZCgVsaW1pdBgDIAEoBUIKukgHGgUYkE4oACJICg9HZXRMb2dzUmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnJncmlkLnYxLkxvZ0VudHJ5EhAKCGhhc19tb3JlGAIgASgIIjwKGUdldE91dHB1dERvd25sb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEibQoaR2V0T3V0cHV0RG93bmxvYWRzUmVzcG9uc2USIwoHb3V0cHV0cxgBIAMoCzISLnJncmlkLnYxLkZpbGVJbmZvEioKCWRvd25sb2FkcxgCIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQiXgoRRm9sbG93TG9nc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESKAoOYWZ0ZXJfc2VxdWVuY2UYAiABKANCELpIDSILGP////////8PKAAiZAoSRm9sbG93TG9nc1Jlc3BvbnNlEiMKB2VudHJpZXMYASADKAsyEi5yZ3JpZC52MS5Mb2dFbnRyeRIpCgZzdGF0dXMYAiABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMiaAoWQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARItCgZyZWFzb24YFCABKAlCHbpIGnIYGPQDMhNeW15ceDAwLVx4MUZceDdGXSokIkEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEiYKCWV4ZWN1dGlvbhgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbiKxAQoRUmV0cnlCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnARITCgtmYWlsZWRfb25seRgCIAEoCBI4CgpyZXF1ZXN0X2lkGAMgASgJQiS6SCHYAQFyHKiIJwEYgAEyE15bXlx4MDAtXHgxRlx4N0ZdKiQSLQoGcmVhc29uGBQgASgJQh26SBpyGBj0AzITXlteXHgwMC1ceDFGXHg3Rl0qJCJsCg5CYXRjaFJldHJ5SXRlbRIlCghvcmlnaW5hbBgBIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIiCgVyZXRyeRgCIAEoCzITLnJncmlkLnYxLkV4ZWN1dGlvbhIPCgdza2lwcGVkGAMgASgJImsKElJldHJ5QmF0Y2hSZXNwb25zZRInCgVpdGVtcxgBIAMoCzIYLnJncmlkLnYxLkJhdGNoUmV0cnlJdGVtEhUKDXJldHJpZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSIxCg9HZXRCYXRjaFJlcXVlc3QSHgoIYmF0Y2hfaWQYASABKAlCDLpICcgBAXIEkIgnASJMChBCYXRjaFN0YXR1c0NvdW50EikKBnN0YXR1cxgBIAEoDjIZLnJncmlkLnYxLkV4ZWN1dGlvblN0YXR1cxINCgVjb3VudBgCIAEoBSKPAQoQR2V0QmF0Y2hSZXNwb25zZRIQCghiYXRjaF9pZBgBIAEoCRINCgV0b3RhbBgCIAEoBRIqCgZjb3VudHMYAyADKAsyGi5yZ3JpZC52MS5CYXRjaFN0YXR1c0NvdW50Ei4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpkBChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIyCgdhcGlfa2V5GAEgASgJQh+6SBxyGhABGIACMhNeW15ceDAwLVx4MUZceDdGXSokSAASOAoNc2lnbl9pbl90b2tlbhgCIAEoCUIfukgcchoQARiAAjITXlteXHgwMC1ceDFGXHg3Rl0qJEgAQhMKCmNyZWRlbnRpYWwSBbpIAggBIjsKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIiCgdzZXNzaW9uGAEgASgLMhEucmdyaWQudjEuU2Vzc2lvbiITChFHZXRTZXNzaW9uUmVxdWVzdCI4ChJHZXRTZXNzaW9uUmVzcG9uc2USIgoHc2Vzc2lvbhgBIAEoCzIRLnJncmlkLnYxLlNlc3Npb24iFgoURGVsZXRlU2Vzc2lvblJlcXVlc3QiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlImMKB1Nlc3Npb24SEgoKYWNjb3VudF9pZBgBIAEoCRIUCgxhY2NvdW50X25hbWUYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi+wIKCUVycm9ySW5mbxIqCgZyZWFzb24YASABKA4yGi5yZ3JpZC52MS5FcnJvckluZm8uUmVhc29uEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIpCgZzdGF0dXMYAyABKA4yGS5yZ3JpZC52MS5FeGVjdXRpb25TdGF0dXMSDAoEZmlsZRgEIAEoCRIQCghiYXRjaF9pZBgFIAEoCSLgAQoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhQKEFJFQVNPTl9OT1RfRk9VTkQQARIXChNSRUFTT05fTk9UX1RFUk1JTkFMEAISGwoXUkVBU09OX0FMUkVBRFlfVEVSTUlOQUwQAxIcChhSRUFTT05fUkVRVUVTVF9JRF9SRVVTRUQQBBIYChRSRUFTT05fSU5QVVRfTUlTU0lORxAFEh4KGlJFQVNPTl9TVE9SQUdFX1VOQVZBSUxBQkxFEAYSGgoWUkVBU09OX0JBVENIX1RPT19MQVJHRRAHIoACCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSDQoFYWN0b3IYAyABKAkSJQoGYWN0aW9uGAQgASgOMhUucmdyaWQudjEuQXVkaXRBY3Rpb24SFAoMZXhlY3V0aW9uX2lkGAUgASgJEg8KB3Jvb3RfaWQYBiABKAkSEAoIYmF0Y2hfaWQYByABKAkSEgoKcmVxdWVzdF9pZBgIIAEoCRIOCgZyZWFzb24YCSABKAkSDwoHb3V0Y29tZRgKIAEoCRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoXTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QSIgoMZXhlY3V0aW9uX2lkGAEgASgJQgy6SAnYAQFyBIiIJwESPAoFc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhG6SA6yAQsiBwj/gtH/rwcyABIvCgZhY3Rpb24YAyABKA4yFS5yZ3JpZC52MS5BdWRpdEFjdGlvbkIIukgFggECEAESHQoJcGFnZV9zaXplGAQgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YBSABKAlCCLpIBXIDGIAEIloKGExpc3RBdWRpdEVudHJpZXNSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQucmdyaWQudjEuQXVkaXRFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibAoVRGlmZkV4ZWN1dGlvbnNSZXF1ZXN0Eh4KC2V4ZWN1dGlvbl9hGAEgASgJQgm6SAZyBIiIJwESHgoLZXhlY3V0aW9uX2IYAiABKAlCCbpIBnIEiIgnARITCgtzaG93X3ZhbHVlcxgDIAEoCCKeAwoIRGlmZlNpZGUSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg8KB3Jvb3RfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIiCgZzY3JpcHQYBCABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIMCgRhcmdzGAUgAygJEg8KB3J1bnRpbWUYBiABKAkSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEg8KB25ldHdvcmsYCCABKAgSEQoJcnVubmVyX2lkGAkgASgJEhgKEHNhbmRib3hfd2FybmluZ3MYCiADKAkSKQoGc3RhdHVzGAsgASgOMhkucmdyaWQudjEuRXhlY3V0aW9uU3RhdHVzEhYKCWV4aXRfY29kZRgMIAEoBUgAiAEBEisKDGZhaWx1cmVfa2luZBgNIAEoDjIVLnJncmlkLnYxLkZhaWx1cmVLaW5kEhUKDWVycm9yX21lc3NhZ2UYDiABKAkSKwoIZHVyYXRpb24YDyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDAoKX2V4aXRfY29kZSJ9CglJbnB1dERpZmYSDAoEbmFtZRgBIAEoCRIkCgZjaGFuZ2UYAiABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEh0KAWEYAyABKAsyEi5yZ3JpZC52MS5GaWxlSW5mbxIdCgFiGAQgASgLMhIucmdyaWQudjEuRmlsZUluZm8igAEKB0VudkRpZmYSCwoDa2V5GAEgASgJEiQKBmNoYW5nZRgCIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USFAoHdmFsdWVfYRgDIAEoCUgAiAEBEhQKB3ZhbHVlX2IYBCABKAlIAYgBAUIKCghfdmFsdWVfYUIKCghfdmFsdWVfYiLwAQoHTG9nRGlmZhIoCgZyZXN1bHQYASABKA4yGC5yZ3JpZC52MS5Mb2dEaWZmLlJlc3VsdBIOCgZyZWFzb24YAiABKAkSDAoEbGluZRgDIAEoAxIdCgFhGAQgASgLMhIucmdyaWQudjEuTG9nRW50cnkSHQoBYhgFIAEoCzISLnJncmlkLnYxLkxvZ0VudHJ5Il8KBlJlc3VsdBIWChJSRVNVTFRfVU5TUEVDSUZJRUQQABIXChNSRVNVTFRfTk9UX0NPTVBBUkVEEAESDwoLUkVTVUxUX1NBTUUQAhITCg9SRVNVTFRfRElWRVJHRUQQAyL4AwoWRGlmZkV4ZWN1dGlvbnNSZXNwb25zZRIdCgFhGAEgASgLMhIucmdyaWQudjEuRGlmZlNpZGUSHQoBYhgCIAEoCzISLnJncmlkLnYxLkRpZmZTaWRlEiQKBnNjcmlwdBgDIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USIwoGaW5wdXRzGAQgAygLMhMucmdyaWQudjEuSW5wdXREaWZmEiIKBGFyZ3MYBSABKA4yFC5yZ3JpZC52MS5EaWZmQ2hhbmdlEh4KA2VudhgGIAMoCzIRLnJncmlkLnYxLkVudkRpZmYSJQoHcnVudGltZRgHIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USJQoHdGltZW91dBgIIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USJQoHbmV0d29yaxgJIAEoDjIULnJncmlkLnYxLkRpZmZDaGFuZ2USJAoGcnVubmVyGAogASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIuChBzYW5kYm94X3dhcm5pbmdzGAsgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIlCgdvdXRjb21lGAwgASgOMhQucmdyaWQudjEuRGlmZkNoYW5nZRIfCgRsb2dzGA0gASgLMhEucmdyaWQudjEuTG9nRGlmZiqLAgoPRXhlY3V0aW9uU3RhdHVzEiAKHEVYRUNVVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpFWEVDVVRJT05fU1RBVFVTX1VQTE9BRElORxABEhsKF0VYRUNVVElPTl9TVEFUVVNfUVVFVUVEEAISHAoYRVhFQ1VUSU9OX1NUQVRVU19SVU5OSU5HEAMSHgoaRVhFQ1VUSU9OX1NUQVRVU19DT01QTEVURUQQBBIbChdFWEVDVVRJT05fU1RBVFVTX0ZBSUxFRBAFEh4KGkVYRUNVVElPTl9TVEFUVVNfVElNRURfT1VUEAYSHgoaRVhFQ1VUSU9OX1NUQVRVU19DQU5DRUxMRUQQByqIAQoJUmV0cnlLaW5kEhoKFlJFVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVRSWV9LSU5EX09SSUdJTkFMEAESFQoRUkVUUllfS0lORF9NQU5VQUwQAhIVChFSRVRSWV9LSU5EX0ZPUkNFRBADEhgKFFJFVFJZX0tJTkRfQVVUT01BVElDEAQqgwEKC0ZhaWx1cmVLaW5kEhwKGEZBSUxVUkVfS0lORF9VTlNQRUNJRklFRBAAEhcKE0ZBSUxVUkVfS0lORF9TQ1JJUFQQARIfChtGQUlMVVJFX0tJTkRfSU5GUkFTVFJVQ1RVUkUQAhIcChhGQUlMVVJFX0tJTkRfUlVOTkVSX0xPU1QQAyrVAQoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFgoSQVVESVRfQUNUSU9OX1JFVFJZEAESHQoZQVVESVRfQUNUSU9OX0ZPUkNFRF9SRVRSWRACEiAKHEFVRElUX0FDVElPTl9BVVRPTUFUSUNfUkVUUlkQAxIcChhBVURJVF9BQ1RJT05fQkFUQ0hfUkVUUlkQBBIXChNBVURJVF9BQ1RJT05fQ0FOQ0VMEAUSGAoUQVVESVRfQUNUSU9OX1NJR05fSU4QBiqIAQoKRGlmZkNoYW5nZRIbChdESUZGX0NIQU5HRV9VTlNQRUNJRklFRBAAEhQKEERJRkZfQ0hBTkdFX1NBTUUQARIXChNESUZGX0NIQU5HRV9DSEFOR0VEEAISFQoRRElGRl9DSEFOR0VfQURERUQQAxIXChNESUZGX0NIQU5HRV9SRU1PVkVEEAQyzQoKEEV4ZWN1dGlvblNlcnZpY2USVgoPQ3JlYXRlRXhlY3V0aW9uEiAucmdyaWQudjEuQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdBohLnJncmlkLnYxLkNyZWF0ZUV4ZWN1dGlvblJlc3BvbnNlElMKDkNvbmZpcm1VcGxvYWRzEh8ucmdyaWQudjEuQ29uZmlybVVwbG9hZHNSZXF1ZXN0GiAucmdyaWQudjEuQ29uZmlybVVwbG9hZHNSZXNwb25zZRJSCgxHZXRFeGVjdXRpb24SHS5yZ3JpZC52MS5HZXRFeGVjdXRpb25SZXF1ZXN0Gh4ucmdyaWQudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2UiA5ACARJYCg5MaXN0RXhlY3V0aW9ucxIfLnJncmlkLnYxLkxpc3RFeGVjdXRpb25zUmVxdWVzdBogLnJncmlkLnYxLkxpc3RFeGVjdXRpb25zUmVzcG9uc2UiA5ACARJTCg5SZXRyeUV4ZWN1dGlvbhIfLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVxdWVzdBogLnJncmlkLnYxLlJldHJ5RXhlY3V0aW9uUmVzcG9uc2USQwoHR2V0TG9ncxIYLnJncmlkLnYxLkdldExvZ3NSZXF1ZXN0GhkucmdyaWQudjEuR2V0TG9nc1Jlc3BvbnNlIgOQAgESZAoSR2V0T3V0cHV0RG93bmxvYWRzEiMucmdyaWQudjEuR2V0T3V0cHV0RG93bmxvYWRzUmVxdWVzdBokLnJncmlkLnYxLkdldE91dHB1dERvd25sb2Fkc1Jlc3BvbnNlIgOQAgESSQoKRm9sbG93TG9ncxIbLnJncmlkLnYxLkZvbGxvd0xvZ3NSZXF1ZXN0GhwucmdyaWQudjEuRm9sbG93TG9nc1Jlc3BvbnNlMAESVgoPQ2FuY2VsRXhlY3V0aW9uEiAucmdyaWQudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBohLnJncmlkLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEkcKClJldHJ5QmF0Y2gSGy5yZ3JpZC52MS5SZXRyeUJhdGNoUmVxdWVzdBocLnJncmlkLnYxLlJldHJ5QmF0Y2hSZXNwb25zZRJGCghHZXRCYXRjaBIZLnJncmlkLnYxLkdldEJhdGNoUmVxdWVzdBoaLnJncmlkLnYxLkdldEJhdGNoUmVzcG9uc2UiA5ACARJQCg1DcmVhdGVTZXNzaW9uEh4ucmdyaWQudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaHy5yZ3JpZC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USTAoKR2V0U2Vzc2lvbhIbLnJncmlkLnYxLkdldFNlc3Npb25SZXF1ZXN0GhwucmdyaWQudjEuR2V0U2Vzc2lvblJlc3BvbnNlIgOQAgESUAoNRGVsZXRlU2Vzc2lvbhIeLnJncmlkLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh8ucmdyaWQudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElgKDkRpZmZFeGVjdXRpb25zEh8ucmdyaWQudjEuRGlmZkV4ZWN1dGlvbnNSZXF1ZXN0GiAucmdyaWQudjEuRGlmZkV4ZWN1dGlvbnNSZXNwb25zZSIDkAIBEl4KEExpc3RBdWRpdEVudHJpZXMSIS5yZ3JpZC52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBoiLnJncmlkLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_rgrid_v1_rules]);
 
 /**
  * A file that travels with an execution: its script, or one of its inputs or outputs.
@@ -750,6 +750,14 @@ export type RetryExecutionRequest = Message<"rgrid.v1.RetryExecutionRequest"> & 
     value: Timestamp;
     case: "notBefore";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Why the caller asks, in their words (`--reason`): recorded with the action in the audit
+   * (ListAuditEntries). At most 500 characters, no control characters; empty when none is given.
+   *
+   * @generated from field: string reason = 20;
+   */
+  reason: string;
 };
 
 /**
@@ -946,6 +954,14 @@ export type CancelExecutionRequest = Message<"rgrid.v1.CancelExecutionRequest"> 
    * @generated from field: string execution_id = 1;
    */
   executionId: string;
+
+  /**
+   * Why the caller asks, in their words (`--reason`): recorded with the action in the audit
+   * (ListAuditEntries). At most 500 characters, no control characters; empty when none is given.
+   *
+   * @generated from field: string reason = 20;
+   */
+  reason: string;
 };
 
 /**
@@ -999,6 +1015,14 @@ export type RetryBatchRequest = Message<"rgrid.v1.RetryBatchRequest"> & {
    * @generated from field: string request_id = 3;
    */
   requestId: string;
+
+  /**
+   * Why the caller asks, in their words (`--reason`): recorded with each retry it makes in the audit
+   * (ListAuditEntries). At most 500 characters, no control characters; empty when none is given.
+   *
+   * @generated from field: string reason = 20;
+   */
+  reason: string;
 };
 
 /**
@@ -1401,6 +1425,171 @@ export const ErrorInfo_ReasonSchema: GenEnum<ErrorInfo_Reason> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 35, 0);
 
 /**
+ * One action that changed something, recorded in the same transaction as the change itself:
+ * there is an entry exactly when the action happened, once (a re-sent request that is answered
+ * with the earlier result adds none). Refusals are not recorded; the RPC log has them under
+ * their request id.
+ *
+ * @generated from message rgrid.v1.AuditEntry
+ */
+export type AuditEntry = Message<"rgrid.v1.AuditEntry"> & {
+  /**
+   * "audit_" followed by 32 lowercase hex characters.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * Who asked: an API key's id, or a console session's id ("sess_..."). Empty for what the
+   * service did on its own (automatic retries).
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: rgrid.v1.AuditAction action = 4;
+   */
+  action: AuditAction;
+
+  /**
+   * The execution acted on: the one retried or cancelled. Empty for sign-ins.
+   *
+   * @generated from field: string execution_id = 5;
+   */
+  executionId: string;
+
+  /**
+   * The lineage of that execution (its first execution's id). Empty for sign-ins.
+   *
+   * @generated from field: string root_id = 6;
+   */
+  rootId: string;
+
+  /**
+   * The execution's batch, when it is in one.
+   *
+   * @generated from field: string batch_id = 7;
+   */
+  batchId: string;
+
+  /**
+   * The request the action was asked under: the request_id of RetryExecution and RetryBatch
+   * (made by the service when the client sent none, "auto:..." for automatic retries), else the
+   * RPC's x-request-id, as the service's log shows it.
+   *
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
+
+  /**
+   * The reason the caller gave (`--reason`); for automatic retries, why the service retried.
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * What came of it: the new execution's id for a retry, "cancelled" or "cancel requested" for a
+   * cancel, the new session's id for a sign-in.
+   *
+   * @generated from field: string outcome = 10;
+   */
+  outcome: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 11;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rgrid.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 36);
+
+/**
+ * @generated from message rgrid.v1.ListAuditEntriesRequest
+ */
+export type ListAuditEntriesRequest = Message<"rgrid.v1.ListAuditEntriesRequest"> & {
+  /**
+   * Only entries about this execution's lineage: every attempt of the lineage it belongs to.
+   * NotFound when the caller has no such execution; all entries when empty.
+   *
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+
+  /**
+   * Only entries recorded at or after this time; all when unset. From 1970 to the year 9999,
+   * the times a database and every client's clock can hold.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Only entries of this action; all when unspecified.
+   *
+   * @generated from field: rgrid.v1.AuditAction action = 3;
+   */
+  action: AuditAction;
+
+  /**
+   * At most 500; 50 when zero.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token, unchanged; empty for the first page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message rgrid.v1.ListAuditEntriesRequest.
+ * Use `create(ListAuditEntriesRequestSchema)` to create a new message.
+ */
+export const ListAuditEntriesRequestSchema: GenMessage<ListAuditEntriesRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 37);
+
+/**
+ * @generated from message rgrid.v1.ListAuditEntriesResponse
+ */
+export type ListAuditEntriesResponse = Message<"rgrid.v1.ListAuditEntriesResponse"> & {
+  /**
+   * @generated from field: repeated rgrid.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+
+  /**
+   * Empty when there are no more pages.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message rgrid.v1.ListAuditEntriesResponse.
+ * Use `create(ListAuditEntriesResponseSchema)` to create a new message.
+ */
+export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_execution, 38);
+
+/**
  * @generated from message rgrid.v1.DiffExecutionsRequest
  */
 export type DiffExecutionsRequest = Message<"rgrid.v1.DiffExecutionsRequest"> & {
@@ -1431,7 +1620,7 @@ export type DiffExecutionsRequest = Message<"rgrid.v1.DiffExecutionsRequest"> & 
  * Use `create(DiffExecutionsRequestSchema)` to create a new message.
  */
 export const DiffExecutionsRequestSchema: GenMessage<DiffExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 36);
+  messageDesc(file_rgrid_v1_execution, 39);
 
 /**
  * One side of a comparison: what the execution ran with and how it ended.
@@ -1528,7 +1717,7 @@ export type DiffSide = Message<"rgrid.v1.DiffSide"> & {
  * Use `create(DiffSideSchema)` to create a new message.
  */
 export const DiffSideSchema: GenMessage<DiffSide> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 37);
+  messageDesc(file_rgrid_v1_execution, 40);
 
 /**
  * One input of either execution, by name.
@@ -1568,7 +1757,7 @@ export type InputDiff = Message<"rgrid.v1.InputDiff"> & {
  * Use `create(InputDiffSchema)` to create a new message.
  */
 export const InputDiffSchema: GenMessage<InputDiff> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 38);
+  messageDesc(file_rgrid_v1_execution, 41);
 
 /**
  * One environment variable of either execution, by key.
@@ -1604,7 +1793,7 @@ export type EnvDiff = Message<"rgrid.v1.EnvDiff"> & {
  * Use `create(EnvDiffSchema)` to create a new message.
  */
 export const EnvDiffSchema: GenMessage<EnvDiff> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 39);
+  messageDesc(file_rgrid_v1_execution, 42);
 
 /**
  * Where two logs first differ, compared entry by entry (stream and text) in sequence order.
@@ -1649,7 +1838,7 @@ export type LogDiff = Message<"rgrid.v1.LogDiff"> & {
  * Use `create(LogDiffSchema)` to create a new message.
  */
 export const LogDiffSchema: GenMessage<LogDiff> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 40);
+  messageDesc(file_rgrid_v1_execution, 43);
 
 /**
  * @generated from enum rgrid.v1.LogDiff.Result
@@ -1686,7 +1875,7 @@ export enum LogDiff_Result {
  * Describes the enum rgrid.v1.LogDiff.Result.
  */
 export const LogDiff_ResultSchema: GenEnum<LogDiff_Result> = /*@__PURE__*/
-  enumDesc(file_rgrid_v1_execution, 40, 0);
+  enumDesc(file_rgrid_v1_execution, 43, 0);
 
 /**
  * Each part of two executions, compared. Durations are reported in the sides but never compared:
@@ -1776,7 +1965,7 @@ export type DiffExecutionsResponse = Message<"rgrid.v1.DiffExecutionsResponse"> 
  * Use `create(DiffExecutionsResponseSchema)` to create a new message.
  */
 export const DiffExecutionsResponseSchema: GenMessage<DiffExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_execution, 41);
+  messageDesc(file_rgrid_v1_execution, 44);
 
 /**
  * Lifecycle of an execution. COMPLETED, FAILED, TIMED_OUT and CANCELLED are terminal: once an
@@ -1933,6 +2122,66 @@ export const FailureKindSchema: GenEnum<FailureKind> = /*@__PURE__*/
   enumDesc(file_rgrid_v1_execution, 2);
 
 /**
+ * What an audit entry records.
+ *
+ * @generated from enum rgrid.v1.AuditAction
+ */
+export enum AuditAction {
+  /**
+   * @generated from enum value: AUDIT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * RetryExecution of a finished execution.
+   *
+   * @generated from enum value: AUDIT_ACTION_RETRY = 1;
+   */
+  RETRY = 1,
+
+  /**
+   * RetryExecution with force of an execution that had not finished.
+   *
+   * @generated from enum value: AUDIT_ACTION_FORCED_RETRY = 2;
+   */
+  FORCED_RETRY = 2,
+
+  /**
+   * A retry the service made itself after a transient failure.
+   *
+   * @generated from enum value: AUDIT_ACTION_AUTOMATIC_RETRY = 3;
+   */
+  AUTOMATIC_RETRY = 3,
+
+  /**
+   * One retry made by RetryBatch: one entry per execution it retried.
+   *
+   * @generated from enum value: AUDIT_ACTION_BATCH_RETRY = 4;
+   */
+  BATCH_RETRY = 4,
+
+  /**
+   * CancelExecution that cancelled an execution, or asked its runner to stop it.
+   *
+   * @generated from enum value: AUDIT_ACTION_CANCEL = 5;
+   */
+  CANCEL = 5,
+
+  /**
+   * CreateSession: a browser signed in to the console.
+   *
+   * @generated from enum value: AUDIT_ACTION_SIGN_IN = 6;
+   */
+  SIGN_IN = 6,
+}
+
+/**
+ * Describes the enum rgrid.v1.AuditAction.
+ */
+export const AuditActionSchema: GenEnum<AuditAction> = /*@__PURE__*/
+  enumDesc(file_rgrid_v1_execution, 3);
+
+/**
  * How one part of two executions compares. Parts that are one value (the script, the runtime...)
  * are SAME or CHANGED; items of a collection (an input, an env key) may also be only in one.
  *
@@ -1973,7 +2222,7 @@ export enum DiffChange {
  * Describes the enum rgrid.v1.DiffChange.
  */
 export const DiffChangeSchema: GenEnum<DiffChange> = /*@__PURE__*/
-  enumDesc(file_rgrid_v1_execution, 3);
+  enumDesc(file_rgrid_v1_execution, 4);
 
 /**
  * The public API used by the rgrid CLI and the browser console. Reads are marked free of side
@@ -2147,6 +2396,18 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof DiffExecutionsRequestSchema;
     output: typeof DiffExecutionsResponseSchema;
+  },
+  /**
+   * The caller's account's audit entries, newest first, in pages: every retry (manual, forced,
+   * automatic, batch), cancel and console sign-in, who asked, why and what came of it.
+   * Optionally only those of one execution's lineage, since a time, or of one action.
+   *
+   * @generated from rpc rgrid.v1.ExecutionService.ListAuditEntries
+   */
+  listAuditEntries: {
+    methodKind: "unary";
+    input: typeof ListAuditEntriesRequestSchema;
+    output: typeof ListAuditEntriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rgrid_v1_execution, 0);

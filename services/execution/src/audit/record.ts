@@ -1,0 +1,49 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { HandlerContext } from "@connectrpc/connect";
+import type { EntityManager } from "@mikro-orm/knex";
+import { requestIdKey } from "@rgrid/common";
+import type { Caller } from "../auth";
+import { AuditEntry } from "../db/entities";
+import type { AuditActionName, Execution } from "../db/entities";
+
+/** What one action leaves in the audit, besides who and when. */
+export interface AuditFacts {
+  action: AuditActionName;
+  /** The execution acted on; absent for sign-ins. */
+  execution?: Pick<Execution, "id" | "rootId" | "batchId">;
+  requestId: string;
+  reason: string;
+  outcome: string;
+}
+
+export const AUDIT_ENTRY_ID_PATTERN = /^audit_[0-9a-f]{32}$/;
+
+/**
+ * Adds the entry to `em`, which must be the transaction making the change it records: the entry
+ * is written by the same commit, so an action is never recorded without happening, nor the
+ * other way round. Refusals leave no entry (there is no change to commit it with); the RPC log
+ * has them under their request id.
+ */
+export function recordAudit(em: EntityManager, caller: Pick<Caller, "accountId" | "actorId">, now: Date, facts: AuditFacts): AuditEntry {
+  return em.create(AuditEntry, {
+    id: `audit_${randomBytes(16).toString("hex")}`,
+    accountId: caller.accountId,
+    actor: caller.actorId,
+    action: facts.action,
+    executionId: facts.execution?.id ?? null,
+    rootId: facts.execution?.rootId ?? null,
+    batchId: facts.execution?.batchId ?? null,
+    requestId: facts.requestId,
+    reason: facts.reason,
+    outcome: facts.outcome,
+    createdAt: now,
+  });
+}
+
+/**
+ * The id this RPC is logged under (x-request-id), so an entry leads to its log lines. Served
+ * in memory (tests) there is no RPC log, and a fresh id stands in.
+ */
+export function rpcRequestId(ctx: HandlerContext): string {
+  return ctx.values.get(requestIdKey) ?? randomUUID();
+}
