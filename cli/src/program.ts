@@ -4,13 +4,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { isBatchId } from "@rgrid/common/ids";
 import type { Transport } from "@connectrpc/connect";
-import type { ExecutionStatus } from "@rgrid/proto";
+import type { AuditAction, ExecutionStatus } from "@rgrid/proto";
 import { readConfigFile, resolveConnection } from "./config";
 import type { CliEnvironment, Connection } from "./config";
 import type { Clock, Output, ServerContext } from "./context";
 import { ExitCode, UsageError } from "./errors";
 import { load } from "./lazy";
 import { STATUS_CHOICES } from "./status-names";
+import { parseSince } from "./since";
+import { AUDIT_ACTION_CHOICES } from "./audit-action-names";
 import { StartTimeError, parseDelay, parseStartTime } from "./start-times";
 
 export interface CliDeps {
@@ -231,6 +233,7 @@ function buildProgram(
     .option("--force", "retry even when the execution has not finished (it keeps running)")
     .option("--batch <batch_id>", "retry the finished executions of a batch instead of one execution", batchIdOption)
     .option("--failed-only", "with --batch, retry only the failed and timed-out executions")
+    .option("--reason <text>", REASON_HELP, reasonOption)
     .addOption(
       new Option("--in <delay>", "make the retry now but queue it for this long first: 30s, 10m, 2h, 1d, 1h30m (at most 7d)")
         .argParser(startTimeOption(parseDelay))
@@ -248,7 +251,7 @@ function buildProgram(
     .action(
       async (
         executionId: string | undefined,
-        flags: { force?: boolean; batch?: string; failedOnly?: boolean; in?: number; at?: Date; json?: boolean },
+        flags: { force?: boolean; batch?: string; failedOnly?: boolean; in?: number; at?: Date; reason?: string; json?: boolean },
       ) => {
         const json = flags.json === true;
         const startAfter = flags.in !== undefined ? { delayMs: flags.in } : flags.at !== undefined ? { at: flags.at } : undefined;
@@ -262,7 +265,7 @@ function buildProgram(
           finish(
             await load
               .retryCommand()
-              .retryCommand({ executionId, force: flags.force === true, json, startAfter }, await openServer()),
+              .retryCommand({ executionId, force: flags.force === true, reason: flags.reason, json, startAfter }, await openServer()),
           );
           return;
         }
@@ -278,7 +281,10 @@ function buildProgram(
         finish(
           await load
             .retryBatchCommand()
-            .retryBatchCommand({ batchId: flags.batch, failedOnly: flags.failedOnly === true, json }, await openServer()),
+            .retryBatchCommand(
+              { batchId: flags.batch, failedOnly: flags.failedOnly === true, reason: flags.reason, json },
+              await openServer(),
+            ),
         );
       },
     );
@@ -287,12 +293,16 @@ function buildProgram(
     .command("cancel")
     .description("cancel an execution: a queued one at once, a running one by its runner")
     .argument("<id>", "execution id (exec_...)")
+    .option("--reason <text>", REASON_HELP, reasonOption)
     .option("--json", "print the execution as JSON")
-    .action(async (executionId: string, flags: { json?: boolean }) => {
+    .action(async (executionId: string, flags: { reason?: string; json?: boolean }) => {
       finish(
         await load
           .cancelCommand()
-          .cancelCommand({ executionId, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs }, await openServer()),
+          .cancelCommand(
+            { executionId, reason: flags.reason, json: flags.json === true, pollIntervalMs: deps.pollIntervalMs },
+            await openServer(),
+          ),
       );
     });
 
@@ -309,6 +319,34 @@ function buildProgram(
           { executionId, dir: flags.dir ?? ".", json: flags.json === true, cwd: deps.cwd },
           await openServer(),
         ),
+      );
+    });
+
+  program
+    .command("history")
+    .description("show an execution's lineage, every attempt with the retries and cancels asked of it: who, why, what came of it")
+    .argument("<id>", "execution id (exec_...), any attempt of the lineage")
+    .option("--json", "print the events as JSON")
+    .action(async (executionId: string, flags: { json?: boolean }) => {
+      finish(await load.historyCommand().historyCommand({ executionId, json: flags.json === true }, await openServer()));
+    });
+
+  program
+    .command("audit")
+    .description("list your account's retries, cancels and console sign-ins, newest first")
+    .option(
+      "--since <duration|time>",
+      "only entries since then: 30m, 2h, 7d, or a time such as 2025-03-01 or 2025-03-01T14:30",
+      sinceOption(() => deps.clock.now()),
+    )
+    .option("--action <action>", `only this action: ${AUDIT_ACTION_CHOICES.join(", ")}`, auditActionOption)
+    .option("--limit <n>", "show at most this many", positiveInteger, 100)
+    .option("--json", "print the entries as one JSON array")
+    .action(async (flags: { since?: Date; action?: AuditAction; limit: number; json?: boolean }) => {
+      finish(
+        await load
+          .auditCommand()
+          .auditCommand({ since: flags.since, action: flags.action, limit: flags.limit, json: flags.json === true }, await openServer()),
       );
     });
 
@@ -406,4 +444,35 @@ function statusFilter(value: string, previous: ExecutionStatus[]): ExecutionStat
     return status;
   });
   return [...previous, ...statuses];
+}
+
+// The server's rule for a reason (RetryExecutionRequest.reason), checked here too so that a bad
+// one is a usage error before anything is sent.
+const MAX_REASON_CHARS = 500;
+const REASON_HELP = `why, in your words (at most ${MAX_REASON_CHARS} characters): recorded in the audit ('rgrid history', 'rgrid audit')`;
+
+function reasonOption(value: string): string {
+  // Counted in characters, as the server counts them, not UTF-16 units.
+  if ([...value].length > MAX_REASON_CHARS || /[\x00-\x1f\x7f]/.test(value)) {
+    throw new InvalidArgumentError(`expected one line of at most ${MAX_REASON_CHARS} characters.`);
+  }
+  return value;
+}
+
+function auditActionOption(value: string): AuditAction {
+  const action = load.auditView().parseAuditAction(value);
+  if (action === undefined) {
+    throw new InvalidArgumentError(`valid actions are: ${AUDIT_ACTION_CHOICES.join(", ")}.`);
+  }
+  return action;
+}
+
+function sinceOption(now: () => Date): (value: string) => Date {
+  return (value) => {
+    const since = parseSince(value, now());
+    if (since === undefined) {
+      throw new InvalidArgumentError("expected a duration such as 30m, 2h or 7d, or a time such as 2025-03-01T14:30.");
+    }
+    return since;
+  };
 }

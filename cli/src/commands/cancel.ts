@@ -12,6 +12,8 @@ export const CANCEL_WAIT_MS = 15_000;
 
 export interface CancelOptions {
   executionId: string;
+  /** Why (`--reason`): recorded in the audit with the cancel. */
+  reason?: string;
   json: boolean;
   /** Pause between status checks while the runner stops the script. */
   pollIntervalMs: number;
@@ -32,7 +34,7 @@ export async function cancelCommand(options: CancelOptions, context: ServerConte
       executionId,
       resend(() => {
         sends++;
-        return client.cancelExecution({ executionId });
+        return client.cancelExecution({ executionId, reason: options.reason ?? "" });
       }),
     ));
   } catch (error) {

@@ -12,6 +12,8 @@ export interface RetryBatchOptions {
   batchId: string;
   /** Only failed and timed-out executions; otherwise every finished one. */
   failedOnly: boolean;
+  /** Why (`--reason`): recorded in the audit with each retry made. */
+  reason?: string;
   json: boolean;
 }
 
@@ -28,7 +30,7 @@ export async function retryBatchCommand(options: RetryBatchOptions, context: Ser
   const { batchId } = options;
   // One id for this invocation: a re-send after a lost connection gets the same retries back.
   const requestId = randomToken(16);
-  const response = await resend(() => client.retryBatch({ batchId, failedOnly: options.failedOnly, requestId }));
+  const response = await resend(() => client.retryBatch({ batchId, failedOnly: options.failedOnly, requestId, reason: options.reason ?? "" }));
 
   if (response.items.length === 0) {
     // Batch ids are made by clients, so an unknown one is simply an empty batch.

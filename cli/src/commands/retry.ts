@@ -14,6 +14,8 @@ import { toJson } from "../json";
 export interface RetryOptions {
   executionId: string;
   force: boolean;
+  /** Why (`--reason`): recorded in the audit with the retry. */
+  reason?: string;
   json: boolean;
   /** A delayed retry: made now, queued until then (`--in` as a delay, `--at` as a time). */
   startAfter?: { delayMs: number } | { at: Date };
@@ -33,6 +35,7 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
           executionId: options.executionId,
           force: options.force,
           requestId,
+          reason: options.reason ?? "",
           queuedUntil: queuedUntilOf(options.startAfter),
         }),
       ),
