@@ -187,9 +187,14 @@ describe("the delay's rules", () => {
     ["a delay over 7 days", { case: "delay", value: delay(7 * DAY + SECOND) }, "invalid delay"],
     ["a delay of mixed signs", { case: "delay", value: create(DurationSchema, { seconds: 5n, nanos: -1 }) }, "invalid delay"],
     ["a delay beyond Duration's range", { case: "delay", value: create(DurationSchema, { seconds: 2n ** 62n }) }, "invalid delay"],
+    ["the most negative delay", { case: "delay", value: create(DurationSchema, { seconds: -(2n ** 63n) }) }, "invalid delay"],
+    ["a delay of nanos only, a second of them", { case: "delay", value: create(DurationSchema, { nanos: 1_000_000_000 }) }, "invalid delay"],
     ["a time over 7 days ahead", { case: "notBefore", value: timestampFromMs(Date.now() + 7 * DAY + 60 * SECOND) }, "invalid not_before"],
     ["a time long past", { case: "notBefore", value: timestampFromDate(new Date(0)) }, "invalid not_before"],
     ["a time beyond Timestamp's range", { case: "notBefore", value: { $typeName: "google.protobuf.Timestamp", seconds: 2n ** 62n, nanos: 0 } }, "invalid not_before"],
+    ["the earliest time", { case: "notBefore", value: { $typeName: "google.protobuf.Timestamp", seconds: -(2n ** 63n), nanos: 0 } }, "invalid not_before"],
+    ["the latest time", { case: "notBefore", value: { $typeName: "google.protobuf.Timestamp", seconds: 2n ** 63n - 1n, nanos: 0 } }, "invalid not_before"],
+    ["a time with negative nanos", { case: "notBefore", value: { $typeName: "google.protobuf.Timestamp", seconds: BigInt(Math.floor(Date.now() / 1000) + 60), nanos: -1 } }, "invalid not_before"],
     ["a time with nanos out of range", { case: "notBefore", value: { $typeName: "google.protobuf.Timestamp", seconds: BigInt(Math.floor(Date.now() / 1000) + 60), nanos: 2_000_000_000 } }, "invalid not_before"],
   ];
 
