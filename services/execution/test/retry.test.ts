@@ -108,13 +108,16 @@ test("a retry without a request_id works, and each such call makes a retry of it
   expect(second.execution?.id).not.toBe(first.execution?.id);
   expect(await countExecutions(h)).toBe(3);
   // The ids the service made are in its own namespace, which no client id may enter.
-  const stored = await h.db.fork().getConnection().execute("select request_id from executions where retry_of is not null");
-  expect(stored.map((row: { request_id: string }) => row.request_id)).toEqual([
+  const stored = await h.db
+    .fork()
+    .getConnection()
+    .execute<Array<{ request_id: string }>>("select request_id from executions where retry_of is not null");
+  expect(stored.map((row) => row.request_id)).toEqual([
     expect.stringMatching(/^server:[0-9a-f-]{36}$/),
     expect.stringMatching(/^server:[0-9a-f-]{36}$/),
   ]);
   await expectCode(
-    h.alice.retryExecution({ executionId: original.id, requestId: stored[0].request_id }),
+    h.alice.retryExecution({ executionId: original.id, requestId: stored[0]?.request_id }),
     Code.InvalidArgument,
     "invalid request_id: must not start with auto:, batch: or server:",
   );
