@@ -1,29 +1,31 @@
-// Hostile input to RunnerService over the real process: at least 1,000 malformed requests per
-// RPC over gRPC and Connect, some with no credential or an API key instead of a runner token.
+// Hostile input to RunnerService over the real process: a sample of malformed requests per RPC
+// over gRPC and Connect, some with no credential or an API key instead of a runner token. (The
+// request rules meet a thousand of each in process: test/validation/hostile-rules.)
 // Every answer must be a client error — never Internal or Unknown — the service must stay up, and
 // nothing may change: no runner registered, no execution claimed, logged, given outputs or ended.
 // Seeded; replay a failing run with RGRID_FUZZ_SEED.
-import { Code, createClient } from "@connectrpc/connect";
-import type { CallOptions } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { mapWithLimit } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus, Health, HealthCheckResponse_ServingStatus, RunnerService } from "@rgrid/proto";
 import { openDatabase } from "@rgrid/execution";
 import { startCluster } from "../support/cluster";
 import type { Cluster } from "../support/cluster";
-import { FUZZ_PROTOCOLS, bearer, fuzzTransport, sendHostile } from "../support/fuzz-clients";
+import { FUZZ_PROTOCOLS, fuzzTransport, sendHostile } from "../support/fuzz-clients";
+import { withRunnerCredentials } from "../support/fuzz-credentials";
+import { fuzzReport } from "../support/fuzz-report";
 import type { FuzzProtocol } from "../support/fuzz-clients";
 import { allExecutionIds, clientFor, createUploadedExecution, objectDirs } from "../support/executions";
 import type { ExecutionClient } from "../support/executions";
 import { RUNNER_RPCS, hostileRunnerRequest } from "../support/hostile-runner-requests";
-import type { RunnerClient, RunnerHostileCase, RunnerTargets } from "../support/hostile-runner-requests";
+import type { RunnerClient, RunnerTargets } from "../support/hostile-runner-requests";
 import { seededRandom } from "../support/seeded-random";
-import type { SeededRandom } from "../support/seeded-random";
 
 jest.setTimeout(300_000);
 
 const SEED = Number(process.env.RGRID_FUZZ_SEED ?? 20_261_127);
-const PER_RPC = 1000;
+/** Per RPC, spread over the three protocols: enough for every kind of case to cross the wire. */
+const PER_RPC = 150;
 const CONCURRENCY = 8;
 
 let cluster: Cluster;
@@ -58,23 +60,6 @@ afterAll(async () => {
   await cluster?.shutdown();
 });
 
-/** Swaps the runner token of some requests for none, an API key, or a wrong token. */
-function withCredentials(random: SeededRandom, hostile: RunnerHostileCase): { hostile: RunnerHostileCase; options: CallOptions } {
-  if (hostile.expected.includes(Code.ResourceExhausted)) return { hostile, options: bearer(cluster.runnerToken) };
-  // A body that cannot be decoded may be refused before the credentials are looked at.
-  const undecodable = hostile.expected.includes(Code.InvalidArgument) ? [Code.InvalidArgument] : [];
-  const refused = (kind: string, options: CallOptions) => ({
-    hostile: { ...hostile, kind: `${kind} (${hostile.kind})`, expected: [Code.Unauthenticated, Code.PermissionDenied, ...undecodable] },
-    options,
-  });
-  const roll = random.next();
-  if (roll < 0.04) return refused("no authorization", {});
-  if (roll < 0.08) return refused("api key", bearer(cluster.apiKey));
-  if (roll < 0.1) return refused("tampered token", bearer(`${cluster.runnerToken.slice(0, -1)}${cluster.runnerToken.endsWith("A") ? "B" : "A"}`));
-  return { hostile, options: bearer(cluster.runnerToken) };
-}
-
-
 test("every RunnerService RPC answers malformed requests with client errors only, stays up and changes nothing", async () => {
   const random = seededRandom(SEED);
   const runnersBefore = await runnerCount();
@@ -87,31 +72,15 @@ test("every RunnerService RPC answers malformed requests with client errors only
   const jobs = RUNNER_RPCS.flatMap((rpc) => Array.from({ length: PER_RPC }, (_, index) => ({ rpc, index })));
   const outcomes = await mapWithLimit(jobs, CONCURRENCY, async (job) => {
     const protocol = FUZZ_PROTOCOLS[job.index % FUZZ_PROTOCOLS.length] as FuzzProtocol;
-    const { hostile, options } = withCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets));
+    const { hostile, options } = withRunnerCredentials(random, hostileRunnerRequest(job.rpc, job.index, random, targets), cluster);
     return sendHostile(hostile, options, protocol, {
       shared: clients[protocol],
       isolated: () => createClient(RunnerService, fuzzTransport(protocol, cluster.execution.url, { isolated: true })),
     });
   });
 
-  const codes: Record<string, number> = {};
-  for (const outcome of outcomes) codes[outcome.got] = (codes[outcome.got] ?? 0) + 1;
-  const unexpected = outcomes.filter((outcome) => !outcome.expected.includes(outcome.got));
-  const groups = new Map<string, { count: number; example: string }>();
-  for (const o of unexpected) {
-    const key = `${o.rpc} ${o.protocol} [${o.kind}] expected ${o.expected.join("|")} got ${o.got}`;
-    const group = groups.get(key) ?? { count: 0, example: o.message };
-    group.count++;
-    groups.set(key, group);
-  }
-  console.log(
-    [
-      `runner hostile input: seed ${SEED}, ${outcomes.length} requests`,
-      `  codes: ${JSON.stringify(codes)}`,
-      `  unexpected: ${unexpected.length}`,
-      ...[...groups].slice(0, 100).map(([key, { count, example }]) => `    ${count}x ${key}: ${example}`),
-    ].join("\n"),
-  );
+  const { codes, unexpected, summary } = fuzzReport("runner hostile input", SEED, outcomes);
+  console.log(summary);
 
   expect(cluster.execution.isRunning()).toBe(true);
   const health = createClient(Health, createGrpcTransport({ baseUrl: cluster.execution.url }));
@@ -126,7 +95,7 @@ test("every RunnerService RPC answers malformed requests with client errors only
 
   for (const rpc of RUNNER_RPCS) {
     const perRpc = outcomes.filter((outcome) => outcome.rpc === rpc);
-    expect(perRpc.length).toBeGreaterThanOrEqual(1000);
+    expect(perRpc.length).toBeGreaterThanOrEqual(PER_RPC);
     for (const protocol of FUZZ_PROTOCOLS) {
       expect(perRpc.some((outcome) => outcome.protocol === protocol)).toBe(true);
     }

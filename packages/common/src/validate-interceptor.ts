@@ -82,14 +82,11 @@ function javascriptRegexMatch(): NonNullable<ValidatorOptions["regexMatch"]> {
  * Streaming requests are checked message by message as the handler reads them.
  */
 export function validateRequests(codeRules: readonly CodeRule[], validator: Validator = requestValidator()): Interceptor {
-  const codeRulesByType = new Map<string, CodeRule[]>();
-  for (const rule of codeRules) {
-    codeRulesByType.set(rule.typeName, [...(codeRulesByType.get(rule.typeName) ?? []), rule]);
-  }
+  const refusalOf = requestRefusals(codeRules, validator);
   const check = (schema: DescMessage, message: Message): void => {
-    const violation = protoViolation(validator, schema, message) ?? codeViolation(schema, message, codeRulesByType.get(schema.typeName));
-    if (violation !== undefined) {
-      throw refusal(violation);
+    const refusal = refusalOf(schema, message);
+    if (refusal !== undefined) {
+      throw refusal;
     }
   };
   return (next) => async (req) => {
@@ -98,6 +95,24 @@ export function validateRequests(codeRules: readonly CodeRule[], validator: Vali
       return next(req);
     }
     return next({ ...req, message: checkEach(req.method.input, req.message, check) });
+  };
+}
+
+/**
+ * What the interceptor answers a request message with: its refusal, or undefined when the
+ * message keeps every rule. Apart so that rules can be exercised without a server.
+ */
+export function requestRefusals(
+  codeRules: readonly CodeRule[],
+  validator: Validator = requestValidator(),
+): (schema: DescMessage, message: Message) => ConnectError | undefined {
+  const codeRulesByType = new Map<string, CodeRule[]>();
+  for (const rule of codeRules) {
+    codeRulesByType.set(rule.typeName, [...(codeRulesByType.get(rule.typeName) ?? []), rule]);
+  }
+  return (schema, message) => {
+    const violation = protoViolation(validator, schema, message) ?? codeViolation(schema, message, codeRulesByType.get(schema.typeName));
+    return violation === undefined ? undefined : refusal(violation);
   };
 }
 

@@ -10,3 +10,4 @@ export { createS3Store } from "./s3-store";
 export type { ObjectStore, ObjectGrant, StoredExecutionSummary, StoredObject } from "./object-store";
 export { createStorageServer } from "./server";
 export type { StorageServerDeps } from "./server";
+export { storageCodeRules } from "./validation";
