@@ -2,19 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { DurationSchema, timestampDate, timestampFromDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { createClient } from "@connectrpc/connect";
-import { ExecutionService, ExecutionStatus, RunnerService } from "@rgrid/proto";
+import { ExecutionStatus } from "@rgrid/proto";
 import type { RetryExecutionRequest } from "@rgrid/proto";
-import { issueApiKey } from "../src/accounts";
-import { openDatabase } from "../src/db/orm";
-import { createExecutionService } from "../src/server";
 import type { ExecutionServerDeps } from "../src/server";
 import { describeOnEachDatabase } from "./databases";
 import type { DatabaseDriver } from "./databases";
 import { expectCode } from "./expect-code";
-import { FakeStorage } from "./fake-storage";
 import { countExecutions, finishedExecution, registeredRunner } from "./flows";
-import { RUNNER_TOKEN, TEST_SERVICE_SETTINGS, inMemoryTransport, startHarness } from "./harness";
+import { startHarness, startHarnessOn } from "./harness";
 import type { Harness } from "./harness";
 
 // Delayed retries (RetryExecutionRequest.queued_until): made at once like any retry, queued until
@@ -31,29 +26,7 @@ const millisOf = (timestamp: Timestamp | undefined) => (timestamp === undefined 
 
 /** A service on a scratch database of `driver`, with Alice's client and a runner's. */
 async function harnessOn(driver: DatabaseDriver, settings: Partial<ExecutionServerDeps>): Promise<Harness> {
-  const { target, drop } = await driver.scratch();
-  const db = await openDatabase(target);
-  await db.migrate();
-  const storage = new FakeStorage();
-  const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, ...settings });
-  const transportWith = (token: string) => inMemoryTransport(service, token);
-  const aliceKey = (await issueApiKey(db.fork(), "alice", new Date())).key;
-  const bobKey = (await issueApiKey(db.fork(), "bob", new Date())).key;
-  return {
-    db,
-    storage,
-    aliceKey,
-    alice: createClient(ExecutionService, transportWith(aliceKey)),
-    bob: createClient(ExecutionService, transportWith(bobKey)),
-    runner: createClient(RunnerService, transportWith(RUNNER_TOKEN)),
-    transportWith,
-    service,
-    close: async () => {
-      await service.leases.stop();
-      await db.close();
-      await drop();
-    },
-  };
+  return startHarnessOn(await driver.scratch(), settings);
 }
 
 describeOnEachDatabase("delayed retries", (driver) => {

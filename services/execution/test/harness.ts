@@ -7,6 +7,7 @@ import type { CreateExecutionRequest, Execution } from "@rgrid/proto";
 import { create } from "@bufbuild/protobuf";
 import { CreateExecutionRequestSchema } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
+import type { DatabaseTarget } from "../src/db/database-url";
 import type { Database } from "../src/db/orm";
 import { openDatabase } from "../src/db/orm";
 import { createExecutionService } from "../src/server";
@@ -52,7 +53,15 @@ export function inMemoryTransport(service: ServedExecutionService, token: string
  * change its settings (lease, clock, ...).
  */
 export async function startHarness(overrides: Partial<Omit<ExecutionServerDeps, "db" | "storage">> = {}): Promise<Harness> {
-  const db = await openDatabase({ dialect: "sqlite", file: ":memory:" });
+  return startHarnessOn({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }, overrides);
+}
+
+/** As startHarness, on a database of the caller's (a scratch PostgreSQL one, say), dropped at close. */
+export async function startHarnessOn(
+  database: { target: DatabaseTarget; drop(): Promise<void> },
+  overrides: Partial<Omit<ExecutionServerDeps, "db" | "storage">> = {},
+): Promise<Harness> {
+  const db = await openDatabase(database.target);
   await db.migrate();
   const storage = new FakeStorage();
   const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, ...overrides });
@@ -71,6 +80,7 @@ export async function startHarness(overrides: Partial<Omit<ExecutionServerDeps, 
     close: async () => {
       await service.leases.stop();
       await db.close();
+      await database.drop();
     },
   };
 }
