@@ -52,6 +52,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
         "Migration20250601000000_initial",
         "Migration20261127000000_runners_for_real",
         "Migration20261130000000_console",
+        "Migration20261130120000_audit",
       ]);
       expect(await empty.migrate()).toEqual([]);
       expect(await empty.fork().count(Execution, {})).toBe(0);

@@ -4,7 +4,7 @@ import { SchemaMigration } from "./schema-migration";
 const TIME = { useTz: true, precision: 3 } as const;
 
 /** The audit: who retried, cancelled or signed in, when, why, and what came of it. */
-export class Migration20261210000000_audit extends SchemaMigration {
+export class Migration20261130120000_audit extends SchemaMigration {
   override up(): void {
     this.addSchema((schema) =>
       schema.createTable("audit_entries", (table) => {
