@@ -2,13 +2,27 @@ import { performance } from "node:perf_hooks";
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { LogFormat } from "./log-format";
 import type { Logger } from "./logger";
 import type { RecordRpc } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFor, requestIdKey } from "./request-id";
 
+/** Every RPC gets a log line, or only those answered with an error. */
+export type RpcLines = "all" | "errors";
+
+/**
+ * Production's JSON logs keep a line for every RPC; the readable format (`npm start`'s terminal)
+ * only the RPCs answered with an error, or runners' heartbeats and claims would bury the rest.
+ */
+export function rpcLinesFor(format: LogFormat): RpcLines {
+  return format === "json" ? "all" : "errors";
+}
+
 export interface RpcObserverOptions {
   /** Gets one line per RPC: requestId, rpc (service/method), code, durationMs. */
   logger: Logger;
+  /** "all" unless told otherwise. */
+  lines?: RpcLines;
   /** Counts the RPC and its duration (metrics.ts); absent when the server has no metrics. */
   recordRpc?: RecordRpc;
 }
@@ -43,7 +57,7 @@ export function observeRpcs(options: RpcObserverOptions): Interceptor {
       };
       if (code !== undefined && SERVICE_FAULTS.has(code)) {
         options.logger.warn("rpc", fields);
-      } else {
+      } else if (code !== undefined || options.lines !== "errors") {
         options.logger.info("rpc", fields);
       }
     };

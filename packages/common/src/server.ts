@@ -20,6 +20,7 @@ import type { MetricsOptions } from "./metrics";
 import { createMetricsHandler, isMetricsRequest } from "./metrics-endpoint";
 import { guardRequestMessages, hasOneRequestMessage } from "./request-guard";
 import { observeRpcs } from "./rpc-observer";
+import type { RpcLines } from "./rpc-observer";
 
 /** A request listener for both the http and http2 modules. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -49,6 +50,11 @@ export interface ServerOptions {
   metrics?: MetricsOptions;
   /** Also gets one line per RPC, as its "rpc" child (rpc-observer.ts). */
   logger: Logger;
+  /**
+   * Which RPCs get that line: every one (the default; what production's JSON logs keep), or only
+   * those answered with an error, so that `npm start`'s terminal is not a stream of heartbeats.
+   */
+  rpcLines?: RpcLines;
 }
 
 export interface RunningServer {
@@ -182,7 +188,7 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
     // Outermost, so that the code logged and counted is the one the client gets; then the
     // bound on messages, so that it sees every error the service's own interceptors let out.
     interceptors: [
-      observeRpcs({ logger: options.logger.child("rpc"), recordRpc: options.metrics && createRpcMetrics(options.metrics.registry) }),
+      observeRpcs({ logger: options.logger.child("rpc"), lines: options.rpcLines, recordRpc: options.metrics && createRpcMetrics(options.metrics.registry) }),
       boundErrorMessages(),
       ...(options.interceptors ?? []),
     ],

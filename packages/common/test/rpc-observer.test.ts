@@ -8,6 +8,8 @@ import { createJsonLogger } from "../src/json-logger";
 import { createLogger } from "../src/logger";
 import type { Logger } from "../src/logger";
 import { Registry } from "../src/metrics";
+import { rpcLinesFor } from "../src/rpc-observer";
+import type { RpcLines } from "../src/rpc-observer";
 import { createConnectServer } from "../src/server";
 import type { RunningServer } from "../src/server";
 
@@ -23,7 +25,7 @@ afterEach(async () => {
 });
 
 /** A server answering the health check; `failing` makes the check throw an unexpected error. */
-async function serve(logger: Logger, options: { failing?: boolean } = {}): Promise<RunningServer> {
+async function serve(logger: Logger, options: { failing?: boolean; rpcLines?: RpcLines } = {}): Promise<RunningServer> {
   const server = await createConnectServer({
     routes: (router) =>
       registerHealth(router, ["rgrid.v1.Example"], () => {
@@ -35,6 +37,7 @@ async function serve(logger: Logger, options: { failing?: boolean } = {}): Promi
     readMaxBytes: 64 * 1024,
     metrics: { registry: new Registry() },
     logger,
+    rpcLines: options.rpcLines,
   }).listen(0, "127.0.0.1");
   servers.push(server);
   return server;
@@ -178,3 +181,13 @@ function rawHealthCheck(port: number, requestId: string, body: string): Promise<
     );
   });
 }
+
+test("the readable format logs only RPCs answered with an error; JSON logs every one", async () => {
+  expect(rpcLinesFor("json")).toBe("all");
+  const logs = jsonLogs();
+  const server = await serve(logs.logger, { rpcLines: rpcLinesFor("text") });
+  const health = createClient(Health, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+  await health.check({});
+  await expect(health.check({ service: "rgrid.v1.Unknown" })).rejects.toMatchObject({ code: Code.NotFound });
+  expect(rpcRecords(logs.records()).map((record) => record["code"])).toEqual(["not_found"]);
+});

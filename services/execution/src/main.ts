@@ -8,6 +8,7 @@ import {
   createMetricsRegistry,
   createProcessLogger,
   exitOnStopSignal,
+  rpcLinesFor,
 } from "@rgrid/common";
 import type { Logger, RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
@@ -49,6 +50,7 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
     db,
     storage,
     logger,
+    rpcLines: rpcLinesFor(config.logFormat),
     runnerTokens: config.runnerTokens,
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,
     maxTimeoutSeconds: config.maxTimeoutSeconds,

@@ -1,6 +1,6 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Registry, createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
-import type { ConnectServer, Logger, MetricsOptions } from "@rgrid/common";
+import type { ConnectServer, Logger, MetricsOptions, RpcLines } from "@rgrid/common";
 import { authenticate } from "./auth";
 import { RUNNER_DEFAULTS } from "./config";
 import { createConsoleHandler } from "./console";
@@ -24,6 +24,8 @@ export interface ExecutionServerDeps {
   db: Database;
   storage: StorageClient;
   logger: Logger;
+  /** Which RPCs get a log line (see ServerOptions.rpcLines); all unless told otherwise. */
+  rpcLines?: RpcLines;
   runnerTokens: readonly string[];
   defaultTimeoutSeconds: number;
   maxTimeoutSeconds: number;
@@ -134,6 +136,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
     fallback: deps.consoleFiles ? createConsoleHandler(deps.consoleFiles) : undefined,
     metrics: deps.metrics,
     logger: deps.logger,
+    rpcLines: deps.rpcLines,
   });
   return {
     async listen(port, host) {

@@ -1,4 +1,4 @@
-import { ConfigError, boundHeapGrowth, createMetricsRegistry, createProcessLogger, exitOnStopSignal } from "@rgrid/common";
+import { ConfigError, boundHeapGrowth, createMetricsRegistry, createProcessLogger, exitOnStopSignal, rpcLinesFor } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { openBackend } from "./backend";
 import { systemClock } from "./clock";
@@ -29,6 +29,7 @@ async function serve(config: StorageConfig, logger: Logger): Promise<void> {
     tls: config.tls,
     metrics: { registry: createMetricsRegistry(), token: config.metricsToken },
     logger,
+    rpcLines: rpcLinesFor(config.logFormat),
   });
   const running = await server.listen(config.port, config.host);
   listening.url = running.url;

@@ -1,4 +1,4 @@
-import type { ConnectServer, Logger, MetricsOptions, NodeHandler } from "@rgrid/common";
+import type { ConnectServer, Logger, MetricsOptions, NodeHandler, RpcLines } from "@rgrid/common";
 import { createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { requireInternalToken } from "./auth";
@@ -25,6 +25,8 @@ export interface StorageServerDeps {
   /** GET /metrics and the metrics recorded for it; none without. */
   metrics?: MetricsOptions;
   logger: Logger;
+  /** Which RPCs get a log line (see ServerOptions.rpcLines); all unless told otherwise. */
+  rpcLines?: RpcLines;
 }
 
 /** Backend calls one request runs at once unless told otherwise. */
@@ -53,5 +55,6 @@ export function createStorageServer(deps: StorageServerDeps): ConnectServer {
     tls: deps.tls,
     metrics: deps.metrics,
     logger: deps.logger,
+    rpcLines: deps.rpcLines,
   });
 }
