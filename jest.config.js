@@ -22,9 +22,14 @@ const swcWebOptions = {
 
 const testTimeout = 30000;
 
+// Most suites spend their time waiting on the processes they start (servers, runners, scripts),
+// so two files at a time keep a two-core machine busy where jest's default (cores - 1) runs one.
+const maxWorkers = Math.max(2, require("node:os").availableParallelism() - 1);
+
 /** @type {import('jest').Config} */
 module.exports = {
   testTimeout,
+  maxWorkers,
   projects: [
     {
       displayName: "node",
