@@ -141,7 +141,8 @@ test("the printed sign-in link signs in once; the cookie is invisible to page sc
 });
 
 test("find a failed run, read its logs, retry it and watch the retry complete, lineage both ways", async () => {
-  const readyAtMillis = Date.now() + 4000;
+  // Long enough for the original to run and fail on a loaded machine.
+  const readyAtMillis = Date.now() + 6000;
   const run = await cli("run", "fails_until.py", "--env", `READY_AT=${readyAtMillis / 1000}`);
   const failedId = startedId(run.stdout);
   await waitForStatus(failedId, [ExecutionStatus.FAILED]);

@@ -75,7 +75,8 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
   }
 
   test("a failed run is retried with its inputs copied inside the bucket, and completes", async () => {
-    const readyAt = Math.floor(Date.now() / 1000) + 2;
+    // Long enough for the original to run and fail on a loaded machine; the retry waits it out.
+    const readyAt = Math.floor(Date.now() / 1000) + 6;
     const run = await runCli(grid, [
       "run",
       "examples/flaky_fetch.py",

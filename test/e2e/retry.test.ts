@@ -70,7 +70,8 @@ async function allExecutionIds(): Promise<string[]> {
 }
 
 test("a failed run is retried as a new execution with the same script, args, env and inputs, and completes", async () => {
-  const readyAt = Math.floor(Date.now() / 1000) + 3;
+  // Long enough for the original to run and fail on a loaded machine; the retry waits it out.
+  const readyAt = Math.floor(Date.now() / 1000) + 6;
   const run = await runCli(grid, [
     "run",
     "examples/flaky_fetch.py",
