@@ -1,17 +1,13 @@
 // `--since` of `rgrid audit`: a duration back from now (30m, 2h, 7d, 1h30m) or a point in time
 // (ISO 8601: 2025-03-01, 2025-03-01T14:30 in local time, 2025-03-01T14:30:00Z).
+import { durationMillis } from "./start-times";
 
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const DURATION = /^(?:\d+[smhdw])+$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** The time `value` names, relative to `now`; undefined when it is neither form. */
 export function parseSince(value: string, now: Date): Date | undefined {
-  if (DURATION.test(value)) {
-    let ms = 0;
-    for (const [, amount, unit] of value.matchAll(/(\d+)([smhdw])/g)) {
-      ms += Number(amount) * (UNIT_MS[unit as string] ?? 0);
-    }
+  const ms = durationMillis(value, "smhdw");
+  if (ms !== undefined) {
     return Number.isSafeInteger(ms) ? new Date(now.getTime() - ms) : undefined;
   }
   if (ISO_TIME.test(value)) {

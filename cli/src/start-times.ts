@@ -4,7 +4,22 @@
 /** The longest a retry may wait: the service refuses more (RetryExecutionRequest.queued_until). */
 export const MAX_DELAY_MS = 7 * 24 * 60 * 60 * 1000;
 
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * "30s", "10m", "1h30m": amounts each followed by one of `units` (of s, m, h, d, w), summed in
+ * milliseconds; undefined when `text` is not of that form.
+ */
+export function durationMillis(text: string, units: string): number | undefined {
+  if (!new RegExp(`^(?:\\d+[${units}])+$`).test(text)) {
+    return undefined;
+  }
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)([smhdw])/g)) {
+    total += Number(amount) * (UNIT_MS[unit as string] as number);
+  }
+  return total;
+}
 
 /** Thrown with a sentence saying what was expected; program.ts turns it into a usage error. */
 export class StartTimeError extends Error {
@@ -17,12 +32,9 @@ export class StartTimeError extends Error {
  */
 export function parseDelay(text: string): number {
   const wanted = "a delay such as 30s, 10m, 2h, 1d or 1h30m (s, m, h, d; at most 7d)";
-  if (!/^(\d+[smhd])+$/.test(text)) {
+  const total = durationMillis(text, "smhd");
+  if (total === undefined) {
     throw new StartTimeError(`expected ${wanted}.`);
-  }
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)([smhd])/g)) {
-    total += Number(amount) * (UNIT_MS[unit as string] as number);
   }
   if (total <= 0) {
     throw new StartTimeError(`the delay must be more than zero: expected ${wanted}.`);
