@@ -3,8 +3,6 @@ import { EntitySchema } from "@mikro-orm/core";
 /** What an audit entry records; the names are AuditAction's without its prefix, in lower case. */
 export type AuditActionName = "retry" | "forced_retry" | "automatic_retry" | "batch_retry" | "cancel" | "sign_in";
 
-export const AUDIT_ACTIONS: readonly AuditActionName[] = ["retry", "forced_retry", "automatic_retry", "batch_retry", "cancel", "sign_in"];
-
 /**
  * One action that changed something: a retry of any kind, a cancel, a console sign-in. Written in
  * the same transaction as the change, so an entry exists exactly when the action happened.
