@@ -25,11 +25,11 @@ export const storageCodeRules: readonly CodeRule[] = [
   codeRule(CreateDownloadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(StatObjectsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CopyInputsRequestSchema, (request) =>
-    namesProblem(request.names.map((name, index) => ({ name, field: `names[${index}]` }))),
-  ),
-  codeRule(CopyInputsRequestSchema, (request) =>
-    // Empty: the script is not copied.
-    request.scriptName === "" ? undefined : namesProblem([{ name: request.scriptName, field: "script_name" }]),
+    namesProblem([
+      ...request.names.map((name, index) => ({ name, field: `names[${index}]` })),
+      // Empty: the script is not copied.
+      ...(request.scriptName === "" ? [] : [{ name: request.scriptName, field: "script_name" }]),
+    ]),
   ),
 ];
 
