@@ -83,28 +83,35 @@ function attemptView(execution: Execution) {
   return { id, attempt, retry_kind, retry_of, status, created_at };
 }
 
-async function lineageOf(context: ServerContext, rootId: string): Promise<Execution[]> {
+function lineageOf(context: ServerContext, rootId: string): Promise<Execution[]> {
   const { client, resend } = context;
-  const executions: Execution[] = [];
-  let pageToken = "";
-  do {
-    const page = await resend(() => client.listExecutions({ rootId, pageSize: MAX_PAGE_SIZE, pageToken }));
-    executions.push(...page.executions);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
-  return executions;
+  return allPages(
+    (pageToken) => resend(() => client.listExecutions({ rootId, pageSize: MAX_PAGE_SIZE, pageToken })),
+    (page) => page.executions,
+  );
 }
 
-async function auditOf(context: ServerContext, executionId: string): Promise<AuditEntry[]> {
+function auditOf(context: ServerContext, executionId: string): Promise<AuditEntry[]> {
   const { client, resend } = context;
-  const entries: AuditEntry[] = [];
+  return allPages(
+    (pageToken) => resend(() => client.listAuditEntries({ executionId, pageSize: MAX_PAGE_SIZE, pageToken })),
+    (page) => page.entries,
+  );
+}
+
+/** Every item of a listing, page after page until the server gives no next page. */
+async function allPages<Page extends { nextPageToken: string }, T>(
+  fetchPage: (pageToken: string) => Promise<Page>,
+  itemsOf: (page: Page) => T[],
+): Promise<T[]> {
+  const items: T[] = [];
   let pageToken = "";
   do {
-    const page = await resend(() => client.listAuditEntries({ executionId, pageSize: MAX_PAGE_SIZE, pageToken }));
-    entries.push(...page.entries);
+    const page = await fetchPage(pageToken);
+    items.push(...itemsOf(page));
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
-  return entries;
+  return items;
 }
 
 function millis(timestamp: Timestamp | undefined): number {
