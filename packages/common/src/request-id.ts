@@ -8,7 +8,7 @@ import { createContextKey } from "@connectrpc/connect";
 export const REQUEST_ID_HEADER = "x-request-id";
 
 /** Longer than any id scheme in use (a UUID is 36 characters), short enough to log on every line. */
-export const MAX_REQUEST_ID_CHARS = 128;
+const MAX_REQUEST_ID_CHARS = 128;
 
 // Printable ASCII without spaces: what request ids are made of, and nothing a log line, a
 // terminal or a header could take for structure.

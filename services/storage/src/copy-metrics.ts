@@ -6,7 +6,7 @@ import type { ObjectStore } from "./object-store";
 // Copies are what a retry costs storage (CopyInputs): their time and volume, measured around the
 // object store so that the handlers stay unaware of metrics.
 
-export type CopyOutcome = "ok" | "error";
+type CopyOutcome = "ok" | "error";
 
 export interface CopyMetrics {
   /** One object copy attempted in the backend; `bytes` only when it succeeded and its size is known. */
