@@ -42,14 +42,16 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
+  // Each line with when it arrived, so that a slow stop shows which process took the time.
   const lines: string[] = [];
+  const record = (line: string) => lines.push(`${(performance.now() / 1000).toFixed(3)} ${line}`);
   const exited = new Promise<number | null>((resolve) => launcher.once("exit", (code) => resolve(code)));
   const ready = new Promise<void>((resolve) => {
     createInterface({ input: launcher.stdout }).on("line", (line) => {
-      lines.push(line);
+      record(line);
       if (line.includes("press Ctrl-C to stop")) resolve();
     });
-    createInterface({ input: launcher.stderr }).on("line", (line) => lines.push(line));
+    createInterface({ input: launcher.stderr }).on("line", record);
   });
   try {
     await Promise.race([ready, exited.then(() => Promise.reject(new Error(`launcher exited:\n${lines.join("\n")}`)))]);
@@ -72,15 +74,17 @@ test("Ctrl-C stops the runner first, reports its running execution, and the grid
     );
 
     const pressed = performance.now();
+    record("Ctrl-C");
     process.kill(-(launcher.pid as number), "SIGINT");
     expect(await exited).toBe(0);
     const stopMillis = performance.now() - pressed;
-    // About 0.2–0.4 s on this machine, but 5.3 s once in CI with two test files running beside
-    // it: the bound fails the old behaviour (waiting out the runner's 30 s shutdown grace) without
-    // failing a loaded machine.
-    expect(stopMillis).toBeLessThan(10_000);
+    // About 0.1–0.4 s on this machine, with four busy loops beside it too.
+    if (stopMillis >= 3_000) {
+      process.stderr.write(`the stop took ${Math.round(stopMillis)} ms:\n${lines.join("\n")}\n`);
+    }
+    expect(stopMillis).toBeLessThan(3_000);
     expect(hostProcessesWith(MARKER)).toEqual([]);
-    expect(lines.some((line) => line.includes("grid     | stopped"))).toBe(true);
+    expect(lines.some((line) => line.endsWith("grid     | stopped"))).toBe(true);
 
     // The runner reported the execution before execution-service stopped: it is not left running.
     const db = await openDatabase({ dialect: "sqlite", file: join(dataDir, "grid", "rgrid.db") });
