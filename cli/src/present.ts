@@ -3,7 +3,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto";
-import type { Execution, FileInfo, LogEntry } from "@rgrid/proto";
+import type { Execution, ExecutionOverrides, FileInfo, LogEntry } from "@rgrid/proto";
 import { STATUS_CHOICES } from "./status-names";
 import type { StatusChoice } from "./status-names";
 
@@ -113,6 +113,23 @@ export function executionView(execution: Execution) {
     sandbox_warnings: [...execution.sandboxWarnings],
     cancel_requested_at: isoTime(execution.cancelRequestedAt),
     not_before: isoTime(execution.notBefore),
+    overrides: overridesView(execution.overrides),
+  };
+}
+
+/** A retry's changes with their values, as the server recorded them; null for none. */
+function overridesView(overrides: ExecutionOverrides | undefined) {
+  if (overrides === undefined) {
+    return null;
+  }
+  const { args, timeout, runtime, script } = overrides;
+  const file = (info: FileInfo | undefined) => (info === undefined ? null : fileView(info));
+  return {
+    env: overrides.env.map((change) => ({ key: change.key, before: change.before ?? null, after: change.after ?? null })),
+    args: args ? { before: [...args.before], after: [...args.after] } : null,
+    timeout_seconds: timeout ? { before: timeout.before, after: timeout.after } : null,
+    runtime: runtime ? { before: runtime.before, after: runtime.after } : null,
+    script: script ? { before: file(script.before), after: file(script.after) } : null,
   };
 }
 

@@ -9,6 +9,7 @@ import { readConfigFile, resolveConnection } from "./config";
 import type { CliEnvironment, Connection } from "./config";
 import type { Clock, Output, ServerContext } from "./context";
 import { ExitCode, UsageError } from "./errors";
+import type { OverrideFlags } from "./commands/retry";
 import { load } from "./lazy";
 import { STATUS_CHOICES } from "./status-names";
 import { parseSince } from "./since";
@@ -188,9 +189,14 @@ function buildProgram(
     .command("status")
     .description("show an execution's status, times, outcome and retry lineage")
     .argument("<id>", "execution id (exec_...)")
+    .option("--show-values", "print the values of the environment variables a retry changed, not only their names")
     .option("--json", "print the execution as JSON")
-    .action(async (executionId: string, flags: { json?: boolean }) => {
-      finish(await load.statusCommand().statusCommand({ executionId, json: flags.json === true }, await openServer()));
+    .action(async (executionId: string, flags: { showValues?: boolean; json?: boolean }) => {
+      finish(
+        await load
+          .statusCommand()
+          .statusCommand({ executionId, showValues: flags.showValues === true, json: flags.json === true }, await openServer()),
+      );
     });
 
   program
@@ -246,15 +252,27 @@ function buildProgram(
           "ISO 8601 such as 2025-03-01T14:30 (local) or 2025-03-01T14:30:00Z; at most 7 days ahead",
       ).argParser(startTimeOption((value) => parseStartTime(value, deps.clock.now()))),
     )
+    .option("--env <KEY=VALUE>", "change: set this environment variable in the retry (repeatable)", keyValue("--env"), {})
+    .option("--unset-env <KEY>", "change: remove this environment variable in the retry (repeatable)", collect, [])
+    .option("--args [args...]", "change: run the retry with these args instead (none: with no args); put it last")
+    .option("--timeout <seconds>", "change: stop the retry after this many seconds", positiveInteger)
+    .option("--runtime <runtime>", "change: run the retry on this runtime, such as python:3.12")
+    .option("--script <file>", "change: run this new version of the script (uploaded; the inputs are still copied server-side)")
+    .option("--show-values", "print the values of changed environment variables, not only their names")
     .option("--json", "print the new execution (with --batch: every item) as JSON")
-    .addHelpText("after", "\nA delayed retry (--in, --at) stays queued until its time; 'rgrid cancel <id>' cancels it meanwhile.")
+    .addHelpText(
+      "after",
+      "\nA delayed retry (--in, --at) stays queued until its time; 'rgrid cancel <id>' cancels it meanwhile." +
+        "\nThe retry records what --env, --unset-env, --args, --timeout, --runtime and --script change; 'rgrid status' shows it.",
+    )
     .action(
       async (
         executionId: string | undefined,
-        flags: { force?: boolean; batch?: string; failedOnly?: boolean; in?: number; at?: Date; reason?: string; json?: boolean },
+        flags: RetryFlags,
       ) => {
         const json = flags.json === true;
         const startAfter = flags.in !== undefined ? { delayMs: flags.in } : flags.at !== undefined ? { at: flags.at } : undefined;
+        const overrides = overrideFlagsOf(flags);
         if (flags.batch === undefined) {
           if (executionId === undefined) {
             throw new UsageError("name the execution to retry (rgrid retry <id>), or a batch with --batch <batch_id>");
@@ -263,9 +281,19 @@ function buildProgram(
             throw new UsageError("--failed-only chooses among a batch's executions; use it with --batch <batch_id>");
           }
           finish(
-            await load
-              .retryCommand()
-              .retryCommand({ executionId, force: flags.force === true, reason: flags.reason, json, startAfter }, await openServer()),
+            await load.retryCommand().retryCommand(
+              {
+                executionId,
+                force: flags.force === true,
+                reason: flags.reason,
+                json,
+                startAfter,
+                overrides,
+                showValues: flags.showValues === true,
+                cwd: deps.cwd,
+              },
+              await openServer(),
+            ),
           );
           return;
         }
@@ -277,6 +305,9 @@ function buildProgram(
         }
         if (startAfter !== undefined) {
           throw new UsageError("--in and --at delay the retry of one execution; a batch retry starts at once");
+        }
+        if (overrides !== undefined) {
+          throw new UsageError("--env, --unset-env, --args, --timeout, --runtime and --script change the retry of one execution, not of a batch");
         }
         finish(
           await load
@@ -377,6 +408,49 @@ function writeLines(write: (line: string) => void, text: string): void {
   for (const line of text.replace(/\n$/, "").split("\n")) {
     write(line);
   }
+}
+
+interface RetryFlags {
+  force?: boolean;
+  batch?: string;
+  failedOnly?: boolean;
+  in?: number;
+  at?: Date;
+  reason?: string;
+  env: Record<string, string>;
+  unsetEnv: string[];
+  /** true when --args was given with no values: run with none. */
+  args?: string[] | true;
+  timeout?: number;
+  runtime?: string;
+  script?: string;
+  showValues?: boolean;
+  json?: boolean;
+}
+
+/** The retry's changes, or undefined when it asks for exactly what the original did. */
+function overrideFlagsOf(flags: RetryFlags): OverrideFlags | undefined {
+  const overrides: OverrideFlags = {
+    setEnv: flags.env,
+    unsetEnv: flags.unsetEnv,
+    args: flags.args === true ? [] : flags.args,
+    timeoutSeconds: flags.timeout,
+    runtime: flags.runtime,
+    script: flags.script,
+  };
+  const clash = overrides.unsetEnv.find((key) => Object.hasOwn(overrides.setEnv, key));
+  if (clash !== undefined) {
+    throw new UsageError(`--env and --unset-env both name ${clash}; give one of them`);
+  }
+  const changesSomething =
+    Object.keys(overrides.setEnv).length > 0 ||
+    overrides.unsetEnv.length > 0 ||
+    [overrides.args, overrides.timeoutSeconds, overrides.runtime, overrides.script].some((value) => value !== undefined);
+  return changesSomething ? overrides : undefined;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function keyValue(flag: string): (value: string, previous: Record<string, string>) => Record<string, string> {

@@ -55,6 +55,16 @@ export interface ExecutionSettings {
 
 /** Checks the script exists and has a name and runtime a runner can use, and digests it. */
 export async function prepareScript(scriptArg: string, runtime: string | undefined, cwd: string): Promise<PreparedScript> {
+  const file = await prepareScriptFile(scriptArg, cwd);
+  const chosen = runtime ?? RUNTIME_BY_EXTENSION.get(extname(file.name).toLowerCase());
+  if (chosen === undefined) {
+    throw new UsageError(`cannot tell the runtime of ${scriptArg} from its extension. Pass --runtime (for example --runtime python)`);
+  }
+  return { file, runtime: chosen };
+}
+
+/** Checks the script exists and has a name a runner can use, and digests it. */
+export async function prepareScriptFile(scriptArg: string, cwd: string): Promise<LocalFile> {
   const localPath = resolve(cwd, scriptArg);
   await requireFile(localPath, scriptArg);
   const name = basename(localPath);
@@ -62,11 +72,7 @@ export async function prepareScript(scriptArg: string, runtime: string | undefin
   if (nameProblem !== undefined) {
     throw new UsageError(`the script's name ${name} ${nameProblem}`);
   }
-  const chosen = runtime ?? RUNTIME_BY_EXTENSION.get(extname(name).toLowerCase());
-  if (chosen === undefined) {
-    throw new UsageError(`cannot tell the runtime of ${scriptArg} from its extension. Pass --runtime (for example --runtime python)`);
-  }
-  return { file: { name, localPath, digest: await digestFile(localPath) }, runtime: chosen };
+  return { name, localPath, digest: await digestFile(localPath) };
 }
 
 /**
@@ -161,7 +167,7 @@ async function requireFile(path: string, asGiven: string): Promise<void> {
   throw new UsageError(`script ${asGiven} not found (it must be an existing file)`);
 }
 
-function fileInfo(file: LocalFile): FileInfo {
+export function fileInfo(file: LocalFile): FileInfo {
   return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.digest.sizeBytes), sha256: file.digest.sha256 });
 }
 

@@ -120,7 +120,7 @@ describe("rgrid status", () => {
         "started_at", "finished_at", "exit_code", "error_message", "runner_id", "retry_of", "root_id", "attempt",
         "retry_kind", "retried_as", "outputs", "network", "max_retries", "retry_on_exit_codes", "batch_id",
         "batch_parallelism", "failure_kind", "auto_retry_number", "retry_reason", "sandbox_warnings",
-        "cancel_requested_at", "not_before",
+        "cancel_requested_at", "not_before", "overrides",
       ].sort(),
     );
     expect(view).toMatchObject({

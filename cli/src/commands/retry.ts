@@ -1,15 +1,27 @@
 import { create } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
+import { uploadFile } from "@rgrid/common/transfer";
 import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
-import type { ExecutionStatus, RetryExecutionRequest, RetryExecutionResponse } from "@rgrid/proto";
+import type {
+  Execution,
+  ExecutionStatus,
+  RetryExecutionRequest,
+  RetryExecutionResponse,
+  RetryOverridesSchema,
+} from "@rgrid/proto";
 import { aboutExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
+import { overridesSummary } from "../overrides-view";
 import { executionView, queuedUntilLine, shorten, statusName } from "../present";
 import { toJson } from "../json";
+import { fileInfo, prepareScriptFile } from "../submit";
+import type { LocalFile } from "../submit";
+import { createUploadProgress } from "../upload-progress";
 
 export interface RetryOptions {
   executionId: string;
@@ -19,6 +31,23 @@ export interface RetryOptions {
   json: boolean;
   /** A delayed retry: made now, queued until then (`--in` as a delay, `--at` as a time). */
   startAfter?: { delayMs: number } | { at: Date };
+  /** What the retry changes (`--env`, `--unset-env`, `--args`, `--timeout`, `--runtime`, `--script`). */
+  overrides?: OverrideFlags;
+  /** Print the values of changed env variables, not only their names. */
+  showValues?: boolean;
+  /** Where `--script` is read relative to. */
+  cwd: string;
+}
+
+export interface OverrideFlags {
+  setEnv: Record<string, string>;
+  unsetEnv: string[];
+  /** Replaces the args; an empty list runs the script with none. */
+  args?: string[];
+  timeoutSeconds?: number;
+  runtime?: string;
+  /** A new version of the script, a local file. */
+  script?: string;
 }
 
 /** `rgrid retry <id> [--force]`: the server decides; this presents its answer. */
@@ -26,6 +55,7 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
   const { client, resend, output } = context;
   // One id for this invocation: a re-send after a lost connection must not create a second retry.
   const requestId = randomToken(16);
+  const script = options.overrides?.script === undefined ? undefined : await prepareScriptFile(options.overrides.script, options.cwd);
   let response: RetryExecutionResponse;
   try {
     response = await aboutExecution(
@@ -37,6 +67,7 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
           requestId,
           reason: options.reason ?? "",
           queuedUntil: queuedUntilOf(options.startAfter),
+          overrides: options.overrides && overridesOf(options.overrides, script),
         }),
       ),
     );
@@ -50,9 +81,12 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
     throw error;
   }
 
-  const retry = response.execution;
+  let retry = response.execution;
   if (!retry) {
     throw new Error("the server's answer to the retry carried no execution");
+  }
+  if (response.scriptUpload !== undefined && script !== undefined) {
+    retry = await uploadNewScript(context, retry, script, response);
   }
   if (options.json) {
     output.stdout(toJson(executionView(retry)));
@@ -64,6 +98,10 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
     output.stdout(`Original error: ${shorten(response.original.errorMessage)}`);
   }
   output.stdout(`Status: ${statusName(retry.status)}`);
+  const changes = overridesSummary(retry.overrides, options.showValues === true);
+  if (changes !== undefined) {
+    output.stdout(`Overrides: ${changes}`);
+  }
   // From the answer, not the flag: a re-sent request gets the first request's time.
   const queuedUntil = queuedUntilLine(retry, context.clock.now());
   if (queuedUntil !== undefined) {
@@ -73,6 +111,38 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
   output.stdout(`Check status: rgrid status ${retry.id}`);
   output.stdout(`View logs: rgrid logs ${retry.id}`);
   return ExitCode.success;
+}
+
+function overridesOf(flags: OverrideFlags, script: LocalFile | undefined): MessageInitShape<typeof RetryOverridesSchema> {
+  return {
+    setEnv: flags.setEnv,
+    unsetEnv: flags.unsetEnv,
+    args: flags.args === undefined ? undefined : { values: flags.args },
+    timeoutSeconds: flags.timeoutSeconds,
+    runtime: flags.runtime,
+    script: script === undefined ? undefined : fileInfo(script),
+  };
+}
+
+/** The retry waits for its new script: upload it through the grant, then confirm, as `rgrid run` does. */
+async function uploadNewScript(
+  context: ServerContext,
+  retry: Execution,
+  script: LocalFile,
+  response: RetryExecutionResponse,
+): Promise<Execution> {
+  const grant = response.scriptUpload;
+  if (grant === undefined) {
+    return retry;
+  }
+  const progress = createUploadProgress(script.digest.sizeBytes, context.output.status);
+  try {
+    await uploadFile(grant, script.localPath, script.digest.sizeBytes, progress.sent);
+  } finally {
+    progress.end();
+  }
+  const confirmed = await context.resend(() => context.client.confirmUploads({ executionId: retry.id }));
+  return confirmed.execution ?? retry;
 }
 
 /**

@@ -14,9 +14,12 @@ import {
   statusName,
 } from "../present";
 import { toJson } from "../json";
+import { overridesSummary } from "../overrides-view";
 
 export interface StatusOptions {
   executionId: string;
+  /** Print the values of the env variables a retry changed (they may be secrets). */
+  showValues?: boolean;
   json: boolean;
 }
 
@@ -28,7 +31,7 @@ export async function statusCommand(options: StatusOptions, context: ServerConte
   if (options.json) {
     output.stdout(toJson(executionView(execution)));
   } else {
-    for (const line of statusLines(execution, clock.now())) {
+    for (const line of statusLines(execution, clock.now(), options.showValues === true)) {
       output.stdout(line);
     }
   }
@@ -39,7 +42,7 @@ export async function statusCommand(options: StatusOptions, context: ServerConte
  * The readable report: identity, state, what it runs, times, outcome, then lineage; absent facts
  * are left out.
  */
-export function statusLines(execution: Execution, now: Date): string[] {
+export function statusLines(execution: Execution, now: Date, showValues = false): string[] {
   const lines = [`Execution: ${execution.id}`, `Status: ${statusName(execution.status)}`];
   const add = (label: string, value: string | undefined): void => {
     if (value !== undefined && value !== "") {
@@ -80,6 +83,7 @@ export function statusLines(execution: Execution, now: Date): string[] {
     lines.push(autoRetryLine(execution));
   }
   add("Retry of", execution.retryOf);
+  add("Overrides", overridesSummary(execution.overrides, showValues));
   // An original is its own root; repeating its id says nothing.
   add("Root", execution.rootId === execution.id ? undefined : execution.rootId);
   add("Retried as", execution.retriedAs.join(", "));

@@ -145,15 +145,28 @@ function protoViolation(validator: Validator, schema: DescMessage, message: Mess
 /**
  * A message-level rule (one that compares fields) has no field of its own; by this project's
  * convention its id starts with the field it is about ("target_execution_id.not_the_source"),
- * so that the refusal names that field like any other.
+ * so that the refusal names that field like any other. For a rule of a nested message, that
+ * field is appended to the path of the message ("overrides.unset_env").
  */
 function withNamedField(schema: DescMessage, violation: Violation): Violation {
-  if (violation.field.length > 0) {
+  const ruledMessage = violation.field.length === 0 ? schema : messageLevelRuleTarget(violation);
+  if (ruledMessage === undefined) {
     return violation;
   }
   const fieldName = violation.ruleId.split(".")[0];
-  const field = schema.fields.find((candidate) => candidate.name === fieldName);
-  return field === undefined ? violation : new Violation(violation.message, violation.ruleId, [field], violation.rule, false);
+  const field = ruledMessage.fields.find((candidate) => candidate.name === fieldName);
+  return field === undefined
+    ? violation
+    : new Violation(violation.message, violation.ruleId, [...violation.field, field], violation.rule, false);
+}
+
+/**
+ * The nested message a message-level rule was broken in; undefined for a field's own rule. A
+ * message's CEL rule is the only kind that protovalidate reports with no rule path.
+ */
+function messageLevelRuleTarget(violation: Violation): DescMessage | undefined {
+  const last = violation.field.at(-1);
+  return violation.rule.length === 0 && last?.kind === "field" && last.fieldKind === "message" ? last.message : undefined;
 }
 
 function codeViolation(schema: DescMessage, message: Message, rules: readonly CodeRule[] | undefined): Violation | undefined {

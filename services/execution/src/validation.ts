@@ -18,15 +18,20 @@ export interface ExecutionLimits {
 }
 
 export function executionCodeRules(limits: ExecutionLimits): CodeRule[] {
+  const timeoutProblem = (timeoutSeconds: number, field: string): FieldProblem | undefined =>
+    timeoutSeconds > limits.maxTimeoutSeconds
+      ? { field, rule: "rgrid.max_timeout", problem: `must be from 0 (the default) to ${limits.maxTimeoutSeconds}` }
+      : undefined;
   return [
     codeRule(CreateExecutionRequestSchema, (request) => fileNamesProblem(namedFiles(request))),
     codeRule(CreateExecutionRequestSchema, (request) => nestedNameProblem(namedFiles(request))),
-    codeRule(CreateExecutionRequestSchema, (request) =>
-      request.timeoutSeconds > limits.maxTimeoutSeconds
-        ? { field: "timeout_seconds", rule: "rgrid.max_timeout", problem: `must be from 0 (the default) to ${limits.maxTimeoutSeconds}` }
-        : undefined,
-    ),
+    codeRule(CreateExecutionRequestSchema, (request) => timeoutProblem(request.timeoutSeconds, "timeout_seconds")),
     codeRule(RetryExecutionRequestSchema, queuedUntilProblem),
+    codeRule(RetryExecutionRequestSchema, (request) => {
+      const script = request.overrides?.script;
+      return script === undefined ? undefined : fileNamesProblem([{ name: script.name, field: "overrides.script.name" }]);
+    }),
+    codeRule(RetryExecutionRequestSchema, (request) => timeoutProblem(request.overrides?.timeoutSeconds ?? 0, "overrides.timeout_seconds")),
     codeRule(CreateOutputUploadsRequestSchema, (request) => fileNamesProblem(outputFiles(request.outputs))),
     codeRule(CompleteExecutionRequestSchema, (request) => fileNamesProblem(outputFiles(request.outputs))),
   ];

@@ -29,6 +29,8 @@ const SET_AFRESH_BY_A_RETRY: ReadonlyArray<keyof Execution> = [
   "requestId",
   "autoRetryNumber",
   "retryReason",
+  // What this retry itself changed; what earlier retries changed is carried in the fields.
+  "overrides",
   ...(Object.keys(notYetRun()) as Array<keyof Execution>),
 ];
 
@@ -94,6 +96,7 @@ describe("a retry's record", () => {
       requestId: made.requestId,
       autoRetryNumber: 0,
       retryReason: "",
+      overrides: null,
     });
   });
 
@@ -182,6 +185,7 @@ test("the wire message shows every field of an execution that has them all", () 
     retriedBy: "key_1",
     autoRetryNumber: 1,
     retryReason: "exit code 75",
+    overrides: { env: [{ key: "MODE", before: "test", after: "debug" }] },
   };
   const message = executionMessage(record, ["exec_3"]);
   const unset = ExecutionMessageSchema.fields.filter((field) => !isFieldSet(message, field)).map((field) => field.name);

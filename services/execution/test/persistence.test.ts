@@ -53,6 +53,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
         "Migration20261127000000_runners_for_real",
         "Migration20261130000000_console",
         "Migration20261130120000_audit",
+        "Migration20261130140000_overrides",
       ]);
       expect(await empty.migrate()).toEqual([]);
       expect(await empty.fork().count(Execution, {})).toBe(0);

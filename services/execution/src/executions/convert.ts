@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   ExecutionSchema,
@@ -9,7 +10,7 @@ import {
   LogEntrySchema,
   RetryKind,
 } from "@rgrid/proto";
-import type { Execution as ExecutionMessage, FileInfo, LogEntry } from "@rgrid/proto";
+import type { Execution as ExecutionMessage, ExecutionOverridesSchema, FileInfo, LogEntry } from "@rgrid/proto";
 import type {
   Execution,
   ExecutionState,
@@ -18,6 +19,7 @@ import type {
   LogStreamName,
   RetryKindName,
   StoredFile,
+  StoredOverrides,
 } from "../db/entities";
 
 // Between the stored records and the wire messages, in one place.
@@ -115,7 +117,18 @@ export function executionMessage(execution: ExecutionOnTheWire, retriedAs: reado
     sandboxWarnings: execution.sandboxWarnings,
     cancelRequestedAt: execution.cancelRequestedAt ? timestampFromDate(execution.cancelRequestedAt) : undefined,
     notBefore: execution.notBefore ? timestampFromDate(execution.notBefore) : undefined,
+    overrides: execution.overrides === null ? undefined : overridesMessage(execution.overrides),
   });
+}
+
+function overridesMessage(overrides: StoredOverrides): MessageInitShape<typeof ExecutionOverridesSchema> {
+  return {
+    env: (overrides.env ?? []).map((change) => ({ key: change.key, before: change.before ?? undefined, after: change.after ?? undefined })),
+    args: overrides.args,
+    timeout: overrides.timeout,
+    runtime: overrides.runtime,
+    script: overrides.script && { before: fileMessage(overrides.script.before), after: fileMessage(overrides.script.after) },
+  };
 }
 
 export function logEntryMessage(line: LogLine): LogEntry {

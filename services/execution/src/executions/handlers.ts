@@ -64,6 +64,15 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     return { scriptUpload: grants[0], inputUploads: grants.slice(1) };
   }
 
+  /** A retry waiting for its new script version: the grant to upload it (its inputs were copied). */
+  async function scriptUploadFor(retry: Execution): Promise<TransferGrant | undefined> {
+    if (retry.status !== "uploading") {
+      return undefined;
+    }
+    const [grant] = await storage.uploadGrants(retry.id, [scriptObject(retry.scriptName, retry.scriptSha256)]);
+    return grant;
+  }
+
   return {
     async createExecution(request, ctx) {
       const caller = callerOf(ctx);
@@ -146,6 +155,8 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
       return {
         execution: executionMessage(result.execution, retriedAsIds),
         original: executionMessage(result.original),
+        // A re-send gets a fresh grant for as long as the script is awaited.
+        scriptUpload: await scriptUploadFor(result.execution),
       };
     },
 

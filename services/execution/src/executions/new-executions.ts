@@ -2,6 +2,7 @@ import type { CreateExecutionRequest, FileInfo } from "@rgrid/proto";
 import { notYetRun } from "../db/entities";
 import type { Execution, RetryKindName } from "../db/entities";
 import { storedFile } from "./convert";
+import type { AppliedOverrides } from "./overrides";
 
 // The record of every new execution is made here: an original from its CreateExecution request,
 // a retry (manual, forced, automatic or batch: all go through retry.ts) from its original. Each
@@ -84,6 +85,7 @@ export function originalRecord(request: CreateExecutionRequest, made: NewOrigina
     requestId: request.requestId === "" ? null : request.requestId,
     autoRetryNumber: 0,
     retryReason: "",
+    overrides: null,
   };
   return { ...requested, ...notYetRun(), ...lineage };
 }
@@ -109,17 +111,20 @@ export interface NewRetry {
   automatic?: AutomaticRetry;
   /** A delayed retry's time, asked for by its owner; an automatic one waits out its backoff instead. */
   notBefore?: Date;
+  /** What the retry asks for differently from its original (`rgrid retry --env …`). */
+  overrides?: AppliedOverrides;
 }
 
 /**
- * The record of a retry of `original` (docs/architecture.md, "The retry rules"): queued, with
- * everything its owner asked for copied from the original, and the next place in its lineage.
+ * The record of a retry of `original` (docs/architecture.md, "The retry rules"): queued (or
+ * uploading, while its new script version is on its way), with everything its owner asked for
+ * copied from the original but what its overrides change, and the next place in its lineage.
  * The original itself is never changed.
  */
 export function retryRecordOf(original: Execution, retry: NewRetry): Execution {
   const lineage: Lineage = {
     id: retry.id,
-    status: "queued",
+    status: retry.overrides?.newScript === true ? "uploading" : "queued",
     createdAt: retry.createdAt,
     retryOf: original.id,
     rootId: original.rootId,
@@ -129,8 +134,15 @@ export function retryRecordOf(original: Execution, retry: NewRetry): Execution {
     requestId: retry.requestId,
     autoRetryNumber: retry.automatic?.number ?? 0,
     retryReason: retry.automatic?.reason ?? "",
+    overrides: retry.overrides?.record ?? null,
   };
-  return { ...carriedOver(original), ...notYetRun(), notBefore: retry.automatic?.notBefore ?? retry.notBefore ?? null, ...lineage };
+  return {
+    ...carriedOver(original),
+    ...retry.overrides?.changed,
+    ...notYetRun(),
+    notBefore: retry.automatic?.notBefore ?? retry.notBefore ?? null,
+    ...lineage,
+  };
 }
 
 /** Copied, not shared: the two records are stored, and may be changed, apart. */

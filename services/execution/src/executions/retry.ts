@@ -2,7 +2,7 @@ import { LockMode } from "@mikro-orm/core";
 import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
-import type { ObjectInfo } from "@rgrid/proto";
+import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
@@ -20,6 +20,8 @@ import type { StorageGateway } from "../storage";
 import { statusToWire } from "./convert";
 import { retryRecordOf } from "./new-executions";
 import type { AutomaticRetry, NewRetry } from "./new-executions";
+import { applyOverrides } from "./overrides";
+import type { AppliedOverrides } from "./overrides";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -53,6 +55,8 @@ export interface RetryRequest {
   batch?: boolean;
   /** A delayed retry (`rgrid retry --in`): made now, but not claimed before this time. */
   notBefore?: Date;
+  /** What the retry asks for differently (`rgrid retry --env …`); recorded with it. */
+  overrides?: RetryOverrides;
 }
 
 export interface RetryResult {
@@ -127,12 +131,13 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   if (!request.force) {
     requireTerminal(original);
   }
+  const overrides = applyOverrides(original, request.overrides);
 
   const newId = newExecutionId();
-  const copied = await copyObjects(deps, original, newId);
+  const copied = await copyObjects(deps, original, newId, overrides);
   try {
-    requireSameSizes(original, copied);
-    const inserted = await insertRetry(deps, caller, { ...request, onlyIfNotYetRetried }, original, newId);
+    requireSameSizes(original, copied, overrides);
+    const inserted = await insertRetry(deps, caller, { ...request, onlyIfNotYetRetried }, original, newId, overrides);
     // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
     deps.metrics.retryCreated(retryMetricKindOf(request));
     deps.notifier.notify();
@@ -172,13 +177,14 @@ function requireTerminal(original: Execution): void {
   }
 }
 
-async function copyObjects(deps: RetryDeps, original: Execution, newId: string): Promise<ObjectInfo[]> {
+async function copyObjects(deps: RetryDeps, original: Execution, newId: string, overrides: AppliedOverrides): Promise<ObjectInfo[]> {
   try {
     return await deps.storage.copyInputs(
       original.id,
       newId,
       original.inputs.map((input) => input.name),
-      original.scriptName,
+      // A new script version is uploaded by the caller instead.
+      overrides.newScript ? "" : original.scriptName,
     );
   } catch (error) {
     // Storage undoes a copy it reports as failed, but a lost answer (connection dropped after
@@ -198,10 +204,11 @@ async function copyObjects(deps: RetryDeps, original: Execution, newId: string):
   }
 }
 
-/** A retry never runs with inputs that differ from the original's. */
-function requireSameSizes(original: Execution, copied: readonly ObjectInfo[]): void {
+/** A retry never runs with inputs (or, unless replaced, a script) that differ from the original's. */
+function requireSameSizes(original: Execution, copied: readonly ObjectInfo[], overrides: AppliedOverrides): void {
+  const script = { name: original.scriptName, sizeBytes: original.scriptSizeBytes, sha256: original.scriptSha256 };
   const expected: Array<{ kind: ObjectKind; file: StoredFile }> = [
-    { kind: ObjectKind.SCRIPT, file: { name: original.scriptName, sizeBytes: original.scriptSizeBytes, sha256: original.scriptSha256 } },
+    ...(overrides.newScript ? [] : [{ kind: ObjectKind.SCRIPT, file: script }]),
     ...original.inputs.map((file) => ({ kind: ObjectKind.INPUT, file })),
   ];
   for (const { kind, file } of expected) {
@@ -229,6 +236,7 @@ async function insertRetry(
   request: RetryRequest,
   original: Execution,
   newId: string,
+  overrides: AppliedOverrides,
 ): Promise<{ retry: Execution; original: Execution }> {
   return deps.db.fork().transactional(async (tx) => {
     // Re-checked atomically with the insert. PostgreSQL holds the row (so retries of one
@@ -261,6 +269,7 @@ async function insertRetry(
         requestId: request.requestId,
         automatic: request.automatic,
         notBefore: request.notBefore,
+        overrides,
       }),
     );
     // In this transaction, so the retry and its audit entry are committed together; a replay

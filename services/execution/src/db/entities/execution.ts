@@ -27,6 +27,16 @@ export interface StoredFile {
   sha256: string;
 }
 
+/** What a retry changed from the execution it retried, each part with its value before and after. */
+export interface StoredOverrides {
+  /** Sorted by key; a null before: added; a null after: removed. */
+  env?: Array<{ key: string; before: string | null; after: string | null }>;
+  args?: { before: string[]; after: string[] };
+  timeout?: { before: number; after: number };
+  runtime?: { before: string; after: string };
+  script?: { before: StoredFile; after: StoredFile };
+}
+
 /** The record of one execution, including its retry lineage (docs/architecture.md, "Executions"). */
 export class Execution {
   id!: string;
@@ -87,6 +97,8 @@ export class Execution {
    * never be: the lease sweep looks only at these to make the retries still missing.
    */
   autoRetryPending!: boolean;
+  /** A retry's changes to what the execution it retried asked for; null when it changed nothing. */
+  overrides!: StoredOverrides | null;
 }
 
 type RunState =
@@ -167,6 +179,7 @@ export const ExecutionSchema = new EntitySchema<Execution>({
     logBytes: { type: new BigIntType("number") },
     logsTruncated: { type: "boolean" },
     autoRetryPending: { type: "boolean" },
+    overrides: { type: "json", nullable: true },
   },
 });
 

@@ -3,6 +3,7 @@ import { Migration20250601000000_initial } from "./Migration20250601000000_initi
 import { Migration20261127000000_runners_for_real } from "./Migration20261127000000_runners_for_real";
 import { Migration20261130000000_console } from "./Migration20261130000000_console";
 import { Migration20261130120000_audit } from "./Migration20261130120000_audit";
+import { Migration20261130140000_overrides } from "./Migration20261130140000_overrides";
 
 /** Every migration, in order; listed explicitly so compiled code needs no file globbing. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: "Migration20261127000000_runners_for_real", class: Migration20261127000000_runners_for_real },
   { name: "Migration20261130000000_console", class: Migration20261130000000_console },
   { name: "Migration20261130120000_audit", class: Migration20261130120000_audit },
+  { name: "Migration20261130140000_overrides", class: Migration20261130140000_overrides },
 ];
