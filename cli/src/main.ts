@@ -1,5 +1,6 @@
 // The entry point: the only place that reads process.env and calls process.exit.
 import { homedir } from "node:os";
+import { createInterface } from "node:readline/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { readCliEnvironment } from "./config";
 import type { CliEnvironment } from "./config";
@@ -32,7 +33,18 @@ async function main(): Promise<number> {
     cwd: process.cwd(),
     createTransport: (connection) => load.transport().createServerTransport(connection),
     pollIntervalMs: POLL_INTERVAL_MS,
+    confirm: process.stdin.isTTY === true && process.stderr.isTTY === true ? askOnTerminal : undefined,
   });
+}
+
+/** A yes/no question on the terminal: only "y" or "yes" is a yes. */
+async function askOnTerminal(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(question)).trim());
+  } finally {
+    terminal.close();
+  }
 }
 
 // `rgrid list | head` closes our stdout early: that is the reader's choice, not an error.

@@ -15,6 +15,7 @@ import { STATUS_CHOICES } from "./status-names";
 import { parseSince } from "./since";
 import { AUDIT_ACTION_CHOICES } from "./audit-action-names";
 import { StartTimeError, parseDelay, parseStartTime } from "./start-times";
+import { ASK_ABOVE, CONDITIONS_HELP } from "./retry-where-terms";
 
 export interface CliDeps {
   environment: CliEnvironment;
@@ -24,8 +25,10 @@ export interface CliDeps {
   cwd: string;
   /** How to reach the server once its address and key are known. */
   createTransport: (connection: Connection) => Transport;
-  /** Pause between status polls of `run --wait` (batches, automatic retries) and `cancel`. */
+  /** Pause between status polls of `run --wait` (batches, automatic retries), `cancel` and `retry --where`. */
   pollIntervalMs: number;
+  /** Asks the person at the terminal a yes/no question; absent when stdin is not a terminal. */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 /** The server's limits, checked here too so a bad flag is a usage error before anything is sent. */
@@ -239,6 +242,15 @@ function buildProgram(
     .option("--force", "retry even when the execution has not finished (it keeps running)")
     .option("--batch <batch_id>", "retry the finished executions of a batch instead of one execution", batchIdOption)
     .option("--failed-only", "with --batch, retry only the failed and timed-out executions")
+    .option(
+      "--where <conditions>",
+      "retry, on the server, the latest attempt of every lineage of yours whose latest attempt meets all these " +
+        "conditions (repeatable): " + CONDITIONS_HELP,
+      collect,
+      [],
+    )
+    .option("--dry-run", "with --where, only show how many match and the first of them")
+    .option("--yes", `with --where, retry more than ${ASK_ABOVE} without asking`)
     .option("--reason <text>", REASON_HELP, reasonOption)
     .addOption(
       new Option("--in <delay>", "make the retry now but queue it for this long first: 30s, 10m, 2h, 1d, 1h30m (at most 7d)")
@@ -273,9 +285,42 @@ function buildProgram(
         const json = flags.json === true;
         const startAfter = flags.in !== undefined ? { delayMs: flags.in } : flags.at !== undefined ? { at: flags.at } : undefined;
         const overrides = overrideFlagsOf(flags);
+        if (flags.where.length > 0) {
+          if (executionId !== undefined || flags.batch !== undefined) {
+            throw new UsageError("--where chooses the executions to retry; give no execution id or --batch with it");
+          }
+          if (flags.force === true || startAfter !== undefined || overrides !== undefined) {
+            throw new UsageError("--force, --in, --at and the changes (--env, --script, …) apply to the retry of one execution, not to --where");
+          }
+          const conditions = load.retryConditions();
+          let where;
+          try {
+            where = conditions.parseConditions(flags.where, deps.clock.now());
+          } catch (error) {
+            throw error instanceof conditions.ConditionError ? new UsageError(`--where: ${error.message}`) : error;
+          }
+          finish(
+            await load.retryWhereCommand().retryWhereCommand(
+              {
+                where,
+                dryRun: flags.dryRun === true,
+                yes: flags.yes === true,
+                reason: flags.reason,
+                json,
+                confirm: deps.confirm,
+                pollIntervalMs: deps.pollIntervalMs,
+              },
+              await openServer(),
+            ),
+          );
+          return;
+        }
+        if (flags.dryRun === true || flags.yes === true) {
+          throw new UsageError("--dry-run and --yes go with --where");
+        }
         if (flags.batch === undefined) {
           if (executionId === undefined) {
-            throw new UsageError("name the execution to retry (rgrid retry <id>), or a batch with --batch <batch_id>");
+            throw new UsageError("name the execution to retry (rgrid retry <id>), a batch with --batch <batch_id>, or conditions with --where");
           }
           if (flags.failedOnly === true) {
             throw new UsageError("--failed-only chooses among a batch's executions; use it with --batch <batch_id>");
@@ -411,6 +456,9 @@ function writeLines(write: (line: string) => void, text: string): void {
 }
 
 interface RetryFlags {
+  where: string[];
+  dryRun?: boolean;
+  yes?: boolean;
   force?: boolean;
   batch?: string;
   failedOnly?: boolean;

@@ -24,6 +24,8 @@ export const TYPED_RPCS: readonly RpcName[] = [
   "createSession",
   "diffExecutions",
   "listAuditEntries",
+  "retryWhere",
+  "getRetryOperation",
 ];
 
 /**
@@ -52,6 +54,8 @@ export const PROCEDURES: Record<UnaryRpcName, string> = {
   deleteSession: "rgrid.v1.ExecutionService/DeleteSession",
   diffExecutions: "rgrid.v1.ExecutionService/DiffExecutions",
   listAuditEntries: "rgrid.v1.ExecutionService/ListAuditEntries",
+  retryWhere: "rgrid.v1.ExecutionService/RetryWhere",
+  getRetryOperation: "rgrid.v1.ExecutionService/GetRetryOperation",
 };
 
 export interface RawCase {
@@ -154,6 +158,22 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
         json("action fraction", { action: 1.5 }),
         json("pageSize type", { pageSize: "ten" }),
       ];
+    case "retryWhere":
+      return [
+        json("where type", { where: "cause=script", requestId: "r1" }),
+        json("statuses unknown name", { where: { statuses: ["EXECUTION_STATUS_EXPLODED"] }, requestId: "r1" }),
+        json("causes fraction", { where: { causes: [1.5] }, requestId: "r1" }),
+        json("exitCodes type", { where: { exitCodes: "3" }, requestId: "r1" }),
+        json("finishedAfter not a time", { where: { finishedAfter: "yesterday" }, requestId: "r1" }),
+        json("dryRun type", { where: {}, dryRun: "yes" }),
+        json("atMost fraction", { where: {}, requestId: "r1", atMost: 1.5 }),
+      ];
+    case "getRetryOperation":
+      return [
+        json("operationId type", { operationId: 5 }),
+        json("operationId list", { operationId: ["op_" + "0".repeat(32)] }),
+        json("pageSize type", { operationId: "op_" + "0".repeat(32), pageSize: "ten" }),
+      ];
     case "diffExecutions":
       return [
         json("executionA type", { executionA: 5, executionB: ownId }),
@@ -223,6 +243,19 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
         proto("execution_id not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId))),
         proto("page_token not UTF-8", lengthDelimited(5, invalidUtf8(random, "eyJjIjoxfQ"))),
         proto("since as varint", varintField(2, 7)),
+        truncated,
+      ];
+    case "retryWhere":
+      return [
+        proto("error_contains not UTF-8", lengthDelimited(1, lengthDelimited(4, invalidUtf8(random, "reset")))),
+        proto("request_id not UTF-8", [...lengthDelimited(1, []), ...lengthDelimited(3, invalidUtf8(random, "req-1"))]),
+        proto("where as varint", varintField(1, 7)),
+        truncated,
+      ];
+    case "getRetryOperation":
+      return [
+        proto("operation_id not UTF-8", lengthDelimited(1, invalidUtf8(random, "op_" + "0".repeat(32)))),
+        proto("operation_id as varint", varintField(1, 7)),
         truncated,
       ];
     case "diffExecutions":

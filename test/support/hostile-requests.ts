@@ -335,8 +335,69 @@ function retryExecutionCase(random: SeededRandom, targets: FuzzTargets, over: bo
       const value = random.pick([{ seconds: seconds + 700_000n }, { seconds: 0n }, { seconds: -62_135_596_800n }, { seconds: 253_402_300_799n }]);
       return { kind: "not_before", expected: invalid, request: { executionId: targets.ownId, requestId, force, queuedUntil: { case: "notBefore", value } } };
     },
+    // Overrides the rules refuse, on the caller's own execution: refused before anything is copied.
+    () => ({ kind: "overrides", expected: invalid, request: { executionId: targets.ownId, requestId, force: true, overrides: malformedOverrides(random) } }),
   ]);
   return hostileCase("retryExecution", broken());
+}
+
+/** Overrides that break one rule each: names, values, limits, the script's name and digest. */
+function malformedOverrides(random: SeededRandom): Payload<"retryExecution">["request"]["overrides"] {
+  const sha256 = hex(random, 64);
+  return random.pick<() => Payload<"retryExecution">["request"]["overrides"]>([
+    () => ({ setEnv: { [random.pick(["1BAD", "A-B", "", "A B", "Ä"])]: "x" } }),
+    () => ({ setEnv: { GOOD: `a\u0000b` } }),
+    () => ({ unsetEnv: [random.pick(["1BAD", "", "A=B"])] }),
+    () => ({ unsetEnv: ["SAME", "SAME"] }),
+    () => ({ setEnv: { BOTH: "x" }, unsetEnv: ["BOTH"] }),
+    () => ({ args: { values: [`a\u0000b`] } }),
+    () => ({ args: { values: Array.from({ length: 1001 }, () => "a") } }),
+    () => ({ timeoutSeconds: random.pick([-1, -2_147_483_648, 2_147_483_647]) }),
+    () => ({ runtime: random.pick(["", "python 3", "../python", "py:", ":3"]) }),
+    () => ({ script: { name: random.pick(["../evil.py", "/abs.py", "", "a/../b.py", "a\\b.py"]), sizeBytes: 10n, sha256 } }),
+    () => ({ script: { name: "fixed.py", sizeBytes: 10n, sha256: random.pick(["", "zz", sha256.toUpperCase()]) } }),
+    () => ({ script: { name: "fixed.py", sizeBytes: random.pick([-1n, 2n ** 53n]), sha256 } }),
+  ])();
+}
+
+// ---- RetryWhere: every case breaks the filter, the request id, the reason or the bound, so none
+// is ever carried out ----
+
+function retryWhereCase(random: SeededRandom, over: boolean): HostileCase {
+  const requestId = `fuzz-${hex(random, 16)}`;
+  if (over) {
+    return hostileCase("retryWhere", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { where: { errorContains: oversize(random) }, requestId } });
+  }
+  const broken = random.pick<() => Payload<"retryWhere">>([
+    () => ({ kind: "where missing", expected: invalid, request: { requestId } }),
+    () => ({ kind: "status", expected: invalid, request: { where: { statuses: [random.pick([0, 1, 2, 3, 8, 99, -1])] }, requestId } }),
+    () => ({ kind: "status twice", expected: invalid, request: { where: { statuses: [5, 5] }, requestId } }),
+    () => ({ kind: "cause", expected: invalid, request: { where: { causes: [random.pick([0, 5, 99, -1])] }, requestId } }),
+    () => ({ kind: "exit code", expected: invalid, request: { where: { exitCodes: [random.pick([-1, 256, 2_147_483_647])] }, requestId } }),
+    () => ({ kind: "error_contains", expected: invalid, request: { where: { errorContains: random.pick(["a\nb", "x".repeat(501)]) }, requestId } }),
+    () => ({ kind: "script_name", expected: invalid, request: { where: { scriptName: `a\u0001.py` }, requestId } }),
+    () => ({ kind: "batch_id", expected: invalid, request: { where: { batchId: nonEmpty(() => malformedBatchId(random)) }, requestId } }),
+    () => ({ kind: "request_id", expected: invalid, request: { where: {}, requestId: malformedRequestId(random) } }),
+    () => ({ kind: "reason", expected: invalid, request: { where: {}, requestId, reason: malformedReason(random) } }),
+    () => ({ kind: "at_most", expected: invalid, request: { where: {}, requestId, atMost: random.pick([-1, 10_001, 2_147_483_647]) } }),
+  ]);
+  return hostileCase("retryWhere", broken());
+}
+
+// ---- GetRetryOperation: a malformed or unknown operation id, or a malformed page ----
+
+function getRetryOperationCase(random: SeededRandom, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("getRetryOperation", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { operationId: oversize(random) } });
+  }
+  const operationId = `op_${hex(random, 32)}`;
+  const broken = random.pick<() => Payload<"getRetryOperation">>([
+    () => ({ kind: "operation_id", expected: invalid, request: { operationId: random.pick(["", "op_", `op_${hex(random, 31)}`, `OP_${hex(random, 32)}`, `exec_${hex(random, 32)}`]) } }),
+    () => ({ kind: "unknown operation", expected: notFound, request: { operationId } }),
+    () => ({ kind: "page_size", expected: invalid, request: { operationId, pageSize: random.pick([-1, 1001, 2_147_483_647]) } }),
+    () => ({ kind: "page_token", expected: invalid, request: { operationId, pageToken: random.pick(["x".repeat(65), `\u0000`]) } }),
+  ]);
+  return hostileCase("getRetryOperation", broken());
 }
 
 function getLogsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
@@ -466,6 +527,10 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
       return cancelExecutionCase(random, targets, over);
     case "retryBatch":
       return retryBatchCase(random, over);
+    case "retryWhere":
+      return retryWhereCase(random, over);
+    case "getRetryOperation":
+      return getRetryOperationCase(random, over);
     case "getBatch":
       return getBatchCase(random, over);
     case "createSession":

@@ -4,10 +4,8 @@ import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
-import { uploadFile } from "@rgrid/common/transfer";
 import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
 import type {
-  Execution,
   ExecutionStatus,
   RetryExecutionRequest,
   RetryExecutionResponse,
@@ -19,9 +17,8 @@ import { ExitCode } from "../errors";
 import { overridesSummary } from "../overrides-view";
 import { executionView, queuedUntilLine, shorten, statusName } from "../present";
 import { toJson } from "../json";
-import { fileInfo, prepareScriptFile } from "../submit";
+import { load } from "../lazy";
 import type { LocalFile } from "../submit";
-import { createUploadProgress } from "../upload-progress";
 
 export interface RetryOptions {
   executionId: string;
@@ -55,7 +52,8 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
   const { client, resend, output } = context;
   // One id for this invocation: a re-send after a lost connection must not create a second retry.
   const requestId = randomToken(16);
-  const script = options.overrides?.script === undefined ? undefined : await prepareScriptFile(options.overrides.script, options.cwd);
+  const script =
+    options.overrides?.script === undefined ? undefined : await load.scriptUpload().prepareScriptFile(options.overrides.script, options.cwd);
   let response: RetryExecutionResponse;
   try {
     response = await aboutExecution(
@@ -86,7 +84,7 @@ export async function retryCommand(options: RetryOptions, context: ServerContext
     throw new Error("the server's answer to the retry carried no execution");
   }
   if (response.scriptUpload !== undefined && script !== undefined) {
-    retry = await uploadNewScript(context, retry, script, response);
+    retry = await load.scriptUpload().uploadNewScript(context, retry, script, response.scriptUpload);
   }
   if (options.json) {
     output.stdout(toJson(executionView(retry)));
@@ -120,29 +118,8 @@ function overridesOf(flags: OverrideFlags, script: LocalFile | undefined): Messa
     args: flags.args === undefined ? undefined : { values: flags.args },
     timeoutSeconds: flags.timeoutSeconds,
     runtime: flags.runtime,
-    script: script === undefined ? undefined : fileInfo(script),
+    script: script === undefined ? undefined : load.scriptUpload().fileInfo(script),
   };
-}
-
-/** The retry waits for its new script: upload it through the grant, then confirm, as `rgrid run` does. */
-async function uploadNewScript(
-  context: ServerContext,
-  retry: Execution,
-  script: LocalFile,
-  response: RetryExecutionResponse,
-): Promise<Execution> {
-  const grant = response.scriptUpload;
-  if (grant === undefined) {
-    return retry;
-  }
-  const progress = createUploadProgress(script.digest.sizeBytes, context.output.status);
-  try {
-    await uploadFile(grant, script.localPath, script.digest.sizeBytes, progress.sent);
-  } finally {
-    progress.end();
-  }
-  const confirmed = await context.resend(() => context.client.confirmUploads({ executionId: retry.id }));
-  return confirmed.execution ?? retry;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface ExecutionConfig {
   consoleDir?: string;
   /** How long a console sign-in lasts. */
   sessionTtlSeconds: number;
+  /** Retries a bulk retry (`rgrid retry --where`) starts per second, on each replica. */
+  bulkRetriesPerSecond: number;
   logFormat: LogFormat;
   /** When set, GET /metrics requires it as a bearer token; this port is public, see docs/operations.md. */
   metricsToken?: string;
@@ -54,6 +56,8 @@ export const RUNNER_DEFAULTS = {
   retryBackoffBaseMillis: 5_000,
   maxLogBytes: 10 * 1024 * 1024,
 } as const;
+
+export const DEFAULT_BULK_RETRIES_PER_SECOND = 20;
 
 /** Only the database: what the admin commands need. */
 export function loadDatabaseConfig(env: Env, cwd: string): { database: DatabaseTarget; databaseLabel: string } {
@@ -101,6 +105,7 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     consoleEnabled: reader.oneOf("RGRID_CONSOLE", ["on", "off"], "on") === "on",
     consoleDir: optionalPath(reader.optionalString("RGRID_CONSOLE_DIR"), cwd),
     sessionTtlSeconds: reader.integer("RGRID_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60, 90 * ONE_DAY_SECONDS),
+    bulkRetriesPerSecond: reader.integer("RGRID_BULK_RETRIES_PER_SECOND", DEFAULT_BULK_RETRIES_PER_SECOND, 1, 10_000),
     logFormat: readLogFormat(reader),
     metricsToken: readMetricsToken(reader),
   };

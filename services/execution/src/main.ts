@@ -61,6 +61,7 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
     retryBackoffBaseMillis: config.retryBackoffBaseMillis,
     maxLogBytes: config.maxLogBytes,
     sessionTtlSeconds: config.sessionTtlSeconds,
+    bulkRetriesPerSecond: config.bulkRetriesPerSecond,
     corsOrigins: config.corsOrigins,
     consoleFiles: config.consoleEnabled ? consoleFilesFor(config, logger) : undefined,
     metrics: { registry: createMetricsRegistry(), token: config.metricsToken },

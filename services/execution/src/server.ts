@@ -2,12 +2,14 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Registry, createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
 import type { ConnectServer, Logger, MetricsOptions, RpcLines } from "@rgrid/common";
 import { authenticate } from "./auth";
-import { RUNNER_DEFAULTS } from "./config";
+import { DEFAULT_BULK_RETRIES_PER_SECOND, RUNNER_DEFAULTS } from "./config";
 import { createConsoleHandler } from "./console";
 import type { ConsoleFile } from "./console";
 import type { Database } from "./db/orm";
 import { mapKnownErrors } from "./errors";
 import { createAutoRetry } from "./executions/auto-retry";
+import { createBulkRetries } from "./executions/bulk-retry";
+import type { BulkRetries } from "./executions/bulk-retry";
 import { ExecutionActivity } from "./executions/execution-activity";
 import { createLeaseSweeper } from "./executions/leases";
 import type { LeaseSweeper } from "./executions/leases";
@@ -50,6 +52,8 @@ export interface ExecutionServerDeps {
   consoleFiles?: ReadonlyMap<string, ConsoleFile>;
   /** GET /metrics and the registry the service's metrics go to; without it they go nowhere. */
   metrics?: MetricsOptions;
+  /** Retries a bulk retry (RetryWhere) starts per second; 20 unless configured. */
+  bulkRetriesPerSecond?: number;
 }
 
 export interface ExecutionService {
@@ -58,6 +62,8 @@ export interface ExecutionService {
   interceptors: Interceptor[];
   /** Gives up the executions of silent runners; started and stopped by whoever serves. */
   leases: LeaseSweeper;
+  /** Works through bulk retries, and carries on those whose worker stopped; stopped before the database closes. */
+  bulkRetries: Pick<BulkRetries, "start" | "stop">;
   /**
    * Ends the calls that would otherwise wait out the shutdown grace: waiting claims answer
    * "nothing to do" and log streams end (their clients reconnect elsewhere or after restart).
@@ -76,12 +82,20 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
   // A registry nobody reads when none is given: recording costs little, and no code path differs.
   const metrics = createExecutionMetrics({ registry: deps.metrics?.registry ?? new Registry(), db: deps.db, logger: deps.logger });
+  const retryExecution = createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger, metrics });
   const autoRetry = createAutoRetry({
     db: deps.db,
-    retryExecution: createRetryExecution({ db: deps.db, storage, notifier, clock, logger: deps.logger, metrics }),
+    retryExecution,
     clock,
     logger: deps.logger,
     backoffBaseMillis: deps.retryBackoffBaseMillis ?? RUNNER_DEFAULTS.retryBackoffBaseMillis,
+  });
+  const bulkRetries = createBulkRetries({
+    db: deps.db,
+    retryExecution,
+    clock,
+    logger: deps.logger.child("bulk-retry"),
+    retriesPerSecond: deps.bulkRetriesPerSecond ?? DEFAULT_BULK_RETRIES_PER_SECOND,
   });
   return {
     routes: createRoutes({
@@ -99,6 +113,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       stopping: stopping.signal,
       sessionTtlSeconds: deps.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS,
       metrics,
+      bulkRetries,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),
@@ -117,6 +132,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       // Sweeping as often as runners heartbeat finds a lost runner soon after its lease ends.
       sweepIntervalMillis: heartbeatIntervalMillis,
     }),
+    bulkRetries,
     endLongCalls: () => stopping.abort(),
   };
 }
@@ -142,12 +158,14 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
     async listen(port, host) {
       const running = await server.listen(port, host);
       service.leases.start();
+      service.bulkRetries.start();
       return {
         url: running.url,
         port: running.port,
         async close(graceMillis) {
           service.endLongCalls();
           await service.leases.stop();
+          await service.bulkRetries.stop();
           await running.close(graceMillis);
         },
       };

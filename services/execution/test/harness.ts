@@ -79,6 +79,7 @@ export async function startHarnessOn(
     service,
     close: async () => {
       await service.leases.stop();
+      await service.bulkRetries.stop();
       await db.close();
       await database.drop();
     },

@@ -88,7 +88,7 @@ const STORAGE_BACKEND_VARIABLES = [
 ];
 
 /** Settings of execution-service a local user may want to try, e.g. a page of their own calling the API. */
-const EXECUTION_VARIABLES = ["RGRID_CORS_ORIGINS", "RGRID_CONSOLE", "RGRID_SESSION_TTL_SECONDS"];
+const EXECUTION_VARIABLES = ["RGRID_CORS_ORIGINS", "RGRID_CONSOLE", "RGRID_SESSION_TTL_SECONDS", "RGRID_BULK_RETRIES_PER_SECOND"];
 
 function passThrough(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
   const picked: Record<string, string> = {};

@@ -1,15 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { mapWithLimit } from "@rgrid/common";
 import { BatchRetryItemSchema, ErrorInfo_Reason, RetryBatchResponseSchema } from "@rgrid/proto";
-import type { Execution as ExecutionMessage, RetryBatchResponse } from "@rgrid/proto";
+import type { RetryBatchResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { EXECUTION_FIELDS, Execution, isTerminal } from "../db/entities";
+import { Execution, isTerminal } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
-import { executionMessage } from "./convert";
 import { batchItemRequestId } from "./request-ids";
 import type { RetryExecution } from "./retry";
+import { SUMMARY_FIELDS, summaryMessage } from "./summary";
+import type { ExecutionSummary } from "./summary";
 
 export interface BatchRetryDeps {
   db: Database;
@@ -28,17 +29,8 @@ export interface BatchRetryRequest {
   reason?: string;
 }
 
-// A batch holds up to thousands of executions, each with up to megabytes of args, env, file
-// lists and metadata: members are read without them. The answer carries what identifies each
-// item and its outcome, and GetExecution has the rest.
-const LEFT_OUT_OF_MEMBERS = ["args", "env", "inputs", "metadata", "outputs", "sandboxWarnings"] as const;
-type LeftOut = (typeof LEFT_OUT_OF_MEMBERS)[number];
-const MEMBER_FIELDS = EXECUTION_FIELDS.filter(
-  (field): field is Exclude<keyof Execution, LeftOut> => !(LEFT_OUT_OF_MEMBERS as readonly string[]).includes(field),
-);
-
 /** A member of a batch as RetryBatch reads it. */
-export type BatchMember = Omit<Execution, LeftOut>;
+export type BatchMember = ExecutionSummary;
 
 /** One candidate of the batch: retried as `retry`, or left alone for the reason in `skipped`. */
 export interface BatchRetryOutcome {
@@ -74,7 +66,7 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
     const members: BatchMember[] = await deps.db.fork().find(
       Execution,
       { accountId: caller.accountId, batchId: request.batchId },
-      { fields: [...MEMBER_FIELDS], orderBy: [{ createdAt: "asc" }, { id: "asc" }], limit: maxExecutions + 1 },
+      { fields: [...SUMMARY_FIELDS], orderBy: [{ createdAt: "asc" }, { id: "asc" }], limit: maxExecutions + 1 },
     );
     if (members.length === 0) {
       throw new NotFoundError(`batch ${request.batchId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, batchId: request.batchId });
@@ -149,24 +141,13 @@ function skipReason(status: ExecutionState, failedOnly: boolean): string | undef
   return undefined;
 }
 
-const ITEM_ERROR_MESSAGE_CHARS = 300;
-
-function itemMessage(execution: BatchMember): ExecutionMessage {
-  const leftOut: Pick<Execution, LeftOut> = { args: [], env: {}, inputs: [], metadata: {}, outputs: [], sandboxWarnings: [] };
-  const message = executionMessage({ ...execution, ...leftOut });
-  if (message.errorMessage.length > ITEM_ERROR_MESSAGE_CHARS) {
-    message.errorMessage = message.errorMessage.slice(0, ITEM_ERROR_MESSAGE_CHARS - 1) + "…";
-  }
-  return message;
-}
-
 export function batchRetryResponse(outcomes: readonly BatchRetryOutcome[]): RetryBatchResponse {
   const retriedCount = outcomes.filter((outcome) => outcome.retry !== undefined).length;
   return create(RetryBatchResponseSchema, {
     items: outcomes.map((outcome) =>
       create(BatchRetryItemSchema, {
-        original: itemMessage(outcome.original),
-        retry: outcome.retry && itemMessage(outcome.retry),
+        original: summaryMessage(outcome.original),
+        retry: outcome.retry && summaryMessage(outcome.retry),
         skipped: outcome.skipped,
       }),
     ),

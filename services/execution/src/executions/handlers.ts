@@ -15,6 +15,7 @@ import { executionObjects, inputObject, outputObject, scriptObject } from "../st
 import type { StorageGateway } from "../storage";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
 import { batchSummary } from "./batch-summary";
+import type { BulkRetries } from "./bulk-retry";
 import { createCancelExecution } from "./cancel";
 import { diffExecutions } from "./diff";
 import { executionMessage, fileMessage, logEntryMessage } from "./convert";
@@ -38,6 +39,8 @@ export interface ExecutionHandlerDeps {
   logger: Logger;
   /** Aborted when the service shuts down: log streams then end, and their clients reconnect. */
   stopping?: AbortSignal;
+  /** Bulk retries by cause (RetryWhere), whose workers outlive the call. */
+  bulkRetries: BulkRetries;
   metrics: Pick<ExecutionMetrics, "retryCreated">;
 }
 
@@ -205,6 +208,14 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
     async retryBatch(request, ctx) {
       return batchRetryResponse(await retryBatch(callerOf(ctx), { ...request, requestId: request.requestId || serverRequestId() }));
+    },
+
+    async retryWhere(request, ctx) {
+      return deps.bulkRetries.retryWhere(callerOf(ctx), { ...request, requestId: request.requestId || serverRequestId() });
+    },
+
+    async getRetryOperation(request, ctx) {
+      return deps.bulkRetries.getOperation(callerOf(ctx), request);
     },
 
     async getBatch(request, ctx) {

@@ -18,6 +18,16 @@ export function batchItemRequestId(batchRequestId: string, originalId: string): 
 }
 
 /**
+ * The request_id of one item's retry in a bulk retry (RetryWhere): the operation always names the
+ * same retry of an execution, so a worker that carries on after another replays, never repeats.
+ * The separator keeps it apart from every batch item id (request ids cannot hold control
+ * characters).
+ */
+export function bulkItemRequestId(operationId: string, originalId: string): string {
+  return "batch:" + createHash("sha256").update(`bulk\u0000${operationId}\u0000${originalId}`).digest("hex");
+}
+
+/**
  * For a retry request that came without a request_id (it is optional in the protos): unique, so
  * the call works, but a re-sent call makes another retry — which is why clients should send one.
  */

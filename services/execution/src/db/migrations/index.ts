@@ -4,6 +4,7 @@ import { Migration20261127000000_runners_for_real } from "./Migration20261127000
 import { Migration20261130000000_console } from "./Migration20261130000000_console";
 import { Migration20261130120000_audit } from "./Migration20261130120000_audit";
 import { Migration20261130140000_overrides } from "./Migration20261130140000_overrides";
+import { Migration20261130160000_retry_operations } from "./Migration20261130160000_retry_operations";
 
 /** Every migration, in order; listed explicitly so compiled code needs no file globbing. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: "Migration20261130000000_console", class: Migration20261130000000_console },
   { name: "Migration20261130120000_audit", class: Migration20261130120000_audit },
   { name: "Migration20261130140000_overrides", class: Migration20261130140000_overrides },
+  { name: "Migration20261130160000_retry_operations", class: Migration20261130160000_retry_operations },
 ];
