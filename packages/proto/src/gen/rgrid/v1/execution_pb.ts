@@ -2856,7 +2856,8 @@ export enum AuditAction {
   AUTOMATIC_RETRY = 3,
 
   /**
-   * One retry made by RetryBatch: one entry per execution it retried.
+   * One retry made by RetryBatch or by a bulk retry (RetryWhere): one entry per execution it
+   * retried, with the request_id of the call that asked for them.
    *
    * @generated from enum value: AUDIT_ACTION_BATCH_RETRY = 4;
    */
