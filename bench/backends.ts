@@ -30,15 +30,11 @@ const POSTGRES_SERVER_URL = process.env["RGRID_BENCH_POSTGRES_URL"] || "postgres
  * benchmark then says so and skips that part instead of failing.
  */
 async function productionBackend(): Promise<Backend | { unavailable: string }> {
-  const databaseName = `rgrid_bench_${randomBytes(6).toString("hex")}`;
-  try {
-    await onPostgresServer(`CREATE DATABASE ${databaseName}`);
-  } catch (error) {
-    return { unavailable: `PostgreSQL at ${redacted(POSTGRES_SERVER_URL)} is not reachable (${(error as Error).message})` };
+  const database = await scratchPostgres();
+  if ("unavailable" in database) {
+    return database;
   }
-  const databaseUrl = new URL(POSTGRES_SERVER_URL);
-  databaseUrl.pathname = `/${databaseName}`;
-  const dropDatabase = () => onPostgresServer(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  const dropDatabase = database.drop;
   let s3: S3rverFixture;
   try {
     s3 = await startS3rver();
@@ -50,7 +46,7 @@ async function productionBackend(): Promise<Backend | { unavailable: string }> {
     kind: "production",
     label: "PostgreSQL + S3 (s3rver)",
     gridOptions: {
-      databaseUrl: databaseUrl.toString(),
+      databaseUrl: database.url,
       storageEnv: {
         RGRID_STORAGE_BACKEND: "s3",
         RGRID_S3_ENDPOINT: s3.endpoint,
@@ -63,6 +59,33 @@ async function productionBackend(): Promise<Backend | { unavailable: string }> {
       await s3.stop();
       await dropDatabase();
     },
+  };
+}
+
+/** A scratch PostgreSQL database of its own: for measuring the database part alone. */
+async function scratchPostgres(): Promise<{ url: string; drop(): Promise<void> } | { unavailable: string }> {
+  const databaseName = `rgrid_bench_${randomBytes(6).toString("hex")}`;
+  try {
+    await onPostgresServer(`CREATE DATABASE ${databaseName}`);
+  } catch (error) {
+    return { unavailable: `PostgreSQL at ${redacted(POSTGRES_SERVER_URL)} is not reachable (${(error as Error).message})` };
+  }
+  const url = new URL(POSTGRES_SERVER_URL);
+  url.pathname = `/${databaseName}`;
+  return { url: url.toString(), drop: () => onPostgresServer(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`) };
+}
+
+/** PostgreSQL with the local-file store, so that a figure shows the database's part, not S3's. */
+export async function postgresFilesBackend(): Promise<Backend | { unavailable: string }> {
+  const database = await scratchPostgres();
+  if ("unavailable" in database) {
+    return database;
+  }
+  return {
+    kind: "production",
+    label: "PostgreSQL + local files",
+    gridOptions: { databaseUrl: database.url },
+    close: () => database.drop(),
   };
 }
 

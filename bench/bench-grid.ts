@@ -1,7 +1,8 @@
 // The real grid — storage-service, execution-service and runners as separate processes on free
 // loopback ports — with a client for it, for the benchmarks.
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -13,6 +14,7 @@ import type { LocalGrid } from "@rgrid/local";
 import { ExecutionService } from "@rgrid/proto";
 import type { Backend } from "./backends";
 import { embeddedBackend } from "./backends";
+import { runCommand } from "./command";
 import { peakRssMiB } from "./stats";
 
 /** The built `rgrid` CLI. */
@@ -23,6 +25,8 @@ export type ExecutionClient = Client<typeof ExecutionService>;
 export interface BenchGrid {
   grid: LocalGrid;
   dataDir: string;
+  /** The grid's database: its SQLite file's URL, or the PostgreSQL URL it was given. */
+  databaseUrl: string;
   client: ExecutionClient;
   /** Environment for the built CLI pointing at this grid. */
   cliEnv: NodeJS.ProcessEnv;
@@ -84,6 +88,7 @@ export async function startBenchGrid(options: { runners: number; backend?: Backe
   return {
     grid,
     dataDir,
+    databaseUrl: backend.gridOptions.databaseUrl ?? `sqlite:${join(dataDir, "rgrid.db")}`,
     client,
     cliEnv: {
       PATH: process.env.PATH,
@@ -105,4 +110,25 @@ export async function startBenchGrid(options: { runners: number; backend?: Backe
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A failed execution with a script and three 1 MiB inputs, made with the CLI: what the retry benchmarks retry. */
+export async function failedOriginalWithThreeInputs(dataDir: string, cliEnv: NodeJS.ProcessEnv): Promise<string> {
+  const workDir = join(dataDir, "bench-inputs");
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+  await writeFile(join(workDir, "fail.py"), "import sys\nprint('failing on purpose', file=sys.stderr)\nsys.exit(1)\n");
+  const names = ["a.bin", "b.bin", "c.bin"];
+  for (const name of names) {
+    await writeFile(join(workDir, name), randomBytes(1024 * 1024));
+  }
+  const run = await runCommand(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--remote-only", "--json"], {
+    cwd: workDir,
+    env: cliEnv,
+  });
+  const id = /exec_[0-9a-f]{32}/.exec(run.stdout)?.[0];
+  if (!id) {
+    throw new Error(`could not create the original execution: ${run.stdout} ${run.stderr}`);
+  }
+  return id;
 }

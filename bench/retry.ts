@@ -4,13 +4,11 @@
 // the production backends (PostgreSQL, S3 via s3rver; skipped when PostgreSQL is unreachable).
 //
 //   node bench/dist/retry.js [embedded|production]     (both when not told)
-import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { randomUUID } from "node:crypto";
 import { ExecutionStatus } from "@rgrid/proto";
 import { onChosenBackends } from "./backends";
 import type { Backend } from "./backends";
-import { CLI, startBenchGrid } from "./bench-grid";
+import { CLI, failedOriginalWithThreeInputs, startBenchGrid } from "./bench-grid";
 import type { ExecutionClient } from "./bench-grid";
 import { runCommand } from "./command";
 import { runBenchmark } from "./entry";
@@ -87,26 +85,6 @@ async function benchmarkRetries(backend: Backend): Promise<void> {
   } finally {
     await bench.stop();
   }
-}
-
-async function failedOriginalWithThreeInputs(dataDir: string, cliEnv: NodeJS.ProcessEnv): Promise<string> {
-  const workDir = join(dataDir, "bench-inputs");
-  await rm(workDir, { recursive: true, force: true });
-  await mkdir(workDir, { recursive: true });
-  await writeFile(join(workDir, "fail.py"), "import sys\nprint('failing on purpose', file=sys.stderr)\nsys.exit(1)\n");
-  const names = ["a.bin", "b.bin", "c.bin"];
-  for (const name of names) {
-    await writeFile(join(workDir, name), randomBytes(1024 * 1024));
-  }
-  const run = await runCommand(process.execPath, [CLI, "run", "fail.py", ...names, "--wait", "--remote-only", "--json"], {
-    cwd: workDir,
-    env: cliEnv,
-  });
-  const id = /exec_[0-9a-f]{32}/.exec(run.stdout)?.[0];
-  if (!id) {
-    throw new Error(`could not create the original execution: ${run.stdout} ${run.stderr}`);
-  }
-  return id;
 }
 
 async function measureThroughput(client: ExecutionClient, originalId: string, retries: number): Promise<number> {

@@ -1,0 +1,405 @@
+// `npm run bench:floor`: RetryExecution against the floor the fixed architecture allows, measured
+// side by side in one run, so that a noisy shared machine moves both alike. The floor of a retry
+// is two RPC hops (client → execution-service → storage-service, each its own process, with
+// rgrid's real request and response sizes: floor-hop.ts), plus the same database statements on
+// the raw driver (better-sqlite3, or `pg` on PostgreSQL), plus the bare file copies (hard links,
+// as the local-file store makes them). Three rounds, interleaved; medians; each figure with its
+// ratio to its floor.
+//
+//   node bench/dist/floor.js [sqlite|postgresql]     (both when not told; PostgreSQL when reachable)
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { link, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { createInternalClient, newExecutionId } from "@rgrid/common";
+import { openDatabase } from "@rgrid/execution";
+import {
+  CopyInputsRequestSchema,
+  CopyInputsResponseSchema,
+  ExecutionService,
+  RetryExecutionResponseSchema,
+  StorageService,
+} from "@rgrid/proto";
+import type { Backend } from "./backends";
+import { embeddedBackend, postgresFilesBackend } from "./backends";
+import { CLI, failedOriginalWithThreeInputs, startBenchGrid } from "./bench-grid";
+import type { BenchGrid } from "./bench-grid";
+import { runCommand } from "./command";
+import { runBenchmark } from "./entry";
+import { ms, percentile } from "./stats";
+
+const ROUNDS = 3;
+const SEQUENTIAL = 200;
+const CONCURRENT = 800;
+const CONCURRENCY = 16;
+const CLI_RUNS = 10;
+const HOP = resolve(__dirname, "floor-hop.js");
+
+/** One round's figures; the table shows the median of each over the rounds. */
+interface Round {
+  retryP50: number;
+  hopsP50: number;
+  dbP50: number;
+  copyP50: number;
+  retryCpu: number;
+  hopsCpu: number;
+  dbCpu: number;
+  copyCpu: number;
+  retryThroughput: number;
+  hopsThroughput: number;
+  dbThroughput: number;
+}
+
+interface RawDatabase {
+  /** One retry's statements, as RetryExecution issues them, on the raw driver. */
+  retryOnce(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function floorOn(backend: Backend): Promise<void> {
+  const bench = await startBenchGrid({ runners: 1, backend });
+  const work = await mkdtemp(join(tmpdir(), "rgrid-floor-"));
+  const hops: ChildProcess[] = [];
+  let raw: RawDatabase | undefined;
+  try {
+    const originalId = await failedOriginalWithThreeInputs(bench.dataDir, bench.cliEnv);
+    await bench.stopRunners();
+    const retry = () => bench.client.retryExecution({ executionId: originalId, requestId: randomUUID() });
+
+    // The floor hops carry rgrid's own messages: a real answer, a real CopyInputs request and answer.
+    const sample = await retry();
+    const storage = createInternalClient(StorageService, bench.grid.storageUrl, bench.grid.internalToken);
+    const copyRequest = create(CopyInputsRequestSchema, {
+      sourceExecutionId: originalId,
+      targetExecutionId: newExecutionId(),
+      names: sample.execution!.inputs.map((input) => input.name),
+      scriptName: sample.execution!.script!.name,
+    });
+    const copyResponse = await storage.copyInputs(copyRequest);
+    await storage.deleteExecutionObjects({ executionId: copyRequest.targetExecutionId });
+    await writeFile(join(work, "retry-response.bin"), toBinary(RetryExecutionResponseSchema, sample));
+    await writeFile(join(work, "copy-request.bin"), toBinary(CopyInputsRequestSchema, copyRequest));
+    await writeFile(join(work, "copy-response.bin"), toBinary(CopyInputsResponseSchema, copyResponse));
+    const back = await startHop(hops, ["back", join(work, "copy-response.bin")]);
+    const front = await startHop(hops, ["front", join(work, "retry-response.bin"), back.url, join(work, "copy-request.bin")]);
+    const hopClient = createClient(ExecutionService, createConnectTransport({ baseUrl: front.url, httpVersion: "2", useBinaryFormat: true }));
+    const hopCall = () => hopClient.retryExecution({ executionId: originalId, requestId: randomUUID() });
+
+    raw = backend.kind === "embedded" ? await rawSqlite(bench, originalId, work) : await rawPostgres(bench, originalId);
+    const copies = await linkFloor(work);
+
+    for (let i = 0; i < 50; i++) {
+      await retry();
+      await hopCall();
+      await raw.retryOnce();
+      await copies();
+    }
+    const servicePids = ["execution", "storage"].map((name) => bench.grid.processes.find((service) => service.name === name)?.pid as number);
+    const hopPids = hops.map((hop) => hop.pid as number);
+    const rounds: Round[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const retryRun = await sequential(retry, servicePids);
+      const hopsRun = await sequential(hopCall, hopPids);
+      const dbRun = await sequential(() => raw!.retryOnce(), [], true);
+      const copyRun = await sequential(copies, [], true);
+      rounds.push({
+        retryP50: retryRun.p50,
+        hopsP50: hopsRun.p50,
+        dbP50: dbRun.p50,
+        copyP50: copyRun.p50,
+        retryCpu: retryRun.cpuPerCall,
+        hopsCpu: hopsRun.cpuPerCall,
+        dbCpu: dbRun.cpuPerCall,
+        copyCpu: copyRun.cpuPerCall,
+        retryThroughput: await throughput(retry),
+        hopsThroughput: await throughput(hopCall),
+        dbThroughput: await throughput(() => raw!.retryOnce()),
+      });
+    }
+    const median = (pick: (round: Round) => number) => percentile(rounds.map(pick), 50);
+    const floorP50 = median((r) => r.hopsP50) + median((r) => r.dbP50) + median((r) => r.copyP50);
+    const floorCpu = median((r) => r.hopsCpu) + median((r) => r.dbCpu) + median((r) => r.copyCpu);
+    const throughputFloor = Math.min(median((r) => r.hopsThroughput), median((r) => r.dbThroughput));
+    const label = backend.kind === "embedded" ? "SQLite + local files" : "PostgreSQL + local files";
+    process.stdout.write(`\nRetryExecution at its floor, ${label} (3 inputs of 1 MiB; medians of ${ROUNDS} interleaved rounds)\n\n`);
+    const rows: Array<[string, string, string, string, string]> = [
+      ["measure", "rgrid", "floor", "ratio", "target"],
+      [
+        "RetryExecution p50, c=1",
+        ms(median((r) => r.retryP50)),
+        `${ms(floorP50)} (hops ${ms(median((r) => r.hopsP50))} + db ${ms(median((r) => r.dbP50))} + copies ${ms(median((r) => r.copyP50))})`,
+        ratio(median((r) => r.retryP50), floorP50),
+        backend.kind === "embedded" ? "≤ 1.40×" : "",
+      ],
+      [
+        "server CPU per retry",
+        ms(median((r) => r.retryCpu)),
+        `${ms(floorCpu)} (hops ${ms(median((r) => r.hopsCpu))} + db ${ms(median((r) => r.dbCpu))} + copies ${ms(median((r) => r.copyCpu))})`,
+        ratio(median((r) => r.retryCpu), floorCpu),
+        backend.kind === "embedded" ? "≤ 1.60×" : "",
+      ],
+      [
+        `throughput, c=${CONCURRENCY}`,
+        `${median((r) => r.retryThroughput).toFixed(0)}/s`,
+        `${throughputFloor.toFixed(0)}/s (hops ${median((r) => r.hopsThroughput).toFixed(0)}/s, db ${median((r) => r.dbThroughput).toFixed(0)}/s)`,
+        ratio(median((r) => r.retryThroughput), throughputFloor),
+        backend.kind === "embedded" ? "≥ 0.70×" : "≥ 0.60×",
+      ],
+    ];
+    if (backend.kind === "embedded") {
+      const cli = await cliAgainstImportFloor(bench, originalId);
+      rows.push(["`rgrid retry` wall, median", ms(cli.retry), `${ms(cli.floor)} (node loading connect, connect-node, protobuf, commander)`, ratio(cli.retry, cli.floor), "≤ 1.30×"]);
+    }
+    printRows(rows);
+  } finally {
+    await raw?.close();
+    for (const hop of hops) hop.kill("SIGTERM");
+    await bench.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Latency of `call` one at a time, and the CPU the given processes (or this one) spent per call. */
+async function sequential(call: () => Promise<unknown>, pids: number[], inProcess = false): Promise<{ p50: number; cpuPerCall: number }> {
+  const cpuBefore = inProcess ? cpuOfThisProcess() : cpuOf(pids);
+  const latencies: number[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const started = performance.now();
+    await call();
+    latencies.push(performance.now() - started);
+  }
+  const cpuAfter = inProcess ? cpuOfThisProcess() : cpuOf(pids);
+  return { p50: percentile(latencies, 50), cpuPerCall: (cpuAfter - cpuBefore) / SEQUENTIAL };
+}
+
+async function throughput(call: () => Promise<unknown>): Promise<number> {
+  let remaining = CONCURRENT;
+  const worker = async () => {
+    while (remaining-- > 0) await call();
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return CONCURRENT / ((performance.now() - started) / 1000);
+}
+
+/** User + system CPU milliseconds of processes, from /proc (10 ms ticks; enough over 200 calls). */
+function cpuOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    return sum + (Number(fields[11]) + Number(fields[12])) * 10;
+  }, 0);
+}
+
+function cpuOfThisProcess(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+function startHop(hops: ChildProcess[], args: string[]): Promise<{ url: string }> {
+  const child = spawn(process.execPath, [HOP, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  hops.push(child);
+  return new Promise((resolvePromise, reject) => {
+    child.once("exit", (code) => reject(new Error(`floor hop ${args[0]} exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const url = /listening url=(\S+)/.exec(line)?.[1];
+      if (url) resolvePromise({ url });
+    });
+  });
+}
+
+/** The copies of one retry on the local-file store: a directory, and a hard link per object. */
+async function linkFloor(work: string): Promise<() => Promise<void>> {
+  const source = join(work, "objects");
+  await mkdir(source, { recursive: true });
+  const names = ["fail.py", "a.bin", "b.bin", "c.bin"];
+  for (const name of names) {
+    await writeFile(join(source, name), randomBytes(name === "fail.py" ? 64 : 1024 * 1024));
+  }
+  let count = 0;
+  return async () => {
+    const target = join(work, "copies", String(count++));
+    await mkdir(target, { recursive: true });
+    await Promise.all(names.map((name) => link(join(source, name), join(target, name))));
+  };
+}
+
+// The raw drivers ship no types of their own; these are the few calls made of them.
+interface SqliteStatement {
+  get(...params: unknown[]): Record<string, unknown> | undefined;
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+  run(...params: unknown[]): unknown;
+}
+interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  pragma(text: string): unknown;
+  close(): void;
+}
+interface PgClient {
+  connect(): Promise<void>;
+  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
+  end(): Promise<void>;
+}
+/* eslint-disable @typescript-eslint/no-require-imports */
+const BetterSqlite = require("better-sqlite3") as new (file: string, options?: { readonly?: boolean }) => SqliteDatabase;
+const { Client: PgClientClass } = require("pg") as { Client: new (config: { connectionString: string }) => PgClient };
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The statements of one retry (see services/execution/src/executions/retry.ts), on better-sqlite3. */
+async function rawSqlite(bench: BenchGrid, originalId: string, work: string): Promise<RawDatabase> {
+  const file = join(work, "floor.db");
+  const migrated = await openDatabase({ dialect: "sqlite", file });
+  await migrated.migrate();
+  await migrated.close();
+  const source = new BetterSqlite(join(bench.dataDir, "rgrid.db"), { readonly: true });
+  const original = source.prepare("select * from executions where id = ?").get(originalId)!;
+  const account = source.prepare("select * from accounts where id = ?").get(original["account_id"])!;
+  source.close();
+
+  const db = new BetterSqlite(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  insertRow(db, "accounts", account);
+  insertRow(db, "executions", original);
+  const columns = Object.keys(original);
+  const auditColumns = ["id", "account_id", "actor", "action", "execution_id", "root_id", "batch_id", "request_id", "reason", "outcome", "created_at"];
+  const lookup = db.prepare("select * from executions where account_id = ? and (id = ? or request_id = ?)");
+  const begin = db.prepare("begin immediate");
+  const current = db.prepare("select * from executions where id = ?");
+  const insertRetry = db.prepare(`insert into executions (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`);
+  const insertAudit = db.prepare(`insert into audit_entries (${auditColumns.join(", ")}) values (${auditColumns.map(() => "?").join(", ")})`);
+  const commit = db.prepare("commit");
+  return {
+    async retryOnce() {
+      const requestId = randomUUID();
+      lookup.all(original["account_id"], originalId, requestId);
+      begin.run();
+      current.get(originalId);
+      const id = newExecutionId();
+      const now = Date.now();
+      insertRetry.run(...columns.map((column) => retryValue(column, original, id, requestId, now)));
+      insertAudit.run(`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now);
+      commit.run();
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
+
+/** The same statements on `pg`, prepared by name once, as a statement cache would. */
+async function rawPostgres(bench: BenchGrid, originalId: string): Promise<RawDatabase> {
+  const databaseUrl = bench.databaseUrl;
+  const source = new PgClientClass({ connectionString: databaseUrl });
+  await source.connect();
+  const original = (await source.query({ text: "select * from executions where id = $1", values: [originalId] })).rows[0]!;
+  await source.end();
+  const columns = Object.keys(original);
+  const client = new PgClientClass({ connectionString: databaseUrl });
+  await client.connect();
+  const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(", ");
+  return {
+    async retryOnce() {
+      const requestId = randomUUID();
+      const id = newExecutionId();
+      const now = new Date();
+      await client.query({ name: "lookup", text: "select * from executions where account_id = $1 and (id = $2 or request_id = $3)", values: [original["account_id"], originalId, requestId] });
+      await client.query({ name: "begin", text: "begin" });
+      await client.query({ name: "current", text: "select * from executions where id = $1 for update", values: [originalId] });
+      await client.query({
+        name: "insert-retry",
+        text: `insert into executions (${columns.join(", ")}) values (${placeholders(columns.length)})`,
+        values: columns.map((column) => retryValue(column, original, id, requestId, now)),
+      });
+      await client.query({
+        name: "insert-audit",
+        text: "insert into audit_entries (id, account_id, actor, action, execution_id, root_id, batch_id, request_id, reason, outcome, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        values: [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now],
+      });
+      await client.query({ name: "commit", text: "commit" });
+    },
+    async close() {
+      await client.end();
+    },
+  };
+}
+
+/** A column of the retry's row: the original's value, but for who the retry is. */
+function retryValue(column: string, original: Record<string, unknown>, id: string, requestId: string, now: number | Date): unknown {
+  switch (column) {
+    case "id":
+      return id;
+    case "request_id":
+      return requestId;
+    case "retry_of":
+      return original["id"];
+    case "status":
+      return "queued";
+    case "attempt":
+      return Number(original["attempt"]) + 1;
+    case "created_at":
+      return now;
+    default: {
+      const value = original[column];
+      // pg reads json columns as objects; they go back as text.
+      return value !== null && typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : value;
+    }
+  }
+}
+
+function insertRow(db: SqliteDatabase, table: string, row: Record<string, unknown>): void {
+  const columns = Object.keys(row);
+  db.prepare(`insert into ${table} (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`).run(...columns.map((column) => row[column]));
+}
+
+/** `rgrid retry` against what any Connect CLI must load: node with connect, connect-node, protobuf and commander. */
+async function cliAgainstImportFloor(bench: BenchGrid, originalId: string): Promise<{ retry: number; floor: number }> {
+  const floorScript = "require('@connectrpc/connect'); require('@connectrpc/connect-node'); require('@bufbuild/protobuf'); require('commander')";
+  const retries: number[] = [];
+  const floors: number[] = [];
+  for (let i = 0; i < CLI_RUNS; i++) {
+    const retried = await runCommand(process.execPath, [CLI, "retry", originalId], { env: bench.cliEnv, cwd: resolve(__dirname, "../../cli") });
+    if (retried.code !== 0) throw new Error(`rgrid retry failed: ${retried.stderr}`);
+    retries.push(retried.wallMillis);
+    floors.push((await runCommand(process.execPath, ["-e", floorScript], { env: bench.cliEnv, cwd: resolve(__dirname, "../../cli") })).wallMillis);
+  }
+  return { retry: percentile(retries, 50), floor: percentile(floors, 50) };
+}
+
+function ratio(measured: number, floor: number): string {
+  return `${(measured / floor).toFixed(2)}×`;
+}
+
+function printRows(rows: ReadonlyArray<readonly string[]>): void {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
+  for (const row of rows) {
+    process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()}\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  const chosen = process.argv[2];
+  if (chosen === undefined || chosen === "sqlite") {
+    await floorOn(embeddedBackend);
+  }
+  if (chosen === undefined || chosen === "postgresql") {
+    const backend = await postgresFilesBackend();
+    if ("unavailable" in backend) {
+      process.stdout.write(`\nPostgreSQL skipped: ${backend.unavailable}\n`);
+    } else {
+      try {
+        await floorOn(backend);
+      } finally {
+        await backend.close();
+      }
+    }
+  }
+}
+
+runBenchmark(main);
