@@ -174,6 +174,8 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
   };
 }
 
+const COMPRESS_MIN_BYTES = 16 * 1024;
+
 /** See ServerOptions.discardMaxBytes. */
 const DISCARD_MAX_BYTES = 1024 * 1024 * 1024;
 
@@ -194,6 +196,9 @@ function createRpcHandler(options: ServerOptions): NodeHandler {
     ],
     readMaxBytes: options.readMaxBytes,
     acceptCompression: compressions,
+    // Answers smaller than this go uncompressed: gzip of a few kilobytes costs more CPU than it
+    // saves on any network these services are reached over (connect's default is 1 KiB).
+    compressMinBytes: COMPRESS_MIN_BYTES,
   });
   options.routes(router);
   const guardOptions = { readMaxBytes: options.readMaxBytes, compressions };
