@@ -9,6 +9,7 @@ import { PostgreSqlDriver } from "@mikro-orm/postgresql";
 import type { DatabaseTarget } from "./database-url";
 import { ENTITY_SCHEMAS } from "./entities";
 import { MIGRATIONS } from "./migrations";
+import { cachePreparedStatements } from "./statement-cache";
 
 export type Dialect = DatabaseTarget["dialect"];
 
@@ -48,7 +49,14 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
           dbName: prepareSqliteFile(target.file),
           // One connection: an in-memory database exists per connection, and a single writer
           // is how SQLite serialises transactions anyway.
-          pool: { min: 1, max: 1 },
+          pool: {
+            min: 1,
+            max: 1,
+            afterCreate(connection: Parameters<typeof cachePreparedStatements>[0], done: (error: Error | null, connection: unknown) => void) {
+              cachePreparedStatements(connection);
+              done(null, connection);
+            },
+          },
         })
       : await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: target.url });
   const sqlOrm = orm as unknown as MikroORM<AbstractSqlDriver>;
