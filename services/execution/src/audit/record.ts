@@ -19,13 +19,19 @@ export interface AuditFacts {
 export const AUDIT_ENTRY_ID_PATTERN = /^audit_[0-9a-f]{32}$/;
 
 /**
- * Adds the entry to `em`, which must be the transaction making the change it records: the entry
- * is written by the same commit, so an action is never recorded without happening, nor the
+ * Inserts the entry through `em`, which must be the transaction making the change it records: the
+ * entry is written by the same commit, so an action is never recorded without happening, nor the
  * other way round. Refusals leave no entry (there is no change to commit it with); the RPC log
- * has them under their request id.
+ * has them under their request id. Inserted at once rather than left to the flush: entries are
+ * never changed, so the unit of work has nothing to track.
  */
-export function recordAudit(em: EntityManager, caller: Pick<Caller, "accountId" | "actorId">, now: Date, facts: AuditFacts): AuditEntry {
-  return em.create(AuditEntry, {
+export async function recordAudit(
+  em: EntityManager,
+  caller: Pick<Caller, "accountId" | "actorId">,
+  now: Date,
+  facts: AuditFacts,
+): Promise<void> {
+  await em.insert(AuditEntry, {
     id: `audit_${randomBytes(16).toString("hex")}`,
     accountId: caller.accountId,
     actor: caller.actorId,

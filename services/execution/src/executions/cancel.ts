@@ -97,7 +97,7 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
       if ((await update(tx, now)) !== 1) {
         return false;
       }
-      recordAudit(tx, caller, now, { action: "cancel", execution, requestId: request.requestId, reason: request.reason, outcome });
+      await recordAudit(tx, caller, now, { action: "cancel", execution, requestId: request.requestId, reason: request.reason, outcome });
       return true;
     });
   }

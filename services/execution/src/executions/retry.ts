@@ -242,8 +242,11 @@ async function insertRetry(
     // Re-checked atomically with the insert. PostgreSQL holds the row (so retries of one
     // original take turns); SQLite's single writer already excludes concurrent changes (and has
     // no row locks).
+    // Read, not tracked: nothing of the original is written by a retry (but for the automatic
+    // retry flag below, by a native update), so the commit must not diff and rewrite it.
     const current = await tx.findOneOrFail(Execution, original.id, {
       lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
+      disableIdentityMap: true,
     });
     if (!request.force) {
       requireTerminal(current);
@@ -258,23 +261,21 @@ async function insertRetry(
       // The failure has its retry: the lease sweep stops looking at it.
       await tx.nativeUpdate(Execution, { id: original.id }, { autoRetryPending: false });
     }
-    const retry = tx.create(
-      Execution,
-      retryRecordOf(original, {
-        id: newId,
-        createdAt: deps.clock(),
-        kind: retryKindOf(request, original),
-        // Nobody asked for an automatic retry.
-        retriedBy: request.automatic === undefined ? caller.actorId : null,
-        requestId: request.requestId,
-        automatic: request.automatic,
-        notBefore: request.notBefore,
-        overrides,
-      }),
-    );
+    const retry = retryRecordOf(original, {
+      id: newId,
+      createdAt: deps.clock(),
+      kind: retryKindOf(request, original),
+      // Nobody asked for an automatic retry.
+      retriedBy: request.automatic === undefined ? caller.actorId : null,
+      requestId: request.requestId,
+      automatic: request.automatic,
+      notBefore: request.notBefore,
+      overrides,
+    });
+    await tx.insert(Execution, retry);
     // In this transaction, so the retry and its audit entry are committed together; a replay
     // returns before reaching here and adds none.
-    recordAudit(tx, caller, retry.createdAt, {
+    await recordAudit(tx, caller, retry.createdAt, {
       action: auditActionOf(request, retry.retryKind),
       execution: current,
       requestId: request.auditRequestId ?? request.requestId,

@@ -53,7 +53,7 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
         const account = await accountSigningIn(em, request.credential, keyCaller, now);
         const session = await openSession(em, account, now, deps.sessionTtlSeconds);
         // Who: the API key that signed in, or for a sign-in link the session it opened.
-        recordAudit(em, { accountId: account.accountId, actorId: account.apiKeyId ?? session.session.id }, now, {
+        await recordAudit(em, { accountId: account.accountId, actorId: account.apiKeyId ?? session.session.id }, now, {
           action: "sign_in",
           requestId: rpcRequestId(ctx),
           reason: "",
