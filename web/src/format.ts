@@ -147,6 +147,11 @@ export function runDurationMs(execution: Execution, now = Date.now()): number | 
   return execution.status === ExecutionStatus.RUNNING ? now - started : undefined;
 }
 
+/** A timeout as the CLI words it in changes and comparisons; zero is the service default. */
+export function timeoutText(seconds: number): string {
+  return seconds === 0 ? "default" : `${seconds}s`;
+}
+
 export function formatBytes(size: bigint | number): string {
   const bytes = Number(size);
   if (bytes < 1024) return `${bytes} B`;

@@ -87,6 +87,48 @@ describe("execution detail", () => {
     expect(screen.queryByRole("button", { name: "Cancel…" })).toBeNull();
   });
 
+  it("lists what a retry changed, naming env keys only, and tags its lineage step", async () => {
+    const grid = new FakeGrid();
+    const original = grid.add({ status: ExecutionStatus.FAILED, env: { API_TOKEN: "old-secret-value", DEBUG: "1" } });
+    const before = { name: "process.py", sizeBytes: 120n, sha256: "1f2e".padEnd(64, "0") };
+    const retry = grid.add({
+      status: ExecutionStatus.COMPLETED,
+      retryOf: original.id,
+      rootId: original.id,
+      attempt: 2,
+      retryKind: RetryKind.MANUAL,
+      env: { API_TOKEN: "new-secret-value", FIXED: "yes" },
+      overrides: {
+        env: [
+          { key: "API_TOKEN", before: "old-secret-value", after: "new-secret-value" },
+          { key: "DEBUG", before: "1" },
+          { key: "FIXED", after: "yes" },
+        ],
+        args: { before: ["a"], after: ["a", "b"] },
+        timeout: { before: 0, after: 120 },
+        runtime: { before: "python", after: "python:3.12" },
+        script: { before, after: { ...before, sha256: "9a0b".padEnd(64, "0") } },
+      },
+    });
+    renderApp(grid, `/executions/${retry.id}`);
+
+    const changes = await screen.findByTestId("overrides");
+    expect(within(changes).getByText("Changed from the attempt before")).toBeTruthy();
+    expect(within(changes).getAllByRole("listitem").map((item) => item.textContent)).toEqual([
+      "env API_TOKEN changed",
+      "env DEBUG removed",
+      "env FIXED added",
+      'args ["a"] → ["a","b"]',
+      "timeout default → 120s",
+      "runtime python → python:3.12",
+      "script replaced (sha256 1f2e… → 9a0b…)",
+    ]);
+    const tag = await within(screen.getByTestId("lineage")).findByTestId("lineage-changed");
+    expect(tag.closest("li")?.dataset.executionId).toBe(retry.id);
+    expect(tag.textContent).toBe("changed: env, args, timeout, runtime, script");
+    expect(document.body.textContent).not.toMatch(/secret-value/);
+  });
+
   it("offers Cancel only while the execution can still be cancelled", async () => {
     const grid = new FakeGrid();
     const { manual } = lineage(grid);

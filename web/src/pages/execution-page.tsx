@@ -6,6 +6,7 @@ import { useConnectionEvents } from "../app-context";
 import { CancelDialog } from "../components/cancel-dialog";
 import { useDocumentTitle } from "../components/document-title";
 import { ErrorMessage } from "../components/errors";
+import { OverrideChanges } from "../components/override-changes";
 import { RetryDialog } from "../components/retry-dialog";
 import { StatusBadge } from "../components/status-badge";
 import {
@@ -23,6 +24,7 @@ import {
   toMs,
 } from "../format";
 import { LogView, useFollowLogs } from "../logs";
+import { overriddenParts } from "../overrides";
 import { ExecutionService, ExecutionStatus, type Execution, type FileInfo, type TransferGrant } from "../proto";
 import { invalidateExecution, refreshEvery } from "../queries";
 
@@ -141,6 +143,7 @@ function Summary({ execution }: { execution: Execution }) {
           </ul>
         </div>
       )}
+      <OverrideChanges overrides={execution.overrides} />
       <dl className="facts-grid">
         <Fact label="Exit code" testId="exit-code">
           {execution.exitCode ?? "—"}
@@ -270,6 +273,7 @@ function Lineage({ execution }: { execution: Execution }) {
           const current = step.id === execution.id;
           const previous = steps[index - 1];
           const retriedFrom = step.retryOf && previous?.id !== step.retryOf ? attemptOf.get(step.retryOf) : undefined;
+          const changed = overriddenParts(step.overrides);
           return (
             <li
               key={step.id}
@@ -295,6 +299,11 @@ function Lineage({ execution }: { execution: Execution }) {
               {step.retriedBy && (
                 <span className="muted">
                   by <span className="mono">{step.retriedBy}</span>
+                </span>
+              )}
+              {changed.length > 0 && (
+                <span className="lineage-changed" data-testid="lineage-changed" title="What this retry changed from the attempt before">
+                  changed: {changed.join(", ")}
                 </span>
               )}
               {step.retryReason && <span className="lineage-reason">{step.retryReason}</span>}
