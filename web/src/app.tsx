@@ -10,6 +10,7 @@ import { ErrorBoundary } from "./components/errors";
 import { ModalBackground, ModalLayer, ModalLayerProvider } from "./components/modal";
 import { ConnectionEvents, createQueryClient } from "./connection";
 import { BatchPage } from "./pages/batch-page";
+import { ComparePage } from "./pages/compare-page";
 import { ExecutionRoute } from "./pages/execution-page";
 import { ExecutionsPage } from "./pages/executions-page";
 import { Layout } from "./pages/layout";
@@ -42,6 +43,7 @@ export function App({ transport, retryDelayMs }: AppProps) {
                       <Route index element={<ExecutionsPage />} />
                       <Route path="executions/:id" element={<ExecutionRoute />} />
                       <Route path="batches/:id" element={<BatchPage />} />
+                      <Route path="compare/:a/:b" element={<ComparePage />} />
                       <Route path="*" element={<NotFound />} />
                     </Route>
                   </Routes>

@@ -87,7 +87,7 @@ describe("execution detail", () => {
     expect(screen.queryByRole("button", { name: "Cancel…" })).toBeNull();
   });
 
-  it("lists what a retry changed, naming env keys only, and tags its lineage step", async () => {
+  it("lists what a retry changed, naming env keys only, tags its lineage step and links to the comparison", async () => {
     const grid = new FakeGrid();
     const original = grid.add({ status: ExecutionStatus.FAILED, env: { API_TOKEN: "old-secret-value", DEBUG: "1" } });
     const before = { name: "process.py", sizeBytes: 120n, sha256: "1f2e".padEnd(64, "0") };
@@ -126,6 +126,9 @@ describe("execution detail", () => {
     const tag = await within(screen.getByTestId("lineage")).findByTestId("lineage-changed");
     expect(tag.closest("li")?.dataset.executionId).toBe(retry.id);
     expect(tag.textContent).toBe("changed: env, args, timeout, runtime, script");
+    expect(screen.getByRole("link", { name: "Compare with the attempt before" }).getAttribute("href")).toBe(
+      `/compare/${original.id}/${retry.id}`,
+    );
     expect(document.body.textContent).not.toMatch(/secret-value/);
   });
 

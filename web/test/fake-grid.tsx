@@ -4,12 +4,16 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport, type Interceptor, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import {
+  DiffChange,
   ExecutionSchema,
   ExecutionService,
   ExecutionStatus,
   LogEntrySchema,
+  LogDiff_Result,
   LogEntry_Stream,
   RetryKind,
+  type DiffExecutionsResponse,
+  type DiffExecutionsResponseSchema,
   type FollowLogsRequest,
   type FollowLogsResponseSchema,
   type RetryBatchResponseSchema,
@@ -53,6 +57,8 @@ export class FakeGrid {
   /** FollowLogs streams break after sending this many messages, once each (then reset). */
   breakStreamAfterMessages: number | undefined;
   private clock = Date.parse("2025-03-04T10:00:00Z");
+  /** How DiffExecutions says the two executions compare; every part the same unless a test says otherwise. */
+  diffParts: Omit<Exclude<MessageInitShape<typeof DiffExecutionsResponseSchema>, DiffExecutionsResponse>, "a" | "b"> = {};
 
   now(): number {
     return this.clock;
@@ -248,6 +254,41 @@ export class FakeGrid {
         if (execution.status === ExecutionStatus.RUNNING) execution.cancelRequestedAt = timestampFromMs(this.clock);
         else this.finish(execution.id, ExecutionStatus.CANCELLED);
         return { execution };
+      },
+      diffExecutions: async (request) => {
+        this.enter("diffExecutions", request);
+        const side = (execution: Execution) => ({
+          executionId: execution.id,
+          rootId: execution.rootId,
+          attempt: execution.attempt,
+          script: execution.script,
+          args: execution.args,
+          runtime: execution.runtime,
+          timeoutSeconds: execution.timeoutSeconds,
+          network: execution.network,
+          runnerId: execution.runnerId,
+          sandboxWarnings: execution.sandboxWarnings,
+          status: execution.status,
+          exitCode: execution.exitCode,
+          failureKind: execution.failureKind,
+          errorMessage: execution.errorMessage,
+          duration: { seconds: 2n },
+        });
+        const same = DiffChange.SAME;
+        return {
+          a: side(this.find(request.executionA)),
+          b: side(this.find(request.executionB)),
+          script: same,
+          args: same,
+          runtime: same,
+          timeout: same,
+          network: same,
+          runner: same,
+          sandboxWarnings: same,
+          outcome: same,
+          logs: { result: LogDiff_Result.SAME },
+          ...this.diffParts,
+        };
       },
       getBatch: async (request) => {
         this.enter("getBatch", request);

@@ -249,6 +249,10 @@ function Lineage({ execution }: { execution: Execution }) {
               <Link className="mono" to={`/executions/${execution.retryOf}`}>
                 {execution.retryOf}
               </Link>
+              <span className="muted"> · </span>
+              <Link to={`/compare/${execution.retryOf}/${execution.id}`} data-testid="compare-previous">
+                Compare with the attempt before
+              </Link>
             </p>
           )}
           {execution.retriedAs.length > 0 && (
