@@ -9,6 +9,7 @@ import { useDocumentTitle } from "./components/document-title";
 import { ErrorBoundary } from "./components/errors";
 import { ModalBackground, ModalLayer, ModalLayerProvider } from "./components/modal";
 import { ConnectionEvents, createQueryClient } from "./connection";
+import { AuditPage } from "./pages/audit-page";
 import { BatchPage } from "./pages/batch-page";
 import { ComparePage } from "./pages/compare-page";
 import { ExecutionRoute } from "./pages/execution-page";
@@ -44,6 +45,7 @@ export function App({ transport, retryDelayMs }: AppProps) {
                       <Route path="executions/:id" element={<ExecutionRoute />} />
                       <Route path="batches/:id" element={<BatchPage />} />
                       <Route path="compare/:a/:b" element={<ComparePage />} />
+                      <Route path="audit" element={<AuditPage />} />
                       <Route path="*" element={<NotFound />} />
                     </Route>
                   </Routes>

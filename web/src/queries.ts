@@ -11,6 +11,9 @@ export const LIVE_REFRESH_MS = 2000;
 /** Once all of it has finished, only a retry made elsewhere can change it: re-read rarely. */
 const SETTLED_REFRESH_MS = 10_000;
 
+/** Entries are added only when someone acts (or an automatic retry is made): re-read as rarely. */
+export const AUDIT_REFRESH_MS = SETTLED_REFRESH_MS;
+
 /** The refresh interval for a view showing executions in these statuses. */
 export function refreshEvery(statuses: readonly ExecutionStatus[]): number {
   return statuses.every(isTerminal) ? SETTLED_REFRESH_MS : LIVE_REFRESH_MS;

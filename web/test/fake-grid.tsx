@@ -4,6 +4,8 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport, type Interceptor, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import {
+  AuditAction,
+  AuditEntrySchema,
   DiffChange,
   ExecutionSchema,
   ExecutionService,
@@ -18,6 +20,7 @@ import {
   type FollowLogsResponseSchema,
   type RetryBatchResponseSchema,
   type BatchRetryItemSchema,
+  type AuditEntry,
   type Execution,
   type LogEntry,
 } from "../src/proto";
@@ -37,7 +40,7 @@ export const ACCOUNT_NAME = "alice";
 
 let idCounter = 0;
 /** Ids shaped like the real ones (exec_ + 32 hex), unique and ordered within a test run. */
-export function makeId(prefix: "exec" | "batch"): string {
+export function makeId(prefix: "exec" | "batch" | "audit"): string {
   idCounter++;
   return `${prefix}_${idCounter.toString(16).padStart(32, "0")}`;
 }
@@ -46,6 +49,8 @@ export class FakeGrid {
   /** In creation order; ListExecutions returns them newest first. */
   readonly executions: Execution[] = [];
   readonly logs = new Map<string, LogEntry[]>();
+  /** In the order they were recorded; ListAuditEntries returns them newest first. */
+  readonly audit: AuditEntry[] = [];
   readonly requests: RecordedRequest[] = [];
   signedIn = true;
   readonly signInTokens = new Set<string>();
@@ -89,6 +94,25 @@ export class FakeGrid {
     });
     this.executions.push(execution);
     return execution;
+  }
+
+  /** Records an entry about `executionId`'s lineage, as the service does for each action. */
+  record(action: AuditAction, executionId: string, fields: { actor?: string; reason?: string; outcome?: string; requestId?: string } = {}): AuditEntry {
+    this.clock += 1000;
+    const execution = this.find(executionId);
+    const entry = create(AuditEntrySchema, {
+      id: makeId("audit"),
+      accountId: "acct_1",
+      actor: "key_alice",
+      action,
+      executionId,
+      rootId: execution.rootId,
+      requestId: crypto.randomUUID(),
+      createdAt: timestampFromMs(this.clock),
+      ...fields,
+    });
+    this.audit.push(entry);
+    return entry;
   }
 
   find(id: string): Execution {
@@ -241,8 +265,14 @@ export class FakeGrid {
         if (!terminal.has(original.status) && !request.force) {
           throw new ConnectError(`execution ${original.id} is not finished; retry with force to run it again anyway`, Code.FailedPrecondition);
         }
-        const retry = this.createRetry(original, request.force && !terminal.has(original.status) ? RetryKind.FORCED : RetryKind.MANUAL);
+        const forced = request.force && !terminal.has(original.status);
+        const retry = this.createRetry(original, forced ? RetryKind.FORCED : RetryKind.MANUAL);
         this.retriesByRequestId.set(request.requestId, retry.id);
+        this.record(forced ? AuditAction.FORCED_RETRY : AuditAction.RETRY, original.id, {
+          reason: request.reason,
+          outcome: retry.id,
+          requestId: request.requestId,
+        });
         return { execution: retry, original };
       },
       cancelExecution: async (request) => {
@@ -254,6 +284,25 @@ export class FakeGrid {
         if (execution.status === ExecutionStatus.RUNNING) execution.cancelRequestedAt = timestampFromMs(this.clock);
         else this.finish(execution.id, ExecutionStatus.CANCELLED);
         return { execution };
+      },
+      listAuditEntries: async (request) => {
+        this.enter("listAuditEntries", request);
+        const pageSize = request.pageSize || 50;
+        let matching = [...this.audit].reverse();
+        if (request.action) matching = matching.filter((entry) => entry.action === request.action);
+        if (request.executionId) {
+          const rootId = this.find(request.executionId).rootId;
+          matching = matching.filter((entry) => entry.rootId === rootId);
+        }
+        let start = 0;
+        if (request.pageToken) {
+          const after = request.pageToken.replace(/^after:/, "");
+          start = matching.findIndex((entry) => entry.id === after) + 1;
+          if (start === 0) throw new ConnectError("page_token: not a token of this listing", Code.InvalidArgument);
+        }
+        const page = matching.slice(start, start + pageSize);
+        const more = start + pageSize < matching.length;
+        return { entries: page, nextPageToken: more ? `after:${page[page.length - 1]?.id}` : "" };
       },
       diffExecutions: async (request) => {
         this.enter("diffExecutions", request);

@@ -6,6 +6,7 @@ import { useConnectionEvents } from "../app-context";
 import { CancelDialog } from "../components/cancel-dialog";
 import { useDocumentTitle } from "../components/document-title";
 import { ErrorMessage } from "../components/errors";
+import { ExecutionHistory } from "../components/execution-history";
 import { OverrideChanges } from "../components/override-changes";
 import { RetryDialog } from "../components/retry-dialog";
 import { StatusBadge } from "../components/status-badge";
@@ -83,6 +84,7 @@ function ExecutionPage({ id }: { id: string }) {
           {detail.error && <ErrorMessage error={detail.error} />}
           <Summary execution={execution} />
           <Lineage execution={execution} />
+          <ExecutionHistory executionId={execution.id} status={execution.status} />
           <Files execution={execution} />
           <section className="section">
             <h2>Logs</h2>

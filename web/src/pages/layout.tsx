@@ -41,6 +41,7 @@ function Header() {
         <NavLink to="/" end>
           Executions
         </NavLink>
+        <NavLink to="/audit">Audit</NavLink>
       </nav>
       <div className="account">
         {signOut.error && (
