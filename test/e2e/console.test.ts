@@ -3,11 +3,11 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExecutionService, ExecutionStatus, RetryKind } from "@rgrid/proto";
+import { ExecutionService, ExecutionStatus, LogEntry_Stream, RetryKind } from "@rgrid/proto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchChromium, screenshot } from "../support/browser";
 import { clientFor } from "../support/executions";
@@ -334,6 +334,154 @@ test("a batch's failed executions are retried together", async () => {
     expect((await api.getExecution({ executionId: retry ?? "" })).execution?.retryOf).toBe(original);
   }
   await screenshot(page, "batch-retried");
+});
+
+// Env values a retry with changes sets or replaces: the console names the keys, never these.
+const OLD_TOKEN = "tok-old-7f3a91c2e5";
+const NEW_TOKEN = "tok-new-b84d06e1f9";
+
+/**
+ * A failed run of fails_until.py (upstream down for an hour, a token, a debug level), retried
+ * through the API with changes: the upstream is ready, a new token, no debug level, a new
+ * variable and a timeout. The retry completes.
+ */
+async function retriedWithChanges(): Promise<{ originalId: string; retryId: string }> {
+  const readyAt = Date.now() / 1000 + 3600;
+  const run = await cli("run", "fails_until.py", "--env", `READY_AT=${readyAt}`, "--env", `UPSTREAM_TOKEN=${OLD_TOKEN}`, "--env", "DEBUG_LEVEL=3");
+  const originalId = startedId(run.stdout);
+  await waitForStatus(originalId, [ExecutionStatus.FAILED]);
+  const retry = await api.retryExecution({
+    executionId: originalId,
+    requestId: randomUUID(),
+    overrides: { setEnv: { FIXED: "yes", READY_AT: "0", UPSTREAM_TOKEN: NEW_TOKEN }, unsetEnv: ["DEBUG_LEVEL"], timeoutSeconds: 120 },
+  });
+  const retryId = retry.execution?.id ?? "";
+  expect(retryId).toMatch(/^exec_/);
+  await waitForStatus(retryId, [ExecutionStatus.COMPLETED]);
+  return { originalId, retryId };
+}
+
+/** Everything the page shows as text, and its markup: neither may hold an env value. */
+async function expectNoEnvValues(): Promise<void> {
+  const shown = (await page.locator("body").innerText()) + (await page.content());
+  for (const value of [OLD_TOKEN, NEW_TOKEN]) expect(shown).not.toContain(value);
+}
+
+test("a retry with changes lists each change on its page and tags its lineage step, naming env keys only", async () => {
+  const { originalId, retryId } = await retriedWithChanges();
+  await page.goto(`${grid.executionUrl}/executions/${retryId}`);
+  await waitForStatusShown("completed");
+  const changes = page.getByTestId("overrides");
+  await expect(changes.locator("strong").textContent()).resolves.toBe("Changed from the attempt before");
+  await expect(changes.locator("li").allTextContents()).resolves.toEqual([
+    "env DEBUG_LEVEL removed",
+    "env FIXED added",
+    "env READY_AT changed",
+    "env UPSTREAM_TOKEN changed",
+    "timeout default → 120s",
+  ]);
+  const lineage = page.getByTestId("lineage");
+  await expect(lineage.locator(`li[data-execution-id="${retryId}"]`).getByTestId("lineage-changed").textContent()).resolves.toBe(
+    "changed: env, timeout",
+  );
+  expect(await lineage.locator(`li[data-execution-id="${originalId}"]`).getByTestId("lineage-changed").count()).toBe(0);
+  await page.locator('[data-testid="log-line"]', { hasText: "total: 587.38 EUR" }).waitFor();
+  await expectNoEnvValues();
+  await screenshot(page, "execution-changes");
+
+  // The original changed nothing: no box, and its lineage (listed, not read alone) still tags the retry.
+  await lineage.getByRole("link", { name: originalId }).click();
+  await page.waitForURL(`**/executions/${originalId}`);
+  await waitForStatusShown("failed");
+  await expect(lineage.locator(`li[data-execution-id="${retryId}"]`).getByTestId("lineage-changed").textContent()).resolves.toBe(
+    "changed: env, timeout",
+  );
+  expect(await page.getByTestId("overrides").count()).toBe(0);
+  expect(await page.getByTestId("compare-previous").count()).toBe(0);
+});
+
+test("Compare with the attempt before shows how the outcome and the logs differ, and what stayed the same", async () => {
+  const { originalId, retryId } = await retriedWithChanges();
+  const expected = await api.diffExecutions({ executionA: originalId, executionB: retryId });
+  expect(expected.logs?.line).toBeGreaterThan(0n);
+
+  await page.goto(`${grid.executionUrl}/executions/${retryId}`);
+  await waitForStatusShown("completed");
+  await page.getByRole("link", { name: "Compare with the attempt before" }).click();
+  await page.waitForURL(`**/compare/${originalId}/${retryId}`);
+  await expect(page.getByTestId("compare-a").getAttribute("data-execution-id")).resolves.toBe(originalId);
+  await expect(page.getByTestId("compare-b").getAttribute("data-execution-id")).resolves.toBe(retryId);
+  await expect(page.getByTestId("compare-a").textContent()).resolves.toMatch(/attempt 1.*failed$/);
+  await expect(page.getByTestId("compare-b").textContent()).resolves.toMatch(/attempt 2 of exec_.*completed$/);
+
+  const group = (name: string) => page.locator(`[data-testid="diff-group"][data-group="${name}"]`);
+  const side = (name: string, which: "a" | "b") => group(name).locator(`dd[data-side="${which}"]`).textContent();
+  await expect(side("outcome", "a")).resolves.toMatch(/^failed, exit code 1, script failure/);
+  await expect(side("outcome", "b")).resolves.toMatch(/^completed, exit code 0/);
+  await expect(group("logs").locator("h3").textContent()).resolves.toBe(`Logs differ from line ${expected.logs?.line}`);
+  for (const [which, entry] of [["a", expected.logs?.a], ["b", expected.logs?.b]] as const) {
+    // The stream's name in its tag, then the line.
+    expect(await side("logs", which)).toBe(entry ? `${LogEntry_Stream[entry.stream].toLowerCase()}${entry.line}` : "(end of log)");
+  }
+  await expect(group("env").locator("h3").textContent()).resolves.toBe("Env 2 changed, 1 added, 1 removed");
+  await expect(
+    group("env").locator("li").evaluateAll((items) => items.map((item) => [item.getAttribute("data-change"), item.textContent])),
+  ).resolves.toEqual([
+    ["removed", "removedDEBUG_LEVEL"],
+    ["added", "addedFIXED"],
+    ["changed", "changedREADY_AT"],
+    ["changed", "changedUPSTREAM_TOKEN"],
+  ]);
+  await expect(group("timeout").textContent()).resolves.toContain("default → 120s");
+  // The same script ran with the same args, runtime and network: named once, not shown.
+  const same = (await page.getByTestId("diff-same").textContent()) ?? "";
+  expect(same).toMatch(/^Same: Script, Args, Runtime, .*Network/);
+  for (const part of ["script", "args", "runtime", "network"]) expect(await group(part).count()).toBe(0);
+  await expectNoEnvValues();
+  await screenshot(page, "compare");
+});
+
+test("the audit lists a retry with its reason, the action filter narrows it, and the execution's History shows it", async () => {
+  const run = await cli("run", "odd_fails.py", "item-3.json");
+  const failedId = startedId(run.stdout);
+  await waitForStatus(failedId, [ExecutionStatus.FAILED]);
+  const reason = "input fixed upstream (INC-4711)";
+  const retryId = (await api.retryExecution({ executionId: failedId, requestId: randomUUID(), reason })).execution?.id ?? "";
+  expect(retryId).toMatch(/^exec_/);
+
+  await page.goto(`${grid.executionUrl}/`);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit" }).click();
+  await page.waitForURL("**/audit");
+  const row = page.locator(`[data-testid="audit-row"][data-execution-id="${failedId}"]`);
+  await row.waitFor();
+  expect(await row.getAttribute("data-action")).toBe("retry");
+  await expect(row.textContent()).resolves.toContain(reason);
+  await expect(row.getByRole("link", { name: failedId }).getAttribute("href")).resolves.toBe(`/executions/${failedId}`);
+  await expect(row.getByRole("link", { name: /→ exec_/ }).getAttribute("href")).resolves.toBe(`/executions/${retryId}`);
+  // Newest first: the retry just made leads.
+  expect(await page.getByTestId("audit-row").first().getAttribute("data-execution-id")).toBe(failedId);
+  // Sign-ins are there too, until the filter narrows the list to retries.
+  await page.locator('[data-testid="audit-row"][data-action="sign_in"]').first().waitFor();
+  await screenshot(page, "audit");
+
+  await page.getByLabel("Action").selectOption("retry");
+  await page.waitForURL("**/audit?action=retry");
+  await page.locator('[data-testid="audit-row"][data-action="sign_in"]').first().waitFor({ state: "detached" });
+  await row.waitFor();
+  expect(new Set(await page.getByTestId("audit-row").evaluateAll((rows) => rows.map((item) => item.getAttribute("data-action"))))).toEqual(
+    new Set(["retry"]),
+  );
+  await page.getByLabel("Action").selectOption("cancel");
+  await page.waitForURL("**/audit?action=cancel");
+  await row.waitFor({ state: "detached" });
+  await screenshot(page, "audit-filtered");
+
+  // The retry's page: the lineage's history holds the entry of the retry that made it.
+  await page.goto(`${grid.executionUrl}/executions/${retryId}`);
+  const entry = page.getByTestId("history").locator(`[data-testid="audit-row"][data-execution-id="${failedId}"]`);
+  await expect(entry.textContent()).resolves.toContain(reason);
+  expect(await entry.getAttribute("data-action")).toBe("retry");
+  await screenshot(page, "execution-history");
 });
 
 test("an execution shows its inputs and offers its outputs for download through storage grants", async () => {
