@@ -3,6 +3,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { EntityManager } from "@mikro-orm/knex";
 import { requestIdKey } from "@rgrid/common";
 import type { Caller } from "../auth";
+import { runBound } from "../db/bound-query";
 import { AuditEntry } from "../db/entities";
 import type { AuditActionName, Execution } from "../db/entities";
 
@@ -23,7 +24,7 @@ export const AUDIT_ENTRY_ID_PATTERN = /^audit_[0-9a-f]{32}$/;
  * entry is written by the same commit, so an action is never recorded without happening, nor the
  * other way round. Refusals leave no entry (there is no change to commit it with); the RPC log
  * has them under their request id. Inserted at once rather than left to the flush: entries are
- * never changed, so the unit of work has nothing to track.
+ * never changed, so the unit of work has nothing to track; and with bound values (bound-query.ts).
  */
 export async function recordAudit(
   em: EntityManager,
@@ -31,7 +32,7 @@ export async function recordAudit(
   now: Date,
   facts: AuditFacts,
 ): Promise<void> {
-  await em.insert(AuditEntry, {
+  await runBound(em, em.createQueryBuilder(AuditEntry).insert({
     id: `audit_${randomBytes(16).toString("hex")}`,
     accountId: caller.accountId,
     actor: caller.actorId,
@@ -43,7 +44,7 @@ export async function recordAudit(
     reason: facts.reason,
     outcome: facts.outcome,
     createdAt: now,
-  });
+  }));
 }
 
 /**

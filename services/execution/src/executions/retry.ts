@@ -5,6 +5,7 @@ import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
+import { findBound, runBound } from "../db/bound-query";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import type { AuditActionName, StoredFile } from "../db/entities";
@@ -107,14 +108,19 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const onlyIfNotYetRetried = request.onlyIfNotYetRetried === true || request.automatic !== undefined;
   // One query for the original, an earlier retry made under this request_id and, when it
   // matters, any other retry of the original.
-  const rows = await deps.db.fork().find(Execution, {
-    accountId: caller.accountId,
-    $or: [
-      { id: request.executionId },
-      { requestId: request.requestId },
-      ...(onlyIfNotYetRetried ? [{ retryOf: request.executionId }] : []),
-    ],
-  });
+  const em = deps.db.fork();
+  const rows = await findBound(
+    em,
+    Execution,
+    em.createQueryBuilder(Execution).select("*").where({
+      accountId: caller.accountId,
+      $or: [
+        { id: request.executionId },
+        { requestId: request.requestId },
+        ...(onlyIfNotYetRetried ? [{ retryOf: request.executionId }] : []),
+      ],
+    }),
+  );
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
     throw new NotFoundError(`execution ${request.executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: request.executionId });
@@ -244,16 +250,20 @@ async function insertRetry(
     // no row locks).
     // Read, not tracked: nothing of the original is written by a retry (but for the automatic
     // retry flag below, by a native update), so the commit must not diff and rewrite it.
-    const current = await tx.findOneOrFail(Execution, original.id, {
-      lockMode: deps.db.dialect === "postgresql" ? LockMode.PESSIMISTIC_WRITE : undefined,
-      disableIdentityMap: true,
-    });
+    const read = tx.createQueryBuilder(Execution).select("*").where({ id: original.id });
+    if (deps.db.dialect === "postgresql") {
+      read.setLockMode(LockMode.PESSIMISTIC_WRITE);
+    }
+    const [current] = await findBound(tx, Execution, read);
+    if (current === undefined) {
+      throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
+    }
     if (!request.force) {
       requireTerminal(current);
     }
     if (request.onlyIfNotYetRetried === true) {
-      const other = await tx.findOne(Execution, { retryOf: original.id }, { fields: ["id"] });
-      if (other !== null) {
+      const [other] = await runBound<Array<{ id: string }>>(tx, tx.createQueryBuilder(Execution).select("id").where({ retryOf: original.id }).limit(1));
+      if (other !== undefined) {
         throw new AlreadyRetriedError(other.id);
       }
     }
@@ -272,7 +282,7 @@ async function insertRetry(
       notBefore: request.notBefore,
       overrides,
     });
-    await tx.insert(Execution, retry);
+    await runBound(tx, tx.createQueryBuilder(Execution).insert(retry));
     // In this transaction, so the retry and its audit entry are committed together; a replay
     // returns before reaching here and adds none.
     await recordAudit(tx, caller, retry.createdAt, {
