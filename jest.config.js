@@ -44,7 +44,7 @@ module.exports = {
       // jsdom plus the web platform globals it lacks (fetch types, streams, TextEncoder, ...).
       testEnvironment: "<rootDir>/web/test/jsdom-environment.js",
       transform: { "^.+\\.tsx?$": ["@swc/jest", swcWebOptions] },
-      testMatch: ["<rootDir>/web/test/**/*.test.tsx"],
+      testMatch: ["<rootDir>/web/test/**/*.test.{ts,tsx}"],
       testPathIgnorePatterns: ["/node_modules/", "/dist/"],
       testTimeout,
     },
