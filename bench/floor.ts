@@ -60,8 +60,15 @@ interface Round {
 interface RawDatabase {
   /** One retry's statements, as RetryExecution issues them, on the raw driver. */
   retryOnce(): Promise<void>;
+  /** Adds `count` finished executions to the account, one millisecond apart, in one transaction. */
+  addExecutions(count: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Executions in the account when ListExecutions pages are compared. */
+const LISTED = 100_000;
+const LIST_PAGE = 50;
+const LIST_CALLS = 60;
 
 async function floorOn(backend: Backend): Promise<void> {
   const bench = await startBenchGrid({ runners: 1, backend });
@@ -153,6 +160,14 @@ async function floorOn(backend: Backend): Promise<void> {
         backend.kind === "embedded" ? "≥ 0.70×" : "≥ 0.60×",
       ],
     ];
+    const pages = await listPages(bench.client, raw);
+    rows.push([
+      `ListExecutions page at ${LISTED / 1000}k executions, p50`,
+      `${ms(pages.deep)} (${pages.depth.toLocaleString("en")} rows deep)`,
+      `${ms(pages.first)} (the first page)`,
+      ratio(pages.deep, pages.first),
+      "≤ 1.50×",
+    ]);
     if (backend.kind === "embedded") {
       const cli = await cliAgainstImportFloor(bench, originalId);
       rows.push(["`rgrid retry` wall, median", ms(cli.retry), `${ms(cli.floor)} (node loading connect, connect-node, protobuf, commander)`, ratio(cli.retry, cli.floor), "≤ 1.30×"]);
@@ -187,6 +202,30 @@ async function throughput(call: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return CONCURRENT / ((performance.now() - started) / 1000);
+}
+
+/** The first page of a listing against one deep in it, at LISTED executions, interleaved. */
+async function listPages(client: BenchGrid["client"], raw: RawDatabase): Promise<{ first: number; deep: number; depth: number }> {
+  const { executions } = await client.listExecutions({ pageSize: 1 });
+  await raw.addExecutions(LISTED - executions.length);
+  // Deep in the listing: the page after the execution 90% of the way down, by its own token.
+  const depth = Math.floor(LISTED * 0.9);
+  let token = "";
+  for (let skipped = 0; skipped < depth; skipped += 500) {
+    const page = await client.listExecutions({ pageSize: Math.min(500, depth - skipped), pageToken: token });
+    token = page.nextPageToken;
+  }
+  const first: number[] = [];
+  const deep: number[] = [];
+  for (let i = 0; i < LIST_CALLS; i++) {
+    let started = performance.now();
+    await client.listExecutions({ pageSize: LIST_PAGE });
+    first.push(performance.now() - started);
+    started = performance.now();
+    await client.listExecutions({ pageSize: LIST_PAGE, pageToken: token });
+    deep.push(performance.now() - started);
+  }
+  return { first: percentile(first, 50), deep: percentile(deep, 50), depth };
 }
 
 /** User + system CPU milliseconds of processes, from /proc (10 ms ticks; enough over 200 calls). */
@@ -246,9 +285,16 @@ interface PgClient {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
   end(): Promise<void>;
 }
+interface PgPool {
+  connect(): Promise<PgClient & { release(): void }>;
+  end(): Promise<void>;
+}
 /* eslint-disable @typescript-eslint/no-require-imports */
 const BetterSqlite = require("better-sqlite3") as new (file: string, options?: { readonly?: boolean }) => SqliteDatabase;
-const { Client: PgClientClass } = require("pg") as { Client: new (config: { connectionString: string }) => PgClient };
+const { Client: PgClientClass, Pool: PgPoolClass } = require("pg") as {
+  Client: new (config: { connectionString: string }) => PgClient;
+  Pool: new (config: { connectionString: string; max: number }) => PgPool;
+};
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The statements of one retry (see services/execution/src/executions/retry.ts), on better-sqlite3. */
@@ -276,6 +322,15 @@ async function rawSqlite(bench: BenchGrid, originalId: string, work: string): Pr
   const insertAudit = db.prepare(`insert into audit_entries (${auditColumns.join(", ")}) values (${auditColumns.map(() => "?").join(", ")})`);
   const commit = db.prepare("commit");
   return {
+    async addExecutions(count) {
+      const started = Date.now() - count;
+      db.prepare("begin").run();
+      for (let index = 0; index < count; index++) {
+        const id = newExecutionId();
+        insertRetry.run(...columns.map((column) => listedValue(column, original, id, started + index)));
+      }
+      db.prepare("commit").run();
+    },
     async retryOnce() {
       const requestId = randomUUID();
       lookup.all(original["account_id"], originalId, requestId);
@@ -301,14 +356,34 @@ async function rawPostgres(bench: BenchGrid, originalId: string): Promise<RawDat
   const original = (await source.query({ text: "select * from executions where id = $1", values: [originalId] })).rows[0]!;
   await source.end();
   const columns = Object.keys(original);
-  const client = new PgClientClass({ connectionString: databaseUrl });
-  await client.connect();
+  // As many connections as calls in flight at c=16, each preparing the statements once.
+  const pool = new PgPoolClass({ connectionString: databaseUrl, max: CONCURRENCY });
   const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(", ");
   return {
+    async addExecutions(count) {
+      const started = Date.now() - count;
+      const client = await pool.connect();
+      await client.query({ text: "begin" });
+      for (let offset = 0; offset < count; offset += 1000) {
+        const rows = Array.from({ length: Math.min(1000, count - offset) }, (_, index) => {
+          const id = newExecutionId();
+          return columns.map((column) => listedValue(column, original, id, new Date(started + offset + index)));
+        });
+        await client.query({
+          text: `insert into executions (${columns.join(", ")}) values ${rows
+            .map((_, row) => `(${columns.map((__, column) => `$${row * columns.length + column + 1}`).join(", ")})`)
+            .join(", ")}`,
+          values: rows.flat(),
+        });
+      }
+      await client.query({ text: "commit" });
+      client.release();
+    },
     async retryOnce() {
       const requestId = randomUUID();
       const id = newExecutionId();
       const now = new Date();
+      const client = await pool.connect();
       await client.query({ name: "lookup", text: "select * from executions where account_id = $1 and (id = $2 or request_id = $3)", values: [original["account_id"], originalId, requestId] });
       await client.query({ name: "begin", text: "begin" });
       await client.query({ name: "current", text: "select * from executions where id = $1 for update", values: [originalId] });
@@ -323,9 +398,10 @@ async function rawPostgres(bench: BenchGrid, originalId: string): Promise<RawDat
         values: [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now],
       });
       await client.query({ name: "commit", text: "commit" });
+      client.release();
     },
     async close() {
-      await client.end();
+      await pool.end();
     },
   };
 }
@@ -350,6 +426,24 @@ function retryValue(column: string, original: Record<string, unknown>, id: strin
       // pg reads json columns as objects; they go back as text.
       return value !== null && typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : value;
     }
+  }
+}
+
+/** A column of a listed execution: a finished original of its own, made at `createdAt`. */
+function listedValue(column: string, original: Record<string, unknown>, id: string, createdAt: number | Date): unknown {
+  switch (column) {
+    case "id":
+    case "root_id":
+      return id;
+    case "request_id":
+    case "retry_of":
+      return null;
+    case "attempt":
+      return 1;
+    case "status":
+      return original["status"];
+    default:
+      return retryValue(column, original, id, "", createdAt);
   }
 }
 
