@@ -1,8 +1,8 @@
 // What users read of the audit: action names, who acted, and the JSON form of an entry. Kept
 // beside present.ts, which does the same for executions.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { AuditAction } from "@rgrid/proto";
-import type { AuditEntry } from "@rgrid/proto";
+import { AuditAction } from "@rgrid/proto/execution";
+import type { AuditEntry } from "@rgrid/proto/execution";
 import { AUDIT_ACTION_CHOICES } from "./audit-action-names";
 import type { AuditActionChoice } from "./audit-action-names";
 import { shorten } from "./present";

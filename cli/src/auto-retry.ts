@@ -1,8 +1,8 @@
 // Whether the server is about to retry a failed execution by itself (docs/architecture.md, automatic retries): the
 // failure is recorded first and the automatic retry a moment later, so a client waiting for an
 // outcome must not take that failure as final.
-import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto";
-import type { Execution } from "@rgrid/proto";
+import { ExecutionStatus, FailureKind, RetryKind } from "@rgrid/proto/execution";
+import type { Execution } from "@rgrid/proto/execution";
 import { fetchExecution } from "./context";
 import type { ServerContext } from "./context";
 

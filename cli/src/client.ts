@@ -5,7 +5,7 @@ import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { bearerAuth } from "@rgrid/common/client";
-import { ExecutionService } from "@rgrid/proto";
+import { ExecutionService } from "@rgrid/proto/execution";
 import type { Connection } from "./config";
 import type { ExecutionClient } from "./context";
 

@@ -1,7 +1,7 @@
 // What commands are given instead of reaching for globals: the server client, output, time.
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Execution, ExecutionService } from "@rgrid/proto";
+import type { Execution, ExecutionService } from "@rgrid/proto/execution";
 import { ExecutionNotFoundError } from "./errors";
 import type { Resender } from "./resend";
 

@@ -1,8 +1,8 @@
 // What `rgrid diff` prints: the readable report (only what differs, grouped, with what is the same
 // summarized) and the JSON form. Both are made from the server's DiffExecutionsResponse alone.
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { DiffChange, LogDiff_Result } from "@rgrid/proto";
-import type { DiffExecutionsResponse, DiffSide, EnvDiff, FileInfo, InputDiff, LogEntry } from "@rgrid/proto";
+import { DiffChange, LogDiff_Result } from "@rgrid/proto/execution";
+import type { DiffExecutionsResponse, DiffSide, EnvDiff, FileInfo, InputDiff, LogEntry } from "@rgrid/proto/execution";
 import { failureKindName, formatBytes, formatDuration, logEntryView, shorten, statusName } from "./present";
 import type { FileView } from "./present";
 

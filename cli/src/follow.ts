@@ -1,8 +1,8 @@
 // Reading an execution's stored logs page by page, and following a live execution's logs as they
 // arrive until it ends.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
-import type { Execution, LogEntry } from "@rgrid/proto";
+import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto/execution";
+import type { Execution, LogEntry } from "@rgrid/proto/execution";
 import { aboutExecution, fetchExecution } from "./context";
 import type { Output, ServerContext } from "./context";
 import { isTerminal } from "./present";

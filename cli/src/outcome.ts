@@ -1,6 +1,6 @@
 // How a finished execution is told to the user who waited for it: one line, and an exit code.
-import { ExecutionStatus } from "@rgrid/proto";
-import type { Execution } from "@rgrid/proto";
+import { ExecutionStatus } from "@rgrid/proto/execution";
+import type { Execution } from "@rgrid/proto/execution";
 import { ExitCode } from "./errors";
 import { formatDuration, runDuration, shorten } from "./present";
 

@@ -6,7 +6,7 @@ import { mapWithLimit } from "@rgrid/common/concurrency";
 import { relativePathProblem } from "@rgrid/common/paths";
 import { TransferError, downloadFile } from "@rgrid/common/transfer";
 import type { FileDigest } from "@rgrid/common/transfer";
-import type { FileInfo, TransferGrant } from "@rgrid/proto";
+import type { FileInfo, TransferGrant } from "@rgrid/proto/execution";
 import { aboutExecution } from "./context";
 import type { ServerContext, StatusLine } from "./context";
 import { OutputDownloadError, UnsafeOutputNameError } from "./errors";

@@ -2,7 +2,7 @@
 // `rgrid retry` print it: "env UPSTREAM_URL changed, script replaced (sha256 1f2e… → 9a0b…)".
 // Env values may be secrets, so they are shown only when asked for (--show-values). The JSON form
 // is executionView's (present.ts).
-import type { ExecutionOverrides, FileInfo } from "@rgrid/proto";
+import type { ExecutionOverrides, FileInfo } from "@rgrid/proto/execution";
 
 /** The changes in one line, or undefined when there are none. */
 export function overridesSummary(overrides: ExecutionOverrides | undefined, showValues: boolean): string | undefined {

@@ -2,8 +2,8 @@
 // execution, times and durations.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto";
-import type { Execution, ExecutionOverrides, FileInfo, LogEntry } from "@rgrid/proto";
+import { ExecutionStatus, FailureKind, LogEntry_Stream, RetryKind } from "@rgrid/proto/execution";
+import type { Execution, ExecutionOverrides, FileInfo, LogEntry } from "@rgrid/proto/execution";
 import { STATUS_CHOICES } from "./status-names";
 import type { StatusChoice } from "./status-names";
 

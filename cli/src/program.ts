@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { isBatchId } from "@rgrid/common/ids";
 import type { Transport } from "@connectrpc/connect";
-import type { AuditAction, ExecutionStatus } from "@rgrid/proto";
+import type { AuditAction, ExecutionStatus } from "@rgrid/proto/execution";
 import { readConfigFile, resolveConnection } from "./config";
 import type { CliEnvironment, Connection } from "./config";
 import type { Clock, Output, ServerContext } from "./context";

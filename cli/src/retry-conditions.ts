@@ -6,8 +6,8 @@
 //   unresolved
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ExecutionStatus, FailureCause } from "@rgrid/proto";
-import type { RetryFilterSchema } from "@rgrid/proto";
+import { ExecutionStatus, FailureCause } from "@rgrid/proto/execution";
+import type { RetryFilterSchema } from "@rgrid/proto/execution";
 import { isBatchId } from "@rgrid/common/ids";
 import { CONDITIONS_HELP } from "./retry-where-terms";
 import { parseSince } from "./since";

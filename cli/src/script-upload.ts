@@ -2,7 +2,7 @@
 // uploaded through the grant the retry's answer carries, then confirmed, as `rgrid run` does.
 // Loaded only when --script is given: a plain retry does not pay for upload code.
 import { uploadFile } from "@rgrid/common/transfer";
-import type { Execution, TransferGrant } from "@rgrid/proto";
+import type { Execution, TransferGrant } from "@rgrid/proto/execution";
 import type { ServerContext } from "./context";
 import { fileInfo, prepareScriptFile } from "./submit";
 import type { LocalFile } from "./submit";

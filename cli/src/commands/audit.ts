@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { AuditAction, AuditEntry } from "@rgrid/proto";
+import type { AuditAction, AuditEntry } from "@rgrid/proto/execution";
 import { actorName, auditActionName, auditEntryView } from "../audit-view";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ExecutionStatus } from "@rgrid/proto";
-import type { Execution } from "@rgrid/proto";
+import { ExecutionStatus } from "@rgrid/proto/execution";
+import type { Execution } from "@rgrid/proto/execution";
 import { aboutExecution, fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";

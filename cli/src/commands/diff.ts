@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
-import type { DiffExecutionsResponse } from "@rgrid/proto";
+import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto/execution";
+import type { DiffExecutionsResponse } from "@rgrid/proto/execution";
 import type { ServerContext } from "../context";
 import { diffLines, diffView } from "../diff-report";
 import { ExecutionNotFoundError, ExitCode } from "../errors";

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { AuditEntry, Execution } from "@rgrid/proto";
+import type { AuditEntry, Execution } from "@rgrid/proto/execution";
 import { auditActionName, auditEntryView, auditSummary } from "../audit-view";
 import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";

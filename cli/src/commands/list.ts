@@ -1,4 +1,4 @@
-import type { Execution, ExecutionStatus } from "@rgrid/proto";
+import type { Execution, ExecutionStatus } from "@rgrid/proto/execution";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { displayTime, executionView, statusName } from "../present";

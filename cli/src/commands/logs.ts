@@ -1,4 +1,4 @@
-import type { LogEntry } from "@rgrid/proto";
+import type { LogEntry } from "@rgrid/proto/execution";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { drainLogs, followLogs, printLogEntry } from "../follow";

@@ -1,6 +1,6 @@
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
-import type { BatchRetryItem } from "@rgrid/proto";
+import type { BatchRetryItem } from "@rgrid/proto/execution";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { toJson } from "../json";

@@ -1,7 +1,7 @@
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
-import { RetryOperation_State } from "@rgrid/proto";
-import type { Execution, RetryOperation, RetryOperationItem, RetryWhereResponse } from "@rgrid/proto";
+import { RetryOperation_State } from "@rgrid/proto/execution";
+import type { Execution, RetryOperation, RetryOperationItem, RetryWhereResponse } from "@rgrid/proto/execution";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
 import { toJson } from "../json";

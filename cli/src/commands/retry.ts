@@ -4,13 +4,13 @@ import { DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 // Single modules of @rgrid/common: its index also loads the server stack, which the CLI never uses.
 import { randomToken } from "@rgrid/common/ids";
-import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto";
+import { ErrorInfo_Reason, ErrorInfoSchema } from "@rgrid/proto/execution";
 import type {
   ExecutionStatus,
   RetryExecutionRequest,
   RetryExecutionResponse,
   RetryOverridesSchema,
-} from "@rgrid/proto";
+} from "@rgrid/proto/execution";
 import { aboutExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";

@@ -1,4 +1,4 @@
-import type { LogEntry } from "@rgrid/proto";
+import type { LogEntry } from "@rgrid/proto/execution";
 import { findAutomaticRetry } from "../auto-retry";
 import type { ServerContext } from "../context";
 import { ExitCode, OutputsNotDownloadedError, UsageError } from "../errors";

@@ -1,5 +1,5 @@
-import { FailureKind, RetryKind } from "@rgrid/proto";
-import type { Execution } from "@rgrid/proto";
+import { FailureKind, RetryKind } from "@rgrid/proto/execution";
+import type { Execution } from "@rgrid/proto/execution";
 import { fetchExecution } from "../context";
 import type { ServerContext } from "../context";
 import { ExitCode } from "../errors";
