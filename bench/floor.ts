@@ -169,6 +169,14 @@ async function floorOn(backend: Backend): Promise<void> {
       "≤ 1.50×",
     ]);
     if (backend.kind === "embedded") {
+      const memory = await rssAcrossRetries(retry, servicePids[0] as number);
+      rows.push([
+        "execution-service RSS, 10,000 retries on",
+        `${memory.after10k.toFixed(0)} MiB`,
+        `${memory.after1k.toFixed(0)} MiB (1,000 retries on)`,
+        ratio(memory.after10k, memory.after1k),
+        "≤ 1.20×",
+      ]);
       const cli = await cliAgainstImportFloor(bench, originalId);
       rows.push(["`rgrid retry` wall, median", ms(cli.retry), `${ms(cli.floor)} (node loading connect, connect-node, protobuf, commander)`, ratio(cli.retry, cli.floor), "≤ 1.30×"]);
     }
@@ -202,6 +210,21 @@ async function throughput(call: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return CONCURRENT / ((performance.now() - started) / 1000);
+}
+
+/** The resident memory of execution-service after 1,000 retries, and after 10,000: growth means a leak. */
+async function rssAcrossRetries(retry: () => Promise<unknown>, pid: number): Promise<{ after1k: number; after10k: number }> {
+  const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  const retries = async (count: number) => {
+    let remaining = count;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (remaining-- > 0) await retry();
+    }));
+  };
+  await retries(1_000);
+  const after1k = rssMiB();
+  await retries(9_000);
+  return { after1k, after10k: rssMiB() };
 }
 
 /** The first page of a listing against one deep in it, at LISTED executions, interleaved. */
