@@ -41,11 +41,7 @@ export function createCopyMetrics(registry: Registry): CopyMetrics {
   };
 }
 
-/**
- * `store` with its copies measured. A copy reports no size, so a successful one is followed by a
- * stat of the target (one more HEAD request on S3; copies happen only for retries). Failing to
- * learn the size leaves the bytes uncounted and the copy as it was.
- */
+/** `store` with its copies measured: time, and the bytes of the target each copy answers with. */
 export function instrumentCopies(store: ObjectStore, metrics: CopyMetrics): ObjectStore {
   return {
     uploadGrant: (...args) => store.uploadGrant(...args),
@@ -57,15 +53,15 @@ export function instrumentCopies(store: ObjectStore, metrics: CopyMetrics): Obje
     delete: (...args) => store.delete(...args),
     async copy(sourceKey, targetKey) {
       const started = performance.now();
+      let target;
       try {
-        await store.copy(sourceKey, targetKey);
+        target = await store.copy(sourceKey, targetKey);
       } catch (error) {
         metrics.copied("error", secondsSince(started));
         throw error;
       }
-      const seconds = secondsSince(started);
-      const target = await store.stat(targetKey).catch(() => undefined);
-      metrics.copied("ok", seconds, target?.sizeBytes);
+      metrics.copied("ok", secondsSince(started), target?.sizeBytes);
+      return target;
     },
   };
 }

@@ -183,7 +183,11 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
 
     async copy(sourceKey, targetKey) {
       try {
-        await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
+        // A new name for the same file is in place whole the moment it exists: no partial file
+        // and rename are needed, unless the target is taken or the content must be copied.
+        if (!(await linkInPlace(pathOf(sourceKey), pathOf(targetKey)))) {
+          await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
+        }
       } catch (error) {
         // The source is looked at only once the copy failed (callers stat it first anyway), to
         // tell a source that is not there — or is a directory — from a failure at the target.
@@ -193,6 +197,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         }
         throw error;
       }
+      return statFile(targetKey);
     },
 
     async move(sourceKey, targetKey) {
@@ -395,6 +400,25 @@ function isPathConflict(error: unknown): boolean {
  * replacing either name leaves the other intact. Where links are impossible (another file
  * system, link limits) it falls back to a clone (reflink) where supported, else a full copy.
  */
+/**
+ * Links `target` to `source` where `target` is free; false when it is not (taken, or in the way
+ * of a file: the atomic write then replaces it or reports the conflict) or the file system
+ * cannot link. A missing source is thrown, as from any copy.
+ */
+async function linkInPlace(source: string, target: string): Promise<boolean> {
+  try {
+    await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIRECTORY });
+    await link(source, target);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    if (code === "EEXIST" || LINK_FALLBACK_CODES.has(code) || isPathConflict(error)) {
+      return false;
+    }
+    throw error;
+  }
+}
+
 async function shareContent(source: string, target: string): Promise<void> {
   try {
     await link(source, target);

@@ -117,14 +117,13 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
           throw missing();
         }
         touchedTargets.push(targetKey);
+        let copy;
         try {
-          await store.copy(sourceKey, targetKey);
+          copy = await store.copy(sourceKey, targetKey);
         } catch (error) {
           throw error instanceof ObjectNotFoundError ? missing() : error;
         }
-        // The copy's own reply is not trusted (some S3 servers return no ETag): the target must
-        // exist with the source's size before it counts as copied.
-        const copy = await store.stat(targetKey);
+        // The target, as the store read it back, must have the source's size to count as copied.
         if (copy?.sizeBytes !== original.sizeBytes) {
           throw new CopyMismatchError(kindLabel(ref.kind), ref.name, target, original.sizeBytes, copy?.sizeBytes);
         }

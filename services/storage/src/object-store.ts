@@ -33,10 +33,12 @@ export interface ObjectStore {
   /** Every object whose key starts with `prefix`. */
   list(prefix: string): Promise<StoredObject[]>;
   /**
-   * Copies inside the backend, never through this process's memory. Throws ObjectNotFoundError
-   * when the source does not exist.
+   * Copies inside the backend, never through this process's memory, and answers with the target
+   * as the backend has it afterwards (read back, not taken from the copy's reply: some S3 servers
+   * reply without an ETag), undefined if it is not there. Throws ObjectNotFoundError when the
+   * source does not exist.
    */
-  copy(sourceKey: string, targetKey: string): Promise<void>;
+  copy(sourceKey: string, targetKey: string): Promise<StoredObject | undefined>;
   /**
    * Up to `limit` executions that have objects, in id order, starting after `afterExecutionId`
    * ("" for the first). Memory grows with `limit`, never with the number of stored executions.

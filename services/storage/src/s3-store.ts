@@ -148,8 +148,8 @@ export function createS3Store(options: S3StoreOptions): S3Store {
 
     async copy(sourceKey, targetKey) {
       try {
-        // Server-side copy; the reply's ETag is not relied on (some S3 servers leave it empty),
-        // callers stat the target instead.
+        // Server-side copy; the reply's ETag is not relied on (some S3 servers leave it empty):
+        // the target is stat'ed instead.
         await client.copyObject(
           new CopySourceOptions({ Bucket: bucket, Object: sourceKey }),
           new CopyDestinationOptions({ Bucket: bucket, Object: targetKey }),
@@ -160,6 +160,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
         }
         throw translate(error, `copy ${sourceKey}`);
       }
+      return stat(targetKey);
     },
 
     async move(sourceKey, targetKey) {

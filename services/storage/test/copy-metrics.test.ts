@@ -67,16 +67,16 @@ test("CopyInputs counts the bytes it copied and times each copy", async () => {
   expect(sample(after, 'rgrid_rpc_requests_total{service="rgrid.v1.StorageService",method="CopyInputs",code="ok"}')).toBe(1);
 });
 
-test("a copy that fails in the backend is timed as an error and counts no bytes; an unknown size counts none either", async () => {
+test("a copy that fails in the backend is timed as an error and counts no bytes; a target not found counts none either", async () => {
   const registry = createMetricsRegistry();
   const failing = new Error("backend down");
   const inner = {
-    copy: async (source: string) => {
+    copy: async (source: string, target: string) => {
       if (source === "bad") {
         throw failing;
       }
+      return target === "unknown-size" ? undefined : { key: target, sizeBytes: 5 };
     },
-    stat: async (key: string) => (key === "unknown-size" ? Promise.reject(new Error("stat failed")) : { key, sizeBytes: 5 }),
   } as Partial<ObjectStore> as ObjectStore;
   const store = instrumentCopies(inner, createCopyMetrics(registry));
 

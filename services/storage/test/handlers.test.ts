@@ -74,8 +74,9 @@ describe("CopyInputs", () => {
         if (sourceKey === failingKey) {
           throw new StorageUnavailableError("object storage is unavailable (copy: ECONNRESET)");
         }
-        await fsStore.copy(sourceKey, targetKey);
+        const copied = await fsStore.copy(sourceKey, targetKey);
         completedCopies++;
+        return copied;
       },
     };
 
@@ -95,6 +96,7 @@ describe("CopyInputs", () => {
       ...fsStore,
       async copy(_sourceKey, targetKey) {
         await fsStore.write(targetKey, Readable.from([Buffer.from("01234")]), { maxBytes: 100 });
+        return fsStore.stat(targetKey);
       },
     };
 

@@ -80,8 +80,9 @@ export function describeObjectStoreContract(backend: string, openStore: () => Pr
       const target = objectKey(newExecutionId(), ObjectKind.INPUT, "dir/a.bin");
       const bytes = await put(source, 123_457);
 
-      await fixture.store.copy(source, target);
+      const copied = await fixture.store.copy(source, target);
 
+      expect(copied).toEqual({ key: target, sizeBytes: bytes.length });
       expect((await get(target)).equals(bytes)).toBe(true);
       expect((await get(source)).equals(bytes)).toBe(true);
       expect(await fixture.store.stat(target)).toEqual({ key: target, sizeBytes: bytes.length });
