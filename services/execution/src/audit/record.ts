@@ -3,7 +3,8 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { EntityManager } from "@mikro-orm/knex";
 import { requestIdKey } from "@rgrid/common";
 import type { Caller } from "../auth";
-import { runBound } from "../db/bound-query";
+import { runRaw } from "../db/raw-query";
+import { rowCodec } from "../db/row-codec";
 import { AuditEntry } from "../db/entities";
 import type { AuditActionName, Execution } from "../db/entities";
 
@@ -24,7 +25,7 @@ export const AUDIT_ENTRY_ID_PATTERN = /^audit_[0-9a-f]{32}$/;
  * entry is written by the same commit, so an action is never recorded without happening, nor the
  * other way round. Refusals leave no entry (there is no change to commit it with); the RPC log
  * has them under their request id. Inserted at once rather than left to the flush: entries are
- * never changed, so the unit of work has nothing to track; and with bound values (bound-query.ts).
+ * never changed, so the unit of work has nothing to track.
  */
 export async function recordAudit(
   em: EntityManager,
@@ -32,7 +33,8 @@ export async function recordAudit(
   now: Date,
   facts: AuditFacts,
 ): Promise<void> {
-  await runBound(em, em.createQueryBuilder(AuditEntry).insert({
+  const entries = rowCodec<AuditEntry>(em, AuditEntry.name);
+  const entry: AuditEntry = {
     id: `audit_${randomBytes(16).toString("hex")}`,
     accountId: caller.accountId,
     actor: caller.actorId,
@@ -44,7 +46,8 @@ export async function recordAudit(
     reason: facts.reason,
     outcome: facts.outcome,
     createdAt: now,
-  }));
+  };
+  await runRaw(em, entries.insertSql, entries.insertValues(entry));
 }
 
 /**

@@ -1,11 +1,11 @@
-import { LockMode } from "@mikro-orm/core";
 import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
-import { findBound, runBound } from "../db/bound-query";
+import { runRaw } from "../db/raw-query";
+import { rowCodec } from "../db/row-codec";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import type { AuditActionName, StoredFile } from "../db/entities";
@@ -109,18 +109,14 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   // One query for the original, an earlier retry made under this request_id and, when it
   // matters, any other retry of the original.
   const em = deps.db.fork();
-  const rows = await findBound(
-    em,
-    Execution,
-    em.createQueryBuilder(Execution).select("*").where({
-      accountId: caller.accountId,
-      $or: [
-        { id: request.executionId },
-        { requestId: request.requestId },
-        ...(onlyIfNotYetRetried ? [{ retryOf: request.executionId }] : []),
-      ],
-    }),
-  );
+  const executions = rowCodec<Execution>(em, Execution.name);
+  const rows = (
+    await runRaw(
+      em,
+      `select * from executions where account_id = ? and (id = ? or request_id = ?${onlyIfNotYetRetried ? " or retry_of = ?" : ""})`,
+      [caller.accountId, request.executionId, request.requestId, ...(onlyIfNotYetRetried ? [request.executionId] : [])],
+    )
+  ).map(executions.fromRow);
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
     throw new NotFoundError(`execution ${request.executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: request.executionId });
@@ -250,11 +246,9 @@ async function insertRetry(
     // no row locks).
     // Read, not tracked: nothing of the original is written by a retry (but for the automatic
     // retry flag below, by a native update), so the commit must not diff and rewrite it.
-    const read = tx.createQueryBuilder(Execution).select("*").where({ id: original.id });
-    if (deps.db.dialect === "postgresql") {
-      read.setLockMode(LockMode.PESSIMISTIC_WRITE);
-    }
-    const [current] = await findBound(tx, Execution, read);
+    const executions = rowCodec<Execution>(tx, Execution.name);
+    const lock = deps.db.dialect === "postgresql" ? " for update" : "";
+    const [current] = (await runRaw(tx, `select * from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
     if (current === undefined) {
       throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
     }
@@ -262,9 +256,9 @@ async function insertRetry(
       requireTerminal(current);
     }
     if (request.onlyIfNotYetRetried === true) {
-      const [other] = await runBound<Array<{ id: string }>>(tx, tx.createQueryBuilder(Execution).select("id").where({ retryOf: original.id }).limit(1));
+      const [other] = await runRaw(tx, "select id from executions where retry_of = ? limit 1", [original.id]);
       if (other !== undefined) {
-        throw new AlreadyRetriedError(other.id);
+        throw new AlreadyRetriedError(other["id"] as string);
       }
     }
     if (request.automatic !== undefined) {
@@ -282,7 +276,7 @@ async function insertRetry(
       notBefore: request.notBefore,
       overrides,
     });
-    await runBound(tx, tx.createQueryBuilder(Execution).insert(retry));
+    await runRaw(tx, executions.insertSql, executions.insertValues(retry));
     // In this transaction, so the retry and its audit entry are committed together; a replay
     // returns before reaching here and adds none.
     await recordAudit(tx, caller, retry.createdAt, {

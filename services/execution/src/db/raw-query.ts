@@ -1,0 +1,23 @@
+// MikroORM executes every query with its values written into the SQL text, so to the database
+// each is a statement never seen before: parsed and planned again, and on SQLite prepared again.
+// The hot paths (a retry's reads and inserts) run their SQL through knex with the values bound
+// instead: one SQL text per statement, which the driver's statement cache (statement-cache.ts)
+// reuses. Rows are read and written with row-codec.ts.
+import type { EntityManager, Knex } from "@mikro-orm/knex";
+
+/** Runs `sql` (with `?` placeholders) with bound values, in the transaction of `em` when it has one; the rows it returns. */
+export async function runRaw(em: EntityManager, sql: string, bindings: readonly unknown[]): Promise<Array<Record<string, unknown>>> {
+  const query = em.getKnex().raw(sql, bindings as Knex.RawBinding[]);
+  const transaction = em.getTransactionContext();
+  if (transaction !== undefined) {
+    query.transacting(transaction);
+  }
+  try {
+    const result = (await query) as Array<Record<string, unknown>> | { rows?: Array<Record<string, unknown>> };
+    // better-sqlite3 answers with the rows, pg with a result holding them.
+    return Array.isArray(result) ? result : (result.rows ?? []);
+  } catch (error) {
+    // As MikroORM reports them (UniqueConstraintViolationException, ...), whatever the driver.
+    throw em.getDriver().convertException(error as Error);
+  }
+}

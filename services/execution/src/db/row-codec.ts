@@ -1,0 +1,100 @@
+// Whole rows of one entity's table, read and written by hand for the hottest statements (a
+// retry's): MikroORM's query builder and entity factory cost more CPU than running those
+// statements does. The codec is derived from the entity's metadata once, so a column added to
+// the entity is read and written here too, with the conversions MikroORM applies: JSON as text,
+// big integers as numbers, and on SQLite times as milliseconds and booleans as 0 or 1 (knex
+// binds Dates and booleans that way on SQLite; PostgreSQL takes them as they are).
+import { BigIntType, JsonType } from "@mikro-orm/core";
+import type { EntityProperty } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/knex";
+
+type Storage = "json" | "datetime" | "boolean" | "number" | "plain";
+
+interface Column {
+  property: string;
+  name: string;
+  storage: Storage;
+}
+
+export interface RowCodec<T> {
+  /** `insert into <table> (every column) values (?, …)`. */
+  insertSql: string;
+  insertValues(entity: T): unknown[];
+  fromRow(row: Record<string, unknown>): T;
+}
+
+const codecs = new WeakMap<object, RowCodec<unknown>>();
+
+/** The codec of `entityName`'s table; made once per ORM (its metadata). */
+export function rowCodec<T>(em: EntityManager, entityName: string): RowCodec<T> {
+  const meta = em.getMetadata().get(entityName);
+  let codec = codecs.get(meta);
+  if (codec === undefined) {
+    codec = createCodec(meta.tableName, Object.values(meta.properties).map(columnOf));
+    codecs.set(meta, codec);
+  }
+  return codec as RowCodec<T>;
+}
+
+function columnOf(property: EntityProperty): Column {
+  return { property: property.name, name: property.fieldNames[0] as string, storage: storageOf(property) };
+}
+
+function storageOf(property: EntityProperty): Storage {
+  if (property.customType instanceof BigIntType) {
+    return "number";
+  }
+  if (property.customType instanceof JsonType) {
+    return "json";
+  }
+  switch (property.runtimeType) {
+    case "Date":
+      return "datetime";
+    case "boolean":
+      return "boolean";
+    case "number":
+      return "number";
+    default:
+      return "plain";
+  }
+}
+
+function createCodec(table: string, columns: readonly Column[]): RowCodec<unknown> {
+  const names = columns.map((column) => `"${column.name}"`).join(", ");
+  return {
+    insertSql: `insert into "${table}" (${names}) values (${columns.map(() => "?").join(", ")})`,
+    insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
+    fromRow(row) {
+      const entity: Record<string, unknown> = {};
+      for (const column of columns) {
+        entity[column.property] = fromDatabase(column.storage, row[column.name]);
+      }
+      return entity;
+    },
+  };
+}
+
+function toDatabase(storage: Storage, value: unknown): unknown {
+  if (value === null || value === undefined) {
+    return null;
+  }
+  return storage === "json" ? JSON.stringify(value) : value;
+}
+
+function fromDatabase(storage: Storage, value: unknown): unknown {
+  if (value === null || value === undefined) {
+    return null;
+  }
+  switch (storage) {
+    case "json":
+      return typeof value === "string" ? JSON.parse(value) : value;
+    case "datetime":
+      return value instanceof Date ? value : new Date(typeof value === "string" && /^\d+$/.test(value) ? Number(value) : (value as number | string));
+    case "boolean":
+      return Boolean(value);
+    case "number":
+      return Number(value);
+    default:
+      return value;
+  }
+}
