@@ -15,7 +15,7 @@ type AuditHandlers = Pick<ServiceImpl<typeof ExecutionService>, "listAuditEntrie
 export function createAuditHandlers(deps: AuditHandlerDeps): AuditHandlers {
   return {
     async listAuditEntries(request, ctx) {
-      const page = await listAuditPage(deps.db.fork(), callerOf(ctx).accountId, request);
+      const page = await listAuditPage(deps.db.fork(), deps.db.dialect, callerOf(ctx).accountId, request);
       return { entries: page.entries.map(auditEntryMessage), nextPageToken: page.nextPageToken };
     },
   };

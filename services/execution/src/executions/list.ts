@@ -5,7 +5,7 @@ import type { Dialect } from "../db/orm";
 import { Execution } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { stateFromWire } from "./convert";
-import { decodePageToken, encodePageToken } from "./page-token";
+import { afterPosition, decodePageToken, encodePageToken } from "./page-token";
 
 const DEFAULT_PAGE_SIZE = 50;
 
@@ -50,21 +50,13 @@ export async function listExecutionPage(
     );
   }
   if (request.pageToken !== "") {
-    const after = decodePageToken(request.pageToken);
-    // A row value: both databases seek straight to it on the (account_id, created_at, id) index,
-    // where "earlier, or as early with a smaller id" written as an OR scans every newer row
-    // first, so a deep page cost more the deeper it was.
-    query.andWhere("(e.created_at, e.id) < (?, ?)", [timeValue(dialect, after.createdAt), after.id]);
+    const after = afterPosition("e", dialect, decodePageToken(request.pageToken));
+    query.andWhere(after.sql, after.values);
   }
   const rows = await query.orderBy([{ createdAt: "desc" }, { id: "desc" }]).limit(pageSize + 1).getResultList();
   const page = rows.slice(0, pageSize);
   const last = page[page.length - 1];
   return { executions: page, nextPageToken: rows.length > pageSize && last ? encodePageToken(last) : "" };
-}
-
-/** A time as this dialect stores it: SQLite keeps milliseconds since the epoch. */
-function timeValue(dialect: Dialect, time: Date): number | string {
-  return dialect === "sqlite" ? time.getTime() : time.toISOString();
 }
 
 function requireState(status: number): ExecutionState {

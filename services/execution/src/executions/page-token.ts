@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EXECUTION_ID_PATTERN } from "@rgrid/common";
+import type { Dialect } from "../db/orm";
 
 /** Where the previous page of a newest-first listing ended: its last (created_at, id). */
 export interface PagePosition {
@@ -10,6 +11,17 @@ export interface PagePosition {
 // Opaque to clients (base64url JSON) so the key can change without breaking their code.
 export function encodePageToken(position: PagePosition): string {
   return Buffer.from(JSON.stringify({ c: position.createdAt.getTime(), i: position.id }), "utf8").toString("base64url");
+}
+
+/**
+ * The condition "after `position`" of a newest-first listing aliased `alias`, as a row value: both
+ * databases seek straight to it on an index ending in (created_at, id), where the same condition
+ * written as an OR scans every newer row first, so that a deep page would cost more the deeper
+ * it was. The time is given as the dialect stores it (SQLite: milliseconds since the epoch).
+ */
+export function afterPosition(alias: string, dialect: Dialect, position: PagePosition): { sql: string; values: [number | string, string] } {
+  const time = dialect === "sqlite" ? position.createdAt.getTime() : position.createdAt.toISOString();
+  return { sql: `(${alias}.created_at, ${alias}.id) < (?, ?)`, values: [time, position.id] };
 }
 
 /** `idPattern`: what ids of the listed rows look like (executions unless said otherwise). */
