@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExecutionStatus } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
-import { runCli, startTestGrid, startedId } from "../support/grid";
+import { runCli, startTestGrid, startedId, printGridLogsOnFailure } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../support/postgres";
+import { GRID_DATABASES } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
 import { executionClient, isTerminal, waitForExecution } from "../support/runner-api";
 
@@ -32,12 +32,7 @@ print("args " + " ".join(sys.argv[1:]))
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 
-const databases: { name: string; enabled: boolean; open: () => Promise<ScratchDatabase | undefined> }[] = [
-  { name: "SQLite", enabled: sqliteSuitesEnabled, open: async () => undefined },
-  { name: "PostgreSQL", enabled: postgresServerUrl !== undefined, open: () => createScratchDatabase(postgresServerUrl!) },
-];
-
-describe.each(databases)("$name", ({ enabled, open }) => {
+describe.each(GRID_DATABASES)("$name", ({ enabled, open }) => {
   const maybe = enabled ? test : test.skip;
   let database: ScratchDatabase | undefined;
   let grid: TestGrid | undefined;
@@ -65,12 +60,7 @@ describe.each(databases)("$name", ({ enabled, open }) => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  afterEach(() => {
-    const state = expect.getState();
-    if (grid && state.assertionCalls !== state.numPassingAsserts) {
-      process.stderr.write(`grid logs:\n${grid.logs.slice(-80).join("\n")}\n`);
-    }
-  });
+  printGridLogsOnFailure(() => grid);
 
   const finished = (id: string): Promise<Execution> => waitForExecution(executionClient(grid!), id, isTerminal, "terminal");
 

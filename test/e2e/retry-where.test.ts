@@ -7,9 +7,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExecutionStatus } from "@rgrid/proto";
-import { REPO_ROOT, runCli, startTestGrid } from "../support/grid";
+import { REPO_ROOT, runCli, startTestGrid, printGridLogsOnFailure } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../support/postgres";
+import { GRID_DATABASES } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
 import { executionClient, isTerminal, waitForExecution } from "../support/runner-api";
 import type { ExecutionClient } from "../support/runner-api";
@@ -22,12 +22,7 @@ n = open(sys.argv[1]).read().strip()
 sys.exit("UpstreamUnavailable: shard " + n + " answered 503")
 `;
 
-const databases: { name: string; enabled: boolean; open: () => Promise<ScratchDatabase | undefined> }[] = [
-  { name: "SQLite", enabled: sqliteSuitesEnabled, open: async () => undefined },
-  { name: "PostgreSQL", enabled: postgresServerUrl !== undefined, open: () => createScratchDatabase(postgresServerUrl!) },
-];
-
-describe.each(databases)("$name", ({ name, enabled, open }) => {
+describe.each(GRID_DATABASES)("$name", ({ name, enabled, open }) => {
   const maybe = enabled ? test : test.skip;
   let database: ScratchDatabase | undefined;
   let grid: TestGrid | undefined;
@@ -61,12 +56,7 @@ describe.each(databases)("$name", ({ name, enabled, open }) => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  afterEach(() => {
-    const state = expect.getState();
-    if (grid && state.assertionCalls !== state.numPassingAsserts) {
-      process.stderr.write(`grid logs:\n${grid.logs.slice(-80).join("\n")}\n`);
-    }
-  });
+  printGridLogsOnFailure(() => grid);
 
   async function batchExecutions() {
     return (await client.listExecutions({ batchId, pageSize: 500 })).executions;

@@ -2,9 +2,9 @@
 // execution runs exactly once, on one runner, and the work is shared between the runners.
 import { mapWithLimit } from "@rgrid/common";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
-import { startTestGrid } from "../support/grid";
+import { startTestGrid, printGridLogsOnFailure } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl, sqliteSuitesEnabled } from "../support/postgres";
+import { GRID_DATABASES } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
 import { createQueuedExecution, executionClient, isTerminal, storedLogs, waitForExecution } from "../support/runner-api";
 import { startRunners } from "../support/runner-processes";
@@ -22,16 +22,7 @@ print("ran " + sys.argv[1])
 `,
 };
 
-const databases: { name: string; enabled: boolean; open: () => Promise<ScratchDatabase | undefined> }[] = [
-  { name: "SQLite", enabled: sqliteSuitesEnabled, open: async () => undefined },
-  {
-    name: "PostgreSQL",
-    enabled: postgresServerUrl !== undefined,
-    open: () => createScratchDatabase(postgresServerUrl!),
-  },
-];
-
-describe.each(databases)("$name", ({ enabled, open }) => {
+describe.each(GRID_DATABASES)("$name", ({ enabled, open }) => {
   const maybe = enabled ? test : test.skip;
   let database: ScratchDatabase | undefined;
   let grid: TestGrid | undefined;
@@ -43,12 +34,7 @@ describe.each(databases)("$name", ({ enabled, open }) => {
     await database?.drop();
   });
 
-  afterEach(() => {
-    const state = expect.getState();
-    if (grid && state.assertionCalls !== state.numPassingAsserts) {
-      process.stderr.write(`grid logs:\n${grid.logs.slice(-120).join("\n")}\n`);
-    }
-  });
+  printGridLogsOnFailure(() => grid, 120);
 
   maybe(`${EXECUTIONS} queued executions on ${RUNNERS} runners each run exactly once, spread over the runners`, async () => {
     database = await open();

@@ -80,6 +80,17 @@ export function runCli(grid: CliTarget, args: string[], options: { cwd?: string;
   });
 }
 
+/** After each failed test, the last `lines` lines the grid printed, to tell what it was doing. */
+export function printGridLogsOnFailure(grid: () => TestGrid | undefined, lines = 80): void {
+  afterEach(() => {
+    const state = expect.getState();
+    const current = grid();
+    if (current && state.assertionCalls !== state.numPassingAsserts) {
+      process.stderr.write(`grid logs:\n${current.logs.slice(-lines).join("\n")}\n`);
+    }
+  });
+}
+
 /** The id in an `Execution started: exec_…` or `Retry started: exec_…` line. */
 export function startedId(output: string): string {
   const match = /(?:Execution|Retry) started: (exec_[0-9a-f]{32})/.exec(output);

@@ -17,6 +17,15 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * The databases an end-to-end suite runs its grid on, for `describe.each`: SQLite (the grid's own
+ * file: `open` gives none) and a scratch PostgreSQL database when a server is named.
+ */
+export const GRID_DATABASES: ReadonlyArray<{ name: string; enabled: boolean; open: () => Promise<ScratchDatabase | undefined> }> = [
+  { name: "SQLite", enabled: sqliteSuitesEnabled, open: async () => undefined },
+  { name: "PostgreSQL", enabled: postgresServerUrl !== undefined, open: () => createScratchDatabase(postgresServerUrl!) },
+];
+
 export async function createScratchDatabase(serverUrl: string): Promise<ScratchDatabase> {
   const name = `rgrid_test_${randomBytes(6).toString("hex")}`;
   await onServer(serverUrl, `CREATE DATABASE ${name}`);

@@ -8,6 +8,7 @@ import { Execution, isTerminal } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import { batchItemRequestId } from "./request-ids";
+import { skipReasonOf } from "./retry";
 import type { RetryExecution } from "./retry";
 import { SUMMARY_FIELDS, summaryMessage } from "./summary";
 import type { ExecutionSummary } from "./summary";
@@ -119,13 +120,13 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
         });
         return { original: result.original, retry: result.execution, skipped: "" };
       } catch (error) {
-        // This execution's own problem (e.g. an input gone from storage): reported, and the
-        // others go on. Anything else (storage unreachable) fails the call; a re-send with the
-        // same request_id finishes the rest.
-        if (error instanceof PreconditionError || error instanceof NotFoundError) {
-          return { original: candidate, skipped: error.message };
+        // Anything but this execution's own problem fails the call; a re-send with the same
+        // request_id finishes the rest.
+        const skipped = skipReasonOf(error);
+        if (skipped === undefined) {
+          throw error;
         }
-        throw error;
+        return { original: candidate, skipped };
       }
     });
   };

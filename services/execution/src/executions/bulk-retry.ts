@@ -25,6 +25,7 @@ import type { StoredRetryFilter } from "../db/entities";
 import type { Database } from "../db/orm";
 import { NotFoundError, PreconditionError, isUniqueViolation } from "../errors";
 import { bulkItemRequestId } from "./request-ids";
+import { skipReasonOf } from "./retry";
 import type { RetryExecution } from "./retry";
 import { filterMessage, latestAttemptsMatching, sameFilter, storedFilter } from "./retry-filter";
 import { SUMMARY_FIELDS, summaryMessage } from "./summary";
@@ -147,11 +148,11 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
       });
       return { retryId: result.execution.id, skipped: "" };
     } catch (error) {
-      // This execution's own problem (already retried, an input gone, no longer finished).
-      if (error instanceof PreconditionError || error instanceof NotFoundError) {
-        return { retryId: null, skipped: error.message };
+      const skipped = skipReasonOf(error);
+      if (skipped === undefined) {
+        throw error;
       }
-      throw error;
+      return { retryId: null, skipped };
     }
   }
 

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { EntityManager } from "@mikro-orm/knex";
@@ -51,23 +52,9 @@ export function storedFilter(filter: RetryFilter): StoredRetryFilter {
   };
 }
 
+/** Whether two stored filters ask the same; the order of keys (which a JSON column need not keep) does not count. */
 export function sameFilter(a: StoredRetryFilter, b: StoredRetryFilter): boolean {
-  return JSON.stringify(storedFilterOrder(a)) === JSON.stringify(storedFilterOrder(b));
-}
-
-/** The same filter with its keys in one order: JSON columns do not keep the order they were given. */
-function storedFilterOrder(filter: StoredRetryFilter): StoredRetryFilter {
-  return {
-    statuses: filter.statuses,
-    exitCodes: filter.exitCodes,
-    causes: filter.causes,
-    errorContains: filter.errorContains,
-    scriptName: filter.scriptName,
-    batchId: filter.batchId,
-    finishedAfter: filter.finishedAfter,
-    finishedBefore: filter.finishedBefore,
-    unresolved: filter.unresolved,
-  };
+  return isDeepStrictEqual(a, b);
 }
 
 export function filterMessage(filter: StoredRetryFilter): RetryFilter {

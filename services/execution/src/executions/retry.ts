@@ -158,6 +158,15 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   }
 }
 
+/**
+ * Why a retry of one execution of many (RetryBatch, RetryWhere) was not made, when the reason is
+ * that execution's own (already retried, an input gone, no longer finished): reported, and the
+ * others go on. Undefined for anything else (storage unreachable), which stops the caller.
+ */
+export function skipReasonOf(error: unknown): string | undefined {
+  return error instanceof PreconditionError || error instanceof NotFoundError ? error.message : undefined;
+}
+
 /** A request_id names one request: reusing it for a different one is refused, not answered. */
 function requireRetryOf(earlier: Execution, original: Execution, requestId: string): Execution {
   if (earlier.retryOf !== original.id) {
