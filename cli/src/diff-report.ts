@@ -1,6 +1,7 @@
 // What `rgrid diff` prints: the readable report (only what differs, grouped, with what is the same
 // summarized) and the JSON form. Both are made from the server's DiffExecutionsResponse alone.
 import { durationMs } from "@bufbuild/protobuf/wkt";
+import { timeoutText } from "@rgrid/common/override-changes";
 import { DiffChange, LogDiff_Result } from "@rgrid/proto/execution";
 import type { DiffExecutionsResponse, DiffSide, EnvDiff, FileInfo, InputDiff, LogEntry } from "@rgrid/proto/execution";
 import { failureKindName, formatBytes, formatDuration, logEntryView, shorten, statusName } from "./present";
@@ -146,10 +147,6 @@ function argsText(args: readonly string[]): string {
     return "(none)";
   }
   return args.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg))).join(" ");
-}
-
-function timeoutText(seconds: number): string {
-  return seconds === 0 ? "default" : `${seconds}s`;
 }
 
 function onOff(enabled: boolean): string {

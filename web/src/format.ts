@@ -148,9 +148,7 @@ export function runDurationMs(execution: Execution, now = Date.now()): number | 
 }
 
 /** A timeout as the CLI words it in changes and comparisons; zero is the service default. */
-export function timeoutText(seconds: number): string {
-  return seconds === 0 ? "default" : `${seconds}s`;
-}
+export { timeoutText } from "../../packages/common/src/override-changes";
 
 export function formatBytes(size: bigint | number): string {
   const bytes = Number(size);
