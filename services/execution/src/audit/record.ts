@@ -1,10 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
-import type { EntityManager } from "@mikro-orm/knex";
 import { requestIdKey } from "@rgrid/common";
 import type { Caller } from "../auth";
-import { runRaw } from "../db/raw-query";
 import { rowCodec } from "../db/row-codec";
+import type { SqlSession } from "../db/sql-session";
 import { AuditEntry } from "../db/entities";
 import type { AuditActionName, Execution } from "../db/entities";
 
@@ -21,19 +20,19 @@ export interface AuditFacts {
 export const AUDIT_ENTRY_ID_PATTERN = /^audit_[0-9a-f]{32}$/;
 
 /**
- * Inserts the entry through `em`, which must be the transaction making the change it records: the
+ * Inserts the entry through `sql`, which must be the transaction making the change it records: the
  * entry is written by the same commit, so an action is never recorded without happening, nor the
  * other way round. Refusals leave no entry (there is no change to commit it with); the RPC log
  * has them under their request id. Inserted at once rather than left to the flush: entries are
  * never changed, so the unit of work has nothing to track.
  */
 export async function recordAudit(
-  em: EntityManager,
+  sql: SqlSession,
   caller: Pick<Caller, "accountId" | "actorId">,
   now: Date,
   facts: AuditFacts,
 ): Promise<void> {
-  const entries = rowCodec<AuditEntry>(em, AuditEntry.name);
+  const entries = rowCodec<AuditEntry>(sql, AuditEntry.name);
   const entry: AuditEntry = {
     id: `audit_${randomBytes(16).toString("hex")}`,
     accountId: caller.accountId,
@@ -47,7 +46,7 @@ export async function recordAudit(
     outcome: facts.outcome,
     createdAt: now,
   };
-  await runRaw(em, entries.insertSql, entries.insertValues(entry));
+  await sql.query(entries.insertSql, entries.insertValues(entry));
 }
 
 /**

@@ -4,6 +4,7 @@
 // instead: one SQL text per statement, which the driver's statement cache (statement-cache.ts)
 // reuses. Rows are read and written with row-codec.ts.
 import type { EntityManager, Knex } from "@mikro-orm/knex";
+import type { SqlSession } from "./sql-session";
 
 /** Runs `sql` (with `?` placeholders) with bound values, in the transaction of `em` when it has one; the rows it returns. */
 export async function runRaw(em: EntityManager, sql: string, bindings: readonly unknown[]): Promise<Array<Record<string, unknown>>> {
@@ -20,4 +21,12 @@ export async function runRaw(em: EntityManager, sql: string, bindings: readonly 
     // As MikroORM reports them (UniqueConstraintViolationException, ...), whatever the driver.
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+/** The statements of `em` (its transaction, when it has one) as a SqlSession, for code that also runs on a held connection (sql-session.ts). */
+export function sqlSessionOf(em: EntityManager): SqlSession {
+  return {
+    getMetadata: () => em.getMetadata(),
+    query: (sql, values) => runRaw(em, sql, values),
+  };
 }

@@ -5,8 +5,7 @@
 // big integers as numbers, and on SQLite times as milliseconds and booleans as 0 or 1 (knex
 // binds Dates and booleans that way on SQLite; PostgreSQL takes them as they are).
 import { BigIntType, JsonType } from "@mikro-orm/core";
-import type { EntityProperty } from "@mikro-orm/core";
-import type { EntityManager } from "@mikro-orm/knex";
+import type { EntityProperty, MetadataStorage } from "@mikro-orm/core";
 
 type Storage = "json" | "datetime" | "boolean" | "number" | "plain";
 
@@ -17,6 +16,11 @@ interface Column {
 }
 
 export interface RowCodec<T> {
+  /**
+   * Every column, quoted and comma-separated, to select instead of `*`: a statement PostgreSQL
+   * keeps prepared must not change its result's shape when a later migration adds a column.
+   */
+  columns: string;
   /** `insert into <table> (every column) values (?, …)`. */
   insertSql: string;
   insertValues(entity: T): unknown[];
@@ -25,9 +29,9 @@ export interface RowCodec<T> {
 
 const codecs = new WeakMap<object, RowCodec<unknown>>();
 
-/** The codec of `entityName`'s table; made once per ORM (its metadata). */
-export function rowCodec<T>(em: EntityManager, entityName: string): RowCodec<T> {
-  const meta = em.getMetadata().get(entityName);
+/** The codec of `entityName`'s table; made once per ORM (its metadata), which an EntityManager or a SqlSession gives. */
+export function rowCodec<T>(orm: { getMetadata(): MetadataStorage }, entityName: string): RowCodec<T> {
+  const meta = orm.getMetadata().get(entityName);
   let codec = codecs.get(meta);
   if (codec === undefined) {
     codec = createCodec(meta.tableName, Object.values(meta.properties).map(columnOf));
@@ -62,6 +66,7 @@ function storageOf(property: EntityProperty): Storage {
 function createCodec(table: string, columns: readonly Column[]): RowCodec<unknown> {
   const names = columns.map((column) => `"${column.name}"`).join(", ");
   return {
+    columns: names,
     insertSql: `insert into "${table}" (${names}) values (${columns.map(() => "?").join(", ")})`,
     insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
     fromRow(row) {

@@ -4,6 +4,7 @@ import type { EntityManager } from "@mikro-orm/knex";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
+import { sqlSessionOf } from "../db/raw-query";
 import { Execution, isTerminal } from "../db/entities";
 import { PreconditionError } from "../errors";
 import { statusToWire } from "./convert";
@@ -97,7 +98,7 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
       if ((await update(tx, now)) !== 1) {
         return false;
       }
-      await recordAudit(tx, caller, now, { action: "cancel", execution, requestId: request.requestId, reason: request.reason, outcome });
+      await recordAudit(sqlSessionOf(tx), caller, now, { action: "cancel", execution, requestId: request.requestId, reason: request.reason, outcome });
       return true;
     });
   }

@@ -4,8 +4,8 @@ import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
-import { runRaw } from "../db/raw-query";
 import { rowCodec } from "../db/row-codec";
+import { inSqlTransaction, withSqlSession } from "../db/sql-session";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import type { AuditActionName, StoredFile } from "../db/entities";
@@ -108,15 +108,15 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const onlyIfNotYetRetried = request.onlyIfNotYetRetried === true || request.automatic !== undefined;
   // One query for the original, an earlier retry made under this request_id and, when it
   // matters, any other retry of the original.
-  const em = deps.db.fork();
-  const executions = rowCodec<Execution>(em, Execution.name);
-  const rows = (
-    await runRaw(
-      em,
-      `select * from executions where account_id = ? and (id = ? or request_id = ?${onlyIfNotYetRetried ? " or retry_of = ?" : ""})`,
-      [caller.accountId, request.executionId, request.requestId, ...(onlyIfNotYetRetried ? [request.executionId] : [])],
-    )
-  ).map(executions.fromRow);
+  const rows = await withSqlSession(deps.db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    return (
+      await sql.query(
+        `select ${executions.columns} from executions where account_id = ? and (id = ? or request_id = ?${onlyIfNotYetRetried ? " or retry_of = ?" : ""})`,
+        [caller.accountId, request.executionId, request.requestId, ...(onlyIfNotYetRetried ? [request.executionId] : [])],
+      )
+    ).map(executions.fromRow);
+  });
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
     throw new NotFoundError(`execution ${request.executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: request.executionId });
@@ -249,15 +249,14 @@ async function insertRetry(
   newId: string,
   overrides: AppliedOverrides,
 ): Promise<{ retry: Execution; original: Execution }> {
-  return deps.db.fork().transactional(async (tx) => {
+  return inSqlTransaction(deps.db, async (sql) => {
     // Re-checked atomically with the insert. PostgreSQL holds the row (so retries of one
     // original take turns); SQLite's single writer already excludes concurrent changes (and has
     // no row locks).
-    // Read, not tracked: nothing of the original is written by a retry (but for the automatic
-    // retry flag below, by a native update), so the commit must not diff and rewrite it.
-    const executions = rowCodec<Execution>(tx, Execution.name);
+    // Nothing of the original is written by a retry, but for the automatic retry flag below.
+    const executions = rowCodec<Execution>(sql, Execution.name);
     const lock = deps.db.dialect === "postgresql" ? " for update" : "";
-    const [current] = (await runRaw(tx, `select * from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
+    const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
     if (current === undefined) {
       throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
     }
@@ -265,14 +264,14 @@ async function insertRetry(
       requireTerminal(current);
     }
     if (request.onlyIfNotYetRetried === true) {
-      const [other] = await runRaw(tx, "select id from executions where retry_of = ? limit 1", [original.id]);
+      const [other] = await sql.query("select id from executions where retry_of = ? limit 1", [original.id]);
       if (other !== undefined) {
         throw new AlreadyRetriedError(other["id"] as string);
       }
     }
     if (request.automatic !== undefined) {
       // The failure has its retry: the lease sweep stops looking at it.
-      await tx.nativeUpdate(Execution, { id: original.id }, { autoRetryPending: false });
+      await sql.query("update executions set auto_retry_pending = ? where id = ?", [false, original.id]);
     }
     const retry = retryRecordOf(original, {
       id: newId,
@@ -285,10 +284,10 @@ async function insertRetry(
       notBefore: request.notBefore,
       overrides,
     });
-    await runRaw(tx, executions.insertSql, executions.insertValues(retry));
+    await sql.query(executions.insertSql, executions.insertValues(retry));
     // In this transaction, so the retry and its audit entry are committed together; a replay
     // returns before reaching here and adds none.
-    await recordAudit(tx, caller, retry.createdAt, {
+    await recordAudit(sql, caller, retry.createdAt, {
       action: auditActionOf(request, retry.retryKind),
       execution: current,
       requestId: request.auditRequestId ?? request.requestId,

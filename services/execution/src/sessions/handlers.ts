@@ -9,6 +9,7 @@ import { recordAudit, rpcRequestId } from "../audit/record";
 import { findApiKeyCaller, callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
+import { sqlSessionOf } from "../db/raw-query";
 import { Account } from "../db/entities";
 import { clearedSessionCookie, sessionCookie } from "./cookie";
 import { foreignOriginProblem, isSecureRequest } from "./origin";
@@ -53,7 +54,7 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
         const account = await accountSigningIn(em, request.credential, keyCaller, now);
         const session = await openSession(em, account, now, deps.sessionTtlSeconds);
         // Who: the API key that signed in, or for a sign-in link the session it opened.
-        await recordAudit(em, { accountId: account.accountId, actorId: account.apiKeyId ?? session.session.id }, now, {
+        await recordAudit(sqlSessionOf(em), { accountId: account.accountId, actorId: account.apiKeyId ?? session.session.id }, now, {
           action: "sign_in",
           requestId: rpcRequestId(ctx),
           reason: "",
