@@ -96,9 +96,12 @@ export function createJanitor(deps: JanitorDeps): Janitor {
  * in progress. A tick while a pass still runs is skipped, so slow passes never pile up. A
  * failed pass is logged and the next one tries again.
  */
-export function startJanitor(janitor: Janitor, intervalMillis: number, logger: Logger): () => Promise<void> {
+export function startJanitor(janitor: Janitor, intervalMillis: number, logger: Logger, isLeader: () => boolean = () => true): () => Promise<void> {
   let current: Promise<unknown> | undefined;
   const timer = setInterval(() => {
+    if (!isLeader()) {
+      return; // the replica that leads maintenance does it (cluster/leadership.ts)
+    }
     if (current !== undefined) {
       logger.info("janitor pass skipped: the previous one is still running");
       return;

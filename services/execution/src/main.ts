@@ -20,6 +20,7 @@ import type { ConsoleFile } from "./console";
 import { Account } from "./db/entities";
 import { openDatabase } from "./db/orm";
 import type { Database } from "./db/orm";
+import { joinCluster } from "./cluster/cluster";
 import { createJanitor, startJanitor } from "./janitor";
 import type { Janitor } from "./janitor";
 import { createExecutionServer } from "./server";
@@ -46,8 +47,11 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
   logger.info("database ready", { database: config.databaseLabel, migrationsApplied: applied.length });
 
   const storage = createInternalClient(StorageService, config.storageUrl, config.internalToken);
+  // Replicas share a PostgreSQL database; a SQLite one belongs to this process alone.
+  const cluster = config.database.dialect === "postgresql" ? await joinCluster({ databaseUrl: config.database.url, logger }) : undefined;
   const server = createExecutionServer({
     db,
+    cluster,
     storage,
     logger,
     rpcLines: rpcLinesFor(config.logFormat),
@@ -70,9 +74,12 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
   logger.info("listening", { url: running.url, console: config.consoleEnabled ? `${running.url}/` : "off" });
   const stopJanitor =
     config.janitorIntervalMillis > 0
-      ? startJanitor(janitorFor(config, db, storage, logger), config.janitorIntervalMillis, logger)
+      ? startJanitor(janitorFor(config, db, storage, logger), config.janitorIntervalMillis, logger, cluster?.leadership.isLeader)
       : async () => undefined;
-  stopOnSignal(logger, running, db, stopJanitor);
+  stopOnSignal(logger, running, db, async () => {
+    await stopJanitor();
+    await cluster?.close();
+  });
 }
 
 function janitorFor(config: ExecutionConfig, db: Database, storage: StorageClient, logger: Logger): Janitor {
@@ -119,11 +126,11 @@ async function janitorCommand(config: ExecutionConfig, logger: Logger): Promise<
   }
 }
 
-/** Drains the server, then stops the janitor and closes the ORM. */
-function stopOnSignal(logger: Logger, running: RunningServer, db: Database, stopJanitor: () => Promise<void>): void {
+/** Drains the server, then stops the background work (janitor, cluster channel) and closes the ORM. */
+function stopOnSignal(logger: Logger, running: RunningServer, db: Database, stopBackground: () => Promise<void>): void {
   exitOnStopSignal(logger, async () => {
     await running.close(SHUTDOWN_GRACE_MILLIS);
-    await stopJanitor();
+    await stopBackground();
     await db.close();
   });
 }

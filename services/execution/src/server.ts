@@ -2,6 +2,9 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Registry, createConnectServer, hideUnknownErrors, validateRequests } from "@rgrid/common";
 import type { ConnectServer, Logger, MetricsOptions, RpcLines } from "@rgrid/common";
 import { authenticate } from "./auth";
+import type { Cluster } from "./cluster/cluster";
+import { soleLeader } from "./cluster/leadership";
+import { connectClusterSignals } from "./cluster/signals";
 import { DEFAULT_BULK_RETRIES_PER_SECOND, RUNNER_DEFAULTS } from "./config";
 import { createConsoleHandler } from "./console";
 import type { ConsoleFile } from "./console";
@@ -54,7 +57,18 @@ export interface ExecutionServerDeps {
   metrics?: MetricsOptions;
   /** Retries a bulk retry (RetryWhere) starts per second; 20 unless configured. */
   bulkRetriesPerSecond?: number;
+  /**
+   * One of several replicas on a PostgreSQL database (cluster/cluster.ts): their waiting calls
+   * wake on each other's changes, and only the leader sweeps leases. Alone without it.
+   */
+  cluster?: Pick<Cluster, "replicaId" | "channel" | "leadership">;
 }
+
+/**
+ * How long a waiting claim or log stream may go without looking at the database, while the
+ * cluster channel brings other replicas' changes: only a lost notification is waited out.
+ */
+const LISTENING_RECHECK_MILLIS = 10_000;
 
 export interface ExecutionService {
   routes: (router: ConnectRouter) => void;
@@ -77,6 +91,13 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const storage = createStorageGateway(deps.storage);
   const notifier = new WorkNotifier();
   const logActivity = deps.logActivity ?? new ExecutionActivity();
+  const cluster = deps.cluster;
+  if (cluster !== undefined) {
+    connectClusterSignals({ db: deps.db, channel: cluster.channel, replicaId: cluster.replicaId, notifier, logActivity, logger: deps.logger.child("cluster") });
+  }
+  // Polling is the fallback while nothing tells this process of other replicas' changes.
+  const pollingMillis = deps.claimRecheckMillis ?? 1000;
+  const recheckMillis = () => (cluster?.channel.connected === true ? Math.max(pollingMillis, LISTENING_RECHECK_MILLIS) : pollingMillis);
   const stopping = new AbortController();
   const leaseTimeoutMillis = deps.leaseTimeoutMillis ?? RUNNER_DEFAULTS.leaseTimeoutMillis;
   const heartbeatIntervalMillis = deps.heartbeatIntervalMillis ?? Math.round(leaseTimeoutMillis / 5);
@@ -106,7 +127,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       clock,
       logger: deps.logger,
       defaultTimeoutSeconds: deps.defaultTimeoutSeconds,
-      recheckMillis: deps.claimRecheckMillis,
+      recheckMillis,
       lease: { timeoutMillis: leaseTimeoutMillis, heartbeatIntervalMillis },
       maxLogBytes: deps.maxLogBytes ?? RUNNER_DEFAULTS.maxLogBytes,
       autoRetry,
@@ -131,6 +152,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       leaseTimeoutMillis,
       // Sweeping as often as runners heartbeat finds a lost runner soon after its lease ends.
       sweepIntervalMillis: heartbeatIntervalMillis,
+      isLeader: cluster?.leadership.isLeader ?? soleLeader.isLeader,
     }),
     bulkRetries,
     endLongCalls: () => stopping.abort(),

@@ -168,7 +168,7 @@ describe("createFollowLogs on its own", () => {
     const execution = await runningExecution();
     await execution.append([1]);
     const { accountId } = await h.db.fork().findOneOrFail(Execution, execution.id);
-    const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: 20, idleMessageMillis: 50 });
+    const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: () => 20, idleMessageMillis: 50 });
     const aborter = new AbortController();
     const received: FollowLogsResponse[] = [];
     const caller = { accountId, actorId: "key_unused" };
@@ -209,7 +209,7 @@ test("a stream is woken by its own execution's new lines and end, not by another
   const { accountId } = await h.db.fork().findOneOrFail(Execution, followed.id);
   // No rechecks or keep-alives while the test runs: only notifications wake the stream.
   const never = 10 * 60_000;
-  const followLogs = createFollowLogs({ db: h.db, logActivity: activity, recheckMillis: never, idleMessageMillis: never });
+  const followLogs = createFollowLogs({ db: h.db, logActivity: activity, recheckMillis: () => never, idleMessageMillis: never });
   const received: string[][] = [];
   const aborter = new AbortController();
   const reading = (async () => {

@@ -9,6 +9,8 @@
  */
 export class ExecutionActivity {
   private readonly watches = new Map<string, Set<ActivityWatch>>();
+  /** Told of every notify made here: passes it to the other replicas (cluster/signals.ts). */
+  relay: (executionId: string) => void = () => undefined;
 
   /** Starts noticing notifications for `executionId`; look, then wait on (or stop) the watch. */
   watch(executionId: string): ActivityWatch {
@@ -23,12 +25,23 @@ export class ExecutionActivity {
   }
 
   notify(executionId: string): void {
+    this.wake(executionId);
+    this.relay(executionId);
+  }
+
+  /** Wakes this process's streams of `executionId` only: for lines another replica stored. */
+  wake(executionId: string): void {
     const watching = this.watches.get(executionId);
     if (watching === undefined) {
       return;
     }
     this.watches.delete(executionId);
     watching.forEach((watch) => watch.markChanged());
+  }
+
+  /** Wakes every stream of this process: after a time in which other replicas' notifications went unheard. */
+  wakeAll(): void {
+    [...this.watches.keys()].forEach((executionId) => this.wake(executionId));
   }
 
   /** How many executions have a watch now: nobody waiting means zero. */

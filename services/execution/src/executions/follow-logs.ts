@@ -13,7 +13,7 @@ export interface FollowLogsDeps {
   /** Notified per execution when its log lines are stored or it ends. */
   logActivity: ExecutionActivity;
   /** How often to look again without a notification (changes made by other replicas). */
-  recheckMillis?: number;
+  recheckMillis?: () => number;
   /** Longest silence while idle; an empty message keeps proxies and clients from giving up. */
   idleMessageMillis?: number;
 }
@@ -38,7 +38,7 @@ const MAX_LINE_BYTES_PER_MESSAGE = 1024 * 1024;
  */
 export function createFollowLogs(deps: FollowLogsDeps): FollowLogs {
   const { db, logActivity } = deps;
-  const recheckMillis = deps.recheckMillis ?? 1000;
+  const recheckMillis = deps.recheckMillis ?? (() => 1000);
   const idleMessageMillis = deps.idleMessageMillis ?? 15_000;
 
   return async function* followLogs(caller, request, signal) {
@@ -74,7 +74,7 @@ export function createFollowLogs(deps: FollowLogsDeps): FollowLogs {
         }
         if (!more) {
           const untilIdleMessage = lastSentAt + idleMessageMillis - Date.now();
-          await watch.wait(Math.min(recheckMillis, untilIdleMessage), signal);
+          await watch.wait(Math.min(recheckMillis(), untilIdleMessage), signal);
         }
       } finally {
         // Also when the client goes away mid-yield: no watch outlives its stream.

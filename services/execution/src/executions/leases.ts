@@ -19,6 +19,8 @@ export interface LeaseSweeperDeps {
   /** A runner silent for longer than this has lost the executions it held. */
   leaseTimeoutMillis: number;
   sweepIntervalMillis: number;
+  /** Whether this replica runs the scheduled sweeps (cluster/leadership.ts); sweepOnce always sweeps. */
+  isLeader: () => boolean;
 }
 
 export interface SweepResult {
@@ -174,6 +176,10 @@ export function createLeaseSweeper(deps: LeaseSweeperDeps): LeaseSweeper {
 
   function schedule(): void {
     timer = setTimeout(() => {
+      if (!deps.isLeader()) {
+        schedule();
+        return;
+      }
       inProgress = sweepOnce()
         .catch((error: unknown) => logger.error("lease sweep failed; trying again next interval", { error }))
         .finally(() => {

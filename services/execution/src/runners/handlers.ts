@@ -31,8 +31,8 @@ export interface RunnerHandlerDeps {
   logActivity: ExecutionActivity;
   clock: () => Date;
   defaultTimeoutSeconds: number;
-  /** How often a waiting claim looks again for work queued by other replicas. */
-  recheckMillis?: number;
+  /** How long a waiting claim may wait before it looks again, in case it missed work queued by other replicas; asked before each wait. */
+  recheckMillis?: () => number;
   /** Told to runners when they register. */
   lease: LeaseSettings;
   /** Log text stored per execution; later lines are dropped and one line says so. */
@@ -63,7 +63,7 @@ const OUTCOME_RESULT: Partial<Record<Outcome, { status: ExecutionState; failureK
 
 export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeof RunnerService> {
   const { db, storage, notifier, logActivity, clock } = deps;
-  const recheckMillis = deps.recheckMillis ?? 1000;
+  const recheckMillis = deps.recheckMillis ?? (() => 1000);
 
   /** Everything the runner needs; if it cannot be handed over, the execution goes back. */
   async function assignmentFor(execution: Execution, runnerId: string, ctx: HandlerContext): Promise<Assignment> {
@@ -165,7 +165,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
           // Nothing queues an execution when its backoff ends: wake for that moment ourselves.
           const backoffEnds = await nextNotBefore(db, runner.runtimes, now);
           const untilBackoffEnds = backoffEnds === undefined ? Infinity : backoffEnds.getTime() - now.getTime();
-          await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis, untilBackoffEnds), stopWaiting.signal);
+          await notifier.waitForChange(seenVersion, Math.min(remaining, recheckMillis(), untilBackoffEnds), stopWaiting.signal);
         }
       } finally {
         stopWaiting.release();

@@ -1,0 +1,89 @@
+// What one replica's waiting calls need to hear of another's work: an execution queued (waiting
+// claims look again) and an execution's log lines stored or its end (its FollowLogs streams look
+// again). Each local notification is sent with pg_notify through the database pool, so it goes
+// out whenever the database is reachable; each replica hears them on its cluster channel.
+// A burst (a runner appending lines every few milliseconds, a batch queueing thousands) is
+// coalesced into one statement per turn of the event loop.
+import type { Logger } from "@rgrid/common";
+import type { Database } from "../db/orm";
+import { withSqlSession } from "../db/sql-session";
+import type { ExecutionActivity } from "../executions/execution-activity";
+import type { WorkNotifier } from "../executions/work-notifier";
+import type { PostgresChannel } from "./postgres-channel";
+
+export const WORK_CHANNEL = "rgrid_work";
+export const LOGS_CHANNEL = "rgrid_logs";
+export const CLUSTER_CHANNELS = [WORK_CHANNEL, LOGS_CHANNEL] as const;
+
+export interface ClusterSignalDeps {
+  db: Database;
+  channel: PostgresChannel;
+  /** This replica's own id: its notifications come back to it too, and are ignored. */
+  replicaId: string;
+  notifier: WorkNotifier;
+  logActivity: ExecutionActivity;
+  logger: Logger;
+}
+
+/** Relays this replica's notifications to the others, and wakes its waiting calls on theirs. */
+export function connectClusterSignals(deps: ClusterSignalDeps): void {
+  const { channel, replicaId, notifier, logActivity } = deps;
+  let workPending = false;
+  const executionsPending = new Set<string>();
+  let flushScheduled = false;
+
+  const flush = async () => {
+    flushScheduled = false;
+    const payloads = [
+      ...(workPending ? [{ channel: WORK_CHANNEL, payload: replicaId }] : []),
+      ...[...executionsPending].map((executionId) => ({ channel: LOGS_CHANNEL, payload: `${replicaId} ${executionId}` })),
+    ];
+    workPending = false;
+    executionsPending.clear();
+    try {
+      await withSqlSession(deps.db, (sql) =>
+        sql.query("select pg_notify(c, p) from unnest(?::text[], ?::text[]) as n(c, p)", [
+          payloads.map((item) => item.channel),
+          payloads.map((item) => item.payload),
+        ]),
+      );
+    } catch (error) {
+      // The other replicas find the work on their next look (they poll while they hear nothing).
+      deps.logger.warn("could not tell the other replicas; they find the change when they next look", { error });
+    }
+  };
+  const scheduleFlush = () => {
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => void flush());
+    }
+  };
+
+  notifier.relay = () => {
+    workPending = true;
+    scheduleFlush();
+  };
+  logActivity.relay = (executionId) => {
+    executionsPending.add(executionId);
+    scheduleFlush();
+  };
+
+  channel.onMessage((message) => {
+    const [sender, executionId] = message.payload.split(" ");
+    if (sender === replicaId) {
+      return;
+    }
+    if (message.channel === WORK_CHANNEL) {
+      notifier.wake();
+    } else if (message.channel === LOGS_CHANNEL && executionId !== undefined) {
+      logActivity.wake(executionId);
+    }
+  });
+  // Whatever was announced while the channel was down went unheard: every waiting call looks again.
+  channel.onConnectionChange((connected) => {
+    if (connected) {
+      notifier.wake();
+      logActivity.wakeAll();
+    }
+  });
+}

@@ -1,0 +1,195 @@
+// Two execution-service replicas on one PostgreSQL database, each with its cluster channel: a
+// waiting call on one hears of the other's changes through LISTEN/NOTIFY (their polling is set
+// to a minute, so only a notification can answer in time), and one of them leads maintenance.
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@rgrid/common";
+import { ExecutionService, LogEntry_Stream, LogEntrySchema, Outcome, RunnerService } from "@rgrid/proto";
+import type { FollowLogsResponse } from "@rgrid/proto";
+import { Client } from "pg";
+import { issueApiKey } from "../src/accounts";
+import { joinCluster } from "../src/cluster/cluster";
+import type { Cluster } from "../src/cluster/cluster";
+import { openDatabase } from "../src/db/orm";
+import type { Database } from "../src/db/orm";
+import { createExecutionService } from "../src/server";
+import type { ExecutionService as ServedExecutionService } from "../src/server";
+import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
+import { FakeStorage } from "./fake-storage";
+import { queuedExecution, registeredRunner } from "./flows";
+import { RUNNER_TOKEN, TEST_SERVICE_SETTINGS, inMemoryTransport } from "./harness";
+import type { Harness } from "./harness";
+
+/** Waiting calls look at the database on their own only this seldom here. */
+const POLL_MILLIS = 60_000;
+/** Far below POLL_MILLIS: an answer this soon came from a notification. */
+const PROMPTLY_MILLIS = 5_000;
+
+interface Replica {
+  /** What the shared flows (queuedExecution, ...) need of a harness. */
+  h: Harness;
+  cluster: Cluster;
+  service: ServedExecutionService;
+  close(): Promise<void>;
+}
+
+const describeOnPostgres = postgresServerUrl === undefined ? describe.skip : describe;
+
+describeOnPostgres("replicas on one PostgreSQL database", () => {
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let storage: FakeStorage;
+  let aliceKey: string;
+  const replicas: Replica[] = [];
+
+  async function startReplica(): Promise<Replica> {
+    const db: Database = await openDatabase({ dialect: "postgresql", url: scratch.url });
+    const cluster = await joinCluster({ databaseUrl: scratch.url, logger: silentLogger, leaderClaimIntervalMillis: 100 });
+    const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, claimRecheckMillis: POLL_MILLIS, cluster });
+    const transportWith = (token: string) => inMemoryTransport(service, token);
+    const h: Harness = {
+      db,
+      storage,
+      aliceKey,
+      alice: createClient(ExecutionService, transportWith(aliceKey)),
+      bob: createClient(ExecutionService, transportWith(aliceKey)),
+      runner: createClient(RunnerService, transportWith(RUNNER_TOKEN)),
+      transportWith,
+      service,
+      close: async () => undefined,
+    };
+    const replica: Replica = {
+      h,
+      cluster,
+      service,
+      async close() {
+        await service.leases.stop();
+        await service.bulkRetries.stop();
+        await cluster.close();
+        await db.close();
+      },
+    };
+    replicas.push(replica);
+    return replica;
+  }
+
+  beforeEach(async () => {
+    scratch = await createScratchDatabase(postgresServerUrl!);
+    storage = new FakeStorage();
+    const setup = await openDatabase({ dialect: "postgresql", url: scratch.url });
+    await setup.migrate();
+    aliceKey = (await issueApiKey(setup.fork(), "alice", new Date())).key;
+    await setup.close();
+  });
+
+  afterEach(async () => {
+    await Promise.all(replicas.splice(0).map((replica) => replica.close()));
+    await scratch.drop();
+  });
+
+  test("a claim waiting on one replica takes an execution queued through the other at once", async () => {
+    const [a, b] = [await startReplica(), await startReplica()];
+    const runnerId = await registeredRunner(a.h);
+    const started = Date.now();
+    const claim = a.h.runner.claimExecution({ runnerId, waitMillis: 20_000 });
+    await sleep(200); // the claim is waiting
+    const queued = await queuedExecution(b.h);
+    const claimed = await claim;
+    expect(claimed.assignment?.execution?.id).toBe(queued.id);
+    expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+  });
+
+  test("a retry made through one replica wakes a claim waiting on the other", async () => {
+    const [a, b] = [await startReplica(), await startReplica()];
+    const runnerId = await registeredRunner(a.h);
+    const original = await queuedExecution(b.h);
+    expect((await a.h.runner.claimExecution({ runnerId, waitMillis: 0 })).assignment?.execution?.id).toBe(original.id);
+    await a.h.runner.completeExecution({ runnerId, executionId: original.id, outcome: Outcome.FAILED, exitCode: 1, errorMessage: "boom" });
+
+    const claim = a.h.runner.claimExecution({ runnerId, waitMillis: 20_000 });
+    await sleep(200);
+    const started = Date.now();
+    const retry = await b.h.alice.retryExecution({ executionId: original.id });
+    expect((await claim).assignment?.execution?.id).toBe(retry.execution!.id);
+    expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+  });
+
+  test("a log stream on one replica gets the lines stored through the other, and its end", async () => {
+    const [a, b] = [await startReplica(), await startReplica()];
+    const queued = await queuedExecution(a.h);
+    const runnerId = await registeredRunner(a.h);
+    await a.h.runner.claimExecution({ runnerId, waitMillis: 0 });
+
+    const messages: FollowLogsResponse[] = [];
+    const ended = (async () => {
+      for await (const message of b.h.alice.followLogs({ executionId: queued.id })) {
+        messages.push(message);
+      }
+    })();
+    await waitFor(() => messages.length > 0, "the stream's first message");
+    const started = Date.now();
+    await a.h.runner.appendLogs({
+      runnerId,
+      executionId: queued.id,
+      entries: [create(LogEntrySchema, { sequence: 1n, stream: LogEntry_Stream.STDOUT, line: "from replica a" })],
+    });
+    await waitFor(() => messages.some((message) => message.entries.some((entry) => entry.line === "from replica a")), "the line stored through a");
+    expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+
+    await a.h.runner.completeExecution({ runnerId, executionId: queued.id, outcome: Outcome.COMPLETED, exitCode: 0 });
+    await ended;
+    expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+  });
+
+  test("one replica leads maintenance, and another takes over when it goes", async () => {
+    const [a, b] = [await startReplica(), await startReplica()];
+    await waitFor(() => a.cluster.leadership.isLeader() || b.cluster.leadership.isLeader(), "a leader");
+    await sleep(300); // several claim intervals: the other stays a follower
+    expect([a, b].filter((replica) => replica.cluster.leadership.isLeader())).toHaveLength(1);
+
+    const [leader, follower] = a.cluster.leadership.isLeader() ? [a, b] : [b, a];
+    await leader.close();
+    replicas.splice(replicas.indexOf(leader), 1);
+    await waitFor(() => follower.cluster.leadership.isLeader(), "the follower to take over");
+  });
+
+  test("a replica whose channel was cut listens again, and hears the other as before", async () => {
+    const [a, b] = [await startReplica(), await startReplica()];
+    await waitFor(() => a.cluster.channel.connected && b.cluster.channel.connected, "both channels");
+    await terminateClusterConnections(scratch.url);
+    await waitFor(() => a.cluster.channel.connected && b.cluster.channel.connected, "both channels back");
+
+    const runnerId = await registeredRunner(a.h);
+    const claim = a.h.runner.claimExecution({ runnerId, waitMillis: 20_000 });
+    await sleep(200);
+    const started = Date.now();
+    const queued = await queuedExecution(b.h);
+    expect((await claim).assignment?.execution?.id).toBe(queued.id);
+    expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+  });
+});
+
+/** Ends the cluster channels' sessions on the server side, as a restart of PostgreSQL or a cut network would. */
+async function terminateClusterConnections(databaseUrl: string): Promise<void> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      "select pg_terminate_backend(pid) as ended from pg_stat_activity where datname = current_database() and application_name = 'rgrid-cluster'",
+    );
+    expect(rows.length).toBe(2);
+  } finally {
+    await client.end();
+  }
+}
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await sleep(10);
+  }
+}
