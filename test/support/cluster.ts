@@ -38,6 +38,16 @@ export interface ClusterOptions {
   executionEnv?: Record<string, string>;
   runnerEnv?: Record<string, string>;
   runners?: number;
+  /** execution-service processes on the same database (PostgreSQL for more than one). */
+  replicas?: number;
+  /** Started once the replicas listen (a load balancer): runners then talk to it. */
+  front?: (replicas: readonly ManagedService[]) => Promise<Front>;
+}
+
+/** What stands in front of the replicas, e.g. HAProxy (haproxy.ts). */
+export interface Front {
+  url: string;
+  stop(): Promise<void>;
 }
 
 export interface Cluster {
@@ -49,7 +59,11 @@ export interface Cluster {
   internalToken: string;
   runnerToken: string;
   storage: ManagedService;
+  /** The first replica. */
   execution: ManagedService;
+  replicas: ManagedService[];
+  /** Where runners (and clients meant to survive a replica) talk: the front's URL, or the one replica's. */
+  frontUrl: string;
   runners: ManagedService[];
   /** Every line any process printed, prefixed with its name, for diagnosis and log checks. */
   logs: string[];
@@ -141,8 +155,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const databaseUrl = options.databaseUrl ?? `sqlite:${join(dataDir, "rgrid.db")}`;
   const baseEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dataDir };
   const started: ManagedService[] = [];
+  let front: Front | undefined;
 
   const stopAll = async () => {
+    await front?.stop();
     for (const service of [...started].reverse()) {
       if (service.isRunning()) {
         const timer = setTimeout(() => void service.kill("SIGKILL"), 10_000);
@@ -187,15 +203,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Migrates the database, so it exists before the service starts.
     const apiKey = await executionCommand(["create-api-key", "--account", "local"]);
 
-    const execution = await startManaged(
-      "execution",
-      executionMain,
-      executionEnv,
-      { portVariable: "RGRID_EXECUTION_PORT" },
-      dataDir,
-      logs,
-    );
-    started.push(execution);
+    const replicas: ManagedService[] = [];
+    for (let index = 0; index < (options.replicas ?? 1); index++) {
+      const name = index === 0 ? "execution" : `execution-${index + 1}`;
+      const replica = await startManaged(name, executionMain, executionEnv, { portVariable: "RGRID_EXECUTION_PORT" }, dataDir, logs);
+      started.push(replica);
+      replicas.push(replica);
+    }
+    const execution = replicas[0] as ManagedService;
+    front = options.front === undefined ? undefined : await options.front(replicas);
+    const frontUrl = front?.url ?? execution.url;
 
     const runners: ManagedService[] = [];
     for (let index = 0; index < (options.runners ?? 0); index++) {
@@ -205,13 +222,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         serviceEntry("@rgrid/runner"),
         {
           ...baseEnv,
-          RGRID_EXECUTION_URL: execution.url,
+          RGRID_EXECUTION_URL: frontUrl,
           RGRID_RUNNER_TOKEN: runnerToken,
           RGRID_RUNNER_NAME: `test-${name}`,
           RGRID_RUNNER_WORK_DIR: join(dataDir, "work", name),
           ...options.runnerEnv,
         },
-        { talksTo: execution.url },
+        { talksTo: frontUrl },
         dataDir,
         logs,
       );
@@ -228,6 +245,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       runnerToken,
       storage,
       execution,
+      replicas,
+      frontUrl,
       runners,
       logs,
       executionCommand,
