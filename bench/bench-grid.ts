@@ -37,7 +37,13 @@ export interface BenchGrid {
   stop(): Promise<void>;
 }
 
-export async function startBenchGrid(options: { runners: number; backend?: Backend }): Promise<BenchGrid> {
+export async function startBenchGrid(options: {
+  runners: number;
+  backend?: Backend;
+  /** execution-service replicas on the backend's database (PostgreSQL for more than one). */
+  replicas?: number;
+  executionEnv?: Record<string, string>;
+}): Promise<BenchGrid> {
   const backend = options.backend ?? embeddedBackend;
   const dataDir = await mkdtemp(join(tmpdir(), "rgrid-bench-"));
   const recentLines: string[] = [];
@@ -49,6 +55,8 @@ export async function startBenchGrid(options: { runners: number; backend?: Backe
       executionPort: 0,
       storagePort: 0,
       runners: options.runners,
+      executionReplicas: options.replicas,
+      executionEnv: options.executionEnv,
       ...backend.gridOptions,
       baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dataDir },
       onLine: (name, line) => {

@@ -41,6 +41,12 @@ export interface ExecutionConfig {
   sessionTtlSeconds: number;
   /** Retries a bulk retry (`rgrid retry --where`) starts per second, on each replica. */
   bulkRetriesPerSecond: number;
+  /**
+   * On PostgreSQL, the replicas' cluster channel (LISTEN/NOTIFY, the maintenance leader's lock).
+   * Off for a database reached through a pooler that cannot LISTEN or hold a session's lock
+   * (PgBouncer in transaction mode): replicas then poll every second, and each one sweeps.
+   */
+  clusterChannel: boolean;
   logFormat: LogFormat;
   /** When set, GET /metrics requires it as a bearer token; this port is public, see docs/operations.md. */
   metricsToken?: string;
@@ -106,6 +112,7 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     consoleDir: optionalPath(reader.optionalString("RGRID_CONSOLE_DIR"), cwd),
     sessionTtlSeconds: reader.integer("RGRID_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60, 90 * ONE_DAY_SECONDS),
     bulkRetriesPerSecond: reader.integer("RGRID_BULK_RETRIES_PER_SECOND", DEFAULT_BULK_RETRIES_PER_SECOND, 1, 10_000),
+    clusterChannel: reader.oneOf("RGRID_CLUSTER_CHANNEL", ["on", "off"], "on") === "on",
     logFormat: readLogFormat(reader),
     metricsToken: readMetricsToken(reader),
   };

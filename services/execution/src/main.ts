@@ -48,7 +48,8 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
 
   const storage = createInternalClient(StorageService, config.storageUrl, config.internalToken);
   // Replicas share a PostgreSQL database; a SQLite one belongs to this process alone.
-  const cluster = config.database.dialect === "postgresql" ? await joinCluster({ databaseUrl: config.database.url, logger }) : undefined;
+  const cluster =
+    config.database.dialect === "postgresql" && config.clusterChannel ? await joinCluster({ databaseUrl: config.database.url, logger }) : undefined;
   const server = createExecutionServer({
     db,
     cluster,

@@ -23,6 +23,11 @@ export interface LocalGridOptions {
   /** Extra environment for the runners. */
   runnerEnv?: Record<string, string>;
   runners: number;
+  /**
+   * execution-service processes on the one database (PostgreSQL only, for more than one); the
+   * first listens on executionPort and serves the runners, the others on free ports. One unless told.
+   */
+  executionReplicas?: number;
   /** Environment every process inherits (PATH and the like); never parsed here. */
   baseEnv: Record<string, string>;
   onLine: (processName: string, line: string) => void;
@@ -30,6 +35,8 @@ export interface LocalGridOptions {
 
 export interface LocalGrid {
   executionUrl: string;
+  /** Every execution-service replica's URL, executionUrl first. */
+  replicaUrls: string[];
   storageUrl: string;
   apiKey: string;
   internalToken: string;
@@ -110,6 +117,18 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
     const execution = spawnService({ name: "execution", entry: executionMain, cwd: dataDir, env: executionEnv, onLine: options.onLine });
     started.push(execution);
     const executionUrl = await execution.listening;
+    const replicaUrls = [executionUrl];
+    for (let index = 1; index < (options.executionReplicas ?? 1); index++) {
+      const replica = spawnService({
+        name: `execution-${index + 1}`,
+        entry: executionMain,
+        cwd: dataDir,
+        env: { ...executionEnv, RGRID_EXECUTION_PORT: "0" },
+        onLine: options.onLine,
+      });
+      started.push(replica);
+      replicaUrls.push(await replica.listening);
+    }
 
     const workRoot = await runnersWorkRoot(dataDir);
     temporaryWorkRoot = workRoot.temporary ? workRoot.path : undefined;
@@ -147,6 +166,7 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
 
     return {
       executionUrl,
+      replicaUrls,
       storageUrl,
       apiKey: secrets.apiKey,
       internalToken: secrets.internalToken,
