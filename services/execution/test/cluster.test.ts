@@ -3,8 +3,8 @@
 // to a minute, so only a notification can answer in time), and one of them leads maintenance.
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { silentLogger } from "@rgrid/common";
-import { ExecutionService, LogEntry_Stream, LogEntrySchema, Outcome, RunnerService } from "@rgrid/proto";
+import { createLogger } from "@rgrid/common";
+import { ExecutionService, FailureKind, LogEntry_Stream, LogEntrySchema, Outcome, RunnerService } from "@rgrid/proto";
 import type { FollowLogsResponse } from "@rgrid/proto";
 import { Client } from "pg";
 import { issueApiKey } from "../src/accounts";
@@ -13,7 +13,7 @@ import type { Cluster } from "../src/cluster/cluster";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { createExecutionService } from "../src/server";
-import type { ExecutionService as ServedExecutionService } from "../src/server";
+import type { ExecutionServerDeps, ExecutionService as ServedExecutionService } from "../src/server";
 import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
 import { FakeStorage } from "./fake-storage";
 import { queuedExecution, registeredRunner } from "./flows";
@@ -28,6 +28,8 @@ const PROMPTLY_MILLIS = 5_000;
 interface Replica {
   /** What the shared flows (queuedExecution, ...) need of a harness. */
   h: Harness;
+  /** Every line the replica logged. */
+  lines: string[];
   cluster: Cluster;
   service: ServedExecutionService;
   close(): Promise<void>;
@@ -41,10 +43,12 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
   let aliceKey: string;
   const replicas: Replica[] = [];
 
-  async function startReplica(): Promise<Replica> {
+  async function startReplica(settings: Partial<ExecutionServerDeps> = {}): Promise<Replica> {
+    const lines: string[] = [];
+    const logger = createLogger("execution", (line) => lines.push(line));
     const db: Database = await openDatabase({ dialect: "postgresql", url: scratch.url });
-    const cluster = await joinCluster({ databaseUrl: scratch.url, logger: silentLogger, leaderClaimIntervalMillis: 100 });
-    const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, claimRecheckMillis: POLL_MILLIS, cluster });
+    const cluster = await joinCluster({ databaseUrl: scratch.url, logger, leaderClaimIntervalMillis: 100 });
+    const service = createExecutionService({ db, storage: storage.client(), ...TEST_SERVICE_SETTINGS, logger, claimRecheckMillis: POLL_MILLIS, cluster, ...settings });
     const transportWith = (token: string) => inMemoryTransport(service, token);
     const h: Harness = {
       db,
@@ -59,6 +63,7 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     };
     const replica: Replica = {
       h,
+      lines,
       cluster,
       service,
       async close() {
@@ -152,6 +157,25 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     await waitFor(() => follower.cluster.leadership.isLeader(), "the follower to take over");
   });
 
+  test("only the leader sweeps: an execution of a silent runner is given up once, by the leader", async () => {
+    const lease = { leaseTimeoutMillis: 400, heartbeatIntervalMillis: 100 };
+    const [a, b] = [await startReplica(lease), await startReplica(lease)];
+    await waitFor(() => a.cluster.leadership.isLeader() || b.cluster.leadership.isLeader(), "a leader");
+    const [leader, follower] = a.cluster.leadership.isLeader() ? [a, b] : [b, a];
+    a.service.leases.start();
+    b.service.leases.start();
+    const queued = await queuedExecution(follower.h);
+    const runnerId = await registeredRunner(follower.h);
+    await follower.h.runner.claimExecution({ runnerId, waitMillis: 0 });
+
+    // The runner goes silent: after its lease the execution fails as runner lost.
+    const lost = await pollFor(async () => (await follower.h.alice.getExecution({ executionId: queued.id })).execution!, (found) => found.failureKind === FailureKind.RUNNER_LOST);
+    expect(lost.errorMessage).toMatch(/^runner lost/);
+    const gaveUp = (replica: Replica) => replica.lines.filter((line) => line.includes("gave up executions of silent runners"));
+    expect(gaveUp(leader)).toHaveLength(1);
+    expect(gaveUp(follower)).toHaveLength(0);
+  });
+
   test("a replica whose channel was cut listens again, and hears the other as before", async () => {
     const [a, b] = [await startReplica(), await startReplica()];
     await waitFor(() => a.cluster.channel.connected && b.cluster.channel.connected, "both channels");
@@ -179,6 +203,20 @@ async function terminateClusterConnections(databaseUrl: string): Promise<void> {
     expect(rows.length).toBe(2);
   } finally {
     await client.end();
+  }
+}
+
+async function pollFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out; last seen ${JSON.stringify(value, (_, field: unknown) => (typeof field === "bigint" ? String(field) : field))}`);
+    }
+    await sleep(50);
   }
 }
 

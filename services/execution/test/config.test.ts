@@ -58,3 +58,11 @@ describe("console settings", () => {
     expect(() => loadExecutionConfig({ ...base, RGRID_CONSOLE: "maybe" }, "/")).toThrow(/RGRID_CONSOLE must be one of on, off/);
   });
 });
+
+describe("the cluster channel", () => {
+  it("is on unless RGRID_CLUSTER_CHANNEL is off, and refuses any other word", () => {
+    expect(loadExecutionConfig(base, "/").clusterChannel).toBe(true);
+    expect(loadExecutionConfig({ ...base, RGRID_CLUSTER_CHANNEL: "off" }, "/").clusterChannel).toBe(false);
+    expect(() => loadExecutionConfig({ ...base, RGRID_CLUSTER_CHANNEL: "no" }, "/")).toThrow(/RGRID_CLUSTER_CHANNEL/);
+  });
+});
