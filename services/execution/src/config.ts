@@ -47,6 +47,11 @@ export interface ExecutionConfig {
    * (PgBouncer in transaction mode): replicas then poll every second, and each one sweeps.
    */
   clusterChannel: boolean;
+  /** How often finished executions' logs move from the database to storage; 0: never. */
+  logArchiveIntervalMillis: number;
+  /** Lineages finished more than this many days ago are removed; 0: kept for ever. */
+  retentionDays: number;
+  retentionIntervalMillis: number;
   logFormat: LogFormat;
   /** When set, GET /metrics requires it as a bearer token; this port is public, see docs/operations.md. */
   metricsToken?: string;
@@ -113,6 +118,9 @@ export function loadExecutionConfig(env: Env, cwd: string): ExecutionConfig {
     sessionTtlSeconds: reader.integer("RGRID_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60, 90 * ONE_DAY_SECONDS),
     bulkRetriesPerSecond: reader.integer("RGRID_BULK_RETRIES_PER_SECOND", DEFAULT_BULK_RETRIES_PER_SECOND, 1, 10_000),
     clusterChannel: reader.oneOf("RGRID_CLUSTER_CHANNEL", ["on", "off"], "on") === "on",
+    logArchiveIntervalMillis: reader.integer("RGRID_EXECUTION_LOG_ARCHIVE_SECONDS", 5, 0, ONE_DAY_SECONDS) * 1000,
+    retentionDays: reader.integer("RGRID_RETENTION_DAYS", 0, 0, 100 * 365),
+    retentionIntervalMillis: reader.integer("RGRID_RETENTION_INTERVAL_SECONDS", 3600, 1, ONE_DAY_SECONDS) * 1000,
     logFormat: readLogFormat(reader),
     metricsToken: readMetricsToken(reader),
   };

@@ -53,6 +53,8 @@ async function serve(config: ExecutionConfig, logger: Logger): Promise<void> {
   const server = createExecutionServer({
     db,
     cluster,
+    logArchiveIntervalMillis: config.logArchiveIntervalMillis,
+    retention: config.retentionDays > 0 ? { days: config.retentionDays, intervalMillis: config.retentionIntervalMillis } : undefined,
     storage,
     logger,
     rpcLines: rpcLinesFor(config.logFormat),

@@ -15,9 +15,13 @@ import { createBulkRetries } from "./executions/bulk-retry";
 import type { BulkRetries } from "./executions/bulk-retry";
 import { ExecutionActivity } from "./executions/execution-activity";
 import { createLeaseSweeper } from "./executions/leases";
+import { createLogArchive } from "./executions/log-archive";
+import { createRetention } from "./executions/retention";
 import type { LeaseSweeper } from "./executions/leases";
 import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
+import { allTasks, recurringTask } from "./maintenance";
+import type { RecurringTask } from "./maintenance";
 import { createExecutionMetrics } from "./metrics";
 import { createRoutes } from "./routes";
 import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
@@ -62,6 +66,10 @@ export interface ExecutionServerDeps {
    * wake on each other's changes, and only the leader sweeps leases. Alone without it.
    */
   cluster?: Pick<Cluster, "replicaId" | "channel" | "leadership">;
+  /** How often finished executions' logs move from the database to storage; off (0) unless set. */
+  logArchiveIntervalMillis?: number;
+  /** Lineages finished longer ago than `days` are removed every `intervalMillis`; never unless set. */
+  retention?: { days: number; intervalMillis: number };
 }
 
 /**
@@ -78,6 +86,8 @@ export interface ExecutionService {
   leases: LeaseSweeper;
   /** Works through bulk retries, and carries on those whose worker stopped; stopped before the database closes. */
   bulkRetries: Pick<BulkRetries, "start" | "stop">;
+  /** The leader's recurring work besides lease sweeps: log archiving and retention. */
+  maintenance: RecurringTask;
   /**
    * Ends the calls that would otherwise wait out the shutdown grace: waiting claims answer
    * "nothing to do" and log streams end (their clients reconnect elsewhere or after restart).
@@ -118,8 +128,28 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
     logger: deps.logger.child("bulk-retry"),
     retriesPerSecond: deps.bulkRetriesPerSecond ?? DEFAULT_BULK_RETRIES_PER_SECOND,
   });
+  const logArchive = createLogArchive({ db: deps.db, storage, logger: deps.logger.child("log-archive") });
+  const isLeader = cluster?.leadership.isLeader ?? soleLeader.isLeader;
+  const maintenanceLogger = deps.logger.child("maintenance");
+  const maintenance = allTasks([
+    recurringTask({
+      name: "log archiving",
+      intervalMillis: deps.logArchiveIntervalMillis ?? 0,
+      isLeader,
+      run: () => logArchive.archiveOnce(),
+      logger: maintenanceLogger,
+    }),
+    recurringTask({
+      name: "retention",
+      intervalMillis: deps.retention?.intervalMillis ?? 0,
+      isLeader,
+      run: () => createRetention({ db: deps.db, storage, logger: maintenanceLogger, clock, days: deps.retention?.days ?? 0 }).pruneOnce(),
+      logger: maintenanceLogger,
+    }),
+  ]);
   return {
     routes: createRoutes({
+      logArchive,
       db: deps.db,
       storage,
       notifier,
@@ -152,9 +182,10 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       leaseTimeoutMillis,
       // Sweeping as often as runners heartbeat finds a lost runner soon after its lease ends.
       sweepIntervalMillis: heartbeatIntervalMillis,
-      isLeader: cluster?.leadership.isLeader ?? soleLeader.isLeader,
+      isLeader,
     }),
     bulkRetries,
+    maintenance,
     endLongCalls: () => stopping.abort(),
   };
 }
@@ -181,6 +212,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
       const running = await server.listen(port, host);
       service.leases.start();
       service.bulkRetries.start();
+      service.maintenance.start();
       return {
         url: running.url,
         port: running.port,
@@ -188,6 +220,7 @@ export function createExecutionServer(deps: ExecutionServerDeps): ConnectServer 
           service.endLongCalls();
           await service.leases.stop();
           await service.bulkRetries.stop();
+          await service.maintenance.stop();
           await running.close(graceMillis);
         },
       };

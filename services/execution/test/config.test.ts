@@ -66,3 +66,17 @@ describe("the cluster channel", () => {
     expect(() => loadExecutionConfig({ ...base, RGRID_CLUSTER_CHANNEL: "no" }, "/")).toThrow(/RGRID_CLUSTER_CHANNEL/);
   });
 });
+
+describe("log archiving and retention", () => {
+  it("archives logs every 5 s and keeps executions for ever by default", () => {
+    const config = loadExecutionConfig(base, "/");
+    expect(config.logArchiveIntervalMillis).toBe(5_000);
+    expect(config.retentionDays).toBe(0);
+    expect(config.retentionIntervalMillis).toBe(3_600_000);
+  });
+
+  it("reads a retention in days, and refuses a negative one", () => {
+    expect(loadExecutionConfig({ ...base, RGRID_RETENTION_DAYS: "30" }, "/").retentionDays).toBe(30);
+    expect(() => loadExecutionConfig({ ...base, RGRID_RETENTION_DAYS: "-1" }, "/")).toThrow(/RGRID_RETENTION_DAYS/);
+  });
+});

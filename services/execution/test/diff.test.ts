@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
+import { silentLogger } from "@rgrid/common";
 import {
   DiffChange,
   ErrorInfo_Reason,
@@ -15,6 +16,9 @@ import {
 } from "@rgrid/proto";
 import type { CreateExecutionRequest, DiffExecutionsResponse, Execution } from "@rgrid/proto";
 import { compareLogs } from "../src/executions/log-divergence";
+import type { ReadLines } from "../src/executions/log-divergence";
+import { createLogArchive } from "../src/executions/log-archive";
+import { createStorageGateway } from "../src/storage";
 import { expectCode } from "./expect-code";
 import { queuedExecution } from "./flows";
 import { executionRequest, sha256Of, startHarness, uploadAll } from "./harness";
@@ -294,9 +298,11 @@ describe("logs", () => {
     const twin = await ran({ lines: lines(23) });
     const shorter = await ran({ lines: lines(20) });
     const em = h.db.fork();
-    const record = (execution: Execution) => ({ id: execution.id, status: "completed" as const });
+    const record = (execution: Execution) => ({ id: execution.id, status: "completed" as const, logsArchived: false });
+    const logArchive = createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger });
+    const readLines: ReadLines = (execution, after, limit) => logArchive.readLines(em, execution, after, limit);
 
-    const atPageSize = async (x: Execution, y: Execution, pageSize: number) => compareLogs(em, record(x), record(y), pageSize);
+    const atPageSize = async (x: Execution, y: Execution, pageSize: number) => compareLogs(readLines, record(x), record(y), pageSize);
     for (const pageSize of [1, 5, 10, 23, 500]) {
       expect(await atPageSize(a, diverged, pageSize)).toMatchObject({ result: LogDiff_Result.DIVERGED, line: 17n });
       expect(await atPageSize(a, twin, pageSize)).toMatchObject({ result: LogDiff_Result.SAME });

@@ -1,10 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { silentLogger } from "@rgrid/common";
 import { ExecutionStatus, LogEntry_Stream, LogEntrySchema, Outcome } from "@rgrid/proto";
 import type { FollowLogsResponse } from "@rgrid/proto";
 import { Execution } from "../src/db/entities";
 import { createFollowLogs } from "../src/executions/follow-logs";
 import { ExecutionActivity } from "../src/executions/execution-activity";
+import { createLogArchive } from "../src/executions/log-archive";
+import { createStorageGateway } from "../src/storage";
 import { expectCode } from "./expect-code";
 import { queuedExecution, registeredRunner } from "./flows";
 import { startHarness } from "./harness";
@@ -47,6 +50,9 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Where the service under test reads lines from; none of these tests' executions is archived. */
+const logArchiveOf = (harness: Harness) => createLogArchive({ db: harness.db, storage: createStorageGateway(harness.storage.client()), logger: silentLogger });
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -168,7 +174,7 @@ describe("createFollowLogs on its own", () => {
     const execution = await runningExecution();
     await execution.append([1]);
     const { accountId } = await h.db.fork().findOneOrFail(Execution, execution.id);
-    const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: () => 20, idleMessageMillis: 50 });
+    const followLogs = createFollowLogs({ db: h.db, logActivity: new ExecutionActivity(), recheckMillis: () => 20, idleMessageMillis: 50, logArchive: logArchiveOf(h) });
     const aborter = new AbortController();
     const received: FollowLogsResponse[] = [];
     const caller = { accountId, actorId: "key_unused" };
@@ -209,7 +215,7 @@ test("a stream is woken by its own execution's new lines and end, not by another
   const { accountId } = await h.db.fork().findOneOrFail(Execution, followed.id);
   // No rechecks or keep-alives while the test runs: only notifications wake the stream.
   const never = 10 * 60_000;
-  const followLogs = createFollowLogs({ db: h.db, logActivity: activity, recheckMillis: () => never, idleMessageMillis: never });
+  const followLogs = createFollowLogs({ db: h.db, logActivity: activity, recheckMillis: () => never, idleMessageMillis: never, logArchive: logArchiveOf(h) });
   const received: string[][] = [];
   const aborter = new AbortController();
   const reading = (async () => {

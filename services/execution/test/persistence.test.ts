@@ -55,6 +55,7 @@ function persistenceSuite(driver: DatabaseDriver): void {
         "Migration20261130120000_audit",
         "Migration20261130140000_overrides",
         "Migration20261130160000_retry_operations",
+        "Migration20261130180000_log_archive",
       ]);
       expect(await empty.migrate()).toEqual([]);
       expect(await empty.fork().count(Execution, {})).toBe(0);

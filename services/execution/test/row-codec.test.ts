@@ -76,6 +76,7 @@ function record(id: string): Execution {
     notBefore: new Date("2026-01-02T03:05:00.000Z"),
     logBytes: 0,
     logsTruncated: false,
+    logsArchived: true,
     autoRetryPending: true,
     overrides: { env: [{ key: "A", before: null, after: "1" }] },
   };

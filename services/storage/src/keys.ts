@@ -2,12 +2,14 @@ import { isExecutionId, relativePathProblem } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 
 // Every object lives under its execution, so that one prefix holds everything an execution owns:
-// executions/<id>/script/<name>, executions/<id>/inputs/<name>, executions/<id>/outputs/<name>.
+// executions/<id>/script/<name>, executions/<id>/inputs/<name>, executions/<id>/outputs/<name>,
+// executions/<id>/logs/<name>.
 
 const SEGMENT_BY_KIND: ReadonlyMap<ObjectKind, string> = new Map([
   [ObjectKind.SCRIPT, "script"],
   [ObjectKind.INPUT, "inputs"],
   [ObjectKind.OUTPUT, "outputs"],
+  [ObjectKind.LOG, "logs"],
 ]);
 
 const KIND_BY_SEGMENT: ReadonlyMap<string, ObjectKind> = new Map(
@@ -107,7 +109,7 @@ export function isStagedKind(kind: ObjectKind): boolean {
   return kind === ObjectKind.SCRIPT || kind === ObjectKind.INPUT;
 }
 
-/** Human wording of a kind for messages: "script", "input", "output". */
+/** Human wording of a kind for messages: "script", "input", "output", "log". */
 export function kindLabel(kind: ObjectKind): string {
   switch (kind) {
     case ObjectKind.SCRIPT:
@@ -116,6 +118,8 @@ export function kindLabel(kind: ObjectKind): string {
       return "input";
     case ObjectKind.OUTPUT:
       return "output";
+    case ObjectKind.LOG:
+      return "log";
     default:
       return "object";
   }

@@ -6,6 +6,7 @@ import type { DiffExecutionsResponse, DiffSide, EnvDiff, InputDiff } from "@rgri
 import type { Execution, StoredFile } from "../db/entities";
 import { executionMessage, fileMessage } from "./convert";
 import { LOG_PAGE_SIZE, compareLogs } from "./log-divergence";
+import type { LogArchive } from "./log-archive";
 import { findOwnedExecution } from "./queries";
 
 export interface DiffRequestFields {
@@ -22,6 +23,7 @@ export interface DiffRequestFields {
  */
 export async function diffExecutions(
   em: EntityManager,
+  logArchive: Pick<LogArchive, "readLines">,
   accountId: string,
   request: DiffRequestFields,
   logPageSize = LOG_PAGE_SIZE,
@@ -44,7 +46,7 @@ export async function diffExecutions(
     outcome: changeOf(
       a.status === b.status && a.exitCode === b.exitCode && a.failureKind === b.failureKind && a.errorMessage === b.errorMessage,
     ),
-    logs: await compareLogs(em, a, b, logPageSize),
+    logs: await compareLogs((execution, after, limit) => logArchive.readLines(em, execution, after, limit), a, b, logPageSize),
   });
 }
 

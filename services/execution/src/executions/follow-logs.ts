@@ -3,10 +3,12 @@ import { FollowLogsResponseSchema } from "@rgrid/proto";
 import type { FollowLogsResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, LogLine, isTerminal } from "../db/entities";
+import { Execution, isTerminal } from "../db/entities";
+import type { LogLine } from "../db/entities";
 import { logEntryMessage, statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";
 import type { ExecutionActivity } from "./execution-activity";
+import type { LogArchive } from "./log-archive";
 
 export interface FollowLogsDeps {
   db: Database;
@@ -16,6 +18,8 @@ export interface FollowLogsDeps {
   recheckMillis?: () => number;
   /** Longest silence while idle; an empty message keeps proxies and clients from giving up. */
   idleMessageMillis?: number;
+  /** Where the lines are: the database while the execution runs, storage once archived. */
+  logArchive: Pick<LogArchive, "readLines">;
 }
 
 export interface FollowLogsRequestFields {
@@ -51,12 +55,8 @@ export function createFollowLogs(deps: FollowLogsDeps): FollowLogs {
       const watch = logActivity.watch(owned.id);
       try {
         em.clear();
-        const { status } = await em.findOneOrFail(Execution, owned.id, { fields: ["status"] });
-        const lines = await em.find(
-          LogLine,
-          { executionId: owned.id, sequence: { $gt: after } },
-          { orderBy: { sequence: "asc" }, limit: MAX_ENTRIES_PER_MESSAGE },
-        );
+        const { status, logsArchived } = await em.findOneOrFail(Execution, owned.id, { fields: ["status", "logsArchived"] });
+        const lines = await deps.logArchive.readLines(em, { id: owned.id, logsArchived }, after, MAX_ENTRIES_PER_MESSAGE);
         const page = withinByteBudget(lines);
         const more = page.length < lines.length || lines.length === MAX_ENTRIES_PER_MESSAGE;
         const terminal = isTerminal(status);

@@ -9,7 +9,7 @@ import { rpcRequestId } from "../audit/record";
 import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
-import { Execution, LogLine } from "../db/entities";
+import { Execution } from "../db/entities";
 import { PreconditionError, isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
@@ -27,6 +27,7 @@ import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
 import { requestedNotBefore } from "./retry-delay";
 import type { ExecutionActivity } from "./execution-activity";
+import type { LogArchive } from "./log-archive";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface ExecutionHandlerDeps {
@@ -42,6 +43,8 @@ export interface ExecutionHandlerDeps {
   /** Bulk retries by cause (RetryWhere), whose workers outlive the call. */
   bulkRetries: BulkRetries;
   metrics: Pick<ExecutionMetrics, "retryCreated">;
+  /** Where an execution's log lines are: the database while it runs, storage once archived. */
+  logArchive: LogArchive;
 }
 
 const DEFAULT_LOG_LIMIT = 1000;
@@ -168,11 +171,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
       const execution = await findOwnedExecution(em, callerOf(ctx).accountId, request.executionId);
       // At most 10000: GetLogsRequest's rule.
       const limit = request.limit === 0 ? DEFAULT_LOG_LIMIT : request.limit;
-      const lines = await em.find(
-        LogLine,
-        { executionId: execution.id, sequence: { $gt: Number(request.afterSequence) } },
-        { orderBy: { sequence: "asc" }, limit: limit + 1 },
-      );
+      const lines = await deps.logArchive.readLines(em, execution, Number(request.afterSequence), limit + 1);
       return { entries: lines.slice(0, limit).map(logEntryMessage), hasMore: lines.length > limit };
     },
 
@@ -223,7 +222,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     },
 
     async diffExecutions(request, ctx) {
-      return diffExecutions(db.fork(), callerOf(ctx).accountId, request);
+      return diffExecutions(db.fork(), deps.logArchive, callerOf(ctx).accountId, request);
     },
   };
 }

@@ -1,9 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import type { EntityManager } from "@mikro-orm/knex";
 import { LogDiff_Result, LogDiffSchema } from "@rgrid/proto";
 import type { LogDiff } from "@rgrid/proto";
-import { LogLine, isTerminal } from "../db/entities";
-import type { Execution } from "../db/entities";
+import { isTerminal } from "../db/entities";
+import type { Execution, LogLine } from "../db/entities";
 import { logEntryMessage } from "./convert";
 
 /**
@@ -12,6 +11,10 @@ import { logEntryMessage } from "./convert";
  */
 export const LOG_PAGE_SIZE = 500;
 
+type LoggedExecution = Pick<Execution, "id" | "status" | "logsArchived">;
+/** A page of an execution's lines after a sequence number, wherever they are (log-archive.ts). */
+export type ReadLines = (execution: Pick<Execution, "id" | "logsArchived">, afterSequence: number, limit: number) => Promise<LogLine[]>;
+
 /**
  * Where the logs of two executions first differ, entry by entry (stream and text) in sequence
  * order. Both logs are read a page at a time, in step, and the reading stops at the first
@@ -19,9 +22,9 @@ export const LOG_PAGE_SIZE = 500;
  * An execution that has not finished may still add lines, so such logs are not compared.
  */
 export async function compareLogs(
-  em: EntityManager,
-  a: Pick<Execution, "id" | "status">,
-  b: Pick<Execution, "id" | "status">,
+  readLines: ReadLines,
+  a: LoggedExecution,
+  b: LoggedExecution,
   pageSize = LOG_PAGE_SIZE,
 ): Promise<LogDiff> {
   const unfinished = [a, b].find((execution) => !isTerminal(execution.status));
@@ -31,8 +34,8 @@ export async function compareLogs(
       reason: `${unfinished.id} is ${unfinished.status}: its log is not complete yet`,
     });
   }
-  const linesA = logLines(em, a.id, pageSize);
-  const linesB = logLines(em, b.id, pageSize);
+  const linesA = logLines(readLines, a, pageSize);
+  const linesB = logLines(readLines, b, pageSize);
   try {
     for (let line = 1; ; line++) {
       const [nextA, nextB] = await Promise.all([linesA.next(), linesB.next()]);
@@ -56,15 +59,10 @@ export async function compareLogs(
 }
 
 /** An execution's log lines in sequence order, read a page at a time. */
-async function* logLines(em: EntityManager, executionId: string, pageSize: number): AsyncGenerator<LogLine, void, undefined> {
+async function* logLines(readLines: ReadLines, execution: LoggedExecution, pageSize: number): AsyncGenerator<LogLine, void, undefined> {
   let after = 0;
   for (;;) {
-    // Outside the identity map: the lines already compared are not kept alive by the fork.
-    const page = await em.find(
-      LogLine,
-      { executionId, sequence: { $gt: after } },
-      { orderBy: { sequence: "asc" }, limit: pageSize, disableIdentityMap: true },
-    );
+    const page = await readLines(execution, after, pageSize);
     yield* page;
     const last = page[page.length - 1];
     if (last === undefined || page.length < pageSize) {

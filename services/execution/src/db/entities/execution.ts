@@ -92,6 +92,8 @@ export class Execution {
   /** Bytes of log lines stored so far, and whether later lines were dropped at the cap. */
   logBytes!: number;
   logsTruncated!: boolean;
+  /** The log lines were moved out of the database into one object in storage (executions/log-archive.ts). */
+  logsArchived!: boolean;
   /**
    * Set with a failure that is due an automatic retry, cleared when the retry is made or can
    * never be: the lease sweep looks only at these to make the retries still missing.
@@ -114,6 +116,7 @@ type RunState =
   | "notBefore"
   | "logBytes"
   | "logsTruncated"
+  | "logsArchived"
   | "autoRetryPending";
 
 /** The fields every new execution (created or retried) starts with: no runner has run it yet. */
@@ -131,6 +134,7 @@ export function notYetRun(): Pick<Execution, RunState> {
     notBefore: null,
     logBytes: 0,
     logsTruncated: false,
+    logsArchived: false,
     autoRetryPending: false,
   };
 }
@@ -178,6 +182,7 @@ export const ExecutionSchema = new EntitySchema<Execution>({
     notBefore: { type: "datetime", nullable: true },
     logBytes: { type: new BigIntType("number") },
     logsTruncated: { type: "boolean" },
+    logsArchived: { type: "boolean" },
     autoRetryPending: { type: "boolean" },
     overrides: { type: "json", nullable: true },
   },

@@ -1,0 +1,142 @@
+// A finished execution's log lines leave the database: they are written as one object in storage
+// (executions/<id>/logs/log.jsonl, one JSON line per log line, as GetLogs answers them), then in
+// one transaction the execution is marked archived and its rows deleted. So the database holds
+// only the lines of executions still running, and GetLogs and FollowLogs read the same lines,
+// with the same sequence numbers, from wherever they are.
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/knex";
+import type { Logger } from "@rgrid/common";
+import { ObjectKind } from "@rgrid/proto";
+import { Execution, LogLine } from "../db/entities";
+import type { LogStreamName } from "../db/entities";
+import type { Database } from "../db/orm";
+import type { ObjectName, StorageGateway } from "../storage";
+
+const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
+/** Finished executions archived per pass; the rest wait for the next. */
+const ARCHIVE_BATCH = 50;
+/** Archived logs kept parsed in memory, so paging through one does not fetch it per page. */
+const CACHED_LOGS = 32;
+
+export interface LogArchive {
+  /** The lines after `afterSequence`, at most `limit`, from the database or the archive. */
+  readLines(em: EntityManager, execution: Pick<Execution, "id" | "logsArchived">, afterSequence: number, limit: number): Promise<LogLine[]>;
+  /** Archives the logs of up to ARCHIVE_BATCH finished executions; the ids archived. */
+  archiveOnce(): Promise<string[]>;
+}
+
+export interface LogArchiveDeps {
+  db: Database;
+  storage: StorageGateway;
+  logger: Logger;
+  /** Bytes over HTTP from storage's grants; the global fetch unless a test says otherwise. */
+  fetch?: typeof fetch;
+}
+
+export function createLogArchive(deps: LogArchiveDeps): LogArchive {
+  const transfer = deps.fetch ?? fetch;
+  const cache = new Map<string, LogLine[]>();
+
+  const fetchArchived = async (executionId: string): Promise<LogLine[]> => {
+    const cached = cache.get(executionId);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const [grant] = await deps.storage.downloadGrants(executionId, [LOG_OBJECT]);
+    const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers });
+    if (!response.ok) {
+      throw new Error(`could not read the archived log of ${executionId}: HTTP ${response.status}`);
+    }
+    const lines = parseLog(executionId, await response.text());
+    if (cache.size >= CACHED_LOGS) {
+      cache.delete(cache.keys().next().value as string);
+    }
+    cache.set(executionId, lines);
+    return lines;
+  };
+
+  const fromArchive = async (executionId: string, afterSequence: number, limit: number) =>
+    (await fetchArchived(executionId)).filter((line) => line.sequence > afterSequence).slice(0, limit);
+
+  const archiveOne = async (executionId: string): Promise<boolean> => {
+    const em = deps.db.fork();
+    const lines = await em.find(LogLine, { executionId }, { orderBy: { sequence: "asc" } });
+    const body = Buffer.from(lines.map((line) => `${JSON.stringify(lineRecord(line))}\n`).join(""), "utf8");
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    const [grant] = await deps.storage.uploadGrants(executionId, [{ ...LOG_OBJECT, sha256 }]);
+    const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers, body });
+    if (!response.ok) {
+      throw new Error(`could not store the log of ${executionId}: HTTP ${response.status} ${await response.text()}`);
+    }
+    // Only lines that are in the object are deleted: none can arrive after the end anyway
+    // (AppendLogs refuses a finished execution), and the update is conditional on it.
+    return deps.db.fork().transactional(async (tx) => {
+      const marked = await tx.nativeUpdate(Execution, { id: executionId, logsArchived: false, finishedAt: { $ne: null } }, { logsArchived: true });
+      if (marked === 1) {
+        await tx.nativeDelete(LogLine, { executionId, sequence: { $lte: lines[lines.length - 1]?.sequence ?? 0 } });
+      }
+      return marked === 1;
+    });
+  };
+
+  return {
+    async readLines(em, execution, afterSequence, limit) {
+      if (execution.logsArchived) {
+        return fromArchive(execution.id, afterSequence, limit);
+      }
+      // Outside the identity map: lines already sent or compared are not kept alive by the fork.
+      const lines = await em.find(
+        LogLine,
+        { executionId: execution.id, sequence: { $gt: afterSequence } },
+        { orderBy: { sequence: "asc" }, limit, disableIdentityMap: true },
+      );
+      if (lines.length < limit) {
+        // Archived between the look at the execution and this read: its rows may be gone.
+        const now = await deps.db.fork().findOne(Execution, execution.id, { fields: ["logsArchived"] });
+        if (now?.logsArchived === true) {
+          return fromArchive(execution.id, afterSequence, limit);
+        }
+      }
+      return lines;
+    },
+
+    async archiveOnce() {
+      const due = await deps.db.fork().getConnection().execute<Array<{ id: string }>>(
+        // The predicate of the partial index executions_logs_to_archive, word for word.
+        `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
+      );
+      const archived: string[] = [];
+      for (const { id } of due) {
+        try {
+          if (await archiveOne(id)) {
+            archived.push(id);
+          }
+        } catch (error) {
+          deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
+        }
+      }
+      return archived;
+    },
+  };
+}
+
+interface LineRecord {
+  sequence: number;
+  stream: LogStreamName;
+  line: string;
+  time: string;
+}
+
+function lineRecord(line: LogLine): LineRecord {
+  return { sequence: line.sequence, stream: line.stream, line: line.line, time: line.time.toISOString() };
+}
+
+function parseLog(executionId: string, text: string): LogLine[] {
+  return text
+    .split("\n")
+    .filter((row) => row !== "")
+    .map((row) => {
+      const record = JSON.parse(row) as LineRecord;
+      return Object.assign(new LogLine(), { executionId, ...record, time: new Date(record.time) });
+    });
+}
