@@ -25,9 +25,9 @@ jest.setTimeout(300_000);
 
 const BUCKET = "rgrid-replicas";
 /** Executions of the first load, submitted alternately through the two replicas. */
-const EXECUTIONS = 300;
+const EXECUTIONS = 200;
 /** Executions of the second load, through the proxy while a replica is killed and restarted. */
-const EXECUTIONS_DURING_KILL = 120;
+const EXECUTIONS_DURING_KILL = 90;
 const SUBMIT_CONCURRENCY = 8;
 /** A script failure retried by hand; a failure the execution asks to be retried automatically. */
 const MANUAL_EXIT = 3;
