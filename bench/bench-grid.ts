@@ -43,6 +43,7 @@ export async function startBenchGrid(options: {
   /** execution-service replicas on the backend's database (PostgreSQL for more than one). */
   replicas?: number;
   executionEnv?: Record<string, string>;
+  runnerEnv?: Record<string, string>;
 }): Promise<BenchGrid> {
   const backend = options.backend ?? embeddedBackend;
   const dataDir = await mkdtemp(join(tmpdir(), "rgrid-bench-"));
@@ -57,6 +58,7 @@ export async function startBenchGrid(options: {
       runners: options.runners,
       executionReplicas: options.replicas,
       executionEnv: options.executionEnv,
+      runnerEnv: options.runnerEnv,
       ...backend.gridOptions,
       baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dataDir },
       onLine: (name, line) => {

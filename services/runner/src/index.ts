@@ -1,4 +1,5 @@
-// What a launcher (e.g. the local stack) needs to embed a runner in its own process.
+// What a launcher (e.g. the local stack) needs to embed a runner in its own process, and a
+// benchmark to run scripts exactly as a runner does.
 
 export { loadRunnerConfig } from "./config";
 export type { RunnerConfig } from "./config";
@@ -12,3 +13,6 @@ export { probeSandbox, SandboxUnavailableError } from "./sandbox";
 export type { SandboxCapabilities } from "./sandbox";
 export { UnsafeWorkRootError } from "./work-root";
 export { UidRangeTakenError } from "./uid-range";
+// The runner's own command line and process handling, for measuring its floor (bench/trivial.ts).
+export { buildCommand } from "./command";
+export { runProcess } from "./process-runner";

@@ -1,0 +1,128 @@
+// `npm run bench:trivial`: trivial executions end to end against the floor of running them. 300
+// executions of a one-line script (`print(1)`), submitted at once through the API (create, upload,
+// confirm, concurrency 16) to a grid of 3 runners × 2 slots on the embedded defaults, timed from
+// the first submission to the last completion. The floor is the same sandboxed python3 — the
+// runner's own command line (namespaces, limits, the PID namespace's init, the dropped uid) —
+// spawned 6 at a time, each in a fresh working directory with the script in it.
+//
+//   node bench/dist/trivial.js
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { mapWithLimit, newBatchId } from "@rgrid/common";
+import { ExecutionStatus } from "@rgrid/proto";
+import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProcess } from "@rgrid/runner";
+import { startBenchGrid } from "./bench-grid";
+import { runBenchmark } from "./entry";
+import { createUploaded, sleep, writeScript } from "./executions";
+import { printTable } from "./stats";
+
+const EXECUTIONS = 300;
+const RUNNERS = 3;
+const SLOTS_PER_RUNNER = 2;
+const SUBMIT_CONCURRENCY = 16;
+const SCRIPT = "print(1)\n";
+
+async function main(): Promise<void> {
+  const floor = await sandboxedSpawns();
+  const grid = await endToEnd();
+  process.stdout.write(`\nTrivial executions, ${EXECUTIONS} of \`print(1)\`, ${RUNNERS} runners × ${SLOTS_PER_RUNNER} slots, embedded defaults\n\n`);
+  printTable([
+    ["measure", "executions per second", "note"],
+    ["rgrid, submitted → all completed", grid.toFixed(1), `${(grid / floor).toFixed(2)}× the floor (target ≥ 0.60×)`],
+    [`floor: the runner's sandboxed python3, ${RUNNERS * SLOTS_PER_RUNNER} at a time`, floor.toFixed(1), ""],
+  ]);
+}
+
+/** Executions per second through the grid. */
+async function endToEnd(): Promise<number> {
+  const bench = await startBenchGrid({ runners: RUNNERS, runnerEnv: { RGRID_RUNNER_CONCURRENCY: String(SLOTS_PER_RUNNER) } });
+  try {
+    const script = await writeScript(bench.dataDir, "t.py", SCRIPT);
+    // A first execution warms the runners' python and the connections.
+    const warm = await createUploaded(bench.client, script);
+    await bench.client.confirmUploads({ executionId: warm });
+    await waitForBatch(bench.client, undefined, [warm]);
+    const batchId = newBatchId();
+    const started = performance.now();
+    await mapWithLimit(Array.from({ length: EXECUTIONS }), SUBMIT_CONCURRENCY, async () => {
+      const id = await createUploaded(bench.client, script, { batchId });
+      await bench.client.confirmUploads({ executionId: id });
+    });
+    await waitForBatch(bench.client, batchId, []);
+    return EXECUTIONS / ((performance.now() - started) / 1000);
+  } finally {
+    await bench.stop();
+  }
+}
+
+type Client = Awaited<ReturnType<typeof startBenchGrid>>["client"];
+
+/** Until every execution of the batch (or each of `ids`) has completed; any other end fails the bench. */
+async function waitForBatch(client: Client, batchId: string | undefined, ids: string[]): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    if (batchId !== undefined) {
+      const batch = await client.getBatch({ batchId });
+      const completed = batch.counts.find((count) => count.status === ExecutionStatus.COMPLETED)?.count ?? 0;
+      const failed = batch.counts.filter((count) => count.status !== ExecutionStatus.COMPLETED && isTerminal(count.status)).reduce((sum, count) => sum + count.count, 0);
+      if (failed > 0) throw new Error(`${failed} trivial executions did not complete`);
+      if (completed === EXECUTIONS) return;
+    } else {
+      const statuses = await Promise.all(ids.map(async (executionId) => (await client.getExecution({ executionId })).execution!.status));
+      if (statuses.every((status) => status === ExecutionStatus.COMPLETED)) return;
+    }
+    if (Date.now() > deadline) throw new Error("trivial executions did not all complete in time");
+    await sleep(20);
+  }
+}
+
+const isTerminal = (status: ExecutionStatus) =>
+  [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED].includes(status);
+
+/** Executions per second of the runner's own sandboxed command, SLOTS at a time, no grid at all. */
+async function sandboxedSpawns(): Promise<number> {
+  const root = await mkdtemp(join(tmpdir(), "rgrid-trivial-floor-"));
+  try {
+    await chmod(root, 0o711);
+    const config = loadRunnerConfig({ ...process.env, RGRID_EXECUTION_URL: "http://127.0.0.1:1", RGRID_RUNNER_TOKEN: "floor-token-0123456789", RGRID_RUNNER_WORK_DIR: root });
+    const isRoot = process.getuid?.() === 0;
+    const capabilities = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot });
+    const { catalog } = detectRuntimes({ searchPath: config.searchPath, wanted: ["python"], nodeBinary: process.execPath });
+    const runtime = catalog.resolve("python", "python");
+    if (runtime === undefined) throw new Error("python3 is not installed");
+    const slots = RUNNERS * SLOTS_PER_RUNNER;
+    const runOne = async (index: number) => {
+      const slot = index % slots;
+      const uid = (capabilities.dropPrivileges?.uidBase ?? 0) + slot;
+      const workDir = join(root, `run-${index}`);
+      await mkdir(workDir, { mode: 0o700 });
+      await writeFile(join(workDir, "t.py"), SCRIPT);
+      if (capabilities.dropPrivileges !== undefined) {
+        await chown(workDir, uid, uid);
+        await chown(join(workDir, "t.py"), uid, uid);
+      }
+      const command = buildCommand({
+        runtime,
+        scriptName: "t.py",
+        args: [],
+        env: {},
+        workDir,
+        sandbox: { capabilities, network: false, uid, cgroupProcsFiles: [] },
+      });
+      const result = await runProcess(command, { timeoutMs: 60_000, killGraceMs: 1_000, onLine: () => undefined });
+      if (result.termination.kind !== "exited" || result.termination.exitCode !== 0) {
+        throw new Error(`the sandboxed floor run failed: ${JSON.stringify(result)}`);
+      }
+      await rm(workDir, { recursive: true, force: true });
+    };
+    await mapWithLimit(Array.from({ length: slots }, (_, index) => index), slots, runOne); // warm
+    const started = performance.now();
+    await mapWithLimit(Array.from({ length: EXECUTIONS }, (_, index) => index), slots, runOne);
+    return EXECUTIONS / ((performance.now() - started) / 1000);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+runBenchmark(main);
