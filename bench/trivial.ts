@@ -6,12 +6,13 @@
 // spawned 6 at a time, each in a fresh working directory with the script in it.
 //
 //   node bench/dist/trivial.js
+import { readFileSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mapWithLimit, newBatchId } from "@rgrid/common";
 import { ExecutionStatus } from "@rgrid/proto";
-import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProcess } from "@rgrid/runner";
+import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProcess, setprivArgs } from "@rgrid/runner";
 import { startBenchGrid } from "./bench-grid";
 import { runBenchmark } from "./entry";
 import { createUploaded, sleep, writeScript } from "./executions";
@@ -29,13 +30,18 @@ async function main(): Promise<void> {
   process.stdout.write(`\nTrivial executions, ${EXECUTIONS} of \`print(1)\`, ${RUNNERS} runners × ${SLOTS_PER_RUNNER} slots, embedded defaults\n\n`);
   printTable([
     ["measure", "executions per second", "note"],
-    ["rgrid, submitted → all completed", grid.toFixed(1), `${(grid / floor).toFixed(2)}× the floor (target ≥ 0.60×)`],
-    [`floor: the runner's sandboxed python3, ${RUNNERS * SLOTS_PER_RUNNER} at a time`, floor.toFixed(1), ""],
+    ["rgrid, submitted → all completed", grid.perSecond.toFixed(1), `${(grid.perSecond / floor.perSecond).toFixed(2)}× the floor (target ≥ 0.60×)`],
+    [`floor: the runner's sandboxed python3, ${RUNNERS * SLOTS_PER_RUNNER} at a time`, floor.perSecond.toFixed(1), ""],
+  ]);
+  process.stdout.write(`\nCPU per execution (ms), where the time goes\n\n`);
+  printTable([
+    ["part", "rgrid", "floor"],
+    ...Object.entries(grid.cpuPerExecution).map(([part, millis]): [string, string, string] => [part, millis.toFixed(1), part === "scripts and their sandbox (the rest of the machine)" ? floor.cpuPerExecution.toFixed(1) : ""]),
   ]);
 }
 
-/** Executions per second through the grid. */
-async function endToEnd(): Promise<number> {
+/** Executions per second through the grid, and the CPU each process spent per execution. */
+async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<string, number> }> {
   const bench = await startBenchGrid({ runners: RUNNERS, runnerEnv: { RGRID_RUNNER_CONCURRENCY: String(SLOTS_PER_RUNNER) } });
   try {
     const script = await writeScript(bench.dataDir, "t.py", SCRIPT);
@@ -44,13 +50,27 @@ async function endToEnd(): Promise<number> {
     await bench.client.confirmUploads({ executionId: warm });
     await waitForBatch(bench.client, undefined, [warm]);
     const batchId = newBatchId();
+    const processes = bench.grid.processes.map((service) => ({ name: service.name, pid: service.pid as number }));
+    const cpuBefore = processes.map((service) => cpuMillisOf(service.pid));
+    const clientBefore = process.cpuUsage();
+    const machineBefore = machineCpuMillis();
     const started = performance.now();
     await mapWithLimit(Array.from({ length: EXECUTIONS }), SUBMIT_CONCURRENCY, async () => {
       const id = await createUploaded(bench.client, script, { batchId });
       await bench.client.confirmUploads({ executionId: id });
     });
     await waitForBatch(bench.client, batchId, []);
-    return EXECUTIONS / ((performance.now() - started) / 1000);
+    const perSecond = EXECUTIONS / ((performance.now() - started) / 1000);
+    const cpuPerExecution: Record<string, number> = {};
+    processes.forEach((service, index) => {
+      const part = service.name.startsWith("runner") ? "runners (node)" : `${service.name}-service`;
+      cpuPerExecution[part] = (cpuPerExecution[part] ?? 0) + (cpuMillisOf(service.pid) - cpuBefore[index]!) / EXECUTIONS;
+    });
+    const clientUsage = process.cpuUsage(clientBefore);
+    cpuPerExecution["this client (create, upload, confirm, polling)"] = (clientUsage.user + clientUsage.system) / 1000 / EXECUTIONS;
+    const accounted = Object.values(cpuPerExecution).reduce((sum, millis) => sum + millis, 0);
+    cpuPerExecution["scripts and their sandbox (the rest of the machine)"] = (machineCpuMillis() - machineBefore) / EXECUTIONS - accounted;
+    return { perSecond, cpuPerExecution };
   } finally {
     await bench.stop();
   }
@@ -73,22 +93,43 @@ async function waitForBatch(client: Client, batchId: string | undefined, ids: st
       if (statuses.every((status) => status === ExecutionStatus.COMPLETED)) return;
     }
     if (Date.now() > deadline) throw new Error("trivial executions did not all complete in time");
-    await sleep(20);
+    // As often as `rgrid run --wait` looks (300 ms): the looking costs execution-service CPU too.
+    await sleep(250);
   }
 }
 
 const isTerminal = (status: ExecutionStatus) =>
   [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED].includes(status);
 
-/** Executions per second of the runner's own sandboxed command, SLOTS at a time, no grid at all. */
-async function sandboxedSpawns(): Promise<number> {
+/** User + system CPU milliseconds of one process (not its children), from /proc. */
+function cpuMillisOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU milliseconds the whole machine spent busy, from /proc/stat. */
+function machineCpuMillis(): number {
+  const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return (ticks.reduce((sum, tick) => sum + tick, 0) - idle) * 10;
+}
+
+/** Executions per second of the runner's own sandboxed command, SLOTS at a time, no grid at all; and the machine's CPU per run. */
+async function sandboxedSpawns(): Promise<{ perSecond: number; cpuPerExecution: number }> {
   const root = await mkdtemp(join(tmpdir(), "rgrid-trivial-floor-"));
   try {
     await chmod(root, 0o711);
     const config = loadRunnerConfig({ ...process.env, RGRID_EXECUTION_URL: "http://127.0.0.1:1", RGRID_RUNNER_TOKEN: "floor-token-0123456789", RGRID_RUNNER_WORK_DIR: root });
     const isRoot = process.getuid?.() === 0;
     const capabilities = probeSandbox({ config: config.sandbox, searchPath: config.searchPath, isRoot });
-    const { catalog } = detectRuntimes({ searchPath: config.searchPath, wanted: ["python"], nodeBinary: process.execPath });
+    const drop = capabilities.dropPrivileges;
+    // As the runner does: an interpreter that works for the scripts' uids, not only for root.
+    const { catalog } = detectRuntimes({
+      searchPath: config.searchPath,
+      wanted: ["python"],
+      nodeBinary: process.execPath,
+      runAs: drop === undefined ? undefined : [drop.setpriv, ...setprivArgs(drop.uidBase)],
+    });
     const runtime = catalog.resolve("python", "python");
     if (runtime === undefined) throw new Error("python3 is not installed");
     const slots = RUNNERS * SLOTS_PER_RUNNER;
@@ -118,8 +159,9 @@ async function sandboxedSpawns(): Promise<number> {
     };
     await mapWithLimit(Array.from({ length: slots }, (_, index) => index), slots, runOne); // warm
     const started = performance.now();
+    const machineBefore = machineCpuMillis();
     await mapWithLimit(Array.from({ length: EXECUTIONS }, (_, index) => index), slots, runOne);
-    return EXECUTIONS / ((performance.now() - started) / 1000);
+    return { perSecond: EXECUTIONS / ((performance.now() - started) / 1000), cpuPerExecution: (machineCpuMillis() - machineBefore) / EXECUTIONS };
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ export { detectRuntimes, RUNTIME_FAMILIES } from "./runtimes";
 export type { RuntimeCatalog, ResolvedRuntime } from "./runtimes";
 export { assembleRunner, firstUnsearchableAncestor, MissingRuntimeError, UnreachableWorkDirError } from "./assemble";
 export type { AssembledRunner } from "./assemble";
-export { probeSandbox, SandboxUnavailableError } from "./sandbox";
+export { probeSandbox, SandboxUnavailableError, setprivArgs } from "./sandbox";
 export type { SandboxCapabilities } from "./sandbox";
 export { UnsafeWorkRootError } from "./work-root";
 export { UidRangeTakenError } from "./uid-range";
