@@ -4,7 +4,8 @@
 // - a log line stored through A → received by a FollowLogs stream on B;
 // - database transactions per idle runner per minute, with the cluster channel and without it
 //   (RGRID_CLUSTER_CHANNEL=off: polling every second, as every replica did before);
-// - RetryExecution throughput at c=16 against one replica and spread over two.
+// - RetryExecution throughput at c=16 against one replica and spread over two;
+// - create + run of trivial scripts by three runners, submitted through one replica or two.
 //
 //   node bench/dist/replicas.js
 import { randomUUID } from "node:crypto";
@@ -20,7 +21,7 @@ import { postgresFilesBackend } from "./backends";
 import { failedOriginalWithThreeInputs, startBenchGrid } from "./bench-grid";
 import type { BenchGrid } from "./bench-grid";
 import { runBenchmark } from "./entry";
-import { createUploaded, sleep, writeScript } from "./executions";
+import { createUploaded, sleep, waitUntilTerminal, writeScript } from "./executions";
 import { ms, percentile, printTable, target } from "./stats";
 
 const SAMPLES = 100;
@@ -28,6 +29,9 @@ const IDLE_RUNNERS = 4;
 const IDLE_SECONDS = 20;
 const CONCURRENCY = 16;
 const RETRIES = 1_000;
+const TRIVIAL = 200;
+const RUNNERS = 3;
+const SLOTS = 2;
 
 type Executions = Client<typeof ExecutionService>;
 type Runners = Client<typeof RunnerService>;
@@ -60,11 +64,22 @@ async function main(): Promise<void> {
       const logs = await logLatency(clustered, a!, b!);
       rows.push(["log line stored through A → FollowLogs on B, p50", ms(percentile(logs, 50)), target(percentile(logs, 50), "<=", 100, "ms")]);
       rows.push(["  p99", ms(percentile(logs, 99)), ""]);
-      const throughput = await retryThroughput(clustered, [a!.executions], [a!.executions, b!.executions]);
+    } finally {
+      await clustered.stop();
+    }
+    // Before the retries below: their 2,000 queued executions would be run first.
+    const runOne = await createAndRunThroughput(backend, 1);
+    const runTwo = await createAndRunThroughput(backend, 2);
+    rows.push([`create + run of ${TRIVIAL} trivial scripts, ${RUNNERS} runners × ${SLOTS} slots, one replica`, `${runOne.toFixed(1)}/s`, ""]);
+    rows.push([`create + run of ${TRIVIAL} trivial scripts, submitted through two replicas`, `${runTwo.toFixed(1)}/s (${(runTwo / runOne).toFixed(2)}×)`, ""]);
+    const retrying = await startBenchGrid({ runners: 0, backend, replicas: 2 });
+    try {
+      const [a, b] = clientsOf(retrying);
+      const throughput = await retryThroughput(retrying, [a!.executions], [a!.executions, b!.executions]);
       rows.push([`RetryExecution throughput, c=${CONCURRENCY}, one replica`, `${throughput.one.toFixed(0)}/s`, ""]);
       rows.push([`RetryExecution throughput, c=${CONCURRENCY}, two replicas`, `${throughput.two.toFixed(0)}/s (${(throughput.two / throughput.one).toFixed(2)}×)`, ""]);
     } finally {
-      await clustered.stop();
+      await retrying.stop();
     }
     process.stdout.write(`\nTwo execution-service replicas, ${backend.label}\n\n`);
     printTable(rows);
@@ -173,6 +188,32 @@ async function idleTransactions(a: ReplicaClients, backend: Backend): Promise<nu
     return Math.max(0, waiting - baseline) / IDLE_RUNNERS;
   } finally {
     await admin.close();
+  }
+}
+
+/**
+ * Trivial executions (`print(1)`) per second, submitted round-robin through `replicas` replicas
+ * (create, upload, confirm) and run by RUNNERS runners, from the first submission to the last end.
+ */
+async function createAndRunThroughput(backend: Backend, replicas: number): Promise<number> {
+  const bench = await startBenchGrid({ runners: RUNNERS, backend, replicas, runnerEnv: { RGRID_RUNNER_CONCURRENCY: String(SLOTS) } });
+  try {
+    const clients = clientsOf(bench).map((replica) => replica.executions);
+    const script = await writeScript(bench.dataDir, "t.py", "print(1)\n");
+    let next = 0;
+    const started = performance.now();
+    const ids = await mapWithLimit(Array.from({ length: TRIVIAL }), CONCURRENCY, async () => {
+      const client = clients[next++ % clients.length]!;
+      const id = await createUploaded(client, script);
+      await client.confirmUploads({ executionId: id });
+      return id;
+    });
+    for (const id of ids) {
+      await waitUntilTerminal(clients[0]!, id, 250);
+    }
+    return TRIVIAL / ((performance.now() - started) / 1000);
+  } finally {
+    await bench.stop();
   }
 }
 
