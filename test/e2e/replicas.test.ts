@@ -26,10 +26,10 @@ jest.setTimeout(1_200_000);
 const BUCKET = "rgrid-replicas";
 /**
  * Executions of the first load, submitted alternately through the two replicas; of the second,
- * through the proxy while a replica is killed and restarted. CI runs 150 and 60;
+ * through the proxy while a replica is killed and restarted. CI runs 100 and 40;
  * RGRID_TEST_REPLICA_EXECUTIONS=2000 runs the full load (a few minutes on two cores).
  */
-const EXECUTIONS = Number(process.env["RGRID_TEST_REPLICA_EXECUTIONS"] ?? "150");
+const EXECUTIONS = Number(process.env["RGRID_TEST_REPLICA_EXECUTIONS"] ?? "100");
 const EXECUTIONS_DURING_KILL = Math.max(30, Math.round(EXECUTIONS * 0.4));
 const SUBMIT_CONCURRENCY = 8;
 /** A script failure retried by hand; a failure the execution asks to be retried automatically. */

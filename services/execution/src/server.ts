@@ -15,9 +15,9 @@ import { createBulkRetries } from "./executions/bulk-retry";
 import type { BulkRetries } from "./executions/bulk-retry";
 import { ExecutionActivity } from "./executions/execution-activity";
 import { createLeaseSweeper } from "./executions/leases";
+import type { LeaseSweeper } from "./executions/leases";
 import { createLogArchive } from "./executions/log-archive";
 import { createRetention } from "./executions/retention";
-import type { LeaseSweeper } from "./executions/leases";
 import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
 import { allTasks, recurringTask } from "./maintenance";
@@ -139,13 +139,17 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       run: () => logArchive.archiveOnce(),
       logger: maintenanceLogger,
     }),
-    recurringTask({
-      name: "retention",
-      intervalMillis: deps.retention?.intervalMillis ?? 0,
-      isLeader,
-      run: () => createRetention({ db: deps.db, storage, logger: maintenanceLogger, clock, days: deps.retention?.days ?? 0 }).pruneOnce(),
-      logger: maintenanceLogger,
-    }),
+    ...(deps.retention === undefined
+      ? []
+      : [
+          recurringTask({
+            name: "retention",
+            intervalMillis: deps.retention.intervalMillis,
+            isLeader,
+            run: createRetention({ db: deps.db, storage, logger: maintenanceLogger, clock, days: deps.retention.days }).pruneOnce,
+            logger: maintenanceLogger,
+          }),
+        ]),
   ]);
   return {
     routes: createRoutes({

@@ -10,6 +10,7 @@ import { ObjectKind } from "@rgrid/proto";
 import { Execution, LogLine } from "../db/entities";
 import type { LogStreamName } from "../db/entities";
 import type { Database } from "../db/orm";
+import { StorageUnavailableError } from "../errors";
 import type { ObjectName, StorageGateway } from "../storage";
 
 const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
@@ -43,11 +44,18 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
       return cached;
     }
     const [grant] = await deps.storage.downloadGrants(executionId, [LOG_OBJECT]);
-    const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers });
-    if (!response.ok) {
-      throw new Error(`could not read the archived log of ${executionId}: HTTP ${response.status}`);
+    let text: string;
+    try {
+      const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers });
+      if (!response.ok) {
+        throw new Error(`HTTP ${response.status}`);
+      }
+      text = await response.text();
+    } catch (error) {
+      // The caller may try again: storage answered the grant but not the read.
+      throw new StorageUnavailableError(`the log of ${executionId} could not be read from storage; try again`, { cause: error });
     }
-    const lines = parseLog(executionId, await response.text());
+    const lines = parseLog(executionId, text);
     if (cache.size >= CACHED_LOGS) {
       cache.delete(cache.keys().next().value as string);
     }
