@@ -237,6 +237,9 @@ async function listPages(client: BenchGrid["client"], raw: RawDatabase): Promise
   for (let skipped = 0; skipped < depth; skipped += 500) {
     const page = await client.listExecutions({ pageSize: Math.min(500, depth - skipped), pageToken: token });
     token = page.nextPageToken;
+    if (token === "") {
+      throw new Error(`the listing ended ${skipped + page.executions.length} rows deep, before ${depth}`);
+    }
   }
   const first: number[] = [];
   const deep: number[] = [];
@@ -346,13 +349,21 @@ async function rawSqlite(bench: BenchGrid, originalId: string, work: string): Pr
   const commit = db.prepare("commit");
   return {
     async addExecutions(count) {
-      const started = Date.now() - count;
-      db.prepare("begin").run();
-      for (let index = 0; index < count; index++) {
-        const id = newExecutionId();
-        insertRetry.run(...columns.map((column) => listedValue(column, original, id, started + index)));
+      // Into the grid's own database (the listing is the grid's), beside the service's connection.
+      const grid = new BetterSqlite(join(bench.dataDir, "rgrid.db"));
+      try {
+        grid.pragma("busy_timeout = 10000");
+        const insert = grid.prepare(`insert into executions (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`);
+        const started = Date.now() - count;
+        grid.prepare("begin immediate").run();
+        for (let index = 0; index < count; index++) {
+          const id = newExecutionId();
+          insert.run(...columns.map((column) => listedValue(column, original, id, started + index)));
+        }
+        grid.prepare("commit").run();
+      } finally {
+        grid.close();
       }
-      db.prepare("commit").run();
     },
     async retryOnce() {
       const requestId = randomUUID();
