@@ -100,8 +100,12 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
 
   async function workThrough(operation: RetryOperation): Promise<void> {
     const caller: Caller = { accountId: operation.accountId, actorId: operation.actor };
+    // The lease this worker holds: renewing is conditional on it, so a worker whose lease ran
+    // out and was taken by another replica stops instead of working beside it.
+    let lease: Date | null | undefined = operation.leaseUntil;
     for (;;) {
-      if (stopping.signal.aborted || !(await renewLease(operation.id))) {
+      lease = stopping.signal.aborted ? undefined : await renewLease(operation.id, lease);
+      if (lease === undefined) {
         return;
       }
       const items = await deps.db
@@ -167,16 +171,13 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
   }
 
   /** Holds the operation for another lease; false when it is done or another worker has it. */
-  async function renewLease(operationId: string): Promise<boolean> {
-    const now = deps.clock();
-    const renewed = await deps.db
+  /** The renewed lease, or undefined when the operation is over or another worker took it. */
+  async function renewLease(operationId: string, held: Date | null): Promise<Date | undefined> {
+    const renewed = new Date(deps.clock().getTime() + leaseMillis);
+    const updated = await deps.db
       .fork()
-      .nativeUpdate(
-        RetryOperation,
-        { id: operationId, state: "running" },
-        { leaseUntil: new Date(now.getTime() + leaseMillis) },
-      );
-    return renewed === 1;
+      .nativeUpdate(RetryOperation, { id: operationId, state: "running", leaseUntil: held }, { leaseUntil: renewed });
+    return updated === 1 ? renewed : undefined;
   }
 
   /** Operations whose worker stopped (its lease ran out): each is taken by one replica. */
@@ -190,16 +191,13 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
         continue;
       }
       // Conditional on the lease it saw, so that two replicas never both take it.
+      const lease = new Date(now.getTime() + leaseMillis);
       const taken = await deps.db
         .fork()
-        .nativeUpdate(
-          RetryOperation,
-          { id: operation.id, state: "running", leaseUntil: operation.leaseUntil },
-          { leaseUntil: new Date(now.getTime() + leaseMillis) },
-        );
+        .nativeUpdate(RetryOperation, { id: operation.id, state: "running", leaseUntil: operation.leaseUntil }, { leaseUntil: lease });
       if (taken === 1) {
         deps.logger.info("carrying on a bulk retry whose worker stopped", { operationId: operation.id });
-        work(operation);
+        work({ ...operation, leaseUntil: lease });
       }
     }
   }
