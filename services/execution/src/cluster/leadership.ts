@@ -40,9 +40,11 @@ export function createPostgresLeadership(
       return;
     }
     claiming = true;
+    const session = channel.generation;
     try {
       const [row] = await channel.query("select pg_try_advisory_lock($1) as locked", [MAINTENANCE_LOCK_KEY]);
-      setLeader(row?.["locked"] === true && channel.connected);
+      // The lock belongs to the session that answered: if the channel reconnected meanwhile, it is gone.
+      setLeader(row?.["locked"] === true && channel.connected && channel.generation === session);
     } catch {
       // The channel is down; it says so, and the next try comes after it is back.
     } finally {

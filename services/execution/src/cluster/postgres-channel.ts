@@ -13,6 +13,8 @@ export interface ChannelMessage {
 export interface PostgresChannel {
   /** True while the connection is up and listening: notifications from other replicas arrive. */
   readonly connected: boolean;
+  /** Counts the connections made: an answer from an earlier one speaks for a session that is gone. */
+  readonly generation: number;
   /** Runs a statement on the dedicated connection (the advisory lock's); fails while disconnected. */
   query(sql: string, values: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   /** Called with every notification on the channels listened to. */
@@ -47,6 +49,7 @@ export async function openPostgresChannel(options: PostgresChannelOptions): Prom
   let connected = false;
   let closed = false;
   let failures = 0;
+  let generation = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
 
   const setConnected = (value: boolean) => {
@@ -106,6 +109,7 @@ export async function openPostgresChannel(options: PostgresChannelOptions): Prom
       return;
     }
     failures = 0;
+    generation++;
     options.logger.info("cluster channel listening", { channels: options.channels });
     setConnected(true);
   };
@@ -124,6 +128,9 @@ export async function openPostgresChannel(options: PostgresChannelOptions): Prom
   return {
     get connected() {
       return connected;
+    },
+    get generation() {
+      return generation;
     },
     async query(sql, values) {
       const current = client;

@@ -36,13 +36,23 @@ export interface LogArchiveDeps {
 
 export function createLogArchive(deps: LogArchiveDeps): LogArchive {
   const transfer = deps.fetch ?? fetch;
-  const cache = new Map<string, LogLine[]>();
+  // Promises, so that readers of one log arriving together share one download.
+  const cache = new Map<string, Promise<LogLine[]>>();
 
-  const fetchArchived = async (executionId: string): Promise<LogLine[]> => {
-    const cached = cache.get(executionId);
-    if (cached !== undefined) {
-      return cached;
+  const fetchArchived = (executionId: string): Promise<LogLine[]> => {
+    let lines = cache.get(executionId);
+    if (lines === undefined) {
+      if (cache.size >= CACHED_LOGS) {
+        cache.delete(cache.keys().next().value as string);
+      }
+      lines = downloadArchived(executionId);
+      cache.set(executionId, lines);
+      lines.catch(() => cache.get(executionId) === lines && cache.delete(executionId));
     }
+    return lines;
+  };
+
+  const downloadArchived = async (executionId: string): Promise<LogLine[]> => {
     const [grant] = await deps.storage.downloadGrants(executionId, [LOG_OBJECT]);
     let text: string;
     try {
@@ -55,12 +65,7 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
       // The caller may try again: storage answered the grant but not the read.
       throw new StorageUnavailableError(`the log of ${executionId} could not be read from storage; try again`, { cause: error });
     }
-    const lines = parseLog(executionId, text);
-    if (cache.size >= CACHED_LOGS) {
-      cache.delete(cache.keys().next().value as string);
-    }
-    cache.set(executionId, lines);
-    return lines;
+    return parseLog(executionId, text);
   };
 
   const fromArchive = async (executionId: string, afterSequence: number, limit: number) =>
@@ -98,8 +103,9 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
         { executionId: execution.id, sequence: { $gt: afterSequence } },
         { orderBy: { sequence: "asc" }, limit, disableIdentityMap: true },
       );
-      if (lines.length < limit) {
-        // Archived between the look at the execution and this read: its rows may be gone.
+      if (lines.length === 0) {
+        // Archived between the look at the execution and this read: its rows are gone (all at
+        // once: the archiver deletes them in one transaction, so a partial page is never its doing).
         const now = await deps.db.fork().findOne(Execution, execution.id, { fields: ["logsArchived"] });
         if (now?.logsArchived === true) {
           return fromArchive(execution.id, afterSequence, limit);

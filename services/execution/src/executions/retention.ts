@@ -71,7 +71,13 @@ export function createRetention(deps: RetentionDeps): Retention {
       );
       const removed: string[] = [];
       for (const { root_id: rootId } of expired) {
-        removed.push(...(await pruneLineage(rootId, cutoff)));
+        try {
+          removed.push(...(await pruneLineage(rootId, cutoff)));
+        } catch (error) {
+          // Retried meanwhile (its new attempt's reference to the original refuses the delete),
+          // or the database failed: this lineage waits for the next pass, the others go on.
+          deps.logger.warn("could not prune a lineage; the next pass looks again", { rootId, error });
+        }
       }
       if (removed.length > 0) {
         deps.logger.info("pruned executions past their retention", { executions: removed.length, days: deps.days });
