@@ -9,7 +9,6 @@ import { PostgreSqlDriver } from "@mikro-orm/postgresql";
 import type { DatabaseTarget } from "./database-url";
 import { ENTITY_SCHEMAS } from "./entities";
 import { MIGRATIONS } from "./migrations";
-import { cachePreparedStatements } from "./statement-cache";
 
 export type Dialect = DatabaseTarget["dialect"];
 
@@ -49,14 +48,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
           dbName: prepareSqliteFile(target.file),
           // One connection: an in-memory database exists per connection, and a single writer
           // is how SQLite serialises transactions anyway.
-          pool: {
-            min: 1,
-            max: 1,
-            afterCreate(connection: Parameters<typeof cachePreparedStatements>[0], done: (error: Error | null, connection: unknown) => void) {
-              cachePreparedStatements(connection);
-              done(null, connection);
-            },
-          },
+          pool: { min: 1, max: 1 },
         })
       : await MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: target.url });
   const sqlOrm = orm as unknown as MikroORM<AbstractSqlDriver>;

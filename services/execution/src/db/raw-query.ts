@@ -1,8 +1,6 @@
-// MikroORM executes every query with its values written into the SQL text, so to the database
-// each is a statement never seen before: parsed and planned again, and on SQLite prepared again.
-// The hot paths (a retry's reads and inserts) run their SQL through knex with the values bound
-// instead: one SQL text per statement, which the driver's statement cache (statement-cache.ts)
-// reuses. Rows are read and written with row-codec.ts.
+// Statements with bound values inside an EntityManager's transaction, for rows that must commit
+// with the ORM's own changes (an audit entry beside a cancel or a sign-in). The hot paths hold a
+// connection of their own instead (sql-session.ts). Rows are read and written with row-codec.ts.
 import type { EntityManager, Knex } from "@mikro-orm/knex";
 import type { SqlSession } from "./sql-session";
 

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { MetadataStorage } from "@mikro-orm/core";
 import type { Knex } from "@mikro-orm/knex";
 import type { Database } from "./orm";
+import { preparedStatement } from "./statement-cache";
 
 export type Row = Record<string, unknown>;
 
@@ -81,7 +82,7 @@ type Runner = (sql: string, values: readonly unknown[]) => Promise<Row[]>;
 
 function sqliteRunner(connection: SqliteConnection): Runner {
   return async (sql, values) => {
-    const statement = connection.prepare(sql);
+    const statement = preparedStatement(connection, sql);
     const bound = values.map(sqliteValue);
     if (statement.reader) {
       return statement.all(bound);

@@ -44,10 +44,7 @@ export async function listExecutionPage(
   }
   if (request.unresolved) {
     query.andWhere({ status: { $in: [...UNRESOLVED_STATES] } });
-    query.andWhere(
-      "not exists (select 1 from executions as resolved where resolved.root_id = e.root_id and resolved.status = ?)",
-      ["completed"],
-    );
+    whereLineageUnresolved(query);
   }
   if (request.pageToken !== "") {
     const after = afterPosition("e", dialect, decodePageToken(request.pageToken));
@@ -65,6 +62,11 @@ function requireState(status: number): ExecutionState {
     throw new ConnectError(`invalid statuses: ${status} is not an execution status`, Code.InvalidArgument);
   }
   return state;
+}
+
+/** No attempt of the lineage of `e` (the query's alias) has completed: "unresolved" in listings and retry filters. */
+export function whereLineageUnresolved(query: QueryBuilder<Execution>): void {
+  query.andWhere("not exists (select 1 from executions as resolved where resolved.root_id = e.root_id and resolved.status = ?)", ["completed"]);
 }
 
 /** Case-insensitive "contains", with no wildcard characters: `_` and `%` in names mean themselves. */

@@ -8,6 +8,7 @@ import { Execution } from "../db/entities";
 import type { ExecutionState, FailureKindName, StoredRetryFilter } from "../db/entities";
 import type { Dialect } from "../db/orm";
 import { stateFromWire, statusToWire } from "./convert";
+import { whereLineageUnresolved } from "./list";
 import { SUMMARY_FIELDS } from "./summary";
 import type { ExecutionSummary } from "./summary";
 
@@ -113,9 +114,7 @@ export async function latestAttemptsMatching(
     query.andWhere({ finishedAt: { $lt: new Date(filter.finishedBefore) } });
   }
   if (filter.unresolved) {
-    query.andWhere("not exists (select 1 from executions as resolved where resolved.root_id = e.root_id and resolved.status = ?)", [
-      "completed",
-    ]);
+    whereLineageUnresolved(query);
   }
   return query.orderBy([{ finishedAt: "asc" }, { id: "asc" }]).limit(limit).getResultList();
 }
