@@ -15,6 +15,7 @@ export const load = {
   retryBatchCommand: () => require("./commands/retry-batch") as typeof import("./commands/retry-batch"),
   retryWhereCommand: () => require("./commands/retry-where") as typeof import("./commands/retry-where"),
   scriptUpload: () => require("./script-upload") as typeof import("./script-upload"),
+  readline: () => require("node:readline/promises") as typeof import("node:readline/promises"),
   retryConditions: () => require("./retry-conditions") as typeof import("./retry-conditions"),
   cancelCommand: () => require("./commands/cancel") as typeof import("./commands/cancel"),
   downloadCommand: () => require("./commands/download") as typeof import("./commands/download"),

@@ -1,6 +1,5 @@
 // The entry point: the only place that reads process.env and calls process.exit.
 import { homedir } from "node:os";
-import { createInterface } from "node:readline/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { readCliEnvironment } from "./config";
 import type { CliEnvironment } from "./config";
@@ -39,7 +38,8 @@ async function main(): Promise<number> {
 
 /** A yes/no question on the terminal: only "y" or "yes" is a yes. */
 async function askOnTerminal(question: string): Promise<boolean> {
-  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  // Only `retry --where` ever asks.
+  const terminal = load.readline().createInterface({ input: process.stdin, output: process.stderr });
   try {
     return /^y(es)?$/i.test((await terminal.question(question)).trim());
   } finally {

@@ -117,18 +117,17 @@ export async function startLocalGrid(options: LocalGridOptions): Promise<LocalGr
     const execution = spawnService({ name: "execution", entry: executionMain, cwd: dataDir, env: executionEnv, onLine: options.onLine });
     started.push(execution);
     const executionUrl = await execution.listening;
-    const replicaUrls = [executionUrl];
-    for (let index = 1; index < (options.executionReplicas ?? 1); index++) {
-      const replica = spawnService({
-        name: `execution-${index + 1}`,
+    const replicas = Array.from({ length: (options.executionReplicas ?? 1) - 1 }, (_, index) =>
+      spawnService({
+        name: `execution-${index + 2}`,
         entry: executionMain,
         cwd: dataDir,
         env: { ...executionEnv, RGRID_EXECUTION_PORT: "0" },
         onLine: options.onLine,
-      });
-      started.push(replica);
-      replicaUrls.push(await replica.listening);
-    }
+      }),
+    );
+    started.push(...replicas);
+    const replicaUrls = [executionUrl, ...(await Promise.all(replicas.map((replica) => replica.listening)))];
 
     const workRoot = await runnersWorkRoot(dataDir);
     temporaryWorkRoot = workRoot.temporary ? workRoot.path : undefined;

@@ -394,13 +394,6 @@ function isPathConflict(error: unknown): boolean {
 }
 
 /**
- * Gives `target` the content of `source` without reading it. Objects are immutable here — every
- * write goes to a new file that is renamed into place, never into an existing file — so a hard
- * link is a faithful copy that costs one metadata write whatever the size; deleting or
- * replacing either name leaves the other intact. Where links are impossible (another file
- * system, link limits) it falls back to a clone (reflink) where supported, else a full copy.
- */
-/**
  * Links `target` to `source` where `target` is free; false when it is not (taken, or in the way
  * of a file: the atomic write then replaces it or reports the conflict) or the file system
  * cannot link. A missing source is thrown, as from any copy.
@@ -411,14 +404,20 @@ async function linkInPlace(source: string, target: string): Promise<boolean> {
     await link(source, target);
     return true;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "";
-    if (code === "EEXIST" || LINK_FALLBACK_CODES.has(code) || isPathConflict(error)) {
+    if (LINK_FALLBACK_CODES.has(errorCode(error) ?? "") || isPathConflict(error)) {
       return false;
     }
     throw error;
   }
 }
 
+/**
+ * Gives `target` the content of `source` without reading it. Objects are immutable here — every
+ * write goes to a new file that is renamed into place, never into an existing file — so a hard
+ * link is a faithful copy that costs one metadata write whatever the size; deleting or
+ * replacing either name leaves the other intact. Where links are impossible (another file
+ * system, link limits) it falls back to a clone (reflink) where supported, else a full copy.
+ */
 async function shareContent(source: string, target: string): Promise<void> {
   try {
     await link(source, target);

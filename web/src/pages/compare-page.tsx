@@ -43,6 +43,9 @@ export function ComparePage() {
       // Until both have finished, the outcome and the logs can still change; after that nothing
       // compared can, and comparing the logs again would only cost the server.
       refetchInterval: (query) => {
+        if (query.state.error !== null && query.state.data === undefined) {
+          return false; // refused (not found, say): asking again would be refused again
+        }
         const { a: sideA, b: sideB } = query.state.data ?? {};
         return sideA && sideB && isTerminal(sideA.status) && isTerminal(sideB.status) ? false : LIVE_REFRESH_MS;
       },
