@@ -15,7 +15,7 @@ import type { Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { bearerAuth, mapWithLimit } from "@rgrid/common";
 import { openDatabase } from "@rgrid/execution";
-import { ExecutionService, LogEntry_Stream, LogEntrySchema, Outcome, RunnerService } from "@rgrid/proto";
+import { ExecutionService, ExecutionStatus, LogEntry_Stream, LogEntrySchema, Outcome, RunnerService } from "@rgrid/proto";
 import type { Backend } from "./backends";
 import { postgresFilesBackend } from "./backends";
 import { failedOriginalWithThreeInputs, startBenchGrid } from "./bench-grid";
@@ -141,10 +141,14 @@ async function logLatency(bench: BenchGrid, a: ReplicaClients, b: ReplicaClients
   await sleep(200);
   const samples: number[] = [];
   for (let sequence = 1n; sequence <= BigInt(SAMPLES + 5); sequence++) {
-    const received = new Promise<void>((resolve) => (arrived = resolve));
+    let received = new Promise<void>((resolve) => (arrived = resolve));
     await a.runners.appendLogs({ runnerId, executionId: id, entries: [create(LogEntrySchema, { sequence, stream: LogEntry_Stream.STDOUT, line: `line ${sequence}` })] });
     const storedAt = performance.now();
-    while (!arrivals.has(sequence)) await received.then(() => undefined);
+    while (!arrivals.has(sequence)) {
+      // A message without it (an idle one) resolved the last wait: wait for the next.
+      await received;
+      received = new Promise<void>((resolve) => (arrived = resolve));
+    }
     if (sequence > 5n) samples.push(arrivals.get(sequence)! - storedAt);
   }
   await a.runners.completeExecution({ runnerId, executionId: id, outcome: Outcome.COMPLETED, exitCode: 0 });
@@ -209,7 +213,10 @@ async function createAndRunThroughput(backend: Backend, replicas: number): Promi
       return id;
     });
     for (const id of ids) {
-      await waitUntilTerminal(clients[0]!, id, 250);
+      const execution = await waitUntilTerminal(clients[0]!, id, 250);
+      if (execution.status !== ExecutionStatus.COMPLETED) {
+        throw new Error(`trivial execution ${id} ended ${ExecutionStatus[execution.status]}: ${execution.errorMessage}`);
+      }
     }
     return TRIVIAL / ((performance.now() - started) / 1000);
   } finally {

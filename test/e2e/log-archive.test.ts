@@ -6,6 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
 import type { Client as MinioClient } from "minio";
 import { Client as PgClient } from "pg";
+import { keysUnder as keysUnderOf, s3StorageEnv } from "../support/bucket";
 import { printGridLogsOnFailure, runCli, startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
@@ -36,13 +37,7 @@ suite("logs archived to storage and retention, on PostgreSQL and S3 (set RGRID_T
     bucket = s3.client();
     grid = await startTestGrid({
       databaseUrl: database.url,
-      storageEnv: {
-        RGRID_STORAGE_BACKEND: "s3",
-        RGRID_S3_ENDPOINT: s3.endpoint,
-        RGRID_S3_ACCESS_KEY: "S3RVER",
-        RGRID_S3_SECRET_KEY: "S3RVER-secret",
-        RGRID_S3_BUCKET: BUCKET,
-      },
+      storageEnv: s3StorageEnv(s3.endpoint, BUCKET),
       executionEnv: {
         RGRID_EXECUTION_LOG_ARCHIVE_SECONDS: "1",
         RGRID_RETENTION_DAYS: "1",
@@ -84,13 +79,8 @@ suite("logs archived to storage and retention, on PostgreSQL and S3 (set RGRID_T
     }
   }
 
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const item of bucket.listObjectsV2(BUCKET, prefix, true)) {
-      keys.push((item as { name: string }).name);
-    }
-    return keys;
-  }
+  const keysUnder = (prefix: string) => keysUnderOf(bucket, BUCKET, prefix);
+
 
   test("a finished execution's lines leave the database and are served from storage as before", async () => {
     const id = await run(`for n in range(1, ${LINES + 1}):\n    print("line", n, flush=True)\n`);

@@ -1,8 +1,8 @@
 // The production shape — PostgreSQL for executions, S3 for objects (s3rver standing in for
 // MinIO) — through the real processes and the built CLI: run → failed → retry → completed,
 // and a retry whose input vanished from the bucket leaves nothing behind.
-import { createHash } from "node:crypto";
 import type { Client as MinioClient } from "minio";
+import { keysUnder as keysUnderOf, objectDigest as objectDigestOf, s3StorageEnv } from "../support/bucket";
 import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
@@ -28,13 +28,7 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
     bucket = s3.client();
     grid = await startTestGrid({
       databaseUrl: database.url,
-      storageEnv: {
-        RGRID_STORAGE_BACKEND: "s3",
-        RGRID_S3_ENDPOINT: s3.endpoint,
-        RGRID_S3_ACCESS_KEY: "S3RVER",
-        RGRID_S3_SECRET_KEY: "S3RVER-secret",
-        RGRID_S3_BUCKET: BUCKET,
-      },
+      storageEnv: s3StorageEnv(s3.endpoint, BUCKET),
     });
   });
 
@@ -58,21 +52,8 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
     return finished.status;
   }
 
-  async function objectDigest(key: string): Promise<string> {
-    const hash = createHash("sha256");
-    for await (const chunk of await bucket.getObject(BUCKET, key)) {
-      hash.update(chunk as Buffer);
-    }
-    return hash.digest("hex");
-  }
-
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const item of bucket.listObjectsV2(BUCKET, prefix, true)) {
-      keys.push((item as { name: string }).name);
-    }
-    return keys;
-  }
+  const objectDigest = (key: string) => objectDigestOf(bucket, BUCKET, key);
+  const keysUnder = (prefix: string) => keysUnderOf(bucket, BUCKET, prefix);
 
   test("a failed run is retried with its inputs copied inside the bucket, and completes", async () => {
     // Long enough for the original to run and fail on a loaded machine; the retry waits it out.

@@ -11,13 +11,14 @@ import { bearerAuth, mapWithLimit } from "@rgrid/common";
 import { ExecutionService, ExecutionStatus, FailureKind } from "@rgrid/proto";
 import type { Execution } from "@rgrid/proto";
 import type { Client as MinioClient } from "minio";
+import { objectDigest, s3StorageEnv } from "../support/bucket";
 import { startCluster } from "../support/cluster";
 import type { Cluster } from "../support/cluster";
-import { pollUntil } from "../support/grid";
 import { haproxyInstalled, startHaproxy } from "../support/haproxy";
 import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
 import type { ScratchDatabase } from "../support/postgres";
-import { storedLogs } from "../support/runner-api";
+import { allExecutionIds } from "../support/executions";
+import { isTerminal, storedLogs, waitForRetryOf } from "../support/runner-api";
 import { startS3rver } from "../../services/storage/test/helpers";
 import type { S3rverFixture } from "../../services/storage/test/helpers";
 
@@ -61,13 +62,7 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
       replicas: 2,
       runners: 3,
       front: (replicas) => startHaproxy(replicas, logs),
-      storageEnv: {
-        RGRID_STORAGE_BACKEND: "s3",
-        RGRID_S3_ENDPOINT: s3.endpoint,
-        RGRID_S3_ACCESS_KEY: "S3RVER",
-        RGRID_S3_SECRET_KEY: "S3RVER-secret",
-        RGRID_S3_BUCKET: BUCKET,
-      },
+      storageEnv: s3StorageEnv(s3.endpoint, BUCKET),
       // Executions a killed replica had handed out, unbeknown to their runner, are given up soon.
       executionEnv: { RGRID_EXECUTION_LEASE_TIMEOUT_SECONDS: "3", RGRID_EXECUTION_RETRY_BACKOFF_SECONDS: "1" },
       runnerEnv: { RGRID_RUNNER_CONCURRENCY: "2" },
@@ -120,6 +115,7 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
   });
 
   test("executions submitted through both replicas run once each; retries through the other get identical inputs", async () => {
+    const countBefore = (await allExecutionIds(frontClient)).length;
     const submitted = await mapWithLimit(range(EXECUTIONS), SUBMIT_CONCURRENCY, async (n) => {
       const exit = n % 5 === 0 ? MANUAL_EXIT : n % 7 === 0 ? AUTOMATIC_EXIT : 0;
       const replica = n % 2;
@@ -133,7 +129,7 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
 
     // Automatic retries (exit 75) were made by whichever replica heard the report; they fail again.
     const automatic = submitted.filter((item) => item.exit === AUTOMATIC_EXIT);
-    const automaticRetries = await Promise.all(automatic.map((item) => retryOf(item.id)));
+    const automaticRetries = await Promise.all(automatic.map(async (item) => (await waitForRetryOf(frontClient, item.id)).id));
     // Manual retries, each through the replica the execution was not submitted through.
     const manual = submitted.filter((item) => item.exit === MANUAL_EXIT);
     const manualRetries = await mapWithLimit(manual, SUBMIT_CONCURRENCY, async (item) => {
@@ -143,13 +139,17 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
     const retried = await waitUntilAllFinished([...automaticRetries, ...manualRetries]);
     expect([...retried.values()].every((execution) => execution.status === ExecutionStatus.FAILED)).toBe(true);
 
-    // Exactly once: each execution and each retry printed its number in exactly one run.
+    // Exactly once: each execution and each retry was started by one runner, once (a second
+    // run's log lines would be refused as resends, so the log alone cannot tell), and printed
+    // its own number.
     const everyId = [...submitted.map((item) => item.id), ...automaticRetries, ...manualRetries];
     const numberOf = new Map(submitted.map((item) => [item.id, item.n]));
     for (const [retryId, item] of [...automaticRetries.map((id, index) => [id, automatic[index]!] as const), ...manualRetries.map((id, index) => [id, manual[index]!] as const)]) {
       numberOf.set(retryId, item.n);
     }
     await mapWithLimit(everyId, SUBMIT_CONCURRENCY, async (id) => {
+      const starts = cluster.logs.filter((line) => line.startsWith("runner-") && line.includes(`execution started id=${id} `));
+      expect({ id, starts: starts.length }).toEqual({ id, starts: 1 });
       const lines = (await storedLogs(frontClient, id)).map((entry) => entry.line);
       expect({ id, lines }).toEqual({ id, lines: [`ran ${numberOf.get(id)}`] });
     });
@@ -158,11 +158,12 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
     for (const [retryId, item] of manualRetries.map((id, index) => [id, manual[index]!] as const)) {
       expect(await storedInputDigest(retryId)).toBe(await storedInputDigest(item.id));
     }
-    expect(await executionCount()).toBe(EXECUTIONS + automatic.length + manual.length + 1);
+    expect((await allExecutionIds(frontClient)).length - countBefore).toBe(EXECUTIONS + automatic.length + manual.length);
   });
 
   test("a replica SIGKILLed mid-load and restarted loses nothing acknowledged; runners and clients fail over", async () => {
     const killed = cluster.replicas[1]!;
+    const countBefore = (await allExecutionIds(frontClient)).length;
     const acknowledged: string[] = [];
     let killedAt = -1;
     const load = mapWithLimit(range(EXECUTIONS_DURING_KILL), SUBMIT_CONCURRENCY, async (n) => {
@@ -184,10 +185,14 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
     // just handed out is given up when its lease ends, and retried automatically).
     expect(new Set(ids).size).toBe(EXECUTIONS_DURING_KILL);
     const finished = await waitUntilAllFinished(ids);
+    let attempts = 0;
     for (const id of ids) {
-      const lineage = await finalOfLineage(finished.get(id)!);
-      expect({ id, status: ExecutionStatus[lineage.status] }).toEqual({ id, status: "COMPLETED" });
+      const lineage = await lineageOf(finished.get(id)!);
+      attempts += lineage.attempts;
+      expect({ id, status: ExecutionStatus[lineage.last.status] }).toEqual({ id, status: "COMPLETED" });
     }
+    // Nothing was made twice: a resend after the kill answered with what the first send made.
+    expect((await allExecutionIds(frontClient)).length - countBefore).toBe(attempts);
     // Both replicas serve again.
     for (const client of replicaClients) {
       expect((await client.getExecution({ executionId: ids[0]! })).execution?.id).toBe(ids[0]);
@@ -227,7 +232,7 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
     for (;;) {
       await mapWithLimit(ids.filter((id) => !finished.has(id)), SUBMIT_CONCURRENCY, async (id) => {
         const { execution } = await frontClient.getExecution({ executionId: id });
-        if (execution !== undefined && TERMINAL.has(execution.status) && (execution.retriedAs.length > 0 || !awaitsAutomaticRetry(execution))) {
+        if (execution !== undefined && isTerminal(execution) && (execution.retriedAs.length > 0 || !awaitsAutomaticRetry(execution))) {
           finished.set(id, execution);
         }
       });
@@ -241,46 +246,25 @@ suite("replicas behind HAProxy on PostgreSQL and S3 (needs RGRID_TEST_POSTGRES_U
     }
   }
 
-  async function retryOf(id: string): Promise<string> {
-    const execution = await pollUntil(
-      async () => (await frontClient.getExecution({ executionId: id })).execution!,
-      (found) => found.retriedAs.length > 0,
-      () => `${id} was never retried automatically`,
-    );
-    return execution.retriedAs[0]!;
-  }
 
-  async function finalOfLineage(execution: Execution): Promise<Execution> {
-    let current = execution;
-    while (current.retriedAs.length > 0) {
-      const next = (await waitUntilAllFinished([current.retriedAs[0]!])).get(current.retriedAs[0]!)!;
-      current = next;
+
+  /** The last attempt of the lineage `execution` starts, once finished, and how many attempts it has. */
+  async function lineageOf(execution: Execution): Promise<{ last: Execution; attempts: number }> {
+    let last = execution;
+    let attempts = 1;
+    while (last.retriedAs.length > 0) {
+      last = (await waitUntilAllFinished([last.retriedAs[0]!])).get(last.retriedAs[0]!)!;
+      attempts++;
     }
-    return current;
+    return { last, attempts };
   }
 
-  async function storedInputDigest(executionId: string): Promise<string> {
-    const stream = await bucket.getObject(BUCKET, `executions/${executionId}/inputs/input.json`);
-    const hash = createHash("sha256");
-    for await (const chunk of stream) {
-      hash.update(chunk as Buffer);
-    }
-    return hash.digest("hex");
-  }
+  const storedInputDigest = (executionId: string) => objectDigest(bucket, BUCKET, `executions/${executionId}/inputs/input.json`);
 
-  async function executionCount(): Promise<number> {
-    let count = 0;
-    let pageToken = "";
-    do {
-      const page = await frontClient.listExecutions({ pageSize: 500, pageToken });
-      count += page.executions.length;
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "");
-    return count;
-  }
+
+
 });
 
-const TERMINAL = new Set([ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED]);
 
 /** A failure the service will retry on its own (its retry is not made the same instant). */
 function awaitsAutomaticRetry(execution: Execution): boolean {

@@ -41,6 +41,7 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
   let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
   let storage: FakeStorage;
   let aliceKey: string;
+  let bobKey: string;
   const replicas: Replica[] = [];
 
   async function startReplica(settings: Partial<ExecutionServerDeps> = {}): Promise<Replica> {
@@ -55,7 +56,7 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
       storage,
       aliceKey,
       alice: createClient(ExecutionService, transportWith(aliceKey)),
-      bob: createClient(ExecutionService, transportWith(aliceKey)),
+      bob: createClient(ExecutionService, transportWith(bobKey)),
       runner: createClient(RunnerService, transportWith(RUNNER_TOKEN)),
       transportWith,
       service,
@@ -83,6 +84,7 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     const setup = await openDatabase({ dialect: "postgresql", url: scratch.url });
     await setup.migrate();
     aliceKey = (await issueApiKey(setup.fork(), "alice", new Date())).key;
+    bobKey = (await issueApiKey(setup.fork(), "bob", new Date())).key;
     await setup.close();
   });
 
