@@ -175,7 +175,10 @@ function postH2(session: http2.ClientHttp2Session, path: string, request: RawReq
   });
 }
 
-const h1Agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+// Idle connections are let go after 2 s, before the server's 5 s keep-alive ends them: reusing
+// one the server is closing at that very moment fails with "socket hang up", the client's race
+// and not an answer of the server's.
+const h1Agent = new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 2_000 });
 
 function postH1(baseUrl: string, path: string, request: RawRequest): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
