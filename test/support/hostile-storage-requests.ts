@@ -16,6 +16,7 @@ export const STORAGE_RPCS: StorageRpcName[] = [
   "commitUploads",
   "createDownloadGrants",
   "copyInputs",
+  "copyInputsBatch",
   "statObjects",
   "listObjects",
   "deleteExecutionObjects",
@@ -83,6 +84,19 @@ export function hostileStorageRequest(rpc: StorageRpcName, random: SeededRandom,
         () => storageCase(rpc, "name", { sourceExecutionId: id, targetExecutionId: unknownExecutionId(random), names: [badName(random)] }),
         () => storageCase(rpc, "repeated name", { sourceExecutionId: id, targetExecutionId: unknownExecutionId(random), names: ["a.txt", "a.txt"] }),
       ])();
+    case "copyInputsBatch": {
+      const copy = () => ({ sourceExecutionId: id, targetExecutionId: unknownExecutionId(random), names: ["in.txt"] });
+      const shared = unknownExecutionId(random);
+      return random.pick([
+        () => storageCase(rpc, "no copies", { copies: [] }),
+        () => storageCase(rpc, "too many copies", { copies: Array.from({ length: 101 }, copy) }),
+        () => storageCase(rpc, "copy onto itself", { copies: [copy(), { sourceExecutionId: id, targetExecutionId: id }] }),
+        () => storageCase(rpc, "one target twice", { copies: [{ ...copy(), targetExecutionId: shared }, { ...copy(), targetExecutionId: shared }] }),
+        () => storageCase(rpc, "target is a source", { copies: [{ ...copy(), targetExecutionId: shared }, { ...copy(), sourceExecutionId: shared }] }),
+        () => storageCase(rpc, "name", { copies: [copy(), { ...copy(), names: [badName(random)] }] }),
+        () => storageCase(rpc, "source id", { copies: [{ ...copy(), sourceExecutionId: malformedExecutionId(random) }] }),
+      ])();
+    }
     case "statObjects":
       return storageCase(rpc, "ref name", { executionId: random.chance(0.5) ? malformedExecutionId(random) : id, refs: refs(badName(random)) });
     case "listObjects":

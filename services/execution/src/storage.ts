@@ -22,6 +22,18 @@ export interface StoredExecution {
   newestObjectAt: Date;
 }
 
+/** One copy of a CopyInputsBatch. */
+export interface InputsCopy {
+  sourceId: string;
+  targetId: string;
+  inputNames: readonly string[];
+  /** Empty: the script is not copied. */
+  scriptName: string;
+}
+
+/** The most copies one CopyInputsBatch takes (storage.proto). */
+export const MAX_COPIES_PER_BATCH = 100;
+
 export interface StoredExecutionsPage {
   /** In id order. */
   executions: StoredExecution[];
@@ -41,6 +53,11 @@ export interface StorageGateway {
   /** Puts uploaded scripts and inputs in place, after which no grant can change them. */
   commitUploads(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
   copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
+  /**
+   * Many copyInputs in one call (at most MAX_COPIES_PER_BATCH), in order: each outcome is the
+   * copied objects, or why that copy was refused (nothing of it remains).
+   */
+  copyInputsBatch(copies: readonly InputsCopy[]): Promise<Array<{ copied: ObjectInfo[]; refused: string }>>;
   deleteExecutionObjects(executionId: string): Promise<void>;
   /** Execution ids that have objects, after `afterExecutionId` ("" for the first page). */
   listStoredExecutions(afterExecutionId: string, pageSize: number): Promise<StoredExecutionsPage>;
@@ -70,6 +87,19 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
         client.copyInputs({ sourceExecutionId, targetExecutionId, names: [...names], scriptName }),
       );
       return response.copied;
+    },
+    async copyInputsBatch(copies) {
+      const response = await call(() =>
+        client.copyInputsBatch({
+          copies: copies.map((copy) => ({
+            sourceExecutionId: copy.sourceId,
+            targetExecutionId: copy.targetId,
+            names: [...copy.inputNames],
+            scriptName: copy.scriptName,
+          })),
+        }),
+      );
+      return expectOnePer(copies, response.outcomes);
     },
     async deleteExecutionObjects(executionId) {
       await call(() => client.deleteExecutionObjects({ executionId }));
@@ -131,7 +161,7 @@ async function call<T>(send: () => Promise<T>): Promise<T> {
   }
 }
 
-function expectOnePer<T>(objects: readonly ObjectName[], answers: T[]): T[] {
+function expectOnePer<T>(objects: readonly unknown[], answers: T[]): T[] {
   if (answers.length !== objects.length) {
     throw new Error(`storage answered ${answers.length} items for ${objects.length} objects`);
   }

@@ -88,11 +88,11 @@ function batchRetrySuite(driver: DatabaseDriver): void {
       expect(response.skippedCount).toBe(0);
       expect(response.items.map((item) => item.original?.id)).toEqual(ids);
       expect(response.items.every((item) => item.retry?.retryOf === item.original?.id && item.retry?.batchId === batchId)).toBe(true);
-      expect(storage.calls.copyInputs).toBe(1000);
+      expect(storage.copiesMade).toBe(1000);
 
       const again = await client.retryBatch(request, { timeoutMs: 240_000 });
       expect(again.items.map((item) => item.retry?.id)).toEqual(response.items.map((item) => item.retry?.id));
-      expect(storage.calls.copyInputs).toBe(1000);
+      expect(storage.copiesMade).toBe(1000);
       expect(await db.fork().count(Execution, { batchId })).toBe(2000);
     } finally {
       await server.close();

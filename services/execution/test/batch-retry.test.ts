@@ -6,6 +6,7 @@ import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgr
 import { Execution as ExecutionRecord } from "../src/db/entities";
 import { silentLogger } from "@rgrid/common";
 import { createRetryBatch } from "../src/executions/batch-retry";
+import { createRetryMany } from "../src/executions/retry-many";
 import { batchItemRequestId } from "../src/executions/request-ids";
 import { createRetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
@@ -92,7 +93,7 @@ test("failed_only retries the failed and timed-out executions and says why it le
   ]);
   expect(response.retriedCount).toBe(2);
   expect(response.skippedCount).toBe(5);
-  expect(h.storage.calls.copyInputs).toBe(2);
+  expect(h.storage.copiesMade).toBe(2);
 
   for (const item of response.items.filter((entry) => entry.retry !== undefined)) {
     const retry = item.retry!;
@@ -137,7 +138,7 @@ test("re-sending the same request answers the same items and copies nothing twic
   await batchOf(batchId, ["failed", "failed", "completed", "timed_out", "running"]);
   const request = { batchId, failedOnly: true, requestId: "same-request" };
   const concurrent = await Promise.all([h.alice.retryBatch(request), h.alice.retryBatch(request), h.alice.retryBatch(request)]);
-  const copies = h.storage.calls.copyInputs;
+  const copies = h.storage.copiesMade;
   const executions = await countExecutions(h);
   expect(copies).toBe(3);
   expect(executions).toBe(5 + 3);
@@ -147,7 +148,7 @@ test("re-sending the same request answers the same items and copies nothing twic
     expect(summary(response)).toEqual(summary(concurrent[0]!));
     expect(response.items.map((item) => item.retry?.id)).toEqual(concurrent[0]!.items.map((item) => item.retry?.id));
   }
-  expect(h.storage.calls.copyInputs).toBe(copies);
+  expect(h.storage.copiesMade).toBe(copies);
   expect(await countExecutions(h)).toBe(executions);
 });
 
@@ -162,7 +163,7 @@ test("a later request retries the latest attempt of each lineage, not the execut
     { original: members[1]!.id, retried: false, skipped: "completed (only failed and timed-out executions are retried)" },
     { original: retryId, retried: false, skipped: "still queued" },
   ]);
-  expect(h.storage.calls.copyInputs).toBe(1);
+  expect(h.storage.copiesMade).toBe(1);
 });
 
 test("an execution whose input is gone is skipped with the reason and the others are retried", async () => {
@@ -191,7 +192,7 @@ test("another account's batch is NotFound, exactly like one that does not exist"
   expect(missing.findDetails(ErrorInfoSchema)).toEqual([
     expect.objectContaining({ reason: ErrorInfo_Reason.NOT_FOUND, batchId: missingId }),
   ]);
-  expect(h.storage.calls.copyInputs).toBe(0);
+  expect(h.storage.copiesMade).toBe(0);
   expect(await countExecutions(h)).toBe(1);
 });
 
@@ -287,26 +288,44 @@ test("an execution retried by someone else while the batch is being retried is r
   const batchId = newBatchId();
   const [failed] = await batchOf(batchId, ["failed"]);
   const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, actorId: "" };
-  const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } });
+  const storage = createStorageGateway(h.storage.client());
+  const retryExecution = directRetryExecution();
   let meanwhile: string | undefined;
   const retryBatch = createRetryBatch({
     db: h.db,
-    // Another request retries the execution between the batch's look at its members and its own retry.
-    retryExecution: async (who, request) => {
-      meanwhile ??= (await retryExecution(who, { executionId: request.executionId, force: false, requestId: "manual-1" })).execution.id;
-      return retryExecution(who, request);
-    },
+    retryMany: createRetryMany({
+      ...retryDeps(),
+      retryExecution,
+      // Another request retries the execution while the batch's copies are made, before its transaction.
+      storage: {
+        ...storage,
+        async copyInputsBatch(copies) {
+          meanwhile ??= (await retryExecution(caller, { executionId: failed!.id, force: false, requestId: "manual-1" })).execution.id;
+          return storage.copyInputsBatch(copies);
+        },
+      },
+    }),
   });
   const [item] = await retryBatch(caller, { batchId, failedOnly: true, requestId: randomBytes(8).toString("hex") });
   expect(item?.retry).toBeUndefined();
   expect(item?.skipped).toBe(`already retried as ${meanwhile}`);
   expect((await h.alice.getExecution({ executionId: failed!.id })).execution!.retriedAs).toEqual([meanwhile]);
+  // The batch's own copy was removed with its retry not made: only the other request's copy remains.
+  expect(h.storage.copiesMade).toBe(2);
+  expect([...h.storage.objects.keys()].filter((key) => !key.startsWith(`executions/${failed!.id}/`) && !key.startsWith(`executions/${meanwhile}/`))).toEqual([]);
 });
+
+function retryDeps() {
+  return { db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } };
+}
+
+function directRetryExecution() {
+  return createRetryExecution(retryDeps());
+}
 
 describe("the size of one RetryBatch", () => {
   function directRetryBatch(maxExecutions: number) {
-    const retryExecution = createRetryExecution({ db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } });
-    return createRetryBatch({ db: h.db, retryExecution, maxExecutions });
+    return createRetryBatch({ db: h.db, retryMany: createRetryMany({ ...retryDeps(), retryExecution: directRetryExecution() }), maxExecutions });
   }
 
   test("a batch with more executions than one call considers is refused whole, before anything is retried", async () => {
@@ -322,7 +341,7 @@ describe("the size of one RetryBatch", () => {
     expect((refused as Error).message).toContain("RetryExecution");
     expect((refused as PreconditionError).refusal).toEqual({ reason: ErrorInfo_Reason.BATCH_TOO_LARGE, batchId });
     expect(await countExecutions(h)).toBe(before);
-    expect(h.storage.calls.copyInputs).toBe(0);
+    expect(h.storage.copiesMade).toBe(0);
 
     const outcomes = await directRetryBatch(3)(caller, { batchId, failedOnly: true, requestId: "just-fits" });
     expect(outcomes.map((outcome) => outcome.retry !== undefined)).toEqual([true, true, false]);

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client, ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { ObjectInfoSchema, ObjectKind, ObjectRefSchema, StorageService, TransferGrantSchema } from "@rgrid/proto";
-import type { ObjectInfo, ObjectRef } from "@rgrid/proto";
+import type { CopyInputsRequest, ObjectInfo, ObjectRef } from "@rgrid/proto";
 
 type Method = keyof ServiceImpl<typeof StorageService>;
 
@@ -23,12 +23,15 @@ export class FakeStorage {
     createUploadGrants: 0,
     createDownloadGrants: 0,
     copyInputs: 0,
+    copyInputsBatch: 0,
     statObjects: 0,
     commitUploads: 0,
     listObjects: 0,
     deleteExecutionObjects: 0,
     listStoredExecutions: 0,
   };
+  /** Copies made whole, by CopyInputs or as one of a CopyInputsBatch. */
+  copiesMade = 0;
   private readonly failures = new Map<Method, ConnectError>();
   /** Runs (and may throw) before each CreateDownloadGrants answer, e.g. to act while a claim is handed over. */
   beforeDownloadGrants?: (executionId: string) => Promise<void>;
@@ -85,23 +88,21 @@ export class FakeStorage {
         this.enter("copyInputs");
         // Answer asynchronously, as a real copy would, so concurrent callers really overlap.
         await new Promise((resolve) => setTimeout(resolve, 5));
-        const refs = [
-          ...(req.scriptName ? [{ kind: ObjectKind.SCRIPT, name: req.scriptName }] : []),
-          ...req.names.map((name) => ({ kind: ObjectKind.INPUT, name })),
-        ];
-        const copied: string[] = [];
-        for (const ref of refs) {
-          const source = this.objects.get(key(req.sourceExecutionId, ref.kind, ref.name));
-          if (source === undefined) {
-            copied.forEach((k) => this.objects.delete(k));
-            throw new ConnectError(`${ref.name} does not exist in ${req.sourceExecutionId}`, Code.NotFound);
-          }
-          const target = key(req.targetExecutionId, ref.kind, ref.name);
-          // A copy is stored now, as in real storage, whatever its source's age.
-          this.objects.set(target, { sizeBytes: source.sizeBytes, storedAt: new Date() });
-          copied.push(target);
+        const missing = this.copy(req);
+        if (missing !== undefined) {
+          throw new ConnectError(missing, Code.NotFound);
         }
-        return { copied: refs.map((ref) => info(req.targetExecutionId, create(ObjectRefSchema, ref))) };
+        return { copied: copyRefs(req).map((ref) => info(req.targetExecutionId, ref)) };
+      },
+      copyInputsBatch: async (req) => {
+        this.enter("copyInputsBatch");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return {
+          outcomes: req.copies.map((copy) => {
+            const refused = this.copy(copy) ?? "";
+            return { copied: refused === "" ? copyRefs(copy).map((ref) => info(copy.targetExecutionId, ref)) : [], refused };
+          }),
+        };
       },
       statObjects: (req) => {
         this.enter("statObjects");
@@ -154,6 +155,24 @@ export class FakeStorage {
     };
   }
 
+  /** Copies one request's objects, all or none: why not, when one is missing. */
+  private copy(req: CopyInputsRequest): string | undefined {
+    const copied: string[] = [];
+    for (const ref of copyRefs(req)) {
+      const source = this.objects.get(key(req.sourceExecutionId, ref.kind, ref.name));
+      if (source === undefined) {
+        copied.forEach((k) => this.objects.delete(k));
+        return `${ref.name} does not exist in ${req.sourceExecutionId}`;
+      }
+      const target = key(req.targetExecutionId, ref.kind, ref.name);
+      // A copy is stored now, as in real storage, whatever its source's age.
+      this.objects.set(target, { sizeBytes: source.sizeBytes, storedAt: new Date() });
+      copied.push(target);
+    }
+    this.copiesMade++;
+    return undefined;
+  }
+
   private enter(method: Method): void {
     this.calls[method]++;
     const failure = this.failures.get(method);
@@ -161,6 +180,13 @@ export class FakeStorage {
       throw failure;
     }
   }
+}
+
+function copyRefs(req: CopyInputsRequest): ObjectRef[] {
+  return [
+    ...(req.scriptName ? [create(ObjectRefSchema, { kind: ObjectKind.SCRIPT, name: req.scriptName })] : []),
+    ...req.names.map((name) => create(ObjectRefSchema, { kind: ObjectKind.INPUT, name })),
+  ];
 }
 
 function key(executionId: string, kind: ObjectKind, name: string): string {

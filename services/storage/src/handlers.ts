@@ -2,12 +2,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
 import { mapWithLimit } from "@rgrid/common";
-import type { ObjectRef, StorageService } from "@rgrid/proto";
+import type { CopyInputsRequest, ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
 import { executionPrefix, isStagedKind, kindLabel, kindPrefix, objectKey, parseObjectKey, stagedKey } from "./keys";
 import type { ObjectGrant, ObjectStore } from "./object-store";
-import { ObjectNotFoundError } from "./object-store";
+import { ObjectConflictError, ObjectNotFoundError } from "./object-store";
 import { MAX_STORED_EXECUTIONS_PAGE } from "./validation";
 
 export interface StorageHandlerDeps {
@@ -21,6 +21,26 @@ export interface StorageHandlerDeps {
    */
   backendConcurrency: number;
   logger: Logger;
+}
+
+type PlannedRef = { kind: ObjectKind; name: string };
+
+/** The objects a copy makes: the script (unless not asked for), then the inputs in the request's order. */
+function copyPlan(copy: CopyInputsRequest): PlannedRef[] {
+  return [
+    ...(copy.scriptName === "" ? [] : [{ kind: ObjectKind.SCRIPT, name: copy.scriptName }]),
+    ...copy.names.map((name) => ({ kind: ObjectKind.INPUT, name })),
+  ];
+}
+
+/** Copied objects, finished in any order, put back in the order of their plan. */
+function inPlanOrder(plan: readonly PlannedRef[], copied: readonly ObjectInfoInit[]): ObjectInfoInit[] {
+  return plan.map((ref) => copied.find((info) => info.ref.kind === ref.kind && info.ref.name === ref.name) as ObjectInfoInit);
+}
+
+/** A copy refused for its own objects (one missing, not matching, or its target's path taken), which fails that copy alone. */
+function isRefusal(error: unknown): error is Error {
+  return error instanceof MissingSourceObjectError || error instanceof CopyMismatchError || error instanceof ObjectConflictError;
 }
 
 interface ObjectInfoInit {
@@ -55,6 +75,29 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     } catch (error) {
       logger.error("could not remove partial copy", { keys: targetKeys.join(","), error });
     }
+  };
+
+  /** Copies one object of `copy`, noting its target in `touchedTargets` before writing it. */
+  const copyObject = async (copy: CopyInputsRequest, ref: PlannedRef, touchedTargets: string[]): Promise<ObjectInfoInit> => {
+    const sourceKey = objectKey(copy.sourceExecutionId, ref.kind, ref.name);
+    const targetKey = objectKey(copy.targetExecutionId, ref.kind, ref.name);
+    const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, copy.sourceExecutionId);
+    const original = await store.stat(sourceKey);
+    if (original === undefined) {
+      throw missing();
+    }
+    touchedTargets.push(targetKey);
+    let copied;
+    try {
+      copied = await store.copy(sourceKey, targetKey);
+    } catch (error) {
+      throw error instanceof ObjectNotFoundError ? missing() : error;
+    }
+    // The target, as the store read it back, must have the source's size to count as copied.
+    if (copied?.sizeBytes !== original.sizeBytes) {
+      throw new CopyMismatchError(kindLabel(ref.kind), ref.name, copy.targetExecutionId, original.sizeBytes, copied?.sizeBytes);
+    }
+    return { ref, exists: true, sizeBytes: BigInt(copied.sizeBytes) };
   };
 
   return {
@@ -101,42 +144,49 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async copyInputs(request) {
-      const { sourceExecutionId: source, targetExecutionId: target } = request;
-      const plan = [
-        ...(request.scriptName === "" ? [] : [{ kind: ObjectKind.SCRIPT, name: request.scriptName }]),
-        ...request.names.map((name) => ({ kind: ObjectKind.INPUT, name })),
-      ];
+      const plan = copyPlan(request);
       const touchedTargets: string[] = [];
-
-      const copyOne = async (ref: { kind: ObjectKind; name: string }): Promise<ObjectInfoInit> => {
-        const sourceKey = objectKey(source, ref.kind, ref.name);
-        const targetKey = objectKey(target, ref.kind, ref.name);
-        const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, source);
-        const original = await store.stat(sourceKey);
-        if (original === undefined) {
-          throw missing();
-        }
-        touchedTargets.push(targetKey);
-        let copy;
-        try {
-          copy = await store.copy(sourceKey, targetKey);
-        } catch (error) {
-          throw error instanceof ObjectNotFoundError ? missing() : error;
-        }
-        // The target, as the store read it back, must have the source's size to count as copied.
-        if (copy?.sizeBytes !== original.sizeBytes) {
-          throw new CopyMismatchError(kindLabel(ref.kind), ref.name, target, original.sizeBytes, copy?.sizeBytes);
-        }
-        return { ref, exists: true, sizeBytes: BigInt(copy.sizeBytes) };
-      };
-
       try {
-        return { copied: await mapWithLimit(plan, deps.backendConcurrency, copyOne) };
+        return { copied: await mapWithLimit(plan, deps.backendConcurrency, (ref) => copyObject(request, ref, touchedTargets)) };
       } catch (error) {
         // All or nothing: a retry must never start with some of its inputs.
         await rollBack(touchedTargets);
         throw error;
       }
+    },
+
+    async copyInputsBatch(request) {
+      // Every object of every copy in one queue, so the backend is kept as busy as one
+      // CopyInputs keeps it, however the objects are spread over the copies.
+      const copies = request.copies.map((copy) => ({ copy, touchedTargets: [] as string[], refused: "", copied: [] as ObjectInfoInit[] }));
+      const work = copies.flatMap((state) => copyPlan(state.copy).map((ref) => ({ state, ref })));
+      try {
+        await mapWithLimit(work, deps.backendConcurrency, async ({ state, ref }) => {
+          if (state.refused !== "") {
+            return;
+          }
+          try {
+            state.copied.push(await copyObject(state.copy, ref, state.touchedTargets));
+          } catch (error) {
+            if (!isRefusal(error)) {
+              throw error;
+            }
+            state.refused = error.message;
+          }
+        });
+      } catch (error) {
+        await rollBack(copies.flatMap((state) => state.touchedTargets));
+        throw error;
+      }
+      const refused = copies.filter((state) => state.refused !== "");
+      if (refused.length > 0) {
+        await rollBack(refused.flatMap((state) => state.touchedTargets));
+      }
+      return {
+        outcomes: copies.map((state) =>
+          state.refused === "" ? { copied: inPlanOrder(copyPlan(state.copy), state.copied), refused: "" } : { copied: [], refused: state.refused },
+        ),
+      };
     },
 
     async statObjects(request) {

@@ -2,12 +2,13 @@ import { codeRule } from "@rgrid/common";
 import type { CodeRule, FieldProblem } from "@rgrid/common";
 import {
   CommitUploadsRequestSchema,
+  CopyInputsBatchRequestSchema,
   CopyInputsRequestSchema,
   CreateDownloadGrantsRequestSchema,
   CreateUploadGrantsRequestSchema,
   StatObjectsRequestSchema,
 } from "@rgrid/proto";
-import type { ObjectRef } from "@rgrid/proto";
+import type { CopyInputsRequest, ObjectRef } from "@rgrid/proto";
 import { objectNameProblem } from "./keys";
 
 // The rules of StorageService requests that protovalidate cannot say: object names must be safe
@@ -24,14 +25,20 @@ export const storageCodeRules: readonly CodeRule[] = [
   codeRule(CommitUploadsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CreateDownloadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(StatObjectsRequestSchema, (request) => refNamesProblem(request.refs)),
-  codeRule(CopyInputsRequestSchema, (request) =>
-    namesProblem([
-      ...request.names.map((name, index) => ({ name, field: `names[${index}]` })),
-      // Empty: the script is not copied.
-      ...(request.scriptName === "" ? [] : [{ name: request.scriptName, field: "script_name" }]),
-    ]),
+  codeRule(CopyInputsRequestSchema, (request) => namesProblem(copyNames(request, ""))),
+  codeRule(CopyInputsBatchRequestSchema, (request) =>
+    namesProblem(request.copies.flatMap((copy, index) => copyNames(copy, `copies[${index}].`))),
   ),
 ];
+
+/** The object names one copy asks for, each with its field's path under `prefix`. */
+function copyNames(copy: CopyInputsRequest, prefix: string): Array<{ name: string; field: string }> {
+  return [
+    ...copy.names.map((name, index) => ({ name, field: `${prefix}names[${index}]` })),
+    // Empty: the script is not copied.
+    ...(copy.scriptName === "" ? [] : [{ name: copy.scriptName, field: `${prefix}script_name` }]),
+  ];
+}
 
 function refNamesProblem(refs: readonly ObjectRef[]): FieldProblem | undefined {
   return namesProblem(refs.map((ref, index) => ({ name: ref.name, field: `refs[${index}].name` })));

@@ -1,6 +1,6 @@
 import { systemClock } from "../src/clock";
 import { createS3Store } from "../src/s3-store";
-import { expectAllOrNothingCopy, expectCommittedUploadsImmutable, expectCompleteCopy } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectCommittedUploadsImmutable, expectCompleteCopy } from "./copy-scenarios";
 import type { S3rverFixture } from "./helpers";
 import { startS3rver, uniqueBucketName } from "./helpers";
 import type { RunningStorage } from "./server-harness";
@@ -39,5 +39,9 @@ describe("storage server on the S3 backend (s3rver)", () => {
 
   it("fails CopyInputs with FailedPrecondition naming the missing input and copies nothing", async () => {
     await expectAllOrNothingCopy(storage.grpc);
+  });
+
+  it("refuses, in CopyInputsBatch, only the copy whose input is missing, leaving nothing of it, and makes the others", async () => {
+    await expectBatchCopyRefusesOnlyTheBrokenCopy(storage.grpc);
   });
 });

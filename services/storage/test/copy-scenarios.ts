@@ -123,6 +123,55 @@ export async function expectCompleteCopy(client: StorageClient): Promise<void> {
   }
 }
 
+/**
+ * CopyInputsBatch with one copy whose input is missing: that copy alone is refused, with the
+ * reason CopyInputs gives and nothing left under its target; the others arrive byte-identical.
+ */
+export async function expectBatchCopyRefusesOnlyTheBrokenCopy(client: StorageClient): Promise<void> {
+  const sources = [newExecutionId(), newExecutionId(), newExecutionId()];
+  const uploaded: Array<Map<string, Buffer>> = [];
+  for (const source of sources) {
+    uploaded.push(
+      await uploadThroughGrants(client, source, [
+        { kind: ObjectKind.SCRIPT, name: "process.py", size: 100 },
+        { kind: ObjectKind.INPUT, name: "a.json", size: 2000 },
+        { kind: ObjectKind.INPUT, name: "b/c.csv", size: 3000 },
+      ]),
+    );
+  }
+  const copies = sources.map((source, index) => ({
+    sourceExecutionId: source,
+    targetExecutionId: newExecutionId(),
+    scriptName: "process.py",
+    // The second copy asks for an input its source never had.
+    names: index === 1 ? ["a.json", "missing.json", "b/c.csv"] : ["a.json", "b/c.csv"],
+  }));
+
+  const { outcomes } = await client.copyInputsBatch({ copies });
+  expect(outcomes.map((outcome) => outcome.refused)).toEqual(["", `input 'missing.json' of ${sources[1]} is missing from storage`, ""]);
+  expect(outcomes[1]?.copied).toEqual([]);
+  expect((await client.listObjects({ executionId: copies[1]!.targetExecutionId })).objects).toEqual([]);
+  for (const index of [0, 2]) {
+    const { targetExecutionId } = copies[index]!;
+    expect(outcomes[index]?.copied.map((info) => [info.ref?.kind, info.ref?.name, info.exists, info.sizeBytes])).toEqual([
+      [ObjectKind.SCRIPT, "process.py", true, 100n],
+      [ObjectKind.INPUT, "a.json", true, 2000n],
+      [ObjectKind.INPUT, "b/c.csv", true, 3000n],
+    ]);
+    for (const [kind, name] of [
+      [ObjectKind.SCRIPT, "process.py"],
+      [ObjectKind.INPUT, "a.json"],
+      [ObjectKind.INPUT, "b/c.csv"],
+    ] as const) {
+      expect((await downloadThroughGrant(client, targetExecutionId, kind, name)).equals(uploaded[index]?.get(name) ?? Buffer.alloc(0))).toBe(true);
+    }
+  }
+  // The sources are untouched, the broken one's included.
+  for (const source of sources) {
+    expect((await client.listObjects({ executionId: source })).objects).toHaveLength(3);
+  }
+}
+
 function unexpected(message: string): never {
   throw new Error(message);
 }

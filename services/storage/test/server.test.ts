@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { newExecutionId } from "@rgrid/common";
 import { Health, HealthCheckResponse_ServingStatus, ObjectKind } from "@rgrid/proto";
-import { expectAllOrNothingCopy, expectCommittedUploadsImmutable, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectCommittedUploadsImmutable, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
 import type { RunningStorage } from "./server-harness";
 import { INTERNAL_TOKEN, startStorage, storageClient } from "./server-harness";
 
@@ -91,6 +91,10 @@ describe("storage server over the wire", () => {
 
   it("fails CopyInputs with FailedPrecondition naming the missing input and copies nothing", async () => {
     await expectAllOrNothingCopy(storage.grpc);
+  });
+
+  it("refuses, in CopyInputsBatch, only the copy whose input is missing, leaving nothing of it, and makes the others", async () => {
+    await expectBatchCopyRefusesOnlyTheBrokenCopy(storage.grpc);
   });
 
   it("names a missing script", async () => {

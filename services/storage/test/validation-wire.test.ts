@@ -53,6 +53,44 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(ruleIdsOf(refusal)).toEqual(["target_execution_id.not_the_source"]);
   });
 
+  test("CopyInputsBatch refuses an execution named twice (two copies onto one target, a target that is another's source) and too many copies", async () => {
+    const [a, b, c] = [newExecutionId(), newExecutionId(), newExecutionId()];
+    const twice = await refusalOf(
+      client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: c }, { sourceExecutionId: b, targetExecutionId: c }] }),
+    );
+    expect(twice.code).toBe(Code.InvalidArgument);
+    expect(twice.rawMessage).toBe("invalid copies: each execution id may appear once, as a source or as a target");
+    expect(ruleIdsOf(twice)).toEqual(["copies.distinct_executions"]);
+
+    const chained = await refusalOf(
+      client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: b }, { sourceExecutionId: b, targetExecutionId: c }] }),
+    );
+    expect(chained.code).toBe(Code.InvalidArgument);
+    expect(ruleIdsOf(chained)).toEqual(["copies.distinct_executions"]);
+
+    const many = Array.from({ length: 101 }, () => ({ sourceExecutionId: newExecutionId(), targetExecutionId: newExecutionId() }));
+    const tooMany = await refusalOf(client().copyInputsBatch({ copies: many }));
+    expect(tooMany.code).toBe(Code.InvalidArgument);
+    expect(ruleIdsOf(tooMany)).toEqual(["repeated.max_items"]);
+
+    const ontoItself = await refusalOf(client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: a }] }));
+    expect(ruleIdsOf(ontoItself)).toEqual(["copies.distinct_executions"]);
+  });
+
+  test("a CopyInputsBatch object name that could escape its directory is refused, naming its copy", async () => {
+    const refusal = await refusalOf(
+      client().copyInputsBatch({
+        copies: [
+          { sourceExecutionId: newExecutionId(), targetExecutionId: newExecutionId(), names: ["a"] },
+          { sourceExecutionId: newExecutionId(), targetExecutionId: newExecutionId(), names: ["ok", "../x"] },
+        ],
+      }),
+    );
+    expect(refusal.code).toBe(Code.InvalidArgument);
+    expect(refusal.rawMessage).toBe("invalid copies[1].names[1]: must not contain empty, '.' or '..' segments");
+    expect(ruleIdsOf(refusal)).toEqual(["rgrid.object_name"]);
+  });
+
   test("an object name that could escape its directory is refused by the rule kept in code", async () => {
     const refusal = await refusalOf(client().statObjects({ executionId: newExecutionId(), refs: [{ kind: ObjectKind.INPUT, name: "a/../../b" }] }));
     expect(refusal.code).toBe(Code.InvalidArgument);

@@ -21,9 +21,12 @@ export interface RowCodec<T> {
    * keeps prepared must not change its result's shape when a later migration adds a column.
    */
   columns: string;
+  /** The columns of these properties only, as `columns` lists them; fromRow reads rows of them. */
+  columnsOf(properties: readonly string[]): string;
   /** `insert into <table> (every column) values (?, …)`. */
   insertSql: string;
   insertValues(entity: T): unknown[];
+  /** The entity (or, for a row of some columns, the part of it) that a row holds. */
   fromRow(row: Record<string, unknown>): T;
 }
 
@@ -64,15 +67,25 @@ function storageOf(property: EntityProperty): Storage {
 }
 
 function createCodec(table: string, columns: readonly Column[]): RowCodec<unknown> {
-  const names = columns.map((column) => `"${column.name}"`).join(", ");
+  const quoted = (list: readonly Column[]) => list.map((column) => `"${column.name}"`).join(", ");
+  const names = quoted(columns);
   return {
     columns: names,
+    columnsOf(properties) {
+      const chosen = columns.filter((column) => properties.includes(column.property));
+      if (chosen.length !== properties.length) {
+        throw new Error(`not all of ${properties.join(", ")} are columns of ${table}`);
+      }
+      return quoted(chosen);
+    },
     insertSql: `insert into "${table}" (${names}) values (${columns.map(() => "?").join(", ")})`,
     insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
     fromRow(row) {
       const entity: Record<string, unknown> = {};
       for (const column of columns) {
-        entity[column.property] = fromDatabase(column.storage, row[column.name]);
+        if (column.name in row) {
+          entity[column.property] = fromDatabase(column.storage, row[column.name]);
+        }
       }
       return entity;
     },

@@ -1,23 +1,21 @@
 import { create } from "@bufbuild/protobuf";
-import { mapWithLimit } from "@rgrid/common";
 import { BatchRetryItemSchema, ErrorInfo_Reason, RetryBatchResponseSchema } from "@rgrid/proto";
 import type { RetryBatchResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
+import { rowCodec } from "../db/row-codec";
+import { withSqlSession } from "../db/sql-session";
 import { Execution, isTerminal } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError, PreconditionError } from "../errors";
 import { batchItemRequestId } from "./request-ids";
-import { skipReasonOf } from "./retry";
-import type { RetryExecution } from "./retry";
+import type { ManyRetryOutcome, RetryMany } from "./retry-many";
 import { SUMMARY_FIELDS, summaryMessage } from "./summary";
 import type { ExecutionSummary } from "./summary";
 
 export interface BatchRetryDeps {
   db: Database;
-  retryExecution: RetryExecution;
-  /** Retries in flight at once: each copies objects in storage, so the store sets the pace. */
-  concurrency?: number;
+  retryMany: RetryMany;
   /** Most executions (retries included) one call considers; MAX_BATCH_RETRY_EXECUTIONS unless a test sets it. */
   maxExecutions?: number;
 }
@@ -42,7 +40,6 @@ export interface BatchRetryOutcome {
 
 export type RetryBatch = (caller: Caller, request: BatchRetryRequest) => Promise<BatchRetryOutcome[]>;
 
-const DEFAULT_CONCURRENCY = 8;
 
 /**
  * The most executions of a batch, retries included (they stay in the batch), that one RetryBatch
@@ -54,21 +51,37 @@ const RETRIED_WHEN_FAILED_ONLY: readonly ExecutionState[] = ["failed", "timed_ou
 
 
 /**
- * Retries the latest attempt of each lineage in a batch, one RetryExecution per item with all
- * of its guarantees. Candidates are the batch's executions with no retry yet, plus those this
+ * Retries the latest attempt of each lineage in a batch, each item with all of RetryExecution's
+ * guarantees (retry-many.ts). Candidates are the batch's executions with no retry yet, plus those this
  * same request already retried (a re-send answers the same); the retries this request made are
  * never candidates themselves.
  */
 export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
-  const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
   const maxExecutions = deps.maxExecutions ?? MAX_BATCH_RETRY_EXECUTIONS;
+  // Identical requests arriving together (a client re-sending after a transport error) share one
+  // attempt, so storage copies once; the unique index on request_id covers other replicas.
+  const inFlight = new Map<string, Promise<BatchRetryOutcome[]>>();
 
-  return async (caller, request) => {
-    const members: BatchMember[] = await deps.db.fork().find(
-      Execution,
-      { accountId: caller.accountId, batchId: request.batchId },
-      { fields: [...SUMMARY_FIELDS], orderBy: [{ createdAt: "asc" }, { id: "asc" }], limit: maxExecutions + 1 },
-    );
+  return (caller, request) => {
+    const key = [caller.accountId, request.requestId, request.batchId, String(request.failedOnly)].join("\u0000");
+    const running = inFlight.get(key);
+    if (running) {
+      return running;
+    }
+    const attempt = retryBatchOnce(caller, request).finally(() => inFlight.delete(key));
+    inFlight.set(key, attempt);
+    return attempt;
+  };
+
+  async function retryBatchOnce(caller: Caller, request: BatchRetryRequest): Promise<BatchRetryOutcome[]> {
+    const members = await withSqlSession(deps.db, async (sql) => {
+      const executions = rowCodec<BatchMember>(sql, Execution.name);
+      const rows = await sql.query(
+        `select ${executions.columnsOf(SUMMARY_FIELDS)} from executions where account_id = ? and batch_id = ? order by created_at, id limit ?`,
+        [caller.accountId, request.batchId, maxExecutions + 1],
+      );
+      return rows.map(executions.fromRow);
+    });
     if (members.length === 0) {
       throw new NotFoundError(`batch ${request.batchId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, batchId: request.batchId });
     }
@@ -97,39 +110,31 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
       (member) => !madeByThisRequest.has(member.id) && (!retriedIds.has(member.id) || retryByThisRequest.has(member.id)),
     );
 
-    return mapWithLimit(candidates, concurrency, async (candidate): Promise<BatchRetryOutcome> => {
+    const outcomes = new Array<BatchRetryOutcome>(candidates.length);
+    const toRetry: Array<{ index: number; candidate: BatchMember }> = [];
+    candidates.forEach((candidate, index) => {
       const earlier = retryByThisRequest.get(candidate.id);
-      if (earlier !== undefined) {
-        return { original: candidate, retry: earlier, skipped: "" };
-      }
       const skipped = skipReason(candidate.status, request.failedOnly);
-      if (skipped !== undefined) {
-        return { original: candidate, skipped };
-      }
-      try {
-        const result = await deps.retryExecution(caller, {
-          executionId: candidate.id,
-          force: false,
-          requestId: batchItemRequestId(request.requestId, candidate.id),
-          // The audit shows the batch's request id, the one the caller knows.
-          auditRequestId: request.requestId,
-          reason: request.reason,
-          // Retried meanwhile (automatically, or by another request): reported, not retried twice.
-          onlyIfNotYetRetried: true,
-          batch: true,
-        });
-        return { original: result.original, retry: result.execution, skipped: "" };
-      } catch (error) {
-        // Anything but this execution's own problem fails the call; a re-send with the same
-        // request_id finishes the rest.
-        const skipped = skipReasonOf(error);
-        if (skipped === undefined) {
-          throw error;
-        }
-        return { original: candidate, skipped };
+      if (earlier !== undefined) {
+        outcomes[index] = { original: candidate, retry: earlier, skipped: "" };
+      } else if (skipped !== undefined) {
+        outcomes[index] = { original: candidate, skipped };
+      } else {
+        toRetry.push({ index, candidate });
       }
     });
-  };
+    const retried = await deps.retryMany(caller, {
+      items: toRetry.map(({ candidate }) => ({ executionId: candidate.id, requestId: batchItemRequestId(request.requestId, candidate.id) })),
+      // The audit shows the batch's request id, the one the caller knows.
+      auditRequestId: request.requestId,
+      reason: request.reason,
+    });
+    toRetry.forEach(({ index, candidate }, position) => {
+      const outcome = retried[position] as ManyRetryOutcome;
+      outcomes[index] = "retry" in outcome ? { original: outcome.original, retry: outcome.retry, skipped: "" } : { original: candidate, skipped: outcome.skipped };
+    });
+    return outcomes;
+  }
 }
 
 function skipReason(status: ExecutionState, failedOnly: boolean): string | undefined {

@@ -25,6 +25,7 @@ import { originalRecord } from "./new-executions";
 import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
 import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
+import { createRetryMany } from "./retry-many";
 import { requestedNotBefore } from "./retry-delay";
 import type { ExecutionActivity } from "./execution-activity";
 import type { LogArchive } from "./log-archive";
@@ -59,7 +60,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
   const retryExecution = createRetryExecution(deps);
   const cancelExecution = createCancelExecution(deps);
   const followLogs = createFollowLogs(deps);
-  const retryBatch = createRetryBatch({ db, retryExecution });
+  const retryBatch = createRetryBatch({ db, retryMany: createRetryMany({ ...deps, retryExecution }) });
 
   /** The upload grants of an execution still waiting for its files; none once they are in. */
   async function uploadGrantsFor(execution: Execution): Promise<{ scriptUpload?: TransferGrant; inputUploads: TransferGrant[] }> {

@@ -178,7 +178,7 @@ function requireRetryOf(earlier: Execution, original: Execution, requestId: stri
   return earlier;
 }
 
-function requireTerminal(original: Execution): void {
+export function requireTerminal(original: Pick<Execution, "id" | "status">): void {
   if (!isTerminal(original.status)) {
     throw new PreconditionError(
       `execution ${original.id} is ${original.status}; only completed, failed, timed_out or cancelled ` +
@@ -201,22 +201,33 @@ async function copyObjects(deps: RetryDeps, original: Execution, newId: string, 
     // Storage undoes a copy it reports as failed, but a lost answer (connection dropped after
     // the copy) can leave objects behind that only this call knows about.
     await removeCopies(deps, newId);
-    if (error instanceof StorageRejectedError) {
-      throw new PreconditionError(
-        `cannot retry ${original.id}: ${error.message}; nothing was created`,
-        { reason: ErrorInfo_Reason.INPUT_MISSING, executionId: original.id },
-        { cause: error },
-      );
-    }
-    if (error instanceof StorageUnavailableError) {
-      throw new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause: error });
-    }
-    throw error;
+    throw asRetryCopyError(original.id, error);
   }
 }
 
+/** A failed copy of `originalId`'s objects as a retry reports it: nothing was created. */
+function asRetryCopyError(originalId: string, error: unknown): unknown {
+  if (error instanceof StorageRejectedError) {
+    return copyRefusedError(originalId, error.message, error);
+  }
+  return error instanceof StorageUnavailableError ? storageUnavailableForRetry(error) : error;
+}
+
+export function storageUnavailableForRetry(cause: StorageUnavailableError): StorageUnavailableError {
+  return new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause });
+}
+
+/** Storage refused to copy `originalId`'s objects, for the reason it gave. */
+export function copyRefusedError(originalId: string, why: string, cause?: unknown): PreconditionError {
+  return new PreconditionError(
+    `cannot retry ${originalId}: ${why}; nothing was created`,
+    { reason: ErrorInfo_Reason.INPUT_MISSING, executionId: originalId },
+    { cause },
+  );
+}
+
 /** A retry never runs with inputs (or, unless replaced, a script) that differ from the original's. */
-function requireSameSizes(original: Execution, copied: readonly ObjectInfo[], overrides: AppliedOverrides): void {
+export function requireSameSizes(original: Execution, copied: readonly ObjectInfo[], overrides: AppliedOverrides): void {
   const script = { name: original.scriptName, sizeBytes: original.scriptSizeBytes, sha256: original.scriptSha256 };
   const expected: Array<{ kind: ObjectKind; file: StoredFile }> = [
     ...(overrides.newScript ? [] : [{ kind: ObjectKind.SCRIPT, file: script }]),
@@ -324,7 +335,7 @@ function retryMetricKindOf(request: RetryRequest): RetryMetricKind {
   return request.batch === true ? "batch" : "manual";
 }
 
-async function removeCopies(deps: RetryDeps, newId: string): Promise<void> {
+export async function removeCopies(deps: Pick<RetryDeps, "storage" | "logger">, newId: string): Promise<void> {
   try {
     await deps.storage.deleteExecutionObjects(newId);
   } catch (error) {

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyKQAQobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEi4KBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCC7pICJIBBQgBEOgHEiAKC3R0bF9zZWNvbmRzGAMgASgFQgu6SAgaBhiA9SQoACJHChxDcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQingIKEUNvcHlJbnB1dHNSZXF1ZXN0EiYKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARImChN0YXJnZXRfZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESGgoFbmFtZXMYAyADKAlCC7pICJIBBRDoBxgBEhMKC3NjcmlwdF9uYW1lGAQgASgJOocBukiDARqAAQoidGFyZ2V0X2V4ZWN1dGlvbl9pZC5ub3RfdGhlX3NvdXJjZRIkbXVzdCBkaWZmZXIgZnJvbSBzb3VyY2VfZXhlY3V0aW9uX2lkGjR0aGlzLnRhcmdldF9leGVjdXRpb25faWQgIT0gdGhpcy5zb3VyY2VfZXhlY3V0aW9uX2lkIjoKEkNvcHlJbnB1dHNSZXNwb25zZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvImMKElN0YXRPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgm6SAaSAQMQ6AciPAoTU3RhdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJjChJMaXN0T2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLAoEa2luZBgCIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCLpIBYIBAhABIjwKE0xpc3RPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iQAodRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiNwoeRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiZgobTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXF1ZXN0EigKEmFmdGVyX2V4ZWN1dGlvbl9pZBgBIAEoCUIMukgJ2AEBcgSIiCcBEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoACJdCg9TdG9yZWRFeGVjdXRpb24SFAoMZXhlY3V0aW9uX2lkGAEgASgJEjQKEG5ld2VzdF9vYmplY3RfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KHExpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USLQoKZXhlY3V0aW9ucxgBIAMoCzIZLnJncmlkLnYxLlN0b3JlZEV4ZWN1dGlvbhIQCghoYXNfbW9yZRgCIAEoCCqFAQoKT2JqZWN0S2luZBIbChdPQkpFQ1RfS0lORF9VTlNQRUNJRklFRBAAEhYKEk9CSkVDVF9LSU5EX1NDUklQVBABEhUKEU9CSkVDVF9LSU5EX0lOUFVUEAISFgoST0JKRUNUX0tJTkRfT1VUUFVUEAMSEwoPT0JKRUNUX0tJTkRfTE9HEAQy3wUKDlN0b3JhZ2VTZXJ2aWNlEl8KEkNyZWF0ZVVwbG9hZEdyYW50cxIjLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1JlcXVlc3QaJC5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNSZXNwb25zZRJQCg1Db21taXRVcGxvYWRzEh4ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1JlcXVlc3QaHy5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVzcG9uc2USZQoUQ3JlYXRlRG93bmxvYWRHcmFudHMSJS5yZ3JpZC52MS5DcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QaJi5yZ3JpZC52MS5DcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEkcKCkNvcHlJbnB1dHMSGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdBocLnJncmlkLnYxLkNvcHlJbnB1dHNSZXNwb25zZRJKCgtTdGF0T2JqZWN0cxIcLnJncmlkLnYxLlN0YXRPYmplY3RzUmVxdWVzdBodLnJncmlkLnYxLlN0YXRPYmplY3RzUmVzcG9uc2USSgoLTGlzdE9iamVjdHMSHC5yZ3JpZC52MS5MaXN0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5MaXN0T2JqZWN0c1Jlc3BvbnNlEmsKFkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHMSJy5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBooLnJncmlkLnYxLkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRJlChRMaXN0U3RvcmVkRXhlY3V0aW9ucxIlLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBomLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyKQAQobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEi4KBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCC7pICJIBBQgBEOgHEiAKC3R0bF9zZWNvbmRzGAMgASgFQgu6SAgaBhiA9SQoACJHChxDcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQingIKEUNvcHlJbnB1dHNSZXF1ZXN0EiYKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARImChN0YXJnZXRfZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESGgoFbmFtZXMYAyADKAlCC7pICJIBBRDoBxgBEhMKC3NjcmlwdF9uYW1lGAQgASgJOocBukiDARqAAQoidGFyZ2V0X2V4ZWN1dGlvbl9pZC5ub3RfdGhlX3NvdXJjZRIkbXVzdCBkaWZmZXIgZnJvbSBzb3VyY2VfZXhlY3V0aW9uX2lkGjR0aGlzLnRhcmdldF9leGVjdXRpb25faWQgIT0gdGhpcy5zb3VyY2VfZXhlY3V0aW9uX2lkIjoKEkNvcHlJbnB1dHNSZXNwb25zZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIpMCChZDb3B5SW5wdXRzQmF0Y2hSZXF1ZXN0EvgBCgZjb3BpZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdELKAbpIxgG6AbsBChpjb3BpZXMuZGlzdGluY3RfZXhlY3V0aW9ucxI9ZWFjaCBleGVjdXRpb24gaWQgbWF5IGFwcGVhciBvbmNlLCBhcyBhIHNvdXJjZSBvciBhcyBhIHRhcmdldBpeKHRoaXMubWFwKGNvcHksIGNvcHkuc291cmNlX2V4ZWN1dGlvbl9pZCkgKyB0aGlzLm1hcChjb3B5LCBjb3B5LnRhcmdldF9leGVjdXRpb25faWQpKS51bmlxdWUoKZIBBAgBEGQiSAoXQ29weUlucHV0c0JhdGNoUmVzcG9uc2USLQoIb3V0Y29tZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzT3V0Y29tZSJKChFDb3B5SW5wdXRzT3V0Y29tZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvEg8KB3JlZnVzZWQYAiABKAkiYwoSU3RhdE9iamVjdHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiwKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCCbpIBpIBAxDoByI8ChNTdGF0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvImMKEkxpc3RPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZEIIukgFggECEAEiPAoTTGlzdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJACh1EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSJmChtMaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QSKAoSYWZ0ZXJfZXhlY3V0aW9uX2lkGAEgASgJQgy6SAnYAQFyBIiIJwESHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAIl0KD1N0b3JlZEV4ZWN1dGlvbhIUCgxleGVjdXRpb25faWQYASABKAkSNAoQbmV3ZXN0X29iamVjdF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwocTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRItCgpleGVjdXRpb25zGAEgAygLMhkucmdyaWQudjEuU3RvcmVkRXhlY3V0aW9uEhAKCGhhc19tb3JlGAIgASgIKoUBCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAxITCg9PQkpFQ1RfS0lORF9MT0cQBDK3BgoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlElAKDUNvbW1pdFVwbG9hZHMSHi5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVxdWVzdBofLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXNwb25zZRJlChRDcmVhdGVEb3dubG9hZEdyYW50cxIlLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVxdWVzdBomLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USRwoKQ29weUlucHV0cxIbLnJncmlkLnYxLkNvcHlJbnB1dHNSZXF1ZXN0GhwucmdyaWQudjEuQ29weUlucHV0c1Jlc3BvbnNlElYKD0NvcHlJbnB1dHNCYXRjaBIgLnJncmlkLnYxLkNvcHlJbnB1dHNCYXRjaFJlcXVlc3QaIS5yZ3JpZC52MS5Db3B5SW5wdXRzQmF0Y2hSZXNwb25zZRJKCgtTdGF0T2JqZWN0cxIcLnJncmlkLnYxLlN0YXRPYmplY3RzUmVxdWVzdBodLnJncmlkLnYxLlN0YXRPYmplY3RzUmVzcG9uc2USSgoLTGlzdE9iamVjdHMSHC5yZ3JpZC52MS5MaXN0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5MaXN0T2JqZWN0c1Jlc3BvbnNlEmsKFkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHMSJy5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBooLnJncmlkLnYxLkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRJlChRMaXN0U3RvcmVkRXhlY3V0aW9ucxIlLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBomLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
 
 /**
  * One object of an execution. In requests, the rules below apply.
@@ -294,6 +294,72 @@ export const CopyInputsResponseSchema: GenMessage<CopyInputsResponse> = /*@__PUR
   messageDesc(file_rgrid_v1_storage, 9);
 
 /**
+ * @generated from message rgrid.v1.CopyInputsBatchRequest
+ */
+export type CopyInputsBatchRequest = Message<"rgrid.v1.CopyInputsBatchRequest"> & {
+  /**
+   * 1 to 100 copies (each names up to 1000 inputs). Every execution id appears once, as a source
+   * or as a target: a copy must not read what another writes, nor two copies write one target.
+   *
+   * @generated from field: repeated rgrid.v1.CopyInputsRequest copies = 1;
+   */
+  copies: CopyInputsRequest[];
+};
+
+/**
+ * Describes the message rgrid.v1.CopyInputsBatchRequest.
+ * Use `create(CopyInputsBatchRequestSchema)` to create a new message.
+ */
+export const CopyInputsBatchRequestSchema: GenMessage<CopyInputsBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 10);
+
+/**
+ * @generated from message rgrid.v1.CopyInputsBatchResponse
+ */
+export type CopyInputsBatchResponse = Message<"rgrid.v1.CopyInputsBatchResponse"> & {
+  /**
+   * One per copy, in the order of the request's copies.
+   *
+   * @generated from field: repeated rgrid.v1.CopyInputsOutcome outcomes = 1;
+   */
+  outcomes: CopyInputsOutcome[];
+};
+
+/**
+ * Describes the message rgrid.v1.CopyInputsBatchResponse.
+ * Use `create(CopyInputsBatchResponseSchema)` to create a new message.
+ */
+export const CopyInputsBatchResponseSchema: GenMessage<CopyInputsBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 11);
+
+/**
+ * @generated from message rgrid.v1.CopyInputsOutcome
+ */
+export type CopyInputsOutcome = Message<"rgrid.v1.CopyInputsOutcome"> & {
+  /**
+   * What now exists under the target, as stat'ed after the copy; empty when refused.
+   *
+   * @generated from field: repeated rgrid.v1.ObjectInfo copied = 1;
+   */
+  copied: ObjectInfo[];
+
+  /**
+   * Why this copy was not made (an object missing from its source, a copy that did not match
+   * it), as CopyInputs would have refused it; empty when it was made.
+   *
+   * @generated from field: string refused = 2;
+   */
+  refused: string;
+};
+
+/**
+ * Describes the message rgrid.v1.CopyInputsOutcome.
+ * Use `create(CopyInputsOutcomeSchema)` to create a new message.
+ */
+export const CopyInputsOutcomeSchema: GenMessage<CopyInputsOutcome> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 12);
+
+/**
  * @generated from message rgrid.v1.StatObjectsRequest
  */
 export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
@@ -317,7 +383,7 @@ export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
  * Use `create(StatObjectsRequestSchema)` to create a new message.
  */
 export const StatObjectsRequestSchema: GenMessage<StatObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 10);
+  messageDesc(file_rgrid_v1_storage, 13);
 
 /**
  * @generated from message rgrid.v1.StatObjectsResponse
@@ -336,7 +402,7 @@ export type StatObjectsResponse = Message<"rgrid.v1.StatObjectsResponse"> & {
  * Use `create(StatObjectsResponseSchema)` to create a new message.
  */
 export const StatObjectsResponseSchema: GenMessage<StatObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 11);
+  messageDesc(file_rgrid_v1_storage, 14);
 
 /**
  * @generated from message rgrid.v1.ListObjectsRequest
@@ -362,7 +428,7 @@ export type ListObjectsRequest = Message<"rgrid.v1.ListObjectsRequest"> & {
  * Use `create(ListObjectsRequestSchema)` to create a new message.
  */
 export const ListObjectsRequestSchema: GenMessage<ListObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 12);
+  messageDesc(file_rgrid_v1_storage, 15);
 
 /**
  * @generated from message rgrid.v1.ListObjectsResponse
@@ -379,7 +445,7 @@ export type ListObjectsResponse = Message<"rgrid.v1.ListObjectsResponse"> & {
  * Use `create(ListObjectsResponseSchema)` to create a new message.
  */
 export const ListObjectsResponseSchema: GenMessage<ListObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 13);
+  messageDesc(file_rgrid_v1_storage, 16);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsRequest
@@ -398,7 +464,7 @@ export type DeleteExecutionObjectsRequest = Message<"rgrid.v1.DeleteExecutionObj
  * Use `create(DeleteExecutionObjectsRequestSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsRequestSchema: GenMessage<DeleteExecutionObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 14);
+  messageDesc(file_rgrid_v1_storage, 17);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsResponse
@@ -415,7 +481,7 @@ export type DeleteExecutionObjectsResponse = Message<"rgrid.v1.DeleteExecutionOb
  * Use `create(DeleteExecutionObjectsResponseSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsResponseSchema: GenMessage<DeleteExecutionObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 15);
+  messageDesc(file_rgrid_v1_storage, 18);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsRequest
@@ -441,7 +507,7 @@ export type ListStoredExecutionsRequest = Message<"rgrid.v1.ListStoredExecutions
  * Use `create(ListStoredExecutionsRequestSchema)` to create a new message.
  */
 export const ListStoredExecutionsRequestSchema: GenMessage<ListStoredExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 16);
+  messageDesc(file_rgrid_v1_storage, 19);
 
 /**
  * @generated from message rgrid.v1.StoredExecution
@@ -463,7 +529,7 @@ export type StoredExecution = Message<"rgrid.v1.StoredExecution"> & {
  * Use `create(StoredExecutionSchema)` to create a new message.
  */
 export const StoredExecutionSchema: GenMessage<StoredExecution> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 17);
+  messageDesc(file_rgrid_v1_storage, 20);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsResponse
@@ -487,7 +553,7 @@ export type ListStoredExecutionsResponse = Message<"rgrid.v1.ListStoredExecution
  * Use `create(ListStoredExecutionsResponseSchema)` to create a new message.
  */
 export const ListStoredExecutionsResponseSchema: GenMessage<ListStoredExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 18);
+  messageDesc(file_rgrid_v1_storage, 21);
 
 /**
  * Where an object lives under its execution: executions/<id>/script/<name>,
@@ -583,6 +649,19 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof CopyInputsRequestSchema;
     output: typeof CopyInputsResponseSchema;
+  },
+  /**
+   * Many CopyInputs in one call (RetryBatch's), each all or nothing on its own: a copy that
+   * cannot be made (an object missing from its source) is reported in its outcome with nothing
+   * of it left under its target, and the others go on. A failure of the store itself fails the
+   * call, after removing every copy it made.
+   *
+   * @generated from rpc rgrid.v1.StorageService.CopyInputsBatch
+   */
+  copyInputsBatch: {
+    methodKind: "unary";
+    input: typeof CopyInputsBatchRequestSchema;
+    output: typeof CopyInputsBatchResponseSchema;
   },
   /**
    * Whether each named object exists, and its size.

@@ -1,0 +1,228 @@
+// The floors of a retry's parts, for the benchmarks that compare against them: the statements of
+// one retry on the raw database driver (better-sqlite3, or `pg` prepared by name), and the bare
+// hard links the local-file store makes. Each does what rgrid does for a retry and nothing else.
+import { randomBytes, randomUUID } from "node:crypto";
+import { link, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { newExecutionId } from "@rgrid/common";
+import { openDatabase } from "@rgrid/execution";
+import type { BenchGrid } from "./bench-grid";
+
+export interface RawDatabase {
+  /** One retry's statements, as RetryExecution issues them, on the raw driver. */
+  retryOnce(): Promise<void>;
+  /** Adds `count` finished executions to the account, one millisecond apart, in one transaction. */
+  addExecutions(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The objects of an execution with a script and three inputs of 1 MiB (failedOriginalWithThreeInputs). */
+export const SCRIPT_AND_THREE_INPUTS = { "fail.py": 64, "a.bin": 1024 * 1024, "b.bin": 1024 * 1024, "c.bin": 1024 * 1024 };
+
+/** The copies of one retry on the local-file store: a directory, and a hard link per object (name and size). */
+export async function linkFloor(work: string, objects: Record<string, number>): Promise<() => Promise<void>> {
+  const source = join(work, "objects");
+  await mkdir(source, { recursive: true });
+  const names = Object.keys(objects);
+  for (const [name, bytes] of Object.entries(objects)) {
+    await writeFile(join(source, name), randomBytes(bytes));
+  }
+  let count = 0;
+  return async () => {
+    const target = join(work, "copies", String(count++));
+    await mkdir(target, { recursive: true });
+    await Promise.all(names.map((name) => link(join(source, name), join(target, name))));
+  };
+}
+
+// The raw drivers ship no types of their own; these are the few calls made of them.
+interface SqliteStatement {
+  get(...params: unknown[]): Record<string, unknown> | undefined;
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+  run(...params: unknown[]): unknown;
+}
+interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  pragma(text: string): unknown;
+  close(): void;
+}
+interface PgClient {
+  connect(): Promise<void>;
+  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
+  end(): Promise<void>;
+}
+interface PgPool {
+  connect(): Promise<PgClient & { release(): void }>;
+  end(): Promise<void>;
+}
+/* eslint-disable @typescript-eslint/no-require-imports */
+const BetterSqlite = require("better-sqlite3") as new (file: string, options?: { readonly?: boolean }) => SqliteDatabase;
+const { Client: PgClientClass, Pool: PgPoolClass } = require("pg") as {
+  Client: new (config: { connectionString: string }) => PgClient;
+  Pool: new (config: { connectionString: string; max: number }) => PgPool;
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The statements of one retry (see services/execution/src/executions/retry.ts), on better-sqlite3. */
+export async function rawSqlite(bench: BenchGrid, originalId: string, work: string): Promise<RawDatabase> {
+  const file = join(work, "floor.db");
+  const migrated = await openDatabase({ dialect: "sqlite", file });
+  await migrated.migrate();
+  await migrated.close();
+  const source = new BetterSqlite(join(bench.dataDir, "rgrid.db"), { readonly: true });
+  const original = source.prepare("select * from executions where id = ?").get(originalId)!;
+  const account = source.prepare("select * from accounts where id = ?").get(original["account_id"])!;
+  source.close();
+
+  const db = new BetterSqlite(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  insertRow(db, "accounts", account);
+  insertRow(db, "executions", original);
+  const columns = Object.keys(original);
+  const auditColumns = ["id", "account_id", "actor", "action", "execution_id", "root_id", "batch_id", "request_id", "reason", "outcome", "created_at"];
+  const lookup = db.prepare("select * from executions where account_id = ? and (id = ? or request_id = ?)");
+  const begin = db.prepare("begin immediate");
+  const current = db.prepare("select * from executions where id = ?");
+  const insertRetry = db.prepare(`insert into executions (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`);
+  const insertAudit = db.prepare(`insert into audit_entries (${auditColumns.join(", ")}) values (${auditColumns.map(() => "?").join(", ")})`);
+  const commit = db.prepare("commit");
+  return {
+    async addExecutions(count) {
+      // Into the grid's own database (the listing is the grid's), beside the service's connection.
+      const grid = new BetterSqlite(join(bench.dataDir, "rgrid.db"));
+      try {
+        grid.pragma("busy_timeout = 10000");
+        const insert = grid.prepare(`insert into executions (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`);
+        const started = Date.now() - count;
+        grid.prepare("begin immediate").run();
+        for (let index = 0; index < count; index++) {
+          const id = newExecutionId();
+          insert.run(...columns.map((column) => listedValue(column, original, id, started + index)));
+        }
+        grid.prepare("commit").run();
+      } finally {
+        grid.close();
+      }
+    },
+    async retryOnce() {
+      const requestId = randomUUID();
+      lookup.all(original["account_id"], originalId, requestId);
+      begin.run();
+      current.get(originalId);
+      const id = newExecutionId();
+      const now = Date.now();
+      insertRetry.run(...columns.map((column) => retryValue(column, original, id, requestId, now)));
+      insertAudit.run(`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now);
+      commit.run();
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
+
+/** The same statements on `pg`, prepared by name once, as a statement cache would. */
+export async function rawPostgres(bench: BenchGrid, originalId: string, connections: number): Promise<RawDatabase> {
+  const databaseUrl = bench.databaseUrl;
+  const source = new PgClientClass({ connectionString: databaseUrl });
+  await source.connect();
+  const original = (await source.query({ text: "select * from executions where id = $1", values: [originalId] })).rows[0]!;
+  await source.end();
+  const columns = Object.keys(original);
+  // As many connections as calls in flight, each preparing the statements once.
+  const pool = new PgPoolClass({ connectionString: databaseUrl, max: connections });
+  const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(", ");
+  return {
+    async addExecutions(count) {
+      const started = Date.now() - count;
+      const client = await pool.connect();
+      await client.query({ text: "begin" });
+      for (let offset = 0; offset < count; offset += 1000) {
+        const rows = Array.from({ length: Math.min(1000, count - offset) }, (_, index) => {
+          const id = newExecutionId();
+          return columns.map((column) => listedValue(column, original, id, new Date(started + offset + index)));
+        });
+        await client.query({
+          text: `insert into executions (${columns.join(", ")}) values ${rows
+            .map((_, row) => `(${columns.map((__, column) => `$${row * columns.length + column + 1}`).join(", ")})`)
+            .join(", ")}`,
+          values: rows.flat(),
+        });
+      }
+      await client.query({ text: "commit" });
+      client.release();
+    },
+    async retryOnce() {
+      const requestId = randomUUID();
+      const id = newExecutionId();
+      const now = new Date();
+      const client = await pool.connect();
+      await client.query({ name: "lookup", text: "select * from executions where account_id = $1 and (id = $2 or request_id = $3)", values: [original["account_id"], originalId, requestId] });
+      await client.query({ name: "begin", text: "begin" });
+      await client.query({ name: "current", text: "select * from executions where id = $1 for update", values: [originalId] });
+      await client.query({
+        name: "insert-retry",
+        text: `insert into executions (${columns.join(", ")}) values (${placeholders(columns.length)})`,
+        values: columns.map((column) => retryValue(column, original, id, requestId, now)),
+      });
+      await client.query({
+        name: "insert-audit",
+        text: "insert into audit_entries (id, account_id, actor, action, execution_id, root_id, batch_id, request_id, reason, outcome, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        values: [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now],
+      });
+      await client.query({ name: "commit", text: "commit" });
+      client.release();
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** A column of the retry's row: the original's value, but for who the retry is. */
+function retryValue(column: string, original: Record<string, unknown>, id: string, requestId: string, now: number | Date): unknown {
+  switch (column) {
+    case "id":
+      return id;
+    case "request_id":
+      return requestId;
+    case "retry_of":
+      return original["id"];
+    case "status":
+      return "queued";
+    case "attempt":
+      return Number(original["attempt"]) + 1;
+    case "created_at":
+      return now;
+    default: {
+      const value = original[column];
+      // pg reads json columns as objects; they go back as text.
+      return value !== null && typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : value;
+    }
+  }
+}
+
+/** A column of a listed execution: a finished original of its own, made at `createdAt`. */
+function listedValue(column: string, original: Record<string, unknown>, id: string, createdAt: number | Date): unknown {
+  switch (column) {
+    case "id":
+    case "root_id":
+      return id;
+    case "request_id":
+    case "retry_of":
+      return null;
+    case "attempt":
+      return 1;
+    case "status":
+      return original["status"];
+    default:
+      return retryValue(column, original, id, "", createdAt);
+  }
+}
+
+function insertRow(db: SqliteDatabase, table: string, row: Record<string, unknown>): void {
+  const columns = Object.keys(row);
+  db.prepare(`insert into ${table} (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`).run(...columns.map((column) => row[column]));
+}
+
