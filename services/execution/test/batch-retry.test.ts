@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { newBatchId } from "@rgrid/common";
 import { ErrorInfo_Reason, ErrorInfoSchema, ExecutionStatus, Outcome, RetryKind } from "@rgrid/proto";
 import type { CreateExecutionRequest, Execution, RetryBatchResponse } from "@rgrid/proto";
@@ -180,6 +180,24 @@ test("an execution whose input is gone is skipped with the reason and the others
     { original: members[1]!.id, retried: true, skipped: "" },
   ]);
   expect(await countExecutions(h)).toBe(3);
+});
+
+test("storage unreachable during the copies fails the call with nothing made, and the same request then retries them all", async () => {
+  const batchId = newBatchId();
+  await batchOf(batchId, ["failed", "failed", "failed"]);
+  const executions = await countExecutions(h);
+  const objects = h.storage.objects.size;
+  h.storage.failWith("copyInputsBatch", new ConnectError("storage down", Code.Unavailable));
+  const request = { batchId, failedOnly: true, requestId: randomBytes(8).toString("hex") };
+
+  await expectCode(h.alice.retryBatch(request), Code.Unavailable);
+  expect(await countExecutions(h)).toBe(executions);
+  expect(h.storage.objects.size).toBe(objects);
+
+  h.storage.recover("copyInputsBatch");
+  const response = await h.alice.retryBatch(request);
+  expect(response.retriedCount).toBe(3);
+  expect(await countExecutions(h)).toBe(executions + 3);
 });
 
 test("another account's batch is NotFound, exactly like one that does not exist", async () => {
