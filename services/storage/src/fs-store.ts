@@ -189,7 +189,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
           await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
         }
       } catch (error) {
-        // The source is looked at only once the copy failed (callers stat it first anyway), to
+        // The source is looked at only once the copy failed (callers read its size anyway), to
         // tell a source that is not there — or is a directory — from a failure at the target.
         if ((await statFile(sourceKey)) === undefined) {
           await removeEmptyParents(pathOf(targetKey)); // the directories made for the target

@@ -82,16 +82,17 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     const sourceKey = objectKey(copy.sourceExecutionId, ref.kind, ref.name);
     const targetKey = objectKey(copy.targetExecutionId, ref.kind, ref.name);
     const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, copy.sourceExecutionId);
-    const original = await store.stat(sourceKey);
+    // The source's size is read while the copy is made, not before: a missing source fails the
+    // copy as well (ObjectNotFoundError), and a target made meanwhile is rolled back with the rest.
+    touchedTargets.push(targetKey);
+    const [original, copied] = await Promise.all([
+      store.stat(sourceKey),
+      store.copy(sourceKey, targetKey).catch((error: unknown) => {
+        throw error instanceof ObjectNotFoundError ? missing() : error;
+      }),
+    ]);
     if (original === undefined) {
       throw missing();
-    }
-    touchedTargets.push(targetKey);
-    let copied;
-    try {
-      copied = await store.copy(sourceKey, targetKey);
-    } catch (error) {
-      throw error instanceof ObjectNotFoundError ? missing() : error;
     }
     // The target, as the store read it back, must have the source's size to count as copied.
     if (copied?.sizeBytes !== original.sizeBytes) {
