@@ -333,6 +333,21 @@ test("an execution retried by someone else while the batch is being retried is r
   expect([...h.storage.objects.keys()].filter((key) => !key.startsWith(`executions/${failed!.id}/`) && !key.startsWith(`executions/${meanwhile}/`))).toEqual([]);
 });
 
+test("an original listed twice in one call of many retries is retried once, and the second copy is removed", async () => {
+  const batchId = newBatchId();
+  const [failed] = await batchOf(batchId, ["failed"]);
+  const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, actorId: "" };
+  const retryMany = createRetryMany({ ...retryDeps(), retryExecution: directRetryExecution() });
+  const item = { executionId: failed!.id, requestId: "twice" };
+
+  const [first, second] = await retryMany(caller, { items: [item, item], auditRequestId: "twice" });
+  expect(first && "retry" in first ? first.retry.id : undefined).toMatch(/^exec_/);
+  expect(second).toEqual(first);
+  expect((await h.alice.getExecution({ executionId: failed!.id })).execution!.retriedAs).toHaveLength(1);
+  const owners = new Set([...h.storage.objects.keys()].map((key) => key.split("/")[1]));
+  expect([...owners].sort()).toEqual([failed!.id, (first as { retry: { id: string } }).retry.id].sort());
+});
+
 function retryDeps() {
   return { db: h.db, storage: createStorageGateway(h.storage.client()), notifier: new WorkNotifier(), clock: () => new Date(), logger: silentLogger, metrics: { retryCreated: () => undefined } };
 }

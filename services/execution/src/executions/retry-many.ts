@@ -55,7 +55,12 @@ export interface RetryManyDeps extends RetryDeps {
   retryExecution: RetryExecution;
 }
 
-/** Items of a group retried one by one at once, each with its own copy: the pace RetryBatch kept before. */
+/**
+ * Groups in flight at once: some groups' copies are made while another's transaction runs, and
+ * storage, which runs a bounded number of backend operations per call, gets several calls.
+ */
+const GROUPS_IN_FLIGHT = 4;
+/** RetryExecutions in flight at once for a group that goes one by one; each makes its own copy call. */
 const ONE_BY_ONE_CONCURRENCY = 8;
 
 /** An item on its way: its original, and the id its retry will have. */
@@ -65,12 +70,6 @@ interface Planned {
   requestId: string;
   retryId: string;
 }
-
-/**
- * Groups in flight at once: some groups' copies are made while another's transaction runs, and
- * storage, which runs a bounded number of backend operations per call, gets several calls.
- */
-const GROUPS_IN_FLIGHT = 4;
 
 export function createRetryMany(deps: RetryManyDeps): RetryMany {
   return async (caller, request) => {
@@ -215,6 +214,8 @@ async function insertRetries(
       });
       outcomes[item.index] = { retry, original: current };
       made.push(item);
+      // An original listed twice is retried once: its second item finds this retry.
+      now.retries.set(item.original.id, [...(now.retries.get(item.original.id) ?? []), retry]);
     }
     return made;
   });
