@@ -40,7 +40,7 @@ const ROUNDS = 3;
 const SEQUENTIAL = 200;
 const CONCURRENT = 800;
 const CONCURRENCY = 16;
-const CLI_RUNS = 10;
+const CLI_RUNS = 15;
 const HOP = resolve(__dirname, "floor-hop.js");
 
 /** One round's figures; the table shows the median of each over the rounds. */
@@ -153,6 +153,12 @@ async function floorOn(backend: Backend): Promise<void> {
         backend.kind === "embedded" ? "≥ 0.70×" : "≥ 0.60×",
       ],
     ];
+    if (backend.kind === "embedded") {
+      // Measured here, on the grid the figures above were measured on, before the listing's
+      // 100k rows and the 10,000 retries of the memory figure are added.
+      const cli = await cliAgainstImportFloor(bench, originalId);
+      rows.push(["`rgrid retry` wall, median", ms(cli.retry), `${ms(cli.floor)} (node loading connect, connect-node, protobuf, commander)`, ratio(cli.retry, cli.floor), "≤ 1.30×"]);
+    }
     const pages = await listPages(bench.client, raw);
     rows.push([
       `ListExecutions page at ${LISTED / 1000}k executions, p50`,
@@ -170,8 +176,6 @@ async function floorOn(backend: Backend): Promise<void> {
         ratio(memory.after10k, memory.after1k),
         "≤ 1.20×",
       ]);
-      const cli = await cliAgainstImportFloor(bench, originalId);
-      rows.push(["`rgrid retry` wall, median", ms(cli.retry), `${ms(cli.floor)} (node loading connect, connect-node, protobuf, commander)`, ratio(cli.retry, cli.floor), "≤ 1.30×"]);
     }
     printRows(rows);
   } finally {
