@@ -63,7 +63,7 @@ async function productionBackend(): Promise<Backend | { unavailable: string }> {
 }
 
 /** A scratch PostgreSQL database of its own: for measuring the database part alone. */
-async function scratchPostgres(): Promise<{ url: string; drop(): Promise<void> } | { unavailable: string }> {
+export async function scratchPostgres(): Promise<{ url: string; drop(): Promise<void> } | { unavailable: string }> {
   const databaseName = `rgrid_bench_${randomBytes(6).toString("hex")}`;
   try {
     await onPostgresServer(`CREATE DATABASE ${databaseName}`);

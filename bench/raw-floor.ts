@@ -6,6 +6,7 @@ import { link, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { newExecutionId } from "@rgrid/common";
 import { openDatabase } from "@rgrid/execution";
+import { scratchPostgres } from "./backends";
 import type { BenchGrid } from "./bench-grid";
 
 export interface RawDatabase {
@@ -47,20 +48,16 @@ interface SqliteDatabase {
   close(): void;
 }
 interface PgClient {
-  connect(): Promise<void>;
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
-  end(): Promise<void>;
+  release(): void;
 }
 interface PgPool {
-  connect(): Promise<PgClient & { release(): void }>;
+  connect(): Promise<PgClient>;
   end(): Promise<void>;
 }
 /* eslint-disable @typescript-eslint/no-require-imports */
 const BetterSqlite = require("better-sqlite3") as new (file: string, options?: { readonly?: boolean }) => SqliteDatabase;
-const { Client: PgClientClass, Pool: PgPoolClass } = require("pg") as {
-  Client: new (config: { connectionString: string }) => PgClient;
-  Pool: new (config: { connectionString: string; max: number }) => PgPool;
-};
+const { Pool: PgPoolClass } = require("pg") as { Pool: new (config: { connectionString: string; max: number }) => PgPool };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The statements of one retry (see services/execution/src/executions/retry.ts), on better-sqlite3. */
@@ -122,21 +119,38 @@ export async function rawSqlite(bench: BenchGrid, originalId: string, work: stri
   };
 }
 
-/** The same statements on `pg`, prepared by name once, as a statement cache would. */
+/**
+ * The same statements on `pg`, prepared by name once, as a statement cache would. They run on a
+ * scratch database of their own, as on SQLite: the retries they insert must not join the grid's
+ * rows (an original's retries, a batch's members). The listing's rows go to the grid's database.
+ */
 export async function rawPostgres(bench: BenchGrid, originalId: string, connections: number): Promise<RawDatabase> {
-  const databaseUrl = bench.databaseUrl;
-  const source = new PgClientClass({ connectionString: databaseUrl });
-  await source.connect();
+  const grid = new PgPoolClass({ connectionString: bench.databaseUrl, max: 1 });
+  const source = await grid.connect();
   const original = (await source.query({ text: "select * from executions where id = $1", values: [originalId] })).rows[0]!;
-  await source.end();
+  const account = (await source.query({ text: "select * from accounts where id = $1", values: [original["account_id"]] })).rows[0]!;
+  source.release();
+  const scratch = await scratchPostgres();
+  if ("unavailable" in scratch) {
+    throw new Error(scratch.unavailable);
+  }
+  const migrated = await openDatabase({ dialect: "postgresql", url: scratch.url });
+  await migrated.migrate();
+  await migrated.close();
   const columns = Object.keys(original);
   // As many connections as calls in flight, each preparing the statements once.
-  const pool = new PgPoolClass({ connectionString: databaseUrl, max: connections });
+  const pool = new PgPoolClass({ connectionString: scratch.url, max: connections });
   const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(", ");
+  const setUp = await pool.connect();
+  for (const [table, row] of [["accounts", account], ["executions", original]] as const) {
+    const names = Object.keys(row);
+    await setUp.query({ text: `insert into ${table} (${names.join(", ")}) values (${placeholders(names.length)})`, values: names.map((name) => asParameter(row[name])) });
+  }
+  setUp.release();
   return {
     async addExecutions(count) {
       const started = Date.now() - count;
-      const client = await pool.connect();
+      const client = await grid.connect();
       await client.query({ text: "begin" });
       for (let offset = 0; offset < count; offset += 1000) {
         const rows = Array.from({ length: Math.min(1000, count - offset) }, (_, index) => {
@@ -176,6 +190,8 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
     },
     async close() {
       await pool.end();
+      await grid.end();
+      await scratch.drop();
     },
   };
 }
@@ -195,12 +211,14 @@ function retryValue(column: string, original: Record<string, unknown>, id: strin
       return Number(original["attempt"]) + 1;
     case "created_at":
       return now;
-    default: {
-      const value = original[column];
-      // pg reads json columns as objects; they go back as text.
-      return value !== null && typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : value;
-    }
+    default:
+      return asParameter(original[column]);
   }
+}
+
+/** A value read by `pg`, to be written back: json columns are read as objects and go back as text. */
+function asParameter(value: unknown): unknown {
+  return value !== null && typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : value;
 }
 
 /** A column of a listed execution: a finished original of its own, made at `createdAt`. */

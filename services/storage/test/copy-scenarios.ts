@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { downloadFile, newExecutionId, uploadFile } from "@rgrid/common";
-import type { StorageService } from "@rgrid/proto";
+import type { ObjectInfo, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { randomFile, readBytes, tempDir } from "./helpers";
 
@@ -112,14 +112,16 @@ export async function expectCompleteCopy(client: StorageClient): Promise<void> {
     [ObjectKind.INPUT, "input.json", true, 54_321n],
     [ObjectKind.INPUT, "nested/dir/data.csv", true, 7n],
   ]);
-  for (const [kind, name] of [
-    [ObjectKind.SCRIPT, "process.py"],
-    [ObjectKind.INPUT, "input.json"],
-    [ObjectKind.INPUT, "nested/dir/data.csv"],
-  ] as const) {
-    const expected = bytes.get(name);
-    expect((await downloadThroughGrant(client, target, kind, name)).equals(expected ?? Buffer.alloc(0))).toBe(true);
-    expect((await downloadThroughGrant(client, source, kind, name)).equals(expected ?? Buffer.alloc(0))).toBe(true);
+  for (const executionId of [target, source]) {
+    await expectBytes(client, executionId, copied, bytes);
+  }
+}
+
+/** Every object of `objects` under `executionId` has the bytes `bytes` holds under its name. */
+async function expectBytes(client: StorageClient, executionId: string, objects: readonly ObjectInfo[], bytes: ReadonlyMap<string, Buffer>): Promise<void> {
+  for (const { ref } of objects) {
+    const downloaded = await downloadThroughGrant(client, executionId, ref?.kind ?? ObjectKind.UNSPECIFIED, ref?.name ?? "");
+    expect(downloaded.equals(bytes.get(ref?.name ?? "") ?? Buffer.alloc(0))).toBe(true);
   }
 }
 
@@ -158,13 +160,7 @@ export async function expectBatchCopyRefusesOnlyTheBrokenCopy(client: StorageCli
       [ObjectKind.INPUT, "a.json", true, 2000n],
       [ObjectKind.INPUT, "b/c.csv", true, 3000n],
     ]);
-    for (const [kind, name] of [
-      [ObjectKind.SCRIPT, "process.py"],
-      [ObjectKind.INPUT, "a.json"],
-      [ObjectKind.INPUT, "b/c.csv"],
-    ] as const) {
-      expect((await downloadThroughGrant(client, targetExecutionId, kind, name)).equals(uploaded[index]?.get(name) ?? Buffer.alloc(0))).toBe(true);
-    }
+    await expectBytes(client, targetExecutionId, outcomes[index]?.copied ?? [], uploaded[index] ?? new Map());
   }
   // The sources are untouched, the broken one's included.
   for (const source of sources) {
