@@ -40,7 +40,6 @@ export interface BatchRetryOutcome {
 
 export type RetryBatch = (caller: Caller, request: BatchRetryRequest) => Promise<BatchRetryOutcome[]>;
 
-
 /**
  * The most executions of a batch, retries included (they stay in the batch), that one RetryBatch
  * considers: it reads them all at once and answers with one item per candidate. A larger batch
@@ -52,9 +51,10 @@ const RETRIED_WHEN_FAILED_ONLY: readonly ExecutionState[] = ["failed", "timed_ou
 
 /**
  * Retries the latest attempt of each lineage in a batch, each item with all of RetryExecution's
- * guarantees (retry-many.ts). Candidates are the batch's executions with no retry yet, plus those this
- * same request already retried (a re-send answers the same); the retries this request made are
- * never candidates themselves.
+ * guarantees (retry-many.ts). Candidates are the batch's executions with no retry yet, plus those
+ * this same request already retried (a re-send answers the same); the retries this request made
+ * are never candidates themselves. A failure that is not one item's own (storage unreachable)
+ * fails the call; a re-send with the same request_id finishes the rest.
  */
 export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
   const maxExecutions = deps.maxExecutions ?? MAX_BATCH_RETRY_EXECUTIONS;
