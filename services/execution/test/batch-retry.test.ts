@@ -333,16 +333,18 @@ test("an execution retried by someone else while the batch is being retried is r
   expect([...h.storage.objects.keys()].filter((key) => !key.startsWith(`executions/${failed!.id}/`) && !key.startsWith(`executions/${meanwhile}/`))).toEqual([]);
 });
 
-test("an original listed twice in one call of many retries is retried once, and the second copy is removed", async () => {
+test("an original listed again in one call of many retries is retried once and copied once", async () => {
   const batchId = newBatchId();
   const [failed] = await batchOf(batchId, ["failed"]);
   const caller = { accountId: (await h.db.fork().findOneOrFail(ExecutionRecord, failed!.id)).accountId, actorId: "" };
   const retryMany = createRetryMany({ ...retryDeps(), retryExecution: directRetryExecution() });
   const item = { executionId: failed!.id, requestId: "twice" };
 
-  const [first, second] = await retryMany(caller, { items: [item, item], auditRequestId: "twice" });
+  const [first, second, third] = await retryMany(caller, { items: [item, item, { ...item, requestId: "another" }], auditRequestId: "twice" });
   expect(first && "retry" in first ? first.retry.id : undefined).toMatch(/^exec_/);
+  // The same request id answers the same retry; another is refused as a single retry would be.
   expect(second).toEqual(first);
+  expect(third).toEqual({ skipped: `already retried as ${(first as { retry: { id: string } }).retry.id}` });
   expect((await h.alice.getExecution({ executionId: failed!.id })).execution!.retriedAs).toHaveLength(1);
   const owners = new Set([...h.storage.objects.keys()].map((key) => key.split("/")[1]));
   expect([...owners].sort()).toEqual([failed!.id, (first as { retry: { id: string } }).retry.id].sort());

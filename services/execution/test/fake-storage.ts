@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client, ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { validateRequests } from "@rgrid/common";
 import { ObjectInfoSchema, ObjectKind, ObjectRefSchema, StorageService, TransferGrantSchema } from "@rgrid/proto";
 import type { CopyInputsRequest, ObjectInfo, ObjectRef } from "@rgrid/proto";
 
@@ -53,8 +54,9 @@ export class FakeStorage {
     return [...this.objects.keys()].filter((k) => k.startsWith(`executions/${executionId}/`));
   }
 
+  /** A client of this fake, which refuses what storage.proto's rules refuse, as the real service does. */
   client(): Client<typeof StorageService> {
-    return createClient(StorageService, createRouterTransport(this.routes()));
+    return createClient(StorageService, createRouterTransport(this.routes(), { router: { interceptors: [validateRequests([])] } }));
   }
 
   /** For serving this fake on a real port. */

@@ -84,13 +84,17 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, copy.sourceExecutionId);
     // The source's size is read while the copy is made, not before: a missing source fails the
     // copy as well (ObjectNotFoundError), and a target made meanwhile is rolled back with the rest.
+    // Both are awaited whatever happens to either, so that no copy outlives the rollback.
     touchedTargets.push(targetKey);
-    const [original, copied] = await Promise.all([
-      store.stat(sourceKey),
-      store.copy(sourceKey, targetKey).catch((error: unknown) => {
-        throw error instanceof ObjectNotFoundError ? missing() : error;
-      }),
-    ]);
+    const [sourceStat, copying] = await Promise.allSettled([store.stat(sourceKey), store.copy(sourceKey, targetKey)]);
+    if (copying.status === "rejected") {
+      throw copying.reason instanceof ObjectNotFoundError ? missing() : copying.reason;
+    }
+    if (sourceStat.status === "rejected") {
+      throw sourceStat.reason;
+    }
+    const original = sourceStat.value;
+    const copied = copying.value;
     if (original === undefined) {
       throw missing();
     }

@@ -97,6 +97,31 @@ describe("storage server over the wire", () => {
     await expectBatchCopyRefusesOnlyTheBrokenCopy(storage.grpc);
   });
 
+  it("refuses only the copy with a missing input among many, round after round, in a batch and alone", async () => {
+    // The missing input's failed link removes the empty directories made for its target while the
+    // other inputs of the same copy link there; whichever comes first, only that copy is refused.
+    const sources = [newExecutionId(), newExecutionId()];
+    const names = Array.from({ length: 12 }, (_, index) => `in-${index}.txt`);
+    for (const source of sources) {
+      await uploadThroughGrants(storage.grpc, source, names.map((name) => ({ kind: ObjectKind.INPUT, name, size: 3 })));
+    }
+    for (let round = 0; round < 10; round++) {
+      const copies = sources.map((source, index) => ({
+        sourceExecutionId: source,
+        targetExecutionId: newExecutionId(),
+        names: index === 0 ? [...names.slice(0, 6), "missing.txt", ...names.slice(6)] : names,
+      }));
+      const { outcomes } = await storage.grpc.copyInputsBatch({ copies });
+      expect(outcomes.map((outcome) => outcome.refused)).toEqual([`input 'missing.txt' of ${sources[0]} is missing from storage`, ""]);
+      expect((await storage.grpc.listObjects({ executionId: copies[0]!.targetExecutionId })).objects).toEqual([]);
+      expect((await storage.grpc.listObjects({ executionId: copies[1]!.targetExecutionId })).objects).toHaveLength(names.length);
+
+      const single = await storage.grpc.copyInputs(copies[0]!).catch((error: unknown) => ConnectError.from(error));
+      expect(single).toBeInstanceOf(ConnectError);
+      expect((single as ConnectError).code).toBe(Code.FailedPrecondition);
+    }
+  });
+
   it("names a missing script", async () => {
     const source = newExecutionId();
     await uploadThroughGrants(storage.grpc, source, [{ kind: ObjectKind.INPUT, name: "a.txt", size: 5 }]);

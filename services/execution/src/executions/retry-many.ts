@@ -27,7 +27,6 @@ import {
   requireSameSizes,
   requireTerminal,
   skipReasonOf,
-  storageUnavailableForRetry,
 } from "./retry";
 import type { RetryDeps, RetryExecution } from "./retry";
 
@@ -91,15 +90,24 @@ async function retryGroup(
   // Looked at before copying, so that nothing is copied for an item already decided; looked at
   // again, atomically with the inserts, after.
   const before = await withSqlSession(deps.db, (sql) =>
-    lineagesOf<Execution>(sql, caller.accountId, items.map((item) => item.executionId), { wholeOriginals: true, lock: false }),
+    lineagesOf(sql, caller.accountId, items.map((item) => item.executionId), { wholeOriginals: true, lock: false }),
   );
   const planned: Planned[] = [];
+  // An original listed again in the group is copied once (CopyInputsBatch names each execution
+  // once); its later items are answered from the first's outcome at the end.
+  const firstPlanned = new Map<string, Planned>();
+  const repeats: Array<{ index: number; requestId: string; first: Planned }> = [];
   items.forEach((item, index) => {
     const decided = decidedAlready(before, item.executionId, item.requestId);
+    const first = firstPlanned.get(item.executionId);
     if (decided !== undefined) {
       outcomes[index] = decided;
+    } else if (first !== undefined) {
+      repeats.push({ index, requestId: item.requestId, first });
     } else {
-      planned.push({ index, original: before.originals.get(item.executionId) as Execution, requestId: item.requestId, retryId: newExecutionId() });
+      const plan = { index, original: before.originals.get(item.executionId) as Execution, requestId: item.requestId, retryId: newExecutionId() };
+      firstPlanned.set(item.executionId, plan);
+      planned.push(plan);
     }
   });
 
@@ -115,13 +123,26 @@ async function retryGroup(
     await mapWithLimit(copied, ONE_BY_ONE_CONCURRENCY, async (item) => {
       outcomes[item.index] = await retryOneByOne(deps, caller, request, item);
     });
-    return outcomes;
+    return answerRepeats(outcomes, repeats);
   }
   // Copies of items the transaction refused (retried meanwhile, say) are not anyone's.
   await removeAllCopies(deps, copied.filter((item) => !made.includes(item)));
   made.forEach(() => deps.metrics.retryCreated("batch"));
   if (made.length > 0) {
     deps.notifier.notify();
+  }
+  return answerRepeats(outcomes, repeats);
+}
+
+/**
+ * A repeated item answers as a single retry would after the first: the same retry under the
+ * same request id, else already retried by it; or the first's refusal.
+ */
+function answerRepeats(outcomes: ManyRetryOutcome[], repeats: ReadonlyArray<{ index: number; requestId: string; first: Planned }>): ManyRetryOutcome[] {
+  for (const { index, requestId, first } of repeats) {
+    const outcome = outcomes[first.index] as ManyRetryOutcome;
+    outcomes[index] =
+      "retry" in outcome && requestId !== first.requestId ? { skipped: new AlreadyRetriedError(outcome.retry.id).message } : outcome;
   }
   return outcomes;
 }
@@ -144,26 +165,31 @@ async function copyAll(deps: RetryManyDeps, planned: Planned[], outcomes: ManyRe
   } catch (error) {
     // As for one retry: a lost answer can leave copies only this call knows about.
     await removeAllCopies(deps, planned);
-    throw error instanceof StorageUnavailableError ? storageUnavailableForRetry(error) : error;
+    throw error instanceof StorageUnavailableError
+      ? new StorageUnavailableError(
+          "storage is unavailable; some retries may not have been made: send the same request (same request_id) again to make the rest",
+          { cause: error },
+        )
+      : error;
   }
   const copied: Planned[] = [];
-  const mismatched: Planned[] = [];
+  const discarded: Planned[] = [];
   planned.forEach((item, position) => {
     const result = results[position] as (typeof results)[number];
-    if (result.refused !== "") {
-      // Storage left nothing of a refused copy.
-      outcomes[item.index] = { skipped: copyRefusedError(item.original.id, result.refused).message };
-      return;
-    }
-    const skipped = refusalOf(() => requireSameSizes(item.original, result.copied, applyOverrides(item.original, undefined)));
+    const skipped =
+      result.refused !== ""
+        ? copyRefusedError(item.original.id, result.refused).message
+        : refusalOf(() => requireSameSizes(item.original, result.copied, applyOverrides(item.original, undefined)));
     if (skipped === undefined) {
       copied.push(item);
     } else {
       outcomes[item.index] = { skipped };
-      mismatched.push(item);
+      discarded.push(item);
     }
   });
-  await removeAllCopies(deps, mismatched);
+  // Removed even when refused: storage removes a refused copy's objects, but only logs a removal
+  // that fails, as a single retry's removal would catch.
+  await removeAllCopies(deps, discarded);
   return copied;
 }
 
@@ -184,7 +210,7 @@ async function insertRetries(
   return inSqlTransaction(deps.db, async (sql) => {
     const executions = rowCodec<Execution>(sql, Execution.name);
     // PostgreSQL holds the originals, in id order so that two groups never wait on each other.
-    const now = await lineagesOf<ExecutionSummary>(sql, caller.accountId, copied.map((item) => item.original.id), {
+    const now = await lineagesOf(sql, caller.accountId, copied.map((item) => item.original.id), {
       wholeOriginals: false,
       lock: deps.db.dialect === "postgresql",
     });
@@ -293,6 +319,13 @@ function decidedAlready(lineages: Lineages<ExecutionSummary>, executionId: strin
  * nothing, so that every call is the same statement, prepared once. With `lock`, the originals
  * are held (PostgreSQL), in id order so that two groups never wait on each other.
  */
+async function lineagesOf(sql: SqlSession, accountId: string, ids: readonly string[], options: { wholeOriginals: true; lock: boolean }): Promise<Lineages<Execution>>;
+async function lineagesOf(
+  sql: SqlSession,
+  accountId: string,
+  ids: readonly string[],
+  options: { wholeOriginals: false; lock: boolean },
+): Promise<Lineages<ExecutionSummary>>;
 async function lineagesOf<Original extends ExecutionSummary>(
   sql: SqlSession,
   accountId: string,

@@ -210,11 +210,9 @@ function asRetryCopyError(originalId: string, error: unknown): unknown {
   if (error instanceof StorageRejectedError) {
     return copyRefusedError(originalId, error.message, error);
   }
-  return error instanceof StorageUnavailableError ? storageUnavailableForRetry(error) : error;
-}
-
-export function storageUnavailableForRetry(cause: StorageUnavailableError): StorageUnavailableError {
-  return new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause });
+  return error instanceof StorageUnavailableError
+    ? new StorageUnavailableError("storage is unavailable; nothing was created, try again", { cause: error })
+    : error;
 }
 
 /** Storage refused to copy `originalId`'s objects, for the reason it gave. */
