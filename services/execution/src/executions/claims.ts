@@ -2,6 +2,7 @@ import { LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/knex";
 import type { Database } from "../db/orm";
 import { Execution } from "../db/entities";
+import { executionRow } from "./queries";
 
 /**
  * Claims the oldest claimable execution of one of `runtimeNames` for `runnerId`, or returns
@@ -32,7 +33,11 @@ export async function claimNextExecution(
       return undefined;
     }
     if (outcome !== "lost") {
-      return db.fork().findOneOrFail(Execution, outcome.id);
+      const claimed = await executionRow(db, outcome.id);
+      if (claimed === undefined) {
+        throw new Error(`execution ${outcome.id} was claimed and is gone`);
+      }
+      return claimed;
     }
   }
   // Lost every race; the caller looks again on its next round.

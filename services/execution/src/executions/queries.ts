@@ -1,6 +1,9 @@
 import { raw } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/knex";
 import { ErrorInfo_Reason } from "@rgrid/proto";
+import type { Database } from "../db/orm";
+import { rowCodec } from "../db/row-codec";
+import { withSqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError } from "../errors";
@@ -15,6 +18,18 @@ export async function findOwnedExecution(em: EntityManager, accountId: string, e
     throw new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
   }
   return execution;
+}
+
+/**
+ * An execution's whole row, read on a held connection (db/sql-session.ts) rather than into an
+ * EntityManager: for the runners' calls, which only read it, several times per execution.
+ */
+export async function executionRow(db: Database, executionId: string): Promise<Execution | undefined> {
+  return withSqlSession(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    const [row] = await sql.query(`select ${executions.columns} from executions where id = ?`, [executionId]);
+    return row === undefined ? undefined : executions.fromRow(row);
+  });
 }
 
 /** For each id, the executions created as retries of it, oldest first. */

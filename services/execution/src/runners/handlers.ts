@@ -4,7 +4,6 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AssignmentSchema, Outcome } from "@rgrid/proto";
 import type { Assignment, RunnerService } from "@rgrid/proto";
-import type { EntityManager } from "@mikro-orm/knex";
 import type { Database } from "../db/orm";
 import { Execution, Runner, isTerminal } from "../db/entities";
 import type { ExecutionState, FailureKindName } from "../db/entities";
@@ -12,6 +11,7 @@ import { NotFoundError, PreconditionError } from "../errors";
 import { isDueAutomaticRetry } from "../executions/auto-retry";
 import type { AutoRetry } from "../executions/auto-retry";
 import { claimNextExecution, claimWaitSeconds, nextNotBefore, releaseClaim } from "../executions/claims";
+import { executionRow } from "../executions/queries";
 import { giveUpExecution } from "../executions/leases";
 import type { HeldExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
@@ -173,7 +173,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async appendLogs(request) {
-      const execution = await findHeldExecution(db.fork(), request.executionId, request.runnerId);
+      const execution = await findHeldExecution(db, request.executionId, request.runnerId);
       if (execution.status !== "running") {
         // Ended without this runner (given up as lost, or its report already recorded): nothing
         // is stored after the end, and the runner, told by its heartbeat, stops sending.
@@ -194,7 +194,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async createOutputUploads(request) {
-      const execution = await findHeldExecution(db.fork(), request.executionId, request.runnerId);
+      const execution = await findHeldExecution(db, request.executionId, request.runnerId);
       requireRunning(execution);
       if (request.outputs.length === 0) {
         return { uploads: [] };
@@ -209,7 +209,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     async completeExecution(request) {
       const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
       const em = db.fork();
-      const execution = await findHeldExecution(em, request.executionId, request.runnerId);
+      const execution = await findHeldExecution(db, request.executionId, request.runnerId);
       const exitCode = request.exitCode ?? null;
       if (isSameOutcome(execution, result, exitCode)) {
         return {}; // a resend of a report already recorded
@@ -268,9 +268,9 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
 }
 
 /** The execution, if the runner holds it (claimed it); a stale or foreign runner is refused. */
-async function findHeldExecution(em: EntityManager, executionId: string, runnerId: string): Promise<Execution> {
-  const execution = await em.findOne(Execution, executionId);
-  if (execution === null) {
+async function findHeldExecution(db: Database, executionId: string, runnerId: string): Promise<Execution> {
+  const execution = await executionRow(db, executionId);
+  if (execution === undefined) {
     throw new NotFoundError(`execution ${executionId} not found`);
   }
   if (execution.runnerId !== runnerId) {
