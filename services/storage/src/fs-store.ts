@@ -182,29 +182,23 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     },
 
     async copy(sourceKey, targetKey) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          // A new name for the same file is in place whole the moment it exists: no partial file
-          // and rename are needed, unless the target is taken or the content must be copied.
-          if (!(await linkInPlace(pathOf(sourceKey), pathOf(targetKey)))) {
-            await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
-          }
-          return statFile(targetKey);
-        } catch (error) {
-          // The source is looked at only once the copy failed (callers read its size anyway), to
-          // tell a source that is not there — or is a directory — from a failure at the target.
-          if ((await statFile(sourceKey)) === undefined) {
-            await removeEmptyParents(pathOf(targetKey)); // the directories made for the target
-            throw new ObjectNotFoundError(sourceKey);
-          }
-          // The target's directory can go between its mkdir and the link: a failed copy of
-          // another object of the same execution removes the empty directories it made. They
-          // are made again.
-          if (!isMissing(error) || attempt === COPY_ATTEMPTS) {
-            throw error;
-          }
+      try {
+        // A new name for the same file is in place whole the moment it exists: no partial file
+        // and rename are needed, unless the target is taken or the content must be copied.
+        if (!(await linkInPlace(pathOf(sourceKey), pathOf(targetKey)))) {
+          await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
         }
+      } catch (error) {
+        // The source is looked at only once the copy failed (callers read its size anyway), to
+        // tell a source that is not there — or is a directory — from a failure at the target.
+        // The directories made for the target stay for the caller's delete: removed here, they
+        // could go from under another object of the same execution being copied beside this one.
+        if ((await statFile(sourceKey)) === undefined) {
+          throw new ObjectNotFoundError(sourceKey);
+        }
+        throw error;
       }
+      return statFile(targetKey);
     },
 
     async move(sourceKey, targetKey) {
@@ -435,9 +429,6 @@ async function shareContent(source: string, target: string): Promise<void> {
     await copyFile(source, target, fsConstants.COPYFILE_FICLONE);
   }
 }
-
-/** Tries of one copy whose target directory went away meanwhile (see copy). */
-const COPY_ATTEMPTS = 3;
 
 const LINK_FALLBACK_CODES = new Set(["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"]);
 

@@ -36,7 +36,8 @@ export interface ObjectStore {
    * Copies inside the backend, never through this process's memory, and answers with the target
    * as the backend has it afterwards (read back, not taken from the copy's reply: some S3 servers
    * reply without an ETag), undefined if it is not there. Throws ObjectNotFoundError when the
-   * source does not exist.
+   * source does not exist. A failed copy may leave what it made on the way (a file system's
+   * directories): the caller deletes the target, as it does after any failed copy.
    */
   copy(sourceKey: string, targetKey: string): Promise<StoredObject | undefined>;
   /**
