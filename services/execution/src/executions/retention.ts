@@ -6,7 +6,9 @@
 // the janitor's (janitor.ts). The audit keeps its entries: it records who did what, for as long
 // as the account's own policy says.
 import type { Logger } from "@rgrid/common";
+import { Execution } from "../db/entities";
 import type { Database } from "../db/orm";
+import { rowCodec } from "../db/row-codec";
 import type { StorageGateway } from "../storage";
 
 /** Lineages removed per pass; the rest wait for the next. */
@@ -32,17 +34,19 @@ export function createRetention(deps: RetentionDeps): Retention {
     const removed = await deps.db.fork().transactional(async (tx) => {
       const connection = tx.getConnection();
       const context = tx.getTransactionContext();
-      const rows = await connection.execute<Array<{ id: string; finished_at: unknown }>>(
-        "select id, finished_at from executions where root_id = ?",
-        [rootId],
-        "all",
-        context,
-      );
-      const finishedBefore = (value: unknown) => value !== null && new Date(typeof value === "string" && /^\d+$/.test(value) ? Number(value) : (value as string | number | Date)) < cutoff;
-      if (rows.length === 0 || !rows.every((row) => finishedBefore(row.finished_at))) {
+      const executions = rowCodec<Pick<Execution, "id" | "finishedAt">>(tx, Execution.name);
+      const attempts = (
+        await connection.execute<Array<Record<string, unknown>>>(
+          `select ${executions.columnsOf(["id", "finishedAt"])} from executions where root_id = ?`,
+          [rootId],
+          "all",
+          context,
+        )
+      ).map(executions.fromRow);
+      if (attempts.length === 0 || !attempts.every((attempt) => attempt.finishedAt !== null && attempt.finishedAt < cutoff)) {
         return []; // retried (or still running) since it was chosen
       }
-      const ids = rows.map((row) => row.id);
+      const ids = attempts.map((attempt) => attempt.id);
       const placeholders = ids.map(() => "?").join(", ");
       await connection.execute(`delete from log_entries where execution_id in (${placeholders})`, ids, "run", context);
       // One statement: the retries and the attempts they retried go together.
