@@ -6,15 +6,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ExecutionStatus, LogEntry_Stream } from "@rgrid/proto";
 import type { Client as MinioClient } from "minio";
 import { Client as PgClient } from "pg";
-import { keysUnder as keysUnderOf, s3StorageEnv } from "../support/bucket";
-import { printGridLogsOnFailure, runCli, startTestGrid } from "../support/grid";
+import { keysUnder as keysUnderOf } from "../support/bucket";
+import { printGridLogsOnFailure, runCli } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
-import type { ScratchDatabase } from "../support/postgres";
+import { postgresServerUrl } from "../support/postgres";
+import { startProductionGrid } from "../support/production-grid";
+import type { ProductionGrid } from "../support/production-grid";
 import { createQueuedExecution, executionClient, isTerminal, storedLogs, waitForExecution } from "../support/runner-api";
 import type { ExecutionClient } from "../support/runner-api";
-import { startS3rver } from "../../services/storage/test/helpers";
-import type { S3rverFixture } from "../../services/storage/test/helpers";
 
 jest.setTimeout(120_000);
 
@@ -24,36 +23,27 @@ const LINES = 50;
 const suite = postgresServerUrl ? describe : describe.skip;
 
 suite("logs archived to storage and retention, on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
-  let database: ScratchDatabase;
-  let s3: S3rverFixture;
+  let production: ProductionGrid;
   let bucket: MinioClient;
   let grid: TestGrid;
   let client: ExecutionClient;
   let sql: PgClient;
 
   beforeAll(async () => {
-    database = await createScratchDatabase(postgresServerUrl ?? "");
-    s3 = await startS3rver();
-    bucket = s3.client();
-    grid = await startTestGrid({
-      databaseUrl: database.url,
-      storageEnv: s3StorageEnv(s3.endpoint, BUCKET),
-      executionEnv: {
-        RGRID_EXECUTION_LOG_ARCHIVE_SECONDS: "1",
-        RGRID_RETENTION_DAYS: "1",
-        RGRID_RETENTION_INTERVAL_SECONDS: "1",
-      },
+    production = await startProductionGrid(BUCKET, {
+      RGRID_EXECUTION_LOG_ARCHIVE_SECONDS: "1",
+      RGRID_RETENTION_DAYS: "1",
+      RGRID_RETENTION_INTERVAL_SECONDS: "1",
     });
+    ({ grid, bucket } = production);
     client = executionClient(grid);
-    sql = new PgClient({ connectionString: database.url });
+    sql = new PgClient({ connectionString: production.databaseUrl });
     await sql.connect();
   });
 
   afterAll(async () => {
     await sql?.end();
-    await grid?.shutdown();
-    await s3?.stop();
-    await database?.drop();
+    await production?.stop();
   });
 
   printGridLogsOnFailure(() => grid);

@@ -2,13 +2,12 @@
 // MinIO) — through the real processes and the built CLI: run → failed → retry → completed,
 // and a retry whose input vanished from the bucket leaves nothing behind.
 import type { Client as MinioClient } from "minio";
-import { keysUnder as keysUnderOf, objectDigest as objectDigestOf, s3StorageEnv } from "../support/bucket";
-import { pollUntil, runCli, startTestGrid, startedId } from "../support/grid";
+import { keysUnder as keysUnderOf, objectDigest as objectDigestOf } from "../support/bucket";
+import { pollUntil, runCli, startedId } from "../support/grid";
 import type { TestGrid } from "../support/grid";
-import { createScratchDatabase, postgresServerUrl } from "../support/postgres";
-import type { ScratchDatabase } from "../support/postgres";
-import { startS3rver } from "../../services/storage/test/helpers";
-import type { S3rverFixture } from "../../services/storage/test/helpers";
+import { postgresServerUrl } from "../support/postgres";
+import { startProductionGrid } from "../support/production-grid";
+import type { ProductionGrid } from "../support/production-grid";
 
 jest.setTimeout(60_000);
 
@@ -17,25 +16,17 @@ const BUCKET = "rgrid-e2e";
 const suite = postgresServerUrl ? describe : describe.skip;
 
 suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
-  let database: ScratchDatabase;
-  let s3: S3rverFixture;
+  let production: ProductionGrid;
   let bucket: MinioClient;
   let grid: TestGrid;
 
   beforeAll(async () => {
-    database = await createScratchDatabase(postgresServerUrl ?? "");
-    s3 = await startS3rver();
-    bucket = s3.client();
-    grid = await startTestGrid({
-      databaseUrl: database.url,
-      storageEnv: s3StorageEnv(s3.endpoint, BUCKET),
-    });
+    production = await startProductionGrid(BUCKET);
+    ({ grid, bucket } = production);
   });
 
   afterAll(async () => {
-    await grid?.shutdown();
-    await s3?.stop();
-    await database?.drop();
+    await production?.stop();
   });
 
   async function status(id: string): Promise<{ status: string; retry_of: string | null; attempt: number }> {
