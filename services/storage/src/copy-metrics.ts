@@ -53,15 +53,15 @@ export function instrumentCopies(store: ObjectStore, metrics: CopyMetrics): Obje
     delete: (...args) => store.delete(...args),
     async copy(sourceKey, targetKey) {
       const started = performance.now();
-      let target;
+      let copied;
       try {
-        target = await store.copy(sourceKey, targetKey);
+        copied = await store.copy(sourceKey, targetKey);
       } catch (error) {
         metrics.copied("error", secondsSince(started));
         throw error;
       }
-      metrics.copied("ok", secondsSince(started), target?.sizeBytes);
-      return target;
+      metrics.copied("ok", secondsSince(started), copied.target?.sizeBytes);
+      return copied;
     },
   };
 }

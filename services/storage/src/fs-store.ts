@@ -85,6 +85,21 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     };
   };
 
+  // Directories being made, by path: the objects of one copy share the mkdirs of their
+  // directories. Each is made top-down from below the first level (`executions`, which stays),
+  // so a new target's directories cost one successful mkdir each: a failed system call costs
+  // an error object as well as a thread-pool round trip, and a recursive mkdir of a new path
+  // fails first (ENOENT) before it walks up.
+  const directoriesBeingMade = new Map<string, Promise<void>>();
+  const ensureDirectory = (dir: string): Promise<void> => {
+    let making = directoriesBeingMade.get(dir);
+    if (making === undefined) {
+      making = makeDirectory(root, dir, ensureDirectory).finally(() => directoriesBeingMade.delete(dir));
+      directoriesBeingMade.set(dir, making);
+    }
+    return making;
+  };
+
   const statFile = async (key: string): Promise<StoredObject | undefined> => {
     try {
       const info = await stat(pathOf(key));
@@ -185,20 +200,31 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
       try {
         // A new name for the same file is in place whole the moment it exists: no partial file
         // and rename are needed, unless the target is taken or the content must be copied.
-        if (!(await linkInPlace(pathOf(sourceKey), pathOf(targetKey)))) {
-          await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
+        if (await linkInPlace(pathOf(sourceKey), pathOf(targetKey), ensureDirectory)) {
+          // One file under two names: the target read back is the source as it was copied.
+          const target = await statFile(targetKey);
+          const source = target === undefined ? await statFile(sourceKey) : { key: sourceKey, sizeBytes: target.sizeBytes };
+          if (source === undefined) {
+            throw new ObjectNotFoundError(sourceKey);
+          }
+          return { source, target };
         }
+        await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
       } catch (error) {
-        // The source is looked at only once the copy failed (callers read its size anyway), to
+        // The source is looked at only once the copy failed (a copy made answers with its size), to
         // tell a source that is not there — or is a directory — from a failure at the target.
         // The directories made for the target stay for the caller's delete: removed here, they
         // could go from under another object of the same execution being copied beside this one.
-        if ((await statFile(sourceKey)) === undefined) {
+        if (error instanceof ObjectNotFoundError || (await statFile(sourceKey)) === undefined) {
           throw new ObjectNotFoundError(sourceKey);
         }
         throw error;
       }
-      return statFile(targetKey);
+      const [source, target] = await Promise.all([statFile(sourceKey), statFile(targetKey)]);
+      if (source === undefined) {
+        throw new ObjectNotFoundError(sourceKey);
+      }
+      return { source, target };
     },
 
     async move(sourceKey, targetKey) {
@@ -399,9 +425,9 @@ function isPathConflict(error: unknown): boolean {
  * of a file: the atomic write then replaces it or reports the conflict) or the file system
  * cannot link. A missing source is thrown, as from any copy.
  */
-async function linkInPlace(source: string, target: string): Promise<boolean> {
+async function linkInPlace(source: string, target: string, ensureDirectory: (dir: string) => Promise<void>): Promise<boolean> {
   try {
-    await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIRECTORY });
+    await ensureDirectory(dirname(target));
     await link(source, target);
     return true;
   } catch (error) {
@@ -409,6 +435,28 @@ async function linkInPlace(source: string, target: string): Promise<boolean> {
       return false;
     }
     throw error;
+  }
+}
+
+/**
+ * Makes `dir` (private) below `root`, its parents first through `ensureParent`, down from the
+ * first level below `root`, which is there already (else it is made as well). A directory that
+ * is there already is fine; a file in its place is left for the write into it to report.
+ */
+async function makeDirectory(root: string, dir: string, ensureParent: (dir: string) => Promise<void>): Promise<void> {
+  const parent = dirname(dir);
+  if (parent !== root && dirname(parent) !== root) {
+    await ensureParent(parent);
+  }
+  try {
+    await mkdir(dir, { mode: PRIVATE_DIRECTORY });
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT") {
+      await mkdir(dir, { recursive: true, mode: PRIVATE_DIRECTORY });
+    } else if (code !== "EEXIST") {
+      throw error;
+    }
   }
 }
 

@@ -81,28 +81,19 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
   const copyObject = async (copy: CopyInputsRequest, ref: PlannedRef, touchedTargets: string[]): Promise<ObjectInfoInit> => {
     const sourceKey = objectKey(copy.sourceExecutionId, ref.kind, ref.name);
     const targetKey = objectKey(copy.targetExecutionId, ref.kind, ref.name);
-    const missing = () => new MissingSourceObjectError(kindLabel(ref.kind), ref.name, copy.sourceExecutionId);
-    // The source's size is read while the copy is made, not before: a missing source fails the
-    // copy as well (ObjectNotFoundError), and a target made meanwhile is rolled back with the rest.
-    // Both are awaited whatever happens to either, so that no copy outlives the rollback.
     touchedTargets.push(targetKey);
-    const [sourceStat, copying] = await Promise.allSettled([store.stat(sourceKey), store.copy(sourceKey, targetKey)]);
-    if (copying.status === "rejected") {
-      throw copying.reason instanceof ObjectNotFoundError ? missing() : copying.reason;
+    let copied;
+    try {
+      copied = await store.copy(sourceKey, targetKey);
+    } catch (error) {
+      throw error instanceof ObjectNotFoundError ? new MissingSourceObjectError(kindLabel(ref.kind), ref.name, copy.sourceExecutionId) : error;
     }
-    if (sourceStat.status === "rejected") {
-      throw sourceStat.reason;
-    }
-    const original = sourceStat.value;
-    const copied = copying.value;
-    if (original === undefined) {
-      throw missing();
-    }
+    const { source, target } = copied;
     // The target, as the store read it back, must have the source's size to count as copied.
-    if (copied?.sizeBytes !== original.sizeBytes) {
-      throw new CopyMismatchError(kindLabel(ref.kind), ref.name, copy.targetExecutionId, original.sizeBytes, copied?.sizeBytes);
+    if (target?.sizeBytes !== source.sizeBytes) {
+      throw new CopyMismatchError(kindLabel(ref.kind), ref.name, copy.targetExecutionId, source.sizeBytes, target?.sizeBytes);
     }
-    return { ref, exists: true, sizeBytes: BigInt(copied.sizeBytes) };
+    return { ref, exists: true, sizeBytes: BigInt(target.sizeBytes) };
   };
 
   return {

@@ -10,6 +10,12 @@ export interface StoredObject {
   sizeBytes: number;
 }
 
+/** A copy as the backend made it: its source, and its target (undefined if it is not there). */
+export interface CopiedObject {
+  source: StoredObject;
+  target: StoredObject | undefined;
+}
+
 /** An execution that has objects, and when the newest of them was stored under its key. */
 export interface StoredExecutionSummary {
   executionId: string;
@@ -33,13 +39,14 @@ export interface ObjectStore {
   /** Every object whose key starts with `prefix`. */
   list(prefix: string): Promise<StoredObject[]>;
   /**
-   * Copies inside the backend, never through this process's memory, and answers with the target
-   * as the backend has it afterwards (read back, not taken from the copy's reply: some S3 servers
-   * reply without an ETag), undefined if it is not there. Throws ObjectNotFoundError when the
-   * source does not exist. A failed copy may leave what it made on the way (a file system's
-   * directories): the caller deletes the target, as it does after any failed copy.
+   * Copies inside the backend, never through this process's memory, and answers with the source
+   * as it was copied and the target as the backend has it afterwards (read back, not taken from
+   * the copy's reply: some S3 servers reply without an ETag), undefined if it is not there.
+   * Throws ObjectNotFoundError when the source does not exist. A failed copy may leave what it
+   * made on the way (a file system's directories): the caller deletes the target, as it does
+   * after any failed copy.
    */
-  copy(sourceKey: string, targetKey: string): Promise<StoredObject | undefined>;
+  copy(sourceKey: string, targetKey: string): Promise<CopiedObject>;
   /**
    * Up to `limit` executions that have objects, in id order, starting after `afterExecutionId`
    * ("" for the first). Memory grows with `limit`, never with the number of stored executions.

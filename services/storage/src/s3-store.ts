@@ -147,27 +147,38 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     },
 
     async copy(sourceKey, targetKey) {
-      try {
-        // Server-side copy; the reply's ETag is not relied on (some S3 servers leave it empty):
-        // the target is stat'ed instead.
-        await client.copyObject(
-          new CopySourceOptions({ Bucket: bucket, Object: sourceKey }),
-          new CopyDestinationOptions({ Bucket: bucket, Object: targetKey }),
-        );
-      } catch (error) {
-        if (isNotFound(error)) {
-          throw new ObjectNotFoundError(sourceKey);
+      const copying = async () => {
+        try {
+          // Server-side copy; the reply's ETag is not relied on (some S3 servers leave it empty):
+          // the target is stat'ed instead.
+          await client.copyObject(
+            new CopySourceOptions({ Bucket: bucket, Object: sourceKey }),
+            new CopyDestinationOptions({ Bucket: bucket, Object: targetKey }),
+          );
+        } catch (error) {
+          throw isNotFound(error) ? new ObjectNotFoundError(sourceKey) : translate(error, `copy ${sourceKey}`);
         }
-        throw translate(error, `copy ${sourceKey}`);
+        return stat(targetKey);
+      };
+      // The source's size is read while the copy is made, not before: one round trip less. Both
+      // are awaited whatever happens to either, so that no copy outlives its caller's rollback.
+      const [source, target] = await Promise.allSettled([stat(sourceKey), copying()]);
+      if (target.status === "rejected") {
+        throw target.reason;
       }
-      return stat(targetKey);
+      if (source.status === "rejected") {
+        throw source.reason;
+      }
+      if (source.value === undefined) {
+        throw new ObjectNotFoundError(sourceKey);
+      }
+      return { source: source.value, target: target.value };
     },
 
     async move(sourceKey, targetKey) {
       // S3 has no rename: a server-side copy, checked by size, then the source goes.
-      await this.copy(sourceKey, targetKey);
-      const [source, target] = await Promise.all([stat(sourceKey), stat(targetKey)]);
-      if (source !== undefined && target?.sizeBytes !== source.sizeBytes) {
+      const { source, target } = await this.copy(sourceKey, targetKey);
+      if (target?.sizeBytes !== source.sizeBytes) {
         throw new StorageUnavailableError(`moving ${sourceKey} left ${targetKey} with ${target?.sizeBytes ?? "no"} bytes, expected ${source.sizeBytes}`);
       }
       await this.delete([sourceKey]);

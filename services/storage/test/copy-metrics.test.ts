@@ -75,7 +75,7 @@ test("a copy that fails in the backend is timed as an error and counts no bytes;
       if (source === "bad") {
         throw failing;
       }
-      return target === "unknown-size" ? undefined : { key: target, sizeBytes: 5 };
+      return { source: { key: source, sizeBytes: 5 }, target: target === "unknown-size" ? undefined : { key: target, sizeBytes: 5 } };
     },
   } as Partial<ObjectStore> as ObjectStore;
   const store = instrumentCopies(inner, createCopyMetrics(registry));

@@ -94,9 +94,9 @@ describe("CopyInputs", () => {
     await putInput(source, "in.txt", "0123456789");
     const truncating: ObjectStore = {
       ...fsStore,
-      async copy(_sourceKey, targetKey) {
+      async copy(sourceKey, targetKey) {
         await fsStore.write(targetKey, Readable.from([Buffer.from("01234")]), { maxBytes: 100 });
-        return fsStore.stat(targetKey);
+        return { source: { key: sourceKey, sizeBytes: 10 }, target: await fsStore.stat(targetKey) };
       },
     };
 

@@ -82,7 +82,7 @@ export function describeObjectStoreContract(backend: string, openStore: () => Pr
 
       const copied = await fixture.store.copy(source, target);
 
-      expect(copied).toEqual({ key: target, sizeBytes: bytes.length });
+      expect(copied).toEqual({ source: { key: source, sizeBytes: bytes.length }, target: { key: target, sizeBytes: bytes.length } });
       expect((await get(target)).equals(bytes)).toBe(true);
       expect((await get(source)).equals(bytes)).toBe(true);
       expect(await fixture.store.stat(target)).toEqual({ key: target, sizeBytes: bytes.length });
