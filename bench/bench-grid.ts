@@ -17,8 +17,8 @@ import { embeddedBackend } from "./backends";
 import { runCommand } from "./command";
 import { peakRssMiB } from "./stats";
 
-/** The built `rgrid` CLI. */
-export const CLI = resolve(__dirname, "../../cli/dist/main.js");
+/** The built `rgrid` command, as users run it (the bundle, through its compile cache). */
+export const CLI = resolve(__dirname, "../../cli/bin/rgrid.js");
 
 export type ExecutionClient = Client<typeof ExecutionService>;
 

@@ -1,7 +1,8 @@
 // The built entry point as users run it: real process, real transport, real exit codes.
-// It runs cli/dist, which `npm test` (tsc -b) builds before jest.
+// bin/rgrid.js runs the bundle cli/dist/rgrid.cjs, which `npm test` (npm run compile) builds
+// before jest; the module-level checks below run the compiled modules (cli/dist/main.js).
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -11,6 +12,8 @@ import { FakeExecutionService } from "./fake-execution-service";
 import { temporaryDirectory } from "./harness";
 
 const MAIN = join(__dirname, "..", "dist", "main.js");
+const BIN = join(__dirname, "..", "bin", "rgrid.js");
+const BUNDLE = join(__dirname, "..", "dist", "rgrid.cjs");
 
 interface Finished {
   exitCode: number;
@@ -20,7 +23,7 @@ interface Finished {
 
 function runBinary(args: string[], env: Record<string, string>): Promise<Finished> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env } }, (error, stdout, stderr) => {
       const exitCode = error ? Number((error as { code?: unknown }).code) : 0;
       resolve({ exitCode, stdout, stderr });
     });
@@ -38,8 +41,10 @@ async function closedPort(): Promise<number> {
 describe("the rgrid binary", () => {
   let home: { path: string; remove: () => Promise<void> };
   beforeAll(() => {
-    if (!existsSync(MAIN)) {
-      throw new Error(`${MAIN} is missing: build first with 'npx tsc -b cli'`);
+    for (const built of [MAIN, BUNDLE]) {
+      if (!existsSync(built)) {
+        throw new Error(`${built} is missing: build first with 'npm run compile'`);
+      }
     }
   });
   beforeEach(async () => {
@@ -74,6 +79,38 @@ describe("the rgrid binary", () => {
       expect(result.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
     expect(result.stdout).toContain("RGRID_API_KEY");
+  });
+
+  it("keeps its compiled code in the user's cache directory and starts from it next time", async () => {
+    const env = { HOME: home.path, XDG_CACHE_HOME: join(home.path, "cache") };
+    const first = await runBinary(["--help"], env);
+    const [cached, ...others] = readdirSync(join(home.path, "cache", "rgrid"));
+    expect(others).toEqual([]);
+    expect(cached).toMatch(/^compiled-[0-9a-f]{32}\.bin$/);
+    const written = readFileSync(join(home.path, "cache", "rgrid", cached as string));
+
+    const second = await runBinary(["--help"], env);
+
+    expect(second).toEqual(first);
+    expect(second.exitCode).toBe(0);
+    // Accepted as it was: not written again.
+    expect(readFileSync(join(home.path, "cache", "rgrid", cached as string)).equals(written)).toBe(true);
+  });
+
+  it("runs as usual with a damaged cache, which it replaces, or with none it can write", async () => {
+    const env = { HOME: home.path, XDG_CACHE_HOME: join(home.path, "cache") };
+    const expected = await runBinary(["--help"], env);
+    const [cached] = readdirSync(join(home.path, "cache", "rgrid"));
+    const path = join(home.path, "cache", "rgrid", cached as string);
+    writeFileSync(path, "not V8's code cache");
+
+    expect(await runBinary(["--help"], env)).toEqual(expected);
+    expect(readFileSync(path, "utf8")).not.toBe("not V8's code cache");
+
+    // The cache directory's place is taken by a file.
+    const blocked = join(home.path, "blocked");
+    writeFileSync(blocked, "");
+    expect(await runBinary(["--help"], { HOME: home.path, XDG_CACHE_HOME: blocked })).toEqual(expected);
   });
 
   it("exits 2 on an unknown command", async () => {

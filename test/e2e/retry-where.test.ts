@@ -139,7 +139,7 @@ describe.each(GRID_DATABASES)("$name", ({ name, enabled, open }) => {
 
   /** Runs the CLI on a pseudo-terminal (util-linux `script`), answering its question with `answer`. */
   function onTerminal(args: string[], answer: string): Promise<{ code: number | null; output: string }> {
-    const command = [process.execPath, join(REPO_ROOT, "cli", "dist", "main.js"), ...args].map(shellQuote).join(" ");
+    const command = [process.execPath, join(REPO_ROOT, "cli", "bin", "rgrid.js"), ...args].map(shellQuote).join(" ");
     const child = spawn("script", ["-qec", command, "/dev/null"], {
       cwd: work,
       env: {

@@ -8,7 +8,7 @@ import { startLocalGrid } from "@rgrid/local";
 import type { LocalGrid, LocalGridOptions } from "@rgrid/local";
 
 export const REPO_ROOT = resolve(__dirname, "../..");
-const CLI_ENTRY = join(REPO_ROOT, "cli", "dist", "main.js");
+const CLI_ENTRY = join(REPO_ROOT, "cli", "bin", "rgrid.js");
 
 export interface TestGrid extends LocalGrid {
   dataDir: string;
