@@ -7,6 +7,8 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isExecutionId } from "@rgrid/common";
 import type { Clock } from "./clock";
+import { errorCode, isMissing, isPathConflict, LINK_FALLBACK_CODES } from "./fs-errors";
+import { createLinker } from "./fs-links";
 import { EXECUTIONS_PREFIX, executionPrefix, PARTIAL_FILE_PATTERN } from "./keys";
 import type { ObjectGrant, ObjectStore, StoredExecutionSummary, StoredObject } from "./object-store";
 import { ObjectConflictError, ObjectNotFoundError } from "./object-store";
@@ -85,20 +87,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     };
   };
 
-  // Directories being made, by path: the objects of one copy share the mkdirs of their
-  // directories. Each is made top-down from below the first level (`executions`, which stays),
-  // so a new target's directories cost one successful mkdir each: a failed system call costs
-  // an error object as well as a thread-pool round trip, and a recursive mkdir of a new path
-  // fails first (ENOENT) before it walks up.
-  const directoriesBeingMade = new Map<string, Promise<void>>();
-  const ensureDirectory = (dir: string): Promise<void> => {
-    let making = directoriesBeingMade.get(dir);
-    if (making === undefined) {
-      making = makeDirectory(root, dir, ensureDirectory).finally(() => directoriesBeingMade.delete(dir));
-      directoriesBeingMade.set(dir, making);
-    }
-    return making;
-  };
+  const linker = createLinker({ root, directoryMode: PRIVATE_DIRECTORY });
 
   const statFile = async (key: string): Promise<StoredObject | undefined> => {
     try {
@@ -200,14 +189,10 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
       try {
         // A new name for the same file is in place whole the moment it exists: no partial file
         // and rename are needed, unless the target is taken or the content must be copied.
-        if (await linkInPlace(pathOf(sourceKey), pathOf(targetKey), ensureDirectory)) {
+        const linkedSize = await linker.link(pathOf(sourceKey), pathOf(targetKey));
+        if (linkedSize !== undefined) {
           // One file under two names: the target read back is the source as it was copied.
-          const target = await statFile(targetKey);
-          const source = target === undefined ? await statFile(sourceKey) : { key: sourceKey, sizeBytes: target.sizeBytes };
-          if (source === undefined) {
-            throw new ObjectNotFoundError(sourceKey);
-          }
-          return { source, target };
+          return { source: { key: sourceKey, sizeBytes: linkedSize }, target: { key: targetKey, sizeBytes: linkedSize } };
         }
         await writeAtomically(targetKey, (partial) => shareContent(pathOf(sourceKey), partial));
       } catch (error) {
@@ -215,7 +200,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         // tell a source that is not there — or is a directory — from a failure at the target.
         // The directories made for the target stay for the caller's delete: removed here, they
         // could go from under another object of the same execution being copied beside this one.
-        if (error instanceof ObjectNotFoundError || (await statFile(sourceKey)) === undefined) {
+        if ((await statFile(sourceKey)) === undefined) {
           throw new ObjectNotFoundError(sourceKey);
         }
         throw error;
@@ -405,61 +390,6 @@ class ByteLimit extends Transform {
   }
 }
 
-function errorCode(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
-}
-
-function isMissing(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
-/** A path component that should be a directory is a file, or the target is a directory. */
-function isPathConflict(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EEXIST" || code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY";
-}
-
-/**
- * Links `target` to `source` where `target` is free; false when it is not (taken, or in the way
- * of a file: the atomic write then replaces it or reports the conflict) or the file system
- * cannot link. A missing source is thrown, as from any copy.
- */
-async function linkInPlace(source: string, target: string, ensureDirectory: (dir: string) => Promise<void>): Promise<boolean> {
-  try {
-    await ensureDirectory(dirname(target));
-    await link(source, target);
-    return true;
-  } catch (error) {
-    if (LINK_FALLBACK_CODES.has(errorCode(error) ?? "") || isPathConflict(error)) {
-      return false;
-    }
-    throw error;
-  }
-}
-
-/**
- * Makes `dir` (private) below `root`, its parents first through `ensureParent`, down from the
- * first level below `root`, which is there already (else it is made as well). A directory that
- * is there already is fine; a file in its place is left for the write into it to report.
- */
-async function makeDirectory(root: string, dir: string, ensureParent: (dir: string) => Promise<void>): Promise<void> {
-  const parent = dirname(dir);
-  if (parent !== root && dirname(parent) !== root) {
-    await ensureParent(parent);
-  }
-  try {
-    await mkdir(dir, { mode: PRIVATE_DIRECTORY });
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === "ENOENT") {
-      await mkdir(dir, { recursive: true, mode: PRIVATE_DIRECTORY });
-    } else if (code !== "EEXIST") {
-      throw error;
-    }
-  }
-}
-
 /**
  * Gives `target` the content of `source` without reading it. Objects are immutable here — every
  * write goes to a new file that is renamed into place, never into an existing file — so a hard
@@ -471,14 +401,12 @@ async function shareContent(source: string, target: string): Promise<void> {
   try {
     await link(source, target);
   } catch (error) {
-    if (!LINK_FALLBACK_CODES.has((error as NodeJS.ErrnoException).code ?? "")) {
+    if (!LINK_FALLBACK_CODES.has(errorCode(error) ?? "")) {
       throw error;
     }
     await copyFile(source, target, fsConstants.COPYFILE_FICLONE);
   }
 }
-
-const LINK_FALLBACK_CODES = new Set(["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"]);
 
 // Objects are people's data: only the storage-service's own user may read them, whatever the
 // modes of the directories above. (A copy keeps its source's mode; a link is the same file.)

@@ -175,7 +175,8 @@ describe("filesystem store: atomic writes", () => {
     const executionId = newExecutionId();
     const target = objectKey(executionId, ObjectKind.INPUT, "data/private.csv");
     await fixture.store.write(target, Readable.from([Buffer.from("secret,row\n")]), { maxBytes: 100 });
-    await fixture.store.copy(target, objectKey(newExecutionId(), ObjectKind.INPUT, "data/private.csv"));
+    const copyId = newExecutionId();
+    await fixture.store.copy(target, objectKey(copyId, ObjectKind.INPUT, "data/private.csv"));
     const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
     const paths = await readdir(fixture.root, { recursive: true });
     const files = [];
@@ -186,7 +187,8 @@ describe("filesystem store: atomic writes", () => {
     for (const file of files) {
       expect([file, await modeOf(join(fixture.root, file))]).toEqual([file, 0o600]);
     }
-    for (const dir of [`executions/${executionId}`, `executions/${executionId}/inputs`, `executions/${executionId}/inputs/data`]) {
+    const dirsOf = (id: string) => [`executions/${id}`, `executions/${id}/inputs`, `executions/${id}/inputs/data`];
+    for (const dir of [...dirsOf(executionId), ...dirsOf(copyId)]) {
       expect([dir, await modeOf(join(fixture.root, dir))]).toEqual([dir, 0o700]);
     }
   });
@@ -225,6 +227,18 @@ describe("filesystem store: atomic writes", () => {
     await expect(
       fixture.store.write(objectKey(id, ObjectKind.INPUT, "a/b"), Readable.from([Buffer.from("y")]), { maxBytes: 10 }),
     ).rejects.toBeInstanceOf(ObjectConflictError);
+  });
+
+  it("copies again into a target whose directories were removed since its last copy", async () => {
+    const source = objectKey(newExecutionId(), ObjectKind.INPUT, "deep/path/x");
+    const target = objectKey(newExecutionId(), ObjectKind.INPUT, "deep/path/x");
+    await fixture.store.write(source, Readable.from([Buffer.from("bytes")]), { maxBytes: 10 });
+    await fixture.store.copy(source, target);
+    await fixture.store.delete([target]);
+    expect(await fixture.store.stat(target)).toBeUndefined();
+
+    expect(await fixture.store.copy(source, target)).toEqual({ source: { key: source, sizeBytes: 5 }, target: { key: target, sizeBytes: 5 } });
+    expect(await fixture.store.stat(target)).toEqual({ key: target, sizeBytes: 5 });
   });
 
   it("removes emptied directories when deleting", async () => {
