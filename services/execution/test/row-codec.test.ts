@@ -32,6 +32,21 @@ describeOnEachDatabase("execution rows by hand", (driver) => {
     const [row] = await runRaw(scratch.db.fork(), "select * from executions where id = ?", [byOrm.id]);
     expect(codec.fromRow(row!)).toEqual(byOrm);
   });
+
+  test("an update by hand writes what MikroORM reads back, and names only columns of the table", async () => {
+    const em = scratch.db.fork();
+    const codec = rowCodec<Execution>(em, Execution.name);
+    await scratch.db.fork().insert(Execution, record("exec_updated"));
+    const changes = { sandboxWarnings: ["no network namespace"], startedAt: new Date("2026-03-04T05:06:07.089Z"), status: "running" as const, autoRetryPending: true };
+    const set = codec.assignments(changes);
+    // Column order, whatever the order of the changes: the same properties make the same statement.
+    expect(set.sql).toBe(codec.assignments({ autoRetryPending: false, status: "queued", startedAt: null, sandboxWarnings: [] }).sql);
+    await runRaw(em, `update executions set ${set.sql} where id = ?`, [...set.values, "exec_updated"]);
+
+    const read = await scratch.db.fork().findOneOrFail(Execution, "exec_updated");
+    expect({ ...read }).toEqual({ ...record("exec_updated"), ...changes });
+    expect(() => codec.assignments({ notAColumn: 1 } as Partial<Execution>)).toThrow("not all of notAColumn are columns of executions");
+  });
 });
 
 /** An execution with a value of its type in every field, nulls and falsy values included. */

@@ -26,6 +26,11 @@ export interface RowCodec<T> {
   /** `insert into <table> (every column) values (?, …)`. */
   insertSql: string;
   insertValues(entity: T): unknown[];
+  /**
+   * `"column" = ?, …` for the properties `changes` holds, in column order (so the same
+   * properties always make the same SQL), and the values to bind for them.
+   */
+  assignments(changes: Partial<T>): { sql: string; values: unknown[] };
   /** The entity (or, for a row of some columns, the part of it) that a row holds. */
   fromRow(row: Record<string, unknown>): T;
 }
@@ -80,6 +85,16 @@ function createCodec(table: string, columns: readonly Column[]): RowCodec<unknow
     },
     insertSql: `insert into "${table}" (${names}) values (${columns.map(() => "?").join(", ")})`,
     insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
+    assignments(changes) {
+      const changed = columns.filter((column) => column.property in (changes as object));
+      if (changed.length !== Object.keys(changes as object).length) {
+        throw new Error(`not all of ${Object.keys(changes as object).join(", ")} are columns of ${table}`);
+      }
+      return {
+        sql: changed.map((column) => `"${column.name}" = ?`).join(", "),
+        values: changed.map((column) => toDatabase(column.storage, (changes as Record<string, unknown>)[column.property])),
+      };
+    },
     fromRow(row) {
       const entity: Record<string, unknown> = {};
       for (const column of columns) {

@@ -1,6 +1,7 @@
-import { LockMode } from "@mikro-orm/core";
-import type { EntityManager } from "@mikro-orm/knex";
 import type { Database } from "../db/orm";
+import { rowCodec } from "../db/row-codec";
+import { inSqlTransaction, withSqlSession } from "../db/sql-session";
+import type { SqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
 import { executionRow } from "./queries";
 
@@ -52,11 +53,16 @@ export async function nextNotBefore(db: Database, runtimeNames: readonly string[
   if (runtimeNames.length === 0) {
     return undefined;
   }
-  const waiting = await db.fork().findOne(
-    Execution,
-    { status: "queued", runtimeName: { $in: [...runtimeNames] }, notBefore: { $gt: now } },
-    { orderBy: { notBefore: "asc" }, fields: ["id", "notBefore"] },
-  );
+  const [waiting] = await withSqlSession(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    return (
+      await sql.query(
+        `select ${executions.columnsOf(["notBefore"])} from executions ` +
+          `where status = 'queued' and runtime_name in (${placeholders(runtimeNames)}) and not_before > ? order by not_before limit 1`,
+        [...runtimeNames, now],
+      )
+    ).map(executions.fromRow);
+  });
   return waiting?.notBefore ?? undefined;
 }
 
@@ -79,33 +85,32 @@ const BATCH_HAS_ROOM = `(e.batch_parallelism = 0 or e.batch_id is null or (
 ) < e.batch_parallelism)`;
 
 async function tryClaim(db: Database, request: ClaimRequest): Promise<{ id: string } | "none" | "lost"> {
-  return db.fork().transactional(async (tx) => {
-    const query = tx
-      .createQueryBuilder(Execution, "e")
-      .select(["id", "accountId", "batchId", "batchParallelism"])
-      .where({
-        status: "queued",
-        runtimeName: { $in: [...request.runtimeNames] },
-        $or: [{ notBefore: null }, { notBefore: { $lte: request.now } }],
-      })
-      .andWhere(BATCH_HAS_ROOM)
-      .orderBy([{ createdAt: "asc" }, { id: "asc" }]);
-    if (db.dialect === "postgresql") {
-      query.setLockMode(LockMode.PESSIMISTIC_PARTIAL_WRITE);
-    }
-    const candidate = await query.getSingleResult();
-    if (candidate === null) {
+  return inSqlTransaction(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    // PostgreSQL passes over the candidates other claimers hold (FOR UPDATE SKIP LOCKED).
+    const lock = db.dialect === "postgresql" ? " for update skip locked" : "";
+    const [candidate] = (
+      await sql.query(
+        `select ${executions.columnsOf(["id", "accountId", "batchId", "batchParallelism"])} from executions e ` +
+          `where e.status = 'queued' and e.runtime_name in (${placeholders(request.runtimeNames)}) ` +
+          `and (e.not_before is null or e.not_before <= ?) and ${BATCH_HAS_ROOM} order by e.created_at, e.id limit 1${lock}`,
+        [...request.runtimeNames, request.now],
+      )
+    ).map(executions.fromRow);
+    if (candidate === undefined) {
       return "none";
     }
-    if (candidate.batchId !== null && candidate.batchParallelism > 0 && !(await batchHasRoom(tx, db, candidate))) {
+    if (candidate.batchId !== null && candidate.batchParallelism > 0 && !(await batchHasRoom(sql, db, candidate))) {
       return "lost";
     }
-    const changed = await tx.nativeUpdate(
-      Execution,
-      { id: candidate.id, status: "queued" },
-      { status: "running", runnerId: request.runnerId, startedAt: request.now, sandboxWarnings: [...request.sandboxWarnings] },
-    );
-    return changed === 1 ? { id: candidate.id } : "lost";
+    const changes = executions.assignments({
+      status: "running",
+      runnerId: request.runnerId,
+      startedAt: request.now,
+      sandboxWarnings: [...request.sandboxWarnings],
+    });
+    const changed = await sql.query(`update executions set ${changes.sql} where id = ? and status = 'queued' returning id`, [...changes.values, candidate.id]);
+    return changed.length === 1 ? { id: candidate.id } : "lost";
   });
 }
 
@@ -115,20 +120,20 @@ async function tryClaim(db: Database, request: ClaimRequest): Promise<{ id: stri
  * claims of one batch take turns on an advisory lock held until commit and count again.
  * SQLite's single writer already excludes a concurrent claim.
  */
-async function batchHasRoom(
-  tx: EntityManager,
-  db: Database,
-  candidate: Pick<Execution, "accountId" | "batchId" | "batchParallelism">,
-): Promise<boolean> {
+async function batchHasRoom(sql: SqlSession, db: Database, candidate: Pick<Execution, "accountId" | "batchId" | "batchParallelism">): Promise<boolean> {
   if (db.dialect === "postgresql") {
-    await tx.execute("select pg_advisory_xact_lock(hashtext(?))", [`rgrid-batch:${candidate.accountId}:${candidate.batchId}`], "get");
+    await sql.query("select pg_advisory_xact_lock(hashtext(?))", [`rgrid-batch:${candidate.accountId}:${candidate.batchId}`]);
   }
-  const running = await tx.count(Execution, {
-    accountId: candidate.accountId,
-    batchId: candidate.batchId,
-    status: "running",
-  });
-  return running < candidate.batchParallelism;
+  const [counted] = await sql.query("select count(*) as running from executions where account_id = ? and batch_id = ? and status = 'running'", [
+    candidate.accountId,
+    candidate.batchId,
+  ]);
+  return Number(counted?.["running"] ?? 0) < candidate.batchParallelism;
+}
+
+/** `?, …`, one per value. */
+function placeholders(values: readonly unknown[]): string {
+  return values.map(() => "?").join(", ");
 }
 
 /**
