@@ -22,7 +22,7 @@ import { executionMessage, fileMessage, logEntryMessage } from "./convert";
 import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
 import { originalRecord } from "./new-executions";
-import { findOwnedExecution, retriedAs, retriedAsByOriginal } from "./queries";
+import { findOwnedExecution, ownedExecutionRow, retriedAs, retriedAsByOriginal, updateExecutionIf } from "./queries";
 import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
 import { createRetryMany } from "./retry-many";
@@ -116,12 +116,10 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
 
     async confirmUploads(request, ctx) {
       const caller = callerOf(ctx);
-      const em = db.fork();
-      let execution = await findOwnedExecution(em, caller.accountId, request.executionId);
+      let execution = await ownedExecutionRow(db, caller.accountId, request.executionId);
       if (execution.status === "uploading") {
         await requireUploaded(storage, execution);
-        const queued = await em.nativeUpdate(Execution, { id: execution.id, status: "uploading" }, { status: "queued" });
-        if (queued === 1) {
+        if (await updateExecutionIf(db, execution.id, { status: "uploading" }, { status: "queued" })) {
           notifier.notify();
           // The update changed nothing but the status, and an execution queued this instant
           // has not been retried: the row already read answers, without reading it again.
@@ -131,7 +129,7 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
         // A concurrent confirm queued it first (and a runner may have claimed it since).
         execution = await db.fork().findOneOrFail(Execution, execution.id);
       }
-      return { execution: executionMessage(execution, await retriedAs(em, execution.id)) };
+      return { execution: executionMessage(execution, await retriedAs(db.fork(), execution.id)) };
     },
 
     async getExecution(request, ctx) {

@@ -15,9 +15,22 @@ import { NotFoundError } from "../errors";
 export async function findOwnedExecution(em: EntityManager, accountId: string, executionId: string): Promise<Execution> {
   const execution = await em.findOne(Execution, { id: executionId, accountId });
   if (execution === null) {
-    throw new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
+    throw executionNotFound(executionId);
   }
   return execution;
+}
+
+/** findOwnedExecution's row, read on a held connection (db/sql-session.ts), for calls that only read it. */
+export async function ownedExecutionRow(db: Database, accountId: string, executionId: string): Promise<Execution> {
+  const execution = await executionRow(db, executionId);
+  if (execution === undefined || execution.accountId !== accountId) {
+    throw executionNotFound(executionId);
+  }
+  return execution;
+}
+
+function executionNotFound(executionId: string): NotFoundError {
+  return new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
 }
 
 /**
@@ -29,6 +42,27 @@ export async function executionRow(db: Database, executionId: string): Promise<E
     const executions = rowCodec<Execution>(sql, Execution.name);
     const [row] = await sql.query(`select ${executions.columns} from executions where id = ?`, [executionId]);
     return row === undefined ? undefined : executions.fromRow(row);
+  });
+}
+
+/**
+ * Sets `changes` on the execution if it is still as `expected` (its status and, when given, the
+ * runner holding it), on a held connection; whether it was.
+ */
+export async function updateExecutionIf(
+  db: Database,
+  executionId: string,
+  expected: { status: ExecutionState; runnerId?: string },
+  changes: Partial<Execution>,
+): Promise<boolean> {
+  return withSqlSession(db, async (sql) => {
+    const set = rowCodec<Execution>(sql, Execution.name).assignments(changes);
+    const held = expected.runnerId === undefined ? [] : [expected.runnerId];
+    const changed = await sql.query(
+      `update executions set ${set.sql} where id = ? and status = ?${held.length === 0 ? "" : " and runner_id = ?"} returning id`,
+      [...set.values, executionId, expected.status, ...held],
+    );
+    return changed.length === 1;
   });
 }
 

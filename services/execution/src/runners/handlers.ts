@@ -11,7 +11,7 @@ import { NotFoundError, PreconditionError } from "../errors";
 import { isDueAutomaticRetry } from "../executions/auto-retry";
 import type { AutoRetry } from "../executions/auto-retry";
 import { claimNextExecution, claimWaitSeconds, nextNotBefore, releaseClaim } from "../executions/claims";
-import { executionRow } from "../executions/queries";
+import { executionRow, updateExecutionIf } from "../executions/queries";
 import { giveUpExecution } from "../executions/leases";
 import type { HeldExecution } from "../executions/leases";
 import { executionMessage, storedFile, streamFromWire } from "../executions/convert";
@@ -208,7 +208,6 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
 
     async completeExecution(request) {
       const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
-      const em = db.fork();
       const execution = await findHeldExecution(db, request.executionId, request.runnerId);
       const exitCode = request.exitCode ?? null;
       if (isSameOutcome(execution, result, exitCode)) {
@@ -224,8 +223,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         // Set with the failure, so the lease sweep makes the retry if this process cannot.
         autoRetryPending: isDueAutomaticRetry({ ...execution, ...outcome }),
       };
-      const changed = await em.nativeUpdate(Execution, { id: execution.id, status: "running", runnerId: request.runnerId }, changes);
-      if (changed === 0) {
+      if (!(await updateExecutionIf(db, execution.id, { status: "running", runnerId: request.runnerId }, changes))) {
         // Changed between our read and the update (a concurrent resend, or the lease sweep).
         const current = await db.fork().findOneOrFail(Execution, execution.id);
         if (!isSameOutcome(current, result, exitCode)) {
