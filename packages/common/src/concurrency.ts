@@ -29,3 +29,21 @@ export async function mapWithLimit<T, R>(
   }
   return results;
 }
+
+/**
+ * Calls that share one attempt while it runs: a call with the key of one still running gets that
+ * call's promise instead of starting its own (a client re-sending an identical request, say).
+ * Once settled, the key starts afresh.
+ */
+export function sharedWhileRunning<T>(): (key: string, start: () => Promise<T>) => Promise<T> {
+  const running = new Map<string, Promise<T>>();
+  return (key, start) => {
+    const shared = running.get(key);
+    if (shared !== undefined) {
+      return shared;
+    }
+    const attempt = start().finally(() => running.delete(key));
+    running.set(key, attempt);
+    return attempt;
+  };
+}

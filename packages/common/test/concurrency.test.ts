@@ -1,4 +1,4 @@
-import { mapWithLimit } from "../src/concurrency";
+import { mapWithLimit, sharedWhileRunning } from "../src/concurrency";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -39,5 +39,28 @@ describe("mapWithLimit", () => {
 
   it("handles no items", async () => {
     expect(await mapWithLimit([], 4, async () => 1)).toEqual([]);
+  });
+});
+
+describe("sharedWhileRunning", () => {
+  it("gives a call with a running key that call's promise, and starts afresh once it settled", async () => {
+    const shared = sharedWhileRunning<number>();
+    let started = 0;
+    const start = async () => {
+      started++;
+      await tick();
+      return started;
+    };
+    const [first, second, other] = await Promise.all([shared("a", start), shared("a", start), shared("b", start)]);
+    expect([first, second]).toEqual([2, 2]);
+    expect(other).toBe(2);
+    expect(started).toBe(2);
+    expect(await shared("a", start)).toBe(3);
+  });
+
+  it("lets a failed attempt's key start again", async () => {
+    const shared = sharedWhileRunning<string>();
+    await expect(shared("a", () => Promise.reject(new Error("down")))).rejects.toThrow("down");
+    expect(await shared("a", async () => "up")).toBe("up");
   });
 });

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { sharedWhileRunning } from "@rgrid/common";
 import { BatchRetryItemSchema, ErrorInfo_Reason, RetryBatchResponseSchema } from "@rgrid/proto";
 import type { RetryBatchResponse } from "@rgrid/proto";
 import type { Caller } from "../auth";
@@ -60,18 +61,9 @@ export function createRetryBatch(deps: BatchRetryDeps): RetryBatch {
   const maxExecutions = deps.maxExecutions ?? MAX_BATCH_RETRY_EXECUTIONS;
   // Identical requests arriving together (a client re-sending after a transport error) share one
   // attempt, so storage copies once; the unique index on request_id covers other replicas.
-  const inFlight = new Map<string, Promise<BatchRetryOutcome[]>>();
-
-  return (caller, request) => {
-    const key = [caller.accountId, request.requestId, request.batchId, String(request.failedOnly)].join("\u0000");
-    const running = inFlight.get(key);
-    if (running) {
-      return running;
-    }
-    const attempt = retryBatchOnce(caller, request).finally(() => inFlight.delete(key));
-    inFlight.set(key, attempt);
-    return attempt;
-  };
+  const shared = sharedWhileRunning<BatchRetryOutcome[]>();
+  return (caller, request) =>
+    shared([caller.accountId, request.requestId, request.batchId, String(request.failedOnly)].join("\u0000"), () => retryBatchOnce(caller, request));
 
   async function retryBatchOnce(caller: Caller, request: BatchRetryRequest): Promise<BatchRetryOutcome[]> {
     const members = await withSqlSession(deps.db, async (sql) => {

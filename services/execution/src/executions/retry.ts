@@ -1,4 +1,4 @@
-import { newExecutionId } from "@rgrid/common";
+import { newExecutionId, sharedWhileRunning } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
@@ -90,18 +90,9 @@ export function createRetryExecution(deps: RetryDeps): RetryExecution {
   // one attempt, so storage copies once; the unique index covers other replicas. The execution
   // is part of the key: a request_id reused for another execution must not be handed this
   // one's retry, but lose the insert race and be refused like any other reuse.
-  const inFlight = new Map<string, Promise<RetryResult>>();
-
-  return (caller, request) => {
-    const key = [caller.accountId, request.requestId, request.executionId].join("\u0000");
-    const running = inFlight.get(key);
-    if (running) {
-      return running;
-    }
-    const attempt = retryOnce(deps, caller, request).finally(() => inFlight.delete(key));
-    inFlight.set(key, attempt);
-    return attempt;
-  };
+  const shared = sharedWhileRunning<RetryResult>();
+  return (caller, request) =>
+    shared([caller.accountId, request.requestId, request.executionId].join("\u0000"), () => retryOnce(deps, caller, request));
 }
 
 async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest): Promise<RetryResult> {
