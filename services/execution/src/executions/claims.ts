@@ -3,7 +3,6 @@ import { rowCodec } from "../db/row-codec";
 import { inSqlTransaction, withSqlSession } from "../db/sql-session";
 import type { SqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
-import { executionRow } from "./queries";
 
 /**
  * Claims the oldest claimable execution of one of `runtimeNames` for `runnerId`, or returns
@@ -34,11 +33,7 @@ export async function claimNextExecution(
       return undefined;
     }
     if (outcome !== "lost") {
-      const claimed = await executionRow(db, outcome.id);
-      if (claimed === undefined) {
-        throw new Error(`execution ${outcome.id} was claimed and is gone`);
-      }
-      return claimed;
+      return outcome;
     }
   }
   // Lost every race; the caller looks again on its next round.
@@ -84,7 +79,8 @@ const BATCH_HAS_ROOM = `(e.batch_parallelism = 0 or e.batch_id is null or (
   where running.account_id = e.account_id and running.batch_id = e.batch_id and running.status = 'running'
 ) < e.batch_parallelism)`;
 
-async function tryClaim(db: Database, request: ClaimRequest): Promise<{ id: string } | "none" | "lost"> {
+/** The execution claimed, as its row is after the claim; or why none was. */
+async function tryClaim(db: Database, request: ClaimRequest): Promise<Execution | "none" | "lost"> {
   return inSqlTransaction(db, async (sql) => {
     const executions = rowCodec<Execution>(sql, Execution.name);
     // PostgreSQL passes over the candidates other claimers hold (FOR UPDATE SKIP LOCKED).
@@ -109,8 +105,11 @@ async function tryClaim(db: Database, request: ClaimRequest): Promise<{ id: stri
       startedAt: request.now,
       sandboxWarnings: [...request.sandboxWarnings],
     });
-    const changed = await sql.query(`update executions set ${changes.sql} where id = ? and status = 'queued' returning id`, [...changes.values, candidate.id]);
-    return changed.length === 1 ? { id: candidate.id } : "lost";
+    // The claimed row comes back with the update: the runner's assignment needs all of it.
+    const [claimed] = (
+      await sql.query(`update executions set ${changes.sql} where id = ? and status = 'queued' returning ${executions.columns}`, [...changes.values, candidate.id])
+    ).map(executions.fromRow);
+    return claimed ?? "lost";
   });
 }
 
