@@ -33,11 +33,6 @@ function copyPlan(copy: CopyInputsRequest): PlannedRef[] {
   ];
 }
 
-/** Copied objects, finished in any order, put back in the order of their plan. */
-function inPlanOrder(plan: readonly PlannedRef[], copied: readonly ObjectInfoInit[]): ObjectInfoInit[] {
-  return plan.map((ref) => copied.find((info) => info.ref.kind === ref.kind && info.ref.name === ref.name) as ObjectInfoInit);
-}
-
 /** A copy refused for its own objects (one missing, not matching, or its target's path taken), which fails that copy alone. */
 function isRefusal(error: unknown): error is Error {
   return error instanceof MissingSourceObjectError || error instanceof CopyMismatchError || error instanceof ObjectConflictError;
@@ -154,15 +149,16 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     async copyInputsBatch(request) {
       // Every object of every copy in one queue, so the backend is kept as busy as one
       // CopyInputs keeps it, however the objects are spread over the copies.
+      // Each object's answer goes to its place in its copy's plan, whenever it finishes.
       const copies = request.copies.map((copy) => ({ copy, touchedTargets: [] as string[], refused: "", copied: [] as ObjectInfoInit[] }));
-      const work = copies.flatMap((state) => copyPlan(state.copy).map((ref) => ({ state, ref })));
+      const work = copies.flatMap((state) => copyPlan(state.copy).map((ref, position) => ({ state, ref, position })));
       try {
-        await mapWithLimit(work, deps.backendConcurrency, async ({ state, ref }) => {
+        await mapWithLimit(work, deps.backendConcurrency, async ({ state, ref, position }) => {
           if (state.refused !== "") {
             return;
           }
           try {
-            state.copied.push(await copyObject(state.copy, ref, state.touchedTargets));
+            state.copied[position] = await copyObject(state.copy, ref, state.touchedTargets);
           } catch (error) {
             if (!isRefusal(error)) {
               throw error;
@@ -180,7 +176,7 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       }
       return {
         outcomes: copies.map((state) =>
-          state.refused === "" ? { copied: inPlanOrder(copyPlan(state.copy), state.copied), refused: "" } : { copied: [], refused: state.refused },
+          state.refused === "" ? { copied: state.copied, refused: "" } : { copied: [], refused: state.refused },
         ),
       };
     },
