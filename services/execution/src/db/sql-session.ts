@@ -20,6 +20,11 @@ export interface SqlSession {
   getMetadata(): MetadataStorage;
 }
 
+/** `?, …`: one placeholder per value, for an `in (…)` list. */
+export function placeholders(values: readonly unknown[]): string {
+  return values.map(() => "?").join(", ");
+}
+
 /** Runs `work` holding one pooled connection; nothing else uses it meanwhile, so keep `work` short and local. */
 export async function withSqlSession<T>(db: Database, work: (sql: SqlSession) => Promise<T>): Promise<T> {
   const client = db.orm.em.getConnection().getKnex().client as Knex.Client;

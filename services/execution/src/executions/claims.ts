@@ -1,6 +1,6 @@
 import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
-import { inSqlTransaction, withSqlSession } from "../db/sql-session";
+import { inSqlTransaction, placeholders, withSqlSession } from "../db/sql-session";
 import type { SqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
 
@@ -128,11 +128,6 @@ async function batchHasRoom(sql: SqlSession, db: Database, candidate: Pick<Execu
     candidate.batchId,
   ]);
   return Number(counted?.["running"] ?? 0) < candidate.batchParallelism;
-}
-
-/** `?, …`, one per value. */
-function placeholders(values: readonly unknown[]): string {
-  return values.map(() => "?").join(", ");
 }
 
 /**

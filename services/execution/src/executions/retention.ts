@@ -9,6 +9,7 @@ import type { Logger } from "@rgrid/common";
 import { Execution } from "../db/entities";
 import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
+import { placeholders } from "../db/sql-session";
 import type { StorageGateway } from "../storage";
 
 /** Lineages removed per pass; the rest wait for the next. */
@@ -47,10 +48,10 @@ export function createRetention(deps: RetentionDeps): Retention {
         return []; // retried (or still running) since it was chosen
       }
       const ids = attempts.map((attempt) => attempt.id);
-      const placeholders = ids.map(() => "?").join(", ");
-      await connection.execute(`delete from log_entries where execution_id in (${placeholders})`, ids, "run", context);
+      const idList = placeholders(ids);
+      await connection.execute(`delete from log_entries where execution_id in (${idList})`, ids, "run", context);
       // One statement: the retries and the attempts they retried go together.
-      await connection.execute(`delete from executions where id in (${placeholders})`, ids, "run", context);
+      await connection.execute(`delete from executions where id in (${idList})`, ids, "run", context);
       return ids;
     });
     for (const id of removed) {

@@ -11,7 +11,7 @@ import { ErrorInfo_Reason } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
-import { inSqlTransaction, withSqlSession } from "../db/sql-session";
+import { inSqlTransaction, placeholders, withSqlSession } from "../db/sql-session";
 import type { SqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
 import { NotFoundError, StorageUnavailableError, isUniqueViolation } from "../errors";
@@ -334,16 +334,17 @@ async function lineagesOf<Original extends ExecutionSummary>(
 ): Promise<Lineages<Original>> {
   const executions = rowCodec<Original>(sql, Execution.name);
   const summaries = executions.columnsOf(SUMMARY_FIELDS);
-  const values = [accountId, ...padded(ids)];
+  const paddedIds = padded(ids);
+  const values = [accountId, ...paddedIds];
   const originals = (
     await sql.query(
       `select ${options.wholeOriginals ? executions.columns : summaries} from executions ` +
-        `where account_id = ? and id in (${placeholders()})${options.lock ? " order by id for update" : ""}`,
+        `where account_id = ? and id in (${placeholders(paddedIds)})${options.lock ? " order by id for update" : ""}`,
       values,
     )
   ).map(executions.fromRow);
   const retries = (
-    await sql.query(`select ${summaries} from executions where account_id = ? and retry_of in (${placeholders()}) order by created_at, id`, values)
+    await sql.query(`select ${summaries} from executions where account_id = ? and retry_of in (${placeholders(paddedIds)}) order by created_at, id`, values)
   ).map(executions.fromRow);
   const retriesByOriginal = new Map<string, ExecutionSummary[]>();
   for (const retry of retries) {
@@ -351,10 +352,6 @@ async function lineagesOf<Original extends ExecutionSummary>(
     retriesByOriginal.set(of, [...(retriesByOriginal.get(of) ?? []), retry]);
   }
   return { originals: new Map(originals.map((original) => [original.id, original])), retries: retriesByOriginal };
-}
-
-function placeholders(): string {
-  return Array.from({ length: MAX_COPIES_PER_BATCH }, () => "?").join(", ");
 }
 
 function padded(ids: readonly string[]): Array<string | null> {
