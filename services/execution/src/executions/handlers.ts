@@ -22,7 +22,15 @@ import { executionMessage, fileMessage, logEntryMessage } from "./convert";
 import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
 import { originalRecord } from "./new-executions";
-import { findOwnedExecution, ownedExecutionRow, retriedAs, retriedAsByOriginal, updateExecutionIf } from "./queries";
+import {
+  executionByRequestId,
+  findOwnedExecution,
+  insertExecution,
+  ownedExecutionRow,
+  retriedAs,
+  retriedAsByOriginal,
+  updateExecutionIf,
+} from "./queries";
 import { serverRequestId } from "./request-ids";
 import { createRetryExecution } from "./retry";
 import { createRetryMany } from "./retry-many";
@@ -84,11 +92,10 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
     async createExecution(request, ctx) {
       const caller = callerOf(ctx);
       const script = request.script as FileInfo;
-      const em = db.fork();
       const requestId = request.requestId === "" ? null : request.requestId;
       if (requestId !== null) {
-        const earlier = await em.findOne(Execution, { accountId: caller.accountId, requestId });
-        if (earlier !== null) {
+        const earlier = await executionByRequestId(db, caller.accountId, requestId);
+        if (earlier !== undefined) {
           return { execution: executionMessage(requireCreated(earlier, requestId)), ...(await uploadGrantsFor(earlier)) };
         }
       }
@@ -100,16 +107,16 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
         scriptObject(script.name, script.sha256),
         ...request.inputs.map((input) => inputObject(input.name, input.sha256)),
       ]);
-      const execution = em.create(Execution, originalRecord(request, { id, accountId: caller.accountId, createdAt: clock() }));
+      const execution = originalRecord(request, { id, accountId: caller.accountId, createdAt: clock() });
       try {
-        await em.flush();
+        await insertExecution(db, execution);
       } catch (error) {
-        if (requestId !== null && isUniqueViolation(error)) {
-          // A concurrent create with the same request_id won; answer with its execution.
-          const winner = await db.fork().findOneOrFail(Execution, { accountId: caller.accountId, requestId });
-          return { execution: executionMessage(requireCreated(winner, requestId)), ...(await uploadGrantsFor(winner)) };
+        const winner = requestId !== null && isUniqueViolation(error) ? await executionByRequestId(db, caller.accountId, requestId) : undefined;
+        if (winner === undefined) {
+          throw error;
         }
-        throw error;
+        // A concurrent create with the same request_id won; answer with its execution.
+        return { execution: executionMessage(requireCreated(winner, requestId as string)), ...(await uploadGrantsFor(winner)) };
       }
       return { execution: executionMessage(execution), scriptUpload: grants[0], inputUploads: grants.slice(1) };
     },

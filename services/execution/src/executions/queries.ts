@@ -45,6 +45,23 @@ export async function executionRow(db: Database, executionId: string): Promise<E
   });
 }
 
+/** The execution of the account that a request with this request_id made, if one did. */
+export async function executionByRequestId(db: Database, accountId: string, requestId: string): Promise<Execution | undefined> {
+  return withSqlSession(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    const [row] = await sql.query(`select ${executions.columns} from executions where account_id = ? and request_id = ?`, [accountId, requestId]);
+    return row === undefined ? undefined : executions.fromRow(row);
+  });
+}
+
+/** Inserts a new execution's whole row. A second row for a request_id fails as a unique violation (isUniqueViolation). */
+export async function insertExecution(db: Database, execution: Execution): Promise<void> {
+  await withSqlSession(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    await sql.query(executions.insertSql, executions.insertValues(execution));
+  });
+}
+
 /**
  * Sets `changes` on the execution if it is still as `expected` (its status and, when given, the
  * runner holding it), on a held connection; whether it was.
