@@ -243,4 +243,21 @@ function runnerSuite(driver: DatabaseDriver): void {
     const row = await replica(0).db.fork().findOneOrFail(Execution, executionId);
     expect(row).toMatchObject({ logBytes: LOG_CAP, logsTruncated: true });
   });
+
+  test("a large batch, out of order and resent over lines already stored, stores each line once", async () => {
+    const [executionId] = (await queue(1)) as [string];
+    const runnerId = await register(0);
+    await claimAll(0, runnerId);
+    const line = (sequence: number) => ({ sequence: BigInt(sequence), stream: LogEntry_Stream.STDOUT, line: String(sequence % 10) });
+    await replica(0).runner.appendLogs({ runnerId, executionId, entries: [3, 1, 2, 500].map(line) });
+    // 600 lines (more than one statement's worth, and no power of two), shuffled, overlapping the first batch.
+    const sequences = Array.from({ length: 600 }, (_, index) => index + 1).sort((a, b) => ((a * 7919) % 601) - ((b * 7919) % 601));
+    await replica(replicas.length - 1).runner.appendLogs({ runnerId, executionId, entries: sequences.map(line) });
+
+    const { entries } = await replica(0).user.getLogs({ executionId, limit: 1000 });
+    expect(entries.map((entry) => Number(entry.sequence))).toEqual(Array.from({ length: 600 }, (_, index) => index + 1));
+    expect(entries.map((entry) => entry.line).join("")).toBe(Array.from({ length: 600 }, (_, index) => String((index + 1) % 10)).join(""));
+    const row = await replica(0).db.fork().findOneOrFail(Execution, executionId);
+    expect(row).toMatchObject({ logBytes: 600, logsTruncated: false });
+  });
 }

@@ -25,6 +25,8 @@ export interface RowCodec<T> {
   columnsOf(properties: readonly string[]): string;
   /** `insert into <table> (every column) values (?, …)`. */
   insertSql: string;
+  /** `insert into <table> (every column) values (?, …), …` for `count` rows, bound with each row's insertValues in turn. */
+  insertRowsSql(count: number): string;
   insertValues(entity: T): unknown[];
   /**
    * `"column" = ?, …` for the properties `changes` holds, in column order (so the same
@@ -74,6 +76,7 @@ function storageOf(property: EntityProperty): Storage {
 function createCodec(table: string, columns: readonly Column[]): RowCodec<unknown> {
   const quoted = (list: readonly Column[]) => list.map((column) => `"${column.name}"`).join(", ");
   const names = quoted(columns);
+  const row = `(${columns.map(() => "?").join(", ")})`;
   return {
     columns: names,
     columnsOf(properties) {
@@ -83,7 +86,8 @@ function createCodec(table: string, columns: readonly Column[]): RowCodec<unknow
       }
       return quoted(chosen);
     },
-    insertSql: `insert into "${table}" (${names}) values (${columns.map(() => "?").join(", ")})`,
+    insertSql: `insert into "${table}" (${names}) values ${row}`,
+    insertRowsSql: (count) => `insert into "${table}" (${names}) values ${Array.from({ length: count }, () => row).join(", ")}`,
     insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
     assignments(changes) {
       const changed = columns.filter((column) => column.property in (changes as object));
