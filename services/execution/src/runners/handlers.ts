@@ -22,6 +22,7 @@ import type { ExecutionMetrics } from "../metrics";
 import { executionObjects, outputObject } from "../storage";
 import type { StorageGateway } from "../storage";
 import { appendCappedLogs } from "./log-cap";
+import { touchRunner } from "./runner-rows";
 
 export interface RunnerHandlerDeps {
   db: Database;
@@ -137,13 +138,10 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async claimExecution(request, ctx) {
-      const em = db.fork();
-      const runner = await em.findOne(Runner, request.runnerId);
-      if (runner === null) {
+      const runner = await touchRunner(db, request.runnerId, clock());
+      if (runner === undefined) {
         throw new NotFoundError(`runner ${request.runnerId} is not registered; register again`);
       }
-      runner.lastSeenAt = clock();
-      await em.flush();
 
       const deadline = Date.now() + Math.min(request.waitMillis, MAX_CLAIM_WAIT_MILLIS);
       const stopWaiting = linkSignals(ctx.signal, deps.stopping);
@@ -244,13 +242,11 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async heartbeat(request) {
-      const em = db.fork();
-      const seen = await em.nativeUpdate(Runner, { id: request.runnerId }, { lastSeenAt: clock() });
-      if (seen === 0) {
+      if ((await touchRunner(db, request.runnerId, clock())) === undefined) {
         throw new NotFoundError(`runner ${request.runnerId} is not registered; register again`);
       }
       const now = clock();
-      const held = await em.find(
+      const held = await db.fork().find(
         Execution,
         { runnerId: request.runnerId, status: "running" },
         { fields: ["id", "runnerId", "autoRetryNumber", "maxRetries", "cancelRequestedAt", "startedAt"] },
