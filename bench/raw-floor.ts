@@ -177,7 +177,8 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
       const client = await pool.connect();
       await client.query({ name: "lookup", text: "select * from executions where account_id = $1 and (id = $2 or request_id = $3)", values: [original["account_id"], originalId, requestId] });
       await client.query({ name: "begin", text: "begin" });
-      await client.query({ name: "current", text: "select * from executions where id = $1 for update", values: [originalId] });
+      // The lock a plain retry takes (retry.ts).
+      await client.query({ name: "current", text: "select * from executions where id = $1 for share", values: [originalId] });
       await client.query({
         name: "insert-retry",
         text: `insert into executions (${columns.join(", ")}) values (${placeholders(columns.length)})`,

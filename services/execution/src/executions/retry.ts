@@ -250,12 +250,14 @@ async function insertRetry(
   overrides: AppliedOverrides,
 ): Promise<{ retry: Execution; original: Execution }> {
   return inSqlTransaction(deps.db, async (sql) => {
-    // Re-checked atomically with the insert. PostgreSQL holds the row (so retries of one
-    // original take turns); SQLite's single writer already excludes concurrent changes (and has
-    // no row locks).
+    // Re-checked atomically with the insert: PostgreSQL locks the row until the commit, SQLite's
+    // single writer already excludes concurrent changes (and has no row locks). Only a retry
+    // that must be the original's only one takes turns with the others (an exclusive lock);
+    // plain retries of one original share theirs, which still keeps the original from changing
+    // or going away under them.
     // Nothing of the original is written by a retry, but for the automatic retry flag below.
     const executions = rowCodec<Execution>(sql, Execution.name);
-    const lock = deps.db.dialect === "postgresql" ? " for update" : "";
+    const lock = deps.db.dialect === "postgresql" ? (request.onlyIfNotYetRetried === true ? " for update" : " for share") : "";
     const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
     if (current === undefined) {
       throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
