@@ -8,6 +8,7 @@
 import { linkSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { errorCode, isPathConflict, LINK_FALLBACK_CODES } from "./fs-errors";
+import type { SpareDirectories } from "./fs-spare-directories";
 
 /** The longest run of synchronous file-system work before other work gets a turn. */
 const SLICE_MILLIS = 2;
@@ -23,7 +24,14 @@ export interface Linker {
   link(source: string, target: string): Promise<number | undefined>;
 }
 
-export function createLinker(options: { root: string; directoryMode: number }): Linker {
+export interface LinkerOptions {
+  root: string;
+  directoryMode: number;
+  /** Where new directories come from first, when given (fs-spare-directories.ts). */
+  spares?: SpareDirectories;
+}
+
+export function createLinker(options: LinkerOptions): Linker {
   const made = new RecentDirectories(REMEMBERED_DIRECTORIES);
   const inSlice = slicer();
 
@@ -34,7 +42,9 @@ export function createLinker(options: { root: string; directoryMode: number }): 
       makeDirectory(parent);
     }
     try {
-      mkdirSync(dir, { mode: options.directoryMode });
+      if (options.spares?.takeAs(dir) !== true) {
+        mkdirSync(dir, { mode: options.directoryMode });
+      }
     } catch (error) {
       const code = errorCode(error);
       if (code === "ENOENT") {

@@ -35,7 +35,10 @@ async function serve(config: StorageConfig, logger: Logger): Promise<void> {
   listening.url = running.url;
   logger.info("listening", { url: running.url });
 
-  exitOnStopSignal(logger, () => running.close());
+  exitOnStopSignal(logger, async () => {
+    await running.close();
+    await backend.close();
+  });
 }
 
 async function main(): Promise<void> {

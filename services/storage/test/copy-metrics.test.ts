@@ -21,11 +21,10 @@ function sample(text: string, series: string): number | undefined {
 }
 
 let running: RunningServer;
-let removeDir: () => Promise<void>;
+let stopBackend: () => Promise<void>;
 
 beforeEach(async () => {
   const dir = await tempDir("metrics");
-  removeDir = dir.remove;
   const listening: { url?: string } = {};
   const backend = await openBackend(
     { kind: "fs", dir: dir.path, signingKey: "signing-key-for-tests-0123456789" },
@@ -40,11 +39,15 @@ beforeEach(async () => {
     logger: silentLogger,
   }).listen(0, "127.0.0.1");
   listening.url = running.url;
+  stopBackend = async () => {
+    await backend.close();
+    await dir.remove();
+  };
 });
 
 afterEach(async () => {
   await running.close(1000);
-  await removeDir();
+  await stopBackend();
 });
 
 const scrape = async () => (await fetch(`${running.url}/metrics`)).text();

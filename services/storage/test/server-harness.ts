@@ -31,7 +31,7 @@ export async function startStorage(store?: ObjectStore): Promise<RunningStorage>
           { kind: "fs", dir: dir.path, signingKey: "signing-key-for-tests-0123456789" },
           { clock: systemClock, maxObjectBytes: 1024 ** 3, listeningUrl: () => listening.url, logger: silentLogger },
         )
-      : { store };
+      : { store, close: async () => undefined };
   const server = createStorageServer({
     ...backend,
     internalTokens: [INTERNAL_TOKEN],
@@ -53,6 +53,7 @@ export async function startStorage(store?: ObjectStore): Promise<RunningStorage>
       }),
     stop: async () => {
       await running.close(1000);
+      await backend.close();
       await dir.remove();
     },
   };

@@ -1,0 +1,85 @@
+// Empty directories made ahead of need, so that a copy's new directories cost a rename instead
+// of a mkdir. On ext4 a mkdir allocates an inode and a directory block: the three a retry's copy
+// needs (the execution's, its script's and its inputs') took 0.35–0.9 ms here, a rename of an
+// empty directory 0.03–0.05 ms. The spares are made on the thread pool, between copies and
+// beside them, not on the event loop in the middle of one.
+import { mkdir } from "node:fs/promises";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+export interface SpareDirectories {
+  /**
+   * Moves a spare (empty, private) directory to `path` and answers true; false when no spare is
+   * ready or the move failed (`path` exists with entries, its parent is missing), for the caller
+   * to make the directory itself. Like a mkdir that finds the directory there, a move onto an
+   * existing EMPTY directory leaves an empty directory there.
+   */
+  takeAs(path: string): boolean;
+  /** Makes no more; resolves once none is being made, so the directory can be removed. */
+  stop(): Promise<void>;
+}
+
+export interface SpareDirectoryOptions {
+  /** Where spares wait: on the store's own file system (a rename cannot cross file systems), never under a key's path. */
+  dir: string;
+  mode: number;
+  /** How many are kept ready; made again, as a batch, once half are taken. */
+  keep: number;
+  /** Told when spares cannot be made; the store then makes its directories as they are needed. */
+  onError(error: unknown): void;
+}
+
+/** Starts keeping spares in `options.dir`; what an earlier process left there is removed first. */
+export function keepSpareDirectories(options: SpareDirectoryOptions): SpareDirectories {
+  rmSync(options.dir, { recursive: true, force: true });
+  mkdirSync(options.dir, { recursive: true, mode: options.mode });
+  const ready: string[] = [];
+  let made = 0;
+  let refilling: Promise<void> | undefined;
+  let stopped = false;
+  // Once making one failed (the file system full, the directory removed), no more are made:
+  // one warning, and copies make their directories as before.
+  let failed = false;
+
+  const refill = async (): Promise<void> => {
+    try {
+      while (!stopped && ready.length < options.keep) {
+        const path = join(options.dir, String(made++));
+        await mkdir(path, { mode: options.mode });
+        ready.push(path);
+      }
+    } catch (error) {
+      failed = true;
+      options.onError(error);
+    } finally {
+      refilling = undefined;
+    }
+  };
+  const startRefill = () => {
+    refilling ??= refill();
+  };
+  startRefill();
+
+  return {
+    takeAs(path) {
+      const spare = ready.pop();
+      if (!failed && !stopped && ready.length <= options.keep / 2) {
+        startRefill();
+      }
+      if (spare === undefined) {
+        return false;
+      }
+      try {
+        renameSync(spare, path);
+        return true;
+      } catch {
+        // Whatever stopped the move, the spare is not used again: the next start removes it.
+        return false;
+      }
+    },
+    async stop() {
+      stopped = true;
+      await refilling;
+    },
+  };
+}
