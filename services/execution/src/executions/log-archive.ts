@@ -10,6 +10,8 @@ import { ObjectKind } from "@rgrid/proto";
 import { Execution, LogLine } from "../db/entities";
 import type { LogStreamName } from "../db/entities";
 import type { Database } from "../db/orm";
+import { rowCodec } from "../db/row-codec";
+import { inSqlTransaction, withSqlSession } from "../db/sql-session";
 import { StorageUnavailableError } from "../errors";
 import type { ObjectName, StorageGateway } from "../storage";
 
@@ -72,8 +74,11 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
     (await fetchArchived(executionId)).filter((line) => line.sequence > afterSequence).slice(0, limit);
 
   const archiveOne = async (executionId: string): Promise<boolean> => {
-    const em = deps.db.fork();
-    const lines = await em.find(LogLine, { executionId }, { orderBy: { sequence: "asc" } });
+    const lines = await withSqlSession(deps.db, async (sql) => {
+      const logLines = rowCodec<LogLine>(sql, LogLine.name);
+      const rows = await sql.query(`select ${logLines.columns} from log_entries where execution_id = ? order by sequence`, [executionId]);
+      return rows.map(logLines.fromRow);
+    });
     const body = Buffer.from(lines.map((line) => `${JSON.stringify(lineRecord(line))}\n`).join(""), "utf8");
     const sha256 = createHash("sha256").update(body).digest("hex");
     const [grant] = await deps.storage.uploadGrants(executionId, [{ ...LOG_OBJECT, sha256 }]);
@@ -83,12 +88,15 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
     }
     // Only lines that are in the object are deleted: none can arrive after the end anyway
     // (AppendLogs refuses a finished execution), and the update is conditional on it.
-    return deps.db.fork().transactional(async (tx) => {
-      const marked = await tx.nativeUpdate(Execution, { id: executionId, logsArchived: false, finishedAt: { $ne: null } }, { logsArchived: true });
-      if (marked === 1) {
-        await tx.nativeDelete(LogLine, { executionId, sequence: { $lte: lines[lines.length - 1]?.sequence ?? 0 } });
+    return inSqlTransaction(deps.db, async (sql) => {
+      const marked = await sql.query(
+        "update executions set logs_archived = ? where id = ? and logs_archived = ? and finished_at is not null returning id",
+        [true, executionId, false],
+      );
+      if (marked.length === 1) {
+        await sql.query("delete from log_entries where execution_id = ? and sequence <= ?", [executionId, lines[lines.length - 1]?.sequence ?? 0]);
       }
-      return marked === 1;
+      return marked.length === 1;
     });
   };
 
