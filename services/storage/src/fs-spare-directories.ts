@@ -4,8 +4,10 @@
 // empty directory 0.03–0.05 ms. The spares are made on the thread pool, between copies and
 // beside them, not on the event loop in the middle of one.
 import { mkdir } from "node:fs/promises";
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { errorCode } from "./fs-errors";
 
 export interface SpareDirectories {
   /**
@@ -20,7 +22,7 @@ export interface SpareDirectories {
 }
 
 export interface SpareDirectoryOptions {
-  /** Where spares wait: on the store's own file system (a rename cannot cross file systems), never under a key's path. */
+  /** Where spares wait, each process's in a directory of its own: on the store's own file system (a rename cannot cross file systems), never under a key's path. */
   dir: string;
   mode: number;
   /** How many are kept ready; made again, as a batch, once half are taken. */
@@ -29,10 +31,23 @@ export interface SpareDirectoryOptions {
   onError(error: unknown): void;
 }
 
-/** Starts keeping spares in `options.dir`; what an earlier process left there is removed first. */
+/** Never has a spare: copies make every directory themselves. */
+const NO_SPARES: SpareDirectories = { takeAs: () => false, stop: async () => undefined };
+
+/**
+ * Starts keeping spares in a directory of this process's own under `options.dir`; what earlier
+ * processes left there is removed first. A process still running on the same objects (one being
+ * replaced) then finds its spares gone and makes its directories itself.
+ */
 export function keepSpareDirectories(options: SpareDirectoryOptions): SpareDirectories {
-  rmSync(options.dir, { recursive: true, force: true });
-  mkdirSync(options.dir, { recursive: true, mode: options.mode });
+  const dir = join(options.dir, randomBytes(8).toString("hex"));
+  try {
+    rmSync(options.dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: options.mode });
+  } catch (error) {
+    options.onError(error);
+    return NO_SPARES;
+  }
   const ready: string[] = [];
   let made = 0;
   let refilling: Promise<void> | undefined;
@@ -44,7 +59,7 @@ export function keepSpareDirectories(options: SpareDirectoryOptions): SpareDirec
   const refill = async (): Promise<void> => {
     try {
       while (!stopped && ready.length < options.keep) {
-        const path = join(options.dir, String(made++));
+        const path = join(dir, String(made++));
         await mkdir(path, { mode: options.mode });
         ready.push(path);
       }
@@ -72,8 +87,14 @@ export function keepSpareDirectories(options: SpareDirectoryOptions): SpareDirec
       try {
         renameSync(spare, path);
         return true;
-      } catch {
-        // Whatever stopped the move, the spare is not used again: the next start removes it.
+      } catch (error) {
+        if (errorCode(error) === "EXDEV") {
+          // The target is on another file system than the spares: none can ever be moved there.
+          failed = true;
+        } else if (existsSync(spare)) {
+          // The target was in the way (it has entries, or its parent is missing): the spare serves the next one.
+          ready.push(spare);
+        }
         return false;
       }
     },

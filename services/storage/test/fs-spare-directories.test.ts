@@ -5,10 +5,11 @@ import type { SpareDirectories } from "../src/fs-spare-directories";
 import { createLinker } from "../src/fs-links";
 import { tempDir } from "./helpers";
 
-/** Spares in `root`/spares, once `count` of them are ready. */
+/** Spares under `root`/spares, once `count` of them are ready. */
 async function readySpares(root: string, count: number, onError: (error: unknown) => void = () => undefined): Promise<SpareDirectories> {
   const spares = keepSpareDirectories({ dir: join(root, "spares"), mode: 0o700, keep: count, onError });
-  for (let waited = 0; (await readdir(join(root, "spares"))).length < count; waited++) {
+  const [own] = await readdir(join(root, "spares"));
+  for (let waited = 0; (await readdir(join(root, "spares", own as string))).length < count; waited++) {
     if (waited > 500) throw new Error("spares were not made");
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -34,21 +35,38 @@ test("a spare becomes the new directory, private and empty, and is made again", 
     expect(taken.slice(3)).toEqual([false, false, false]);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(spares.takeAs(join(root.path, "after-refill"))).toBe(true);
+    await spares.stop();
   } finally {
     await root.remove();
   }
 });
 
-test("a directory that exists with entries, or has no parent, is left to the caller untouched", async () => {
+test("a directory that exists with entries, or has no parent, is left to the caller untouched, and the spare kept", async () => {
   const root = await tempDir("spares");
   try {
-    const spares = await readySpares(root.path, 4);
+    const spares = await readySpares(root.path, 2);
     const existing = join(root.path, "existing");
     await mkdir(existing);
     await writeFile(join(existing, "object"), "kept");
     expect(spares.takeAs(existing)).toBe(false);
     expect(await readdir(existing)).toEqual(["object"]);
     expect(spares.takeAs(join(root.path, "no", "parent"))).toBe(false);
+    // The spares that could not be moved serve the next directories.
+    expect([spares.takeAs(join(root.path, "a")), spares.takeAs(join(root.path, "b"))]).toEqual([true, true]);
+    await spares.stop();
+  } finally {
+    await root.remove();
+  }
+});
+
+test("spares that cannot be set up at the start are told once, and there are none", async () => {
+  const root = await tempDir("spares");
+  try {
+    await writeFile(join(root.path, "file"), "in the way");
+    const errors: unknown[] = [];
+    const spares = keepSpareDirectories({ dir: join(root.path, "file", "spares"), mode: 0o700, keep: 4, onError: (error) => errors.push(error) });
+    expect(errors).toHaveLength(1);
+    expect(spares.takeAs(join(root.path, "t"))).toBe(false);
   } finally {
     await root.remove();
   }
@@ -70,6 +88,7 @@ test("when spares cannot be made, one error is told and copies make their own di
     const linker = createLinker({ root: root.path, directoryMode: 0o700, spares });
     await writeFile(join(root.path, "source"), "four");
     expect(await linker.link(join(root.path, "source"), join(root.path, "executions", "e", "inputs", "a"))).toBe(4);
+    await spares.stop();
   } finally {
     await root.remove();
   }
@@ -89,6 +108,7 @@ test("links through spares make the same private directories as without them", a
     }
     expect((await readdir(join(root.path, "executions", "e1"))).sort()).toEqual(["inputs", "script"]);
     expect((await readdir(join(root.path, "executions", "e1", "inputs"))).sort()).toEqual(["a", "b", "deep"]);
+    await spares.stop();
   } finally {
     await root.remove();
   }
