@@ -38,18 +38,19 @@ function executionNotFound(executionId: string): NotFoundError {
  * EntityManager: for the runners' calls, which only read it, several times per execution.
  */
 export async function executionRow(db: Database, executionId: string): Promise<Execution | undefined> {
-  return withSqlSession(db, async (sql) => {
-    const executions = rowCodec<Execution>(sql, Execution.name);
-    const [row] = await sql.query(`select ${executions.columns} from executions where id = ?`, [executionId]);
-    return row === undefined ? undefined : executions.fromRow(row);
-  });
+  return executionWhere(db, "id = ?", [executionId]);
 }
 
 /** The execution of the account that a request with this request_id made, if one did. */
 export async function executionByRequestId(db: Database, accountId: string, requestId: string): Promise<Execution | undefined> {
+  return executionWhere(db, "account_id = ? and request_id = ?", [accountId, requestId]);
+}
+
+/** The whole row of the one execution `condition` (on unique columns) picks, on a held connection. */
+async function executionWhere(db: Database, condition: string, values: readonly unknown[]): Promise<Execution | undefined> {
   return withSqlSession(db, async (sql) => {
     const executions = rowCodec<Execution>(sql, Execution.name);
-    const [row] = await sql.query(`select ${executions.columns} from executions where account_id = ? and request_id = ?`, [accountId, requestId]);
+    const [row] = await sql.query(`select ${executions.columns} from executions where ${condition}`, values);
     return row === undefined ? undefined : executions.fromRow(row);
   });
 }
