@@ -17,6 +17,8 @@ export interface SpareDirectories {
    * existing EMPTY directory leaves an empty directory there.
    */
   takeAs(path: string): boolean;
+  /** Resolves once the spares being made (if any) are ready. */
+  settled(): Promise<void>;
   /** Makes no more; resolves once none is being made, so the directory can be removed. */
   stop(): Promise<void>;
 }
@@ -32,7 +34,7 @@ export interface SpareDirectoryOptions {
 }
 
 /** Never has a spare: copies make every directory themselves. */
-const NO_SPARES: SpareDirectories = { takeAs: () => false, stop: async () => undefined };
+const NO_SPARES: SpareDirectories = { takeAs: () => false, settled: async () => undefined, stop: async () => undefined };
 
 /**
  * Starts keeping spares in a directory of this process's own under `options.dir`; what earlier
@@ -97,6 +99,9 @@ export function keepSpareDirectories(options: SpareDirectoryOptions): SpareDirec
         }
         return false;
       }
+    },
+    async settled() {
+      await refilling;
     },
     async stop() {
       stopped = true;

@@ -1,14 +1,13 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createLinker } from "../src/fs-links";
-import { tempDir } from "./helpers";
+import { inTempDir } from "./helpers";
 
-test("many links at once leave the event loop turns in between, and each answers its file's size", async () => {
-  const root = await tempDir("links");
-  try {
-    const source = join(root.path, "source");
+test("many links at once leave the event loop turns in between, and each answers its file's size", () =>
+  inTempDir("links", async (root) => {
+    const source = join(root, "source");
     await writeFile(source, "twelve bytes");
-    const linker = createLinker({ root: root.path, directoryMode: 0o700 });
+    const linker = createLinker({ root, directoryMode: 0o700 });
     let turns = 0;
     let counting = true;
     const countTurns = () => {
@@ -17,28 +16,21 @@ test("many links at once leave the event loop turns in between, and each answers
     };
     setImmediate(countTurns);
 
-    const sizes = await Promise.all(Array.from({ length: 3000 }, (_, index) => linker.link(source, join(root.path, "executions", `t${index % 30}`, "inputs", `${index}`))));
+    const sizes = await Promise.all(Array.from({ length: 3000 }, (_, index) => linker.link(source, join(root, "executions", `t${index % 30}`, "inputs", `${index}`))));
     counting = false;
 
     expect(new Set(sizes)).toEqual(new Set([12]));
     // Linked in slices, with other work let in between: not in one turn of the loop.
     expect(turns).toBeGreaterThan(1);
-  } finally {
-    await root.remove();
-  }
-});
+  }));
 
-test("a missing source is thrown; a taken target answers undefined, for the caller to copy otherwise", async () => {
-  const root = await tempDir("links");
-  try {
-    const linker = createLinker({ root: root.path, directoryMode: 0o700 });
-    const target = join(root.path, "executions", "t", "inputs", "a");
-    await expect(linker.link(join(root.path, "missing"), target)).rejects.toMatchObject({ code: "ENOENT" });
-    const source = join(root.path, "source");
+test("a missing source is thrown; a taken target answers undefined, for the caller to copy otherwise", () =>
+  inTempDir("links", async (root) => {
+    const linker = createLinker({ root, directoryMode: 0o700 });
+    const target = join(root, "executions", "t", "inputs", "a");
+    await expect(linker.link(join(root, "missing"), target)).rejects.toMatchObject({ code: "ENOENT" });
+    const source = join(root, "source");
     await writeFile(source, "x");
     expect(await linker.link(source, target)).toBe(1);
     expect(await linker.link(source, target)).toBeUndefined();
-  } finally {
-    await root.remove();
-  }
-});
+  }));

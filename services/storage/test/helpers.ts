@@ -13,6 +13,16 @@ export async function tempDir(label: string): Promise<{ path: string; remove: ()
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
+/** Runs `work` in a fresh temporary directory, removed afterwards whatever happens. */
+export async function inTempDir<T>(label: string, work: (path: string) => Promise<T>): Promise<T> {
+  const dir = await tempDir(label);
+  try {
+    return await work(dir.path);
+  } finally {
+    await dir.remove();
+  }
+}
+
 /** Writes `size` random bytes to `path` and returns them. */
 export async function randomFile(path: string, size: number): Promise<Buffer> {
   const bytes = randomBytes(size);
