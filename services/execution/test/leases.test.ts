@@ -499,6 +499,61 @@ describe("log lines of an execution that ended without its runner", () => {
   });
 });
 
+describe("log lines carried by the completion", () => {
+  beforeEach(() => start({ maxLogBytes: 100 }));
+
+  const entry = (sequence: number, line: string) => ({ sequence: BigInt(sequence), stream: LogEntry_Stream.STDOUT, line });
+
+  test("are stored after AppendLogs' lines and before the end, by AppendLogs' rules; a resent report adds nothing", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    await claim(runnerId, execution.id);
+    await h.runner.appendLogs({ runnerId, executionId: execution.id, entries: [entry(1, "first")] });
+    const report = {
+      runnerId,
+      executionId: execution.id,
+      outcome: Outcome.COMPLETED,
+      exitCode: 0,
+      // A resent line (1), new ones, and one past the cap (100 bytes).
+      finalEntries: [entry(1, "first"), entry(2, "second"), entry(3, "x".repeat(200))],
+    };
+    await h.runner.completeExecution(report);
+    await h.runner.completeExecution(report); // a resend
+    expect((await get(execution.id)).status).toBe(ExecutionStatus.COMPLETED);
+    const { entries } = await h.alice.getLogs({ executionId: execution.id });
+    expect(entries.map((stored) => [Number(stored.sequence), stored.stream, stored.line])).toEqual([
+      [1, LogEntry_Stream.STDOUT, "first"],
+      [2, LogEntry_Stream.STDOUT, "second"],
+      [3, LogEntry_Stream.SYSTEM, "[rgrid] log truncated: output exceeded 100 bytes; later lines were not stored"],
+    ]);
+  });
+
+  test("are not stored when the report is refused: the execution had already ended without its runner", async () => {
+    const runnerId = await register();
+    const execution = await queue({ maxRetries: 0 });
+    await claim(runnerId, execution.id);
+    tick(LEASE_MILLIS + 1);
+    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    await expectCode(
+      h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.COMPLETED, exitCode: 0, finalEntries: [entry(1, "late")] }),
+      Code.FailedPrecondition,
+    );
+    expect((await h.alice.getLogs({ executionId: execution.id })).entries).toEqual([]);
+  });
+
+  test("are refused with the field named when one breaks AppendLogs' rules, and the execution goes on running", async () => {
+    const runnerId = await register();
+    const execution = await queue();
+    await claim(runnerId, execution.id);
+    await expectCode(
+      h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.COMPLETED, exitCode: 0, finalEntries: [entry(0, "no sequence")] }),
+      Code.InvalidArgument,
+    );
+    expect((await get(execution.id)).status).toBe(ExecutionStatus.RUNNING);
+    expect((await h.alice.getLogs({ executionId: execution.id })).entries).toEqual([]);
+  });
+});
+
 describe("batch parallelism", () => {
   test("a claim waiting for room in a batch wakes when one of its executions ends", async () => {
     // The real clock, and a recheck far beyond the claim's wait: only the end can wake it.

@@ -120,7 +120,7 @@ export async function executeAssignment(
   if ((report.outcome === Outcome.FAILED || report.outcome === Outcome.INFRASTRUCTURE_ERROR) && report.exitCode === undefined) {
     logs.append("system", report.errorMessage);
   }
-  await logs.close();
+  const finalEntries = await logs.finish();
   await resend(() =>
     deps.client.completeExecution({
       ...call,
@@ -129,6 +129,7 @@ export async function executeAssignment(
       errorMessage: report.errorMessage,
       outputs,
       finishedAt: timestampFromDate(new Date()),
+      finalEntries,
     }),
   );
   return { executionId: execution.id, outputs, ...report, reported: true };

@@ -30,6 +30,11 @@ export interface LogShipper {
   append(stream: OutputStream, line: string): void;
   /** Sends everything appended so far and stops; resolves once delivered (or given up). */
   close(): Promise<void>;
+  /**
+   * Stops and hands back the last lines (at most one batch) for the execution's report to carry,
+   * which saves a call per short run; anything beyond one batch is delivered first.
+   */
+  finish(): Promise<LogEntry[]>;
 }
 
 const STREAMS: Record<OutputStream, LogEntry_Stream> = {
@@ -52,6 +57,9 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
   let undeliverable = false;
+  /** Set by finish: the delivery loop leaves the last batch for the report. */
+  let finishing = false;
+  let finished = false;
   let droppedLines = 0;
 
   const push = (stream: LogEntry_Stream, line: string): void => {
@@ -91,8 +99,10 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
     push(stream, line);
   };
 
+  const fitsOneBatch = () => droppedLines === 0 && pending.length <= maxBatchEntries && pendingChars <= maxBatchChars;
+
   const deliverAll = async (): Promise<void> => {
-    while (pending.length > 0 && !undeliverable) {
+    while (pending.length > 0 && !undeliverable && !(finishing && fitsOneBatch())) {
       const batch = takeBatch();
       try {
         await options.send(batch);
@@ -126,7 +136,7 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
 
   return {
     append(stream, line) {
-      if (undeliverable) {
+      if (undeliverable || finished) {
         return;
       }
       enqueue(STREAMS[stream], line);
@@ -150,6 +160,28 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
         await flush();
       }
       clearTimeout(timer);
+    },
+    async finish() {
+      finishing = true;
+      for (;;) {
+        if (inFlight !== undefined) {
+          await inFlight;
+          continue;
+        }
+        if (hasRoom() && !undeliverable) {
+          noteDroppedLines();
+        }
+        if (undeliverable || fitsOneBatch()) {
+          break;
+        }
+        await flush();
+      }
+      clearTimeout(timer);
+      finished = true;
+      const last = pending;
+      pending = [];
+      pendingChars = 0;
+      return last;
     },
   };
 }

@@ -94,6 +94,10 @@ export function createFakeRunnerService(
     },
   };
 
+  const storeLogs = (executionId: string, entries: LogEntry[]) => {
+    fake.logs.set(executionId, [...(fake.logs.get(executionId) ?? []), ...entries]);
+  };
+
   const transport = createRouterTransport(({ service }) => {
     service(RunnerService, {
       registerRunner(request) {
@@ -142,9 +146,7 @@ export function createFakeRunnerService(
           appendFailures--;
           throw new ConnectError("connection reset", Code.Unavailable);
         }
-        const entries = fake.logs.get(request.executionId) ?? [];
-        entries.push(...request.entries);
-        fake.logs.set(request.executionId, entries);
+        storeLogs(request.executionId, request.entries);
         return {};
       },
       createOutputUploads(request) {
@@ -152,6 +154,7 @@ export function createFakeRunnerService(
         return { uploads: request.outputs.map((output) => uploadGrant(output.name, request.executionId)) };
       },
       completeExecution(request) {
+        storeLogs(request.executionId, request.finalEntries);
         fake.completions.push(request);
         completionWaiters.get(request.executionId)?.(request);
         return {};

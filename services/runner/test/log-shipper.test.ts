@@ -63,6 +63,36 @@ describe("createLogShipper", () => {
     expect(maxInFlight).toBe(1);
   });
 
+  it("finish hands back the last batch for the report, after what is in flight and what exceeds one batch is sent", async () => {
+    const sent: string[][] = [];
+    let releaseFirstCall: () => void = () => undefined;
+    const firstCall = new Promise<void>((resolve) => (releaseFirstCall = resolve));
+    const shipper = createLogShipper({
+      send: async (entries) => {
+        if (sent.length === 0) {
+          await firstCall;
+        }
+        sent.push(entries.map((entry) => entry.line));
+      },
+      logger: silentLogger,
+      flushIntervalMs: 1,
+      maxBatchEntries: 3,
+    });
+    for (const line of ["a", "b", "c", "d", "e", "f", "g", "h"]) {
+      shipper.append("stdout", line);
+    }
+    const finishing = shipper.finish();
+    releaseFirstCall();
+    const last = await finishing;
+    // "a b c" was in flight; "d e f" exceeded one batch; "g h" is left for the report.
+    expect(sent).toEqual([["a", "b", "c"], ["d", "e", "f"]]);
+    expect(last.map((entry) => [entry.sequence, entry.line])).toEqual([[7n, "g"], [8n, "h"]]);
+    shipper.append("stdout", "too late");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(sent).toHaveLength(2);
+    expect(await createLogShipper({ send: async () => undefined, logger: silentLogger }).finish()).toEqual([]);
+  });
+
   it("stops sending after a batch is refused for good, and still closes", async () => {
     let calls = 0;
     const shipper = createLogShipper({

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AssignmentSchema, Outcome } from "@rgrid/proto";
-import type { Assignment, RunnerService } from "@rgrid/proto";
+import type { Assignment, LogEntry, RunnerService } from "@rgrid/proto";
 import type { Database } from "../db/orm";
 import { Execution, Runner, isTerminal } from "../db/entities";
 import type { ExecutionState, FailureKindName } from "../db/entities";
@@ -116,6 +116,24 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     }
   }
 
+  /** Stores a runner's log entries (those of a running execution: callers check). */
+  async function storeLogEntries(executionId: string, entries: readonly LogEntry[]): Promise<void> {
+    if (entries.length === 0) {
+      return;
+    }
+    const now = clock();
+    const lines = entries.map((entry) => ({
+      sequence: Number(entry.sequence),
+      stream: streamFromWire(entry.stream) ?? "system",
+      line: entry.line,
+      time: entry.time ? timestampDate(entry.time) : now,
+    }));
+    // A resend of stored lines changes nothing, so it wakes nobody.
+    if ((await appendCappedLogs(db, executionId, lines, deps.maxLogBytes)) > 0) {
+      logActivity.notify(executionId);
+    }
+  }
+
   return {
     async registerRunner(request) {
       const em = db.fork();
@@ -177,17 +195,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         // is stored after the end, and the runner, told by its heartbeat, stops sending.
         return {};
       }
-      const now = clock();
-      const lines = request.entries.map((entry) => ({
-        sequence: Number(entry.sequence),
-        stream: streamFromWire(entry.stream) ?? "system",
-        line: entry.line,
-        time: entry.time ? timestampDate(entry.time) : now,
-      }));
-      // A resend of stored lines changes nothing, so it wakes nobody.
-      if ((await appendCappedLogs(db, request.executionId, lines, deps.maxLogBytes)) > 0) {
-        logActivity.notify(request.executionId);
-      }
+      await storeLogEntries(request.executionId, request.entries);
       return {};
     },
 
@@ -212,6 +220,8 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         return {}; // a resend of a report already recorded
       }
       requireRunning(execution);
+      // Before the end, which AppendLogs would refuse them after.
+      await storeLogEntries(execution.id, request.finalEntries);
       const outcome = { ...result, exitCode };
       const changes = {
         ...outcome,
