@@ -5,6 +5,7 @@
 // with the same sequence numbers, from wherever they are.
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/knex";
+import { mapWithLimit } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { Execution, LogLine } from "../db/entities";
@@ -16,15 +17,22 @@ import { StorageUnavailableError } from "../errors";
 import type { ObjectName, StorageGateway } from "../storage";
 
 const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
-/** Finished executions archived per pass; the rest wait for the next. */
-const ARCHIVE_BATCH = 50;
+/** Finished executions looked up at a time; a pass goes on to the next batch while they come full. */
+export const ARCHIVE_BATCH = 50;
+/**
+ * Batches per pass at most: the archive keeps up with hundreds of executions ending per second,
+ * and a pass still ends soon enough for the service to stop without waiting long on it.
+ */
+const MAX_BATCHES_PER_PASS = 20;
+/** Executions archived at once: their storage round trips overlap. */
+const ARCHIVE_CONCURRENCY = 4;
 /** Archived logs kept parsed in memory, so paging through one does not fetch it per page. */
 const CACHED_LOGS = 32;
 
 export interface LogArchive {
   /** The lines after `afterSequence`, at most `limit`, from the database or the archive. */
   readLines(em: EntityManager, execution: Pick<Execution, "id" | "logsArchived">, afterSequence: number, limit: number): Promise<LogLine[]>;
-  /** Archives the logs of up to ARCHIVE_BATCH finished executions; the ids archived. */
+  /** Archives the logs of finished executions, batch after batch while they come full; the ids archived. */
   archiveOnce(): Promise<string[]>;
 }
 
@@ -123,18 +131,26 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
     },
 
     async archiveOnce() {
-      const due = await deps.db.fork().getConnection().execute<Array<{ id: string }>>(
-        // The predicate of the partial index executions_logs_to_archive, word for word.
-        `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
-      );
       const archived: string[] = [];
-      for (const { id } of due) {
-        try {
-          if (await archiveOne(id)) {
-            archived.push(id);
+      for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
+        const due = await deps.db.fork().getConnection().execute<Array<{ id: string }>>(
+          // The predicate of the partial index executions_logs_to_archive, word for word.
+          `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
+        );
+        const done = await mapWithLimit(due, ARCHIVE_CONCURRENCY, async ({ id }) => {
+          try {
+            return (await archiveOne(id)) ? id : undefined;
+          } catch (error) {
+            deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
+            return undefined;
           }
-        } catch (error) {
-          deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
+        });
+        const archivedNow = done.filter((id): id is string => id !== undefined);
+        archived.push(...archivedNow);
+        // A batch that was not full took the last of them; one that archived nothing (storage
+        // away, say) would only fail the same way again until the next pass.
+        if (due.length < ARCHIVE_BATCH || archivedNow.length === 0) {
+          break;
         }
       }
       return archived;
