@@ -19,7 +19,10 @@ const TOKEN = "internal-token-for-main-0123456789";
 interface Started {
   child: ChildProcess;
   url: string;
-  exited: Promise<number | null>;
+  /** How it ended: its exit code, or the signal that ended it. */
+  exited: Promise<number | NodeJS.Signals | null>;
+  /** Everything it wrote to stderr so far. */
+  output(): string;
 }
 
 async function startMain(env: Record<string, string>, cwd: string): Promise<Started> {
@@ -31,9 +34,9 @@ async function startMain(env: Record<string, string>, cwd: string): Promise<Star
     env: { PATH: process.env.PATH ?? "", RGRID_INTERNAL_TOKEN: TOKEN, RGRID_STORAGE_PORT: "0", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+  let output = "";
   const url = await new Promise<string>((resolve, reject) => {
-    let output = "";
     child.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening url=(\S+)/.exec(output);
@@ -43,12 +46,14 @@ async function startMain(env: Record<string, string>, cwd: string): Promise<Star
     });
     void exited.then((code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
   });
-  return { child, url, exited };
+  return { child, url, exited, output: () => output };
 }
 
-async function stopMain(started: Started): Promise<number | null> {
+/** "exit 0" when it stopped gracefully; otherwise how it ended, with what it wrote. */
+async function stopMain(started: Started): Promise<string> {
   started.child.kill("SIGTERM");
-  return started.exited;
+  const ended = await started.exited;
+  return ended === 0 ? "exit 0" : `ended by ${ended}; its stderr:\n${started.output()}`;
 }
 
 describe("storage main", () => {
@@ -66,7 +71,7 @@ describe("storage main", () => {
       expect(grants[0]?.url.startsWith(`${started.url}/objects/executions/`)).toBe(true);
       expect(existsSync(join(dir.path, ".rgrid", "objects"))).toBe(true);
     } finally {
-      expect(await stopMain(started)).toBe(0);
+      expect(await stopMain(started)).toBe("exit 0");
       await dir.remove();
     }
   });
@@ -98,7 +103,7 @@ describe("storage main", () => {
       try {
         expect(await s3.client().bucketExists(bucket)).toBe(true);
       } finally {
-        expect(await stopMain(started)).toBe(0);
+        expect(await stopMain(started)).toBe("exit 0");
         await dir.remove();
       }
     });
@@ -134,7 +139,7 @@ describe("storage main", () => {
         });
         expect(grants[0]?.url.startsWith(`${started.url}/objects/executions/`)).toBe(true);
       } finally {
-        expect(await stopMain(started)).toBe(0);
+        expect(await stopMain(started)).toBe("exit 0");
         await dir.remove();
       }
     });
