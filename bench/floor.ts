@@ -4,13 +4,14 @@
 // rgrid's real request and response sizes: floor-hop.ts), plus the same database statements on
 // the raw driver (better-sqlite3, or `pg` on PostgreSQL), plus the bare file copies (hard links,
 // as the local-file store makes them). Three rounds, interleaved; medians; each figure with its
-// ratio to its floor.
+// ratio to its floor. A second table splits the CPU of a call at c=16 by process (the services or
+// hops, the client, PostgreSQL's server), which is what throughput on two cores is spent on.
 //
 //   node bench/dist/floor.js [sqlite|postgresql]     (both when not told; PostgreSQL when reachable)
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -53,9 +54,27 @@ interface Round {
   hopsCpu: number;
   dbCpu: number;
   copyCpu: number;
-  retryThroughput: number;
-  hopsThroughput: number;
-  dbThroughput: number;
+  retryThroughput: Throughput;
+  hopsThroughput: Throughput;
+  dbThroughput: Throughput;
+}
+
+/** Calls per second at CONCURRENCY, and the CPU each part spent per call meanwhile (ms). */
+interface Throughput {
+  perSecond: number;
+  cpu: CpuSplit;
+}
+
+/**
+ * Who spent the CPU of a call: the process answering it (execution-service, or the front hop),
+ * the one behind it (storage-service, or the back hop), this process (the client; for the raw
+ * floor, the driver itself) and PostgreSQL's server processes, which share this machine's cores.
+ */
+interface CpuSplit {
+  front: number;
+  back: number;
+  here: number;
+  database: number;
 }
 
 /** Executions in the account when ListExecutions pages are compared. */
@@ -102,7 +121,9 @@ async function floorOn(backend: Backend): Promise<void> {
       await copies();
     }
     const servicePids = ["execution", "storage"].map((name) => bench.grid.processes.find((service) => service.name === name)?.pid as number);
-    const hopPids = hops.map((hop) => hop.pid as number);
+    // Started back first: listed front first, as the services are.
+    const hopPids = hops.map((hop) => hop.pid as number).reverse();
+    const databasePids = backend.kind === "embedded" ? () => [] : localPostgresPids;
     const rounds: Round[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const retryRun = await sequential(retry, servicePids);
@@ -118,15 +139,15 @@ async function floorOn(backend: Backend): Promise<void> {
         hopsCpu: hopsRun.cpuPerCall,
         dbCpu: dbRun.cpuPerCall,
         copyCpu: copyRun.cpuPerCall,
-        retryThroughput: await throughput(retry),
-        hopsThroughput: await throughput(hopCall),
-        dbThroughput: await throughput(() => raw!.retryOnce()),
+        retryThroughput: await throughput(retry, servicePids, databasePids),
+        hopsThroughput: await throughput(hopCall, hopPids, databasePids),
+        dbThroughput: await throughput(() => raw!.retryOnce(), [], databasePids),
       });
     }
     const median = (pick: (round: Round) => number) => percentile(rounds.map(pick), 50);
     const floorP50 = median((r) => r.hopsP50) + median((r) => r.dbP50) + median((r) => r.copyP50);
     const floorCpu = median((r) => r.hopsCpu) + median((r) => r.dbCpu) + median((r) => r.copyCpu);
-    const throughputFloor = Math.min(median((r) => r.hopsThroughput), median((r) => r.dbThroughput));
+    const throughputFloor = Math.min(median((r) => r.hopsThroughput.perSecond), median((r) => r.dbThroughput.perSecond));
     const label = backend.kind === "embedded" ? "SQLite + local files" : "PostgreSQL + local files";
     process.stdout.write(`\nRetryExecution at its floor, ${label} (3 inputs of 1 MiB; medians of ${ROUNDS} interleaved rounds)\n\n`);
     const rows: Array<[string, string, string, string, string]> = [
@@ -147,9 +168,9 @@ async function floorOn(backend: Backend): Promise<void> {
       ],
       [
         `throughput, c=${CONCURRENCY}`,
-        `${median((r) => r.retryThroughput).toFixed(0)}/s`,
-        `${throughputFloor.toFixed(0)}/s (hops ${median((r) => r.hopsThroughput).toFixed(0)}/s, db ${median((r) => r.dbThroughput).toFixed(0)}/s)`,
-        ratio(median((r) => r.retryThroughput), throughputFloor),
+        `${median((r) => r.retryThroughput.perSecond).toFixed(0)}/s`,
+        `${throughputFloor.toFixed(0)}/s (hops ${median((r) => r.hopsThroughput.perSecond).toFixed(0)}/s, db ${median((r) => r.dbThroughput.perSecond).toFixed(0)}/s)`,
+        ratio(median((r) => r.retryThroughput.perSecond), throughputFloor),
         backend.kind === "embedded" ? "≥ 0.70×" : "≥ 0.60×",
       ],
     ];
@@ -179,6 +200,7 @@ async function floorOn(backend: Backend): Promise<void> {
       ]);
     }
     printRows(rows);
+    printCpuSplit(backend, rounds);
   } finally {
     await raw?.close();
     for (const hop of hops) hop.kill("SIGTERM");
@@ -200,14 +222,53 @@ async function sequential(call: () => Promise<unknown>, pids: number[], inProces
   return { p50: percentile(latencies, 50), cpuPerCall: (cpuAfter - cpuBefore) / SEQUENTIAL };
 }
 
-async function throughput(call: () => Promise<unknown>): Promise<number> {
+/** `call` CONCURRENCY at a time: calls per second, and who spent how much CPU per call (`serverPids`: front, back). */
+async function throughput(call: () => Promise<unknown>, serverPids: readonly number[], databasePids: () => number[]): Promise<Throughput> {
+  const serversBefore = serverPids.map((pid) => cpuOf([pid]));
+  const hereBefore = cpuOfThisProcess();
+  const databaseBefore = new Map(databasePids().map((pid) => [pid, cpuOfIfRunning(pid)]));
   let remaining = CONCURRENT;
   const worker = async () => {
     while (remaining-- > 0) await call();
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return CONCURRENT / ((performance.now() - started) / 1000);
+  const perSecond = CONCURRENT / ((performance.now() - started) / 1000);
+  const server = (index: number) => (index < serverPids.length ? cpuOf([serverPids[index]!]) - serversBefore[index]! : 0);
+  // The pool's connections live through the run; one that ended meanwhile took its ticks along.
+  let database = 0;
+  for (const [pid, before] of databaseBefore) {
+    const after = cpuOfIfRunning(pid);
+    database += before === undefined || after === undefined ? 0 : after - before;
+  }
+  return {
+    perSecond,
+    cpu: {
+      front: server(0) / CONCURRENT,
+      back: server(1) / CONCURRENT,
+      here: (cpuOfThisProcess() - hereBefore) / CONCURRENT,
+      database: database / CONCURRENT,
+    },
+  };
+}
+
+/** The table of where a call's CPU went at CONCURRENCY, rgrid beside each floor (medians of the rounds). */
+function printCpuSplit(backend: Backend, rounds: readonly Round[]): void {
+  const median = (pick: (round: Round) => number) => percentile(rounds.map(pick), 50);
+  const columns: Array<(round: Round) => Throughput> = [(r) => r.retryThroughput, (r) => r.hopsThroughput, (r) => r.dbThroughput];
+  const cell = (part: (cpu: CpuSplit) => number) => columns.map((of) => ms(median((r) => part(of(r).cpu))));
+  const rows: string[][] = [
+    ["part", "RetryExecution", "floor: two hops", "floor: raw driver"],
+    ["execution-service / the front hop", ...cell((cpu) => cpu.front)],
+    ["storage-service / the back hop", ...cell((cpu) => cpu.back)],
+    ["this process: the client, or the raw driver", ...cell((cpu) => cpu.here)],
+  ];
+  if (backend.kind !== "embedded") {
+    rows.push(["PostgreSQL's server processes", ...cell((cpu) => cpu.database)]);
+  }
+  rows.push(["all of them", ...cell((cpu) => cpu.front + cpu.back + cpu.here + cpu.database)]);
+  process.stdout.write(`\nCPU per call at c=${CONCURRENCY}, by process (medians of ${rounds.length} rounds): what throughput is spent on\n\n`);
+  printRows(rows);
 }
 
 /** The resident memory of execution-service after 1,000 retries, and after 10,000: growth means a leak. */
@@ -258,6 +319,29 @@ function cpuOf(pids: readonly number[]): number {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
     return sum + (Number(fields[11]) + Number(fields[12])) * 10;
   }, 0);
+}
+
+/** As cpuOf, for a process that may have ended: undefined then. */
+function cpuOfIfRunning(pid: number): number | undefined {
+  try {
+    return cpuOf([pid]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** PostgreSQL's server processes on this machine, when it runs here (none when it runs elsewhere). */
+function localPostgresPids(): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
+      } catch {
+        return false; // ended since the listing
+      }
+    })
+    .map(Number);
 }
 
 function cpuOfThisProcess(): number {
