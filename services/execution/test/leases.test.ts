@@ -548,6 +548,7 @@ describe("log lines carried by the completion", () => {
     await expectCode(
       h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.COMPLETED, exitCode: 0, finalEntries: [entry(0, "no sequence")] }),
       Code.InvalidArgument,
+      "final_entries[0].sequence",
     );
     expect((await get(execution.id)).status).toBe(ExecutionStatus.RUNNING);
     expect((await h.alice.getLogs({ executionId: execution.id })).entries).toEqual([]);
