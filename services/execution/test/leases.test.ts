@@ -71,6 +71,8 @@ describe("heartbeats", () => {
     const response = await h.runner.registerRunner({ name: "r", runtimes: ["python"] });
     expect(response.heartbeatIntervalMillis).toBe(2_000);
     expect(response.leaseTimeoutMillis).toBe(LEASE_MILLIS);
+    // And that a completion may carry the log's last lines.
+    expect(response.completionStoresLogs).toBe(true);
   });
 
   test("an unknown runner is told to register again", async () => {

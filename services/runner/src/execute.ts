@@ -33,6 +33,8 @@ export interface ExecuteDeps {
   retryPolicy: BackoffPolicy;
   maxOutputFiles: number;
   logFlushIntervalMs?: number;
+  /** The service said at registration that CompleteExecution stores final_entries. */
+  completionStoresLogs?: boolean;
   /** Absent runs scripts without any isolation (tests of the bare process handling). */
   sandbox?: SandboxCapabilities;
 }
@@ -120,7 +122,7 @@ export async function executeAssignment(
   if ((report.outcome === Outcome.FAILED || report.outcome === Outcome.INFRASTRUCTURE_ERROR) && report.exitCode === undefined) {
     logs.append("system", report.errorMessage);
   }
-  const finalEntries = await logs.finish();
+  const finalEntries = deps.completionStoresLogs === true ? await logs.finish() : await logs.close().then(() => []);
   await resend(() =>
     deps.client.completeExecution({
       ...call,

@@ -71,6 +71,7 @@ export function createRunner(deps: RunnerDeps): Runner {
   let heartbeats: Promise<void> | undefined;
   let heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
   let heartbeatCallTimeoutMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
+  let completionStoresLogs = false;
   let ownCgroup: Promise<RunnerCgroup> | undefined;
   let uidRange: UidRange | undefined;
   /** What is running now, each with the controller that stops it (its reason: a StopReason). */
@@ -113,6 +114,7 @@ export function createRunner(deps: RunnerDeps): Runner {
     // A call that hangs must be given up, and another sent, well before the lease runs out.
     const leaseMs = response.leaseTimeoutMillis;
     heartbeatCallTimeoutMs = leaseMs > 0 ? Math.min(heartbeatIntervalMs, leaseMs / 3) : heartbeatIntervalMs;
+    completionStoresLogs = response.completionStoresLogs;
     return response.runnerId;
   };
 
@@ -126,7 +128,7 @@ export function createRunner(deps: RunnerDeps): Runner {
     const control = new AbortController();
     running.set(id, control);
     try {
-      const summary = await executeAssignment(executeDeps, runnerId, assignment, control.signal, slot);
+      const summary = await executeAssignment({ ...executeDeps, completionStoresLogs }, runnerId, assignment, control.signal, slot);
       deps.logger.info(describeEnd(summary, Date.now() - startedAt));
     } catch (error) {
       // Only reporting itself can fail here (every retry exhausted); the service will see the

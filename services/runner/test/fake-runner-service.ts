@@ -36,6 +36,11 @@ export interface FakeRunnerService {
   forgetRunners(): void;
   /** Resolves with the completion of `executionId` once it arrives. */
   completionOf(executionId: string): Promise<CompleteExecutionRequest>;
+  /**
+   * Answers from now on as a service from before CompleteExecution stored log lines: registration
+   * does not offer it, and a completion's final_entries are dropped unread.
+   */
+  actAsOlderService(): void;
 }
 
 export function createFakeRunnerService(
@@ -50,6 +55,7 @@ export function createFakeRunnerService(
   const claimWaiters: (() => void)[] = [];
   const completionWaiters = new Map<string, (request: CompleteExecutionRequest) => void>();
   let appendFailures = 0;
+  let completionStoresLogs = true;
   const toCancel = new Set<string>();
   const toLose = new Set<string>();
   const knownRunners = new Set<string>();
@@ -85,6 +91,9 @@ export function createFakeRunnerService(
     forgetRunners() {
       knownRunners.clear();
     },
+    actAsOlderService() {
+      completionStoresLogs = false;
+    },
     completionOf(executionId) {
       const done = fake.completions.find((completion) => completion.executionId === executionId);
       if (done !== undefined) {
@@ -104,7 +113,7 @@ export function createFakeRunnerService(
         fake.registered.push({ name: request.name, runtimes: request.runtimes, sandboxWarnings: request.sandboxWarnings });
         const runnerId = `runner_test_${fake.registered.length}`;
         knownRunners.add(runnerId);
-        return { runnerId, heartbeatIntervalMillis, leaseTimeoutMillis };
+        return { runnerId, heartbeatIntervalMillis, leaseTimeoutMillis, completionStoresLogs };
       },
       async heartbeat(request, context) {
         requireKnown(request.runnerId);
@@ -154,7 +163,9 @@ export function createFakeRunnerService(
         return { uploads: request.outputs.map((output) => uploadGrant(output.name, request.executionId)) };
       },
       completeExecution(request) {
-        storeLogs(request.executionId, request.finalEntries);
+        if (completionStoresLogs) {
+          storeLogs(request.executionId, request.finalEntries);
+        }
         fake.completions.push(request);
         completionWaiters.get(request.executionId)?.(request);
         return {};

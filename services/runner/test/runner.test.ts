@@ -49,7 +49,7 @@ afterEach(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-function startRunner(overrides: { shutdownGraceMs?: number; sandbox?: SandboxCapabilities } = {}): Promise<string> {
+function startRunner(overrides: { shutdownGraceMs?: number; sandbox?: SandboxCapabilities; logFlushIntervalMs?: number } = {}): Promise<string> {
   const { catalog } = detectRuntimes({ searchPath: process.env.PATH ?? "", nodeBinary: process.execPath });
   runner = createTestRunner(service, {
     name: "test-runner",
@@ -58,6 +58,7 @@ function startRunner(overrides: { shutdownGraceMs?: number; sandbox?: SandboxCap
     concurrency: 2,
     shutdownGraceMs: overrides.shutdownGraceMs ?? 5000,
     sandbox: overrides.sandbox,
+    ...(overrides.logFlushIntervalMs === undefined ? {} : { logFlushIntervalMs: overrides.logFlushIntervalMs }),
   });
   return runner.start();
 }
@@ -162,6 +163,22 @@ describe("runner", () => {
 
     // The working directory is gone once the execution is reported.
     expect(await readdir(workRoot)).toEqual([]);
+  });
+
+  it("hands the log's last lines to the completion, which the service said it stores", async () => {
+    // No batch is due before the end: every line is one of the last.
+    await startRunner({ logFlushIntervalMs: 60_000 });
+    const { id, completion } = await runToCompletion(assignmentFor({ script: { name: "two.py", content: "print('one')\nprint('two')\n" } }));
+    expect(completion.finalEntries.map((entry) => [entry.sequence, entry.line])).toEqual([[1n, "one"], [2n, "two"]]);
+    expect(lines(service.logs.get(id), LogEntry_Stream.STDOUT)).toEqual(["one", "two"]);
+  });
+
+  it("sends every log line through AppendLogs to a service that does not store a completion's lines", async () => {
+    service.actAsOlderService();
+    await startRunner({ logFlushIntervalMs: 60_000 });
+    const { id, completion } = await runToCompletion(assignmentFor({ script: { name: "two.py", content: "print('one')\nprint('two')\n" } }));
+    expect(completion.finalEntries).toEqual([]);
+    expect(lines(service.logs.get(id), LogEntry_Stream.STDOUT)).toEqual(["one", "two"]);
   });
 
   it("registers again when execution-service has forgotten it, and goes on claiming", async () => {

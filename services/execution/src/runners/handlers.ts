@@ -152,6 +152,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         runnerId: runner.id,
         heartbeatIntervalMillis: deps.lease.heartbeatIntervalMillis,
         leaseTimeoutMillis: deps.lease.timeoutMillis,
+        completionStoresLogs: true,
       };
     },
 
