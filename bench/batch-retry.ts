@@ -56,10 +56,15 @@ async function benchmarkBatchRetry(backend: Backend): Promise<void> {
     const floor = await retryFloor(bench, backend, await anyIdInBatch(client, batchId), Number(script.info.sizeBytes));
     const rounds: Round[] = [];
     try {
+      // The archiver moves the failed executions' logs to storage within seconds of their end;
+      // measured meanwhile, RetryBatch would share the cores with it.
+      await floor.untilLogsArchived();
       for (let round = 0; round < ROUNDS; round++) {
         if (round > 0) {
           // The last round's retries, cancelled, are the lineages' latest attempts to retry next.
           await cancelQueued(client, batchId);
+          // Cancelled, they have ended: the archiver archives their (empty) logs next.
+          await floor.untilLogsArchived();
         }
         rounds.push({ floorMillis: await floor.measure(), ...(await retryWholeBatch(client, { batchId, failedOnly: round === 0, requestId: randomUUID() })) });
       }
@@ -149,7 +154,7 @@ async function retryFloor(
   backend: Backend,
   originalId: string,
   scriptBytes: number,
-): Promise<{ measure(): Promise<number>; close(): Promise<void>; what: string }> {
+): Promise<{ measure(): Promise<number>; untilLogsArchived(): Promise<void>; close(): Promise<void>; what: string }> {
   const work = await mkdtemp(join(tmpdir(), "rgrid-batch-floor-"));
   const raw = backend.kind === "embedded" ? await rawSqlite(bench, originalId, work) : await rawPostgres(bench, originalId, 1);
   const copy = backend.kind === "embedded" ? await linkFloor(work, { "fail.py": scriptBytes }) : async () => undefined;
@@ -162,6 +167,14 @@ async function retryFloor(
   }
   return {
     what: backend.kind === "embedded" ? "statements (better-sqlite3) + link" : "statements (pg)",
+    async untilLogsArchived() {
+      for (const deadline = Date.now() + 120_000; (await raw.logsAwaitingArchive()) > 0; ) {
+        if (Date.now() > deadline) {
+          throw new Error("the log archiver did not archive the failed executions' logs within 2 minutes");
+        }
+        await sleep(200);
+      }
+    },
     async measure() {
       const started = performance.now();
       for (let i = 0; i < EXECUTIONS; i++) {

@@ -14,8 +14,13 @@ export interface RawDatabase {
   retryOnce(): Promise<void>;
   /** Adds `count` finished executions to the account, one millisecond apart, in one transaction. */
   addExecutions(count: number): Promise<void>;
+  /** Finished executions of the grid whose logs the archiver has yet to move to storage. */
+  logsAwaitingArchive(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** The log archiver's predicate (log-archive.ts): finished, logs still in the database. */
+const AWAITING_ARCHIVE = "logs_archived = false and finished_at is not null";
 
 /** The objects of an execution with a script and three inputs of 1 MiB (failedOriginalWithThreeInputs). */
 export const SCRIPT_AND_THREE_INPUTS = { "fail.py": 64, "a.bin": 1024 * 1024, "b.bin": 1024 * 1024, "c.bin": 1024 * 1024 };
@@ -102,6 +107,14 @@ export async function rawSqlite(bench: BenchGrid, originalId: string, work: stri
         grid.close();
       }
     },
+    async logsAwaitingArchive() {
+      const grid = new BetterSqlite(join(bench.dataDir, "rgrid.db"), { readonly: true });
+      try {
+        return Number(grid.prepare(`select count(*) as n from executions where ${AWAITING_ARCHIVE}`).get()!["n"]);
+      } finally {
+        grid.close();
+      }
+    },
     async retryOnce() {
       const requestId = randomUUID();
       lookup.all(original["account_id"], originalId, requestId);
@@ -169,6 +182,14 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
       // would still go by the statistics of the table before it.
       await client.query({ text: "analyze executions" });
       client.release();
+    },
+    async logsAwaitingArchive() {
+      const client = await grid.connect();
+      try {
+        return Number((await client.query({ text: `select count(*) as n from executions where ${AWAITING_ARCHIVE}` })).rows[0]!["n"]);
+      } finally {
+        client.release();
+      }
     },
     async retryOnce() {
       const requestId = randomUUID();

@@ -5,7 +5,6 @@
 // with the same sequence numbers, from wherever they are.
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/knex";
-import { mapWithLimit } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { Execution, LogLine } from "../db/entities";
@@ -21,11 +20,11 @@ const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
 export const ARCHIVE_BATCH = 50;
 /**
  * Batches per pass at most: the archive keeps up with hundreds of executions ending per second,
- * and a pass still ends soon enough for the service to stop without waiting long on it.
+ * and a pass still ends soon enough for the service to stop without waiting long on it. One
+ * execution at a time: a burst of ends (a batch cancelled, say) is archived at the pace of its
+ * storage round trips, leaving the cores between them to the calls being answered.
  */
 const MAX_BATCHES_PER_PASS = 20;
-/** Executions archived at once: their storage round trips overlap. */
-const ARCHIVE_CONCURRENCY = 4;
 /** Archived logs kept parsed in memory, so paging through one does not fetch it per page. */
 const CACHED_LOGS = 32;
 
@@ -137,19 +136,20 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
           // The predicate of the partial index executions_logs_to_archive, word for word.
           `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
         );
-        const done = await mapWithLimit(due, ARCHIVE_CONCURRENCY, async ({ id }) => {
+        let archivedNow = 0;
+        for (const { id } of due) {
           try {
-            return (await archiveOne(id)) ? id : undefined;
+            if (await archiveOne(id)) {
+              archived.push(id);
+              archivedNow++;
+            }
           } catch (error) {
             deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
-            return undefined;
           }
-        });
-        const archivedNow = done.filter((id): id is string => id !== undefined);
-        archived.push(...archivedNow);
+        }
         // A batch that was not full took the last of them; one that archived nothing (storage
         // away, say) would only fail the same way again until the next pass.
-        if (due.length < ARCHIVE_BATCH || archivedNow.length === 0) {
+        if (due.length < ARCHIVE_BATCH || archivedNow === 0) {
           break;
         }
       }
