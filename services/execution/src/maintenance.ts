@@ -4,7 +4,7 @@ import type { Logger } from "@rgrid/common";
 
 export interface RecurringTask {
   start(): void;
-  /** Stops the schedule and waits for a pass in progress. */
+  /** Stops the schedule, tells a pass in progress to end early (its signal) and waits for it. */
   stop(): Promise<void>;
 }
 
@@ -13,7 +13,8 @@ export interface RecurringTaskOptions {
   intervalMillis: number;
   /** Asked before each pass: only the maintenance leader runs it. */
   isLeader: () => boolean;
-  run: () => Promise<unknown>;
+  /** One pass; a long one ends early, its work so far kept, once `stopping` is aborted. */
+  run: (stopping: AbortSignal) => Promise<unknown>;
   logger: Logger;
 }
 
@@ -21,6 +22,7 @@ export function recurringTask(options: RecurringTaskOptions): RecurringTask {
   let timer: NodeJS.Timeout | undefined;
   let inProgress: Promise<unknown> | undefined;
   let stopped = false;
+  const stopping = new AbortController();
 
   const schedule = () => {
     timer = setTimeout(() => {
@@ -29,7 +31,7 @@ export function recurringTask(options: RecurringTaskOptions): RecurringTask {
         return;
       }
       inProgress = options
-        .run()
+        .run(stopping.signal)
         .catch((error: unknown) => options.logger.warn(`${options.name} failed; trying again next interval`, { error }))
         .finally(() => {
           inProgress = undefined;
@@ -49,6 +51,7 @@ export function recurringTask(options: RecurringTaskOptions): RecurringTask {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      stopping.abort();
       await inProgress;
     },
   };

@@ -136,7 +136,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       name: "log archiving",
       intervalMillis: deps.logArchiveIntervalMillis ?? 0,
       isLeader,
-      run: () => logArchive.archiveOnce(),
+      run: (stopping) => logArchive.archiveOnce(stopping),
       logger: maintenanceLogger,
     }),
     ...(deps.retention === undefined

@@ -19,14 +19,15 @@ afterEach(async () => {
   await h.close();
 });
 
-/** PUTs keep their body under the URL, GETs answer it; `refuse` makes every PUT fail. */
-function objectStoreFetch(options: { refuse?: boolean } = {}) {
+/** PUTs keep their body under the URL, GETs answer it; `refuse` makes every PUT fail; `onPut` sees each PUT's number. */
+function objectStoreFetch(options: { refuse?: boolean; onPut?: (count: number) => void } = {}) {
   const bodies = new Map<string, string>();
   let puts = 0;
   const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input);
     if (init?.method === "PUT") {
       puts++;
+      options.onPut?.(puts);
       if (options.refuse === true) {
         return new Response("storage is away", { status: 503 });
       }
@@ -85,4 +86,17 @@ test("a pass that cannot store anything stops after one batch and keeps every li
   expect(await logRows()).toBe(ids.length);
   const { entries } = await h.alice.getLogs({ executionId: ids[0]! });
   expect(entries.map((entry) => entry.line)).toEqual([`hello from ${ids[0]}`]);
+});
+
+test("a pass told to stop ends after the execution in hand; the next pass archives the rest", async () => {
+  const ids = await finishedWithLogs(ARCHIVE_BATCH + 10);
+  const stopping = new AbortController();
+  const store = objectStoreFetch({ onPut: (count) => count === 3 && stopping.abort() });
+  const archive = createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger, fetch: store.fetch });
+
+  expect(await archive.archiveOnce(stopping.signal)).toHaveLength(3);
+  expect(await logRows()).toBe(ids.length - 3);
+
+  expect(await archive.archiveOnce()).toHaveLength(ids.length - 3);
+  expect(await logRows()).toBe(0);
 });

@@ -31,8 +31,11 @@ const CACHED_LOGS = 32;
 export interface LogArchive {
   /** The lines after `afterSequence`, at most `limit`, from the database or the archive. */
   readLines(em: EntityManager, execution: Pick<Execution, "id" | "logsArchived">, afterSequence: number, limit: number): Promise<LogLine[]>;
-  /** Archives the logs of finished executions, batch after batch while they come full; the ids archived. */
-  archiveOnce(): Promise<string[]>;
+  /**
+   * Archives the logs of finished executions, batch after batch while they come full; the ids
+   * archived. Once `stopping` is aborted it ends after the execution in hand: the rest wait.
+   */
+  archiveOnce(stopping?: AbortSignal): Promise<string[]>;
 }
 
 export interface LogArchiveDeps {
@@ -129,15 +132,19 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
       return lines;
     },
 
-    async archiveOnce() {
+    async archiveOnce(stopping) {
       const archived: string[] = [];
-      for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
+      const stopped = () => stopping?.aborted === true;
+      for (let batch = 0; batch < MAX_BATCHES_PER_PASS && !stopped(); batch++) {
         const due = await deps.db.fork().getConnection().execute<Array<{ id: string }>>(
           // The predicate of the partial index executions_logs_to_archive, word for word.
           `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
         );
         let archivedNow = 0;
         for (const { id } of due) {
+          if (stopped()) {
+            return archived;
+          }
           try {
             if (await archiveOne(id)) {
               archived.push(id);
