@@ -64,6 +64,16 @@ async function retryOf(executionId: string): Promise<Execution | undefined> {
   return retries[0] === undefined ? undefined : get(retries[0]);
 }
 
+/** An execution its runner claimed and then went silent on, given up by the sweep as "runner lost" (no retries left). */
+async function givenUpAsLost(): Promise<{ runnerId: string; execution: Execution }> {
+  const runnerId = await register();
+  const execution = await queue({ maxRetries: 0 });
+  await claim(runnerId, execution.id);
+  tick(LEASE_MILLIS + 1);
+  expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+  return { runnerId, execution };
+}
+
 describe("heartbeats", () => {
   beforeEach(() => start());
 
@@ -384,11 +394,7 @@ describe("outcomes a runner reports", () => {
   });
 
   test("a runner's own failure report after it was given up as lost is refused, not taken as a resend", async () => {
-    const runnerId = await register();
-    const execution = await queue({ maxRetries: 0 });
-    await claim(runnerId, execution.id);
-    tick(LEASE_MILLIS + 1);
-    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    const { runnerId, execution } = await givenUpAsLost();
     await expectCode(
       h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.FAILED, exitCode: 1 }),
       Code.FailedPrecondition,
@@ -487,11 +493,7 @@ describe("log lines of an execution that ended without its runner", () => {
   beforeEach(() => start());
 
   test("are acknowledged but not stored", async () => {
-    const runnerId = await register();
-    const execution = await queue({ maxRetries: 0 });
-    await claim(runnerId, execution.id);
-    tick(LEASE_MILLIS + 1);
-    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    const { runnerId, execution } = await givenUpAsLost();
     await h.runner.appendLogs({
       runnerId,
       executionId: execution.id,
@@ -531,11 +533,7 @@ describe("log lines carried by the completion", () => {
   });
 
   test("are not stored when the report is refused: the execution had already ended without its runner", async () => {
-    const runnerId = await register();
-    const execution = await queue({ maxRetries: 0 });
-    await claim(runnerId, execution.id);
-    tick(LEASE_MILLIS + 1);
-    expect((await h.service.leases.sweepOnce()).lost).toEqual([execution.id]);
+    const { runnerId, execution } = await givenUpAsLost();
     await expectCode(
       h.runner.completeExecution({ runnerId, executionId: execution.id, outcome: Outcome.COMPLETED, exitCode: 0, finalEntries: [entry(1, "late")] }),
       Code.FailedPrecondition,

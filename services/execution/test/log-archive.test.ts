@@ -57,13 +57,17 @@ async function finishedWithLogs(count: number): Promise<string[]> {
   });
 }
 
+/** The archiver of the harness's database and storage, its bytes going through `fetch`. */
+const archiveThrough = (fetch: typeof globalThis.fetch) =>
+  createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger, fetch });
+
 const logRows = async () => Number((await h.db.fork().getConnection().execute<Array<{ rows: number }>>("select count(*) as rows from log_entries"))[0]!.rows);
 
 test("one pass archives every finished execution's log, batch after batch, and readers find the lines in storage", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH * 2 + 7);
   expect(await logRows()).toBe(ids.length);
   const store = objectStoreFetch();
-  const archive = createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger, fetch: store.fetch });
+  const archive = archiveThrough(store.fetch);
 
   const archived = await archive.archiveOnce();
 
@@ -78,7 +82,7 @@ test("one pass archives every finished execution's log, batch after batch, and r
 test("a pass that cannot store anything stops after one batch and keeps every line", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH + 5);
   const store = objectStoreFetch({ refuse: true });
-  const archive = createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger, fetch: store.fetch });
+  const archive = archiveThrough(store.fetch);
 
   expect(await archive.archiveOnce()).toEqual([]);
 
@@ -92,7 +96,7 @@ test("a pass told to stop ends after the execution in hand; the next pass archiv
   const ids = await finishedWithLogs(ARCHIVE_BATCH + 10);
   const stopping = new AbortController();
   const store = objectStoreFetch({ onPut: (count) => count === 3 && stopping.abort() });
-  const archive = createLogArchive({ db: h.db, storage: createStorageGateway(h.storage.client()), logger: silentLogger, fetch: store.fetch });
+  const archive = archiveThrough(store.fetch);
 
   expect(await archive.archiveOnce(stopping.signal)).toHaveLength(3);
   expect(await logRows()).toBe(ids.length - 3);
