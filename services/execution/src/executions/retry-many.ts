@@ -335,16 +335,17 @@ async function lineagesOf<Original extends ExecutionSummary>(
   const executions = rowCodec<Original>(sql, Execution.name);
   const summaries = executions.columnsOf(SUMMARY_FIELDS);
   const paddedIds = padded(ids);
+  const idList = placeholders(paddedIds);
   const values = [accountId, ...paddedIds];
   const originals = (
     await sql.query(
       `select ${options.wholeOriginals ? executions.columns : summaries} from executions ` +
-        `where account_id = ? and id in (${placeholders(paddedIds)})${options.lock ? " order by id for update" : ""}`,
+        `where account_id = ? and id in (${idList})${options.lock ? " order by id for update" : ""}`,
       values,
     )
   ).map(executions.fromRow);
   const retries = (
-    await sql.query(`select ${summaries} from executions where account_id = ? and retry_of in (${placeholders(paddedIds)}) order by created_at, id`, values)
+    await sql.query(`select ${summaries} from executions where account_id = ? and retry_of in (${idList}) order by created_at, id`, values)
   ).map(executions.fromRow);
   const retriesByOriginal = new Map<string, ExecutionSummary[]>();
   for (const retry of retries) {

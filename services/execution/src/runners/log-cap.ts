@@ -82,7 +82,7 @@ async function storedSequences(sql: SqlSession, executionId: string, sequences: 
   for (let start = 0; start < sequences.length; start += LOG_INSERT_BATCH) {
     const chunk = sequences.slice(start, start + LOG_INSERT_BATCH);
     // Padded with its last number to a power of two, as the inserts are sized.
-    const padded = [...chunk, ...Array<number>(2 ** Math.ceil(Math.log2(chunk.length)) - chunk.length).fill(chunk[chunk.length - 1] as number)];
+    const padded = [...chunk, ...Array<number>(smallestPowerOfTwoFrom(chunk.length) - chunk.length).fill(chunk[chunk.length - 1] as number)];
     const rows = await sql.query(`select sequence from log_entries where execution_id = ? and sequence in (${placeholders(padded)})`, [executionId, ...padded]);
     rows.forEach((row) => stored.add(Number(row["sequence"])));
   }
@@ -91,4 +91,8 @@ async function storedSequences(sql: SqlSession, executionId: string, sequences: 
 
 function largestPowerOfTwoUpTo(count: number): number {
   return 2 ** Math.floor(Math.log2(count));
+}
+
+function smallestPowerOfTwoFrom(count: number): number {
+  return 2 ** Math.ceil(Math.log2(count));
 }
