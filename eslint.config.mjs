@@ -14,6 +14,20 @@ export default tseslint.config(
     },
   },
   {
+    // MikroORM's flush and transactional run inside an AsyncLocalStorage, which on Node 20 turns
+    // on promise hooks for the rest of the process's life (services/execution/src/db/orm-transaction.ts).
+    files: ["services/execution/src/**/*.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        ...["flush", "persistAndFlush", "removeAndFlush", "transactional"].map((property) => ({
+          property,
+          message: "Write with native statements inside inOrmTransaction (db/orm-transaction.ts): a flush turns on promise hooks for good.",
+        })),
+      ],
+    },
+  },
+  {
     // The browser console has its own compiler settings (DOM, JSX, bundler resolution).
     files: ["web/**/*.ts", "web/**/*.tsx"],
     languageOptions: {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/knex";
 import { generateApiKey, hashApiKey } from "./auth";
 import { Account, ApiKey } from "./db/entities";
+import { inOrmTransaction } from "./db/orm-transaction";
 
 export interface IssuedApiKey {
   /** The key itself: shown once, never stored. */
@@ -12,21 +13,15 @@ export interface IssuedApiKey {
 
 /** Creates the named account if it does not exist yet and issues it a new API key. */
 export async function issueApiKey(em: EntityManager, accountName: string, now: Date): Promise<IssuedApiKey> {
-  return em.transactional(async (tx) => {
+  return inOrmTransaction(em, async (tx) => {
     let account = await tx.findOne(Account, { name: accountName });
     if (account === null) {
-      account = tx.create(Account, { id: `acct_${randomBytes(16).toString("hex")}`, name: accountName, createdAt: now });
-      // The key row references the account by a plain column, so the ORM cannot order the
-      // inserts itself: the account goes first.
-      await tx.flush();
+      account = { id: `acct_${randomBytes(16).toString("hex")}`, name: accountName, createdAt: now };
+      await tx.insert(Account, account);
     }
     const key = generateApiKey();
-    const apiKey = tx.create(ApiKey, {
-      id: `key_${randomBytes(16).toString("hex")}`,
-      accountId: account.id,
-      keyHash: hashApiKey(key),
-      createdAt: now,
-    });
-    return { key, apiKeyId: apiKey.id, accountId: account.id };
+    const apiKeyId = `key_${randomBytes(16).toString("hex")}`;
+    await tx.insert(ApiKey, { id: apiKeyId, accountId: account.id, keyHash: hashApiKey(key), createdAt: now });
+    return { key, apiKeyId, accountId: account.id };
   });
 }

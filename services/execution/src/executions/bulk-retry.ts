@@ -23,6 +23,7 @@ import type { Caller } from "../auth";
 import { Execution, RetryOperation, RetryOperationItem } from "../db/entities";
 import type { StoredRetryFilter } from "../db/entities";
 import type { Database } from "../db/orm";
+import { inOrmTransaction } from "../db/orm-transaction";
 import { NotFoundError, PreconditionError, isUniqueViolation } from "../errors";
 import { bulkItemRequestId } from "./request-ids";
 import { skipReasonOf } from "./retry";
@@ -268,7 +269,7 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
         leaseUntil: matches.length === 0 ? null : new Date(now.getTime() + leaseMillis),
       };
       try {
-        await deps.db.fork().transactional(async (tx) => {
+        await inOrmTransaction(deps.db.fork(), async (tx) => {
           await tx.insert(RetryOperation, operation);
           const items = matches.map((match, position) => ({
             operationId: operation.id,

@@ -6,6 +6,7 @@ import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { sqlSessionOf } from "../db/raw-query";
 import { Execution, isTerminal } from "../db/entities";
+import { inOrmTransaction } from "../db/orm-transaction";
 import { PreconditionError } from "../errors";
 import { statusToWire } from "./convert";
 import { findOwnedExecution } from "./queries";
@@ -93,7 +94,7 @@ export function createCancelExecution(deps: CancelDeps): CancelExecution {
     outcome: string,
     update: (tx: EntityManager, now: Date) => Promise<number>,
   ): Promise<boolean> {
-    return em.transactional(async (tx) => {
+    return inOrmTransaction(em, async (tx) => {
       const now = clock();
       if ((await update(tx, now)) !== 1) {
         return false;

@@ -9,6 +9,7 @@ import type { Logger } from "@rgrid/common";
 import { Execution } from "../db/entities";
 import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
+import { inOrmTransaction } from "../db/orm-transaction";
 import { placeholders } from "../db/sql-session";
 import type { StorageGateway } from "../storage";
 
@@ -32,7 +33,7 @@ export function createRetention(deps: RetentionDeps): Retention {
   const dayMillis = 24 * 60 * 60 * 1000;
 
   const pruneLineage = async (rootId: string, cutoff: Date): Promise<string[]> => {
-    const removed = await deps.db.fork().transactional(async (tx) => {
+    const removed = await inOrmTransaction(deps.db.fork(), async (tx) => {
       const connection = tx.getConnection();
       const context = tx.getTransactionContext();
       const executions = rowCodec<Pick<Execution, "id" | "finishedAt">>(tx, Execution.name);

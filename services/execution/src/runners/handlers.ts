@@ -136,9 +136,8 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
 
   return {
     async registerRunner(request) {
-      const em = db.fork();
       const now = clock();
-      const runner = em.create(Runner, {
+      const runner: Runner = {
         id: `runner_${randomBytes(16).toString("hex")}`,
         name: request.name,
         // Claims match on the runtime's name; a runner offering "python:3.11" runs "python".
@@ -146,8 +145,8 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
         registeredAt: now,
         lastSeenAt: now,
         sandboxWarnings: request.sandboxWarnings,
-      });
-      await em.flush();
+      };
+      await db.fork().insert(Runner, runner);
       return {
         runnerId: runner.id,
         heartbeatIntervalMillis: deps.lease.heartbeatIntervalMillis,

@@ -11,6 +11,7 @@ import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { sqlSessionOf } from "../db/raw-query";
 import { Account } from "../db/entities";
+import { inOrmTransaction } from "../db/orm-transaction";
 import { clearedSessionCookie, sessionCookie } from "./cookie";
 import { foreignOriginProblem, isSecureRequest } from "./origin";
 import { openSession, revokeSession, spendSignInToken } from "./sessions";
@@ -49,7 +50,7 @@ export function createSessionHandlers(deps: SessionHandlerDeps): SessionHandlers
       const keyCaller = request.credential.case === "apiKey" ? await findApiKeyCaller(db, request.credential.value) : undefined;
       // One transaction spends the sign-in token, opens the session and records the sign-in, so
       // none of them happens without the others.
-      const opened = await db.fork().transactional(async (em) => {
+      const opened = await inOrmTransaction(db.fork(), async (em) => {
         const now = clock();
         const account = await accountSigningIn(em, request.credential, keyCaller, now);
         const session = await openSession(em, account, now, deps.sessionTtlSeconds);

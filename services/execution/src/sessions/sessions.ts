@@ -22,7 +22,7 @@ export async function openSession(
 ): Promise<OpenedSession> {
   await em.nativeDelete(Session, { expiresAt: { $lt: now } });
   const token = newSecret();
-  const session = em.create(Session, {
+  const session: Session = {
     id: `sess_${randomBytes(16).toString("hex")}`,
     accountId: account.accountId,
     tokenHash: hashSecret(token),
@@ -30,8 +30,8 @@ export async function openSession(
     createdAt: now,
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
     revokedAt: null,
-  });
-  await em.flush();
+  };
+  await em.insert(Session, session);
   return { token, session };
 }
 
@@ -48,14 +48,13 @@ export async function revokeSession(em: EntityManager, sessionId: string, now: D
 /** A new single-use sign-in token for the account; the link that carries it is the caller's to build. */
 export async function issueSignInToken(em: EntityManager, accountId: string, now: Date): Promise<string> {
   const token = newSecret();
-  em.create(SignInToken, {
+  await em.insert(SignInToken, {
     tokenHash: hashSecret(token),
     accountId,
     createdAt: now,
     expiresAt: new Date(now.getTime() + SIGN_IN_TOKEN_TTL_SECONDS * 1000),
     usedAt: null,
   });
-  await em.flush();
   return token;
 }
 
