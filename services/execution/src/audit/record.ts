@@ -1,6 +1,6 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { HandlerContext } from "@connectrpc/connect";
-import { requestIdKey } from "@rgrid/common";
+import { randomHex, requestIdKey } from "@rgrid/common";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
 import type { SqlSession } from "../db/sql-session";
@@ -34,7 +34,7 @@ export async function recordAudit(
 ): Promise<void> {
   const entries = rowCodec<AuditEntry>(sql, AuditEntry.name);
   const entry: AuditEntry = {
-    id: `audit_${randomBytes(16).toString("hex")}`,
+    id: `audit_${randomHex(16)}`,
     accountId: caller.accountId,
     actor: caller.actorId,
     action: facts.action,
