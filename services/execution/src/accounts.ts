@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomHex } from "@rgrid/common";
 import type { EntityManager } from "@mikro-orm/knex";
 import { generateApiKey, hashApiKey } from "./auth";
 import { Account, ApiKey } from "./db/entities";
@@ -16,11 +16,11 @@ export async function issueApiKey(em: EntityManager, accountName: string, now: D
   return inOrmTransaction(em, async (tx) => {
     let account = await tx.findOne(Account, { name: accountName });
     if (account === null) {
-      account = { id: `acct_${randomBytes(16).toString("hex")}`, name: accountName, createdAt: now };
+      account = { id: `acct_${randomHex(16)}`, name: accountName, createdAt: now };
       await tx.insert(Account, account);
     }
     const key = generateApiKey();
-    const apiKeyId = `key_${randomBytes(16).toString("hex")}`;
+    const apiKeyId = `key_${randomHex(16)}`;
     await tx.insert(ApiKey, { id: apiKeyId, accountId: account.id, keyHash: hashApiKey(key), createdAt: now });
     return { key, apiKeyId, accountId: account.id };
   });

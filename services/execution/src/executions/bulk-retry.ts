@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { mapWithLimit } from "@rgrid/common";
+import { mapWithLimit, randomHex } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import {
   ErrorInfo_Reason,
@@ -256,7 +255,7 @@ export function createBulkRetries(deps: BulkRetryDeps): BulkRetries {
 
       const now = deps.clock();
       const operation: RetryOperation = {
-        id: `op_${randomBytes(16).toString("hex")}`,
+        id: `op_${randomHex(16)}`,
         accountId: caller.accountId,
         actor: caller.actorId,
         requestId: request.requestId,

@@ -140,7 +140,7 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
           // The predicate of the partial index executions_logs_to_archive, word for word.
           `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
         );
-        let archivedNow = 0;
+        const archivedBefore = archived.length;
         for (const { id } of due) {
           if (stopped()) {
             return archived;
@@ -148,7 +148,6 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
           try {
             if (await archiveOne(id)) {
               archived.push(id);
-              archivedNow++;
             }
           } catch (error) {
             deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
@@ -156,7 +155,7 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
         }
         // A batch that was not full took the last of them; one that archived nothing (storage
         // away, say) would only fail the same way again until the next pass.
-        if (due.length < ARCHIVE_BATCH || archivedNow === 0) {
+        if (due.length < ARCHIVE_BATCH || archived.length === archivedBefore) {
           break;
         }
       }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomHex } from "@rgrid/common";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
@@ -138,7 +138,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     async registerRunner(request) {
       const now = clock();
       const runner: Runner = {
-        id: `runner_${randomBytes(16).toString("hex")}`,
+        id: `runner_${randomHex(16)}`,
         name: request.name,
         // Claims match on the runtime's name; a runner offering "python:3.11" runs "python".
         runtimes: [...new Set(request.runtimes.map((runtime) => runtime.split(":")[0] as string))],

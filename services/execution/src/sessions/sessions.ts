@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomHex } from "@rgrid/common";
 import type { EntityManager } from "@mikro-orm/knex";
 import { Session, SignInToken } from "../db/entities";
 import { hashSecret, newSecret } from "../secrets";
@@ -23,7 +23,7 @@ export async function openSession(
   await em.nativeDelete(Session, { expiresAt: { $lt: now } });
   const token = newSecret();
   const session: Session = {
-    id: `sess_${randomBytes(16).toString("hex")}`,
+    id: `sess_${randomHex(16)}`,
     accountId: account.accountId,
     tokenHash: hashSecret(token),
     apiKeyId: account.apiKeyId,
