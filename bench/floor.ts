@@ -35,7 +35,7 @@ import { runCommand } from "./command";
 import { runBenchmark } from "./entry";
 import { SCRIPT_AND_THREE_INPUTS, linkFloor, rawPostgres, rawSqlite } from "./raw-floor";
 import type { RawDatabase } from "./raw-floor";
-import { ms, percentile } from "./stats";
+import { ms, percentile, processCpuMillis } from "./stats";
 
 const ROUNDS = 3;
 const SEQUENTIAL = 200;
@@ -315,10 +315,7 @@ async function listPages(client: BenchGrid["client"], raw: RawDatabase): Promise
 
 /** User + system CPU milliseconds of processes, from /proc (10 ms ticks; enough over 200 calls). */
 function cpuOf(pids: readonly number[]): number {
-  return pids.reduce((sum, pid) => {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
-    return sum + (Number(fields[11]) + Number(fields[12])) * 10;
-  }, 0);
+  return pids.reduce((sum, pid) => sum + processCpuMillis(pid), 0);
 }
 
 /** As cpuOf, for a process that may have ended: undefined then. */

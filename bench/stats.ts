@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /** The p-th percentile (0–100) of samples, by nearest rank. */
 export function percentile(samples: readonly number[], p: number): number {
   if (samples.length === 0) {
@@ -6,6 +8,12 @@ export function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank];
+}
+
+/** User + system CPU milliseconds of one process (not its children), from Linux's /proc (10 ms ticks). */
+export function processCpuMillis(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Peak resident memory of a process in MiB, from Linux's /proc (VmHWM). */

@@ -16,7 +16,7 @@ import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProces
 import { startBenchGrid } from "./bench-grid";
 import { runBenchmark } from "./entry";
 import { createUploaded, sleep, writeScript } from "./executions";
-import { printTable } from "./stats";
+import { printTable, processCpuMillis } from "./stats";
 
 const EXECUTIONS = 300;
 const RUNNERS = 3;
@@ -51,7 +51,7 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     await waitForBatch(bench.client, undefined, [warm]);
     const batchId = newBatchId();
     const processes = bench.grid.processes.map((service) => ({ name: service.name, pid: service.pid as number }));
-    const cpuBefore = processes.map((service) => cpuMillisOf(service.pid));
+    const cpuBefore = processes.map((service) => processCpuMillis(service.pid));
     const clientBefore = process.cpuUsage();
     const machineBefore = machineCpuMillis();
     const started = performance.now();
@@ -64,7 +64,7 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     const cpuPerExecution: Record<string, number> = {};
     processes.forEach((service, index) => {
       const part = service.name.startsWith("runner") ? "runners (node)" : `${service.name}-service`;
-      cpuPerExecution[part] = (cpuPerExecution[part] ?? 0) + (cpuMillisOf(service.pid) - cpuBefore[index]!) / EXECUTIONS;
+      cpuPerExecution[part] = (cpuPerExecution[part] ?? 0) + (processCpuMillis(service.pid) - cpuBefore[index]!) / EXECUTIONS;
     });
     const clientUsage = process.cpuUsage(clientBefore);
     cpuPerExecution["this client (create, upload, confirm, polling)"] = (clientUsage.user + clientUsage.system) / 1000 / EXECUTIONS;
@@ -100,12 +100,6 @@ async function waitForBatch(client: Client, batchId: string | undefined, ids: st
 
 const isTerminal = (status: ExecutionStatus) =>
   [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED].includes(status);
-
-/** User + system CPU milliseconds of one process (not its children), from /proc. */
-function cpuMillisOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** CPU milliseconds the whole machine spent busy, from /proc/stat. */
 function machineCpuMillis(): number {
