@@ -9,6 +9,7 @@ import { linkSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { errorCode, isPathConflict, LINK_FALLBACK_CODES } from "./fs-errors";
 import type { SpareDirectories } from "./fs-spare-directories";
+import { createSlicer } from "./slicer";
 
 /** The longest run of synchronous file-system work before other work gets a turn. */
 const SLICE_MILLIS = 2;
@@ -33,7 +34,7 @@ export interface LinkerOptions {
 
 export function createLinker(options: LinkerOptions): Linker {
   const made = new RecentDirectories(REMEMBERED_DIRECTORIES);
-  const inSlice = slicer();
+  const inSlice = createSlicer(SLICE_MILLIS);
 
   /** Makes `dir` top-down from the first level below the root, which is there already (else made with it). */
   const makeDirectory = (dir: string): void => {
@@ -82,33 +83,6 @@ export function createLinker(options: LinkerOptions): Linker {
 
   return {
     link: (source, target) => inSlice(() => linkNow(source, target)),
-  };
-}
-
-/**
- * Runs synchronous `work` in the current slice of the event loop's turn, or, once that slice has
- * lasted SLICE_MILLIS, in a later turn. A slice starts with the first work after a turn. The
- * check comes right before the work, in the same tick: many calls made at once are spread over
- * turns as their work adds up.
- */
-function slicer(): <T>(work: () => T) => Promise<T> {
-  let sliceStarted: number | undefined;
-  return async (work) => {
-    for (;;) {
-      const now = performance.now();
-      if (sliceStarted === undefined) {
-        sliceStarted = now;
-        setImmediate(() => {
-          sliceStarted = undefined;
-        });
-        break;
-      }
-      if (now - sliceStarted < SLICE_MILLIS) {
-        break;
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    return work();
   };
 }
 
