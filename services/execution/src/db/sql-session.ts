@@ -118,6 +118,7 @@ function postgresRunner(connection: PgConnection): Runner {
       statement = { name: `rgrid_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`, text };
       pgStatements.set(sql, statement);
     }
-    return (await connection.query({ ...statement, values })).rows;
+    // A literal, not a spread of `statement`: a key added after a spread costs V8 a new hidden class per call.
+    return (await connection.query({ name: statement.name, text: statement.text, values })).rows;
   };
 }
