@@ -15,6 +15,7 @@ import { ExecutionService } from "@rgrid/proto";
 import type { Backend } from "./backends";
 import { embeddedBackend } from "./backends";
 import { runCommand } from "./command";
+import { removeWhenDone } from "./entry";
 import { peakRssMiB } from "./stats";
 
 /** The built `rgrid` command, as users run it (the bundle, through its compile cache). */
@@ -117,7 +118,7 @@ export async function startBenchGrid(options: {
     async stop() {
       grid.processes.forEach((service) => stopping.add(service.name));
       await grid.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      removeWhenDone(dataDir);
     },
   };
 }

@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -32,7 +32,7 @@ import { embeddedBackend, postgresFilesBackend } from "./backends";
 import { CLI, failedOriginalWithThreeInputs, startBenchGrid } from "./bench-grid";
 import type { BenchGrid } from "./bench-grid";
 import { runCommand } from "./command";
-import { runBenchmark } from "./entry";
+import { removeWhenDone, runBenchmark } from "./entry";
 import { SCRIPT_AND_THREE_INPUTS, linkFloor, rawPostgres, rawSqlite } from "./raw-floor";
 import type { RawDatabase } from "./raw-floor";
 import { ms, percentile, processCpuMillis } from "./stats";
@@ -205,7 +205,7 @@ async function floorOn(backend: Backend): Promise<void> {
     await raw?.close();
     for (const hop of hops) hop.kill("SIGTERM");
     await bench.stop();
-    await rm(work, { recursive: true, force: true });
+    removeWhenDone(work);
   }
 }
 
