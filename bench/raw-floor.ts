@@ -153,7 +153,7 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
   const columns = Object.keys(original);
   // As many connections as calls in flight, each preparing the statements once.
   const pool = new PgPoolClass({ connectionString: scratch.url, max: connections });
-  const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(", ");
+  const placeholders = (count: number, first = 1) => Array.from({ length: count }, (_, index) => `$${first + index}`).join(", ");
   const setUp = await pool.connect();
   for (const [table, row] of [["accounts", account], ["executions", original]] as const) {
     const names = Object.keys(row);
@@ -197,20 +197,22 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
       const now = new Date();
       const client = await pool.connect();
       await client.query({ name: "lookup", text: "select * from executions where account_id = $1 and (id = $2 or request_id = $3)", values: [original["account_id"], originalId, requestId] });
-      await client.query({ name: "begin", text: "begin" });
-      // The lock a plain retry takes (retry.ts).
-      await client.query({ name: "current", text: "select * from executions where id = $1 for share", values: [originalId] });
+      // A plain retry's one statement (retry-statement.ts): the original locked and re-checked,
+      // the retry and its audit entry inserted.
+      const audit = [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now];
+      const terminal = ["completed", "failed", "timed_out", "cancelled"];
+      const auditFrom = 2 + columns.length + terminal.length;
       await client.query({
-        name: "insert-retry",
-        text: `insert into executions (${columns.join(", ")}) values (${placeholders(columns.length)})`,
-        values: columns.map((column) => retryValue(column, original, id, requestId, now)),
+        name: "retry",
+        text:
+          "with original as (select * from executions where id = $1 for share), " +
+          `retry as (insert into executions (${columns.join(", ")}) select ${placeholders(columns.length, 2)} from original ` +
+          `where status in (${placeholders(terminal.length, 2 + columns.length)}) returning id), ` +
+          "audit as (insert into audit_entries (id, account_id, actor, action, execution_id, root_id, batch_id, request_id, reason, outcome, created_at) " +
+          `select ${placeholders(audit.length, auditFrom)} from retry) ` +
+          "select *, exists (select 1 from retry) as inserted from original",
+        values: [originalId, ...columns.map((column) => retryValue(column, original, id, requestId, now)), ...terminal, ...audit],
       });
-      await client.query({
-        name: "insert-audit",
-        text: "insert into audit_entries (id, account_id, actor, action, execution_id, root_id, batch_id, request_id, reason, outcome, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        values: [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now],
-      });
-      await client.query({ name: "commit", text: "commit" });
       client.release();
     },
     async close() {

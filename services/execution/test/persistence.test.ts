@@ -5,7 +5,7 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { silentLogger } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
-import { Execution } from "../src/db/entities";
+import { AuditEntry, Execution } from "../src/db/entities";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { claimNextExecution } from "../src/executions/claims";
@@ -130,6 +130,70 @@ function persistenceSuite(driver: DatabaseDriver): void {
     const owners = new Set([...storage.objects.keys()].map((key) => key.split("/")[1]));
     expect([...owners].sort()).toEqual([original.id, first.execution.id].sort());
     expect((await db.fork().findOneOrFail(Execution, original.id)).status).toBe("failed");
+  });
+
+  test("a retry whose original is removed while its objects are copied is refused NotFound, and leaves nothing", async () => {
+    const original = record({ status: "failed", finishedAt: new Date(), exitCode: 1 });
+    await insert(original);
+    const storage = new FakeStorage();
+    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
+    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    const gateway = createStorageGateway(storage.client());
+    const retryExecution = createRetryExecution({
+      db,
+      storage: {
+        ...gateway,
+        // Retention (or an operator) removes the original between the retry's read and its insert.
+        async copyInputs(...args) {
+          const copied = await gateway.copyInputs(...args);
+          await db.fork().nativeDelete(Execution, { id: original.id });
+          return copied;
+        },
+      },
+      notifier: new WorkNotifier(),
+      clock: () => new Date(),
+      logger: silentLogger,
+      metrics: { retryCreated: () => undefined },
+    });
+    const request = { executionId: original.id, force: false, requestId: "gone-meanwhile" };
+    await expect(retryExecution({ accountId, actorId: apiKeyId }, request)).rejects.toMatchObject({
+      name: "NotFoundError",
+      message: `execution ${original.id} not found`,
+    });
+
+    expect(await db.fork().count(Execution, {})).toBe(0);
+    expect(await db.fork().count(AuditEntry, {})).toBe(0);
+    // The copies were removed again.
+    expect(new Set([...storage.objects.keys()].map((key) => key.split("/")[1]))).toEqual(new Set([original.id]));
+  });
+
+  test("a forced retry of a running original is inserted with its audit entry, the original untouched", async () => {
+    const original = record({ status: "running", startedAt: new Date(), runnerId: "runner_a" });
+    await insert(original);
+    const storage = new FakeStorage();
+    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
+    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    const retryExecution = createRetryExecution({
+      db,
+      storage: createStorageGateway(storage.client()),
+      notifier: new WorkNotifier(),
+      clock: () => new Date(),
+      logger: silentLogger,
+      metrics: { retryCreated: () => undefined },
+    });
+    const caller = { accountId, actorId: apiKeyId };
+    await expect(retryExecution(caller, { executionId: original.id, force: false, requestId: "unforced" })).rejects.toMatchObject({
+      name: "PreconditionError",
+    });
+    const result = await retryExecution(caller, { executionId: original.id, force: true, requestId: "forced", reason: "stuck" });
+
+    expect(result.execution).toMatchObject({ retryOf: original.id, retryKind: "forced", status: "queued" });
+    expect(result.original).toMatchObject({ id: original.id, status: "running" });
+    const entries = await db.fork().find(AuditEntry, {});
+    expect(entries).toEqual([
+      expect.objectContaining({ action: "forced_retry", executionId: original.id, rootId: original.id, requestId: "forced", reason: "stuck", outcome: result.execution.id }),
+    ]);
+    expect(await db.fork().findOneOrFail(Execution, original.id)).toMatchObject({ status: "running", runnerId: "runner_a" });
   });
 }
 

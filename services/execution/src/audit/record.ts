@@ -33,7 +33,12 @@ export async function recordAudit(
   facts: AuditFacts,
 ): Promise<void> {
   const entries = rowCodec<AuditEntry>(sql, AuditEntry.name);
-  const entry: AuditEntry = {
+  await sql.query(entries.insertSql, entries.insertValues(auditEntry(caller, now, facts)));
+}
+
+/** The entry `recordAudit` inserts, for a statement that inserts it along with its change (retry-statement.ts). */
+export function auditEntry(caller: Pick<Caller, "accountId" | "actorId">, now: Date, facts: AuditFacts): AuditEntry {
+  return {
     id: `audit_${randomHex(16)}`,
     accountId: caller.accountId,
     actor: caller.actorId,
@@ -46,7 +51,6 @@ export async function recordAudit(
     outcome: facts.outcome,
     createdAt: now,
   };
-  await sql.query(entries.insertSql, entries.insertValues(entry));
 }
 
 /**

@@ -16,6 +16,8 @@ interface Column {
 }
 
 export interface RowCodec<T> {
+  /** The table's name, quoted. */
+  table: string;
   /**
    * Every column, quoted and comma-separated, to select instead of `*`: a statement PostgreSQL
    * keeps prepared must not change its result's shape when a later migration adds a column.
@@ -25,6 +27,8 @@ export interface RowCodec<T> {
   columnsOf(properties: readonly string[]): string;
   /** `insert into <table> (every column) values (?, …)`. */
   insertSql: string;
+  /** `?, …`: one placeholder per column, in `columns`' order, for an insert's values or its `select`. */
+  placeholders: string;
   /** `insert into <table> (every column) values (?, …), …` for `count` rows, bound with each row's insertValues in turn. */
   insertRowsSql(count: number): string;
   insertValues(entity: T): unknown[];
@@ -76,8 +80,10 @@ function storageOf(property: EntityProperty): Storage {
 function createCodec(table: string, columns: readonly Column[]): RowCodec<unknown> {
   const quoted = (list: readonly Column[]) => list.map((column) => `"${column.name}"`).join(", ");
   const names = quoted(columns);
-  const row = `(${columns.map(() => "?").join(", ")})`;
+  const placeholders = columns.map(() => "?").join(", ");
+  const row = `(${placeholders})`;
   return {
+    table: `"${table}"`,
     columns: names,
     columnsOf(properties) {
       const chosen = columns.filter((column) => properties.includes(column.property));
@@ -87,6 +93,7 @@ function createCodec(table: string, columns: readonly Column[]): RowCodec<unknow
       return quoted(chosen);
     },
     insertSql: `insert into "${table}" (${names}) values ${row}`,
+    placeholders,
     insertRowsSql: (count) => `insert into "${table}" (${names}) values ${Array.from({ length: count }, () => row).join(", ")}`,
     insertValues: (entity) => columns.map((column) => toDatabase(column.storage, (entity as Record<string, unknown>)[column.property])),
     assignments(changes) {

@@ -3,6 +3,7 @@ import type { Logger } from "@rgrid/common";
 import { ErrorInfo_Reason, ObjectKind } from "@rgrid/proto";
 import type { ObjectInfo, RetryOverrides } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
+import type { AuditFacts } from "../audit/record";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
 import { inSqlTransaction, withSqlSession } from "../db/sql-session";
@@ -23,6 +24,7 @@ import { retryRecordOf } from "./new-executions";
 import type { AutomaticRetry, NewRetry } from "./new-executions";
 import { applyOverrides } from "./overrides";
 import type { AppliedOverrides } from "./overrides";
+import { insertPlainRetry } from "./retry-statement";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -249,13 +251,45 @@ async function insertRetry(
   newId: string,
   overrides: AppliedOverrides,
 ): Promise<{ retry: Execution; original: Execution }> {
+  // Nothing of the original is written by a retry, but for the automatic retry flag below.
+  const retry = retryRecordOf(original, {
+    id: newId,
+    createdAt: deps.clock(),
+    kind: retryKindOf(request, original),
+    // Nobody asked for an automatic retry.
+    retriedBy: request.automatic === undefined ? caller.actorId : null,
+    requestId: request.requestId,
+    automatic: request.automatic,
+    notBefore: request.notBefore,
+    overrides,
+  });
+  // Recorded with the retry, so the two are committed together; a replay returns before reaching
+  // here and adds none.
+  const audit = (execution: Execution): AuditFacts => ({
+    action: auditActionOf(request, retry.retryKind),
+    execution,
+    requestId: request.auditRequestId ?? request.requestId,
+    reason: request.reason ?? request.automatic?.reason ?? "",
+    outcome: retry.id,
+  });
+  if (deps.db.dialect === "postgresql" && request.onlyIfNotYetRetried !== true && request.automatic === undefined) {
+    // The original's id, root and batch, which the entry names, never change.
+    const inserted = await withSqlSession(deps.db, (sql) => insertPlainRetry(sql, caller, { original, retry, force: request.force, audit: audit(original) }));
+    if (inserted.current === undefined) {
+      throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
+    }
+    if (!inserted.inserted) {
+      requireTerminal(inserted.current);
+      throw new Error(`the retry of ${original.id} was not inserted, for no reason the statement tells`);
+    }
+    return { retry, original: inserted.current };
+  }
   return inSqlTransaction(deps.db, async (sql) => {
     // Re-checked atomically with the insert: PostgreSQL locks the row until the commit, SQLite's
     // single writer already excludes concurrent changes (and has no row locks). Only a retry
     // that must be the original's only one takes turns with the others (an exclusive lock);
-    // plain retries of one original share theirs, which still keeps the original from changing
-    // or going away under them.
-    // Nothing of the original is written by a retry, but for the automatic retry flag below.
+    // plain retries of one original share theirs (retry-statement.ts), which still keeps the
+    // original from changing or going away under them.
     const executions = rowCodec<Execution>(sql, Execution.name);
     const lock = deps.db.dialect === "postgresql" ? (request.onlyIfNotYetRetried === true ? " for update" : " for share") : "";
     const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
@@ -275,27 +309,8 @@ async function insertRetry(
       // The failure has its retry: the lease sweep stops looking at it.
       await sql.query("update executions set auto_retry_pending = ? where id = ?", [false, original.id]);
     }
-    const retry = retryRecordOf(original, {
-      id: newId,
-      createdAt: deps.clock(),
-      kind: retryKindOf(request, original),
-      // Nobody asked for an automatic retry.
-      retriedBy: request.automatic === undefined ? caller.actorId : null,
-      requestId: request.requestId,
-      automatic: request.automatic,
-      notBefore: request.notBefore,
-      overrides,
-    });
     await sql.query(executions.insertSql, executions.insertValues(retry));
-    // In this transaction, so the retry and its audit entry are committed together; a replay
-    // returns before reaching here and adds none.
-    await recordAudit(sql, caller, retry.createdAt, {
-      action: auditActionOf(request, retry.retryKind),
-      execution: current,
-      requestId: request.auditRequestId ?? request.requestId,
-      reason: request.reason ?? request.automatic?.reason ?? "",
-      outcome: retry.id,
-    });
+    await recordAudit(sql, caller, retry.createdAt, audit(current));
     return { retry, original: current };
   });
 }
