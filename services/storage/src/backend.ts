@@ -1,25 +1,19 @@
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Client } from "minio";
 import type { Logger, NodeHandler } from "@rgrid/common";
 import type { Clock } from "./clock";
 import type { FileSystemBackendConfig, S3BackendConfig } from "./config";
 import { PRIVATE_DIRECTORY, createFileSystemStore } from "./fs-store";
-import { keepSpareDirectories } from "./fs-spare-directories";
 import type { ObjectStore } from "./object-store";
 import { createS3Store } from "./s3-store";
 import { createSignedUrlHandler } from "./signed-url-handler";
 import { createUrlSigner } from "./url-signing";
 
-/** Directories kept made ahead: the three new ones of each of 20 retries' copies in a row. */
-const SPARE_DIRECTORIES = 64;
-
 export interface Backend {
   store: ObjectStore;
   /** Serves the backend's object URLs on the service's port, when it has its own. */
   objectHttpHandler?: NodeHandler;
-  /** Stops the backend's own background work (the file store's spare directories). */
-  close(): Promise<void>;
 }
 
 export interface BackendContext {
@@ -40,18 +34,13 @@ async function openFileSystemBackend(config: FileSystemBackendConfig, context: B
   await mkdir(config.dir, { recursive: true, mode: PRIVATE_DIRECTORY });
   await closeToOthers(config.dir, context.logger);
   const signer = createUrlSigner(config.signingKey);
-  const spares = keepSpareDirectories({
-    // Beside executions/, where no key leads.
-    dir: join(config.dir, ".spare-directories"),
-    mode: PRIVATE_DIRECTORY,
-    keep: SPARE_DIRECTORIES,
-    onError: (error) => context.logger.warn("cannot make spare directories; copies make their directories as they go", { error }),
-  });
+  // Empty directories that earlier versions made ahead of copies, removed as they did at each start:
+  // copies make their own directories now.
+  await rm(join(config.dir, ".spare-directories"), { recursive: true, force: true });
   const store = createFileSystemStore({
     root: config.dir,
     signer,
     clock: context.clock,
-    spares,
     publicBaseUrl: () => {
       const base = config.publicUrl ?? context.listeningUrl();
       if (base === undefined) {
@@ -67,7 +56,7 @@ async function openFileSystemBackend(config: FileSystemBackendConfig, context: B
     maxObjectBytes: context.maxObjectBytes,
     logger: context.logger.child("objects"),
   });
-  return { store, objectHttpHandler, close: () => spares.stop() };
+  return { store, objectHttpHandler };
 }
 
 async function openS3Backend(config: S3BackendConfig, context: BackendContext): Promise<Backend> {
@@ -79,7 +68,7 @@ async function openS3Backend(config: S3BackendConfig, context: BackendContext): 
     clock: context.clock,
   });
   await store.ensureBucket(config.region);
-  return { store, close: async () => undefined };
+  return { store };
 }
 
 /** A minio client for an endpoint URL such as http://minio:9000. */

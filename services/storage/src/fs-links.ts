@@ -8,7 +8,6 @@
 import { linkSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { errorCode, isPathConflict, LINK_FALLBACK_CODES } from "./fs-errors";
-import type { SpareDirectories } from "./fs-spare-directories";
 import { createSlicer } from "./slicer";
 
 /** The longest run of synchronous file-system work before other work gets a turn. */
@@ -28,8 +27,6 @@ export interface Linker {
 export interface LinkerOptions {
   root: string;
   directoryMode: number;
-  /** Where new directories come from first, when given (fs-spare-directories.ts). */
-  spares?: SpareDirectories;
 }
 
 export function createLinker(options: LinkerOptions): Linker {
@@ -43,9 +40,7 @@ export function createLinker(options: LinkerOptions): Linker {
       makeDirectory(parent);
     }
     try {
-      if (options.spares?.takeAs(dir) !== true) {
-        mkdirSync(dir, { mode: options.directoryMode });
-      }
+      mkdirSync(dir, { mode: options.directoryMode });
     } catch (error) {
       const code = errorCode(error);
       if (code === "ENOENT") {

@@ -9,7 +9,6 @@ import { isExecutionId } from "@rgrid/common";
 import type { Clock } from "./clock";
 import { errorCode, isMissing, isPathConflict, LINK_FALLBACK_CODES } from "./fs-errors";
 import { createLinker } from "./fs-links";
-import type { SpareDirectories } from "./fs-spare-directories";
 import { EXECUTIONS_PREFIX, executionPrefix, PARTIAL_FILE_PATTERN } from "./keys";
 import type { ObjectGrant, ObjectStore, StoredExecutionSummary, StoredObject } from "./object-store";
 import { ObjectConflictError, ObjectNotFoundError } from "./object-store";
@@ -22,8 +21,6 @@ export interface FileSystemStoreOptions {
   /** Base of the signed URLs handed out; read per grant because it may be known only once listening. */
   publicBaseUrl: () => string;
   clock: Clock;
-  /** Empty directories made ahead, which a copy's new directories are moved from (fs-spare-directories.ts). */
-  spares?: SpareDirectories;
 }
 
 export interface WriteLimits {
@@ -90,7 +87,7 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
     };
   };
 
-  const linker = createLinker({ root, directoryMode: PRIVATE_DIRECTORY, spares: options.spares });
+  const linker = createLinker({ root, directoryMode: PRIVATE_DIRECTORY });
 
   const statFile = async (key: string): Promise<StoredObject | undefined> => {
     try {

@@ -37,7 +37,6 @@ async function serve(config: StorageConfig, logger: Logger): Promise<void> {
 
   exitOnStopSignal(logger, async () => {
     await running.close();
-    await backend.close();
   });
 }
 

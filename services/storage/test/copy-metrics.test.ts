@@ -40,7 +40,6 @@ beforeEach(async () => {
   }).listen(0, "127.0.0.1");
   listening.url = running.url;
   stopBackend = async () => {
-    await backend.close();
     await dir.remove();
   };
 });

@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createLinker } from "../src/fs-links";
 import { inTempDir } from "./helpers";
@@ -35,4 +35,18 @@ test("a missing source is thrown; a taken target answers undefined, for the call
     await writeFile(source, "x");
     expect(await linker.link(source, target)).toBe(1);
     expect(await linker.link(source, target)).toBeUndefined();
+  }));
+
+test("an execution's objects share the private directories made for the first of them", () =>
+  inTempDir("links", async (root) => {
+    const linker = createLinker({ root, directoryMode: 0o700 });
+    const source = join(root, "source");
+    await writeFile(source, "twelve bytes");
+    const targets = ["script/s.py", "inputs/a", "inputs/b", "inputs/deep/c"].map((name) => join(root, "executions", "e1", name));
+    expect(await Promise.all(targets.map((target) => linker.link(source, target)))).toEqual([12, 12, 12, 12]);
+    for (const dir of ["executions", "executions/e1", "executions/e1/script", "executions/e1/inputs", "executions/e1/inputs/deep"]) {
+      expect((await stat(join(root, dir))).mode & 0o777).toBe(0o700);
+    }
+    expect((await readdir(join(root, "executions", "e1"))).sort()).toEqual(["inputs", "script"]);
+    expect((await readdir(join(root, "executions", "e1", "inputs"))).sort()).toEqual(["a", "b", "deep"]);
   }));

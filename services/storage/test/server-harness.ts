@@ -53,7 +53,6 @@ export async function startStorage(store?: ObjectStore): Promise<RunningStorage>
       }),
     stop: async () => {
       await running.close(1000);
-      await backend.close();
       await dir.remove();
     },
   };
