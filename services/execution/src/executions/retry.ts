@@ -132,7 +132,7 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   const copied = await copyObjects(deps, original, newId, overrides);
   try {
     requireSameSizes(original, copied, overrides);
-    const inserted = await insertRetry(deps, caller, { ...request, onlyIfNotYetRetried }, original, newId, overrides);
+    const inserted = await insertRetry(deps, caller, request, { original, newId, overrides, onlyIfNotYetRetried });
     // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
     deps.metrics.retryCreated(retryMetricKindOf(request));
     deps.notifier.notify();
@@ -243,13 +243,19 @@ export function requireSameSizes(original: Execution, copied: readonly ObjectInf
   }
 }
 
+/** What retryOnce has settled before the insert: the original it read, the retry's id and changes, and whether it must be the only retry. */
+interface RetryPlan {
+  original: Execution;
+  newId: string;
+  overrides: AppliedOverrides;
+  onlyIfNotYetRetried: boolean;
+}
+
 async function insertRetry(
   deps: RetryDeps,
   caller: Caller,
   request: RetryRequest,
-  original: Execution,
-  newId: string,
-  overrides: AppliedOverrides,
+  { original, newId, overrides, onlyIfNotYetRetried }: RetryPlan,
 ): Promise<{ retry: Execution; original: Execution }> {
   // Nothing of the original is written by a retry, but for the automatic retry flag below.
   const retry = retryRecordOf(original, {
@@ -272,7 +278,7 @@ async function insertRetry(
     reason: request.reason ?? request.automatic?.reason ?? "",
     outcome: retry.id,
   });
-  if (deps.db.dialect === "postgresql" && request.onlyIfNotYetRetried !== true && request.automatic === undefined) {
+  if (deps.db.dialect === "postgresql" && !onlyIfNotYetRetried) {
     // The original's id, root and batch, which the entry names, never change.
     const inserted = await withSqlSession(deps.db, (sql) => insertPlainRetry(sql, caller, { original, retry, force: request.force, audit: audit(original) }));
     if (inserted.current === undefined) {
@@ -291,7 +297,7 @@ async function insertRetry(
     // plain retries of one original share theirs (retry-statement.ts), which still keeps the
     // original from changing or going away under them.
     const executions = rowCodec<Execution>(sql, Execution.name);
-    const lock = deps.db.dialect === "postgresql" ? (request.onlyIfNotYetRetried === true ? " for update" : " for share") : "";
+    const lock = deps.db.dialect === "postgresql" ? (onlyIfNotYetRetried ? " for update" : " for share") : "";
     const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
     if (current === undefined) {
       throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
@@ -299,7 +305,7 @@ async function insertRetry(
     if (!request.force) {
       requireTerminal(current);
     }
-    if (request.onlyIfNotYetRetried === true) {
+    if (onlyIfNotYetRetried) {
       const [other] = await sql.query("select id from executions where retry_of = ? limit 1", [original.id]);
       if (other !== undefined) {
         throw new AlreadyRetriedError(other["id"] as string);
