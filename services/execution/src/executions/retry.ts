@@ -257,7 +257,6 @@ async function insertRetry(
   request: RetryRequest,
   { original, newId, overrides, onlyIfNotYetRetried }: RetryPlan,
 ): Promise<{ retry: Execution; original: Execution }> {
-  // Nothing of the original is written by a retry, but for the automatic retry flag below.
   const retry = retryRecordOf(original, {
     id: newId,
     createdAt: deps.clock(),
@@ -296,6 +295,7 @@ async function insertRetry(
     // that must be the original's only one takes turns with the others (an exclusive lock);
     // plain retries of one original share theirs (retry-statement.ts), which still keeps the
     // original from changing or going away under them.
+    // Nothing of the original is written by a retry, but for the automatic retry flag below.
     const executions = rowCodec<Execution>(sql, Execution.name);
     const lock = deps.db.dialect === "postgresql" ? (onlyIfNotYetRetried ? " for update" : " for share") : "";
     const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
