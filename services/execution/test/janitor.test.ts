@@ -165,7 +165,6 @@ describe("janitor against a real storage-service (filesystem backend)", () => {
   let storageServer: RunningServer;
   let db: Database;
   let gateway: StorageGateway;
-  let closeBackend: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "rgrid-janitor-"));
@@ -174,7 +173,6 @@ describe("janitor against a real storage-service (filesystem backend)", () => {
       { kind: "fs", dir: join(work, "objects"), signingKey: "janitor-test-signing-key-0123456789" },
       { clock: systemClock, maxObjectBytes: 1024 ** 2, listeningUrl: () => listening.url, logger: silentLogger },
     );
-    closeBackend = backend.close;
     storageServer = await createStorageServer({
       ...backend,
       internalTokens: [INTERNAL_TOKEN],
@@ -192,7 +190,6 @@ describe("janitor against a real storage-service (filesystem backend)", () => {
   afterAll(async () => {
     await db?.close();
     await storageServer?.close(1000);
-    await closeBackend?.();
     await rm(work, { recursive: true, force: true });
   });
 
