@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { link, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { newExecutionId } from "@rgrid/common";
-import { openDatabase } from "@rgrid/execution";
+import { TERMINAL_STATES, openDatabase } from "@rgrid/execution";
 import { scratchPostgres } from "./backends";
 import type { BenchGrid } from "./bench-grid";
 
@@ -200,18 +200,17 @@ export async function rawPostgres(bench: BenchGrid, originalId: string, connecti
       // A plain retry's one statement (retry-statement.ts): the original locked and re-checked,
       // the retry and its audit entry inserted.
       const audit = [`audit_${randomBytes(16).toString("hex")}`, original["account_id"], "key", "retry", originalId, original["root_id"], null, requestId, "", id, now];
-      const terminal = ["completed", "failed", "timed_out", "cancelled"];
-      const auditFrom = 2 + columns.length + terminal.length;
+      const auditFrom = 2 + columns.length + TERMINAL_STATES.length;
       await client.query({
         name: "retry",
         text:
           "with original as (select * from executions where id = $1 for share), " +
           `retry as (insert into executions (${columns.join(", ")}) select ${placeholders(columns.length, 2)} from original ` +
-          `where status in (${placeholders(terminal.length, 2 + columns.length)}) returning id), ` +
+          `where status in (${placeholders(TERMINAL_STATES.length, 2 + columns.length)}) returning id), ` +
           "audit as (insert into audit_entries (id, account_id, actor, action, execution_id, root_id, batch_id, request_id, reason, outcome, created_at) " +
           `select ${placeholders(audit.length, auditFrom)} from retry) ` +
           "select *, exists (select 1 from retry) as inserted from original",
-        values: [originalId, ...columns.map((column) => retryValue(column, original, id, requestId, now)), ...terminal, ...audit],
+        values: [originalId, ...columns.map((column) => retryValue(column, original, id, requestId, now)), ...TERMINAL_STATES, ...audit],
       });
       client.release();
     },

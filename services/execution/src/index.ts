@@ -6,6 +6,7 @@ export type { ExecutionConfig } from "./config";
 export { parseDatabaseUrl } from "./db/database-url";
 export type { DatabaseTarget } from "./db/database-url";
 export { openDatabase } from "./db/orm";
+export { TERMINAL_STATES } from "./db/entities";
 export type { Database } from "./db/orm";
 export { createExecutionServer, createExecutionService } from "./server";
 export type { ExecutionServerDeps } from "./server";

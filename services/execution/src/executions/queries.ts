@@ -29,7 +29,8 @@ export async function ownedExecutionRow(db: Database, accountId: string, executi
   return execution;
 }
 
-function executionNotFound(executionId: string): NotFoundError {
+/** The refusal of a call naming an execution that is not there (or is another account's). */
+export function executionNotFound(executionId: string): NotFoundError {
   return new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
 }
 

@@ -7,16 +7,16 @@
 // another replica), it makes nothing, and its items go through RetryExecution one by one, which
 // answers each with the retry already made.
 import { mapWithLimit, newExecutionId } from "@rgrid/common";
-import { ErrorInfo_Reason } from "@rgrid/proto";
 import { recordAudit } from "../audit/record";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
 import { inSqlTransaction, placeholders, withSqlSession } from "../db/sql-session";
 import type { SqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
-import { NotFoundError, StorageUnavailableError, isUniqueViolation } from "../errors";
+import { StorageUnavailableError, isUniqueViolation } from "../errors";
 import { MAX_COPIES_PER_BATCH } from "../storage";
 import { retryRecordOf } from "./new-executions";
+import { executionNotFound } from "./queries";
 import { SUMMARY_FIELDS } from "./summary";
 import type { ExecutionSummary } from "./summary";
 import { applyOverrides } from "./overrides";
@@ -302,7 +302,7 @@ function decidedAlready(lineages: Lineages<ExecutionSummary>, executionId: strin
   }
   const skipped = refusalOf(() => {
     if (original === undefined) {
-      throw new NotFoundError(`execution ${executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId });
+      throw executionNotFound(executionId);
     }
     const [other] = retries;
     if (other !== undefined) {

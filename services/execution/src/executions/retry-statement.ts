@@ -13,6 +13,7 @@ import { auditEntry } from "../audit/record";
 import type { AuditFacts } from "../audit/record";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
+import { placeholders } from "../db/sql-session";
 import type { SqlSession } from "../db/sql-session";
 import { AuditEntry, Execution, TERMINAL_STATES } from "../db/entities";
 
@@ -42,7 +43,7 @@ export interface PlainRetryOutcome {
 export async function insertPlainRetry(sql: SqlSession, caller: Pick<Caller, "accountId" | "actorId">, insert: PlainRetryInsert): Promise<PlainRetryOutcome> {
   const executions = rowCodec<Execution>(sql, Execution.name);
   const entries = rowCodec<AuditEntry>(sql, AuditEntry.name);
-  const finished = insert.force ? "" : ` where "status" in (${TERMINAL_STATES.map(() => "?").join(", ")})`;
+  const finished = insert.force ? "" : ` where "status" in (${placeholders(TERMINAL_STATES)})`;
   const statement =
     `with "original" as (select ${executions.columns} from ${executions.table} where "id" = ? for share), ` +
     `"retry" as (insert into ${executions.table} (${executions.columns}) select ${executions.placeholders} from "original"${finished} returning "id"), ` +

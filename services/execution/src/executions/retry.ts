@@ -20,6 +20,7 @@ import {
 import type { ExecutionMetrics, RetryMetricKind } from "../metrics";
 import type { StorageGateway } from "../storage";
 import { statusToWire } from "./convert";
+import { executionNotFound } from "./queries";
 import { retryRecordOf } from "./new-executions";
 import type { AutomaticRetry, NewRetry } from "./new-executions";
 import { applyOverrides } from "./overrides";
@@ -112,7 +113,7 @@ async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest)
   });
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
-    throw new NotFoundError(`execution ${request.executionId} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: request.executionId });
+    throw executionNotFound(request.executionId);
   }
   const earlier = rows.find((row) => row.requestId === request.requestId);
   if (earlier !== undefined) {
@@ -281,7 +282,7 @@ async function insertRetry(
     // The original's id, root and batch, which the entry names, never change.
     const inserted = await withSqlSession(deps.db, (sql) => insertPlainRetry(sql, caller, { original, retry, force: request.force, audit: audit(original) }));
     if (inserted.current === undefined) {
-      throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
+      throw executionNotFound(original.id);
     }
     if (!inserted.inserted) {
       requireTerminal(inserted.current);
@@ -300,7 +301,7 @@ async function insertRetry(
     const lock = deps.db.dialect === "postgresql" ? (onlyIfNotYetRetried ? " for update" : " for share") : "";
     const [current] = (await sql.query(`select ${executions.columns} from executions where id = ?${lock}`, [original.id])).map(executions.fromRow);
     if (current === undefined) {
-      throw new NotFoundError(`execution ${original.id} not found`, { reason: ErrorInfo_Reason.NOT_FOUND, executionId: original.id });
+      throw executionNotFound(original.id);
     }
     if (!request.force) {
       requireTerminal(current);
