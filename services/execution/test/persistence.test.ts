@@ -10,8 +10,10 @@ import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
 import { claimNextExecution } from "../src/executions/claims";
 import { createRetryExecution } from "../src/executions/retry";
+import type { RetryExecution } from "../src/executions/retry";
 import { WorkNotifier } from "../src/executions/work-notifier";
 import { createStorageGateway } from "../src/storage";
+import type { StorageGateway } from "../src/storage";
 import { describeOnEachDatabase, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { DatabaseDriver, ScratchDatabase } from "./databases";
 import { FakeStorage } from "./fake-storage";
@@ -42,6 +44,33 @@ function persistenceSuite(driver: DatabaseDriver): void {
     const em = db.fork();
     executions.forEach((execution) => em.persist(execution));
     await em.flush();
+  }
+
+  /** An original stored with `overrides`, its script and an input in a fake storage. */
+  async function originalWithObjects(overrides: Partial<Execution>): Promise<{ original: Execution; storage: FakeStorage }> {
+    const original = record(overrides);
+    await insert(original);
+    const storage = new FakeStorage();
+    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
+    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    return { original, storage };
+  }
+
+  /** RetryExecution on this database, copying through `storage`. */
+  function retryService(storage: StorageGateway): RetryExecution {
+    return createRetryExecution({
+      db,
+      storage,
+      notifier: new WorkNotifier(),
+      clock: () => new Date(),
+      logger: silentLogger,
+      metrics: { retryCreated: () => undefined },
+    });
+  }
+
+  /** The executions that have objects in `storage`. */
+  function objectOwners(storage: FakeStorage): Set<string | undefined> {
+    return new Set([...storage.objects.keys()].map((key) => key.split("/")[1]));
   }
 
   test("migrations apply to an empty database once", async () => {
@@ -95,21 +124,9 @@ function persistenceSuite(driver: DatabaseDriver): void {
   });
 
   test("a retry is inserted with its lineage; replicas racing on one request_id make one", async () => {
-    const original = record({ status: "failed", finishedAt: new Date(), exitCode: 1 });
-    await insert(original);
-    const storage = new FakeStorage();
-    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
-    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    const { original, storage } = await originalWithObjects({ status: "failed", finishedAt: new Date(), exitCode: 1 });
     // Two replicas: separate in-process de-duplication, one database.
-    const replica = () =>
-      createRetryExecution({
-        db,
-        storage: createStorageGateway(storage.client()),
-        notifier: new WorkNotifier(),
-        clock: () => new Date(),
-        logger: silentLogger,
-        metrics: { retryCreated: () => undefined },
-      });
+    const replica = () => retryService(createStorageGateway(storage.client()));
     const caller = { accountId, actorId: apiKeyId };
     const request = { executionId: original.id, force: false, requestId: "race" };
     const [first, second] = await Promise.all([replica()(caller, request), replica()(caller, request)]);
@@ -127,33 +144,21 @@ function persistenceSuite(driver: DatabaseDriver): void {
       inputs: original.inputs,
     });
     // The loser's copies were removed: only the original and the winner have objects.
-    const owners = new Set([...storage.objects.keys()].map((key) => key.split("/")[1]));
-    expect([...owners].sort()).toEqual([original.id, first.execution.id].sort());
+    expect([...objectOwners(storage)].sort()).toEqual([original.id, first.execution.id].sort());
     expect((await db.fork().findOneOrFail(Execution, original.id)).status).toBe("failed");
   });
 
   test("a retry whose original is removed while its objects are copied is refused NotFound, and leaves nothing", async () => {
-    const original = record({ status: "failed", finishedAt: new Date(), exitCode: 1 });
-    await insert(original);
-    const storage = new FakeStorage();
-    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
-    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
+    const { original, storage } = await originalWithObjects({ status: "failed", finishedAt: new Date(), exitCode: 1 });
     const gateway = createStorageGateway(storage.client());
-    const retryExecution = createRetryExecution({
-      db,
-      storage: {
-        ...gateway,
-        // Retention (or an operator) removes the original between the retry's read and its insert.
-        async copyInputs(...args) {
-          const copied = await gateway.copyInputs(...args);
-          await db.fork().nativeDelete(Execution, { id: original.id });
-          return copied;
-        },
+    const retryExecution = retryService({
+      ...gateway,
+      // Retention (or an operator) removes the original between the retry's read and its insert.
+      async copyInputs(...args) {
+        const copied = await gateway.copyInputs(...args);
+        await db.fork().nativeDelete(Execution, { id: original.id });
+        return copied;
       },
-      notifier: new WorkNotifier(),
-      clock: () => new Date(),
-      logger: silentLogger,
-      metrics: { retryCreated: () => undefined },
     });
     const request = { executionId: original.id, force: false, requestId: "gone-meanwhile" };
     await expect(retryExecution({ accountId, actorId: apiKeyId }, request)).rejects.toMatchObject({
@@ -164,23 +169,12 @@ function persistenceSuite(driver: DatabaseDriver): void {
     expect(await db.fork().count(Execution, {})).toBe(0);
     expect(await db.fork().count(AuditEntry, {})).toBe(0);
     // The copies were removed again.
-    expect(new Set([...storage.objects.keys()].map((key) => key.split("/")[1]))).toEqual(new Set([original.id]));
+    expect(objectOwners(storage)).toEqual(new Set([original.id]));
   });
 
   test("a forced retry of a running original is inserted with its audit entry, the original untouched", async () => {
-    const original = record({ status: "running", startedAt: new Date(), runnerId: "runner_a" });
-    await insert(original);
-    const storage = new FakeStorage();
-    storage.put(original.id, ObjectKind.SCRIPT, "job.py", 10);
-    storage.put(original.id, ObjectKind.INPUT, "in.csv", 4);
-    const retryExecution = createRetryExecution({
-      db,
-      storage: createStorageGateway(storage.client()),
-      notifier: new WorkNotifier(),
-      clock: () => new Date(),
-      logger: silentLogger,
-      metrics: { retryCreated: () => undefined },
-    });
+    const { original, storage } = await originalWithObjects({ status: "running", startedAt: new Date(), runnerId: "runner_a" });
+    const retryExecution = retryService(createStorageGateway(storage.client()));
     const caller = { accountId, actorId: apiKeyId };
     await expect(retryExecution(caller, { executionId: original.id, force: false, requestId: "unforced" })).rejects.toMatchObject({
       name: "PreconditionError",

@@ -92,3 +92,15 @@ export async function startS3rver(): Promise<S3rverFixture> {
 export function uniqueBucketName(): string {
   return `rgrid-test-${randomBytes(6).toString("hex")}`;
 }
+
+/** Counts the event loop's turns until stopped. */
+export function turnCounter(): { now: () => number; stop: () => void } {
+  let turns = 0;
+  let counting = true;
+  const count = (): void => {
+    turns += 1;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  return { now: () => turns, stop: () => (counting = false) };
+}

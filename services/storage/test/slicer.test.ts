@@ -1,4 +1,5 @@
 import { createSlicer } from "../src/slicer";
+import { turnCounter } from "./helpers";
 
 /** Keeps the thread busy for `millis`, as a slow system call would. */
 function busyFor(millis: number): void {
@@ -6,18 +7,6 @@ function busyFor(millis: number): void {
   while (performance.now() < until) {
     // spinning on purpose
   }
-}
-
-/** Counts the event loop's turns until stopped. */
-function turnCounter(): { now: () => number; stop: () => void } {
-  let turns = 0;
-  let counting = true;
-  const count = (): void => {
-    turns += 1;
-    if (counting) setImmediate(count);
-  };
-  setImmediate(count);
-  return { now: () => turns, stop: () => (counting = false) };
 }
 
 test("work called while the slice has time runs at once, in the caller's tick", async () => {
