@@ -8,6 +8,7 @@ import { connectClusterSignals } from "./cluster/signals";
 import { DEFAULT_BULK_RETRIES_PER_SECOND, RUNNER_DEFAULTS } from "./config";
 import { createConsoleHandler } from "./console";
 import type { ConsoleFile } from "./console";
+import { coalesceCopies } from "./copy-coalescing";
 import type { Database } from "./db/orm";
 import { mapKnownErrors } from "./errors";
 import { createAutoRetry } from "./executions/auto-retry";
@@ -98,7 +99,8 @@ export interface ExecutionService {
 /** Routes and interceptors, for serving on a port or through an in-memory router transport. */
 export function createExecutionService(deps: ExecutionServerDeps): ExecutionService {
   const clock = deps.clock ?? (() => new Date());
-  const storage = createStorageGateway(deps.storage);
+  // Retries arriving together share their calls to storage (copy-coalescing.ts).
+  const storage = coalesceCopies(createStorageGateway(deps.storage));
   const notifier = new WorkNotifier();
   const logActivity = deps.logActivity ?? new ExecutionActivity();
   const cluster = deps.cluster;

@@ -127,7 +127,8 @@ async function expectBytes(client: StorageClient, executionId: string, objects: 
 
 /**
  * CopyInputsBatch with one copy whose input is missing: that copy alone is refused, with the
- * reason CopyInputs gives and nothing left under its target; the others arrive byte-identical.
+ * reason CopyInputs gives and nothing left under its target; the others arrive byte-identical,
+ * two of them copies of one source (as concurrent retries of one original travel together).
  */
 export async function expectBatchCopyRefusesOnlyTheBrokenCopy(client: StorageClient): Promise<void> {
   const sources = [newExecutionId(), newExecutionId(), newExecutionId()];
@@ -148,19 +149,21 @@ export async function expectBatchCopyRefusesOnlyTheBrokenCopy(client: StorageCli
     // The second copy asks for an input its source never had.
     names: index === 1 ? ["a.json", "missing.json", "b/c.csv"] : ["a.json", "b/c.csv"],
   }));
+  copies.push({ ...copies[0]!, targetExecutionId: newExecutionId() });
+  const sourceIndexOf = [0, 1, 2, 0];
 
   const { outcomes } = await client.copyInputsBatch({ copies });
-  expect(outcomes.map((outcome) => outcome.refused)).toEqual(["", `input 'missing.json' of ${sources[1]} is missing from storage`, ""]);
+  expect(outcomes.map((outcome) => outcome.refused)).toEqual(["", `input 'missing.json' of ${sources[1]} is missing from storage`, "", ""]);
   expect(outcomes[1]?.copied).toEqual([]);
   expect((await client.listObjects({ executionId: copies[1]!.targetExecutionId })).objects).toEqual([]);
-  for (const index of [0, 2]) {
+  for (const index of [0, 2, 3]) {
     const { targetExecutionId } = copies[index]!;
     expect(outcomes[index]?.copied.map((info) => [info.ref?.kind, info.ref?.name, info.exists, info.sizeBytes])).toEqual([
       [ObjectKind.SCRIPT, "process.py", true, 100n],
       [ObjectKind.INPUT, "a.json", true, 2000n],
       [ObjectKind.INPUT, "b/c.csv", true, 3000n],
     ]);
-    await expectBytes(client, targetExecutionId, outcomes[index]?.copied ?? [], uploaded[index] ?? new Map());
+    await expectBytes(client, targetExecutionId, outcomes[index]?.copied ?? [], uploaded[sourceIndexOf[index]!] ?? new Map());
   }
   // The sources are untouched, the broken one's included.
   for (const source of sources) {

@@ -53,20 +53,24 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(ruleIdsOf(refusal)).toEqual(["target_execution_id.not_the_source"]);
   });
 
-  test("CopyInputsBatch refuses an execution named twice (two copies onto one target, a target that is another's source) and too many copies", async () => {
+  test("CopyInputsBatch refuses a target written twice or read by another copy, and too many copies", async () => {
     const [a, b, c] = [newExecutionId(), newExecutionId(), newExecutionId()];
     const twice = await refusalOf(
       client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: c }, { sourceExecutionId: b, targetExecutionId: c }] }),
     );
     expect(twice.code).toBe(Code.InvalidArgument);
-    expect(twice.rawMessage).toBe("invalid copies: each execution id may appear once, as a source or as a target");
-    expect(ruleIdsOf(twice)).toEqual(["copies.distinct_executions"]);
+    expect(twice.rawMessage).toBe("invalid copies: each target execution id may appear once, and not as a source");
+    expect(ruleIdsOf(twice)).toEqual(["copies.targets_written_once"]);
 
     const chained = await refusalOf(
       client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: b }, { sourceExecutionId: b, targetExecutionId: c }] }),
     );
     expect(chained.code).toBe(Code.InvalidArgument);
-    expect(ruleIdsOf(chained)).toEqual(["copies.distinct_executions"]);
+    expect(ruleIdsOf(chained)).toEqual(["copies.targets_written_once"]);
+    const chainedBackwards = await refusalOf(
+      client().copyInputsBatch({ copies: [{ sourceExecutionId: b, targetExecutionId: c }, { sourceExecutionId: a, targetExecutionId: b }] }),
+    );
+    expect(ruleIdsOf(chainedBackwards)).toEqual(["copies.targets_written_once"]);
 
     const many = Array.from({ length: 101 }, () => ({ sourceExecutionId: newExecutionId(), targetExecutionId: newExecutionId() }));
     const tooMany = await refusalOf(client().copyInputsBatch({ copies: many }));
@@ -74,7 +78,7 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(ruleIdsOf(tooMany)).toEqual(["repeated.max_items"]);
 
     const ontoItself = await refusalOf(client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: a }] }));
-    expect(ruleIdsOf(ontoItself)).toEqual(["copies.distinct_executions"]);
+    expect(ruleIdsOf(ontoItself)).toEqual(["copies.targets_written_once"]);
   });
 
   test("a CopyInputsBatch object name that could escape its directory is refused, naming its copy", async () => {
