@@ -1,6 +1,6 @@
-// Retries' copies, coalesced. While one CopyInputs is on its way to storage-service, the copies
-// asked for meanwhile wait, and leave together as one CopyInputsBatch when it returns. An idle
-// service sends each copy at once, exactly as before; a busy one pays one call's protocol work
+// Retries' copies, coalesced. While a call is on its way to storage-service, the copies asked for
+// meanwhile wait, and leave together as one CopyInputsBatch when it returns. An idle service
+// sends each copy at once, exactly as before; a busy one pays one call's protocol work
 // (HTTP/2 frames, encoding, validation, authentication: most of a small copy's cost, on both
 // sides) for many retries, and the batches grow by themselves as storage slows down.
 
@@ -15,6 +15,13 @@ import type { ObjectInfo } from "@rgrid/proto";
  */
 export const MAX_COALESCED_OBJECTS = 64;
 
+/**
+ * Calls to storage at once. One lets the most copies gather, which is what saves the work; it
+ * costs a slow object store no parallelism, since storage runs a batch's copies several at a
+ * time (its BATCH_PARALLEL_COPIES).
+ */
+export const MAX_CALLS_IN_FLIGHT = 1;
+
 interface Waiting {
   copy: InputsCopy;
   resolve: (copied: ObjectInfo[]) => void;
@@ -28,7 +35,7 @@ interface Waiting {
  */
 export function coalesceCopies(gateway: StorageGateway): StorageGateway {
   const waiting: Waiting[] = [];
-  let sending = false;
+  let callsInFlight = 0;
 
   const sendOne = (copy: InputsCopy) => gateway.copyInputs(copy.sourceId, copy.targetId, copy.inputNames, copy.scriptName);
 
@@ -55,15 +62,15 @@ export function coalesceCopies(gateway: StorageGateway): StorageGateway {
     }
   };
 
-  // One call at a time; each takes every waiting copy it may.
+  // Each call, when it returns, takes every waiting copy it may.
   const drain = async (): Promise<void> => {
-    sending = true;
+    callsInFlight++;
     try {
       while (waiting.length > 0) {
         await sendBatch(takeBatch(waiting));
       }
     } finally {
-      sending = false;
+      callsInFlight--;
     }
   };
 
@@ -76,7 +83,7 @@ export function coalesceCopies(gateway: StorageGateway): StorageGateway {
       }
       return new Promise<ObjectInfo[]>((resolve, reject) => {
         waiting.push({ copy, resolve, reject });
-        if (!sending) {
+        if (callsInFlight < MAX_CALLS_IN_FLIGHT) {
           void drain();
         }
       });

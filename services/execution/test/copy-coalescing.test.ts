@@ -10,7 +10,7 @@ import { bearerAuth, newExecutionId, silentLogger, uploadFile } from "@rgrid/com
 import type { RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { createStorageServer, openBackend, systemClock } from "@rgrid/storage";
-import { MAX_COALESCED_OBJECTS, coalesceCopies } from "../src/copy-coalescing";
+import { MAX_CALLS_IN_FLIGHT, MAX_COALESCED_OBJECTS, coalesceCopies } from "../src/copy-coalescing";
 import { StorageRejectedError, StorageUnavailableError } from "../src/errors";
 import type { ObjectName, StorageClient, StorageGateway } from "../src/storage";
 import { createStorageGateway, inputObject, scriptObject } from "../src/storage";
@@ -100,9 +100,13 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
   const namesUnder = async (executionId: string) =>
     (await client.listObjects({ executionId })).objects.map((object) => object.ref?.name).sort();
 
+  /** Copies that take every call the coalescer may have in flight, so that the next ones wait. */
+  const occupyCalls = (source: { id: string; script: string; inputNames: string[] }) =>
+    Promise.all(Array.from({ length: MAX_CALLS_IN_FLIGHT }, () => coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script)));
+
   const copyMethods = () => log.calls.map((call) => call.method).filter((method) => method.startsWith("CopyInputs"));
 
-  test("a copy asked for while storage is idle leaves at once, as one CopyInputs", async () => {
+  test("a copy asked for while a call is free leaves at once, as one CopyInputs", async () => {
     const source = await stored(2);
     log.calls = [];
     const target = newExecutionId();
@@ -153,26 +157,26 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
     }
   });
 
-  test("a copy reading another's target waits for the call after it, and finds its objects", async () => {
+  test("a copy reading another's target never shares its call, and finds its objects", async () => {
     const first = await stored(2);
     const middle = newExecutionId();
     const last = newExecutionId();
-    const holder = coalesced.copyInputs(first.id, newExecutionId(), first.inputNames, first.script);
+    const holders = occupyCalls(first);
     const chained = [
       coalesced.copyInputs(first.id, middle, first.inputNames, first.script),
       coalesced.copyInputs(middle, last, first.inputNames, first.script),
     ];
-    await Promise.all([holder, ...chained]);
+    await Promise.all([holders, ...chained]);
     expect(await namesUnder(last)).toEqual([first.script, ...first.inputNames].sort());
   });
 
   test("storage unreachable fails every copy of the call they travel in, and later copies go through", async () => {
     const source = await stored(1);
     log.calls = [];
-    const holder = coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script);
+    const holders = occupyCalls(source);
     log.failNextBatch = true;
     const travellingTogether = Array.from({ length: 4 }, () => coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script));
-    await holder;
+    await holders;
     // Translated by the gateway, as any storage failure is: what the retry path turns into Unavailable.
     for (const answer of await Promise.allSettled(travellingTogether)) {
       expect(answer.status).toBe("rejected");
@@ -188,9 +192,15 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
     const small = await stored(1);
     const large = await stored(MAX_COALESCED_OBJECTS);
     log.calls = [];
-    const holder = coalesced.copyInputs(small.id, newExecutionId(), small.inputNames, small.script);
+    const holders = occupyCalls(small);
     const big = coalesced.copyInputs(large.id, newExecutionId(), large.inputNames, large.script);
-    await Promise.all([holder, big]);
-    expect(log.calls.filter((call) => call.method === "CopyInputs").map((call) => call.inFlightBefore)).toEqual([0, 1]);
+    const held = coalesced.copyInputs(small.id, newExecutionId(), small.inputNames, small.script);
+    await Promise.all([holders, big, held]);
+    // The large copy left while every call was taken; the small one after it waited for a call.
+    expect(log.calls.map((call) => [call.method, call.inFlightBefore])).toEqual([
+      ...Array.from({ length: MAX_CALLS_IN_FLIGHT }, (_, index) => ["CopyInputs", index]),
+      ["CopyInputs", MAX_CALLS_IN_FLIGHT],
+      ["CopyInputs", expect.any(Number)],
+    ]);
   });
 });

@@ -23,6 +23,14 @@ export interface StorageHandlerDeps {
   logger: Logger;
 }
 
+/**
+ * How many copies' worth of backend calls one CopyInputsBatch runs at once. Its copies are
+ * often retries that arrived together (execution-service coalesces them), which as separate
+ * CopyInputs calls would each have had backendConcurrency; a slow object store must not serve
+ * them one call's worth at a time. Bounded, since a batch may hold 100 copies.
+ */
+export const BATCH_PARALLEL_COPIES = 4;
+
 type PlannedRef = { kind: ObjectKind; name: string };
 
 /** The objects a copy makes: the script (unless not asked for), then the inputs in the request's order. */
@@ -147,13 +155,14 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async copyInputsBatch(request) {
-      // Every object of every copy in one queue, so the backend is kept as busy as one
-      // CopyInputs keeps it, however the objects are spread over the copies.
+      // Every object of every copy in one queue, so the backend is kept as busy as a few
+      // CopyInputs keep it, however the objects are spread over the copies.
       // Each object's answer goes to its place in its copy's plan, whenever it finishes.
       const copies = request.copies.map((copy) => ({ copy, touchedTargets: [] as string[], refused: "", copied: [] as ObjectInfoInit[] }));
       const work = copies.flatMap((state) => copyPlan(state.copy).map((ref, position) => ({ state, ref, position })));
+      const concurrency = deps.backendConcurrency * Math.min(copies.length, BATCH_PARALLEL_COPIES);
       try {
-        await mapWithLimit(work, deps.backendConcurrency, async ({ state, ref, position }) => {
+        await mapWithLimit(work, concurrency, async ({ state, ref, position }) => {
           if (state.refused !== "") {
             return;
           }

@@ -8,7 +8,7 @@ import { systemClock } from "../src/clock";
 import { mapStorageErrors } from "../src/error-map";
 import type { FileSystemStore } from "../src/fs-store";
 import { createFileSystemStore } from "../src/fs-store";
-import { createStorageHandlers } from "../src/handlers";
+import { BATCH_PARALLEL_COPIES, createStorageHandlers } from "../src/handlers";
 import { objectKey } from "../src/keys";
 import type { ObjectStore } from "../src/object-store";
 import { StorageUnavailableError } from "../src/object-store";
@@ -127,6 +127,45 @@ describe("CopyInputs", () => {
     );
     expect(error.code).toBe(Code.Internal);
     expect(error.rawMessage).not.toContain("sda");
+  });
+});
+
+describe("CopyInputsBatch", () => {
+  /** A store whose copies take a while, as on a distant object store; counts the most at once. */
+  const slowStore = () => {
+    const seen = { inFlight: 0, most: 0 };
+    const store: ObjectStore = {
+      ...fsStore,
+      async copy(sourceKey, targetKey) {
+        seen.most = Math.max(seen.most, ++seen.inFlight);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return await fsStore.copy(sourceKey, targetKey);
+        } finally {
+          seen.inFlight--;
+        }
+      },
+    };
+    return { store, seen };
+  };
+
+  it("runs several copies' worth of backend calls at once, as the separate CopyInputs it stands for would", async () => {
+    const source = newExecutionId();
+    const names = ["a", "b", "c", "d"];
+    for (const name of names) {
+      await putInput(source, name, `content of ${name}`);
+    }
+    const alone = slowStore();
+    await clientFor(alone.store).copyInputs({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names });
+    // backendConcurrency (3) for one copy...
+    expect(alone.seen.most).toBe(3);
+
+    const together = slowStore();
+    const copies = Array.from({ length: 8 }, () => ({ sourceExecutionId: source, targetExecutionId: newExecutionId(), names }));
+    const { outcomes } = await clientFor(together.store).copyInputsBatch({ copies });
+    expect(outcomes.map((outcome) => outcome.refused)).toEqual(copies.map(() => ""));
+    // ...and BATCH_PARALLEL_COPIES times that for a batch of many, no more.
+    expect(together.seen.most).toBe(3 * BATCH_PARALLEL_COPIES);
   });
 });
 
