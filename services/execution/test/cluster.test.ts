@@ -10,8 +10,11 @@ import { Client } from "pg";
 import { issueApiKey } from "../src/accounts";
 import { joinCluster } from "../src/cluster/cluster";
 import type { Cluster } from "../src/cluster/cluster";
+import { LOGS_CHANNEL, WORK_CHANNEL, connectClusterSignals } from "../src/cluster/signals";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
+import { ExecutionActivity } from "../src/executions/execution-activity";
+import { WorkNotifier } from "../src/executions/work-notifier";
 import { createExecutionService } from "../src/server";
 import type { ExecutionServerDeps, ExecutionService as ServedExecutionService } from "../src/server";
 import { createScratchDatabase, postgresServerUrl } from "../../../test/support/postgres";
@@ -191,6 +194,40 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     const queued = await queuedExecution(b.h);
     expect((await claim).assignment?.execution?.id).toBe(queued.id);
     expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
+  });
+
+  test("notifications made while one is on its way go out together in the next, and none is lost", async () => {
+    const replica = await startReplica();
+    // A second set of signals on the replica's database and channel, whose notifiers the test drives.
+    const notifier = new WorkNotifier();
+    const logActivity = new ExecutionActivity();
+    connectClusterSignals({ db: replica.h.db, channel: replica.cluster.channel, replicaId: "burst", notifier, logActivity, logger: createLogger("burst", () => undefined) });
+    const listener = new Client({ connectionString: scratch.url });
+    await listener.connect();
+    try {
+      const heard: Array<{ channel: string; payload: string }> = [];
+      listener.on("notification", (message) => heard.push({ channel: message.channel, payload: message.payload ?? "" }));
+      await listener.query(`listen ${WORK_CHANNEL}; listen ${LOGS_CHANNEL}`);
+
+      // 40 changes, one per turn of the event loop, as 40 retries answered one after another are.
+      const executionIds = Array.from({ length: 40 }, (_, index) => `exec_burst${String(index).padStart(4, "0")}`);
+      for (const executionId of executionIds) {
+        notifier.notify();
+        logActivity.notify(executionId);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+
+      // Every execution is announced, the last one included...
+      const logPayloads = () => heard.filter((message) => message.channel === LOGS_CHANNEL).map((message) => message.payload);
+      await waitFor(() => logPayloads().length === executionIds.length, "every execution's announcement");
+      expect(logPayloads()).toEqual(executionIds.map((executionId) => `burst ${executionId}`));
+      // ...in fewer statements than changes: a work announcement is one per statement.
+      const workAnnouncements = heard.filter((message) => message.channel === WORK_CHANNEL && message.payload === "burst").length;
+      expect(workAnnouncements).toBeGreaterThanOrEqual(1);
+      expect(workAnnouncements).toBeLessThan(executionIds.length);
+    } finally {
+      await listener.end();
+    }
   });
 });
 

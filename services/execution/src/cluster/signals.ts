@@ -2,8 +2,10 @@
 // claims look again) and an execution's log lines stored or its end (its FollowLogs streams look
 // again). Each local notification is sent with pg_notify through the database pool, so it goes
 // out whenever the database is reachable; each replica hears them on its cluster channel.
-// A burst (a runner appending lines every few milliseconds, a batch queueing thousands) is
-// coalesced into one statement per turn of the event loop.
+// A burst (a runner appending lines every few milliseconds, a batch queueing thousands, retries
+// arriving 16 at a time) is coalesced: one statement at a time, carrying everything notified
+// while the one before it was on its way. Each pg_notify commit takes PostgreSQL's one
+// notification-queue lock, so a statement per notification would make every retry wait in line.
 import type { Logger } from "@rgrid/common";
 import type { Database } from "../db/orm";
 import { withSqlSession } from "../db/sql-session";
@@ -31,9 +33,11 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
   let workPending = false;
   const executionsPending = new Set<string>();
   let flushScheduled = false;
+  let flushing = false;
 
   const flush = async () => {
     flushScheduled = false;
+    flushing = true;
     const payloads = [
       ...(workPending ? [{ channel: WORK_CHANNEL, payload: replicaId }] : []),
       ...[...executionsPending].map((executionId) => ({ channel: LOGS_CHANNEL, payload: `${replicaId} ${executionId}` })),
@@ -50,10 +54,16 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
     } catch (error) {
       // The other replicas find the work on their next look (they poll while they hear nothing).
       deps.logger.warn("could not tell the other replicas; they find the change when they next look", { error });
+    } finally {
+      flushing = false;
+    }
+    if (workPending || executionsPending.size > 0) {
+      scheduleFlush();
     }
   };
+  // What is notified while a statement is on its way waits for it, and goes with the next one.
   const scheduleFlush = () => {
-    if (!flushScheduled) {
+    if (!flushScheduled && !flushing) {
       flushScheduled = true;
       setImmediate(() => void flush());
     }
