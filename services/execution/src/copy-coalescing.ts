@@ -4,10 +4,10 @@
 // (HTTP/2 frames, encoding, validation, authentication: most of a small copy's cost, on both
 // sides) for many retries, and the batches grow by themselves as storage slows down.
 
+import type { ObjectInfo } from "@rgrid/proto";
 import { StorageRejectedError } from "./errors";
 import type { InputsCopy, StorageGateway } from "./storage";
 import { MAX_COPIES_PER_BATCH } from "./storage";
-import type { ObjectInfo } from "@rgrid/proto";
 
 /**
  * A copy with more objects than this is sent on its own at once, never held back nor holding

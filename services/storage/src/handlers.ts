@@ -16,8 +16,9 @@ export interface StorageHandlerDeps {
   /** Validity of grants whose request leaves ttl_seconds at 0. */
   grantTtlSeconds: number;
   /**
-   * Backend calls (copies, stats) one request runs at once: a request may name up to 1000
-   * objects, and on S3 each is an HTTP request, so this bounds the load one caller can cause.
+   * Backend calls (copies, stats) one request runs at once, BATCH_PARALLEL_COPIES times as many
+   * for a CopyInputsBatch: a request may name up to 1000 objects, and on S3 each is an HTTP
+   * request, so this bounds the load one caller can cause.
    */
   backendConcurrency: number;
   logger: Logger;
