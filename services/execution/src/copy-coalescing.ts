@@ -1,6 +1,7 @@
 // Retries' copies, coalesced. While a call is on its way to storage-service, the copies asked for
-// meanwhile wait, and leave together as one CopyInputsBatch when it returns. An idle service
-// sends each copy at once, exactly as before; a busy one pays one call's protocol work
+// meanwhile wait, and leave together as one CopyInputsBatch when it returns (or after
+// MAX_WAIT_MILLIS, should it not). An idle service sends each copy at once, exactly as before;
+// a busy one pays one call's protocol work
 // (HTTP/2 frames, encoding, validation, authentication: most of a small copy's cost, on both
 // sides) for many retries, and the batches grow by themselves as storage slows down.
 
@@ -16,11 +17,12 @@ import { MAX_COPIES_PER_BATCH } from "./storage";
 export const MAX_COALESCED_OBJECTS = 64;
 
 /**
- * Calls to storage at once. One lets the most copies gather, which is what saves the work; it
- * costs a slow object store no parallelism, since storage runs a batch's copies several at a
- * time (its BATCH_PARALLEL_COPIES).
+ * The longest a copy waits for the call in flight before it leaves in a call of its own (with
+ * whatever waits with it): a call that is slow (a large object, an object store in trouble) must
+ * not hold back every other retry of the service. Calls to storage normally return within a few
+ * milliseconds, well inside it.
  */
-export const MAX_CALLS_IN_FLIGHT = 1;
+export const MAX_WAIT_MILLIS = 50;
 
 interface Waiting {
   copy: InputsCopy;
@@ -36,6 +38,11 @@ interface Waiting {
 export function coalesceCopies(gateway: StorageGateway): StorageGateway {
   const waiting: Waiting[] = [];
   let callsInFlight = 0;
+  let waitTimer: NodeJS.Timeout | undefined;
+  const stopWaitTimer = () => {
+    clearTimeout(waitTimer);
+    waitTimer = undefined;
+  };
 
   const sendOne = (copy: InputsCopy) => gateway.copyInputs(copy.sourceId, copy.targetId, copy.inputNames, copy.scriptName);
 
@@ -67,11 +74,23 @@ export function coalesceCopies(gateway: StorageGateway): StorageGateway {
     callsInFlight++;
     try {
       while (waiting.length > 0) {
-        await sendBatch(takeBatch(waiting));
+        const batch = takeBatch(waiting);
+        if (waiting.length === 0) {
+          stopWaitTimer();
+        }
+        await sendBatch(batch);
       }
     } finally {
       callsInFlight--;
     }
+  };
+  const startWaitTimer = () => {
+    waitTimer ??= setTimeout(() => {
+      waitTimer = undefined;
+      if (waiting.length > 0) {
+        void drain();
+      }
+    }, MAX_WAIT_MILLIS).unref();
   };
 
   return {
@@ -83,8 +102,10 @@ export function coalesceCopies(gateway: StorageGateway): StorageGateway {
       }
       return new Promise<ObjectInfo[]>((resolve, reject) => {
         waiting.push({ copy, resolve, reject });
-        if (callsInFlight < MAX_CALLS_IN_FLIGHT) {
+        if (callsInFlight === 0) {
           void drain();
+        } else {
+          startWaitTimer();
         }
       });
     },

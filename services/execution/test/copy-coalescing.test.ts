@@ -10,7 +10,7 @@ import { bearerAuth, newExecutionId, silentLogger, uploadFile } from "@rgrid/com
 import type { RunningServer } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
 import { createStorageServer, openBackend, systemClock } from "@rgrid/storage";
-import { MAX_CALLS_IN_FLIGHT, MAX_COALESCED_OBJECTS, coalesceCopies } from "../src/copy-coalescing";
+import { MAX_COALESCED_OBJECTS, MAX_WAIT_MILLIS, coalesceCopies } from "../src/copy-coalescing";
 import { StorageRejectedError, StorageUnavailableError } from "../src/errors";
 import type { ObjectName, StorageClient, StorageGateway } from "../src/storage";
 import { createStorageGateway, inputObject, scriptObject } from "../src/storage";
@@ -22,6 +22,8 @@ interface CallLog {
   calls: Array<{ method: string; inFlightBefore: number }>;
   /** Set to make the next CopyInputsBatch fail as an unreachable storage would. */
   failNextBatch: boolean;
+  /** Set to keep the next call from leaving until it resolves, as a storage slow to answer would. */
+  delayNextCall?: Promise<void>;
 }
 
 describe("copies coalesced into CopyInputsBatch, against a real storage-service", () => {
@@ -61,6 +63,9 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
       }
       inFlight++;
       try {
+        const delay = log.delayNextCall;
+        log.delayNextCall = undefined;
+        await delay;
         return await next(request);
       } finally {
         inFlight--;
@@ -100,9 +105,9 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
   const namesUnder = async (executionId: string) =>
     (await client.listObjects({ executionId })).objects.map((object) => object.ref?.name).sort();
 
-  /** Copies that take every call the coalescer may have in flight, so that the next ones wait. */
-  const occupyCalls = (source: { id: string; script: string; inputNames: string[] }) =>
-    Promise.all(Array.from({ length: MAX_CALLS_IN_FLIGHT }, () => coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script)));
+  /** A copy whose call is in flight, so that the next ones wait for it. */
+  const callInFlight = (source: { id: string; script: string; inputNames: string[] }) =>
+    coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script);
 
   const copyMethods = () => log.calls.map((call) => call.method).filter((method) => method.startsWith("CopyInputs"));
 
@@ -161,7 +166,7 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
     const first = await stored(2);
     const middle = newExecutionId();
     const last = newExecutionId();
-    const holders = occupyCalls(first);
+    const holders = callInFlight(first);
     const chained = [
       coalesced.copyInputs(first.id, middle, first.inputNames, first.script),
       coalesced.copyInputs(middle, last, first.inputNames, first.script),
@@ -173,7 +178,7 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
   test("storage unreachable fails every copy of the call they travel in, and later copies go through", async () => {
     const source = await stored(1);
     log.calls = [];
-    const holders = occupyCalls(source);
+    const holders = callInFlight(source);
     log.failNextBatch = true;
     const travellingTogether = Array.from({ length: 4 }, () => coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script));
     await holders;
@@ -192,15 +197,35 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
     const small = await stored(1);
     const large = await stored(MAX_COALESCED_OBJECTS);
     log.calls = [];
-    const holders = occupyCalls(small);
+    const holders = callInFlight(small);
     const big = coalesced.copyInputs(large.id, newExecutionId(), large.inputNames, large.script);
     const held = coalesced.copyInputs(small.id, newExecutionId(), small.inputNames, small.script);
     await Promise.all([holders, big, held]);
-    // The large copy left while every call was taken; the small one after it waited for a call.
+    // The large copy left while a call was out; the small one after it waited for that call.
     expect(log.calls.map((call) => [call.method, call.inFlightBefore])).toEqual([
-      ...Array.from({ length: MAX_CALLS_IN_FLIGHT }, (_, index) => ["CopyInputs", index]),
-      ["CopyInputs", MAX_CALLS_IN_FLIGHT],
+      ["CopyInputs", 0],
+      ["CopyInputs", 1],
       ["CopyInputs", expect.any(Number)],
     ]);
+  });
+
+  test("copies wait for a call that does not return for at most MAX_WAIT_MILLIS, then leave without it", async () => {
+    const source = await stored(1);
+    log.calls = [];
+    let answer = () => undefined as void;
+    log.delayNextCall = new Promise<void>((resolve) => (answer = resolve));
+    const stuck = coalesced.copyInputs(source.id, newExecutionId(), source.inputNames, source.script);
+    const started = performance.now();
+    const targets = [newExecutionId(), newExecutionId(), newExecutionId()];
+    await Promise.all(targets.map((target) => coalesced.copyInputs(source.id, target, source.inputNames, source.script)));
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(MAX_WAIT_MILLIS - 5);
+    // Together, while the first call is still out.
+    expect(copyMethods()).toEqual(["CopyInputs", "CopyInputsBatch"]);
+    for (const target of targets) {
+      expect(await namesUnder(target)).toEqual([source.script, ...source.inputNames].sort());
+    }
+    answer();
+    await stuck;
   });
 });
