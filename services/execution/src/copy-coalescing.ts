@@ -1,9 +1,9 @@
 // Retries' copies, coalesced. While a call is on its way to storage-service, the copies asked for
 // meanwhile wait, and leave together as one CopyInputsBatch when it returns (or after
-// MAX_WAIT_MILLIS, should it not). An idle service sends each copy at once, exactly as before;
-// a busy one pays one call's protocol work
-// (HTTP/2 frames, encoding, validation, authentication: most of a small copy's cost, on both
-// sides) for many retries, and the batches grow by themselves as storage slows down.
+// MAX_WAIT_MILLIS, should it not). An idle service sends each copy at once, exactly as before; a
+// busy one pays one call's protocol work (HTTP/2 frames, encoding, validation, authentication:
+// most of a small copy's cost, on both sides) for many retries, and the batches grow by
+// themselves as storage slows down.
 
 import type { ObjectInfo } from "@rgrid/proto";
 import { StorageRejectedError } from "./errors";
