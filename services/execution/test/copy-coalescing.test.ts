@@ -1,19 +1,18 @@
 // Retries' copies coalesced into CopyInputsBatch calls, against a real storage-service on a port:
 // each copy must be answered exactly as a CopyInputs of its own would have been.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { bearerAuth, newExecutionId, silentLogger, uploadFile } from "@rgrid/common";
-import type { RunningServer } from "@rgrid/common";
+import { bearerAuth, newExecutionId, uploadFile } from "@rgrid/common";
 import { StorageService } from "@rgrid/proto";
-import { createStorageServer, openBackend, systemClock } from "@rgrid/storage";
 import { MAX_COALESCED_OBJECTS, MAX_WAIT_MILLIS, coalesceCopies } from "../src/copy-coalescing";
 import { StorageRejectedError, StorageUnavailableError } from "../src/errors";
 import type { ObjectName, StorageClient, StorageGateway } from "../src/storage";
 import { createStorageGateway, inputObject, scriptObject } from "../src/storage";
+import { startRealStorage } from "./real-storage";
+import type { RealStorage } from "./real-storage";
 
 const INTERNAL_TOKEN = "internal-token-for-coalescing-tests-0123456789";
 
@@ -27,29 +26,14 @@ interface CallLog {
 }
 
 describe("copies coalesced into CopyInputsBatch, against a real storage-service", () => {
-  let work: string;
-  let storageServer: RunningServer;
+  let storage: RealStorage;
   let client: StorageClient;
   let log: CallLog;
   let plain: StorageGateway;
   let coalesced: StorageGateway;
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), "rgrid-coalescing-"));
-    const listening: { url?: string } = {};
-    const backend = await openBackend(
-      { kind: "fs", dir: join(work, "objects"), signingKey: "coalescing-test-signing-key-0123456789" },
-      { clock: systemClock, maxObjectBytes: 1024 ** 2, listeningUrl: () => listening.url, logger: silentLogger },
-    );
-    storageServer = await createStorageServer({
-      ...backend,
-      internalTokens: [INTERNAL_TOKEN],
-      grantTtlSeconds: 300,
-      readMaxBytes: 4 * 1024 * 1024,
-      backendConcurrency: 4,
-      logger: silentLogger,
-    }).listen(0, "127.0.0.1");
-    listening.url = storageServer.url;
+    storage = await startRealStorage({ name: "coalescing", internalToken: INTERNAL_TOKEN, backendConcurrency: 4 });
   });
 
   beforeEach(() => {
@@ -72,7 +56,7 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
       }
     };
     const transport = createConnectTransport({
-      baseUrl: storageServer.url,
+      baseUrl: storage.server.url,
       httpVersion: "2",
       useBinaryFormat: true,
       interceptors: [bearerAuth(INTERNAL_TOKEN), recorder],
@@ -83,8 +67,7 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
   });
 
   afterAll(async () => {
-    await storageServer?.close(1000);
-    await rm(work, { recursive: true, force: true });
+    await storage?.close();
   });
 
   /** An execution with a script and `inputs` inputs uploaded and committed; its object names. */
@@ -94,7 +77,7 @@ describe("copies coalesced into CopyInputsBatch, against a real storage-service"
     const objects: ObjectName[] = [scriptObject("main.py"), ...inputNames.map((name) => inputObject(name))];
     const grants = await plain.uploadGrants(id, objects);
     for (const grant of grants) {
-      const local = join(work, `upload-${grant.name.replace(/\W/g, "_")}-${id}`);
+      const local = join(storage.work, `upload-${grant.name.replace(/\W/g, "_")}-${id}`);
       await writeFile(local, `bytes of ${grant.name}`);
       await uploadFile(grant, local, Buffer.byteLength(`bytes of ${grant.name}`));
     }

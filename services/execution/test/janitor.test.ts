@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import {
@@ -9,9 +8,8 @@ import {
   silentLogger,
   uploadFile,
 } from "@rgrid/common";
-import type { Grant, RunningServer } from "@rgrid/common";
+import type { Grant } from "@rgrid/common";
 import { ExecutionService, ObjectKind, StorageService } from "@rgrid/proto";
-import { createStorageServer, openBackend, systemClock } from "@rgrid/storage";
 import { issueApiKey } from "../src/accounts";
 import type { Database } from "../src/db/orm";
 import { openDatabase } from "../src/db/orm";
@@ -23,6 +21,8 @@ import { createStorageGateway, inputObject } from "../src/storage";
 import { queuedExecution } from "./flows";
 import type { Harness } from "./harness";
 import { executionRequest, inMemoryTransport, startHarness } from "./harness";
+import { startRealStorage } from "./real-storage";
+import type { RealStorage } from "./real-storage";
 
 const HOUR = 3_600_000;
 
@@ -161,40 +161,24 @@ describe("janitor over SQLite and an in-memory storage", () => {
 
 describe("janitor against a real storage-service (filesystem backend)", () => {
   const INTERNAL_TOKEN = "internal-token-for-janitor-tests-0123456789";
-  let work: string;
-  let storageServer: RunningServer;
+  let storage: RealStorage;
   let db: Database;
   let gateway: StorageGateway;
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), "rgrid-janitor-"));
-    const listening: { url?: string } = {};
-    const backend = await openBackend(
-      { kind: "fs", dir: join(work, "objects"), signingKey: "janitor-test-signing-key-0123456789" },
-      { clock: systemClock, maxObjectBytes: 1024 ** 2, listeningUrl: () => listening.url, logger: silentLogger },
-    );
-    storageServer = await createStorageServer({
-      ...backend,
-      internalTokens: [INTERNAL_TOKEN],
-      grantTtlSeconds: 300,
-      readMaxBytes: 4 * 1024 * 1024,
-      backendConcurrency: 2,
-      logger: silentLogger,
-    }).listen(0, "127.0.0.1");
-    listening.url = storageServer.url;
+    storage = await startRealStorage({ name: "janitor", internalToken: INTERNAL_TOKEN, backendConcurrency: 2 });
     db = await openDatabase({ dialect: "sqlite", file: ":memory:" });
     await db.migrate();
-    gateway = createStorageGateway(createInternalClient(StorageService, storageServer.url, INTERNAL_TOKEN));
+    gateway = createStorageGateway(createInternalClient(StorageService, storage.server.url, INTERNAL_TOKEN));
   });
 
   afterAll(async () => {
     await db?.close();
-    await storageServer?.close(1000);
-    await rm(work, { recursive: true, force: true });
+    await storage?.close();
   });
 
   const upload = async (grant: Grant | undefined, content: string): Promise<void> => {
-    const local = join(work, `upload-${Math.random().toString(16).slice(2)}`);
+    const local = join(storage.work, `upload-${Math.random().toString(16).slice(2)}`);
     await writeFile(local, content);
     if (grant === undefined) {
       throw new Error("no upload grant");
@@ -206,7 +190,7 @@ describe("janitor against a real storage-service (filesystem backend)", () => {
   const recordedExecution = async (): Promise<string> => {
     const service = createExecutionService({
       db,
-      storage: createInternalClient(StorageService, storageServer.url, INTERNAL_TOKEN),
+      storage: createInternalClient(StorageService, storage.server.url, INTERNAL_TOKEN),
       logger: silentLogger,
       runnerTokens: [],
       defaultTimeoutSeconds: 60,
