@@ -66,7 +66,7 @@ export interface ExecutionServerDeps {
    * One of several replicas on a PostgreSQL database (cluster/cluster.ts): their waiting calls
    * wake on each other's changes, and only the leader sweeps leases. Alone without it.
    */
-  cluster?: Pick<Cluster, "replicaId" | "channel" | "leadership">;
+  cluster?: Pick<Cluster, "replicaId" | "channel" | "peers" | "leadership">;
   /** How often finished executions' logs move from the database to storage; off (0) unless set. */
   logArchiveIntervalMillis?: number;
   /** Lineages finished longer ago than `days` are removed every `intervalMillis`; never unless set. */
@@ -105,7 +105,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
   const logActivity = deps.logActivity ?? new ExecutionActivity();
   const cluster = deps.cluster;
   if (cluster !== undefined) {
-    connectClusterSignals({ db: deps.db, channel: cluster.channel, replicaId: cluster.replicaId, notifier, logActivity, logger: deps.logger.child("cluster") });
+    connectClusterSignals({ db: deps.db, channel: cluster.channel, peers: cluster.peers, replicaId: cluster.replicaId, notifier, logActivity, logger: deps.logger.child("cluster") });
   }
   // Polling is the fallback while nothing tells this process of other replicas' changes.
   const pollingMillis = deps.claimRecheckMillis ?? 1000;

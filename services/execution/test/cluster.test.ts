@@ -10,6 +10,7 @@ import { Client } from "pg";
 import { issueApiKey } from "../src/accounts";
 import { joinCluster } from "../src/cluster/cluster";
 import type { Cluster } from "../src/cluster/cluster";
+import { CLUSTER_APPLICATION_NAME } from "../src/cluster/postgres-channel";
 import { LOGS_CHANNEL, WORK_CHANNEL, connectClusterSignals } from "../src/cluster/signals";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
@@ -196,18 +197,39 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     expect(Date.now() - started).toBeLessThan(PROMPTLY_MILLIS);
   });
 
+  test("a replica alone announces nothing; once another joins, it announces its work", async () => {
+    const a = await startReplica();
+    const outsider = await listeningClient(scratch.url, "an-outsider");
+    try {
+      await waitFor(() => !a.cluster.peers.present, "the replica to see it is alone");
+      await queuedExecution(a.h);
+      await sleep(300);
+      expect(outsider.heard.filter((message) => message.payload === a.cluster.replicaId)).toEqual([]);
+
+      const b = await startReplica();
+      await waitFor(() => a.cluster.peers.present, "the replica to hear the other join");
+      expect(outsider.heard).toContainEqual({ channel: WORK_CHANNEL, payload: `${b.cluster.replicaId} joined` });
+      expect(outsider.heard).toContainEqual({ channel: WORK_CHANNEL, payload: `${a.cluster.replicaId} welcome ${b.cluster.replicaId}` });
+      await queuedExecution(a.h);
+      await waitFor(() => outsider.heard.some((message) => message.payload === a.cluster.replicaId), "the replica's announcement");
+    } finally {
+      await outsider.end();
+    }
+  });
+
   test("notifications made while one is on its way go out together in the next, and none is lost", async () => {
     const replica = await startReplica();
     // A second set of signals on the replica's database and channel, whose notifiers the test drives.
     const notifier = new WorkNotifier();
     const logActivity = new ExecutionActivity();
-    connectClusterSignals({ db: replica.h.db, channel: replica.cluster.channel, replicaId: "burst", notifier, logActivity, logger: createLogger("burst", () => undefined) });
-    const listener = new Client({ connectionString: scratch.url });
-    await listener.connect();
+    const peers = replica.cluster.peers;
+    connectClusterSignals({ db: replica.h.db, channel: replica.cluster.channel, peers, replicaId: "burst", notifier, logActivity, logger: createLogger("burst", () => undefined) });
+    // The listener joins as a replica would, so that the replica has someone to tell.
+    const listener = await listeningClient(scratch.url, CLUSTER_APPLICATION_NAME);
     try {
-      const heard: Array<{ channel: string; payload: string }> = [];
-      listener.on("notification", (message) => heard.push({ channel: message.channel, payload: message.payload ?? "" }));
-      await listener.query(`listen ${WORK_CHANNEL}; listen ${LOGS_CHANNEL}`);
+      await listener.query(`select pg_notify('${WORK_CHANNEL}', 'listener joined')`);
+      await waitFor(() => listener.heard.some((message) => message.payload === `${replica.cluster.replicaId} welcome listener`), "the replica's welcome");
+      const heard = listener.heard;
 
       // 40 changes, one per turn of the event loop, as 40 retries answered one after another are.
       const executionIds = Array.from({ length: 40 }, (_, index) => `exec_burst${String(index).padStart(4, "0")}`);
@@ -230,6 +252,15 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
     }
   });
 });
+
+/** A connection listening on the cluster's channels under `applicationName`, keeping all it hears. */
+async function listeningClient(databaseUrl: string, applicationName: string): Promise<Client & { heard: Array<{ channel: string; payload: string }> }> {
+  const client = Object.assign(new Client({ connectionString: databaseUrl, application_name: applicationName }), { heard: [] as Array<{ channel: string; payload: string }> });
+  await client.connect();
+  client.on("notification", (message) => client.heard.push({ channel: message.channel, payload: message.payload ?? "" }));
+  await client.query(`listen ${WORK_CHANNEL}; listen ${LOGS_CHANNEL}`);
+  return client;
+}
 
 /** Ends the cluster channels' sessions on the server side, as a restart of PostgreSQL or a cut network would. */
 async function terminateClusterConnections(databaseUrl: string): Promise<void> {

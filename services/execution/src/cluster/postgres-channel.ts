@@ -35,6 +35,9 @@ export interface PostgresChannelOptions {
   checkIntervalMillis?: number;
 }
 
+/** The channels' sessions carry this name, by which the replicas find each other (peers.ts). */
+export const CLUSTER_APPLICATION_NAME = "rgrid-cluster";
+
 const DEFAULT_RECONNECT_MILLIS = 250;
 const DEFAULT_MAX_RECONNECT_MILLIS = 5_000;
 const DEFAULT_CHECK_INTERVAL_MILLIS = 5_000;
@@ -88,7 +91,7 @@ export async function openPostgresChannel(options: PostgresChannelOptions): Prom
   };
 
   const connect = async (): Promise<void> => {
-    const current = new Client({ connectionString: options.url, application_name: "rgrid-cluster" });
+    const current = new Client({ connectionString: options.url, application_name: CLUSTER_APPLICATION_NAME });
     client = current;
     current.on("error", (error) => lose(current, error));
     current.on("end", () => lose(current));

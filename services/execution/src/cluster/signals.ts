@@ -6,20 +6,32 @@
 // arriving 16 at a time) is coalesced: one statement at a time, carrying everything notified
 // while the one before it was on its way. Each pg_notify commit takes PostgreSQL's one
 // notification-queue lock, so a statement per notification would make every retry wait in line.
+// With no other replica there to hear it (peers.ts), nothing is sent at all.
+//
+// A replica whose channel starts listening says so (JOINED); each other replica, from then on
+// announcing its work, answers it (WELCOME), and the newcomer's waiting calls look again on
+// hearing the answer: whatever changed before that replica knew of it is found by that look.
 import type { Logger } from "@rgrid/common";
 import type { Database } from "../db/orm";
 import { withSqlSession } from "../db/sql-session";
 import type { ExecutionActivity } from "../executions/execution-activity";
 import type { WorkNotifier } from "../executions/work-notifier";
+import type { Peers } from "./peers";
 import type { PostgresChannel } from "./postgres-channel";
 
 export const WORK_CHANNEL = "rgrid_work";
 export const LOGS_CHANNEL = "rgrid_logs";
 export const CLUSTER_CHANNELS = [WORK_CHANNEL, LOGS_CHANNEL] as const;
+/** On the work channel, after the sender's id: its channel has just started listening. */
+const JOINED = "joined";
+/** On the work channel, after the sender's id and before the newcomer's: the answer to JOINED; the sender now announces its work. */
+const WELCOME = "welcome";
 
 export interface ClusterSignalDeps {
   db: Database;
   channel: PostgresChannel;
+  /** Whether any other replica is there to hear; told of every word from one. */
+  peers: Peers;
   /** This replica's own id: its notifications come back to it too, and are ignored. */
   replicaId: string;
   notifier: WorkNotifier;
@@ -29,7 +41,7 @@ export interface ClusterSignalDeps {
 
 /** Relays this replica's notifications to the others, and wakes its waiting calls on theirs. */
 export function connectClusterSignals(deps: ClusterSignalDeps): void {
-  const { channel, replicaId, notifier, logActivity } = deps;
+  const { channel, peers, replicaId, notifier, logActivity } = deps;
   let workPending = false;
   const executionsPending = new Set<string>();
   let flushScheduled = false;
@@ -45,6 +57,16 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
     workPending = false;
     executionsPending.clear();
     try {
+      await send(payloads);
+    } finally {
+      flushing = false;
+    }
+    if (workPending || executionsPending.size > 0) {
+      scheduleFlush();
+    }
+  };
+  const send = async (payloads: ReadonlyArray<{ channel: string; payload: string }>) => {
+    try {
       await withSqlSession(deps.db, (sql) =>
         sql.query("select pg_notify(c, p) from unnest(?::text[], ?::text[]) as n(c, p)", [
           payloads.map((item) => item.channel),
@@ -54,13 +76,9 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
     } catch (error) {
       // The other replicas find the work on their next look (they poll while they hear nothing).
       deps.logger.warn("could not tell the other replicas; they find the change when they next look", { error });
-    } finally {
-      flushing = false;
-    }
-    if (workPending || executionsPending.size > 0) {
-      scheduleFlush();
     }
   };
+  const say = (word: string) => void send([{ channel: WORK_CHANNEL, payload: `${replicaId} ${word}` }]);
   // What is notified while a statement is on its way waits for it, and goes with the next one.
   const scheduleFlush = () => {
     if (!flushScheduled && !flushing) {
@@ -70,23 +88,33 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
   };
 
   notifier.relay = () => {
-    workPending = true;
-    scheduleFlush();
+    if (peers.present) {
+      workPending = true;
+      scheduleFlush();
+    }
   };
   logActivity.relay = (executionId) => {
-    executionsPending.add(executionId);
-    scheduleFlush();
+    if (peers.present) {
+      executionsPending.add(executionId);
+      scheduleFlush();
+    }
   };
 
   channel.onMessage((message) => {
-    const [sender, executionId] = message.payload.split(" ");
+    const [sender, detail, addressee] = message.payload.split(" ");
     if (sender === replicaId) {
       return;
     }
+    peers.heard();
     if (message.channel === WORK_CHANNEL) {
       notifier.wake();
-    } else if (message.channel === LOGS_CHANNEL && executionId !== undefined) {
-      logActivity.wake(executionId);
+      if (detail === JOINED) {
+        say(`${WELCOME} ${sender}`);
+      } else if (detail === WELCOME && addressee === replicaId) {
+        logActivity.wakeAll();
+      }
+    } else if (message.channel === LOGS_CHANNEL && detail !== undefined) {
+      logActivity.wake(detail);
     }
   });
   // Whatever was announced while the channel was down went unheard: every waiting call looks again.
@@ -94,6 +122,10 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
     if (connected) {
       notifier.wake();
       logActivity.wakeAll();
+      say(JOINED);
     }
   });
+  if (channel.connected) {
+    say(JOINED);
+  }
 }
