@@ -207,9 +207,12 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
       expect(outsider.heard.filter((message) => message.payload === a.cluster.replicaId)).toEqual([]);
 
       const b = await startReplica();
-      await waitFor(() => a.cluster.peers.present, "the replica to hear the other join");
+      // The answer goes out once the replica heard the other join, on its way like any notification.
+      const welcome = { channel: WORK_CHANNEL, payload: `${a.cluster.replicaId} welcome ${b.cluster.replicaId}` };
+      await waitFor(() => outsider.heard.some((message) => message.payload === welcome.payload), "the replica's welcome to the other");
+      expect(a.cluster.peers.present).toBe(true);
       expect(outsider.heard).toContainEqual({ channel: WORK_CHANNEL, payload: `${b.cluster.replicaId} joined` });
-      expect(outsider.heard).toContainEqual({ channel: WORK_CHANNEL, payload: `${a.cluster.replicaId} welcome ${b.cluster.replicaId}` });
+      expect(outsider.heard).toContainEqual(welcome);
       await queuedExecution(a.h);
       await waitFor(() => outsider.heard.some((message) => message.payload === a.cluster.replicaId), "the replica's announcement");
     } finally {
