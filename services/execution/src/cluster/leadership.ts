@@ -4,6 +4,7 @@
 // another takes it at its next try. The tasks stay correct if two ever ran together (their
 // changes are conditional); leadership only spares the database the same work done N times.
 import type { Logger } from "@rgrid/common";
+import { repeatOnChannel } from "./channel-task";
 import type { PostgresChannel } from "./postgres-channel";
 
 export interface Leadership {
@@ -26,7 +27,6 @@ export function createPostgresLeadership(
   claimIntervalMillis = DEFAULT_CLAIM_INTERVAL_MILLIS,
 ): Leadership {
   let leader = false;
-  let claiming = false;
 
   const setLeader = (value: boolean) => {
     if (leader !== value) {
@@ -35,38 +35,22 @@ export function createPostgresLeadership(
     }
   };
 
-  const tryToLead = async () => {
-    if (leader || claiming || !channel.connected) {
-      return;
-    }
-    claiming = true;
-    const session = channel.generation;
-    try {
+  const stopClaiming = repeatOnChannel(channel, claimIntervalMillis, {
+    async run(session) {
+      if (leader) {
+        return;
+      }
       const [row] = await channel.query("select pg_try_advisory_lock($1) as locked", [MAINTENANCE_LOCK_KEY]);
       // The lock belongs to the session that answered: if the channel reconnected meanwhile, it is gone.
       setLeader(row?.["locked"] === true && channel.connected && channel.generation === session);
-    } catch {
-      // The channel is down; it says so, and the next try comes after it is back.
-    } finally {
-      claiming = false;
-    }
-  };
-
-  channel.onConnectionChange((connected) => {
-    if (connected) {
-      void tryToLead();
-    } else {
-      setLeader(false); // the lock went with the session
-    }
+    },
+    lost: () => setLeader(false), // the lock went with the session
   });
-  const timer = setInterval(() => void tryToLead(), claimIntervalMillis);
-  timer.unref();
-  void tryToLead();
 
   return {
     isLeader: () => leader,
     stop() {
-      clearInterval(timer);
+      stopClaiming();
       setLeader(false);
     },
   };

@@ -6,6 +6,7 @@
 // whenever the channel reconnects; a replica that joins says so at once (signals.ts), and any
 // word from another counts as its presence. While it cannot tell, a replica assumes the others
 // are there: an announcement to nobody costs a little, a missed one keeps a claim waiting.
+import { repeatOnChannel } from "./channel-task";
 import { CLUSTER_APPLICATION_NAME } from "./postgres-channel";
 import type { PostgresChannel } from "./postgres-channel";
 
@@ -24,16 +25,10 @@ export function watchPeers(channel: PostgresChannel, lookIntervalMillis = DEFAUL
   let present = true;
   // Counts what was heard, so that a look begun before another replica spoke cannot undo it.
   let heardCount = 0;
-  let looking = false;
 
-  const look = async () => {
-    if (looking || !channel.connected) {
-      return;
-    }
-    looking = true;
-    const heardBefore = heardCount;
-    const session = channel.generation;
-    try {
+  const stopLooking = repeatOnChannel(channel, lookIntervalMillis, {
+    async run(session) {
+      const heardBefore = heardCount;
       const [row] = await channel.query(
         "select exists (select 1 from pg_stat_activity where datname = current_database() and application_name = $1 and pid <> pg_backend_pid()) as present",
         [CLUSTER_APPLICATION_NAME],
@@ -41,23 +36,11 @@ export function watchPeers(channel: PostgresChannel, lookIntervalMillis = DEFAUL
       if (heardCount === heardBefore && channel.connected && channel.generation === session) {
         present = row?.["present"] !== false;
       }
-    } catch {
-      // The channel is down; it says so, and the next look comes after it is back.
-    } finally {
-      looking = false;
-    }
-  };
-
-  channel.onConnectionChange((connected) => {
-    if (connected) {
-      void look();
-    } else {
+    },
+    lost() {
       present = true; // nobody can be seen from here now
-    }
+    },
   });
-  const timer = setInterval(() => void look(), lookIntervalMillis);
-  timer.unref();
-  void look();
 
   return {
     get present() {
@@ -67,8 +50,6 @@ export function watchPeers(channel: PostgresChannel, lookIntervalMillis = DEFAUL
       heardCount++;
       present = true;
     },
-    stop() {
-      clearInterval(timer);
-    },
+    stop: stopLooking,
   };
 }
