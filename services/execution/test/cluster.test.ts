@@ -11,6 +11,7 @@ import { issueApiKey } from "../src/accounts";
 import { joinCluster } from "../src/cluster/cluster";
 import type { Cluster } from "../src/cluster/cluster";
 import { CLUSTER_APPLICATION_NAME } from "../src/cluster/postgres-channel";
+import type { ChannelMessage } from "../src/cluster/postgres-channel";
 import { LOGS_CHANNEL, WORK_CHANNEL, connectClusterSignals } from "../src/cluster/signals";
 import { openDatabase } from "../src/db/orm";
 import type { Database } from "../src/db/orm";
@@ -257,8 +258,8 @@ describeOnPostgres("replicas on one PostgreSQL database", () => {
 });
 
 /** A connection listening on the cluster's channels under `applicationName`, keeping all it hears. */
-async function listeningClient(databaseUrl: string, applicationName: string): Promise<Client & { heard: Array<{ channel: string; payload: string }> }> {
-  const client = Object.assign(new Client({ connectionString: databaseUrl, application_name: applicationName }), { heard: [] as Array<{ channel: string; payload: string }> });
+async function listeningClient(databaseUrl: string, applicationName: string): Promise<Client & { heard: ChannelMessage[] }> {
+  const client = Object.assign(new Client({ connectionString: databaseUrl, application_name: applicationName }), { heard: [] as ChannelMessage[] });
   await client.connect();
   client.on("notification", (message) => client.heard.push({ channel: message.channel, payload: message.payload ?? "" }));
   await client.query(`listen ${WORK_CHANNEL}; listen ${LOGS_CHANNEL}`);

@@ -17,7 +17,7 @@ import { withSqlSession } from "../db/sql-session";
 import type { ExecutionActivity } from "../executions/execution-activity";
 import type { WorkNotifier } from "../executions/work-notifier";
 import type { Peers } from "./peers";
-import type { PostgresChannel } from "./postgres-channel";
+import type { ChannelMessage, PostgresChannel } from "./postgres-channel";
 
 export const WORK_CHANNEL = "rgrid_work";
 export const LOGS_CHANNEL = "rgrid_logs";
@@ -65,7 +65,7 @@ export function connectClusterSignals(deps: ClusterSignalDeps): void {
       scheduleFlush();
     }
   };
-  const send = async (payloads: ReadonlyArray<{ channel: string; payload: string }>) => {
+  const send = async (payloads: readonly ChannelMessage[]) => {
     try {
       await withSqlSession(deps.db, (sql) =>
         sql.query("select pg_notify(c, p) from unnest(?::text[], ?::text[]) as n(c, p)", [
