@@ -24,6 +24,13 @@ import type { SandboxCapabilities } from "./sandbox";
 import type { OutputFile, Workspace } from "./workspace";
 import { createWorkspace } from "./workspace";
 
+/**
+ * How long a run's last lines wait, once its output has ended, for the report to carry them: a
+ * short run's exit and report follow within milliseconds, which saves it an AppendLogs call; a
+ * script that closes its output and runs on shows its last lines this much later.
+ */
+const OUTPUT_END_HOLD_MS = 500;
+
 export interface ExecuteDeps {
   client: Client<typeof RunnerService>;
   logger: Logger;
@@ -191,6 +198,7 @@ async function runInWorkspace(deps: ExecuteDeps, input: RunInput): Promise<{ rep
       timeoutMs,
       killGraceMs: deps.killGraceMs,
       onLine: (stream, line) => logs.append(stream, line),
+      onOutputEnd: deps.completionStoresLogs === true ? () => logs.holdForReport(OUTPUT_END_HOLD_MS) : undefined,
       signal,
       killStragglers: cgroup?.killAll,
     });

@@ -35,6 +35,12 @@ export interface LogShipper {
    * which saves a call per short run; anything beyond one batch is delivered first.
    */
   finish(): Promise<LogEntry[]>;
+  /**
+   * The output has ended and the report is near: lines wait for finish() instead of the batch
+   * timer, for at most `maxMillis`, after which they are sent as before. A full batch still goes
+   * at once.
+   */
+  holdForReport(maxMillis: number): void;
 }
 
 const STREAMS: Record<OutputStream, LogEntry_Stream> = {
@@ -160,6 +166,14 @@ export function createLogShipper(options: LogShipperOptions): LogShipper {
         await flush();
       }
       clearTimeout(timer);
+    },
+    holdForReport(maxMillis) {
+      if (finished || inFlight !== undefined) {
+        // A delivery in flight takes whatever comes meanwhile; holding would only delay it.
+        return;
+      }
+      clearTimeout(timer);
+      timer = setTimeout(() => void flush(), maxMillis);
     },
     async finish() {
       finishing = true;

@@ -22,6 +22,9 @@
 // - When the script ends, PID 1 is stopped and collected (no zombie left to the host's init),
 //   and the script's status is repeated: the same exit code, or death by the same signal (the
 //   limits set before, --core=0 among them, apply to this process too).
+// - Neither process keeps the run's stdout and stderr open once the script has its copies, so
+//   the runner sees the output end when the script's does, before the namespace is torn down:
+//   the last lines can then wait for the report instead of a call of their own.
 // - It renames itself: its command line held the script's whole command line, environment
 //   included, which would otherwise stay on show outside the sandbox for the whole run.
 //
@@ -39,6 +42,7 @@ defined $init or die "rgrid-init: fork: $!\n";
 if ($init == 0) {
     $0 = "rgrid-init";
     close $holder;
+    drop_output();
     $SIG{CHLD} = "IGNORE";
     1 while sysread($holder_gone, my $byte, 1);
     exit 0;
@@ -55,6 +59,7 @@ if ($script == 0) {
 }
 $0 = "rgrid-init";
 setpgrp($script, $script);
+drop_output();
 $SIG{$_} = sub { kill $_[0], -$script } for @passed_on;
 waitpid($script, 0) == $script or die "rgrid-init: waitpid: $!\n";
 my $status = $?;
@@ -63,4 +68,10 @@ waitpid($init, 0);
 $SIG{$_} = "DEFAULT" for @passed_on;
 kill $status & 127, $$ if $status & 127;
 exit($status >> 8);
+
+# Should /dev/null not open, the pipes merely stay open until this process ends, as before.
+sub drop_output {
+    open(STDOUT, ">", "/dev/null");
+    open(STDERR, ">", "/dev/null");
+}
 `;

@@ -22,6 +22,11 @@ export interface RunProcessOptions {
   signal?: AbortSignal;
   /** Kills processes that left the process group (e.g. via setsid); called whenever the group is. */
   killStragglers?(): void;
+  /**
+   * Called once when stdout and stderr have both ended, every line of them passed to onLine: in
+   * a short run, moments before the exit (the sandbox's wrappers keep no copy of either).
+   */
+  onOutputEnd?(): void;
 }
 
 export type StopReason = "shutdown" | "cancelled" | "lost";
@@ -163,6 +168,16 @@ export function runProcess(spec: CommandSpec, options: RunProcessOptions): Promi
     });
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+    let openOutputs = 2;
+    const outputEnded = () => {
+      if (--openOutputs === 0) {
+        stdout.end();
+        stderr.end();
+        options.onOutputEnd?.();
+      }
+    };
+    child.stdout?.once("end", outputEnded);
+    child.stderr?.once("end", outputEnded);
     child.stdio[3]?.on("data", (chunk: Buffer) => {
       readiness += chunk.toString("latin1").trim();
     });

@@ -93,6 +93,38 @@ describe("createLogShipper", () => {
     expect(await createLogShipper({ send: async () => undefined, logger: silentLogger }).finish()).toEqual([]);
   });
 
+  it("once held for the report, keeps the last lines for finish, or sends them when the hold runs out", async () => {
+    const batches: string[][] = [];
+    const newShipper = () =>
+      createLogShipper({
+        send: async (entries) => {
+          batches.push(entries.map((entry) => entry.line));
+        },
+        logger: silentLogger,
+        flushIntervalMs: 10,
+      });
+    const reported = newShipper();
+    reported.append("stdout", "last words");
+    reported.holdForReport(1_000);
+    reported.append("system", "a note after the output");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(batches).toEqual([]);
+    expect((await reported.finish()).map((entry) => entry.line)).toEqual(["last words", "a note after the output"]);
+    expect(batches).toEqual([]);
+
+    const lingering = newShipper();
+    lingering.append("stdout", "printed before closing its output");
+    lingering.holdForReport(50);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(batches).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(batches).toEqual([["printed before closing its output"]]);
+    lingering.append("stdout", "and after");
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(batches).toEqual([["printed before closing its output"], ["and after"]]);
+    expect(await lingering.finish()).toEqual([]);
+  });
+
   it("stops sending after a batch is refused for good, and still closes", async () => {
     let calls = 0;
     const shipper = createLogShipper({

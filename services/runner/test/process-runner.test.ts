@@ -188,6 +188,29 @@ describe("runProcess", () => {
     }
   });
 
+  it("says when the output has ended, with every line passed on, though the script still runs", async () => {
+    const runtime = catalog.resolve("python", "python")!;
+    await writeFile(path.join(workDir, "script.py"), "import os, sys, time\nprint('out')\nprint('last, no newline', end='', file=sys.stderr)\nsys.stdout.flush()\nsys.stderr.flush()\nos.close(1)\nos.close(2)\ntime.sleep(0.5)\n");
+    const events: string[] = [];
+    const started = Date.now();
+    let endedAfterMillis = -1;
+    const result = await runProcess(buildCommand({ runtime, scriptName: "script.py", args: [], env: {}, workDir }), {
+      timeoutMs: 20_000,
+      killGraceMs: 500,
+      onLine: (stream, line) => events.push(`${stream}: ${line}`),
+      onOutputEnd: () => {
+        events.push("output ended");
+        endedAfterMillis = Date.now() - started;
+      },
+    });
+    expect(result.termination).toEqual({ kind: "exited", exitCode: 0 });
+    expect(events.at(-1)).toBe("output ended");
+    expect([...events].sort()).toEqual(["output ended", "stderr: last, no newline", "stdout: out"]);
+    // Told while the script slept on, not at its exit.
+    expect(endedAfterMillis).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - started - endedAfterMillis).toBeGreaterThanOrEqual(300);
+  });
+
   it("reports a script killed by a signal", async () => {
     const captured = await runScript("python", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n");
     expect(reportFromProcess(captured.result, { timeoutMs: 20_000 })).toEqual({ outcome: Outcome.FAILED, errorMessage: "killed by SIGKILL" });

@@ -89,6 +89,8 @@ interface RunOptions {
   inputs?: { name: string; content: Buffer }[];
   /** Where the run's cgroups go instead of below the test's runner cgroup. */
   cgroups?: CgroupParents;
+  /** As against a service whose CompleteExecution stores the last log lines. */
+  completionStoresLogs?: boolean;
 }
 
 interface Run {
@@ -143,6 +145,7 @@ async function run(source: string, options: RunOptions = {}): Promise<Run> {
       retryPolicy: { initialDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
       maxOutputFiles: 100,
       logFlushIntervalMs: 10,
+      completionStoresLogs: options.completionStoresLogs,
       sandbox,
     },
     "runner_test_1",
@@ -437,6 +440,18 @@ __attribute__((constructor)) static void init(void) {
       // No core of the script or of its wrappers ends up among the outputs.
       expect(result.completion.outputs).toEqual([]);
     }
+  });
+
+  it("lets a script's last lines travel with its report: no wrapper keeps its output open after it", async () => {
+    // The output ends 200 ms before the exit, long after the 10 ms log batching: the lines wait
+    // for the report only because the runner sees the end of the output coming first.
+    const result = await run(
+      "import os, sys, time\nprint('last words')\nprint('and a warning', file=sys.stderr)\nsys.stdout.flush()\nos.close(1)\nos.close(2)\ntime.sleep(0.2)\n",
+      { completionStoresLogs: true },
+    );
+    expect(result.completion.outcome).toBe(Outcome.COMPLETED);
+    expect(result.completion.finalEntries.map((entry) => entry.line).sort()).toEqual(["and a warning", "last words"]);
+    expect(result.entries).toHaveLength(2);
   });
 
   it("sends one SIGTERM to each process of a timed-out script, then SIGKILL to what is still running", async () => {
