@@ -21,6 +21,7 @@ export const STORAGE_RPCS: StorageRpcName[] = [
   "listObjects",
   "deleteExecutionObjects",
   "listStoredExecutions",
+  "storeLogs",
 ];
 
 export interface StorageHostileCase {
@@ -108,5 +109,17 @@ export function hostileStorageRequest(rpc: StorageRpcName, random: SeededRandom,
         () => storageCase(rpc, "after id", { afterExecutionId: `x${unknownExecutionId(random)}` }),
         () => storageCase(rpc, "page_size", { pageSize: random.pick([-1, 1001, 2_147_483_647]) }),
       ])();
+    case "storeLogs": {
+      // Each malformed in a way that refuses the whole call, so no log is written.
+      const log = () => ({ executionId: unknownExecutionId(random), content: new TextEncoder().encode("{}\n") });
+      const shared = unknownExecutionId(random);
+      return random.pick([
+        () => storageCase(rpc, "no logs", { logs: [] }),
+        () => storageCase(rpc, "too many logs", { logs: Array.from({ length: 101 }, log) }),
+        () => storageCase(rpc, "one execution twice", { logs: [{ ...log(), executionId: shared }, { ...log(), executionId: shared }] }),
+        () => storageCase(rpc, "execution_id", { logs: [log(), { ...log(), executionId: malformedExecutionId(random) }] }),
+        () => storageCase(rpc, "log over 1 MiB", { logs: [log(), { ...log(), content: new Uint8Array(1024 * 1024 + 1) }] }),
+      ])();
+    }
   }
 }

@@ -61,7 +61,18 @@ export interface StorageGateway {
   deleteExecutionObjects(executionId: string): Promise<void>;
   /** Execution ids that have objects, after `afterExecutionId` ("" for the first page). */
   listStoredExecutions(afterExecutionId: string, pageSize: number): Promise<StoredExecutionsPage>;
+  /** Writes finished executions' logs in place, at most MAX_LOGS_PER_CALL in one call (storage.proto). */
+  storeLogs(logs: readonly StoredLog[]): Promise<void>;
 }
+
+/** A finished execution's log, as the archive keeps it. */
+export interface StoredLog {
+  executionId: string;
+  content: Uint8Array;
+}
+
+/** The most logs one StoreLogs takes (storage.proto, which also caps each log at 1 MiB). */
+export const MAX_LOGS_PER_CALL = 100;
 
 export function createStorageGateway(client: StorageClient): StorageGateway {
   const refs = (objects: readonly ObjectName[]) => objects.map((object) => create(ObjectRefSchema, object));
@@ -103,6 +114,9 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
     },
     async deleteExecutionObjects(executionId) {
       await call(() => client.deleteExecutionObjects({ executionId }));
+    },
+    async storeLogs(logs) {
+      await call(() => client.storeLogs({ logs: logs.map((log) => ({ executionId: log.executionId, content: log.content })) }));
     },
     async listStoredExecutions(afterExecutionId, pageSize) {
       const response = await call(() => client.listStoredExecutions({ afterExecutionId, pageSize }));

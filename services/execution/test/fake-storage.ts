@@ -8,10 +8,13 @@ import type { CopyInputsRequest, ObjectInfo, ObjectRef } from "@rgrid/proto";
 
 type Method = keyof ServiceImpl<typeof StorageService>;
 
+const GRANT_URL_BASE = "http://storage.invalid/";
+
 const KIND_SEGMENT: Partial<Record<ObjectKind, string>> = {
   [ObjectKind.SCRIPT]: "script",
   [ObjectKind.INPUT]: "inputs",
   [ObjectKind.OUTPUT]: "outputs",
+  [ObjectKind.LOG]: "logs",
 };
 
 /**
@@ -30,7 +33,12 @@ export class FakeStorage {
     listObjects: 0,
     deleteExecutionObjects: 0,
     listStoredExecutions: 0,
+    storeLogs: 0,
   };
+  /** The bytes of objects written through StoreLogs, by key; other objects here have a size only. */
+  readonly contents = new Map<string, Uint8Array>();
+  /** Runs before each StoreLogs is answered, e.g. to act while one is in hand. */
+  beforeStoreLogs?: () => void;
   /** Copies made whole, by CopyInputs or as one of a CopyInputsBatch. */
   copiesMade = 0;
   private readonly failures = new Map<Method, ConnectError>();
@@ -48,6 +56,11 @@ export class FakeStorage {
 
   put(executionId: string, kind: ObjectKind, name: string, sizeBytes: number, storedAt = new Date()): void {
     this.objects.set(key(executionId, kind, name), { sizeBytes, storedAt });
+  }
+
+  /** The bytes a download grant of this fake would serve, if they were written through StoreLogs. */
+  bytesAt(url: string): Uint8Array | undefined {
+    return this.contents.get(url.slice(GRANT_URL_BASE.length));
   }
 
   keysUnder(executionId: string): string[] {
@@ -69,7 +82,7 @@ export class FakeStorage {
       create(TransferGrantSchema, {
         name: ref.name,
         method,
-        url: `http://storage.invalid/${key(executionId, ref.kind, ref.name)}`,
+        url: `${GRANT_URL_BASE}${key(executionId, ref.kind, ref.name)}`,
         expiresAt: timestampFromDate(new Date(Date.now() + 3_600_000)),
       });
     const info = (executionId: string, ref: ObjectRef): ObjectInfo => {
@@ -133,6 +146,16 @@ export class FakeStorage {
         const keys = this.keysUnder(req.executionId);
         keys.forEach((k) => this.objects.delete(k));
         return { deletedCount: keys.length };
+      },
+      storeLogs: (req) => {
+        this.beforeStoreLogs?.();
+        this.enter("storeLogs");
+        for (const log of req.logs) {
+          const logKey = key(log.executionId, ObjectKind.LOG, "log.jsonl");
+          this.objects.set(logKey, { sizeBytes: log.content.length, storedAt: new Date() });
+          this.contents.set(logKey, log.content);
+        }
+        return {};
       },
       listStoredExecutions: (req) => {
         this.enter("listStoredExecutions");

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { mapWithLimit, silentLogger } from "@rgrid/common";
 import { LogEntry_Stream, Outcome } from "@rgrid/proto";
 import { ARCHIVE_BATCH, createLogArchive } from "../src/executions/log-archive";
@@ -19,29 +20,32 @@ afterEach(async () => {
   await h.close();
 });
 
-/** PUTs keep their body under the URL, GETs answer it; `refuse` makes every PUT fail; `onPut` sees each PUT's number. */
-function objectStoreFetch(options: { refuse?: boolean; onPut?: (count: number) => void } = {}) {
+/**
+ * PUTs keep their body under the URL, GETs answer it, or else what the fake storage holds there
+ * from StoreLogs; `refuse` makes every PUT fail.
+ */
+function objectStoreFetch(options: { refuse?: boolean } = {}) {
   const bodies = new Map<string, string>();
   let puts = 0;
   const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input);
     if (init?.method === "PUT") {
       puts++;
-      options.onPut?.(puts);
       if (options.refuse === true) {
         return new Response("storage is away", { status: 503 });
       }
       bodies.set(url, Buffer.from(init.body as Uint8Array).toString("utf8"));
       return new Response(null, { status: 200 });
     }
-    const body = bodies.get(url);
+    const stored = h.storage.bytesAt(url);
+    const body = bodies.get(url) ?? (stored === undefined ? undefined : Buffer.from(stored).toString("utf8"));
     return body === undefined ? new Response("no such object", { status: 404 }) : new Response(body, { status: 200 });
   }) as typeof globalThis.fetch;
   return { fetch, puts: () => puts };
 }
 
-/** `count` executions, each finished with one log line naming it. */
-async function finishedWithLogs(count: number): Promise<string[]> {
+/** `count` executions, each finished with the given lines (one naming it unless told otherwise). */
+async function finishedWithLogs(count: number, linesOf: (id: string) => string[] = (id) => [`hello from ${id}`]): Promise<string[]> {
   const runnerId = await registeredRunner(h);
   return mapWithLimit(Array.from({ length: count }), 8, async () => {
     const queued = await queuedExecution(h);
@@ -51,7 +55,7 @@ async function finishedWithLogs(count: number): Promise<string[]> {
       executionId: queued.id,
       outcome: Outcome.COMPLETED,
       exitCode: 0,
-      finalEntries: [{ sequence: 1n, stream: LogEntry_Stream.STDOUT, line: `hello from ${queued.id}` }],
+      finalEntries: linesOf(queued.id).map((line, index) => ({ sequence: BigInt(index + 1), stream: LogEntry_Stream.STDOUT, line })),
     });
     return queued.id;
   });
@@ -63,15 +67,19 @@ const archiveThrough = (fetch: typeof globalThis.fetch) =>
 
 const logRows = async () => Number((await h.db.fork().getConnection().execute<Array<{ rows: number }>>("select count(*) as rows from log_entries"))[0]!.rows);
 
-test("one pass archives every finished execution's log, batch after batch, and readers find the lines in storage", async () => {
+test("one pass archives every finished execution's log, one StoreLogs call a batch, and readers find the lines in storage", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH * 2 + 7);
   expect(await logRows()).toBe(ids.length);
   const store = objectStoreFetch();
   const archive = archiveThrough(store.fetch);
+  const grantsBefore = h.storage.calls.createUploadGrants;
 
   const archived = await archive.archiveOnce();
 
   expect([...archived].sort()).toEqual([...ids].sort());
+  expect(h.storage.calls.storeLogs).toBe(3);
+  expect(h.storage.calls.createUploadGrants).toBe(grantsBefore);
+  expect(store.puts()).toBe(0);
   expect(await logRows()).toBe(0);
   const reread = ids[ARCHIVE_BATCH + 1]!;
   const lines = await archive.readLines(h.db.fork(), { id: reread, logsArchived: true }, 0, 100);
@@ -79,28 +87,45 @@ test("one pass archives every finished execution's log, batch after batch, and r
   expect(await archive.archiveOnce()).toEqual([]);
 });
 
+test("a log too large to travel inside StoreLogs goes through an upload grant of its own, and reads back the same", async () => {
+  const longLine = (id: string, index: number) => `${id} ${index} ${"x".repeat(60_000)}`;
+  const [large] = await finishedWithLogs(1, (id) => Array.from({ length: 5 }, (_, index) => longLine(id, index)));
+  const small = await finishedWithLogs(3);
+  const store = objectStoreFetch();
+  const archive = archiveThrough(store.fetch);
+
+  expect([...(await archive.archiveOnce())].sort()).toEqual([large!, ...small].sort());
+
+  expect(store.puts()).toBe(1);
+  expect(h.storage.calls.storeLogs).toBe(1);
+  expect(await logRows()).toBe(0);
+  const lines = await archive.readLines(h.db.fork(), { id: large!, logsArchived: true }, 0, 100);
+  expect(lines.map((line) => line.line)).toEqual(Array.from({ length: 5 }, (_, index) => longLine(large!, index)));
+});
+
 test("a pass that cannot store anything stops after one batch and keeps every line", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH + 5);
-  const store = objectStoreFetch({ refuse: true });
-  const archive = archiveThrough(store.fetch);
+  h.storage.failWith("storeLogs", new ConnectError("storage is away", Code.Unavailable));
+  const archive = archiveThrough(objectStoreFetch().fetch);
 
   expect(await archive.archiveOnce()).toEqual([]);
 
-  expect(store.puts()).toBe(ARCHIVE_BATCH);
+  expect(h.storage.calls.storeLogs).toBe(1);
   expect(await logRows()).toBe(ids.length);
   const { entries } = await h.alice.getLogs({ executionId: ids[0]! });
   expect(entries.map((entry) => entry.line)).toEqual([`hello from ${ids[0]}`]);
 });
 
-test("a pass told to stop ends after the execution in hand; the next pass archives the rest", async () => {
+test("a pass told to stop ends after the storage call in hand; the next pass archives the rest", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH + 10);
   const stopping = new AbortController();
-  const store = objectStoreFetch({ onPut: (count) => count === 3 && stopping.abort() });
-  const archive = archiveThrough(store.fetch);
+  h.storage.beforeStoreLogs = () => stopping.abort();
+  const archive = archiveThrough(objectStoreFetch().fetch);
 
-  expect(await archive.archiveOnce(stopping.signal)).toHaveLength(3);
-  expect(await logRows()).toBe(ids.length - 3);
+  expect(await archive.archiveOnce(stopping.signal)).toHaveLength(ARCHIVE_BATCH);
+  expect(await logRows()).toBe(10);
 
-  expect(await archive.archiveOnce()).toHaveLength(ids.length - 3);
+  expect(await archive.archiveOnce()).toHaveLength(10);
   expect(await logRows()).toBe(0);
+  expect(h.storage.contents.size).toBe(ids.length);
 });

@@ -51,6 +51,7 @@ export function instrumentCopies(store: ObjectStore, metrics: CopyMetrics): Obje
     listExecutions: (...args) => store.listExecutions(...args),
     move: (...args) => store.move(...args),
     delete: (...args) => store.delete(...args),
+    put: (...args) => store.put(...args),
     async copy(sourceKey, targetKey) {
       const started = performance.now();
       let copied;

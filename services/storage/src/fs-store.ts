@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants, createWriteStream } from "node:fs";
-import { copyFile, link, mkdir, open, opendir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, open, opendir, readdir, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable, TransformCallback } from "node:stream";
 import { Transform } from "node:stream";
@@ -249,6 +249,10 @@ export function createFileSystemStore(options: FileSystemStoreOptions): FileSyst
         }
       });
       return counter.bytes;
+    },
+
+    async put(key, content) {
+      await writeAtomically(key, (partial) => writeFile(partial, content, { flag: "wx", mode: PRIVATE_FILE }));
     },
 
     async open(key) {

@@ -31,6 +31,10 @@ export interface StorageHandlerDeps {
  * them one call's worth at a time. Bounded, since a batch may hold 100 copies.
  */
 export const BATCH_PARALLEL_COPIES = 4;
+/** Logs StoreLogs writes at once: enough to overlap S3's round trips, few enough for one store. */
+const PARALLEL_LOG_WRITES = 8;
+/** The one object of OBJECT_KIND_LOG an execution has (storage.proto). */
+export const LOG_OBJECT_NAME = "log.jsonl";
 
 type PlannedRef = { kind: ObjectKind; name: string };
 
@@ -223,6 +227,13 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       const keys = (await store.list(executionPrefix(request.executionId))).map((stored) => stored.key);
       await store.delete(keys);
       return { deletedCount: keys.length };
+    },
+
+    async storeLogs(request) {
+      await mapWithLimit(request.logs, PARALLEL_LOG_WRITES, (log) =>
+        store.put(objectKey(log.executionId, ObjectKind.LOG, LOG_OBJECT_NAME), log.content),
+      );
+      return {};
     },
 
     async listStoredExecutions(request) {

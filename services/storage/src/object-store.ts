@@ -23,8 +23,9 @@ export interface StoredExecutionSummary {
 }
 
 /**
- * Where object bytes live. Bytes never pass through this interface: clients move them with
- * grants (presigned or signed URLs), and copies happen inside the backend.
+ * Where object bytes live. Users' files never pass through this interface: clients move them
+ * with grants (presigned or signed URLs), and copies happen inside the backend. Only the small
+ * records execution-service keeps itself (its logs) are written through `put`.
  */
 export interface ObjectStore {
   /**
@@ -62,6 +63,8 @@ export interface ObjectStore {
   move(sourceKey: string, targetKey: string): Promise<void>;
   /** Removes the objects; keys that do not exist are ignored. */
   delete(keys: readonly string[]): Promise<void>;
+  /** Writes `content` as the object, replacing what is there: readers see the old or the new, never a part. */
+  put(key: string, content: Uint8Array): Promise<void>;
 }
 
 /** The object a store operation needed does not exist. */

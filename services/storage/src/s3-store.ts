@@ -189,6 +189,15 @@ export function createS3Store(options: S3StoreOptions): S3Store {
         await deleteBatch(keys.slice(start, start + DELETE_BATCH));
       }
     },
+
+    async put(key, content) {
+      try {
+        // One PUT: S3 makes the object visible whole or not at all.
+        await client.putObject(bucket, key, Buffer.from(content.buffer, content.byteOffset, content.byteLength), content.byteLength);
+      } catch (error) {
+        throw translate(error, `put ${key}`);
+      }
+    },
   };
 }
 

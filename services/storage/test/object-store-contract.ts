@@ -75,6 +75,19 @@ export function describeObjectStoreContract(backend: string, openStore: () => Pr
       expect(await fixture.store.stat(key)).toEqual({ key, sizeBytes: 10 });
     });
 
+    it("writes an object put whole, replacing an earlier one, and serves it like any other", async () => {
+      const key = objectKey(newExecutionId(), ObjectKind.LOG, "log.jsonl");
+      await fixture.store.put(key, Buffer.from('{"sequence":1}\n'));
+      const replacement = Buffer.from('{"sequence":1}\n{"sequence":2}\n');
+      await fixture.store.put(key, replacement);
+
+      expect(await fixture.store.stat(key)).toEqual({ key, sizeBytes: replacement.length });
+      expect((await get(key)).equals(replacement)).toBe(true);
+      const empty = objectKey(newExecutionId(), ObjectKind.LOG, "log.jsonl");
+      await fixture.store.put(empty, new Uint8Array(0));
+      expect(await fixture.store.stat(empty)).toEqual({ key: empty, sizeBytes: 0 });
+    });
+
     it("copies byte-identically and leaves the source intact", async () => {
       const source = objectKey(newExecutionId(), ObjectKind.INPUT, "dir/a.bin");
       const target = objectKey(newExecutionId(), ObjectKind.INPUT, "dir/a.bin");

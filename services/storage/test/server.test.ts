@@ -144,6 +144,41 @@ describe("storage server over the wire", () => {
     expect(grants[0]?.url.startsWith(`${storage.running.url}/objects/`)).toBe(true);
   });
 
+  it("stores logs in place in one call, each readable through a download grant, a second write replacing the first", async () => {
+    const first = newExecutionId();
+    const second = newExecutionId();
+    await storage.grpc.storeLogs({ logs: [{ executionId: first, content: Buffer.from("old\n") }] });
+    await storage.grpc.storeLogs({
+      logs: [
+        { executionId: first, content: Buffer.from('{"sequence":1,"line":"one"}\n') },
+        { executionId: second, content: Buffer.from('{"sequence":1,"line":"two"}\n') },
+      ],
+    });
+    const read = async (executionId: string) => {
+      const { grants } = await storage.grpc.createDownloadGrants({ executionId, refs: [{ kind: ObjectKind.LOG, name: "log.jsonl" }] });
+      const response = await fetch(grants[0]!.url, { method: grants[0]!.method, headers: grants[0]!.headers });
+      return response.text();
+    };
+    expect(await read(first)).toBe('{"sequence":1,"line":"one"}\n');
+    expect(await read(second)).toBe('{"sequence":1,"line":"two"}\n');
+  });
+
+  it("refuses a StoreLogs that names an execution twice or carries a log over 1 MiB, writing none of it", async () => {
+    const executionId = newExecutionId();
+    const other = newExecutionId();
+    const twice = await codeOf(
+      storage.grpc.storeLogs({ logs: [{ executionId, content: Buffer.from("a\n") }, { executionId, content: Buffer.from("b\n") }] }),
+    );
+    expect(twice).toEqual({ code: Code.InvalidArgument, message: expect.stringMatching(/^invalid logs: each execution id may appear once/) });
+    const tooLarge = await codeOf(
+      storage.grpc.storeLogs({ logs: [{ executionId: other, content: Buffer.from("small\n") }, { executionId, content: Buffer.alloc(1024 * 1024 + 1, 0x61) }] }),
+    );
+    expect(tooLarge).toEqual({ code: Code.InvalidArgument, message: expect.stringMatching(/^invalid logs\[1\]\.content: /) });
+    for (const id of [executionId, other]) {
+      expect((await storage.grpc.listObjects({ executionId: id })).objects).toEqual([]);
+    }
+  });
+
   describe("invalid input is InvalidArgument naming the field", () => {
     const source = newExecutionId();
     const cases: { what: string; call: () => Promise<unknown>; field: string }[] = [

@@ -13,7 +13,8 @@ import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
 import { inSqlTransaction, withSqlSession } from "../db/sql-session";
 import { StorageUnavailableError } from "../errors";
-import type { ObjectName, StorageGateway } from "../storage";
+import type { ObjectName, StorageGateway, StoredLog } from "../storage";
+import { MAX_LOGS_PER_CALL } from "../storage";
 
 const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
 /** Finished executions looked up at a time; a pass goes on to the next batch while they come full. */
@@ -21,10 +22,18 @@ export const ARCHIVE_BATCH = 50;
 /**
  * Batches per pass at most: the archive keeps up with hundreds of executions ending per second,
  * and a pass still ends soon enough for the service to stop without waiting long on it. One
- * execution at a time: a burst of ends (a batch cancelled, say) is archived at the pace of its
- * storage round trips, leaving the cores between them to the calls being answered.
+ * storage call at a time: a burst of ends (a batch cancelled, say) is archived at the pace of
+ * storage's round trips, leaving the cores between them to the calls being answered.
  */
 const MAX_BATCHES_PER_PASS = 20;
+/**
+ * Logs up to this size travel inside StoreLogs calls, many to a call; larger ones through an
+ * upload grant and a transfer each. Most logs are a few lines, for which a grant and a transfer
+ * of their own cost storage and this service more than the bytes.
+ */
+const INLINE_LOG_BYTES = 256 * 1024;
+/** The content one StoreLogs carries at most: well inside storage's largest request (4 MiB unless set otherwise). */
+const STORE_LOGS_CALL_BYTES = 2 * 1024 * 1024;
 /** Archived logs kept parsed in memory, so paging through one does not fetch it per page. */
 const CACHED_LOGS = 32;
 
@@ -33,7 +42,7 @@ export interface LogArchive {
   readLines(em: EntityManager, execution: Pick<Execution, "id" | "logsArchived">, afterSequence: number, limit: number): Promise<LogLine[]>;
   /**
    * Archives the logs of finished executions, batch after batch while they come full; the ids
-   * archived. Once `stopping` is aborted it ends after the execution in hand: the rest wait.
+   * archived. Once `stopping` is aborted it stores the logs it has read and ends: the rest wait.
    */
   archiveOnce(stopping?: AbortSignal): Promise<string[]>;
 }
@@ -83,31 +92,90 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
   const fromArchive = async (executionId: string, afterSequence: number, limit: number) =>
     (await fetchArchived(executionId)).filter((line) => line.sequence > afterSequence).slice(0, limit);
 
-  const archiveOne = async (executionId: string): Promise<boolean> => {
-    const lines = await withSqlSession(deps.db, async (sql) => {
+  /** The execution's log as the archive keeps it, with the last sequence number it holds. */
+  const readLog = (executionId: string): Promise<ArchivedLog> =>
+    withSqlSession(deps.db, async (sql) => {
       const logLines = rowCodec<LogLine>(sql, LogLine.name);
       const rows = await sql.query(`select ${logLines.columns} from log_entries where execution_id = ? order by sequence`, [executionId]);
-      return rows.map(logLines.fromRow);
+      const lines = rows.map(logLines.fromRow);
+      const content = Buffer.from(lines.map((line) => `${JSON.stringify(lineRecord(line))}\n`).join(""), "utf8");
+      return { executionId, content, lastSequence: lines.at(-1)?.sequence ?? 0 };
     });
-    const body = Buffer.from(lines.map((line) => `${JSON.stringify(lineRecord(line))}\n`).join(""), "utf8");
-    const sha256 = createHash("sha256").update(body).digest("hex");
-    const [grant] = await deps.storage.uploadGrants(executionId, [{ ...LOG_OBJECT, sha256 }]);
-    const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers, body });
+
+  /** A log too large for StoreLogs, through an upload grant and a transfer of its own. */
+  const putThroughGrant = async (log: ArchivedLog): Promise<void> => {
+    const sha256 = createHash("sha256").update(log.content).digest("hex");
+    const [grant] = await deps.storage.uploadGrants(log.executionId, [{ ...LOG_OBJECT, sha256 }]);
+    const response = await transfer(grant!.url, { method: grant!.method, headers: grant!.headers, body: log.content });
     if (!response.ok) {
-      throw new Error(`could not store the log of ${executionId}: HTTP ${response.status} ${await response.text()}`);
+      throw new Error(`could not store the log of ${log.executionId}: HTTP ${response.status} ${await response.text()}`);
     }
+  };
+
+  /** Marks the stored logs' executions archived and deletes their lines, in one transaction; the ids marked. */
+  const markArchived = (logs: readonly ArchivedLog[]): Promise<string[]> =>
     // Only lines that are in the object are deleted: none can arrive after the end anyway
     // (AppendLogs refuses a finished execution), and the update is conditional on it.
-    return inSqlTransaction(deps.db, async (sql) => {
-      const marked = await sql.query(
-        "update executions set logs_archived = ? where id = ? and logs_archived = ? and finished_at is not null returning id",
-        [true, executionId, false],
-      );
-      if (marked.length === 1) {
-        await sql.query("delete from log_entries where execution_id = ? and sequence <= ?", [executionId, lines[lines.length - 1]?.sequence ?? 0]);
+    inSqlTransaction(deps.db, async (sql) => {
+      const marked: string[] = [];
+      for (const log of logs) {
+        const rows = await sql.query(
+          "update executions set logs_archived = ? where id = ? and logs_archived = ? and finished_at is not null returning id",
+          [true, log.executionId, false],
+        );
+        if (rows.length === 1) {
+          await sql.query("delete from log_entries where execution_id = ? and sequence <= ?", [log.executionId, log.lastSequence]);
+          marked.push(log.executionId);
+        }
       }
-      return marked.length === 1;
+      return marked;
     });
+
+  /**
+   * Archives the logs of one batch, a storage call at a time until `stopped`; the ids archived.
+   * Small logs are gathered into StoreLogs calls, so at most one call's worth of them and one
+   * large log are in memory at once.
+   */
+  const archiveBatch = async (executionIds: readonly string[], stopped: () => boolean): Promise<string[]> => {
+    const archived: string[] = [];
+    const store = async (logs: readonly ArchivedLog[], write: () => Promise<void>) => {
+      try {
+        await write();
+        archived.push(...(await markArchived(logs)));
+      } catch (error) {
+        deps.logger.warn("could not archive executions' logs; the next pass tries again", {
+          executionIds: logs.map((log) => log.executionId).join(","),
+          error,
+        });
+      }
+    };
+    let gathered: ArchivedLog[] = [];
+    let gatheredBytes = 0;
+    const storeGathered = async () => {
+      const logs = gathered;
+      gathered = [];
+      gatheredBytes = 0;
+      await store(logs, () => deps.storage.storeLogs(logs));
+    };
+    for (const executionId of executionIds) {
+      const log = await readLog(executionId);
+      if (log.content.length > INLINE_LOG_BYTES) {
+        await store([log], () => putThroughGrant(log));
+      } else {
+        if (gathered.length === MAX_LOGS_PER_CALL || gatheredBytes + log.content.length > STORE_LOGS_CALL_BYTES) {
+          await storeGathered();
+        }
+        gathered.push(log);
+        gatheredBytes += log.content.length;
+      }
+      if (stopped()) {
+        break;
+      }
+    }
+    if (gathered.length > 0) {
+      await storeGathered();
+    }
+    return archived;
   };
 
   return {
@@ -141,18 +209,7 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
           `select id from executions where logs_archived = false and finished_at is not null order by finished_at limit ${ARCHIVE_BATCH}`,
         );
         const archivedBefore = archived.length;
-        for (const { id } of due) {
-          if (stopped()) {
-            return archived;
-          }
-          try {
-            if (await archiveOne(id)) {
-              archived.push(id);
-            }
-          } catch (error) {
-            deps.logger.warn("could not archive an execution's log; the next pass tries again", { executionId: id, error });
-          }
-        }
+        archived.push(...(await archiveBatch(due.map((row) => row.id), stopped)));
         // A batch that was not full took the last of them; one that archived nothing (storage
         // away, say) would only fail the same way again until the next pass.
         if (due.length < ARCHIVE_BATCH || archived.length === archivedBefore) {
@@ -162,6 +219,11 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
       return archived;
     },
   };
+}
+
+interface ArchivedLog extends StoredLog {
+  /** The last sequence number the content holds; 0 for an empty log. */
+  lastSequence: number;
 }
 
 interface LineRecord {
