@@ -61,8 +61,11 @@ export interface StorageGateway {
   deleteExecutionObjects(executionId: string): Promise<void>;
   /** Execution ids that have objects, after `afterExecutionId` ("" for the first page). */
   listStoredExecutions(afterExecutionId: string, pageSize: number): Promise<StoredExecutionsPage>;
-  /** Writes finished executions' logs in place, at most MAX_LOGS_PER_CALL in one call (storage.proto). */
-  storeLogs(logs: readonly StoredLog[]): Promise<void>;
+  /**
+   * Writes finished executions' logs in place, at most MAX_LOGS_PER_CALL in one call
+   * (storage.proto); "unsupported" when storage predates StoreLogs, which leaves them to grants.
+   */
+  storeLogs(logs: readonly StoredLog[]): Promise<"stored" | "unsupported">;
 }
 
 /** A finished execution's log, as the archive keeps it. */
@@ -116,7 +119,17 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
       await call(() => client.deleteExecutionObjects({ executionId }));
     },
     async storeLogs(logs) {
-      await call(() => client.storeLogs({ logs: logs.map((log) => ({ executionId: log.executionId, content: log.content })) }));
+      const request = { logs: logs.map((log) => ({ executionId: log.executionId, content: log.content })) };
+      try {
+        await client.storeLogs(request);
+      } catch (error) {
+        // An execution-service upgraded before its storage-service still archives, the old way.
+        if (ConnectError.from(error).code === Code.Unimplemented) {
+          return "unsupported";
+        }
+        throw storageFailure(error);
+      }
+      return "stored";
     },
     async listStoredExecutions(afterExecutionId, pageSize) {
       const response = await call(() => client.listStoredExecutions({ afterExecutionId, pageSize }));
@@ -152,26 +165,31 @@ async function call<T>(send: () => Promise<T>): Promise<T> {
   try {
     return await send();
   } catch (error) {
-    const connectError = ConnectError.from(error);
-    switch (connectError.code) {
-      // Could not reach storage, or it did not answer in time: worth trying again later.
-      // Canceled too: this service never cancels its storage calls, so a cancelled stream means
-      // storage went away mid-call (HTTP/2 RST_STREAM CANCEL from a dying peer). And Aborted:
-      // storage never answers with it, so it is connect-node's name for a connection reset
-      // under the call (ECONNRESET, a destroyed stream) — storage died or dropped us.
-      case Code.Unavailable:
-      case Code.DeadlineExceeded:
-      case Code.Canceled:
-      case Code.Aborted:
-        throw new StorageUnavailableError("storage is unavailable; try again", { cause: error });
-      // Storage looked at the objects and refused: its message says which object and why.
-      case Code.NotFound:
-      case Code.FailedPrecondition:
-        throw new StorageRejectedError(connectError.rawMessage, { cause: error });
-      // Anything else (bad token, our own malformed request) is a fault on our side.
-      default:
-        throw new Error(`storage call failed: ${connectError.message}`, { cause: error });
-    }
+    throw storageFailure(error);
+  }
+}
+
+/** A failed storage call as this service's own error. */
+function storageFailure(error: unknown): Error {
+  const connectError = ConnectError.from(error);
+  switch (connectError.code) {
+    // Could not reach storage, or it did not answer in time: worth trying again later.
+    // Canceled too: this service never cancels its storage calls, so a cancelled stream means
+    // storage went away mid-call (HTTP/2 RST_STREAM CANCEL from a dying peer). And Aborted:
+    // storage never answers with it, so it is connect-node's name for a connection reset
+    // under the call (ECONNRESET, a destroyed stream) — storage died or dropped us.
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+    case Code.Canceled:
+    case Code.Aborted:
+      return new StorageUnavailableError("storage is unavailable; try again", { cause: error });
+    // Storage looked at the objects and refused: its message says which object and why.
+    case Code.NotFound:
+    case Code.FailedPrecondition:
+      return new StorageRejectedError(connectError.rawMessage, { cause: error });
+    // Anything else (bad token, our own malformed request) is a fault on our side.
+    default:
+      return new Error(`storage call failed: ${connectError.message}`, { cause: error });
   }
 }
 

@@ -103,6 +103,21 @@ test("a log too large to travel inside StoreLogs goes through an upload grant of
   expect(lines.map((line) => line.line)).toEqual(Array.from({ length: 5 }, (_, index) => longLine(large!, index)));
 });
 
+test("a storage-service without StoreLogs still gets every log, through upload grants", async () => {
+  const ids = await finishedWithLogs(5);
+  h.storage.failWith("storeLogs", new ConnectError("rgrid.v1.StorageService/StoreLogs is not implemented", Code.Unimplemented));
+  const store = objectStoreFetch();
+  const archive = archiveThrough(store.fetch);
+
+  expect([...(await archive.archiveOnce())].sort()).toEqual([...ids].sort());
+
+  expect(h.storage.calls.storeLogs).toBe(1);
+  expect(store.puts()).toBe(ids.length);
+  expect(await logRows()).toBe(0);
+  const lines = await archive.readLines(h.db.fork(), { id: ids[3]!, logsArchived: true }, 0, 100);
+  expect(lines.map((line) => line.line)).toEqual([`hello from ${ids[3]}`]);
+});
+
 test("a pass that cannot store anything stops after one batch and keeps every line", async () => {
   const ids = await finishedWithLogs(ARCHIVE_BATCH + 5);
   h.storage.failWith("storeLogs", new ConnectError("storage is away", Code.Unavailable));

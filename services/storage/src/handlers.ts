@@ -31,10 +31,8 @@ export interface StorageHandlerDeps {
  * them one call's worth at a time. Bounded, since a batch may hold 100 copies.
  */
 export const BATCH_PARALLEL_COPIES = 4;
-/** Logs StoreLogs writes at once: enough to overlap S3's round trips, few enough for one store. */
-const PARALLEL_LOG_WRITES = 8;
 /** The one object of OBJECT_KIND_LOG an execution has (storage.proto). */
-export const LOG_OBJECT_NAME = "log.jsonl";
+const LOG_OBJECT_NAME = "log.jsonl";
 
 type PlannedRef = { kind: ObjectKind; name: string };
 
@@ -230,7 +228,7 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     },
 
     async storeLogs(request) {
-      await mapWithLimit(request.logs, PARALLEL_LOG_WRITES, (log) =>
+      await mapWithLimit(request.logs, deps.backendConcurrency, (log) =>
         store.put(objectKey(log.executionId, ObjectKind.LOG, LOG_OBJECT_NAME), log.content),
       );
       return {};

@@ -138,6 +138,8 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
    */
   const archiveBatch = async (executionIds: readonly string[], stopped: () => boolean): Promise<string[]> => {
     const archived: string[] = [];
+    // Asked again in every batch: storage may be upgraded meanwhile.
+    let storeLogsUnsupported = false;
     const store = async (logs: readonly ArchivedLog[], write: () => Promise<void>) => {
       try {
         await write();
@@ -155,11 +157,18 @@ export function createLogArchive(deps: LogArchiveDeps): LogArchive {
       const logs = gathered;
       gathered = [];
       gatheredBytes = 0;
-      await store(logs, () => deps.storage.storeLogs(logs));
+      await store(logs, async () => {
+        if ((await deps.storage.storeLogs(logs)) === "unsupported") {
+          storeLogsUnsupported = true;
+          for (const log of logs) {
+            await putThroughGrant(log);
+          }
+        }
+      });
     };
     for (const executionId of executionIds) {
       const log = await readLog(executionId);
-      if (log.content.length > INLINE_LOG_BYTES) {
+      if (log.content.length > INLINE_LOG_BYTES || storeLogsUnsupported) {
         await store([log], () => putThroughGrant(log));
       } else {
         if (gathered.length === MAX_LOGS_PER_CALL || gatheredBytes + log.content.length > STORE_LOGS_CALL_BYTES) {
