@@ -644,7 +644,7 @@ export enum ObjectKind {
 
   /**
    * A finished execution's log, moved out of the database by execution-service: written in
-   * place through an upload grant, as outputs are.
+   * place by StoreLogs, or through an upload grant, as outputs are, when it is large.
    *
    * @generated from enum value: OBJECT_KIND_LOG = 4;
    */
@@ -660,9 +660,10 @@ export const ObjectKindSchema: GenEnum<ObjectKind> = /*@__PURE__*/
 /**
  * Internal: called by execution-service only, with `Authorization: Bearer <internal token>`.
  * Owns every object; file bytes travel through grants, never through this API (the one
- * exception is StoreLogs: logs are execution-service's own record, not anyone's files). Requests are
- * validated against the (buf.validate) rules below, after authentication: a request that breaks
- * one is refused with InvalidArgument naming the field, with a buf.validate.Violations detail.
+ * exception is StoreLogs: logs are execution-service's own record, not anyone's files).
+ * Requests are validated against the (buf.validate) rules below, after authentication: a request
+ * that breaks one is refused with InvalidArgument naming the field, with a buf.validate.Violations
+ * detail.
  *
  * @generated from service rgrid.v1.StorageService
  */
