@@ -43,3 +43,20 @@ export function target(measured: number, comparison: "<=" | ">=", goal: number, 
   const met = comparison === "<=" ? measured <= goal : measured >= goal;
   return `${comparison} ${goal} ${unit}: ${met ? "met" : "MISSED"}`;
 }
+
+/** Calls each RPC method has answered, from a service's GET /metrics (`rgrid_rpc_requests_total`, summed over codes). */
+export async function rpcCallCounts(serviceUrl: string): Promise<Map<string, number>> {
+  const response = await fetch(new URL("/metrics", serviceUrl));
+  if (!response.ok) {
+    throw new Error(`GET ${serviceUrl}/metrics answered HTTP ${response.status}`);
+  }
+  const counts = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    const sample = /^rgrid_rpc_requests_total\{(.*)\} (\d+)$/.exec(line);
+    const method = sample === null ? undefined : /(?:^|,)method="([^"]+)"/.exec(sample[1]!)?.[1];
+    if (method !== undefined) {
+      counts.set(method, (counts.get(method) ?? 0) + Number(sample![2]));
+    }
+  }
+  return counts;
+}

@@ -3,7 +3,9 @@
 // confirm, concurrency 16) to a grid of 3 runners × 2 slots on the embedded defaults, timed from
 // the first submission to the last completion. The floor is the same sandboxed python3 — the
 // runner's own command line (namespaces, limits, the PID namespace's init, the dropped uid) —
-// spawned 6 at a time, each in a fresh working directory with the script in it.
+// spawned 6 at a time, each in a fresh working directory with the script in it. Beside the
+// rates: the CPU each process spent per execution, and the calls each service answered per
+// execution (from their /metrics), which is where the grid's share of that CPU goes.
 //
 //   node bench/dist/trivial.js
 import { readFileSync } from "node:fs";
@@ -16,13 +18,15 @@ import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProces
 import { startBenchGrid } from "./bench-grid";
 import { runBenchmark } from "./entry";
 import { createUploaded, sleep, writeScript } from "./executions";
-import { printTable, processCpuMillis } from "./stats";
+import { printTable, processCpuMillis, rpcCallCounts } from "./stats";
 
 const EXECUTIONS = 300;
 const RUNNERS = 3;
 const SLOTS_PER_RUNNER = 2;
 const SUBMIT_CONCURRENCY = 16;
 const SCRIPT = "print(1)\n";
+/** A little over execution-service's log archive interval (RGRID_EXECUTION_LOG_ARCHIVE_SECONDS, 5 s by default). */
+const LOG_ARCHIVE_PASS_MILLIS = 6_000;
 
 async function main(): Promise<void> {
   const floor = await sandboxedSpawns();
@@ -38,10 +42,12 @@ async function main(): Promise<void> {
     ["part", "rgrid", "floor"],
     ...Object.entries(grid.cpuPerExecution).map(([part, millis]): [string, string, string] => [part, millis.toFixed(1), part === "scripts and their sandbox (the rest of the machine)" ? floor.cpuPerExecution.toFixed(1) : ""]),
   ]);
+  process.stdout.write(`\nCalls per execution, as the services counted them (including one pass of the log archive)\n\n`);
+  printTable([["service", "method", "calls per execution"], ...grid.callsPerExecution]);
 }
 
-/** Executions per second through the grid, and the CPU each process spent per execution. */
-async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<string, number> }> {
+/** Executions per second through the grid, the CPU each process spent per execution, and the calls each service answered per execution. */
+async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<string, number>; callsPerExecution: Array<[string, string, string]> }> {
   const bench = await startBenchGrid({ runners: RUNNERS, runnerEnv: { RGRID_RUNNER_CONCURRENCY: String(SLOTS_PER_RUNNER) } });
   try {
     const script = await writeScript(bench.dataDir, "t.py", SCRIPT);
@@ -52,6 +58,8 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     const batchId = newBatchId();
     const processes = bench.grid.processes.map((service) => ({ name: service.name, pid: service.pid as number }));
     const cpuBefore = processes.map((service) => processCpuMillis(service.pid));
+    const services = { execution: bench.grid.executionUrl, storage: bench.grid.storageUrl };
+    const callsBefore = await Promise.all(Object.values(services).map(rpcCallCounts));
     const clientBefore = process.cpuUsage();
     const machineBefore = machineCpuMillis();
     const started = performance.now();
@@ -70,7 +78,16 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     cpuPerExecution["this client (create, upload, confirm, polling)"] = (clientUsage.user + clientUsage.system) / 1000 / EXECUTIONS;
     const accounted = Object.values(cpuPerExecution).reduce((sum, millis) => sum + millis, 0);
     cpuPerExecution["scripts and their sandbox (the rest of the machine)"] = (machineCpuMillis() - machineBefore) / EXECUTIONS - accounted;
-    return { perSecond, cpuPerExecution };
+    // The archive's pass runs every 5 s: waiting for one counts its calls too, outside the timing.
+    await sleep(LOG_ARCHIVE_PASS_MILLIS);
+    const callsAfter = await Promise.all(Object.values(services).map(rpcCallCounts));
+    const callsPerExecution = Object.keys(services).flatMap((service, index) =>
+      [...callsAfter[index]!].flatMap(([method, after]): Array<[string, string, string]> => {
+        const calls = (after - (callsBefore[index]!.get(method) ?? 0)) / EXECUTIONS;
+        return calls > 0 ? [[`${service}-service`, method, calls.toFixed(2)]] : [];
+      }),
+    );
+    return { perSecond, cpuPerExecution, callsPerExecution };
   } finally {
     await bench.stop();
   }
