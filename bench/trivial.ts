@@ -58,8 +58,11 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     const batchId = newBatchId();
     const processes = bench.grid.processes.map((service) => ({ name: service.name, pid: service.pid as number }));
     const cpuBefore = processes.map((service) => processCpuMillis(service.pid));
-    const services = { execution: bench.grid.executionUrl, storage: bench.grid.storageUrl };
-    const callsBefore = await Promise.all(Object.values(services).map(rpcCallCounts));
+    const services = [
+      { name: "execution-service", url: bench.grid.executionUrl },
+      { name: "storage-service", url: bench.grid.storageUrl },
+    ];
+    const callsBefore = await Promise.all(services.map((service) => rpcCallCounts(service.url)));
     const clientBefore = process.cpuUsage();
     const machineBefore = machineCpuMillis();
     const started = performance.now();
@@ -80,13 +83,16 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     cpuPerExecution["scripts and their sandbox (the rest of the machine)"] = (machineCpuMillis() - machineBefore) / EXECUTIONS - accounted;
     // The archive's pass runs every 5 s: waiting for one counts its calls too, outside the timing.
     await sleep(LOG_ARCHIVE_PASS_MILLIS);
-    const callsAfter = await Promise.all(Object.values(services).map(rpcCallCounts));
-    const callsPerExecution = Object.keys(services).flatMap((service, index) =>
-      [...callsAfter[index]!].flatMap(([method, after]): Array<[string, string, string]> => {
-        const calls = (after - (callsBefore[index]!.get(method) ?? 0)) / EXECUTIONS;
-        return calls > 0 ? [[`${service}-service`, method, calls.toFixed(2)]] : [];
-      }),
-    );
+    const callsPerExecution = (
+      await Promise.all(
+        services.map(async (service, index) =>
+          [...(await rpcCallCounts(service.url))].flatMap(([method, after]): Array<[string, string, string]> => {
+            const calls = (after - (callsBefore[index]!.get(method) ?? 0)) / EXECUTIONS;
+            return calls > 0 ? [[service.name, method, calls.toFixed(2)]] : [];
+          }),
+        ),
+      )
+    ).flat();
     return { perSecond, cpuPerExecution, callsPerExecution };
   } finally {
     await bench.stop();

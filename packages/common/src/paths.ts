@@ -2,6 +2,12 @@
 // working directory, so they are held to rules that keep both safe on every platform.
 
 export const MAX_PATH_BYTES = 1024;
+
+/**
+ * The name of an execution's archived log among its objects of kind OBJECT_KIND_LOG: storage's
+ * StoreLogs writes it there, and execution-service reads it back (and uploads large ones) by it.
+ */
+export const ARCHIVED_LOG_NAME = "log.jsonl";
 export const MAX_SEGMENT_BYTES = 255;
 
 /** Why `name` is not a safe relative path, or undefined when it is. */

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client, ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { validateRequests } from "@rgrid/common";
+import { ARCHIVED_LOG_NAME, validateRequests } from "@rgrid/common";
 import { ObjectInfoSchema, ObjectKind, ObjectRefSchema, StorageService, TransferGrantSchema } from "@rgrid/proto";
 import type { CopyInputsRequest, ObjectInfo, ObjectRef } from "@rgrid/proto";
 
@@ -151,7 +151,7 @@ export class FakeStorage {
         this.beforeStoreLogs?.();
         this.enter("storeLogs");
         for (const log of req.logs) {
-          const logKey = key(log.executionId, ObjectKind.LOG, "log.jsonl");
+          const logKey = key(log.executionId, ObjectKind.LOG, ARCHIVED_LOG_NAME);
           this.objects.set(logKey, { sizeBytes: log.content.length, storedAt: new Date() });
           this.contents.set(logKey, log.content);
         }

@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
-import { mapWithLimit } from "@rgrid/common";
+import { ARCHIVED_LOG_NAME, mapWithLimit } from "@rgrid/common";
 import type { CopyInputsRequest, ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
@@ -31,8 +31,6 @@ export interface StorageHandlerDeps {
  * them one call's worth at a time. Bounded, since a batch may hold 100 copies.
  */
 export const BATCH_PARALLEL_COPIES = 4;
-/** The one object of OBJECT_KIND_LOG an execution has (storage.proto). */
-const LOG_OBJECT_NAME = "log.jsonl";
 
 type PlannedRef = { kind: ObjectKind; name: string };
 
@@ -229,7 +227,7 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
 
     async storeLogs(request) {
       await mapWithLimit(request.logs, deps.backendConcurrency, (log) =>
-        store.put(objectKey(log.executionId, ObjectKind.LOG, LOG_OBJECT_NAME), log.content),
+        store.put(objectKey(log.executionId, ObjectKind.LOG, ARCHIVED_LOG_NAME), log.content),
       );
       return {};
     },

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/knex";
 import type { Logger } from "@rgrid/common";
+import { ARCHIVED_LOG_NAME } from "@rgrid/common";
 import { ObjectKind } from "@rgrid/proto";
 import { Execution, LogLine } from "../db/entities";
 import type { LogStreamName } from "../db/entities";
@@ -16,7 +17,7 @@ import { StorageUnavailableError } from "../errors";
 import type { ObjectName, StorageGateway, StoredLog } from "../storage";
 import { MAX_LOGS_PER_CALL } from "../storage";
 
-const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: "log.jsonl" };
+const LOG_OBJECT: ObjectName = { kind: ObjectKind.LOG, name: ARCHIVED_LOG_NAME };
 /** Finished executions looked up at a time; a pass goes on to the next batch while they come full. */
 export const ARCHIVE_BATCH = 50;
 /**
