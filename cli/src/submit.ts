@@ -9,7 +9,9 @@ import { randomToken } from "@rgrid/common/ids";
 import { relativePathProblem } from "@rgrid/common/paths";
 import { digestFile, uploadFile } from "@rgrid/common/transfer";
 import type { FileDigest } from "@rgrid/common/transfer";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { FileInfoSchema } from "@rgrid/proto/execution";
+import type { CreateExecutionRequestSchema } from "@rgrid/proto/execution";
 import type { Execution, FileInfo, TransferGrant } from "@rgrid/proto/execution";
 import type { ServerContext, StatusLine } from "./context";
 import { UsageError } from "./errors";
@@ -108,34 +110,49 @@ export async function digestInputs(
   return mapWithLimit(plan.inputs, TRANSFER_CONCURRENCY, async (input) => ({ ...input, digest: await digest(input.localPath) }));
 }
 
+/** What one execution of an invocation is: its script, args and inputs, and the settings it shares with the others. */
+export interface Submission {
+  script: PreparedScript;
+  args: string[];
+  inputs: LocalFile[];
+  settings: ExecutionSettings;
+  /** Chosen once per execution of an invocation: a re-send after a lost connection returns the same one. */
+  requestId: string;
+}
+
+/** A request id for one execution of this invocation. */
+export const newSubmissionRequestId = (): string => randomToken(16);
+
+/** The CreateExecution request of `submission`. */
+export function createRequestOf(submission: Submission): MessageInitShape<typeof CreateExecutionRequestSchema> {
+  const { script, inputs, settings } = submission;
+  return {
+    script: fileInfo(script.file),
+    runtime: script.runtime,
+    args: submission.args,
+    env: settings.env,
+    inputs: inputs.map(fileInfo),
+    metadata: settings.metadata,
+    timeoutSeconds: settings.timeoutSeconds ?? 0,
+    network: settings.network,
+    maxRetries: settings.maxRetries,
+    retryOnExitCodes: settings.retryOnExitCodes,
+    batchId: settings.batchId ?? "",
+    batchParallelism: settings.batchParallelism ?? 0,
+    requestId: submission.requestId,
+  };
+}
+
 /** Creates the execution, uploads its files and confirms them; returns it queued. */
 export async function submitExecution(
   context: ServerContext,
-  submission: { script: PreparedScript; args: string[]; inputs: LocalFile[]; settings: ExecutionSettings },
+  submission: Submission,
   /** Where to show upload progress; a batch, with its own progress, shows none. */
   options: { progress?: StatusLine } = {},
 ): Promise<Execution> {
   const { client, resend } = context;
-  const { script, inputs, settings } = submission;
-  // One id per execution of this invocation: a re-send after a lost connection returns the same one.
-  const requestId = randomToken(16);
-  const created = await resend(() =>
-    client.createExecution({
-      script: fileInfo(script.file),
-      runtime: script.runtime,
-      args: submission.args,
-      env: settings.env,
-      inputs: inputs.map(fileInfo),
-      metadata: settings.metadata,
-      timeoutSeconds: settings.timeoutSeconds ?? 0,
-      network: settings.network,
-      maxRetries: settings.maxRetries,
-      retryOnExitCodes: settings.retryOnExitCodes,
-      batchId: settings.batchId ?? "",
-      batchParallelism: settings.batchParallelism ?? 0,
-      requestId,
-    }),
-  );
+  const { script, inputs } = submission;
+  const created = await resend(() => client.createExecution(createRequestOf(submission)));
   const createdExecution = created.execution;
   if (!createdExecution) {
     throw new Error("the server's answer carried no execution");
@@ -171,7 +188,7 @@ export function fileInfo(file: LocalFile): FileInfo {
   return create(FileInfoSchema, { name: file.name, sizeBytes: BigInt(file.digest.sizeBytes), sha256: file.digest.sha256 });
 }
 
-async function upload(file: LocalFile, grant: TransferGrant | undefined, onBytes: (bytes: number) => void): Promise<void> {
+export async function upload(file: LocalFile, grant: TransferGrant | undefined, onBytes: (bytes: number) => void = () => undefined): Promise<void> {
   if (!grant) {
     throw new Error(`the server returned no upload grant for ${file.name}`);
   }

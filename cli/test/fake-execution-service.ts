@@ -94,6 +94,12 @@ export class FakeExecutionService {
   onRunEnded?: (execution: Execution) => void;
   /** Called as each ListExecutions call starts. */
   onList?: () => void;
+  /** False plays a server from before BatchCreateExecutions and BatchConfirmUploads: it answers them Unimplemented. */
+  batchCalls = true;
+  /** The methods called, in order. */
+  readonly methodCalls: Method[] = [];
+  /** Upload grants for files this picks point at a closed port: their uploads fail. */
+  unreachableUploadOf?: (name: string) => boolean;
   private readonly byRequestId = new Map<string, string>();
   private readonly pollsSinceCancel = new Map<string, number>();
 
@@ -171,6 +177,60 @@ export class FakeExecutionService {
           execution.status = ExecutionStatus.QUEUED;
         }
         return { execution };
+      },
+      batchCreateExecutions: async (request, context) => {
+        this.enter("batchCreateExecutions", context);
+        if (!this.batchCalls) {
+          throw new ConnectError("method not implemented", Code.Unimplemented);
+        }
+        // As the server: a refusal of one refuses the call, and nothing is recorded.
+        request.requests.forEach((each) => this.onCreate?.(each));
+        const uploaders = new Set<string>();
+        const responses = request.requests.map((each) => {
+          this.createRequests.push(each);
+          const existing = this.byRequestId.get(each.requestId);
+          const execution = existing ? this.mustGet(existing) : this.seed({ ...requestedBy(each), status: ExecutionStatus.UPLOADING });
+          this.byRequestId.set(each.requestId, execution.id);
+          const script = `${each.script?.sha256}/${each.script?.name}`;
+          const uploadsScript = execution.status === ExecutionStatus.UPLOADING && !uploaders.has(script);
+          uploaders.add(script);
+          return {
+            execution,
+            scriptUpload: uploadsScript ? this.grant(execution.id, "script", each.script?.name ?? "") : undefined,
+            inputUploads: each.inputs.map((input) => this.grant(execution.id, "inputs", input.name)),
+          };
+        });
+        return this.deliver("batchCreateExecutions", { responses });
+      },
+      batchConfirmUploads: async (request, context) => {
+        this.enter("batchConfirmUploads", context);
+        if (!this.batchCalls) {
+          throw new ConnectError("method not implemented", Code.Unimplemented);
+        }
+        const executions = request.executionIds.map((id) => this.mustGet(id));
+        const objects = this.storage.objects;
+        const scriptPath = (execution: Execution) => `/executions/${execution.id}/script/${execution.script?.name}`;
+        const outcomes = executions.map((execution) => {
+          if (execution.status !== ExecutionStatus.UPLOADING) {
+            return { execution, refused: "" };
+          }
+          if (objects) {
+            // As the server: a script not uploaded is copied from an execution of the call that has it.
+            const source = executions.find((other) => other.script?.sha256 === execution.script?.sha256 && objects.has(scriptPath(other)));
+            if (!objects.has(scriptPath(execution)) && source) {
+              objects.set(scriptPath(execution), objects.get(scriptPath(source)) as Buffer);
+            }
+            const missing = [scriptPath(execution), ...execution.inputs.map((input) => `/executions/${execution.id}/inputs/${input.name}`)].find(
+              (path) => !objects.has(path),
+            );
+            if (missing !== undefined) {
+              return { execution, refused: `uploads of ${execution.id} are incomplete: ${missing.split("/").slice(4).join("/")} (missing)` };
+            }
+          }
+          execution.status = ExecutionStatus.QUEUED;
+          return { execution, refused: "" };
+        });
+        return this.deliver("batchConfirmUploads", { outcomes });
       },
       getExecution: async (request, context) => {
         this.enter("getExecution", context);
@@ -341,6 +401,7 @@ export class FakeExecutionService {
 
   private enter(method: Method, context: HandlerContext): void {
     this.authorizations.push(context.requestHeader.get("authorization") ?? "");
+    this.methodCalls.push(method);
     const outages = this.outages.get(method) ?? 0;
     if (outages > 0) {
       this.outages.set(method, outages - 1);
@@ -367,10 +428,11 @@ export class FakeExecutionService {
   }
 
   private grant(executionId: string, kind: string, name: string, method = "PUT"): TransferGrant {
+    const base = method === "PUT" && this.unreachableUploadOf?.(name) ? "http://127.0.0.1:9" : this.storage.url;
     return create(TransferGrantSchema, {
       name,
       method,
-      url: `${this.storage.url}/executions/${executionId}/${kind}/${encodeURIComponent(name)}`,
+      url: `${base}/executions/${executionId}/${kind}/${encodeURIComponent(name)}`,
       headers: { "x-grant": "signed" },
     });
   }

@@ -12,6 +12,8 @@ export type UnaryRpcName = Exclude<RpcName, "followLogs">;
 export const TYPED_RPCS: readonly RpcName[] = [
   "createExecution",
   "confirmUploads",
+  "batchCreateExecutions",
+  "batchConfirmUploads",
   "getExecution",
   "listExecutions",
   "retryExecution",
@@ -41,6 +43,8 @@ export const RAW_RPCS: readonly UnaryRpcName[] = [
 export const PROCEDURES: Record<UnaryRpcName, string> = {
   createExecution: "rgrid.v1.ExecutionService/CreateExecution",
   confirmUploads: "rgrid.v1.ExecutionService/ConfirmUploads",
+  batchCreateExecutions: "rgrid.v1.ExecutionService/BatchCreateExecutions",
+  batchConfirmUploads: "rgrid.v1.ExecutionService/BatchConfirmUploads",
   getExecution: "rgrid.v1.ExecutionService/GetExecution",
   listExecutions: "rgrid.v1.ExecutionService/ListExecutions",
   retryExecution: "rgrid.v1.ExecutionService/RetryExecution",
@@ -96,6 +100,19 @@ function wrongTypes(rpc: UnaryRpcName, ownId: string): RawCase[] {
         json("timeoutSeconds fraction", { timeoutSeconds: 1.5 }),
         json("metadata type", { metadata: [["k", "v"]] }),
         json("requestId type", { requestId: {} }),
+      ];
+    case "batchCreateExecutions":
+      return [
+        json("requests type", { requests: { script: { name: "a.py" } } }),
+        json("requests element type", { requests: [5] }),
+        json("script type", { requests: [{ script: "main.py" }] }),
+        json("args element type", { requests: [{ args: [1] }] }),
+      ];
+    case "batchConfirmUploads":
+      return [
+        json("executionIds type", { executionIds: ownId }),
+        json("executionIds element type", { executionIds: [5] }),
+        json("executionIds element object", { executionIds: [{ id: ownId }] }),
       ];
     case "listExecutions":
       return [
@@ -208,6 +225,17 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
         truncated,
       ];
     }
+    case "batchCreateExecutions": {
+      const script = (name: number[]) => lengthDelimited(1, [...lengthDelimited(1, name), ...varintField(2, 10)]);
+      return [
+        proto("script.name not UTF-8", lengthDelimited(1, script(invalidUtf8(random, "main.py")))),
+        proto("request_id not UTF-8", lengthDelimited(1, [...script(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))])),
+        proto("requests as varint", varintField(1, 7)),
+        truncated,
+      ];
+    }
+    case "batchConfirmUploads":
+      return [proto("execution_ids not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId))), proto("execution_ids as varint", varintField(1, 7)), truncated];
     case "listExecutions":
       return [
         proto("page_token not UTF-8", lengthDelimited(3, invalidUtf8(random, "eyJjIjoxfQ"))),

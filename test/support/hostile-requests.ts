@@ -227,6 +227,58 @@ function createExecutionCase(random: SeededRandom, targets: FuzzTargets, over: b
   return hostileCase("createExecution", { kind: kinds.join(" + "), expected: invalid, request });
 }
 
+// ---- BatchCreateExecutions: valid creates but one broken, or a batch the batch's own rules refuse ----
+
+function batchCreateExecutionsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  const requests = Array.from({ length: random.int(1, 5) }, () => validCreateRequest(random));
+  if (over) {
+    (requests[0] as CreateRequest).args.push(oversize(random));
+    return hostileCase("batchCreateExecutions", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { requests } });
+  }
+  const broken = random.pick<() => Payload<"batchCreateExecutions">>([
+    () => {
+      const breaker = pickWeighted(random, createBreakers);
+      breaker.apply(random.pick(requests), random, targets);
+      return { kind: `one request: ${breaker.kind}`, expected: invalid, request: { requests } };
+    },
+    () => ({ kind: "no requests", expected: invalid, request: { requests: [] } }),
+    () => ({ kind: "too many requests", expected: invalid, request: { requests: Array.from({ length: 101 }, () => validCreateRequest(random)) } }),
+    () => {
+      const [first, second] = [validCreateRequest(random), validCreateRequest(random)];
+      return { kind: "request_id twice", expected: invalid, request: { requests: [...requests, first, { ...second, requestId: first.requestId }] } };
+    },
+    () => {
+      const many = Array.from({ length: 3 }, () => ({
+        ...validCreateRequest(random),
+        inputs: Array.from({ length: 400 }, (_, index) => validFile(random, `in/${index}.txt`)),
+      }));
+      return { kind: "over 1000 inputs in all", expected: invalid, request: { requests: many } };
+    },
+  ]);
+  return hostileCase("batchCreateExecutions", broken());
+}
+
+// ---- BatchConfirmUploads: ids malformed, repeated, too few or too many, or not the caller's ----
+
+function batchConfirmUploadsCase(random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
+  if (over) {
+    return hostileCase("batchConfirmUploads", { kind: "over request limit", expected: [Code.ResourceExhausted], request: { executionIds: [oversize(random)] } });
+  }
+  const broken = random.pick<() => Payload<"batchConfirmUploads">>([
+    () => {
+      const { kind, id, expected } = hostileId(random, targets);
+      return { kind, expected, request: { executionIds: random.chance(0.5) ? [id] : [unknownExecutionId(random), id] } };
+    },
+    () => ({ kind: "no ids", expected: invalid, request: { executionIds: [] } }),
+    () => ({ kind: "too many ids", expected: invalid, request: { executionIds: Array.from({ length: 101 }, () => unknownExecutionId(random)) } }),
+    () => {
+      const id = unknownExecutionId(random);
+      return { kind: "id twice", expected: invalid, request: { executionIds: [id, id] } };
+    },
+  ]);
+  return hostileCase("batchConfirmUploads", broken());
+}
+
 // ---- The RPCs that take one execution id ----
 
 function idOnlyCase(rpc: "confirmUploads" | "getExecution" | "getOutputDownloads", random: SeededRandom, targets: FuzzTargets, over: boolean): HostileCase {
@@ -511,6 +563,10 @@ export function hostileRequest(rpc: RpcName, index: number, random: SeededRandom
   switch (rpc) {
     case "createExecution":
       return createExecutionCase(random, targets, over);
+    case "batchCreateExecutions":
+      return batchCreateExecutionsCase(random, targets, over);
+    case "batchConfirmUploads":
+      return batchConfirmUploadsCase(random, targets, over);
     case "confirmUploads":
     case "getExecution":
     case "getOutputDownloads":

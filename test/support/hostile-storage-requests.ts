@@ -15,6 +15,8 @@ export const STORAGE_RPCS: StorageRpcName[] = [
   "createUploadGrants",
   "commitUploads",
   "createDownloadGrants",
+  "createUploadGrantsBatch",
+  "commitUploadsBatch",
   "copyInputs",
   "copyInputsBatch",
   "statObjects",
@@ -78,6 +80,21 @@ export function hostileStorageRequest(rpc: StorageRpcName, random: SeededRandom,
         () => storageCase(rpc, "ref name", { executionId: id, refs: refs(badName(random)) }),
         () => storageCase(rpc, "output kind", { executionId: id, refs: [{ kind: ObjectKind.OUTPUT, name: "out.txt", sha256: "" }] }),
       ])();
+    case "createUploadGrantsBatch":
+    case "commitUploadsBatch": {
+      // Each refuses the whole call, so nothing is granted or committed.
+      const request = () => ({ executionId: unknownExecutionId(random), refs: refs("in.txt") });
+      const shared = unknownExecutionId(random);
+      const thousandRefs = Array.from({ length: 1000 }, (_, n) => ({ kind: ObjectKind.INPUT, name: `f${n}`, sha256: "" }));
+      return random.pick([
+        () => storageCase(rpc, "no requests", { requests: [] }),
+        () => storageCase(rpc, "too many requests", { requests: Array.from({ length: 101 }, request) }),
+        () => storageCase(rpc, "one execution twice", { requests: [{ ...request(), executionId: shared }, { ...request(), executionId: shared }] }),
+        () => storageCase(rpc, "ref name", { requests: [request(), { ...request(), refs: refs(badName(random)) }] }),
+        () => storageCase(rpc, "execution_id", { requests: [request(), { ...request(), executionId: malformedExecutionId(random) }] }),
+        () => storageCase(rpc, "over 2000 refs in all", { requests: [1, 2, 3].map(() => ({ ...request(), refs: thousandRefs })) }),
+      ])();
+    }
     case "copyInputs":
       return random.pick([
         () => storageCase(rpc, "source id", { sourceExecutionId: malformedExecutionId(random), targetExecutionId: id, names: ["in.txt"] }),

@@ -13,11 +13,12 @@ import { toJson } from "../json";
 import { outcomeLine } from "../outcome";
 import { executionView, isTerminal, readableStatus } from "../present";
 import { problemOf } from "../failures";
-import { digestInputs, requireDistinctNames, submitExecution } from "../submit";
+import { digestInputs, newSubmissionRequestId, requireDistinctNames } from "../submit";
 import type { ExecutionSettings, LocalFile, PreparedScript } from "../submit";
+import { submitAll } from "../batch-submit";
 
-/** Executions submitted at once: each uploads a few files at a time itself. */
-const SUBMIT_CONCURRENCY = 4;
+/** Files planned and digested at once. */
+const PLAN_CONCURRENCY = 4;
 
 /** The order the summary names outcomes in. */
 const SUMMARY_ORDER = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED];
@@ -84,18 +85,12 @@ export async function runBatch(options: BatchOptions, script: PreparedScript, co
       output.stdout(`Execution started: ${result.execution.id} ${result.file}`);
     }
   });
-  const numbered = planned.map((item, index) => ({ item, index }));
-  const results = await mapWithLimit(numbered, SUBMIT_CONCURRENCY, async ({ item, index }): Promise<ItemResult> => {
-    // One failure (a refusal, a lost connection) must not hide what happened to the other files.
-    let result: ItemResult;
-    try {
-      const execution = await submitExecution(context, { script, args: item.args, inputs: item.inputs, settings });
-      result = { file: item.file, execution };
-    } catch (error) {
-      result = { file: item.file, error };
-    }
-    printInOrder(index, result);
-    return result;
+  const results = new Array<ItemResult>(planned.length);
+  const submissions = planned.map((item) => ({ script, args: item.args, inputs: item.inputs, settings, requestId: newSubmissionRequestId() }));
+  await submitAll(context, submissions, (index, result) => {
+    const file = (planned[index] as PlannedItem).file;
+    results[index] = "execution" in result ? { file, execution: result.execution } : { file, error: result.error };
+    printInOrder(index, results[index]);
   });
   const submitted = results.filter((result): result is Submitted => "execution" in result);
   const failures = results
@@ -138,7 +133,7 @@ async function planBatch(files: readonly string[], options: BatchOptions, script
     digests.set(path, digest);
     return digest;
   };
-  return mapWithLimit(files, SUBMIT_CONCURRENCY, async (file): Promise<PlannedItem> => {
+  return mapWithLimit(files, PLAN_CONCURRENCY, async (file): Promise<PlannedItem> => {
     try {
       const plan = await planInputs([file, ...options.args], options.cwd);
       requireDistinctNames(script, plan);

@@ -8,7 +8,7 @@ import { downloadOutputs, downloadedLine } from "../outputs";
 import { exitCodeOf, outcomeLine } from "../outcome";
 import { autoRetryLine, executionView } from "../present";
 import { toJson } from "../json";
-import { digestInputs, prepareScript, requireDistinctNames, submitExecution } from "../submit";
+import { digestInputs, newSubmissionRequestId, prepareScript, requireDistinctNames, submitExecution } from "../submit";
 import type { ExecutionSettings } from "../submit";
 import { runBatch } from "./run-batch";
 
@@ -46,7 +46,7 @@ export async function runCommand(options: RunOptions, context: ServerContext): P
   requireDistinctNames(script, plan);
   const submitted = await submitExecution(
     context,
-    { script, args: plan.args, inputs: await digestInputs(plan), settings: options.settings },
+    { script, args: plan.args, inputs: await digestInputs(plan), settings: options.settings, requestId: newSubmissionRequestId() },
     // One run has the status line to itself; a batch shows its own progress instead.
     { progress: options.json ? undefined : context.output.status },
   );

@@ -3,7 +3,8 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ObjectKind, ObjectRefSchema } from "@rgrid/proto";
-import type { ObjectInfo, StorageService, TransferGrant } from "@rgrid/proto";
+import { mapWithLimit } from "@rgrid/common";
+import type { ObjectInfo, ObjectRef, StorageService, TransferGrant } from "@rgrid/proto";
 import type { Execution } from "./db/entities";
 import { StorageRejectedError, StorageUnavailableError } from "./errors";
 
@@ -34,6 +35,20 @@ export interface InputsCopy {
 /** The most copies one CopyInputsBatch takes (storage.proto). */
 export const MAX_COPIES_PER_BATCH = 100;
 
+/** Objects of one execution, in the calls that take several executions at once. */
+export interface ExecutionObjects {
+  executionId: string;
+  objects: readonly ObjectName[];
+}
+
+/** The most executions, and objects in all, one CreateUploadGrantsBatch or CommitUploadsBatch takes (storage.proto). */
+const MAX_EXECUTIONS_PER_OBJECTS_BATCH = 100;
+const MAX_REFS_PER_OBJECTS_BATCH = 2000;
+/** Such batch calls in flight at once for one caller's request. */
+const OBJECTS_BATCHES_IN_FLIGHT = 2;
+/** Single calls in flight at once when storage predates the batch calls. */
+const SINGLE_CALLS_IN_FLIGHT = 8;
+
 export interface StoredExecutionsPage {
   /** In id order. */
   executions: StoredExecution[];
@@ -52,6 +67,10 @@ export interface StorageGateway {
   stat(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
   /** Puts uploaded scripts and inputs in place, after which no grant can change them. */
   commitUploads(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
+  /** uploadGrants of many executions, in as few calls as storage takes them; answered in order. */
+  uploadGrantsOfMany(requests: readonly ExecutionObjects[]): Promise<TransferGrant[][]>;
+  /** commitUploads of many executions, in as few calls as storage takes them; answered in order. */
+  commitUploadsOfMany(requests: readonly ExecutionObjects[]): Promise<ObjectInfo[][]>;
   copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
   /**
    * Many copyInputs in one call (at most MAX_COPIES_PER_BATCH), in order: each outcome is the
@@ -77,13 +96,19 @@ export interface StoredLog {
 /** The most logs one StoreLogs takes (storage.proto, which also caps each log at 1 MiB). */
 export const MAX_LOGS_PER_CALL = 100;
 
+const refs = (objects: readonly ObjectName[]): ObjectRef[] => objects.map((object) => create(ObjectRefSchema, object));
+
 export function createStorageGateway(client: StorageClient): StorageGateway {
-  const refs = (objects: readonly ObjectName[]) => objects.map((object) => create(ObjectRefSchema, object));
+  const uploadGrants = async (executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]> => {
+    const response = await call(() => client.createUploadGrants({ executionId, refs: refs(objects) }));
+    return expectOnePer(objects, response.grants);
+  };
+  const commitUploads = async (executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]> => {
+    const response = await call(() => client.commitUploads({ executionId, refs: refs(objects) }));
+    return expectOnePer(objects, response.objects);
+  };
   return {
-    async uploadGrants(executionId, objects) {
-      const response = await call(() => client.createUploadGrants({ executionId, refs: refs(objects) }));
-      return expectOnePer(objects, response.grants);
-    },
+    uploadGrants,
     async downloadGrants(executionId, objects) {
       const response = await call(() => client.createDownloadGrants({ executionId, refs: refs(objects) }));
       return expectOnePer(objects, response.grants);
@@ -92,9 +117,20 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
       const response = await call(() => client.statObjects({ executionId, refs: refs(objects) }));
       return expectOnePer(objects, response.objects);
     },
-    async commitUploads(executionId, objects) {
-      const response = await call(() => client.commitUploads({ executionId, refs: refs(objects) }));
-      return expectOnePer(objects, response.objects);
+    commitUploads,
+    async uploadGrantsOfMany(requests) {
+      return inObjectsBatches(
+        requests,
+        async (batch) => (await client.createUploadGrantsBatch({ requests: batch })).responses.map((response) => response.grants),
+        (one) => uploadGrants(one.executionId, one.objects),
+      );
+    },
+    async commitUploadsOfMany(requests) {
+      return inObjectsBatches(
+        requests,
+        async (batch) => (await client.commitUploadsBatch({ requests: batch })).responses.map((response) => response.objects),
+        (one) => commitUploads(one.executionId, one.objects),
+      );
     },
     async copyInputs(sourceExecutionId, targetExecutionId, names, scriptName) {
       const response = await call(() =>
@@ -159,6 +195,47 @@ export function executionObjects(execution: Execution): ObjectName[] {
     scriptObject(execution.scriptName, execution.scriptSha256),
     ...execution.inputs.map((input) => inputObject(input.name, input.sha256)),
   ];
+}
+
+/**
+ * Sends `requests` in batches of at most what storage takes in one call, a few at once, and
+ * answers in their order: each answer lists one per object of its request. A storage-service
+ * from before the batch calls answers Unimplemented and is asked one execution at a time.
+ */
+async function inObjectsBatches<T>(
+  requests: readonly ExecutionObjects[],
+  sendBatch: (batch: Array<{ executionId: string; refs: ObjectRef[] }>) => Promise<T[][]>,
+  sendOne: (request: ExecutionObjects) => Promise<T[]>,
+): Promise<T[][]> {
+  const batches: ExecutionObjects[][] = [];
+  let refCount = 0;
+  for (const request of requests) {
+    const last = batches.at(-1);
+    if (last === undefined || last.length === MAX_EXECUTIONS_PER_OBJECTS_BATCH || refCount + request.objects.length > MAX_REFS_PER_OBJECTS_BATCH) {
+      batches.push([request]);
+      refCount = request.objects.length;
+    } else {
+      last.push(request);
+      refCount += request.objects.length;
+    }
+  }
+  let unsupported = false;
+  const answered = await mapWithLimit(batches, OBJECTS_BATCHES_IN_FLIGHT, async (batch) => {
+    if (!unsupported) {
+      try {
+        const answers = await sendBatch(batch.map((request) => ({ executionId: request.executionId, refs: refs(request.objects) })));
+        expectOnePer(batch, answers).forEach((answer, index) => expectOnePer(batch[index]!.objects, answer));
+        return answers;
+      } catch (error) {
+        if (ConnectError.from(error).code !== Code.Unimplemented) {
+          throw storageFailure(error);
+        }
+        unsupported = true;
+      }
+    }
+    return mapWithLimit(batch, SINGLE_CALLS_IN_FLIGHT, sendOne);
+  });
+  return answered.flat();
 }
 
 async function call<T>(send: () => Promise<T>): Promise<T> {

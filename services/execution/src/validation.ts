@@ -1,6 +1,7 @@
 import { codeRule, relativePathProblem } from "@rgrid/common";
 import type { CodeRule, FieldProblem } from "@rgrid/common";
 import {
+  BatchCreateExecutionsRequestSchema,
   CompleteExecutionRequestSchema,
   CreateExecutionRequestSchema,
   CreateOutputUploadsRequestSchema,
@@ -12,6 +13,9 @@ import type { CreateExecutionRequest, FileInfo, RetryExecutionRequest } from "@r
 // every other rule is declared in the protos (proto/rgrid/v1/execution.proto, runner.proto) and
 // checked first, so these may rely on it: at most 1000 files, names of at most 1024 bytes.
 
+/** The most input files one BatchCreateExecutions may declare in all (execution.proto). */
+const MAX_BATCH_INPUTS = 1000;
+
 export interface ExecutionLimits {
   /** The longest timeout a request may ask for (configured: RGRID_MAX_TIMEOUT_SECONDS). */
   maxTimeoutSeconds: number;
@@ -22,10 +26,26 @@ export function executionCodeRules(limits: ExecutionLimits): CodeRule[] {
     timeoutSeconds > limits.maxTimeoutSeconds
       ? { field, rule: "rgrid.max_timeout", problem: `must be from 0 (the default) to ${limits.maxTimeoutSeconds}` }
       : undefined;
+  /** The rules of CreateExecution that its own fields cannot say, for a request at `prefix` ("" or "requests[3]."). */
+  const createProblem = (request: CreateExecutionRequest, prefix: string): FieldProblem | undefined =>
+    fileNamesProblem(namedFiles(request, prefix)) ??
+    nestedNameProblem(namedFiles(request, prefix)) ??
+    timeoutProblem(request.timeoutSeconds, `${prefix}timeout_seconds`);
   return [
-    codeRule(CreateExecutionRequestSchema, (request) => fileNamesProblem(namedFiles(request))),
-    codeRule(CreateExecutionRequestSchema, (request) => nestedNameProblem(namedFiles(request))),
-    codeRule(CreateExecutionRequestSchema, (request) => timeoutProblem(request.timeoutSeconds, "timeout_seconds")),
+    codeRule(CreateExecutionRequestSchema, (request) => createProblem(request, "")),
+    codeRule(BatchCreateExecutionsRequestSchema, (batch) => {
+      const inputs = batch.requests.reduce((sum, request) => sum + request.inputs.length, 0);
+      if (inputs > MAX_BATCH_INPUTS) {
+        return { field: "requests", rule: "rgrid.max_batch_inputs", problem: `must declare at most ${MAX_BATCH_INPUTS} input files in all (${inputs} declared)` };
+      }
+      for (const [index, request] of batch.requests.entries()) {
+        const problem = createProblem(request, `requests[${index}].`);
+        if (problem !== undefined) {
+          return problem;
+        }
+      }
+      return undefined;
+    }),
     codeRule(RetryExecutionRequestSchema, queuedUntilProblem),
     codeRule(RetryExecutionRequestSchema, (request) => {
       const script = request.overrides?.script;
@@ -44,10 +64,10 @@ interface NamedFile {
 }
 
 /** The script and inputs share the runner's working directory, so their names are checked as one set. */
-function namedFiles(request: CreateExecutionRequest): NamedFile[] {
+function namedFiles(request: CreateExecutionRequest, prefix: string): NamedFile[] {
   return [
-    ...(request.script ? [{ name: request.script.name, field: "script.name" }] : []),
-    ...request.inputs.map((input, index) => ({ name: input.name, field: `inputs[${index}].name` })),
+    ...(request.script ? [{ name: request.script.name, field: `${prefix}script.name` }] : []),
+    ...request.inputs.map((input, index) => ({ name: input.name, field: `${prefix}inputs[${index}].name` })),
   ];
 }
 

@@ -25,6 +25,8 @@ export class FakeStorage {
   readonly objects = new Map<string, { sizeBytes: number; storedAt: Date }>();
   readonly calls: Record<Method, number> = {
     createUploadGrants: 0,
+    createUploadGrantsBatch: 0,
+    commitUploadsBatch: 0,
     createDownloadGrants: 0,
     copyInputs: 0,
     copyInputsBatch: 0,
@@ -94,6 +96,10 @@ export class FakeStorage {
         this.enter("createUploadGrants");
         return { grants: req.refs.map((ref) => grant("PUT", req.executionId, ref)) };
       },
+      createUploadGrantsBatch: (req) => {
+        this.enter("createUploadGrantsBatch");
+        return { responses: req.requests.map((each) => ({ grants: each.refs.map((ref) => grant("PUT", each.executionId, ref)) })) };
+      },
       createDownloadGrants: async (req) => {
         await this.beforeDownloadGrants?.(req.executionId);
         this.enter("createDownloadGrants");
@@ -127,6 +133,10 @@ export class FakeStorage {
       commitUploads: (req) => {
         this.enter("commitUploads");
         return { objects: req.refs.map((ref) => info(req.executionId, ref)) };
+      },
+      commitUploadsBatch: (req) => {
+        this.enter("commitUploadsBatch");
+        return { responses: req.requests.map((each) => ({ objects: each.refs.map((ref) => info(each.executionId, ref)) })) };
       },
       listObjects: (req) => {
         this.enter("listObjects");

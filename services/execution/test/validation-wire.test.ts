@@ -4,7 +4,8 @@ import { Code } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearerAuth } from "@rgrid/common";
 import type { RunningServer } from "@rgrid/common";
-import { ExecutionService, LogEntry_Stream, RunnerService, bufValidate } from "@rgrid/proto";
+import { create } from "@bufbuild/protobuf";
+import { ExecutionService, FileInfoSchema, LogEntry_Stream, RunnerService, bufValidate } from "@rgrid/proto";
 import { issueApiKey } from "../src/accounts";
 import type { Database } from "../src/db/orm";
 import { openDatabase } from "../src/db/orm";
@@ -49,6 +50,52 @@ describe.each(Object.entries(PROTOCOLS))("%s", (_protocol, transport) => {
       "invalid execution_id: must be exec_ followed by 32 lowercase hex characters",
     );
     expect(ruleIdsOf(refusal)).toEqual(["rgrid.execution_id"]);
+  });
+
+  test("BatchCreateExecutions holds each request to CreateExecution's rules, naming the request, and bounds the batch", async () => {
+    const client = createClient(ExecutionService, transport(apiKey));
+    const file = (name: string) => create(FileInfoSchema, { name, sizeBytes: 1n, sha256: "a".repeat(64) });
+    const unsafe = executionRequest({ inputs: [file("../up.csv")] });
+    const named = await expectCode(
+      client.batchCreateExecutions({ requests: [executionRequest(), unsafe] }),
+      Code.InvalidArgument,
+      "invalid requests[1].inputs[0].name: must not contain empty, '.' or '..' segments",
+    );
+    expect(ruleIdsOf(named)).toEqual(["rgrid.relative_path"]);
+
+    const timeout = await expectCode(client.batchCreateExecutions({ requests: [executionRequest({ timeoutSeconds: 86401 })] }), Code.InvalidArgument, "invalid requests[0].timeout_seconds");
+    expect(ruleIdsOf(timeout)).toEqual(["rgrid.max_timeout"]);
+
+    const shared = executionRequest();
+    const twice = await expectCode(
+      client.batchCreateExecutions({ requests: [shared, executionRequest({ requestId: shared.requestId })] }),
+      Code.InvalidArgument,
+      "invalid requests: each request_id may appear once",
+    );
+    expect(ruleIdsOf(twice)).toEqual(["requests.unique_request_id"]);
+
+    const inputs = Array.from({ length: 400 }, (_, index) => file(`in/${index}.csv`));
+    const tooManyInputs = await expectCode(
+      client.batchCreateExecutions({ requests: [1, 2, 3].map(() => executionRequest({ inputs })) }),
+      Code.InvalidArgument,
+      "invalid requests: must declare at most 1000 input files in all (1200 declared)",
+    );
+    expect(ruleIdsOf(tooManyInputs)).toEqual(["rgrid.max_batch_inputs"]);
+    expect(ruleIdsOf(await expectCode(client.batchCreateExecutions({ requests: [] }), Code.InvalidArgument))).toEqual(["repeated.min_items"]);
+  });
+
+  test("BatchConfirmUploads takes 1 to 100 well-formed execution ids, each once", async () => {
+    const client = createClient(ExecutionService, transport(apiKey));
+    const id = `exec_${"0".repeat(32)}`;
+    const twice = await expectCode(client.batchConfirmUploads({ executionIds: [id, id] }), Code.InvalidArgument, "invalid execution_ids");
+    expect(ruleIdsOf(twice)).toEqual(["repeated.unique"]);
+    const malformed = await expectCode(
+      client.batchConfirmUploads({ executionIds: [id, "exec_1"] }),
+      Code.InvalidArgument,
+      "invalid execution_ids[1]: must be exec_ followed by 32 lowercase hex characters",
+    );
+    expect(ruleIdsOf(malformed)).toEqual(["rgrid.execution_id"]);
+    expect(ruleIdsOf(await expectCode(client.batchConfirmUploads({ executionIds: [] }), Code.InvalidArgument))).toEqual(["repeated.min_items"]);
   });
 
   test("a request_id may not take the prefixes of the service's own retries", async () => {

@@ -2,7 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
 import { ARCHIVED_LOG_NAME, mapWithLimit } from "@rgrid/common";
-import type { CopyInputsRequest, ObjectRef, StorageService } from "@rgrid/proto";
+import type { CommitUploadsRequest, CopyInputsRequest, CreateUploadGrantsRequest, ObjectRef, StorageService } from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
 import { executionPrefix, isStagedKind, kindLabel, kindPrefix, objectKey, parseObjectKey, stagedKey } from "./keys";
@@ -25,7 +25,8 @@ export interface StorageHandlerDeps {
 }
 
 /**
- * How many copies' worth of backend calls one CopyInputsBatch runs at once. Its copies are
+ * How many copies' worth of backend calls one CopyInputsBatch runs at once (and how many
+ * executions' commits one CommitUploadsBatch runs). Its copies are
  * often retries that arrived together (execution-service coalesces them), which as separate
  * CopyInputs calls would each have had backendConcurrency; a slow object store must not serve
  * them one call's worth at a time. Bounded, since a batch may hold 100 copies.
@@ -100,42 +101,59 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     return { ref, exists: true, sizeBytes: BigInt(target.sizeBytes) };
   };
 
+  /** Grants to upload the objects of one execution: scripts and inputs to their staging place. */
+  const uploadGrants = async (request: CreateUploadGrantsRequest) => {
+    const { executionId } = request;
+    // Scripts and inputs are uploaded beside their place and committed once complete; an
+    // output is written in place by the runner that made it.
+    const issue = (ref: ObjectRef, ttl: number) =>
+      isStagedKind(ref.kind)
+        ? store.uploadGrant(stagedKey(executionId, ref.kind, ref.name), ttl, ref.sha256 === "" ? undefined : ref.sha256)
+        : store.uploadGrant(objectKey(executionId, ref.kind, ref.name), ttl);
+    return { grants: await grants(request.refs, request.ttlSeconds, issue) };
+  };
+
+  /** Puts the staged objects of one execution in place, once each; what is in place after. */
+  const commitUploads = async (request: CommitUploadsRequest) => {
+    const { executionId } = request;
+    const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
+      const target = objectKey(executionId, ref.kind, ref.name);
+      const staged = stagedKey(executionId, ref.kind, ref.name);
+      let placed = await store.stat(target);
+      if (placed !== undefined) {
+        // Committed before: what is in place stays. Anything staged since came through an
+        // old grant after the commit and is dropped.
+        await store.delete([staged]);
+      } else {
+        try {
+          await store.move(staged, target);
+        } catch (error) {
+          // Nothing staged: never uploaded, or a concurrent commit moved it first.
+          if (!(error instanceof ObjectNotFoundError)) {
+            throw error;
+          }
+        }
+        placed = await store.stat(target);
+      }
+      return { ref: { kind: ref.kind, name: ref.name }, exists: placed !== undefined, sizeBytes: BigInt(placed?.sizeBytes ?? 0) };
+    });
+    return { objects };
+  };
+
   return {
-    async createUploadGrants(request) {
-      const { executionId } = request;
-      // Scripts and inputs are uploaded beside their place and committed once complete; an
-      // output is written in place by the runner that made it.
-      const issue = (ref: ObjectRef, ttl: number) =>
-        isStagedKind(ref.kind)
-          ? store.uploadGrant(stagedKey(executionId, ref.kind, ref.name), ttl, ref.sha256 === "" ? undefined : ref.sha256)
-          : store.uploadGrant(objectKey(executionId, ref.kind, ref.name), ttl);
-      return { grants: await grants(request.refs, request.ttlSeconds, issue) };
+    createUploadGrants: uploadGrants,
+
+    async createUploadGrantsBatch(request) {
+      // Signing is local work: nothing to bound.
+      return { responses: await Promise.all(request.requests.map(uploadGrants)) };
     },
 
-    async commitUploads(request) {
-      const { executionId } = request;
-      const objects = await mapWithLimit(request.refs, deps.backendConcurrency, async (ref): Promise<ObjectInfoInit> => {
-        const target = objectKey(executionId, ref.kind, ref.name);
-        const staged = stagedKey(executionId, ref.kind, ref.name);
-        let placed = await store.stat(target);
-        if (placed !== undefined) {
-          // Committed before: what is in place stays. Anything staged since came through an
-          // old grant after the commit and is dropped.
-          await store.delete([staged]);
-        } else {
-          try {
-            await store.move(staged, target);
-          } catch (error) {
-            // Nothing staged: never uploaded, or a concurrent commit moved it first.
-            if (!(error instanceof ObjectNotFoundError)) {
-              throw error;
-            }
-          }
-          placed = await store.stat(target);
-        }
-        return { ref: { kind: ref.kind, name: ref.name }, exists: placed !== undefined, sizeBytes: BigInt(placed?.sizeBytes ?? 0) };
-      });
-      return { objects };
+    commitUploads,
+
+    async commitUploadsBatch(request) {
+      // As many executions' commits at once as a CopyInputsBatch runs copies, each with its own
+      // backendConcurrency: the same bound on what one caller makes the backend do.
+      return { responses: await mapWithLimit(request.requests, BATCH_PARALLEL_COPIES, commitUploads) };
     },
 
     async createDownloadGrants(request) {

@@ -1,10 +1,12 @@
 import { codeRule } from "@rgrid/common";
 import type { CodeRule, FieldProblem } from "@rgrid/common";
 import {
+  CommitUploadsBatchRequestSchema,
   CommitUploadsRequestSchema,
   CopyInputsBatchRequestSchema,
   CopyInputsRequestSchema,
   CreateDownloadGrantsRequestSchema,
+  CreateUploadGrantsBatchRequestSchema,
   CreateUploadGrantsRequestSchema,
   StatObjectsRequestSchema,
 } from "@rgrid/proto";
@@ -17,12 +19,16 @@ import { objectNameProblem } from "./keys";
 
 /** The largest page of ListStoredExecutions, and the size of a page that asks for none. */
 export const MAX_STORED_EXECUTIONS_PAGE = 1000;
+/** The most object refs a CreateUploadGrantsBatch or CommitUploadsBatch takes in all (storage.proto). */
+export const MAX_BATCH_REFS = 2000;
 /** The longest validity S3 presigned URLs support (7 days); storage.proto bounds ttl_seconds by it too. */
 export const MAX_GRANT_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 export const storageCodeRules: readonly CodeRule[] = [
   codeRule(CreateUploadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CommitUploadsRequestSchema, (request) => refNamesProblem(request.refs)),
+  codeRule(CreateUploadGrantsBatchRequestSchema, (request) => batchRefsProblem(request.requests)),
+  codeRule(CommitUploadsBatchRequestSchema, (request) => batchRefsProblem(request.requests)),
   codeRule(CreateDownloadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(StatObjectsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CopyInputsRequestSchema, (request) => namesProblem(copyNames(request, ""))),
@@ -40,8 +46,23 @@ function copyNames(copy: CopyInputsRequest, prefix: string): Array<{ name: strin
   ];
 }
 
-function refNamesProblem(refs: readonly ObjectRef[]): FieldProblem | undefined {
-  return namesProblem(refs.map((ref, index) => ({ name: ref.name, field: `refs[${index}].name` })));
+function refNamesProblem(refs: readonly ObjectRef[], prefix = ""): FieldProblem | undefined {
+  return namesProblem(refs.map((ref, index) => ({ name: ref.name, field: `${prefix}refs[${index}].name` })));
+}
+
+/** A batch's requests: every name as its request would have it, and a bound on the work of one call. */
+function batchRefsProblem(requests: readonly { refs: readonly ObjectRef[] }[]): FieldProblem | undefined {
+  const total = requests.reduce((sum, request) => sum + request.refs.length, 0);
+  if (total > MAX_BATCH_REFS) {
+    return { field: "requests", rule: "rgrid.max_batch_refs", problem: `must name at most ${MAX_BATCH_REFS} objects in all (${total} named)` };
+  }
+  for (const [index, request] of requests.entries()) {
+    const problem = refNamesProblem(request.refs, `requests[${index}].`);
+    if (problem !== undefined) {
+      return problem;
+    }
+  }
+  return undefined;
 }
 
 function namesProblem(names: readonly { name: string; field: string }[]): FieldProblem | undefined {

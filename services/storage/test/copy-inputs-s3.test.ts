@@ -1,6 +1,6 @@
 import { systemClock } from "../src/clock";
 import { createS3Store } from "../src/s3-store";
-import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectCommittedUploadsImmutable, expectCompleteCopy } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectBatchGrantsAndCommits, expectCommittedUploadsImmutable, expectCompleteCopy } from "./copy-scenarios";
 import type { S3rverFixture } from "./helpers";
 import { startS3rver, uniqueBucketName } from "./helpers";
 import type { RunningStorage } from "./server-harness";
@@ -43,5 +43,9 @@ describe("storage server on the S3 backend (s3rver)", () => {
 
   it("refuses, in CopyInputsBatch, only the copy whose input is missing, leaving nothing of it, and makes the others", async () => {
     await expectBatchCopyRefusesOnlyTheBrokenCopy(storage.grpc);
+  });
+
+  it("grants and commits the uploads of several executions in one call each", async () => {
+    await expectBatchGrantsAndCommits(storage.grpc);
   });
 });

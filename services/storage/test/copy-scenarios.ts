@@ -220,3 +220,53 @@ export async function expectCommittedUploadsImmutable(client: StorageClient, opt
     await work.remove();
   }
 }
+
+/**
+ * Upload grants and commits of several executions, one call each: every execution's grants
+ * come back in its request's order, and each commit answers what is in place for its own
+ * execution (an upload never made: exists false). Committing again changes nothing.
+ */
+export async function expectBatchGrantsAndCommits(client: StorageClient): Promise<void> {
+  const [both, inputOnly, neverUploaded] = [newExecutionId(), newExecutionId(), newExecutionId()];
+  const requests = [
+    { executionId: both, refs: [{ kind: ObjectKind.SCRIPT, name: "s.py" }, { kind: ObjectKind.INPUT, name: "d/in.txt" }] },
+    { executionId: inputOnly, refs: [{ kind: ObjectKind.INPUT, name: "x.txt" }] },
+    { executionId: neverUploaded, refs: [{ kind: ObjectKind.SCRIPT, name: "s.py" }] },
+  ];
+  const { responses } = await client.createUploadGrantsBatch({ requests });
+  expect(responses.map((response) => response.grants.map((grant) => grant.name))).toEqual([["s.py", "d/in.txt"], ["x.txt"], ["s.py"]]);
+  const sizes = [[10, 2000], [7]];
+  const work = await tempDir("batch-grants");
+  try {
+    for (const [requestIndex, fileSizes] of sizes.entries()) {
+      for (const [index, size] of fileSizes.entries()) {
+        const local = join(work.path, `${requestIndex}-${index}`);
+        await randomFile(local, size);
+        await uploadFile(responses[requestIndex]!.grants[index] ?? unexpected("no grant"), local, size);
+      }
+    }
+  } finally {
+    await work.remove();
+  }
+  // Staged, not yet in place.
+  const before = await client.statObjects({ executionId: both, refs: requests[0]!.refs });
+  expect(before.objects.map((object) => object.exists)).toEqual([false, false]);
+
+  const committed = (await client.commitUploadsBatch({ requests })).responses.map((response) =>
+    response.objects.map((object) => [object.ref?.name, object.exists, object.sizeBytes]),
+  );
+  const expected = [
+    [
+      ["s.py", true, 10n],
+      ["d/in.txt", true, 2000n],
+    ],
+    [["x.txt", true, 7n]],
+    [["s.py", false, 0n]],
+  ];
+  expect(committed).toEqual(expected);
+  const again = (await client.commitUploadsBatch({ requests })).responses.map((response) =>
+    response.objects.map((object) => [object.ref?.name, object.exists, object.sizeBytes]),
+  );
+  expect(again).toEqual(expected);
+  expect((await client.listObjects({ executionId: neverUploaded })).objects).toEqual([]);
+}

@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { newExecutionId } from "@rgrid/common";
 import { Health, HealthCheckResponse_ServingStatus, ObjectKind } from "@rgrid/proto";
-import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectCommittedUploadsImmutable, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
+import { expectAllOrNothingCopy, expectBatchCopyRefusesOnlyTheBrokenCopy, expectBatchGrantsAndCommits, expectCommittedUploadsImmutable, expectCompleteCopy, uploadThroughGrants } from "./copy-scenarios";
 import type { RunningStorage } from "./server-harness";
 import { INTERNAL_TOKEN, startStorage, storageClient } from "./server-harness";
 
@@ -120,6 +120,10 @@ describe("storage server over the wire", () => {
       expect(single).toBeInstanceOf(ConnectError);
       expect((single as ConnectError).code).toBe(Code.FailedPrecondition);
     }
+  });
+
+  it("grants and commits the uploads of several executions in one call each", async () => {
+    await expectBatchGrantsAndCommits(storage.grpc);
   });
 
   it("names a missing script", async () => {

@@ -95,6 +95,31 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(ruleIdsOf(refusal)).toEqual(["rgrid.object_name"]);
   });
 
+  test("CreateUploadGrantsBatch and CommitUploadsBatch refuse an execution twice, too many objects and unsafe names", async () => {
+    const id = newExecutionId();
+    const ref = { kind: ObjectKind.INPUT, name: "a" };
+    for (const send of [
+      (requests: Array<{ executionId: string; refs: Array<typeof ref> }>) => client().createUploadGrantsBatch({ requests }),
+      (requests: Array<{ executionId: string; refs: Array<typeof ref> }>) => client().commitUploadsBatch({ requests }),
+    ]) {
+      const twice = await refusalOf(send([{ executionId: id, refs: [ref] }, { executionId: id, refs: [ref] }]));
+      expect(twice.code).toBe(Code.InvalidArgument);
+      expect(twice.rawMessage).toBe("invalid requests: each execution id may appear once");
+      expect(ruleIdsOf(twice)).toEqual(["requests.unique_execution_id"]);
+
+      const refs = Array.from({ length: 1000 }, (_, index) => ({ kind: ObjectKind.INPUT, name: `in-${index}` }));
+      const tooMany = await refusalOf(send([1, 2, 3].map(() => ({ executionId: newExecutionId(), refs }))));
+      expect(tooMany.rawMessage).toBe("invalid requests: must name at most 2000 objects in all (3000 named)");
+      expect(ruleIdsOf(tooMany)).toEqual(["rgrid.max_batch_refs"]);
+
+      const unsafe = await refusalOf(send([{ executionId: id, refs: [ref] }, { executionId: newExecutionId(), refs: [ref, { ...ref, name: "../x" }] }]));
+      expect(unsafe.rawMessage).toBe("invalid requests[1].refs[1].name: must not contain empty, '.' or '..' segments");
+      expect(ruleIdsOf(unsafe)).toEqual(["rgrid.object_name"]);
+
+      expect(ruleIdsOf(await refusalOf(send([])))).toEqual(["repeated.min_items"]);
+    }
+  });
+
   test("an object name that could escape its directory is refused by the rule kept in code", async () => {
     const refusal = await refusalOf(client().statObjects({ executionId: newExecutionId(), refs: [{ kind: ObjectKind.INPUT, name: "a/../../b" }] }));
     expect(refusal.code).toBe(Code.InvalidArgument);

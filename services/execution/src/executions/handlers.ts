@@ -2,7 +2,6 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { newExecutionId } from "@rgrid/common";
 import type { Logger } from "@rgrid/common";
 import type { ExecutionMetrics } from "../metrics";
-import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { ExecutionService, FileInfo, TransferGrant } from "@rgrid/proto";
 import { linkSignals } from "../abort-signals";
 import { rpcRequestId } from "../audit/record";
@@ -10,9 +9,11 @@ import { callerOf } from "../auth";
 import type { Caller } from "../auth";
 import type { Database } from "../db/orm";
 import { Execution } from "../db/entities";
-import { PreconditionError, isUniqueViolation } from "../errors";
+import { isUniqueViolation } from "../errors";
 import { executionObjects, inputObject, outputObject, scriptObject } from "../storage";
 import type { StorageGateway } from "../storage";
+import { createBatchConfirmUploads } from "./batch-confirm";
+import { createBatchCreateExecutions } from "./batch-create";
 import { batchRetryResponse, createRetryBatch } from "./batch-retry";
 import { batchSummary } from "./batch-summary";
 import type { BulkRetries } from "./bulk-retry";
@@ -21,7 +22,7 @@ import { diffExecutions } from "./diff";
 import { executionMessage, fileMessage, logEntryMessage } from "./convert";
 import { createFollowLogs } from "./follow-logs";
 import { listExecutionPage } from "./list";
-import { originalRecord } from "./new-executions";
+import { originalRecord, requireCreated } from "./new-executions";
 import {
   executionByRequestId,
   findOwnedExecution,
@@ -32,6 +33,7 @@ import {
   updateExecutionIf,
 } from "./queries";
 import { serverRequestId } from "./request-ids";
+import { incompleteUploads, uploadProblems } from "./uploads";
 import { createRetryExecution } from "./retry";
 import { createRetryMany } from "./retry-many";
 import { requestedNotBefore } from "./retry-delay";
@@ -68,6 +70,8 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
   const retryExecution = createRetryExecution(deps);
   const cancelExecution = createCancelExecution(deps);
   const followLogs = createFollowLogs(deps);
+  const batchCreateExecutions = createBatchCreateExecutions(deps);
+  const batchConfirmUploads = createBatchConfirmUploads(deps);
   const retryBatch = createRetryBatch({ db, retryMany: createRetryMany({ ...deps, retryExecution }) });
 
   /** The upload grants of an execution still waiting for its files; none once they are in. */
@@ -137,6 +141,14 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
         execution = await db.fork().findOneOrFail(Execution, execution.id);
       }
       return { execution: executionMessage(execution, await retriedAs(db.fork(), execution.id)) };
+    },
+
+    async batchCreateExecutions(request, ctx) {
+      return { responses: await batchCreateExecutions(request, callerOf(ctx).accountId) };
+    },
+
+    async batchConfirmUploads(request, ctx) {
+      return { outcomes: await batchConfirmUploads(request, callerOf(ctx).accountId) };
     },
 
     async getExecution(request, ctx) {
@@ -238,43 +250,11 @@ export function createExecutionHandlers(deps: ExecutionHandlerDeps): ExecutionHa
   };
 }
 
-/**
- * Creates and retries share one request_id space per account; a create re-sent with the id of
- * a retry is another request, refused rather than answered with that retry.
- */
-function requireCreated(earlier: Execution, requestId: string): Execution {
-  if (earlier.retryOf !== null) {
-    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`, {
-      reason: ErrorInfo_Reason.REQUEST_ID_REUSED,
-    });
-  }
-  return earlier;
-}
-
 /** Fails naming every file that is missing or has a size other than the declared one. */
 async function requireUploaded(storage: StorageGateway, execution: Execution): Promise<void> {
-  const declared = [
-    { name: execution.scriptName, sizeBytes: execution.scriptSizeBytes },
-    ...execution.inputs.map((input) => ({ name: input.name, sizeBytes: input.sizeBytes })),
-  ];
   // Committing puts the uploads in place for good: no grant can change them afterwards.
-  const found = await storage.commitUploads(execution.id, executionObjects(execution));
-  const problems = declared.flatMap((file, index) => {
-    const info = found[index];
-    if (info === undefined || !info.exists) {
-      return [{ file: file.name, problem: `${file.name} (missing)` }];
-    }
-    if (Number(info.sizeBytes) !== file.sizeBytes) {
-      return [{ file: file.name, problem: `${file.name} (expected ${file.sizeBytes} bytes, found ${info.sizeBytes})` }];
-    }
-    return [];
-  });
+  const problems = uploadProblems(execution, await storage.commitUploads(execution.id, executionObjects(execution)));
   if (problems.length > 0) {
-    const listed = problems.map((entry) => entry.problem).join(", ");
-    throw new PreconditionError(`uploads of ${execution.id} are incomplete: ${listed}; upload them and confirm again`, {
-      reason: ErrorInfo_Reason.INPUT_MISSING,
-      executionId: execution.id,
-      file: problems[0]?.file,
-    });
+    throw incompleteUploads(execution.id, problems);
   }
 }

@@ -1,6 +1,8 @@
+import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { CreateExecutionRequest, FileInfo } from "@rgrid/proto";
 import { notYetRun } from "../db/entities";
 import type { Execution, RetryKindName } from "../db/entities";
+import { PreconditionError } from "../errors";
 import { storedFile } from "./convert";
 import type { AppliedOverrides, Overridable } from "./overrides";
 
@@ -42,6 +44,19 @@ type Requested = Pick<
 >;
 type RunState = ReturnType<typeof notYetRun>;
 type Lineage = Omit<Execution, keyof Requested | keyof RunState>;
+
+/**
+ * Creates and retries share one request_id space per account; a create re-sent with the id of
+ * a retry is another request, refused rather than answered with that retry.
+ */
+export function requireCreated(earlier: Execution, requestId: string): Execution {
+  if (earlier.retryOf !== null) {
+    throw new PreconditionError(`request_id ${JSON.stringify(requestId)} was already used for another request; use a new one`, {
+      reason: ErrorInfo_Reason.REQUEST_ID_REUSED,
+    });
+  }
+  return earlier;
+}
 
 /** Automatic retries a lineage allows when its CreateExecution request leaves max_retries unset. */
 const DEFAULT_MAX_RETRIES = 2;

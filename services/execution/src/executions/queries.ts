@@ -3,7 +3,7 @@ import type { EntityManager } from "@mikro-orm/knex";
 import { ErrorInfo_Reason } from "@rgrid/proto";
 import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
-import { withSqlSession } from "../db/sql-session";
+import { inSqlTransaction, placeholders, withSqlSession } from "../db/sql-session";
 import { Execution } from "../db/entities";
 import type { ExecutionState } from "../db/entities";
 import { NotFoundError } from "../errors";
@@ -49,10 +49,55 @@ export async function executionByRequestId(db: Database, accountId: string, requ
 
 /** The whole row of the one execution `condition` (on unique columns) picks, on a held connection. */
 async function executionWhere(db: Database, condition: string, values: readonly unknown[]): Promise<Execution | undefined> {
+  return (await executionsWhere(db, condition, values))[0];
+}
+
+/** The executions of the account that requests with these request_ids made, by request_id. */
+export async function executionsByRequestIds(db: Database, accountId: string, requestIds: readonly string[]): Promise<Map<string, Execution>> {
+  const found = requestIds.length === 0 ? [] : await executionsWhere(db, `account_id = ? and request_id in (${placeholders(requestIds)})`, [accountId, ...requestIds]);
+  return new Map(found.map((execution) => [execution.requestId as string, execution]));
+}
+
+/** The account's executions among `ids`, by id: another account's are left out, as missing ones are. */
+export async function ownedExecutionRows(db: Database, accountId: string, ids: readonly string[]): Promise<Map<string, Execution>> {
+  const found = await executionsWhere(db, `account_id = ? and id in (${placeholders(ids)})`, [accountId, ...ids]);
+  return new Map(found.map((execution) => [execution.id, execution]));
+}
+
+async function executionsWhere(db: Database, condition: string, values: readonly unknown[]): Promise<Execution[]> {
   return withSqlSession(db, async (sql) => {
     const executions = rowCodec<Execution>(sql, Execution.name);
-    const [row] = await sql.query(`select ${executions.columns} from executions where ${condition}`, values);
-    return row === undefined ? undefined : executions.fromRow(row);
+    const rows = await sql.query(`select ${executions.columns} from executions where ${condition}`, values);
+    return rows.map((row) => executions.fromRow(row));
+  });
+}
+
+/** Inserts new executions' whole rows in one transaction: all or none. A request_id taken fails it as a unique violation. */
+export async function insertExecutions(db: Database, rows: readonly Execution[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await inSqlTransaction(db, async (sql) => {
+    const executions = rowCodec<Execution>(sql, Execution.name);
+    for (const row of rows) {
+      await sql.query(executions.insertSql, executions.insertValues(row));
+    }
+  });
+}
+
+/** Queues those of `ids` still uploading, in one statement; the ids it queued. */
+export async function queueUploading(db: Database, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) {
+    return new Set();
+  }
+  return withSqlSession(db, async (sql) => {
+    const set = rowCodec<Execution>(sql, Execution.name).assignments({ status: "queued" });
+    const queued = await sql.query(`update executions set ${set.sql} where status = ? and id in (${placeholders(ids)}) returning id`, [
+      ...set.values,
+      "uploading",
+      ...ids,
+    ]);
+    return new Set(queued.map((row) => row.id as string));
   });
 }
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyKQAQobQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEi4KBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCC7pICJIBBQgBEOgHEiAKC3R0bF9zZWNvbmRzGAMgASgFQgu6SAgaBhiA9SQoACJHChxDcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLnJncmlkLnYxLlRyYW5zZmVyR3JhbnQingIKEUNvcHlJbnB1dHNSZXF1ZXN0EiYKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARImChN0YXJnZXRfZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESGgoFbmFtZXMYAyADKAlCC7pICJIBBRDoBxgBEhMKC3NjcmlwdF9uYW1lGAQgASgJOocBukiDARqAAQoidGFyZ2V0X2V4ZWN1dGlvbl9pZC5ub3RfdGhlX3NvdXJjZRIkbXVzdCBkaWZmZXIgZnJvbSBzb3VyY2VfZXhlY3V0aW9uX2lkGjR0aGlzLnRhcmdldF9leGVjdXRpb25faWQgIT0gdGhpcy5zb3VyY2VfZXhlY3V0aW9uX2lkIjoKEkNvcHlJbnB1dHNSZXNwb25zZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIsYCChZDb3B5SW5wdXRzQmF0Y2hSZXF1ZXN0EqsCCgZjb3BpZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdEL9AbpI+QG6Ae4BChtjb3BpZXMudGFyZ2V0c193cml0dGVuX29uY2USPWVhY2ggdGFyZ2V0IGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UsIGFuZCBub3QgYXMgYSBzb3VyY2UajwF0aGlzLm1hcChjb3B5LCBjb3B5LnRhcmdldF9leGVjdXRpb25faWQpLnVuaXF1ZSgpICYmICF0aGlzLmV4aXN0cyhjb3B5LCBjb3B5LnRhcmdldF9leGVjdXRpb25faWQgaW4gdGhpcy5tYXAob3RoZXIsIG90aGVyLnNvdXJjZV9leGVjdXRpb25faWQpKZIBBAgBEGQiSAoXQ29weUlucHV0c0JhdGNoUmVzcG9uc2USLQoIb3V0Y29tZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzT3V0Y29tZSJKChFDb3B5SW5wdXRzT3V0Y29tZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvEg8KB3JlZnVzZWQYAiABKAkiYwoSU3RhdE9iamVjdHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiwKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCCbpIBpIBAxDoByI8ChNTdGF0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvImMKEkxpc3RPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZEIIukgFggECEAEiPAoTTGlzdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJACh1EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSJmChtMaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QSKAoSYWZ0ZXJfZXhlY3V0aW9uX2lkGAEgASgJQgy6SAnYAQFyBIiIJwESHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAIl0KD1N0b3JlZEV4ZWN1dGlvbhIUCgxleGVjdXRpb25faWQYASABKAkSNAoQbmV3ZXN0X29iamVjdF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwocTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRItCgpleGVjdXRpb25zGAEgAygLMhkucmdyaWQudjEuU3RvcmVkRXhlY3V0aW9uEhAKCGhhc19tb3JlGAIgASgIIq8BChBTdG9yZUxvZ3NSZXF1ZXN0EpoBCgRsb2dzGAEgAygLMhYucmdyaWQudjEuRXhlY3V0aW9uTG9nQnS6SHG6AWcKGGxvZ3MudW5pcXVlX2V4ZWN1dGlvbl9pZBIhZWFjaCBleGVjdXRpb24gaWQgbWF5IGFwcGVhciBvbmNlGih0aGlzLm1hcChsb2csIGxvZy5leGVjdXRpb25faWQpLnVuaXF1ZSgpkgEECAEQZCJLCgxFeGVjdXRpb25Mb2cSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESGgoHY29udGVudBgCIAEoDEIJukgGegQYgIBAIhMKEVN0b3JlTG9nc1Jlc3BvbnNlKoUBCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAxITCg9PQkpFQ1RfS0lORF9MT0cQBDL9BgoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlElAKDUNvbW1pdFVwbG9hZHMSHi5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVxdWVzdBofLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXNwb25zZRJlChRDcmVhdGVEb3dubG9hZEdyYW50cxIlLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVxdWVzdBomLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USRwoKQ29weUlucHV0cxIbLnJncmlkLnYxLkNvcHlJbnB1dHNSZXF1ZXN0GhwucmdyaWQudjEuQ29weUlucHV0c1Jlc3BvbnNlElYKD0NvcHlJbnB1dHNCYXRjaBIgLnJncmlkLnYxLkNvcHlJbnB1dHNCYXRjaFJlcXVlc3QaIS5yZ3JpZC52MS5Db3B5SW5wdXRzQmF0Y2hSZXNwb25zZRJKCgtTdGF0T2JqZWN0cxIcLnJncmlkLnYxLlN0YXRPYmplY3RzUmVxdWVzdBodLnJncmlkLnYxLlN0YXRPYmplY3RzUmVzcG9uc2USSgoLTGlzdE9iamVjdHMSHC5yZ3JpZC52MS5MaXN0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5MaXN0T2JqZWN0c1Jlc3BvbnNlEmsKFkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHMSJy5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBooLnJncmlkLnYxLkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRJlChRMaXN0U3RvcmVkRXhlY3V0aW9ucxIlLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBomLnJncmlkLnYxLkxpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USRAoJU3RvcmVMb2dzEhoucmdyaWQudjEuU3RvcmVMb2dzUmVxdWVzdBobLnJncmlkLnYxLlN0b3JlTG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyLbAQoeQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2hSZXF1ZXN0ErgBCghyZXF1ZXN0cxgBIAMoCzIjLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1JlcXVlc3RCgAG6SH26AXMKHHJlcXVlc3RzLnVuaXF1ZV9leGVjdXRpb25faWQSIWVhY2ggZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZRowdGhpcy5tYXAocmVxdWVzdCwgcmVxdWVzdC5leGVjdXRpb25faWQpLnVuaXF1ZSgpkgEECAEQZCJaCh9DcmVhdGVVcGxvYWRHcmFudHNCYXRjaFJlc3BvbnNlEjcKCXJlc3BvbnNlcxgBIAMoCzIkLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlItEBChlDb21taXRVcGxvYWRzQmF0Y2hSZXF1ZXN0ErMBCghyZXF1ZXN0cxgBIAMoCzIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0QoABukh9ugFzChxyZXF1ZXN0cy51bmlxdWVfZXhlY3V0aW9uX2lkEiFlYWNoIGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UaMHRoaXMubWFwKHJlcXVlc3QsIHJlcXVlc3QuZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiUAoaQ29tbWl0VXBsb2Fkc0JhdGNoUmVzcG9uc2USMgoJcmVzcG9uc2VzGAEgAygLMh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlIpABChtDcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLgoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZkILukgIkgEFCAEQ6AcSIAoLdHRsX3NlY29uZHMYAyABKAVCC7pICBoGGID1JCgAIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCKeAgoRQ29weUlucHV0c1JlcXVlc3QSJgoTc291cmNlX2V4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiYKE3RhcmdldF9leGVjdXRpb25faWQYAiABKAlCCbpIBnIEiIgnARIaCgVuYW1lcxgDIAMoCUILukgIkgEFEOgHGAESEwoLc2NyaXB0X25hbWUYBCABKAk6hwG6SIMBGoABCiJ0YXJnZXRfZXhlY3V0aW9uX2lkLm5vdF90aGVfc291cmNlEiRtdXN0IGRpZmZlciBmcm9tIHNvdXJjZV9leGVjdXRpb25faWQaNHRoaXMudGFyZ2V0X2V4ZWN1dGlvbl9pZCAhPSB0aGlzLnNvdXJjZV9leGVjdXRpb25faWQiOgoSQ29weUlucHV0c1Jlc3BvbnNlEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8ixgIKFkNvcHlJbnB1dHNCYXRjaFJlcXVlc3QSqwIKBmNvcGllcxgBIAMoCzIbLnJncmlkLnYxLkNvcHlJbnB1dHNSZXF1ZXN0Qv0Bukj5AboB7gEKG2NvcGllcy50YXJnZXRzX3dyaXR0ZW5fb25jZRI9ZWFjaCB0YXJnZXQgZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZSwgYW5kIG5vdCBhcyBhIHNvdXJjZRqPAXRoaXMubWFwKGNvcHksIGNvcHkudGFyZ2V0X2V4ZWN1dGlvbl9pZCkudW5pcXVlKCkgJiYgIXRoaXMuZXhpc3RzKGNvcHksIGNvcHkudGFyZ2V0X2V4ZWN1dGlvbl9pZCBpbiB0aGlzLm1hcChvdGhlciwgb3RoZXIuc291cmNlX2V4ZWN1dGlvbl9pZCkpkgEECAEQZCJIChdDb3B5SW5wdXRzQmF0Y2hSZXNwb25zZRItCghvdXRjb21lcxgBIAMoCzIbLnJncmlkLnYxLkNvcHlJbnB1dHNPdXRjb21lIkoKEUNvcHlJbnB1dHNPdXRjb21lEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8SDwoHcmVmdXNlZBgCIAEoCSJjChJTdGF0T2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLAoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZkIJukgGkgEDEOgHIjwKE1N0YXRPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iYwoSTGlzdE9iamVjdHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiwKBGtpbmQYAiABKA4yFC5yZ3JpZC52MS5PYmplY3RLaW5kQgi6SAWCAQIQASI8ChNMaXN0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIkAKHURlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBIjcKHkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgFImYKG0xpc3RTdG9yZWRFeGVjdXRpb25zUmVxdWVzdBIoChJhZnRlcl9leGVjdXRpb25faWQYASABKAlCDLpICdgBAXIEiIgnARIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGOgHKAAiXQoPU3RvcmVkRXhlY3V0aW9uEhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRI0ChBuZXdlc3Rfb2JqZWN0X2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChxMaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlEi0KCmV4ZWN1dGlvbnMYASADKAsyGS5yZ3JpZC52MS5TdG9yZWRFeGVjdXRpb24SEAoIaGFzX21vcmUYAiABKAgirwEKEFN0b3JlTG9nc1JlcXVlc3QSmgEKBGxvZ3MYASADKAsyFi5yZ3JpZC52MS5FeGVjdXRpb25Mb2dCdLpIcboBZwoYbG9ncy51bmlxdWVfZXhlY3V0aW9uX2lkEiFlYWNoIGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UaKHRoaXMubWFwKGxvZywgbG9nLmV4ZWN1dGlvbl9pZCkudW5pcXVlKCmSAQQIARBkIksKDEV4ZWN1dGlvbkxvZxIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIaCgdjb250ZW50GAIgASgMQgm6SAZ6BBiAgEAiEwoRU3RvcmVMb2dzUmVzcG9uc2UqhQEKCk9iamVjdEtpbmQSGwoXT0JKRUNUX0tJTkRfVU5TUEVDSUZJRUQQABIWChJPQkpFQ1RfS0lORF9TQ1JJUFQQARIVChFPQkpFQ1RfS0lORF9JTlBVVBACEhYKEk9CSkVDVF9LSU5EX09VVFBVVBADEhMKD09CSkVDVF9LSU5EX0xPRxAEMs4ICg5TdG9yYWdlU2VydmljZRJfChJDcmVhdGVVcGxvYWRHcmFudHMSIy5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNSZXF1ZXN0GiQucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USbgoXQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2gSKC5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNCYXRjaFJlcXVlc3QaKS5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNCYXRjaFJlc3BvbnNlElAKDUNvbW1pdFVwbG9hZHMSHi5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVxdWVzdBofLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXNwb25zZRJfChJDb21taXRVcGxvYWRzQmF0Y2gSIy5yZ3JpZC52MS5Db21taXRVcGxvYWRzQmF0Y2hSZXF1ZXN0GiQucmdyaWQudjEuQ29tbWl0VXBsb2Fkc0JhdGNoUmVzcG9uc2USZQoUQ3JlYXRlRG93bmxvYWRHcmFudHMSJS5yZ3JpZC52MS5DcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QaJi5yZ3JpZC52MS5DcmVhdGVEb3dubG9hZEdyYW50c1Jlc3BvbnNlEkcKCkNvcHlJbnB1dHMSGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdBocLnJncmlkLnYxLkNvcHlJbnB1dHNSZXNwb25zZRJWCg9Db3B5SW5wdXRzQmF0Y2gSIC5yZ3JpZC52MS5Db3B5SW5wdXRzQmF0Y2hSZXF1ZXN0GiEucmdyaWQudjEuQ29weUlucHV0c0JhdGNoUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlEkQKCVN0b3JlTG9ncxIaLnJncmlkLnYxLlN0b3JlTG9nc1JlcXVlc3QaGy5yZ3JpZC52MS5TdG9yZUxvZ3NSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
 
 /**
  * One object of an execution. In requests, the rules below apply.
@@ -183,6 +183,84 @@ export const CommitUploadsResponseSchema: GenMessage<CommitUploadsResponse> = /*
   messageDesc(file_rgrid_v1_storage, 5);
 
 /**
+ * @generated from message rgrid.v1.CreateUploadGrantsBatchRequest
+ */
+export type CreateUploadGrantsBatchRequest = Message<"rgrid.v1.CreateUploadGrantsBatchRequest"> & {
+  /**
+   * 1 to 100 requests, each for another execution, with at most 2000 refs in all (checked in
+   * code).
+   *
+   * @generated from field: repeated rgrid.v1.CreateUploadGrantsRequest requests = 1;
+   */
+  requests: CreateUploadGrantsRequest[];
+};
+
+/**
+ * Describes the message rgrid.v1.CreateUploadGrantsBatchRequest.
+ * Use `create(CreateUploadGrantsBatchRequestSchema)` to create a new message.
+ */
+export const CreateUploadGrantsBatchRequestSchema: GenMessage<CreateUploadGrantsBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 6);
+
+/**
+ * @generated from message rgrid.v1.CreateUploadGrantsBatchResponse
+ */
+export type CreateUploadGrantsBatchResponse = Message<"rgrid.v1.CreateUploadGrantsBatchResponse"> & {
+  /**
+   * One per request, in the order of the request.
+   *
+   * @generated from field: repeated rgrid.v1.CreateUploadGrantsResponse responses = 1;
+   */
+  responses: CreateUploadGrantsResponse[];
+};
+
+/**
+ * Describes the message rgrid.v1.CreateUploadGrantsBatchResponse.
+ * Use `create(CreateUploadGrantsBatchResponseSchema)` to create a new message.
+ */
+export const CreateUploadGrantsBatchResponseSchema: GenMessage<CreateUploadGrantsBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 7);
+
+/**
+ * @generated from message rgrid.v1.CommitUploadsBatchRequest
+ */
+export type CommitUploadsBatchRequest = Message<"rgrid.v1.CommitUploadsBatchRequest"> & {
+  /**
+   * 1 to 100 requests, each for another execution, with at most 2000 refs in all (checked in
+   * code).
+   *
+   * @generated from field: repeated rgrid.v1.CommitUploadsRequest requests = 1;
+   */
+  requests: CommitUploadsRequest[];
+};
+
+/**
+ * Describes the message rgrid.v1.CommitUploadsBatchRequest.
+ * Use `create(CommitUploadsBatchRequestSchema)` to create a new message.
+ */
+export const CommitUploadsBatchRequestSchema: GenMessage<CommitUploadsBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 8);
+
+/**
+ * @generated from message rgrid.v1.CommitUploadsBatchResponse
+ */
+export type CommitUploadsBatchResponse = Message<"rgrid.v1.CommitUploadsBatchResponse"> & {
+  /**
+   * One per request, in the order of the request.
+   *
+   * @generated from field: repeated rgrid.v1.CommitUploadsResponse responses = 1;
+   */
+  responses: CommitUploadsResponse[];
+};
+
+/**
+ * Describes the message rgrid.v1.CommitUploadsBatchResponse.
+ * Use `create(CommitUploadsBatchResponseSchema)` to create a new message.
+ */
+export const CommitUploadsBatchResponseSchema: GenMessage<CommitUploadsBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 9);
+
+/**
  * @generated from message rgrid.v1.CreateDownloadGrantsRequest
  */
 export type CreateDownloadGrantsRequest = Message<"rgrid.v1.CreateDownloadGrantsRequest"> & {
@@ -213,7 +291,7 @@ export type CreateDownloadGrantsRequest = Message<"rgrid.v1.CreateDownloadGrants
  * Use `create(CreateDownloadGrantsRequestSchema)` to create a new message.
  */
 export const CreateDownloadGrantsRequestSchema: GenMessage<CreateDownloadGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 6);
+  messageDesc(file_rgrid_v1_storage, 10);
 
 /**
  * @generated from message rgrid.v1.CreateDownloadGrantsResponse
@@ -230,7 +308,7 @@ export type CreateDownloadGrantsResponse = Message<"rgrid.v1.CreateDownloadGrant
  * Use `create(CreateDownloadGrantsResponseSchema)` to create a new message.
  */
 export const CreateDownloadGrantsResponseSchema: GenMessage<CreateDownloadGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 7);
+  messageDesc(file_rgrid_v1_storage, 11);
 
 /**
  * @generated from message rgrid.v1.CopyInputsRequest
@@ -272,7 +350,7 @@ export type CopyInputsRequest = Message<"rgrid.v1.CopyInputsRequest"> & {
  * Use `create(CopyInputsRequestSchema)` to create a new message.
  */
 export const CopyInputsRequestSchema: GenMessage<CopyInputsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 8);
+  messageDesc(file_rgrid_v1_storage, 12);
 
 /**
  * @generated from message rgrid.v1.CopyInputsResponse
@@ -291,7 +369,7 @@ export type CopyInputsResponse = Message<"rgrid.v1.CopyInputsResponse"> & {
  * Use `create(CopyInputsResponseSchema)` to create a new message.
  */
 export const CopyInputsResponseSchema: GenMessage<CopyInputsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 9);
+  messageDesc(file_rgrid_v1_storage, 13);
 
 /**
  * @generated from message rgrid.v1.CopyInputsBatchRequest
@@ -312,7 +390,7 @@ export type CopyInputsBatchRequest = Message<"rgrid.v1.CopyInputsBatchRequest"> 
  * Use `create(CopyInputsBatchRequestSchema)` to create a new message.
  */
 export const CopyInputsBatchRequestSchema: GenMessage<CopyInputsBatchRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 10);
+  messageDesc(file_rgrid_v1_storage, 14);
 
 /**
  * @generated from message rgrid.v1.CopyInputsBatchResponse
@@ -331,7 +409,7 @@ export type CopyInputsBatchResponse = Message<"rgrid.v1.CopyInputsBatchResponse"
  * Use `create(CopyInputsBatchResponseSchema)` to create a new message.
  */
 export const CopyInputsBatchResponseSchema: GenMessage<CopyInputsBatchResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 11);
+  messageDesc(file_rgrid_v1_storage, 15);
 
 /**
  * @generated from message rgrid.v1.CopyInputsOutcome
@@ -358,7 +436,7 @@ export type CopyInputsOutcome = Message<"rgrid.v1.CopyInputsOutcome"> & {
  * Use `create(CopyInputsOutcomeSchema)` to create a new message.
  */
 export const CopyInputsOutcomeSchema: GenMessage<CopyInputsOutcome> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 12);
+  messageDesc(file_rgrid_v1_storage, 16);
 
 /**
  * @generated from message rgrid.v1.StatObjectsRequest
@@ -384,7 +462,7 @@ export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
  * Use `create(StatObjectsRequestSchema)` to create a new message.
  */
 export const StatObjectsRequestSchema: GenMessage<StatObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 13);
+  messageDesc(file_rgrid_v1_storage, 17);
 
 /**
  * @generated from message rgrid.v1.StatObjectsResponse
@@ -403,7 +481,7 @@ export type StatObjectsResponse = Message<"rgrid.v1.StatObjectsResponse"> & {
  * Use `create(StatObjectsResponseSchema)` to create a new message.
  */
 export const StatObjectsResponseSchema: GenMessage<StatObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 14);
+  messageDesc(file_rgrid_v1_storage, 18);
 
 /**
  * @generated from message rgrid.v1.ListObjectsRequest
@@ -429,7 +507,7 @@ export type ListObjectsRequest = Message<"rgrid.v1.ListObjectsRequest"> & {
  * Use `create(ListObjectsRequestSchema)` to create a new message.
  */
 export const ListObjectsRequestSchema: GenMessage<ListObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 15);
+  messageDesc(file_rgrid_v1_storage, 19);
 
 /**
  * @generated from message rgrid.v1.ListObjectsResponse
@@ -446,7 +524,7 @@ export type ListObjectsResponse = Message<"rgrid.v1.ListObjectsResponse"> & {
  * Use `create(ListObjectsResponseSchema)` to create a new message.
  */
 export const ListObjectsResponseSchema: GenMessage<ListObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 16);
+  messageDesc(file_rgrid_v1_storage, 20);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsRequest
@@ -465,7 +543,7 @@ export type DeleteExecutionObjectsRequest = Message<"rgrid.v1.DeleteExecutionObj
  * Use `create(DeleteExecutionObjectsRequestSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsRequestSchema: GenMessage<DeleteExecutionObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 17);
+  messageDesc(file_rgrid_v1_storage, 21);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsResponse
@@ -482,7 +560,7 @@ export type DeleteExecutionObjectsResponse = Message<"rgrid.v1.DeleteExecutionOb
  * Use `create(DeleteExecutionObjectsResponseSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsResponseSchema: GenMessage<DeleteExecutionObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 18);
+  messageDesc(file_rgrid_v1_storage, 22);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsRequest
@@ -508,7 +586,7 @@ export type ListStoredExecutionsRequest = Message<"rgrid.v1.ListStoredExecutions
  * Use `create(ListStoredExecutionsRequestSchema)` to create a new message.
  */
 export const ListStoredExecutionsRequestSchema: GenMessage<ListStoredExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 19);
+  messageDesc(file_rgrid_v1_storage, 23);
 
 /**
  * @generated from message rgrid.v1.StoredExecution
@@ -530,7 +608,7 @@ export type StoredExecution = Message<"rgrid.v1.StoredExecution"> & {
  * Use `create(StoredExecutionSchema)` to create a new message.
  */
 export const StoredExecutionSchema: GenMessage<StoredExecution> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 20);
+  messageDesc(file_rgrid_v1_storage, 24);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsResponse
@@ -554,7 +632,7 @@ export type ListStoredExecutionsResponse = Message<"rgrid.v1.ListStoredExecution
  * Use `create(ListStoredExecutionsResponseSchema)` to create a new message.
  */
 export const ListStoredExecutionsResponseSchema: GenMessage<ListStoredExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 21);
+  messageDesc(file_rgrid_v1_storage, 25);
 
 /**
  * @generated from message rgrid.v1.StoreLogsRequest
@@ -574,7 +652,7 @@ export type StoreLogsRequest = Message<"rgrid.v1.StoreLogsRequest"> & {
  * Use `create(StoreLogsRequestSchema)` to create a new message.
  */
 export const StoreLogsRequestSchema: GenMessage<StoreLogsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 22);
+  messageDesc(file_rgrid_v1_storage, 26);
 
 /**
  * @generated from message rgrid.v1.ExecutionLog
@@ -600,7 +678,7 @@ export type ExecutionLog = Message<"rgrid.v1.ExecutionLog"> & {
  * Use `create(ExecutionLogSchema)` to create a new message.
  */
 export const ExecutionLogSchema: GenMessage<ExecutionLog> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 23);
+  messageDesc(file_rgrid_v1_storage, 27);
 
 /**
  * @generated from message rgrid.v1.StoreLogsResponse
@@ -613,7 +691,7 @@ export type StoreLogsResponse = Message<"rgrid.v1.StoreLogsResponse"> & {
  * Use `create(StoreLogsResponseSchema)` to create a new message.
  */
 export const StoreLogsResponseSchema: GenMessage<StoreLogsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 24);
+  messageDesc(file_rgrid_v1_storage, 28);
 
 /**
  * Where an object lives under its execution: executions/<id>/script/<name>,
@@ -681,6 +759,17 @@ export const StorageService: GenService<{
     output: typeof CreateUploadGrantsResponseSchema;
   },
   /**
+   * Many CreateUploadGrants in one call (execution-service's BatchCreateExecutions), answered
+   * in the order of the requests.
+   *
+   * @generated from rpc rgrid.v1.StorageService.CreateUploadGrantsBatch
+   */
+  createUploadGrantsBatch: {
+    methodKind: "unary";
+    input: typeof CreateUploadGrantsBatchRequestSchema;
+    output: typeof CreateUploadGrantsBatchResponseSchema;
+  },
+  /**
    * Moves staged script and input uploads into place (a rename, or a server-side copy), once
    * per object: committing an object already in place changes nothing. Answers what is in place.
    *
@@ -690,6 +779,18 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof CommitUploadsRequestSchema;
     output: typeof CommitUploadsResponseSchema;
+  },
+  /**
+   * Many CommitUploads in one call (execution-service's BatchConfirmUploads), each as
+   * CommitUploads would, answered in the order of the requests. A failure of the store fails the
+   * call; the commits made before stay (committing again changes nothing).
+   *
+   * @generated from rpc rgrid.v1.StorageService.CommitUploadsBatch
+   */
+  commitUploadsBatch: {
+    methodKind: "unary";
+    input: typeof CommitUploadsBatchRequestSchema;
+    output: typeof CommitUploadsBatchResponseSchema;
   },
   /**
    * Grants to download objects in place.
