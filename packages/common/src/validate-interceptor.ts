@@ -146,7 +146,7 @@ function protoViolation(validator: Validator, schema: DescMessage, message: Mess
  * A message-level rule (one that compares fields) has no field of its own; by this project's
  * convention its id starts with the field it is about ("target_execution_id.not_the_source"),
  * so that the refusal names that field like any other. For a rule of a nested message, that
- * field is appended to the path of the message ("overrides.unset_env").
+ * field is appended to the path of the message ("overrides.unset_env", "copies[0].target_execution_id").
  */
 function withNamedField(schema: DescMessage, violation: Violation): Violation {
   const ruledMessage = violation.field.length === 0 ? schema : messageLevelRuleTarget(violation);
@@ -165,8 +165,16 @@ function withNamedField(schema: DescMessage, violation: Violation): Violation {
  * message's CEL rule is the only kind that protovalidate reports with no rule path.
  */
 function messageLevelRuleTarget(violation: Violation): DescMessage | undefined {
+  if (violation.rule.length !== 0) {
+    return undefined;
+  }
   const last = violation.field.at(-1);
-  return violation.rule.length === 0 && last?.kind === "field" && last.fieldKind === "message" ? last.message : undefined;
+  if (last?.kind === "field") {
+    return last.fieldKind === "message" ? last.message : undefined;
+  }
+  // An element of a repeated message field ("copies[0]"): the rule is of the element's message.
+  const list = violation.field.at(-2);
+  return last?.kind === "list_sub" && list?.kind === "field" && list.fieldKind === "list" && list.listKind === "message" ? list.message : undefined;
 }
 
 function codeViolation(schema: DescMessage, message: Message, rules: readonly CodeRule[] | undefined): Violation | undefined {

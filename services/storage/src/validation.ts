@@ -32,10 +32,22 @@ export const storageCodeRules: readonly CodeRule[] = [
   codeRule(CreateDownloadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(StatObjectsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CopyInputsRequestSchema, (request) => namesProblem(copyNames(request, ""))),
-  codeRule(CopyInputsBatchRequestSchema, (request) =>
-    namesProblem(request.copies.flatMap((copy, index) => copyNames(copy, `copies[${index}].`))),
+  codeRule(
+    CopyInputsBatchRequestSchema,
+    (request) => targetReadProblem(request.copies) ?? namesProblem(request.copies.flatMap((copy, index) => copyNames(copy, `copies[${index}].`))),
   ),
 ];
+
+/**
+ * The half of storage.proto's copies.targets_written_once that CEL could say only by comparing
+ * every target with every source: no copy writes what another copy reads.
+ */
+function targetReadProblem(copies: readonly CopyInputsRequest[]): FieldProblem | undefined {
+  const sources = new Set(copies.map((copy) => copy.sourceExecutionId));
+  return copies.some((copy) => sources.has(copy.targetExecutionId))
+    ? { field: "copies", rule: "copies.targets_written_once", problem: "each target execution id may appear once, and not as a source" }
+    : undefined;
+}
 
 /** The object names one copy asks for, each with its field's path under `prefix`. */
 function copyNames(copy: CopyInputsRequest, prefix: string): Array<{ name: string; field: string }> {

@@ -61,6 +61,11 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(twice.code).toBe(Code.InvalidArgument);
     expect(twice.rawMessage).toBe("invalid copies: each target execution id may appear once, and not as a source");
     expect(ruleIdsOf(twice)).toEqual(["copies.targets_written_once"]);
+    // The same rule, as CEL cannot say it cheaply: a target that another copy reads.
+    const chainedMessage = await refusalOf(
+      client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: b }, { sourceExecutionId: b, targetExecutionId: c }] }),
+    );
+    expect(chainedMessage.rawMessage).toBe("invalid copies: each target execution id may appear once, and not as a source");
 
     const chained = await refusalOf(
       client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: b }, { sourceExecutionId: b, targetExecutionId: c }] }),
@@ -77,8 +82,10 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(tooMany.code).toBe(Code.InvalidArgument);
     expect(ruleIdsOf(tooMany)).toEqual(["repeated.max_items"]);
 
+    // A copy onto its own source breaks that copy's own rule first.
     const ontoItself = await refusalOf(client().copyInputsBatch({ copies: [{ sourceExecutionId: a, targetExecutionId: a }] }));
-    expect(ruleIdsOf(ontoItself)).toEqual(["copies.targets_written_once"]);
+    expect(ontoItself.rawMessage).toBe("invalid copies[0].target_execution_id: must differ from source_execution_id");
+    expect(ruleIdsOf(ontoItself)).toEqual(["target_execution_id.not_the_source"]);
   });
 
   test("a CopyInputsBatch object name that could escape its directory is refused, naming its copy", async () => {
