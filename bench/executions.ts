@@ -1,10 +1,11 @@
 // Making executions straight through the API, as the CLI does: create, upload the script
-// through its grant, confirm. Benchmarks that time one of these steps call them one by one.
+// through its grant, confirm. Benchmarks that time one of these steps call them one by one;
+// submitBatch makes many as `rgrid run --batch` does.
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { digestFile, uploadFile } from "@rgrid/common";
+import { digestFile, mapWithLimit, uploadFile } from "@rgrid/common";
 import { ExecutionStatus, FileInfoSchema } from "@rgrid/proto";
 import type { CreateExecutionRequest, Execution, FileInfo } from "@rgrid/proto";
 import type { ExecutionClient } from "./bench-grid";
@@ -34,6 +35,33 @@ export async function createUploaded(
   }
   await uploadFile(grant, script.path, Number(script.info.sizeBytes));
   return created.execution.id;
+}
+
+/**
+ * `count` python executions of `script` in one batch, submitted as `rgrid run --batch` submits
+ * them: a call creates up to 100, the script is uploaded once per call, a call confirms them.
+ * Returns their ids, queued.
+ */
+export async function submitBatch(client: ExecutionClient, script: ScriptFile, count: number, batchId: string): Promise<string[]> {
+  const PER_CALL = 100;
+  const calls = Array.from({ length: Math.ceil(count / PER_CALL) }, (_, call) => Math.min(PER_CALL, count - call * PER_CALL));
+  const ids = await mapWithLimit(calls, 2, async (size) => {
+    const requests = Array.from({ length: size }, () => ({ script: script.info, runtime: "python", requestId: randomUUID(), batchId }));
+    const { responses } = await client.batchCreateExecutions({ requests });
+    const grant = responses[0]?.scriptUpload;
+    if (responses.length !== size || !grant) {
+      throw new Error("BatchCreateExecutions answered without every execution or the script's upload grant");
+    }
+    await uploadFile(grant, script.path, Number(script.info.sizeBytes));
+    const executionIds = responses.map((response) => response.execution?.id ?? "");
+    const { outcomes } = await client.batchConfirmUploads({ executionIds });
+    const refused = outcomes.find((outcome) => outcome.refused !== "");
+    if (refused) {
+      throw new Error(`BatchConfirmUploads refused: ${refused.refused}`);
+    }
+    return executionIds;
+  });
+  return ids.flat();
 }
 
 const TERMINAL = new Set([

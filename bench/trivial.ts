@@ -17,13 +17,12 @@ import { ExecutionStatus } from "@rgrid/proto";
 import { buildCommand, detectRuntimes, loadRunnerConfig, probeSandbox, runProcess, setprivArgs } from "@rgrid/runner";
 import { startBenchGrid } from "./bench-grid";
 import { runBenchmark } from "./entry";
-import { createUploaded, sleep, writeScript } from "./executions";
+import { createUploaded, sleep, submitBatch, writeScript } from "./executions";
 import { printTable, processCpuMillis, rpcCallCounts } from "./stats";
 
 const EXECUTIONS = 300;
 const RUNNERS = 3;
 const SLOTS_PER_RUNNER = 2;
-const SUBMIT_CONCURRENCY = 16;
 const SCRIPT = "print(1)\n";
 /** A little over execution-service's log archive interval (RGRID_EXECUTION_LOG_ARCHIVE_SECONDS, 5 s by default). */
 const LOG_ARCHIVE_PASS_MILLIS = 6_000;
@@ -66,10 +65,7 @@ async function endToEnd(): Promise<{ perSecond: number; cpuPerExecution: Record<
     const clientBefore = process.cpuUsage();
     const machineBefore = machineCpuMillis();
     const started = performance.now();
-    await mapWithLimit(Array.from({ length: EXECUTIONS }), SUBMIT_CONCURRENCY, async () => {
-      const id = await createUploaded(bench.client, script, { batchId });
-      await bench.client.confirmUploads({ executionId: id });
-    });
+    await submitBatch(bench.client, script, EXECUTIONS, batchId);
     await waitForBatch(bench.client, batchId, []);
     const perSecond = EXECUTIONS / ((performance.now() - started) / 1000);
     const cpuPerExecution: Record<string, number> = {};
