@@ -16,6 +16,7 @@ export const STORAGE_RPCS: StorageRpcName[] = [
   "commitUploads",
   "createDownloadGrants",
   "createUploadGrantsBatch",
+  "createDownloadGrantsBatch",
   "commitUploadsBatch",
   "copyInputs",
   "copyInputsBatch",
@@ -81,6 +82,7 @@ export function hostileStorageRequest(rpc: StorageRpcName, random: SeededRandom,
         () => storageCase(rpc, "output kind", { executionId: id, refs: [{ kind: ObjectKind.OUTPUT, name: "out.txt", sha256: "" }] }),
       ])();
     case "createUploadGrantsBatch":
+    case "createDownloadGrantsBatch":
     case "commitUploadsBatch": {
       // Each refuses the whole call, so nothing is granted or committed.
       const request = () => ({ executionId: unknownExecutionId(random), refs: refs("in.txt") });

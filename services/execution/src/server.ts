@@ -23,6 +23,7 @@ import { createRetryExecution } from "./executions/retry";
 import { WorkNotifier } from "./executions/work-notifier";
 import { allTasks, recurringTask } from "./maintenance";
 import type { RecurringTask } from "./maintenance";
+import { createDownloadGrants } from "./executions/download-grants";
 import { createExecutionMetrics } from "./metrics";
 import { createRoutes } from "./routes";
 import { DEFAULT_SESSION_TTL_SECONDS } from "./sessions/sessions";
@@ -131,6 +132,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
     retriesPerSecond: deps.bulkRetriesPerSecond ?? DEFAULT_BULK_RETRIES_PER_SECOND,
   });
   const logArchive = createLogArchive({ db: deps.db, storage, logger: deps.logger.child("log-archive") });
+  const downloadGrants = createDownloadGrants({ storage, clock, logger: deps.logger.child("download-grants") });
   const isLeader = cluster?.leadership.isLeader ?? soleLeader.isLeader;
   const maintenanceLogger = deps.logger.child("maintenance");
   const maintenance = allTasks([
@@ -171,6 +173,7 @@ export function createExecutionService(deps: ExecutionServerDeps): ExecutionServ
       sessionTtlSeconds: deps.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS,
       metrics,
       bulkRetries,
+      downloadGrants,
     }),
     interceptors: [
       hideUnknownErrors(deps.logger),

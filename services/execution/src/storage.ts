@@ -41,7 +41,7 @@ export interface ExecutionObjects {
   objects: readonly ObjectName[];
 }
 
-/** The most executions, and objects in all, one CreateUploadGrantsBatch or CommitUploadsBatch takes (storage.proto). */
+/** The most executions, and objects in all, one CreateUploadGrantsBatch, CreateDownloadGrantsBatch or CommitUploadsBatch takes (storage.proto). */
 const MAX_EXECUTIONS_PER_OBJECTS_BATCH = 100;
 const MAX_REFS_PER_OBJECTS_BATCH = 2000;
 /** Such batch calls in flight at once for one caller's request. */
@@ -69,6 +69,8 @@ export interface StorageGateway {
   commitUploads(executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]>;
   /** uploadGrants of many executions, in as few calls as storage takes them; answered in order. */
   uploadGrantsOfMany(requests: readonly ExecutionObjects[]): Promise<TransferGrant[][]>;
+  /** downloadGrants of many executions, in as few calls as storage takes them; answered in order. */
+  downloadGrantsOfMany(requests: readonly ExecutionObjects[]): Promise<TransferGrant[][]>;
   /** commitUploads of many executions, in as few calls as storage takes them; answered in order. */
   commitUploadsOfMany(requests: readonly ExecutionObjects[]): Promise<ObjectInfo[][]>;
   copyInputs(sourceId: string, targetId: string, inputNames: readonly string[], scriptName: string): Promise<ObjectInfo[]>;
@@ -103,16 +105,17 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
     const response = await call(() => client.createUploadGrants({ executionId, refs: refs(objects) }));
     return expectOnePer(objects, response.grants);
   };
+  const downloadGrants = async (executionId: string, objects: readonly ObjectName[]): Promise<TransferGrant[]> => {
+    const response = await call(() => client.createDownloadGrants({ executionId, refs: refs(objects) }));
+    return expectOnePer(objects, response.grants);
+  };
   const commitUploads = async (executionId: string, objects: readonly ObjectName[]): Promise<ObjectInfo[]> => {
     const response = await call(() => client.commitUploads({ executionId, refs: refs(objects) }));
     return expectOnePer(objects, response.objects);
   };
   return {
     uploadGrants,
-    async downloadGrants(executionId, objects) {
-      const response = await call(() => client.createDownloadGrants({ executionId, refs: refs(objects) }));
-      return expectOnePer(objects, response.grants);
-    },
+    downloadGrants,
     async stat(executionId, objects) {
       const response = await call(() => client.statObjects({ executionId, refs: refs(objects) }));
       return expectOnePer(objects, response.objects);
@@ -123,6 +126,13 @@ export function createStorageGateway(client: StorageClient): StorageGateway {
         requests,
         async (batch) => (await client.createUploadGrantsBatch({ requests: batch })).responses.map((response) => response.grants),
         (one) => uploadGrants(one.executionId, one.objects),
+      );
+    },
+    async downloadGrantsOfMany(requests) {
+      return inObjectsBatches(
+        requests,
+        async (batch) => (await client.createDownloadGrantsBatch({ requests: batch })).responses.map((response) => response.grants),
+        (one) => downloadGrants(one.executionId, one.objects),
       );
     },
     async commitUploadsOfMany(requests) {

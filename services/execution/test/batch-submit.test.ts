@@ -37,6 +37,35 @@ function uploadGranted(h: Harness, created: Array<{ execution?: Execution; scrip
   });
 }
 
+describe("download grants asked ahead", () => {
+  let h: Harness;
+  let now = Date.now();
+  beforeEach(async () => {
+    now = Date.now();
+    h = await startHarnessOn({ target: { dialect: "sqlite", file: ":memory:" }, drop: async () => undefined }, { clock: () => new Date(now) });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  test("are handed out while most of their life is ahead, then asked for again", async () => {
+    const requests = batchRequests(2);
+    const { responses } = await h.alice.batchCreateExecutions({ requests });
+    uploadGranted(h, responses, requests);
+    await h.alice.batchConfirmUploads({ executionIds: responses.map((response) => response.execution!.id) });
+    const runnerId = await registeredRunner(h);
+
+    await h.runner.claimExecution({ runnerId, waitMillis: 0 });
+    expect(h.storage.calls.createDownloadGrants).toBe(0);
+    // The fake's grants last an hour: past half of it, the second claim's are asked afresh.
+    now += 31 * 60_000;
+    const second = await h.runner.claimExecution({ runnerId, waitMillis: 0 });
+
+    expect(second.assignment?.execution?.id).toBeDefined();
+    expect(h.storage.calls.createDownloadGrants).toBe(1);
+  });
+});
+
 describeOnEachDatabase("submitting a batch", (driver) => {
   let h: Harness;
   beforeEach(async () => {
@@ -88,6 +117,23 @@ describeOnEachDatabase("submitting a batch", (driver) => {
       expect(assignment!.scriptDownload?.url).toContain(`executions/${assignment!.execution!.id}/script/process.py`);
     }
     expect(claimed).toEqual(new Set(ids));
+    // Their download grants were asked for together, as they were queued.
+    expect(h.storage.calls.createDownloadGrantsBatch).toBe(1);
+    expect(h.storage.calls.createDownloadGrants).toBe(0);
+  });
+
+  test("a claim asks storage for its own grants when none could be had ahead", async () => {
+    const requests = batchRequests(2);
+    const { responses } = await h.alice.batchCreateExecutions({ requests });
+    uploadGranted(h, responses, requests);
+    h.storage.failWith("createDownloadGrantsBatch", new ConnectError("down", Code.Unavailable));
+    await h.alice.batchConfirmUploads({ executionIds: responses.map((response) => response.execution!.id) });
+    const runnerId = await registeredRunner(h);
+
+    const first = await h.runner.claimExecution({ runnerId, waitMillis: 0 });
+
+    expect(first.assignment?.scriptDownload?.url).toContain(`executions/${first.assignment!.execution!.id}/script/process.py`);
+    expect(h.storage.calls.createDownloadGrants).toBe(1);
   });
 
   test("refuses only the executions whose uploads are incomplete, naming the file, and queues the others", async () => {

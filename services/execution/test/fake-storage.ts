@@ -26,6 +26,7 @@ export class FakeStorage {
   readonly calls: Record<Method, number> = {
     createUploadGrants: 0,
     createUploadGrantsBatch: 0,
+    createDownloadGrantsBatch: 0,
     commitUploadsBatch: 0,
     createDownloadGrants: 0,
     copyInputs: 0,
@@ -104,6 +105,10 @@ export class FakeStorage {
         await this.beforeDownloadGrants?.(req.executionId);
         this.enter("createDownloadGrants");
         return { grants: req.refs.map((ref) => grant("GET", req.executionId, ref)) };
+      },
+      createDownloadGrantsBatch: (req) => {
+        this.enter("createDownloadGrantsBatch");
+        return { responses: req.requests.map((each) => ({ grants: each.refs.map((ref) => grant("GET", each.executionId, ref)) })) };
       },
       copyInputs: async (req) => {
         this.enter("copyInputs");

@@ -2,7 +2,14 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
 import { ARCHIVED_LOG_NAME, mapWithLimit } from "@rgrid/common";
-import type { CommitUploadsRequest, CopyInputsRequest, CreateUploadGrantsRequest, ObjectRef, StorageService } from "@rgrid/proto";
+import type {
+  CommitUploadsRequest,
+  CopyInputsRequest,
+  CreateDownloadGrantsRequest,
+  CreateUploadGrantsRequest,
+  ObjectRef,
+  StorageService,
+} from "@rgrid/proto";
 import { ObjectKind } from "@rgrid/proto";
 import { CopyMismatchError, MissingSourceObjectError } from "./copy-errors";
 import { executionPrefix, isStagedKind, kindLabel, kindPrefix, objectKey, parseObjectKey, stagedKey } from "./keys";
@@ -113,6 +120,12 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
     return { grants: await grants(request.refs, request.ttlSeconds, issue) };
   };
 
+  /** Grants to download objects of one execution in place. */
+  const downloadGrants = async (request: CreateDownloadGrantsRequest) => {
+    const issue = (ref: ObjectRef, ttl: number) => store.downloadGrant(objectKey(request.executionId, ref.kind, ref.name), ttl);
+    return { grants: await grants(request.refs, request.ttlSeconds, issue) };
+  };
+
   /** Puts the staged objects of one execution in place, once each; what is in place after. */
   const commitUploads = async (request: CommitUploadsRequest) => {
     const { executionId } = request;
@@ -156,9 +169,10 @@ export function createStorageHandlers(deps: StorageHandlerDeps): ServiceImpl<typ
       return { responses: await mapWithLimit(request.requests, BATCH_PARALLEL_COPIES, commitUploads) };
     },
 
-    async createDownloadGrants(request) {
-      const issue = (ref: ObjectRef, ttl: number) => store.downloadGrant(objectKey(request.executionId, ref.kind, ref.name), ttl);
-      return { grants: await grants(request.refs, request.ttlSeconds, issue) };
+    createDownloadGrants: downloadGrants,
+
+    async createDownloadGrantsBatch(request) {
+      return { responses: await Promise.all(request.requests.map(downloadGrants)) };
     },
 
     async copyInputs(request) {

@@ -5,6 +5,7 @@ import {
   CommitUploadsRequestSchema,
   CopyInputsBatchRequestSchema,
   CopyInputsRequestSchema,
+  CreateDownloadGrantsBatchRequestSchema,
   CreateDownloadGrantsRequestSchema,
   CreateUploadGrantsBatchRequestSchema,
   CreateUploadGrantsRequestSchema,
@@ -19,7 +20,7 @@ import { objectNameProblem } from "./keys";
 
 /** The largest page of ListStoredExecutions, and the size of a page that asks for none. */
 export const MAX_STORED_EXECUTIONS_PAGE = 1000;
-/** The most object refs a CreateUploadGrantsBatch or CommitUploadsBatch takes in all (storage.proto). */
+/** The most object refs a CreateUploadGrantsBatch, CreateDownloadGrantsBatch or CommitUploadsBatch takes in all (storage.proto). */
 export const MAX_BATCH_REFS = 2000;
 /** The longest validity S3 presigned URLs support (7 days); storage.proto bounds ttl_seconds by it too. */
 export const MAX_GRANT_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -29,6 +30,7 @@ export const storageCodeRules: readonly CodeRule[] = [
   codeRule(CommitUploadsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CreateUploadGrantsBatchRequestSchema, (request) => batchRefsProblem(request.requests)),
   codeRule(CommitUploadsBatchRequestSchema, (request) => batchRefsProblem(request.requests)),
+  codeRule(CreateDownloadGrantsBatchRequestSchema, (request) => batchRefsProblem(request.requests)),
   codeRule(CreateDownloadGrantsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(StatObjectsRequestSchema, (request) => refNamesProblem(request.refs)),
   codeRule(CopyInputsRequestSchema, (request) => namesProblem(copyNames(request, ""))),

@@ -45,7 +45,7 @@ describe("storage server on the S3 backend (s3rver)", () => {
     await expectBatchCopyRefusesOnlyTheBrokenCopy(storage.grpc);
   });
 
-  it("grants and commits the uploads of several executions in one call each", async () => {
+  it("grants uploads, commits them and grants their downloads for several executions in one call each", async () => {
     await expectBatchGrantsAndCommits(storage.grpc);
   });
 });

@@ -222,9 +222,10 @@ export async function expectCommittedUploadsImmutable(client: StorageClient, opt
 }
 
 /**
- * Upload grants and commits of several executions, one call each: every execution's grants
- * come back in its request's order, and each commit answers what is in place for its own
- * execution (an upload never made: exists false). Committing again changes nothing.
+ * Upload grants, commits and download grants of several executions, one call each: every
+ * execution's grants come back in its request's order, and each commit answers what is in
+ * place for its own execution (an upload never made: exists false). Committing again changes
+ * nothing.
  */
 export async function expectBatchGrantsAndCommits(client: StorageClient): Promise<void> {
   const [both, inputOnly, neverUploaded] = [newExecutionId(), newExecutionId(), newExecutionId()];
@@ -269,4 +270,22 @@ export async function expectBatchGrantsAndCommits(client: StorageClient): Promis
   );
   expect(again).toEqual(expected);
   expect((await client.listObjects({ executionId: neverUploaded })).objects).toEqual([]);
+
+  // Downloads of what was committed, granted for both executions in one call, serve its bytes.
+  const downloads = await client.createDownloadGrantsBatch({ requests: requests.slice(0, 2) });
+  expect(downloads.responses.map((response) => response.grants.map((grant) => [grant.name, grant.method]))).toEqual([
+    [
+      ["s.py", "GET"],
+      ["d/in.txt", "GET"],
+    ],
+    [["x.txt", "GET"]],
+  ]);
+  const fetched = await tempDir("batch-downloads");
+  try {
+    const local = join(fetched.path, "x.txt");
+    await downloadFile(downloads.responses[1]!.grants[0] ?? unexpected("no grant"), local);
+    expect((await readBytes(local)).length).toBe(7);
+  } finally {
+    await fetched.remove();
+  }
 }

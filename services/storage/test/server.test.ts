@@ -122,7 +122,7 @@ describe("storage server over the wire", () => {
     }
   });
 
-  it("grants and commits the uploads of several executions in one call each", async () => {
+  it("grants uploads, commits them and grants their downloads for several executions in one call each", async () => {
     await expectBatchGrantsAndCommits(storage.grpc);
   });
 

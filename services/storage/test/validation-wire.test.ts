@@ -102,12 +102,13 @@ describe.each(Object.entries(clients))("%s", (_protocol, client) => {
     expect(ruleIdsOf(refusal)).toEqual(["rgrid.object_name"]);
   });
 
-  test("CreateUploadGrantsBatch and CommitUploadsBatch refuse an execution twice, too many objects and unsafe names", async () => {
+  test("the batch grant and commit calls refuse an execution twice, too many objects and unsafe names", async () => {
     const id = newExecutionId();
     const ref = { kind: ObjectKind.INPUT, name: "a" };
     for (const send of [
       (requests: Array<{ executionId: string; refs: Array<typeof ref> }>) => client().createUploadGrantsBatch({ requests }),
       (requests: Array<{ executionId: string; refs: Array<typeof ref> }>) => client().commitUploadsBatch({ requests }),
+      (requests: Array<{ executionId: string; refs: Array<typeof ref> }>) => client().createDownloadGrantsBatch({ requests }),
     ]) {
       const twice = await refusalOf(send([{ executionId: id, refs: [ref] }, { executionId: id, refs: [ref] }]));
       expect(twice.code).toBe(Code.InvalidArgument);

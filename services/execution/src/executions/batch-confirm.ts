@@ -1,7 +1,8 @@
 // BatchConfirmUploads: ConfirmUploads for many executions at once, each confirmed or refused on
 // its own. One storage call commits every execution's uploads; an execution whose script was
 // not uploaded (BatchCreateExecutions granted it to another of the same script) gets it copied
-// inside storage from one of the call's executions that has it; one statement queues them all.
+// inside storage from one of the call's executions that has it; one statement queues them all,
+// and one more storage call asks ahead for the grants their runners will download with.
 import type { BatchConfirmUploadsRequest, Execution as ExecutionMessage, ObjectInfo } from "@rgrid/proto";
 import type { Database } from "../db/orm";
 import type { Execution } from "../db/entities";
@@ -9,6 +10,7 @@ import { MAX_COPIES_PER_BATCH, executionObjects } from "../storage";
 import type { InputsCopy, StorageGateway } from "../storage";
 import { scriptKey } from "./batch-create";
 import { executionMessage } from "./convert";
+import type { DownloadGrants } from "./download-grants";
 import { executionNotFound, ownedExecutionRows, queueUploading, retriedAsByOriginal } from "./queries";
 import { incompleteUploads, uploadProblems } from "./uploads";
 import type { WorkNotifier } from "./work-notifier";
@@ -17,6 +19,7 @@ export interface BatchConfirmDeps {
   db: Database;
   storage: StorageGateway;
   notifier: WorkNotifier;
+  downloadGrants: DownloadGrants;
 }
 
 export interface ConfirmOutcome {
@@ -92,6 +95,8 @@ export function createBatchConfirmUploads(deps: BatchConfirmDeps) {
       uploading.filter((execution) => !refusals.has(execution.id)).map((execution) => execution.id),
     );
     if (queued.size > 0) {
+      // Asked before runners are woken, so that their claims find the grants on their way.
+      deps.downloadGrants.prefetch(executions.filter((execution) => queued.has(execution.id)));
       notifier.notify();
     }
 

@@ -38,6 +38,7 @@ import { createRetryExecution } from "./retry";
 import { createRetryMany } from "./retry-many";
 import { requestedNotBefore } from "./retry-delay";
 import type { ExecutionActivity } from "./execution-activity";
+import type { DownloadGrants } from "./download-grants";
 import type { LogArchive } from "./log-archive";
 import type { WorkNotifier } from "./work-notifier";
 
@@ -56,6 +57,8 @@ export interface ExecutionHandlerDeps {
   metrics: Pick<ExecutionMetrics, "retryCreated">;
   /** Where an execution's log lines are: the database while it runs, storage once archived. */
   logArchive: LogArchive;
+  /** Asked ahead for the download grants of executions queued together, which runners claim next. */
+  downloadGrants: DownloadGrants;
 }
 
 const DEFAULT_LOG_LIMIT = 1000;

@@ -19,7 +19,8 @@ import type { ExecutionActivity } from "../executions/execution-activity";
 import type { WorkNotifier } from "../executions/work-notifier";
 import { linkSignals } from "../abort-signals";
 import type { ExecutionMetrics } from "../metrics";
-import { executionObjects, outputObject } from "../storage";
+import type { DownloadGrants } from "../executions/download-grants";
+import { outputObject } from "../storage";
 import type { StorageGateway } from "../storage";
 import { appendCappedLogs } from "./log-cap";
 import { touchRunner } from "./runner-rows";
@@ -27,6 +28,8 @@ import { touchRunner } from "./runner-rows";
 export interface RunnerHandlerDeps {
   db: Database;
   storage: StorageGateway;
+  /** Where a claim's download grants come from: asked ahead for executions queued together. */
+  downloadGrants: DownloadGrants;
   notifier: WorkNotifier;
   /** Notified per execution when its log lines are stored or it ends; wakes its FollowLogs streams. */
   logActivity: ExecutionActivity;
@@ -69,7 +72,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
   /** Everything the runner needs; if it cannot be handed over, the execution goes back. */
   async function assignmentFor(execution: Execution, runnerId: string, ctx: HandlerContext): Promise<Assignment> {
     try {
-      const grants = await storage.downloadGrants(execution.id, executionObjects(execution));
+      const grants = await deps.downloadGrants.grantsFor(execution);
       if (ctx.signal.aborted) {
         throw new Error("claim abandoned by the runner");
       }

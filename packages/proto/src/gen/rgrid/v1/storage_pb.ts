@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rgrid/v1/storage.proto.
  */
 export const file_rgrid_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyLbAQoeQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2hSZXF1ZXN0ErgBCghyZXF1ZXN0cxgBIAMoCzIjLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1JlcXVlc3RCgAG6SH26AXMKHHJlcXVlc3RzLnVuaXF1ZV9leGVjdXRpb25faWQSIWVhY2ggZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZRowdGhpcy5tYXAocmVxdWVzdCwgcmVxdWVzdC5leGVjdXRpb25faWQpLnVuaXF1ZSgpkgEECAEQZCJaCh9DcmVhdGVVcGxvYWRHcmFudHNCYXRjaFJlc3BvbnNlEjcKCXJlc3BvbnNlcxgBIAMoCzIkLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlItEBChlDb21taXRVcGxvYWRzQmF0Y2hSZXF1ZXN0ErMBCghyZXF1ZXN0cxgBIAMoCzIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0QoABukh9ugFzChxyZXF1ZXN0cy51bmlxdWVfZXhlY3V0aW9uX2lkEiFlYWNoIGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UaMHRoaXMubWFwKHJlcXVlc3QsIHJlcXVlc3QuZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiUAoaQ29tbWl0VXBsb2Fkc0JhdGNoUmVzcG9uc2USMgoJcmVzcG9uc2VzGAEgAygLMh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlIpABChtDcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLgoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZkILukgIkgEFCAEQ6AcSIAoLdHRsX3NlY29uZHMYAyABKAVCC7pICBoGGID1JCgAIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCKeAgoRQ29weUlucHV0c1JlcXVlc3QSJgoTc291cmNlX2V4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiYKE3RhcmdldF9leGVjdXRpb25faWQYAiABKAlCCbpIBnIEiIgnARIaCgVuYW1lcxgDIAMoCUILukgIkgEFEOgHGAESEwoLc2NyaXB0X25hbWUYBCABKAk6hwG6SIMBGoABCiJ0YXJnZXRfZXhlY3V0aW9uX2lkLm5vdF90aGVfc291cmNlEiRtdXN0IGRpZmZlciBmcm9tIHNvdXJjZV9leGVjdXRpb25faWQaNHRoaXMudGFyZ2V0X2V4ZWN1dGlvbl9pZCAhPSB0aGlzLnNvdXJjZV9leGVjdXRpb25faWQiOgoSQ29weUlucHV0c1Jlc3BvbnNlEiQKBmNvcGllZBgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8i5wEKFkNvcHlJbnB1dHNCYXRjaFJlcXVlc3QSzAEKBmNvcGllcxgBIAMoCzIbLnJncmlkLnYxLkNvcHlJbnB1dHNSZXF1ZXN0Qp4BukiaAboBjwEKG2NvcGllcy50YXJnZXRzX3dyaXR0ZW5fb25jZRI9ZWFjaCB0YXJnZXQgZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZSwgYW5kIG5vdCBhcyBhIHNvdXJjZRoxdGhpcy5tYXAoY29weSwgY29weS50YXJnZXRfZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiSAoXQ29weUlucHV0c0JhdGNoUmVzcG9uc2USLQoIb3V0Y29tZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzT3V0Y29tZSJKChFDb3B5SW5wdXRzT3V0Y29tZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvEg8KB3JlZnVzZWQYAiABKAkiYwoSU3RhdE9iamVjdHNSZXF1ZXN0Eh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEiwKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZCCbpIBpIBAxDoByI8ChNTdGF0T2JqZWN0c1Jlc3BvbnNlEiUKB29iamVjdHMYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvImMKEkxpc3RPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRraW5kGAIgASgOMhQucmdyaWQudjEuT2JqZWN0S2luZEIIukgFggECEAEiPAoTTGlzdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJACh1EZWxldGVFeGVjdXRpb25PYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnASI3Ch5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSJmChtMaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QSKAoSYWZ0ZXJfZXhlY3V0aW9uX2lkGAEgASgJQgy6SAnYAQFyBIiIJwESHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAIl0KD1N0b3JlZEV4ZWN1dGlvbhIUCgxleGVjdXRpb25faWQYASABKAkSNAoQbmV3ZXN0X29iamVjdF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwocTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRItCgpleGVjdXRpb25zGAEgAygLMhkucmdyaWQudjEuU3RvcmVkRXhlY3V0aW9uEhAKCGhhc19tb3JlGAIgASgIIq8BChBTdG9yZUxvZ3NSZXF1ZXN0EpoBCgRsb2dzGAEgAygLMhYucmdyaWQudjEuRXhlY3V0aW9uTG9nQnS6SHG6AWcKGGxvZ3MudW5pcXVlX2V4ZWN1dGlvbl9pZBIhZWFjaCBleGVjdXRpb24gaWQgbWF5IGFwcGVhciBvbmNlGih0aGlzLm1hcChsb2csIGxvZy5leGVjdXRpb25faWQpLnVuaXF1ZSgpkgEECAEQZCJLCgxFeGVjdXRpb25Mb2cSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESGgoHY29udGVudBgCIAEoDEIJukgGegQYgIBAIhMKEVN0b3JlTG9nc1Jlc3BvbnNlKoUBCgpPYmplY3RLaW5kEhsKF09CSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST0JKRUNUX0tJTkRfU0NSSVBUEAESFQoRT0JKRUNUX0tJTkRfSU5QVVQQAhIWChJPQkpFQ1RfS0lORF9PVVRQVVQQAxITCg9PQkpFQ1RfS0lORF9MT0cQBDLOCAoOU3RvcmFnZVNlcnZpY2USXwoSQ3JlYXRlVXBsb2FkR3JhbnRzEiMucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBokLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlEm4KF0NyZWF0ZVVwbG9hZEdyYW50c0JhdGNoEigucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2hSZXF1ZXN0GikucmdyaWQudjEuQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2hSZXNwb25zZRJQCg1Db21taXRVcGxvYWRzEh4ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1JlcXVlc3QaHy5yZ3JpZC52MS5Db21taXRVcGxvYWRzUmVzcG9uc2USXwoSQ29tbWl0VXBsb2Fkc0JhdGNoEiMucmdyaWQudjEuQ29tbWl0VXBsb2Fkc0JhdGNoUmVxdWVzdBokLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNCYXRjaFJlc3BvbnNlEmUKFENyZWF0ZURvd25sb2FkR3JhbnRzEiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0GiYucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXNwb25zZRJHCgpDb3B5SW5wdXRzEhsucmdyaWQudjEuQ29weUlucHV0c1JlcXVlc3QaHC5yZ3JpZC52MS5Db3B5SW5wdXRzUmVzcG9uc2USVgoPQ29weUlucHV0c0JhdGNoEiAucmdyaWQudjEuQ29weUlucHV0c0JhdGNoUmVxdWVzdBohLnJncmlkLnYxLkNvcHlJbnB1dHNCYXRjaFJlc3BvbnNlEkoKC1N0YXRPYmplY3RzEhwucmdyaWQudjEuU3RhdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuU3RhdE9iamVjdHNSZXNwb25zZRJKCgtMaXN0T2JqZWN0cxIcLnJncmlkLnYxLkxpc3RPYmplY3RzUmVxdWVzdBodLnJncmlkLnYxLkxpc3RPYmplY3RzUmVzcG9uc2USawoWRGVsZXRlRXhlY3V0aW9uT2JqZWN0cxInLnJncmlkLnYxLkRlbGV0ZUV4ZWN1dGlvbk9iamVjdHNSZXF1ZXN0GigucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1Jlc3BvbnNlEmUKFExpc3RTdG9yZWRFeGVjdXRpb25zEiUucmdyaWQudjEuTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXF1ZXN0GiYucmdyaWQudjEuTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXNwb25zZRJECglTdG9yZUxvZ3MSGi5yZ3JpZC52MS5TdG9yZUxvZ3NSZXF1ZXN0GhsucmdyaWQudjEuU3RvcmVMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
+  fileDesc("ChZyZ3JpZC92MS9zdG9yYWdlLnByb3RvEghyZ3JpZC52MSJ/CglPYmplY3RSZWYSLgoEa2luZBgBIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCrpIB4IBBBABIAASGAoEbmFtZRgCIAEoCUIKukgHcgUQASiACBIoCgZzaGEyNTYYAyABKAlCGLpIFdgBAXIQMg5eWzAtOWEtZl17NjR9JCJSCgpPYmplY3RJbmZvEiAKA3JlZhgBIAEoCzITLnJncmlkLnYxLk9iamVjdFJlZhIOCgZleGlzdHMYAiABKAgSEgoKc2l6ZV9ieXRlcxgDIAEoAyKOAQoZQ3JlYXRlVXBsb2FkR3JhbnRzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIuCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgu6SAiSAQUIARDoBxIgCgt0dGxfc2Vjb25kcxgDIAEoBUILukgIGgYYgPUkKAAiRQoaQ3JlYXRlVXBsb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCL1AQoUQ29tbWl0VXBsb2Fkc1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESuwEKBHJlZnMYAiADKAsyEy5yZ3JpZC52MS5PYmplY3RSZWZClwG6SJMBkgGPAQgBEOgHIocBugGDAQoQcmVmcy5zdGFnZWRfa2luZBJNa2luZCBtdXN0IGJlIE9CSkVDVF9LSU5EX1NDUklQVCBvciBPQkpFQ1RfS0lORF9JTlBVVCAob3V0cHV0cyBhcmUgbm90IHN0YWdlZCkaIHRoaXMua2luZCA9PSAxIHx8IHRoaXMua2luZCA9PSAyIj4KFUNvbW1pdFVwbG9hZHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyLbAQoeQ3JlYXRlVXBsb2FkR3JhbnRzQmF0Y2hSZXF1ZXN0ErgBCghyZXF1ZXN0cxgBIAMoCzIjLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1JlcXVlc3RCgAG6SH26AXMKHHJlcXVlc3RzLnVuaXF1ZV9leGVjdXRpb25faWQSIWVhY2ggZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZRowdGhpcy5tYXAocmVxdWVzdCwgcmVxdWVzdC5leGVjdXRpb25faWQpLnVuaXF1ZSgpkgEECAEQZCJaCh9DcmVhdGVVcGxvYWRHcmFudHNCYXRjaFJlc3BvbnNlEjcKCXJlc3BvbnNlcxgBIAMoCzIkLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1Jlc3BvbnNlItEBChlDb21taXRVcGxvYWRzQmF0Y2hSZXF1ZXN0ErMBCghyZXF1ZXN0cxgBIAMoCzIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0QoABukh9ugFzChxyZXF1ZXN0cy51bmlxdWVfZXhlY3V0aW9uX2lkEiFlYWNoIGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UaMHRoaXMubWFwKHJlcXVlc3QsIHJlcXVlc3QuZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiUAoaQ29tbWl0VXBsb2Fkc0JhdGNoUmVzcG9uc2USMgoJcmVzcG9uc2VzGAEgAygLMh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlIpABChtDcmVhdGVEb3dubG9hZEdyYW50c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLgoEcmVmcxgCIAMoCzITLnJncmlkLnYxLk9iamVjdFJlZkILukgIkgEFCAEQ6AcSIAoLdHRsX3NlY29uZHMYAyABKAVCC7pICBoGGID1JCgAIkcKHENyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcucmdyaWQudjEuVHJhbnNmZXJHcmFudCLfAQogQ3JlYXRlRG93bmxvYWRHcmFudHNCYXRjaFJlcXVlc3QSugEKCHJlcXVlc3RzGAEgAygLMiUucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNSZXF1ZXN0QoABukh9ugFzChxyZXF1ZXN0cy51bmlxdWVfZXhlY3V0aW9uX2lkEiFlYWNoIGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UaMHRoaXMubWFwKHJlcXVlc3QsIHJlcXVlc3QuZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiXgohQ3JlYXRlRG93bmxvYWRHcmFudHNCYXRjaFJlc3BvbnNlEjkKCXJlc3BvbnNlcxgBIAMoCzImLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2UingIKEUNvcHlJbnB1dHNSZXF1ZXN0EiYKE3NvdXJjZV9leGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARImChN0YXJnZXRfZXhlY3V0aW9uX2lkGAIgASgJQgm6SAZyBIiIJwESGgoFbmFtZXMYAyADKAlCC7pICJIBBRDoBxgBEhMKC3NjcmlwdF9uYW1lGAQgASgJOocBukiDARqAAQoidGFyZ2V0X2V4ZWN1dGlvbl9pZC5ub3RfdGhlX3NvdXJjZRIkbXVzdCBkaWZmZXIgZnJvbSBzb3VyY2VfZXhlY3V0aW9uX2lkGjR0aGlzLnRhcmdldF9leGVjdXRpb25faWQgIT0gdGhpcy5zb3VyY2VfZXhlY3V0aW9uX2lkIjoKEkNvcHlJbnB1dHNSZXNwb25zZRIkCgZjb3BpZWQYASADKAsyFC5yZ3JpZC52MS5PYmplY3RJbmZvIucBChZDb3B5SW5wdXRzQmF0Y2hSZXF1ZXN0EswBCgZjb3BpZXMYASADKAsyGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdEKeAbpImgG6AY8BChtjb3BpZXMudGFyZ2V0c193cml0dGVuX29uY2USPWVhY2ggdGFyZ2V0IGV4ZWN1dGlvbiBpZCBtYXkgYXBwZWFyIG9uY2UsIGFuZCBub3QgYXMgYSBzb3VyY2UaMXRoaXMubWFwKGNvcHksIGNvcHkudGFyZ2V0X2V4ZWN1dGlvbl9pZCkudW5pcXVlKCmSAQQIARBkIkgKF0NvcHlJbnB1dHNCYXRjaFJlc3BvbnNlEi0KCG91dGNvbWVzGAEgAygLMhsucmdyaWQudjEuQ29weUlucHV0c091dGNvbWUiSgoRQ29weUlucHV0c091dGNvbWUSJAoGY29waWVkGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbxIPCgdyZWZ1c2VkGAIgASgJImMKElN0YXRPYmplY3RzUmVxdWVzdBIfCgxleGVjdXRpb25faWQYASABKAlCCbpIBnIEiIgnARIsCgRyZWZzGAIgAygLMhMucmdyaWQudjEuT2JqZWN0UmVmQgm6SAaSAQMQ6AciPAoTU3RhdE9iamVjdHNSZXNwb25zZRIlCgdvYmplY3RzGAEgAygLMhQucmdyaWQudjEuT2JqZWN0SW5mbyJjChJMaXN0T2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwESLAoEa2luZBgCIAEoDjIULnJncmlkLnYxLk9iamVjdEtpbmRCCLpIBYIBAhABIjwKE0xpc3RPYmplY3RzUmVzcG9uc2USJQoHb2JqZWN0cxgBIAMoCzIULnJncmlkLnYxLk9iamVjdEluZm8iQAodRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QSHwoMZXhlY3V0aW9uX2lkGAEgASgJQgm6SAZyBIiIJwEiNwoeRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiZgobTGlzdFN0b3JlZEV4ZWN1dGlvbnNSZXF1ZXN0EigKEmFmdGVyX2V4ZWN1dGlvbl9pZBgBIAEoCUIMukgJ2AEBcgSIiCcBEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoACJdCg9TdG9yZWRFeGVjdXRpb24SFAoMZXhlY3V0aW9uX2lkGAEgASgJEjQKEG5ld2VzdF9vYmplY3RfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KHExpc3RTdG9yZWRFeGVjdXRpb25zUmVzcG9uc2USLQoKZXhlY3V0aW9ucxgBIAMoCzIZLnJncmlkLnYxLlN0b3JlZEV4ZWN1dGlvbhIQCghoYXNfbW9yZRgCIAEoCCKvAQoQU3RvcmVMb2dzUmVxdWVzdBKaAQoEbG9ncxgBIAMoCzIWLnJncmlkLnYxLkV4ZWN1dGlvbkxvZ0J0ukhxugFnChhsb2dzLnVuaXF1ZV9leGVjdXRpb25faWQSIWVhY2ggZXhlY3V0aW9uIGlkIG1heSBhcHBlYXIgb25jZRoodGhpcy5tYXAobG9nLCBsb2cuZXhlY3V0aW9uX2lkKS51bmlxdWUoKZIBBAgBEGQiSwoMRXhlY3V0aW9uTG9nEh8KDGV4ZWN1dGlvbl9pZBgBIAEoCUIJukgGcgSIiCcBEhoKB2NvbnRlbnQYAiABKAxCCbpIBnoEGICAQCITChFTdG9yZUxvZ3NSZXNwb25zZSqFAQoKT2JqZWN0S2luZBIbChdPQkpFQ1RfS0lORF9VTlNQRUNJRklFRBAAEhYKEk9CSkVDVF9LSU5EX1NDUklQVBABEhUKEU9CSkVDVF9LSU5EX0lOUFVUEAISFgoST0JKRUNUX0tJTkRfT1VUUFVUEAMSEwoPT0JKRUNUX0tJTkRfTE9HEAQyxAkKDlN0b3JhZ2VTZXJ2aWNlEl8KEkNyZWF0ZVVwbG9hZEdyYW50cxIjLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c1JlcXVlc3QaJC5yZ3JpZC52MS5DcmVhdGVVcGxvYWRHcmFudHNSZXNwb25zZRJuChdDcmVhdGVVcGxvYWRHcmFudHNCYXRjaBIoLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c0JhdGNoUmVxdWVzdBopLnJncmlkLnYxLkNyZWF0ZVVwbG9hZEdyYW50c0JhdGNoUmVzcG9uc2USUAoNQ29tbWl0VXBsb2FkcxIeLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNSZXF1ZXN0Gh8ucmdyaWQudjEuQ29tbWl0VXBsb2Fkc1Jlc3BvbnNlEl8KEkNvbW1pdFVwbG9hZHNCYXRjaBIjLnJncmlkLnYxLkNvbW1pdFVwbG9hZHNCYXRjaFJlcXVlc3QaJC5yZ3JpZC52MS5Db21taXRVcGxvYWRzQmF0Y2hSZXNwb25zZRJlChRDcmVhdGVEb3dubG9hZEdyYW50cxIlLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVxdWVzdBomLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzUmVzcG9uc2USdAoZQ3JlYXRlRG93bmxvYWRHcmFudHNCYXRjaBIqLnJncmlkLnYxLkNyZWF0ZURvd25sb2FkR3JhbnRzQmF0Y2hSZXF1ZXN0GisucmdyaWQudjEuQ3JlYXRlRG93bmxvYWRHcmFudHNCYXRjaFJlc3BvbnNlEkcKCkNvcHlJbnB1dHMSGy5yZ3JpZC52MS5Db3B5SW5wdXRzUmVxdWVzdBocLnJncmlkLnYxLkNvcHlJbnB1dHNSZXNwb25zZRJWCg9Db3B5SW5wdXRzQmF0Y2gSIC5yZ3JpZC52MS5Db3B5SW5wdXRzQmF0Y2hSZXF1ZXN0GiEucmdyaWQudjEuQ29weUlucHV0c0JhdGNoUmVzcG9uc2USSgoLU3RhdE9iamVjdHMSHC5yZ3JpZC52MS5TdGF0T2JqZWN0c1JlcXVlc3QaHS5yZ3JpZC52MS5TdGF0T2JqZWN0c1Jlc3BvbnNlEkoKC0xpc3RPYmplY3RzEhwucmdyaWQudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh0ucmdyaWQudjEuTGlzdE9iamVjdHNSZXNwb25zZRJrChZEZWxldGVFeGVjdXRpb25PYmplY3RzEicucmdyaWQudjEuRGVsZXRlRXhlY3V0aW9uT2JqZWN0c1JlcXVlc3QaKC5yZ3JpZC52MS5EZWxldGVFeGVjdXRpb25PYmplY3RzUmVzcG9uc2USZQoUTGlzdFN0b3JlZEV4ZWN1dGlvbnMSJS5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1JlcXVlc3QaJi5yZ3JpZC52MS5MaXN0U3RvcmVkRXhlY3V0aW9uc1Jlc3BvbnNlEkQKCVN0b3JlTG9ncxIaLnJncmlkLnYxLlN0b3JlTG9nc1JlcXVlc3QaGy5yZ3JpZC52MS5TdG9yZUxvZ3NSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_rgrid_v1_execution, file_rgrid_v1_rules]);
 
 /**
  * One object of an execution. In requests, the rules below apply.
@@ -311,6 +311,45 @@ export const CreateDownloadGrantsResponseSchema: GenMessage<CreateDownloadGrants
   messageDesc(file_rgrid_v1_storage, 11);
 
 /**
+ * @generated from message rgrid.v1.CreateDownloadGrantsBatchRequest
+ */
+export type CreateDownloadGrantsBatchRequest = Message<"rgrid.v1.CreateDownloadGrantsBatchRequest"> & {
+  /**
+   * 1 to 100 requests, each for another execution, with at most 2000 refs in all (checked in
+   * code).
+   *
+   * @generated from field: repeated rgrid.v1.CreateDownloadGrantsRequest requests = 1;
+   */
+  requests: CreateDownloadGrantsRequest[];
+};
+
+/**
+ * Describes the message rgrid.v1.CreateDownloadGrantsBatchRequest.
+ * Use `create(CreateDownloadGrantsBatchRequestSchema)` to create a new message.
+ */
+export const CreateDownloadGrantsBatchRequestSchema: GenMessage<CreateDownloadGrantsBatchRequest> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 12);
+
+/**
+ * @generated from message rgrid.v1.CreateDownloadGrantsBatchResponse
+ */
+export type CreateDownloadGrantsBatchResponse = Message<"rgrid.v1.CreateDownloadGrantsBatchResponse"> & {
+  /**
+   * One per request, in the order of the request.
+   *
+   * @generated from field: repeated rgrid.v1.CreateDownloadGrantsResponse responses = 1;
+   */
+  responses: CreateDownloadGrantsResponse[];
+};
+
+/**
+ * Describes the message rgrid.v1.CreateDownloadGrantsBatchResponse.
+ * Use `create(CreateDownloadGrantsBatchResponseSchema)` to create a new message.
+ */
+export const CreateDownloadGrantsBatchResponseSchema: GenMessage<CreateDownloadGrantsBatchResponse> = /*@__PURE__*/
+  messageDesc(file_rgrid_v1_storage, 13);
+
+/**
  * @generated from message rgrid.v1.CopyInputsRequest
  */
 export type CopyInputsRequest = Message<"rgrid.v1.CopyInputsRequest"> & {
@@ -350,7 +389,7 @@ export type CopyInputsRequest = Message<"rgrid.v1.CopyInputsRequest"> & {
  * Use `create(CopyInputsRequestSchema)` to create a new message.
  */
 export const CopyInputsRequestSchema: GenMessage<CopyInputsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 12);
+  messageDesc(file_rgrid_v1_storage, 14);
 
 /**
  * @generated from message rgrid.v1.CopyInputsResponse
@@ -369,7 +408,7 @@ export type CopyInputsResponse = Message<"rgrid.v1.CopyInputsResponse"> & {
  * Use `create(CopyInputsResponseSchema)` to create a new message.
  */
 export const CopyInputsResponseSchema: GenMessage<CopyInputsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 13);
+  messageDesc(file_rgrid_v1_storage, 15);
 
 /**
  * @generated from message rgrid.v1.CopyInputsBatchRequest
@@ -392,7 +431,7 @@ export type CopyInputsBatchRequest = Message<"rgrid.v1.CopyInputsBatchRequest"> 
  * Use `create(CopyInputsBatchRequestSchema)` to create a new message.
  */
 export const CopyInputsBatchRequestSchema: GenMessage<CopyInputsBatchRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 14);
+  messageDesc(file_rgrid_v1_storage, 16);
 
 /**
  * @generated from message rgrid.v1.CopyInputsBatchResponse
@@ -411,7 +450,7 @@ export type CopyInputsBatchResponse = Message<"rgrid.v1.CopyInputsBatchResponse"
  * Use `create(CopyInputsBatchResponseSchema)` to create a new message.
  */
 export const CopyInputsBatchResponseSchema: GenMessage<CopyInputsBatchResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 15);
+  messageDesc(file_rgrid_v1_storage, 17);
 
 /**
  * @generated from message rgrid.v1.CopyInputsOutcome
@@ -438,7 +477,7 @@ export type CopyInputsOutcome = Message<"rgrid.v1.CopyInputsOutcome"> & {
  * Use `create(CopyInputsOutcomeSchema)` to create a new message.
  */
 export const CopyInputsOutcomeSchema: GenMessage<CopyInputsOutcome> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 16);
+  messageDesc(file_rgrid_v1_storage, 18);
 
 /**
  * @generated from message rgrid.v1.StatObjectsRequest
@@ -464,7 +503,7 @@ export type StatObjectsRequest = Message<"rgrid.v1.StatObjectsRequest"> & {
  * Use `create(StatObjectsRequestSchema)` to create a new message.
  */
 export const StatObjectsRequestSchema: GenMessage<StatObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 17);
+  messageDesc(file_rgrid_v1_storage, 19);
 
 /**
  * @generated from message rgrid.v1.StatObjectsResponse
@@ -483,7 +522,7 @@ export type StatObjectsResponse = Message<"rgrid.v1.StatObjectsResponse"> & {
  * Use `create(StatObjectsResponseSchema)` to create a new message.
  */
 export const StatObjectsResponseSchema: GenMessage<StatObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 18);
+  messageDesc(file_rgrid_v1_storage, 20);
 
 /**
  * @generated from message rgrid.v1.ListObjectsRequest
@@ -509,7 +548,7 @@ export type ListObjectsRequest = Message<"rgrid.v1.ListObjectsRequest"> & {
  * Use `create(ListObjectsRequestSchema)` to create a new message.
  */
 export const ListObjectsRequestSchema: GenMessage<ListObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 19);
+  messageDesc(file_rgrid_v1_storage, 21);
 
 /**
  * @generated from message rgrid.v1.ListObjectsResponse
@@ -526,7 +565,7 @@ export type ListObjectsResponse = Message<"rgrid.v1.ListObjectsResponse"> & {
  * Use `create(ListObjectsResponseSchema)` to create a new message.
  */
 export const ListObjectsResponseSchema: GenMessage<ListObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 20);
+  messageDesc(file_rgrid_v1_storage, 22);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsRequest
@@ -545,7 +584,7 @@ export type DeleteExecutionObjectsRequest = Message<"rgrid.v1.DeleteExecutionObj
  * Use `create(DeleteExecutionObjectsRequestSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsRequestSchema: GenMessage<DeleteExecutionObjectsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 21);
+  messageDesc(file_rgrid_v1_storage, 23);
 
 /**
  * @generated from message rgrid.v1.DeleteExecutionObjectsResponse
@@ -562,7 +601,7 @@ export type DeleteExecutionObjectsResponse = Message<"rgrid.v1.DeleteExecutionOb
  * Use `create(DeleteExecutionObjectsResponseSchema)` to create a new message.
  */
 export const DeleteExecutionObjectsResponseSchema: GenMessage<DeleteExecutionObjectsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 22);
+  messageDesc(file_rgrid_v1_storage, 24);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsRequest
@@ -588,7 +627,7 @@ export type ListStoredExecutionsRequest = Message<"rgrid.v1.ListStoredExecutions
  * Use `create(ListStoredExecutionsRequestSchema)` to create a new message.
  */
 export const ListStoredExecutionsRequestSchema: GenMessage<ListStoredExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 23);
+  messageDesc(file_rgrid_v1_storage, 25);
 
 /**
  * @generated from message rgrid.v1.StoredExecution
@@ -610,7 +649,7 @@ export type StoredExecution = Message<"rgrid.v1.StoredExecution"> & {
  * Use `create(StoredExecutionSchema)` to create a new message.
  */
 export const StoredExecutionSchema: GenMessage<StoredExecution> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 24);
+  messageDesc(file_rgrid_v1_storage, 26);
 
 /**
  * @generated from message rgrid.v1.ListStoredExecutionsResponse
@@ -634,7 +673,7 @@ export type ListStoredExecutionsResponse = Message<"rgrid.v1.ListStoredExecution
  * Use `create(ListStoredExecutionsResponseSchema)` to create a new message.
  */
 export const ListStoredExecutionsResponseSchema: GenMessage<ListStoredExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 25);
+  messageDesc(file_rgrid_v1_storage, 27);
 
 /**
  * @generated from message rgrid.v1.StoreLogsRequest
@@ -654,7 +693,7 @@ export type StoreLogsRequest = Message<"rgrid.v1.StoreLogsRequest"> & {
  * Use `create(StoreLogsRequestSchema)` to create a new message.
  */
 export const StoreLogsRequestSchema: GenMessage<StoreLogsRequest> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 26);
+  messageDesc(file_rgrid_v1_storage, 28);
 
 /**
  * @generated from message rgrid.v1.ExecutionLog
@@ -680,7 +719,7 @@ export type ExecutionLog = Message<"rgrid.v1.ExecutionLog"> & {
  * Use `create(ExecutionLogSchema)` to create a new message.
  */
 export const ExecutionLogSchema: GenMessage<ExecutionLog> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 27);
+  messageDesc(file_rgrid_v1_storage, 29);
 
 /**
  * @generated from message rgrid.v1.StoreLogsResponse
@@ -693,7 +732,7 @@ export type StoreLogsResponse = Message<"rgrid.v1.StoreLogsResponse"> & {
  * Use `create(StoreLogsResponseSchema)` to create a new message.
  */
 export const StoreLogsResponseSchema: GenMessage<StoreLogsResponse> = /*@__PURE__*/
-  messageDesc(file_rgrid_v1_storage, 28);
+  messageDesc(file_rgrid_v1_storage, 30);
 
 /**
  * Where an object lives under its execution: executions/<id>/script/<name>,
@@ -803,6 +842,17 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof CreateDownloadGrantsRequestSchema;
     output: typeof CreateDownloadGrantsResponseSchema;
+  },
+  /**
+   * Many CreateDownloadGrants in one call (execution-service's, for the runners of executions
+   * it has just queued), answered in the order of the requests.
+   *
+   * @generated from rpc rgrid.v1.StorageService.CreateDownloadGrantsBatch
+   */
+  createDownloadGrantsBatch: {
+    methodKind: "unary";
+    input: typeof CreateDownloadGrantsBatchRequestSchema;
+    output: typeof CreateDownloadGrantsBatchResponseSchema;
   },
   /**
    * Copies the script and the named inputs of one execution to another, server-side. All or
