@@ -141,6 +141,69 @@ describe("rgrid run --batch", () => {
     }
   });
 
+  it("creates and confirms the batch's executions one call each, uploading the script once", async () => {
+    const fake = new FakeExecutionService(storage);
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(0);
+    expect(fake.methodCalls).toEqual(["batchCreateExecutions", "batchConfirmUploads"]);
+    const scriptPuts = [...storage.grantHeaders.keys()].filter((key) => key.endsWith("/script/process.py"));
+    expect(scriptPuts).toHaveLength(1);
+    expect(created(fake).map((execution) => execution.status)).toEqual(Array(5).fill(ExecutionStatus.QUEUED));
+  });
+
+  it("sends a batch of 250 files in three calls of at most 100, printing every execution in file order", async () => {
+    await mkdir(join(workspace.path, "many"));
+    const names = Array.from({ length: 250 }, (_, index) => `many/${String(index).padStart(3, "0")}.csv`);
+    for (const name of names) {
+      await writeFile(join(workspace.path, name), `${name}\n`);
+    }
+    const fake = new FakeExecutionService(storage);
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "many/*.csv"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(0);
+    expect(fake.methodCalls.filter((method) => method === "batchCreateExecutions")).toHaveLength(3);
+    expect(fake.methodCalls.filter((method) => method === "batchConfirmUploads")).toHaveLength(3);
+    const byFile = new Map(created(fake).map((execution) => [execution.args[0], execution.id]));
+    expect(result.stdout.slice(1)).toEqual(names.map((name) => `Execution started: ${byFile.get(name)} ${name}`));
+    expect(new Set(created(fake).map((execution) => execution.status))).toEqual(new Set([ExecutionStatus.QUEUED]));
+  });
+
+  it("submits one execution at a time to a server without the batch calls, with the same output", async () => {
+    const fake = new FakeExecutionService(storage);
+    fake.batchCalls = false;
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(0);
+    expect(fake.methodCalls.filter((method) => method === "createExecution")).toHaveLength(5);
+    const byFile = new Map(created(fake).map((execution) => [execution.args[0], execution.id]));
+    expect(result.stdout.slice(1)).toEqual(["a", "b", "c", "d", "e"].map((name) => `Execution started: ${byFile.get(`data/${name}.csv`)} data/${name}.csv`));
+    for (const execution of created(fake)) {
+      expect(execution.status).toBe(ExecutionStatus.QUEUED);
+      expect(storage.objects.get(objectPath(execution.id, "script", "process.py"))?.toString()).toBe("import sys\n");
+    }
+  });
+
+  it("leaves out only the execution whose input could not be uploaded, even the one that uploaded the script", async () => {
+    const fake = new FakeExecutionService(storage);
+    // data/a.csv's execution is the first, which uploads the script the others are copied from.
+    fake.unreachableUploadOf = (name) => name === "data/a.csv";
+
+    const result = await runAgainst(fake, ["run", "process.py", "--batch", "data/*.csv"], { cwd: workspace.path });
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr[0]).toBe(`Error: 1 of 5 files of batch ${created(fake)[0].batchId} was not submitted:`);
+    expect(result.stderr[1]).toMatch(/^ {2}data\/a\.csv: uploading to object storage failed: cannot reach object storage/);
+    const statusOf = new Map(created(fake).map((execution) => [execution.args[0], execution.status]));
+    expect(statusOf.get("data/a.csv")).toBe(ExecutionStatus.UPLOADING);
+    for (const name of ["b", "c", "d", "e"]) {
+      expect(statusOf.get(`data/${name}.csv`)).toBe(ExecutionStatus.QUEUED);
+    }
+  });
+
   it("sends no parallelism limit without --parallel", async () => {
     const fake = new FakeExecutionService(storage);
 

@@ -6,9 +6,10 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
-import { uploadFile } from "@rgrid/common";
+import { downloadFile, uploadFile } from "@rgrid/common";
 import { FileInfoSchema, Outcome, RunnerService } from "@rgrid/proto";
 import type { Assignment, Execution, FileInfo, TransferGrant } from "@rgrid/proto";
+import type { BatchFiles } from "./batch-files";
 import type { ExecutionCgroup } from "./cgroup";
 import { createExecutionCgroup } from "./cgroup";
 import { buildCommand } from "./command";
@@ -44,6 +45,8 @@ export interface ExecuteDeps {
   completionStoresLogs?: boolean;
   /** Absent runs scripts without any isolation (tests of the bare process handling). */
   sandbox?: SandboxCapabilities;
+  /** Small files of batches kept between their executions; absent downloads every file every time. */
+  batchFiles?: BatchFiles;
 }
 
 export interface ExecutionSummary extends ExecutionReport {
@@ -164,7 +167,8 @@ async function runInWorkspace(deps: ExecuteDeps, input: RunInput): Promise<{ rep
     return { report: infrastructureFailure("the assignment carries no script"), ran: false };
   }
 
-  const fetchProblem = await fetchFiles(workspace, script, assignment.scriptDownload, execution.inputs, assignment.inputDownloads);
+  const batch = execution.batchId === "" || deps.batchFiles === undefined ? undefined : { id: execution.batchId, files: deps.batchFiles };
+  const fetchProblem = await fetchFiles(workspace, batch, script, assignment.scriptDownload, execution.inputs, assignment.inputDownloads);
   if (fetchProblem !== undefined) {
     return { report: infrastructureFailure(fetchProblem), ran: false };
   }
@@ -220,6 +224,8 @@ async function runInWorkspace(deps: ExecuteDeps, input: RunInput): Promise<{ rep
 /** Fetches the script and every input; the problem in words, or undefined when all arrived. */
 async function fetchFiles(
   workspace: Workspace,
+  /** Where files of the execution's batch are kept, when it is in one. */
+  batch: { id: string; files: BatchFiles } | undefined,
   script: FileInfo,
   scriptGrant: TransferGrant,
   inputs: readonly FileInfo[],
@@ -233,8 +239,16 @@ async function fetchFiles(
     if (grant === undefined) {
       return `could not fetch ${kind} '${file.name}': the assignment carries no download grant for it`;
     }
+    const expected = { sizeBytes: Number(file.sizeBytes), sha256: file.sha256 };
     try {
-      await workspace.fetch(file.name, grant, { sizeBytes: Number(file.sizeBytes), sha256: file.sha256 });
+      await workspace.fetch(file.name, expected, async (target) => {
+        // The batch's earlier executions on this runner fetched the same script, most often.
+        if (batch !== undefined && (await batch.files.writeTo(batch.id, expected, target))) {
+          return;
+        }
+        await downloadFile(grant, target, expected);
+        await batch?.files.keep(batch.id, expected, target);
+      });
     } catch (error) {
       return `could not fetch ${kind} '${file.name}': ${errorText(error)}`;
     }

@@ -8,6 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "@rgrid/common";
 import { Outcome, RunnerService } from "@rgrid/proto";
 import type { Assignment } from "@rgrid/proto";
+import { createBatchFiles } from "./batch-files";
 import { executeAssignment } from "./execute";
 import type { ExecutionSummary } from "./execute";
 import type { BackoffPolicy } from "./retry";
@@ -92,6 +93,7 @@ export function createRunner(deps: RunnerDeps): Runner {
     maxOutputFiles: deps.maxOutputFiles ?? 1000,
     logFlushIntervalMs: deps.logFlushIntervalMs,
     sandbox: deps.sandbox,
+    batchFiles: createBatchFiles(),
   };
 
   const register = async (): Promise<string> => {

@@ -4,14 +4,17 @@
 import type { Stats } from "node:fs";
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import * as path from "node:path";
-import type { FileDigest, Grant } from "@rgrid/common";
-import { digestFile, downloadFile, relativePathProblem } from "@rgrid/common";
+import type { FileDigest } from "@rgrid/common";
+import { digestFile, relativePathProblem } from "@rgrid/common";
 
 export interface Workspace {
   /** Absolute path of the working directory; also the script's HOME. */
   readonly dir: string;
-  /** Downloads `name` through `grant`, verifying size and SHA-256. */
-  fetch(name: string, grant: Grant, expected: FileDigest): Promise<void>;
+  /**
+   * Puts the script's or an input's file at `name`: `obtain` writes it at the path it is given
+   * (a download through its grant, say), verified to be `expected`.
+   */
+  fetch(name: string, expected: FileDigest, obtain: (target: string) => Promise<void>): Promise<void>;
   /** Files the script created or changed, in name order. */
   findOutputs(limit: number): Promise<OutputScan>;
   /** Gives the directory and everything in it to the uid/gid the script runs as. */
@@ -63,13 +66,14 @@ export async function createWorkspace(root: string, executionId: string, sharedR
 
   return {
     dir,
-    async fetch(name, grant, expected) {
+    async fetch(name, expected, obtain) {
       const problem = relativePathProblem(name);
       if (problem !== undefined) {
         throw new UnsafePathError(name, problem);
       }
       const target = path.join(dir, name);
-      await downloadFile(grant, target, expected);
+      await mkdir(path.dirname(target), { recursive: true });
+      await obtain(target);
       fetched.set(name, { digest: expected, stats: await lstat(target) });
     },
     async findOutputs(limit) {

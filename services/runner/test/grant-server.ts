@@ -8,15 +8,19 @@ import type { TransferGrant } from "@rgrid/proto";
 
 export interface GrantServer {
   objects: Map<string, Buffer>;
+  /** The key of every GET, in order. */
+  gets: string[];
   urlFor(key: string): string;
   close(): Promise<void>;
 }
 
 export async function startGrantServer(): Promise<GrantServer> {
   const objects = new Map<string, Buffer>();
+  const gets: string[] = [];
   const server = http.createServer((req, res) => {
     const key = decodeURIComponent((req.url ?? "").replace(/^\/objects\//, ""));
     if (req.method === "GET") {
+      gets.push(key);
       const body = objects.get(key);
       res.writeHead(body === undefined ? 404 : 200).end(body ?? "NoSuchKey");
       return;
@@ -41,6 +45,7 @@ export async function startGrantServer(): Promise<GrantServer> {
   const { port } = server.address() as AddressInfo;
   return {
     objects,
+    gets,
     urlFor: (key) => `http://127.0.0.1:${port}/objects/${encodeURIComponent(key)}`,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -90,7 +90,7 @@ interface FileSpec {
 }
 
 /** Stores the files on the grant server and describes them as execution-service would. */
-function assignmentFor(options: { script: FileSpec; inputs?: FileSpec[]; args?: string[]; timeoutSeconds?: number }): Assignment {
+function assignmentFor(options: { script: FileSpec; inputs?: FileSpec[]; args?: string[]; timeoutSeconds?: number; batchId?: string }): Assignment {
   const id = newExecutionId();
   const describe = (kind: string, file: FileSpec) => {
     const key = `executions/${id}/${kind}/${file.name}`;
@@ -110,6 +110,7 @@ function assignmentFor(options: { script: FileSpec; inputs?: FileSpec[]; args?: 
       args: options.args ?? [],
       env: {},
       inputs: inputs.map((input) => input.info),
+      batchId: options.batchId ?? "",
     },
     scriptDownload: script.grant,
     inputDownloads: inputs.map((input) => input.grant),
@@ -163,6 +164,28 @@ describe("runner", () => {
 
     // The working directory is gone once the execution is reported.
     expect(await readdir(workRoot)).toEqual([]);
+  });
+
+  it("downloads a batch's files once and writes them from memory for its next executions, each a fresh copy", async () => {
+    await startRunner();
+    // Changes its own file: the next execution of the batch must still get the original.
+    const script = { name: "grow.py", content: "import os\nprint(os.path.getsize(__file__))\nopen(__file__, 'a').write('#' * 10)\n" };
+    const shared = { name: "lookup.json", content: "{}" };
+    const batchId = `batch_${"a".repeat(32)}`;
+    const sizes: string[] = [];
+    for (let run = 0; run < 3; run++) {
+      const { id, completion } = await runToCompletion(assignmentFor({ script, inputs: [shared], batchId }));
+      expect(completion.outcome).toBe(Outcome.COMPLETED);
+      sizes.push(...lines(service.logs.get(id), LogEntry_Stream.STDOUT));
+    }
+    expect(sizes).toEqual(Array(3).fill(String(Buffer.byteLength(script.content))));
+    expect(grants.gets.filter((key) => key.endsWith("/script/grow.py"))).toHaveLength(1);
+    expect(grants.gets.filter((key) => key.endsWith("/inputs/lookup.json"))).toHaveLength(1);
+
+    // Another batch, and an execution in none, download their own.
+    await runToCompletion(assignmentFor({ script, batchId: `batch_${"b".repeat(32)}` }));
+    await runToCompletion(assignmentFor({ script }));
+    expect(grants.gets.filter((key) => key.endsWith("/script/grow.py"))).toHaveLength(3);
   });
 
   it("hands the log's last lines to the completion, which the service said it stores", async () => {
