@@ -148,6 +148,30 @@ test("a claim gives up when its wait is over or the call is aborted", async () =
   expect((await h.runner.claimExecution({ runnerId, waitMillis: 0 })).assignment?.execution?.id).toBe(queued.id);
 });
 
+test("a report with claim_next hands the runner its next execution, once: a resent report claims nothing", async () => {
+  const [first, second, third] = [await queuedExecution(h), await queuedExecution(h), await queuedExecution(h)];
+  const runnerId = await registeredRunner(h);
+  const claimed = (await h.runner.claimExecution({ runnerId, waitMillis: 0 })).assignment!.execution!;
+  expect(claimed.id).toBe(first.id);
+  const report = { runnerId, executionId: first.id, outcome: Outcome.COMPLETED, exitCode: 0, claimNext: true };
+
+  const { next } = await h.runner.completeExecution(report);
+
+  expect(next?.execution?.id).toBe(second.id);
+  expect(next?.execution?.status).toBe(ExecutionStatus.RUNNING);
+  expect(next?.scriptDownload?.url).toContain(`executions/${second.id}/script/process.py`);
+  expect((await h.alice.getExecution({ executionId: first.id })).execution?.status).toBe(ExecutionStatus.COMPLETED);
+  expect((await h.runner.completeExecution(report)).next).toBeUndefined();
+  expect((await h.alice.getExecution({ executionId: third.id })).execution?.status).toBe(ExecutionStatus.QUEUED);
+
+  // Without claim_next, or with nothing left to claim, the answer carries none.
+  const withoutNext = await h.runner.completeExecution({ runnerId, executionId: second.id, outcome: Outcome.COMPLETED, exitCode: 0 });
+  expect(withoutNext.next).toBeUndefined();
+  const last = (await h.runner.claimExecution({ runnerId, waitMillis: 0 })).assignment!.execution!;
+  expect(last.id).toBe(third.id);
+  expect((await h.runner.completeExecution({ runnerId, executionId: third.id, outcome: Outcome.COMPLETED, exitCode: 0, claimNext: true })).next).toBeUndefined();
+});
+
 test("only the runner holding an execution may report on it", async () => {
   const queued = await queuedExecution(h);
   const holder = await registeredRunner(h);

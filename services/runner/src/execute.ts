@@ -47,6 +47,8 @@ export interface ExecuteDeps {
   sandbox?: SandboxCapabilities;
   /** Small files of batches kept between their executions; absent downloads every file every time. */
   batchFiles?: BatchFiles;
+  /** Asked as each report is sent: whether the slot takes its next execution with the answer (CompleteExecution.claim_next). */
+  claimNext?: () => boolean;
 }
 
 export interface ExecutionSummary extends ExecutionReport {
@@ -54,6 +56,8 @@ export interface ExecutionSummary extends ExecutionReport {
   outputs: FileInfo[];
   /** False when the runner lost the execution and said nothing more about it. */
   reported: boolean;
+  /** The execution the service handed over with the report (claimNext), for this slot to run next. */
+  next?: Assignment;
 }
 
 /**
@@ -133,7 +137,7 @@ export async function executeAssignment(
     logs.append("system", report.errorMessage);
   }
   const finalEntries = deps.completionStoresLogs === true ? await logs.finish() : await logs.close().then(() => []);
-  await resend(() =>
+  const completed = await resend(() =>
     deps.client.completeExecution({
       ...call,
       outcome: report.outcome,
@@ -142,9 +146,10 @@ export async function executeAssignment(
       outputs,
       finishedAt: timestampFromDate(new Date()),
       finalEntries,
+      claimNext: deps.claimNext?.() ?? false,
     }),
   );
-  return { executionId: execution.id, outputs, ...report, reported: true };
+  return { executionId: execution.id, outputs, ...report, reported: true, next: completed.next };
 }
 
 interface RunInput {

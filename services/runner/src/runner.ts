@@ -94,6 +94,8 @@ export function createRunner(deps: RunnerDeps): Runner {
     logFlushIntervalMs: deps.logFlushIntervalMs,
     sandbox: deps.sandbox,
     batchFiles: createBatchFiles(),
+    // A stopping runner takes no more work, not even with a report.
+    claimNext: () => !stopClaiming.signal.aborted,
   };
 
   const register = async (): Promise<string> => {
@@ -120,7 +122,8 @@ export function createRunner(deps: RunnerDeps): Runner {
     return response.runnerId;
   };
 
-  const runAssignment = async (runnerId: string, assignment: Assignment, slot: number): Promise<void> => {
+  /** Runs `assignment` to its report; the slot's next execution if the service handed one over with it. */
+  const runAssignment = async (runnerId: string, assignment: Assignment, slot: number): Promise<Assignment | undefined> => {
     const execution = assignment.execution;
     const id = execution?.id ?? "";
     const startedAt = Date.now();
@@ -132,10 +135,12 @@ export function createRunner(deps: RunnerDeps): Runner {
     try {
       const summary = await executeAssignment({ ...executeDeps, completionStoresLogs }, runnerId, assignment, control.signal, slot);
       deps.logger.info(describeEnd(summary, Date.now() - startedAt));
+      return summary.next;
     } catch (error) {
       // Only reporting itself can fail here (every retry exhausted); the service will see the
       // execution as abandoned by this runner.
       deps.logger.error("could not report execution", { id, error });
+      return undefined;
     } finally {
       running.delete(id);
     }
@@ -147,37 +152,45 @@ export function createRunner(deps: RunnerDeps): Runner {
   let registration: Promise<string> | undefined;
   const runnerIdentity = (): Promise<string> => (registration ??= register());
 
-  const claimLoop = async (slot: number): Promise<void> => {
-    let consecutiveFailures = 0;
-    while (!stopClaiming.signal.aborted) {
-      let assignment: Assignment | undefined;
-      const identity = runnerIdentity();
-      let runnerId: string;
-      try {
-        runnerId = await identity;
-        const response = await deps.client.claimExecution(
-          { runnerId, waitMillis: claimWaitMillis },
-          { signal: stopClaiming.signal, timeoutMs: claimWaitMillis + CLAIM_DEADLINE_SLACK_MS },
-        );
-        consecutiveFailures = 0;
-        assignment = response.assignment;
-      } catch (error) {
-        if (stopClaiming.signal.aborted) {
-          break;
-        }
-        if (ConnectError.from(error).code === Code.NotFound && registration === identity) {
-          deps.logger.warn("execution-service no longer knows this runner; registering again", { slot });
-          registration = undefined;
-          continue;
-        }
-        consecutiveFailures++;
-        const delayMs = backoffDelay(consecutiveFailures, retryPolicy);
-        deps.logger.warn("claim failed; backing off", { slot, delay_ms: Math.round(delayMs), error: describeError(error) });
-        await sleep(delayMs, stopClaiming.signal);
-        continue;
+  /** Claims the slot's next execution, waiting for one; undefined when none came (or the claim failed and was waited out). */
+  const claimFor = async (slot: number, failures: { inARow: number }): Promise<{ runnerId: string; assignment: Assignment } | undefined> => {
+    const identity = runnerIdentity();
+    try {
+      const runnerId = await identity;
+      const response = await deps.client.claimExecution(
+        { runnerId, waitMillis: claimWaitMillis },
+        { signal: stopClaiming.signal, timeoutMs: claimWaitMillis + CLAIM_DEADLINE_SLACK_MS },
+      );
+      failures.inARow = 0;
+      return response.assignment === undefined ? undefined : { runnerId, assignment: response.assignment };
+    } catch (error) {
+      if (stopClaiming.signal.aborted) {
+        return undefined;
       }
-      if (assignment !== undefined) {
-        await runAssignment(runnerId, assignment, slot);
+      if (ConnectError.from(error).code === Code.NotFound && registration === identity) {
+        deps.logger.warn("execution-service no longer knows this runner; registering again", { slot });
+        registration = undefined;
+        return undefined;
+      }
+      failures.inARow++;
+      const delayMs = backoffDelay(failures.inARow, retryPolicy);
+      deps.logger.warn("claim failed; backing off", { slot, delay_ms: Math.round(delayMs), error: describeError(error) });
+      await sleep(delayMs, stopClaiming.signal);
+      return undefined;
+    }
+  };
+
+  const claimLoop = async (slot: number): Promise<void> => {
+    const failures = { inARow: 0 };
+    // An execution handed over with the slot's last report is this runner's already: it runs
+    // next, even when the runner is stopping.
+    let handedOver: { runnerId: string; assignment: Assignment } | undefined;
+    while (handedOver !== undefined || !stopClaiming.signal.aborted) {
+      const work = handedOver ?? (await claimFor(slot, failures));
+      handedOver = undefined;
+      if (work !== undefined) {
+        const next = await runAssignment(work.runnerId, work.assignment, slot);
+        handedOver = next === undefined ? undefined : { runnerId: work.runnerId, assignment: next };
       }
     }
   };

@@ -34,11 +34,14 @@ export interface FakeRunnerService {
   leaseExpiries(): number;
   /** Forgets every registered runner, as execution-service does when its database is replaced. */
   forgetRunners(): void;
+  /** How many queued assignments were handed out by ClaimExecution, and with a CompleteExecution (claim_next). */
+  handedOut: { byClaim: number; withReport: number };
   /** Resolves with the completion of `executionId` once it arrives. */
   completionOf(executionId: string): Promise<CompleteExecutionRequest>;
   /**
-   * Answers from now on as a service from before CompleteExecution stored log lines: registration
-   * does not offer it, and a completion's final_entries are dropped unread.
+   * Answers from now on as a service from before CompleteExecution stored log lines or took
+   * claim_next: registration does not offer the first, a completion's final_entries are dropped
+   * unread, and claim_next is ignored.
    */
   actAsOlderService(): void;
 }
@@ -72,6 +75,7 @@ export function createFakeRunnerService(
     },
     logs: new Map(),
     completions: [],
+    handedOut: { byClaim: 0, withReport: 0 },
     registered: [],
     heartbeats: [],
     cancel(executionId) {
@@ -148,7 +152,9 @@ export function createFakeRunnerService(
           });
         }
         requireKnown(request.runnerId);
-        return create(ClaimExecutionResponseSchema, { assignment: queue.shift() });
+        const assignment = queue.shift();
+        fake.handedOut.byClaim += assignment === undefined ? 0 : 1;
+        return create(ClaimExecutionResponseSchema, { assignment });
       },
       appendLogs(request) {
         if (appendFailures > 0) {
@@ -168,7 +174,9 @@ export function createFakeRunnerService(
         }
         fake.completions.push(request);
         completionWaiters.get(request.executionId)?.(request);
-        return {};
+        const next = request.claimNext && completionStoresLogs ? queue.shift() : undefined;
+        fake.handedOut.withReport += next === undefined ? 0 : 1;
+        return { next };
       },
     });
   });

@@ -188,6 +188,30 @@ describe("runner", () => {
     expect(grants.gets.filter((key) => key.endsWith("/script/grow.py"))).toHaveLength(3);
   });
 
+  it("takes its next execution with each report while work is queued, and claims once there is none", async () => {
+    const queued = Array.from({ length: 6 }, (_, index) => assignmentFor({ script: { name: "n.py", content: `print(${index})\n` } }));
+    queued.forEach((assignment) => service.enqueue(assignment));
+    await startRunner();
+
+    const completions = await Promise.all(queued.map((assignment) => service.completionOf(executionId(assignment))));
+
+    expect(completions.map((completion) => completion.outcome)).toEqual(Array(6).fill(Outcome.COMPLETED));
+    expect(completions.every((completion) => completion.claimNext)).toBe(true);
+    // Two slots claimed one each; every other execution came with a report.
+    expect(service.handedOut).toEqual({ byClaim: 2, withReport: 4 });
+  });
+
+  it("claims each execution itself from a service that ignores claim_next", async () => {
+    service.actAsOlderService();
+    const queued = Array.from({ length: 3 }, (_, index) => assignmentFor({ script: { name: "n.py", content: `print(${index})\n` } }));
+    queued.forEach((assignment) => service.enqueue(assignment));
+    await startRunner();
+
+    await Promise.all(queued.map((assignment) => service.completionOf(executionId(assignment))));
+
+    expect(service.handedOut).toEqual({ byClaim: 3, withReport: 0 });
+  });
+
   it("hands the log's last lines to the completion, which the service said it stores", async () => {
     // No batch is due before the end: every line is one of the last.
     await startRunner({ logFlushIntervalMs: 60_000 });
@@ -285,6 +309,8 @@ describe("runner", () => {
     expect(completion?.outcome).toBe(Outcome.INFRASTRUCTURE_ERROR);
     expect(completion?.errorMessage).toBe("runner shutting down");
     expect(completion?.exitCode).toBeUndefined();
+    // A stopping runner takes no more work with its report.
+    expect(completion?.claimNext).toBe(false);
   });
 
   it("fails an execution whose runtime this runner does not have", async () => {

@@ -91,6 +91,27 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     }
   }
 
+  /** The runner's row, seen now; NotFound (register again) for a runner this service does not know. */
+  async function registeredRunner(runnerId: string): Promise<Runner> {
+    const runner = await touchRunner(db, runnerId, clock());
+    if (runner === undefined) {
+      throw new NotFoundError(`runner ${runnerId} is not registered; register again`);
+    }
+    return runner;
+  }
+
+  /** Claims the runner's next execution, if one is claimable now, and hands it over. */
+  async function claimNow(runner: Runner, now: Date, ctx: HandlerContext): Promise<Assignment | undefined> {
+    const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
+    if (claimed === undefined) {
+      return undefined;
+    }
+    const assignment = await assignmentFor(claimed, runner.id, ctx);
+    // Only a claim handed to its runner counts; one that could not be went back to the queue.
+    deps.metrics.claimed(claimWaitSeconds(claimed));
+    return assignment;
+  }
+
   /**
    * Executions this runner holds but has not listed for a whole lease: their claim's answer never
    * reached it, or it gave up reporting their end. Nothing would ever finish them, so they are
@@ -159,22 +180,15 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
     },
 
     async claimExecution(request, ctx) {
-      const runner = await touchRunner(db, request.runnerId, clock());
-      if (runner === undefined) {
-        throw new NotFoundError(`runner ${request.runnerId} is not registered; register again`);
-      }
-
+      const runner = await registeredRunner(request.runnerId);
       const deadline = Date.now() + Math.min(request.waitMillis, MAX_CLAIM_WAIT_MILLIS);
       const stopWaiting = linkSignals(ctx.signal, deps.stopping);
       try {
         for (;;) {
           const seenVersion = notifier.version;
           const now = clock();
-          const claimed = await claimNextExecution(db, runner.id, runner.runtimes, now, runner.sandboxWarnings);
-          if (claimed !== undefined) {
-            const assignment = await assignmentFor(claimed, runner.id, ctx);
-            // Only a claim handed to its runner counts; one that could not be went back to the queue.
-            deps.metrics.claimed(claimWaitSeconds(claimed));
+          const assignment = await claimNow(runner, now, ctx);
+          if (assignment !== undefined) {
             return { assignment };
           }
           const remaining = deadline - Date.now();
@@ -215,7 +229,7 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       return { uploads };
     },
 
-    async completeExecution(request) {
+    async completeExecution(request, ctx) {
       const result = OUTCOME_RESULT[request.outcome] as { status: ExecutionState; failureKind: FailureKindName | null };
       const execution = await findHeldExecution(db, request.executionId, request.runnerId);
       const exitCode = request.exitCode ?? null;
@@ -251,7 +265,10 @@ export function createRunnerHandlers(deps: RunnerHandlerDeps): ServiceImpl<typeo
       if (changes.autoRetryPending) {
         await deps.autoRetry({ ...execution, ...changes });
       }
-      return {};
+      if (!request.claimNext) {
+        return {};
+      }
+      return { next: await claimNow(await registeredRunner(request.runnerId), clock(), ctx) };
     },
 
     async heartbeat(request) {
