@@ -12,7 +12,7 @@ import { scriptKey } from "./batch-create";
 import { executionMessage } from "./convert";
 import type { DownloadGrants } from "./download-grants";
 import { executionNotFound, ownedExecutionRows, queueUploading, retriedAsByOriginal } from "./queries";
-import { incompleteUploads, uploadProblems } from "./uploads";
+import { incompleteUploadsMessage, uploadProblems } from "./uploads";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface BatchConfirmDeps {
@@ -87,7 +87,7 @@ export function createBatchConfirmUploads(deps: BatchConfirmDeps) {
     for (const execution of uploading) {
       const problems = uploadProblems(execution, inPlace.get(execution.id) ?? []);
       if (problems.length > 0) {
-        refusals.set(execution.id, incompleteUploads(execution.id, problems).message);
+        refusals.set(execution.id, incompleteUploadsMessage(execution.id, problems));
       }
     }
     const queued = await queueUploading(

@@ -33,10 +33,15 @@ export function uploadProblems(execution: Execution, found: readonly (ObjectInfo
   });
 }
 
+/** Why an execution whose uploads have `problems` (at least one) cannot be confirmed, in words. */
+export function incompleteUploadsMessage(executionId: string, problems: readonly UploadProblem[]): string {
+  const listed = problems.map((entry) => entry.problem).join(", ");
+  return `uploads of ${executionId} are incomplete: ${listed}; upload them and confirm again`;
+}
+
 /** The refusal of confirming an execution whose uploads have `problems` (at least one). */
 export function incompleteUploads(executionId: string, problems: readonly UploadProblem[]): PreconditionError {
-  const listed = problems.map((entry) => entry.problem).join(", ");
-  return new PreconditionError(`uploads of ${executionId} are incomplete: ${listed}; upload them and confirm again`, {
+  return new PreconditionError(incompleteUploadsMessage(executionId, problems), {
     reason: ErrorInfo_Reason.INPUT_MISSING,
     executionId,
     file: problems[0]?.file,
