@@ -19,12 +19,13 @@ import type { Backend } from "./backends";
 import { startBenchGrid } from "./bench-grid";
 import type { BenchGrid, ExecutionClient } from "./bench-grid";
 import { runBenchmark } from "./entry";
-import { createUploaded, sleep, writeScript } from "./executions";
+import { sleep, submitBatch, writeScript } from "./executions";
 import { linkFloor, rawPostgres, rawSqlite } from "./raw-floor";
 import { ms, percentile, printTable } from "./stats";
 
 const EXECUTIONS = 1000;
-const SUBMIT_CONCURRENCY = 16;
+/** Cancels sent at once. */
+const CANCEL_CONCURRENCY = 16;
 // More runners than cores: each spends much of a run waiting on the services, not computing.
 const RUNNERS = 3;
 const FAILING_WITHIN_MILLIS = 240_000;
@@ -39,10 +40,7 @@ async function benchmarkBatchRetry(backend: Backend): Promise<void> {
     const batchId = newBatchId();
 
     const submitStarted = performance.now();
-    await mapWithLimit(Array.from({ length: EXECUTIONS }), SUBMIT_CONCURRENCY, async () => {
-      const executionId = await createUploaded(client, script, { batchId, maxRetries: 0 });
-      await client.confirmUploads({ executionId });
-    });
+    await submitBatch(client, script, EXECUTIONS, batchId, { maxRetries: 0 });
     const submitMillis = performance.now() - submitStarted;
     await waitUntilNoneUnfinished(client, batchId);
     const failedAfterMillis = performance.now() - submitStarted;
@@ -93,7 +91,7 @@ async function benchmarkBatchRetry(backend: Backend): Promise<void> {
       ],
       ["RetryBatch re-sent (same request_id)", ms(median((r) => r.resendMillis)), "same answer, nothing new"],
       ["retries queued afterwards", String(queued), `of ${EXECUTIONS}`],
-      [`submitting ${EXECUTIONS} (create, upload, confirm)`, ms(submitMillis), `concurrency ${SUBMIT_CONCURRENCY}`],
+      [`submitting ${EXECUTIONS} (as rgrid run --batch)`, ms(submitMillis), "100 a call"],
       ["submit start -> all failed", ms(failedAfterMillis), `${RUNNERS} runners`],
       ["peak RSS execution-service", bench.peakRss("execution"), ""],
     ]);
@@ -133,7 +131,7 @@ async function cancelQueued(client: ExecutionClient, batchId: string): Promise<v
     queued.push(...page.executions.map((execution) => execution.id));
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
-  await mapWithLimit(queued, SUBMIT_CONCURRENCY, (executionId) => client.cancelExecution({ executionId }));
+  await mapWithLimit(queued, CANCEL_CONCURRENCY, (executionId) => client.cancelExecution({ executionId }));
 }
 
 async function anyIdInBatch(client: ExecutionClient, batchId: string): Promise<string> {

@@ -42,11 +42,17 @@ export async function createUploaded(
  * them: a call creates up to 100, the script is uploaded once per call, a call confirms them.
  * Returns their ids, queued.
  */
-export async function submitBatch(client: ExecutionClient, script: ScriptFile, count: number, batchId: string): Promise<string[]> {
+export async function submitBatch(
+  client: ExecutionClient,
+  script: ScriptFile,
+  count: number,
+  batchId: string,
+  extra: Partial<Pick<CreateExecutionRequest, "maxRetries">> = {},
+): Promise<string[]> {
   const PER_CALL = 100;
   const calls = Array.from({ length: Math.ceil(count / PER_CALL) }, (_, call) => Math.min(PER_CALL, count - call * PER_CALL));
   const ids = await mapWithLimit(calls, 2, async (size) => {
-    const requests = Array.from({ length: size }, () => ({ script: script.info, runtime: "python", requestId: randomUUID(), batchId }));
+    const requests = Array.from({ length: size }, () => ({ script: script.info, runtime: "python", requestId: randomUUID(), batchId, ...extra }));
     const { responses } = await client.batchCreateExecutions({ requests });
     const grant = responses[0]?.scriptUpload;
     if (responses.length !== size || !grant) {
