@@ -1,6 +1,7 @@
 // The production shape — PostgreSQL for executions, S3 for objects (s3rver standing in for
 // MinIO) — through the real processes and the built CLI: run → failed → retry → completed,
-// and a retry whose input vanished from the bucket leaves nothing behind.
+// a retry whose input vanished from the bucket leaves nothing behind, and a batch's one upload of
+// its script becomes every execution's own copy.
 import type { Client as MinioClient } from "minio";
 import { keysUnder as keysUnderOf, objectDigest as objectDigestOf } from "../support/bucket";
 import { pollUntil, runCli, startedId } from "../support/grid";
@@ -86,5 +87,16 @@ suite("on PostgreSQL and S3 (set RGRID_TEST_POSTGRES_URL to run)", () => {
     expect((await runCli(grid, ["list", "--json"])).stdout).toBe(listBefore);
     const prefixesAfter = new Set((await keysUnder("executions/")).map((key) => key.split("/")[1]));
     expect(prefixesAfter).toEqual(prefixesBefore);
+  });
+
+  test("a batch uploads its script once: each execution gets its own copy inside the bucket, and all complete", async () => {
+    const run = await runCli(grid, ["run", "examples/word_count.py", "--batch", "examples/data/*.*", "--wait", "--json"]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const { executions } = JSON.parse(run.stdout) as { executions: Array<{ id: string; status: string }> };
+    expect(executions.map((execution) => execution.status)).toEqual(executions.map(() => "completed"));
+    expect(executions.length).toBeGreaterThan(1);
+    const digests = await Promise.all(executions.map((execution) => objectDigest(`executions/${execution.id}/script/word_count.py`)));
+    expect(new Set(digests).size).toBe(1);
   });
 });
