@@ -16,7 +16,11 @@ import type { LocalFile, Submission } from "./submit";
 /** What BatchCreateExecutions takes in one call (execution.proto): executions, and input files in all. */
 const MAX_EXECUTIONS_PER_CALL = 100;
 const MAX_INPUTS_PER_CALL = 1000;
-/** Well under the server's smallest request limit (RGRID_MAX_REQUEST_BYTES, 64 KiB at least, 4 MiB by default) for most batches; a larger execution goes alone. */
+/**
+ * Well under the server's default request limit (RGRID_MAX_REQUEST_BYTES, 4 MiB); a larger
+ * execution goes alone. A server configured lower refuses a larger call as a whole, and its
+ * executions then go one at a time.
+ */
 const MAX_REQUEST_BYTES_PER_CALL = 1024 * 1024;
 /** Calls in flight at once: one call's uploads overlap the next one's create. */
 const CALLS_IN_FLIGHT = 2;
