@@ -1,8 +1,10 @@
 // Small files this runner fetched for an execution of a batch, kept in memory so that its next
 // execution of the same batch (one script over many inputs) writes them from there instead of
-// downloading them again. Only bytes that match their SHA-256 are kept, keyed by batch and
-// SHA-256: a batch is one account's, so nothing kept for one account is ever handed to another,
-// nor tells another by its speed what ran here. Each execution gets a file of its own.
+// downloading them again. Only bytes that match their SHA-256 are kept, and a kept file is
+// written only for an execution that declared that SHA-256: it gets nothing but the bytes it
+// declared. The key holds the batch as well, a random id its owner chose, so that whether a file
+// was fetched here (which a faster start would tell) cannot be probed from outside the batch.
+// Each execution gets a file of its own.
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import type { FileDigest } from "@rgrid/common";

@@ -534,7 +534,8 @@ export const RunnerService: GenService<{
     output: typeof CreateOutputUploadsResponseSchema;
   },
   /**
-   * Records how a claimed execution ended. Idempotent for the same outcome.
+   * Records how a claimed execution ended. Idempotent for the same outcome. With claim_next, also
+   * claims the runner's next execution, in the same call.
    *
    * @generated from rpc rgrid.v1.RunnerService.CompleteExecution
    */
