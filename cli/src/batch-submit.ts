@@ -7,7 +7,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { mapWithLimit } from "@rgrid/common/concurrency";
 import { CreateExecutionRequestSchema, ExecutionStatus } from "@rgrid/proto/execution";
-import type { CreateExecutionResponse, Execution, TransferGrant } from "@rgrid/proto/execution";
+import type { CreateExecutionRequest, CreateExecutionResponse, Execution, TransferGrant } from "@rgrid/proto/execution";
 import type { ServerContext } from "./context";
 import { isTransportFailure } from "./resend";
 import { TRANSFER_CONCURRENCY, createRequestOf, submitExecution, upload } from "./submit";
@@ -26,6 +26,12 @@ const MAX_REQUEST_BYTES_PER_CALL = 1024 * 1024;
 const CALLS_IN_FLIGHT = 2;
 /** Executions submitted at once when they go one at a time: each uploads a few files at a time itself. */
 const ONE_AT_A_TIME_CONCURRENCY = 4;
+
+/** A submission with its CreateExecution request, made once to be measured and sent. */
+interface Planned {
+  submission: Submission;
+  request: CreateExecutionRequest;
+}
 
 /** Submitted, or why not. */
 export type SubmitResult = { execution: Execution } | { error: unknown };
@@ -48,8 +54,9 @@ export async function submitAll(
         return { error };
       }
     });
-  await mapWithLimit(callsOf(submissions), CALLS_IN_FLIGHT, async (indexes) => {
-    const group = indexes.map((index) => submissions[index] as Submission);
+  const planned = submissions.map((submission): Planned => ({ submission, request: create(CreateExecutionRequestSchema, createRequestOf(submission)) }));
+  await mapWithLimit(callsOf(planned), CALLS_IN_FLIGHT, async (indexes) => {
+    const group = indexes.map((index) => planned[index] as Planned);
     let results: SubmitResult[] | undefined;
     if (!batchCallsUnsupported) {
       try {
@@ -64,22 +71,22 @@ export async function submitAll(
         // Otherwise refused as a whole, which records nothing: one at a time, each gets its own answer.
       }
     }
-    results ??= await oneAtATime(group);
+    results ??= await oneAtATime(group.map(({ submission }) => submission));
     indexes.forEach((index, position) => onResult(index, results[position] as SubmitResult));
   });
 }
 
 /**
- * The indexes of `submissions` in groups that each fit one BatchCreateExecutions, in order. The
+ * The indexes of `planned` in groups that each fit one BatchCreateExecutions, in order. The
  * request ids are each submission's own, so a group sent again one at a time finds what a
  * create whose answer was lost made.
  */
-function callsOf(submissions: readonly Submission[]): number[][] {
+function callsOf(planned: readonly Planned[]): number[][] {
   const calls: number[][] = [];
   let inputs = 0;
   let bytes = 0;
-  submissions.forEach((submission, index) => {
-    const size = toBinary(CreateExecutionRequestSchema, create(CreateExecutionRequestSchema, createRequestOf(submission))).length;
+  planned.forEach(({ submission, request }, index) => {
+    const size = toBinary(CreateExecutionRequestSchema, request).length;
     const last = calls.at(-1);
     const fits =
       last !== undefined &&
@@ -111,15 +118,15 @@ interface Upload {
  * Creates, uploads and confirms `group` with one call for each step; its results in order.
  * Throws only when the create fails: nothing was recorded then.
  */
-async function submitTogether(context: ServerContext, group: readonly Submission[]): Promise<SubmitResult[]> {
+async function submitTogether(context: ServerContext, group: readonly Planned[]): Promise<SubmitResult[]> {
   const { client, resend } = context;
-  const { responses } = await resend(() => client.batchCreateExecutions({ requests: group.map(createRequestOf) }));
+  const { responses } = await resend(() => client.batchCreateExecutions({ requests: group.map(({ request }) => request) }));
   if (responses.length !== group.length) {
     throw new Error(`the server answered ${responses.length} executions for ${group.length}`);
   }
   const executions = responses.map((response) => response.execution ?? missingExecution());
 
-  const uploads = responses.flatMap((response, position) => uploadsOf(response, group[position] as Submission, position));
+  const uploads = responses.flatMap((response, position) => uploadsOf(response, (group[position] as Planned).submission, position));
   const uploadErrors = new Map<number, unknown>();
   let scriptError: unknown;
   await mapWithLimit(uploads, TRANSFER_CONCURRENCY * 2, async ({ position, file, grant, isScript }) => {

@@ -6,6 +6,7 @@ import { readFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LogEntry_Stream } from "@rgrid/proto";
+import { rpcCallCounts } from "../../bench/stats";
 import { printGridLogsOnFailure, runCli, startTestGrid } from "../support/grid";
 import type { TestGrid } from "../support/grid";
 import { executionClient } from "../support/runner-api";
@@ -20,19 +21,6 @@ const SCRIPT = [
   "open(__file__, 'a').write('# changed by a run\\n')",
   "",
 ].join("\n");
-
-/** RPCs answered by the service at `url`, by method, from its /metrics. */
-async function callsByMethod(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(new URL("/metrics", url))).text();
-  const counts = new Map<string, number>();
-  for (const [, labels, value] of text.matchAll(/^rgrid_rpc_requests_total\{(.*)\} (\d+)$/gm)) {
-    const method = /(?:^|,)method="([^"]+)"/.exec(labels ?? "")?.[1];
-    if (method !== undefined) {
-      counts.set(method, (counts.get(method) ?? 0) + Number(value));
-    }
-  }
-  return counts;
-}
 
 describe("rgrid run --batch on the real grid", () => {
   let grid: TestGrid | undefined;
@@ -57,7 +45,7 @@ describe("rgrid run --batch on the real grid", () => {
   printGridLogsOnFailure(() => grid);
 
   test("runs every file with its own copy of the script, from one upload of it and few calls", async () => {
-    const before = await callsByMethod(grid!.executionUrl);
+    const before = await rpcCallCounts(grid!.executionUrl);
 
     const run = await runCli(grid!, ["run", "echo.py", "--batch", "items/*.txt", "lookup.json", "--wait", "--json"], { cwd: work });
 
@@ -79,7 +67,7 @@ describe("rgrid run --batch on the real grid", () => {
       expect(stored).toBe(SCRIPT);
     }
 
-    const after = await callsByMethod(grid!.executionUrl);
+    const after = await rpcCallCounts(grid!.executionUrl);
     const calls = (method: string) => (after.get(method) ?? 0) - (before.get(method) ?? 0);
     expect(calls("BatchCreateExecutions")).toBe(1);
     expect(calls("BatchConfirmUploads")).toBe(1);
@@ -88,7 +76,7 @@ describe("rgrid run --batch on the real grid", () => {
     expect(calls("CompleteExecution")).toBe(FILES);
     // Two runners of one slot each claim the first two; the rest come with reports.
     expect(calls("ClaimExecution")).toBeLessThan(FILES);
-    const storageCalls = await callsByMethod(grid!.storageUrl);
+    const storageCalls = await rpcCallCounts(grid!.storageUrl);
     expect(storageCalls.get("CreateUploadGrantsBatch")).toBe(1);
     expect(storageCalls.get("CommitUploadsBatch")).toBe(1);
   });

@@ -206,6 +206,11 @@ function invalidUtf8(random: SeededRandom, plausible: string): number[] {
   return [...utf8(plausible.slice(0, cut)), ...random.pick(INVALID_UTF8), ...utf8(plausible.slice(cut))];
 }
 
+/** CreateExecutionRequest.script (field 1): a FileInfo with this name and a size of 10. */
+function scriptField(name: number[]): number[] {
+  return lengthDelimited(1, [...lengthDelimited(1, name), ...varintField(2, 10)]);
+}
+
 /** Hand-encoded protobuf bodies, per RPC. */
 function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): RawCase[] {
   const utf8Id = () => proto("execution_id not UTF-8", lengthDelimited(1, invalidUtf8(random, ownId)));
@@ -213,23 +218,21 @@ function badProtobuf(rpc: UnaryRpcName, random: SeededRandom, ownId: string): Ra
   const truncated = proto("truncated length", [...lengthDelimited(1, utf8(ownId)).slice(0, 10)]);
   switch (rpc) {
     case "createExecution": {
-      const script = (name: number[]) => lengthDelimited(1, [...lengthDelimited(1, name), ...varintField(2, 10)]);
       return [
-        proto("script.name not UTF-8", script(invalidUtf8(random, "main.py"))),
-        proto("runtime not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(2, invalidUtf8(random, "python"))]),
-        proto("arg not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(2, utf8("python")), ...lengthDelimited(3, invalidUtf8(random, "input.json"))]),
+        proto("script.name not UTF-8", scriptField(invalidUtf8(random, "main.py"))),
+        proto("runtime not UTF-8", [...scriptField(utf8("main.py")), ...lengthDelimited(2, invalidUtf8(random, "python"))]),
+        proto("arg not UTF-8", [...scriptField(utf8("main.py")), ...lengthDelimited(2, utf8("python")), ...lengthDelimited(3, invalidUtf8(random, "input.json"))]),
         proto("env key not UTF-8", lengthDelimited(4, [...lengthDelimited(1, invalidUtf8(random, "MODE")), ...lengthDelimited(2, utf8("v"))])),
         proto("env value not UTF-8", lengthDelimited(4, [...lengthDelimited(1, utf8("MODE")), ...lengthDelimited(2, invalidUtf8(random, "fuzz"))])),
-        proto("request_id not UTF-8", [...script(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))]),
+        proto("request_id not UTF-8", [...scriptField(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))]),
         proto("script as varint", varintField(1, 3)),
         truncated,
       ];
     }
     case "batchCreateExecutions": {
-      const script = (name: number[]) => lengthDelimited(1, [...lengthDelimited(1, name), ...varintField(2, 10)]);
       return [
-        proto("script.name not UTF-8", lengthDelimited(1, script(invalidUtf8(random, "main.py")))),
-        proto("request_id not UTF-8", lengthDelimited(1, [...script(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))])),
+        proto("script.name not UTF-8", lengthDelimited(1, scriptField(invalidUtf8(random, "main.py")))),
+        proto("request_id not UTF-8", lengthDelimited(1, [...scriptField(utf8("main.py")), ...lengthDelimited(8, invalidUtf8(random, "req-1"))])),
         proto("requests as varint", varintField(1, 7)),
         truncated,
       ];
