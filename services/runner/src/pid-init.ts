@@ -16,8 +16,12 @@
 //   namespace, as soon as this process is done or killed.
 // - The script leads a process group of its own, as when the runner started it directly. Every
 //   signal this process receives (the runner's SIGTERM to its group, above all) is passed on to
-//   that group, once; signals that come before the script has started are ignored. SIGKILL
-//   cannot be passed on, but it kills PID 1 too (same group), and with it the whole namespace.
+//   that group, once. One that comes before the script has started is held, and passed on the
+//   moment the script has exec'd (its close-on-exec pipe closes then): a stop in the first
+//   milliseconds of a run stops it then, instead of leaving it running until the SIGKILL after
+//   the grace, and nothing is passed on while the forked child still has this program's
+//   handlers, which would swallow it. SIGKILL cannot be passed on, but it kills PID 1 too (same
+//   group), and with it the whole namespace.
 //   The script cannot signal this process: it is outside the script's namespace.
 // - When the script ends, PID 1 is stopped and collected (no zombie left to the host's init),
 //   and the script's status is repeated: the same exit code, or death by the same signal (the
@@ -35,11 +39,13 @@
 export const PID_NAMESPACE_INIT = String.raw`
 use strict;
 my @passed_on = grep { !/^(?:CHLD|CLD|KILL|STOP|NUM32|NUM33)$/ } keys %SIG;
-$SIG{$_} = "IGNORE" for @passed_on;
+my @held;
+$SIG{$_} = sub { push @held, $_[0] } for @passed_on;
 pipe(my $holder_gone, my $holder) or die "rgrid-init: pipe: $!\n";
 my $init = fork;
 defined $init or die "rgrid-init: fork: $!\n";
 if ($init == 0) {
+    $SIG{$_} = "IGNORE" for @passed_on;
     $0 = "rgrid-init";
     close $holder;
     drop_output();
@@ -48,19 +54,25 @@ if ($init == 0) {
     exit 0;
 }
 close $holder_gone;
+pipe(my $script_started, my $script_starting) or die "rgrid-init: pipe: $!\n";
 my $script = fork;
 defined $script or die "rgrid-init: fork: $!\n";
 if ($script == 0) {
-    setpgrp(0, 0);
     $SIG{$_} = "DEFAULT" for @passed_on;
+    setpgrp(0, 0);
     exec { $ARGV[0] } @ARGV;
     print STDERR "rgrid-init: cannot run $ARGV[0]: $!\n";
     exit 127;
 }
 $0 = "rgrid-init";
-setpgrp($script, $script);
+close $script_starting;
+1 until defined sysread($script_started, my $byte, 1);
+close $script_started;
 drop_output();
 $SIG{$_} = sub { kill $_[0], -$script } for @passed_on;
+while (defined(my $signal = shift @held)) {
+    kill $signal, -$script;
+}
 waitpid($script, 0) == $script or die "rgrid-init: waitpid: $!\n";
 my $status = $?;
 close $holder;

@@ -17,6 +17,7 @@ import type { ResourceLimits } from "../src/config";
 import type { ExecutionSummary } from "../src/execute";
 import { buildCommand } from "../src/command";
 import { executeAssignment } from "../src/execute";
+import { runProcess } from "../src/process-runner";
 import { openRunnerCgroup } from "../src/runner-cgroup";
 import type { RunnerCgroup } from "../src/runner-cgroup";
 import { detectRuntimes, findExecutable } from "../src/runtimes";
@@ -492,6 +493,44 @@ __attribute__((constructor)) static void init(void) {
     expect(result.completion.outcome).toBe(Outcome.CANCELLED);
     expect(result.system).toContain("cancelled by its owner; stopping the script");
     await waitFor(() => hostProcessesWith(marker).length === 0, "the cancelled script's child to be gone");
+  });
+
+  it("stops a run with its SIGTERM at whatever moment of its start the stop comes, without waiting for the SIGKILL", async () => {
+    // The stop lands anywhere from before the PID namespace's init runs to after the script
+    // has started; a SIGTERM lost in between would leave the script running for the whole grace.
+    const sandbox = { ...probe(), cgroups: runnerCgroup?.parents ?? probe().cgroups };
+    const { catalog } = detectRuntimes({
+      searchPath: process.env.PATH ?? "",
+      nodeBinary: process.execPath,
+      runAs: ["setpriv", ...setprivArgs(UID_BASE)],
+    });
+    const runtime = catalog.resolve("python", "python");
+    if (runtime === undefined) throw new Error("this test needs a python3 that the slot's uid can run");
+    await chmod(workRoot, 0o755);
+    await writeFile(path.join(workRoot, "script.py"), "import time\nwhile True:\n    time.sleep(0.05)\n", { mode: 0o644 });
+    const command = buildCommand({
+      runtime,
+      scriptName: "script.py",
+      args: [],
+      env: {},
+      workDir: workRoot,
+      sandbox: { capabilities: sandbox, network: false, uid: UID_BASE, cgroupProcsFiles: [] },
+    });
+    const endings: string[] = [];
+    for (let delayMs = 0; delayMs <= 90; delayMs += 3) {
+      const stop = new AbortController();
+      const lines: string[] = [];
+      const stopping = setTimeout(() => stop.abort("shutdown"), delayMs);
+      const result = await runProcess(command, {
+        timeoutMs: 60_000,
+        killGraceMs: 20_000,
+        onLine: (stream, line) => stream !== "stdout" && lines.push(line),
+        signal: stop.signal,
+      });
+      clearTimeout(stopping);
+      endings.push(`${delayMs} ms: ${result.termination.kind}; ${lines.join("; ")}`);
+    }
+    expect(endings.filter((ending) => !ending.endsWith(" ms: stopped; runner shutting down; stopping the script"))).toEqual([]);
   });
 
   it("ends the run when the script exits, and stops the children it left running", async () => {
