@@ -25,6 +25,8 @@ import { retryRecordOf } from "./new-executions";
 import type { AutomaticRetry, NewRetry } from "./new-executions";
 import { applyOverrides } from "./overrides";
 import type { AppliedOverrides } from "./overrides";
+import { coalescedRetryLookups } from "./retry-lookups";
+import type { LookupRetryRows } from "./retry-lookups";
 import { insertPlainRetry } from "./retry-statement";
 import type { WorkNotifier } from "./work-notifier";
 
@@ -94,22 +96,21 @@ export function createRetryExecution(deps: RetryDeps): RetryExecution {
   // is part of the key: a request_id reused for another execution must not be handed this
   // one's retry, but lose the insert race and be refused like any other reuse.
   const shared = sharedWhileRunning<RetryResult>();
+  // Retries arriving together read in one statement (retry-lookups.ts).
+  const lookupRows = coalescedRetryLookups(deps.db);
   return (caller, request) =>
-    shared([caller.accountId, request.requestId, request.executionId].join("\u0000"), () => retryOnce(deps, caller, request));
+    shared([caller.accountId, request.requestId, request.executionId].join("\u0000"), () => retryOnce(deps, lookupRows, caller, request));
 }
 
-async function retryOnce(deps: RetryDeps, caller: Caller, request: RetryRequest): Promise<RetryResult> {
+async function retryOnce(deps: RetryDeps, lookupRows: LookupRetryRows, caller: Caller, request: RetryRequest): Promise<RetryResult> {
   const onlyIfNotYetRetried = request.onlyIfNotYetRetried === true || request.automatic !== undefined;
-  // One query for the original, an earlier retry made under this request_id and, when it
+  // One read for the original, an earlier retry made under this request_id and, when it
   // matters, any other retry of the original.
-  const rows = await withSqlSession(deps.db, async (sql) => {
-    const executions = rowCodec<Execution>(sql, Execution.name);
-    return (
-      await sql.query(
-        `select ${executions.columns} from executions where account_id = ? and (id = ? or request_id = ?${onlyIfNotYetRetried ? " or retry_of = ?" : ""})`,
-        [caller.accountId, request.executionId, request.requestId, ...(onlyIfNotYetRetried ? [request.executionId] : [])],
-      )
-    ).map(executions.fromRow);
+  const rows = await lookupRows({
+    accountId: caller.accountId,
+    executionId: request.executionId,
+    requestId: request.requestId,
+    otherRetries: onlyIfNotYetRetried,
   });
   const original = rows.find((row) => row.id === request.executionId);
   if (original === undefined) {
