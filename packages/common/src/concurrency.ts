@@ -47,3 +47,47 @@ export function sharedWhileRunning<T>(): (key: string, start: () => Promise<T>) 
     return attempt;
   };
 }
+
+/** One item's answer from a batch: its value, or the error it alone failed with. */
+export type BatchOutcome<R> = { value: R } | { error: unknown };
+
+/**
+ * Calls batched while busy: the first call goes at once, in a batch of its own; calls made while
+ * a batch is on its way wait, and go together (at most `maxBatch`) when it returns. An idle
+ * caller pays nothing, a busy one one trip for many calls, and batches grow by themselves as
+ * the far side slows down. `send` answers each item of its batch, in order; should it throw,
+ * every item of that batch fails with its error.
+ */
+export function batchedWhileBusy<T, R>(maxBatch: number, send: (batch: T[]) => Promise<Array<BatchOutcome<R>>>): (item: T) => Promise<R> {
+  const waiting: Array<{ item: T; resolve: (value: R) => void; reject: (error: unknown) => void }> = [];
+  let sending = false;
+  const drain = async () => {
+    sending = true;
+    while (waiting.length > 0) {
+      const batch = waiting.splice(0, maxBatch);
+      try {
+        const outcomes = await send(batch.map((entry) => entry.item));
+        batch.forEach((entry, index) => {
+          const outcome = outcomes[index];
+          if (outcome === undefined) {
+            entry.reject(new Error(`a batch of ${batch.length} was answered for ${outcomes.length}`));
+          } else if ("value" in outcome) {
+            entry.resolve(outcome.value);
+          } else {
+            entry.reject(outcome.error);
+          }
+        });
+      } catch (error) {
+        batch.forEach((entry) => entry.reject(error));
+      }
+    }
+    sending = false;
+  };
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      if (!sending) {
+        void drain();
+      }
+    });
+}

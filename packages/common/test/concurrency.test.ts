@@ -1,4 +1,4 @@
-import { mapWithLimit, sharedWhileRunning } from "../src/concurrency";
+import { batchedWhileBusy, mapWithLimit, sharedWhileRunning } from "../src/concurrency";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -62,5 +62,36 @@ describe("sharedWhileRunning", () => {
     const shared = sharedWhileRunning<string>();
     await expect(shared("a", () => Promise.reject(new Error("down")))).rejects.toThrow("down");
     expect(await shared("a", async () => "up")).toBe("up");
+  });
+});
+
+describe("batchedWhileBusy", () => {
+  test("sends the first call alone and the calls made while it is on its way together, each answered with its own outcome", async () => {
+    const batches: number[][] = [];
+    const call = batchedWhileBusy<number, number>(3, async (batch) => {
+      batches.push(batch);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return batch.map((item) => (item % 4 === 3 ? { error: new Error(`no ${item}`) } : { value: item * 10 }));
+    });
+    const outcomes = await Promise.allSettled([1, 2, 3, 4, 5].map(call));
+    expect(batches).toEqual([[1], [2, 3, 4], [5]]);
+    expect(outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : (outcome.reason as Error).message))).toEqual([10, 20, "no 3", 40, 50]);
+    // Idle again: the next call goes at once.
+    await expect(call(6)).resolves.toBe(60);
+    expect(batches.at(-1)).toEqual([6]);
+  });
+
+  test("fails every call of a batch whose send throws, or answers too few, and goes on with the next", async () => {
+    let sends = 0;
+    const call = batchedWhileBusy<string, string>(10, async (batch) => {
+      sends++;
+      if (sends === 1) throw new Error("unreachable");
+      return sends === 2 ? [] : batch.map((item) => ({ value: item }));
+    });
+    const first = await Promise.allSettled([call("a")]);
+    const second = await Promise.allSettled([call("b")]);
+    expect([first[0]?.status, (first[0] as PromiseRejectedResult).reason.message]).toEqual(["rejected", "unreachable"]);
+    expect((second[0] as PromiseRejectedResult).reason.message).toBe("a batch of 1 was answered for 0");
+    await expect(call("c")).resolves.toBe("c");
   });
 });

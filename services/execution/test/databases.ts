@@ -51,6 +51,17 @@ export function describeOnEachDatabase(title: string, suite: (driver: DatabaseDr
   }
 }
 
+/** Declares `suite` for what PostgreSQL alone runs, skipped, saying why, without a server. */
+export function describeOnPostgres(title: string, suite: (driver: DatabaseDriver) => void): void {
+  if (postgresServerUrl) {
+    describe(`${title} on ${postgres.name}`, () => suite(postgres));
+  } else {
+    describe.skip(`${title} on ${postgres.name} (skipped: set RGRID_TEST_POSTGRES_URL to run)`, () => {
+      test("needs RGRID_TEST_POSTGRES_URL", () => undefined);
+    });
+  }
+}
+
 export interface ScratchDatabase {
   db: Database;
   /** Closes the connection and drops the database. */

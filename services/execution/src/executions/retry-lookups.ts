@@ -1,10 +1,10 @@
-// A retry's first read, coalesced. While one lookup statement is on its way to the database, the
-// lookups asked for meanwhile wait, and go together as one statement when it returns. An idle
-// service sends each at once, as before; a busy one pays one statement's round trip, protocol
-// work and executor start-up for many retries, and the batches grow by themselves as the
-// database slows down. Each lookup still gets exactly the rows its own statement would have
+// A retry's first read, coalesced (batchedWhileBusy): while one lookup statement is on its way to
+// the database, the lookups asked for meanwhile wait, and go together as one statement when it
+// returns. A busy service pays one statement's round trip, protocol work and executor start-up
+// for many retries. Each lookup still gets exactly the rows its own statement would have
 // read: the combined statement is the OR of their conditions, and each takes back the rows that
 // meet its own.
+import { batchedWhileBusy } from "@rgrid/common";
 import { Execution } from "../db/entities";
 import type { Database } from "../db/orm";
 import { rowCodec } from "../db/row-codec";
@@ -31,59 +31,25 @@ export type LookupRetryRows = (lookup: RetryLookup) => Promise<Execution[]>;
  */
 export const MAX_LOOKUPS_PER_STATEMENT = 64;
 
-interface Waiting {
-  lookup: RetryLookup;
-  resolve: (rows: Execution[]) => void;
-  reject: (error: unknown) => void;
-}
-
 /** Lookups on `db`, coalesced as above; a failed statement fails every lookup it carried, as their own would have. */
 export function coalescedRetryLookups(db: Database): LookupRetryRows {
-  const waiting: Waiting[] = [];
-  let sending = false;
-
-  const send = async (batch: Waiting[]): Promise<void> => {
-    let rows: Row[];
-    try {
-      rows = await selectAll(db, batch.map((item) => item.lookup));
-    } catch (error) {
-      batch.forEach((item) => item.reject(error));
-      return;
-    }
+  return batchedWhileBusy<RetryLookup, Execution[]>(MAX_LOOKUPS_PER_STATEMENT, async (lookups) => {
+    const rows = await selectAll(db, lookups);
     const codec = rowCodec<Execution>(db.orm, Execution.name);
     const decoded = rows.map((row) => codec.fromRow(row));
     const handedOut = new Set<number>();
-    for (const item of batch) {
+    return lookups.map((lookup) => {
       const own: Execution[] = [];
       decoded.forEach((execution, index) => {
-        if (meets(execution, item.lookup)) {
+        if (meets(execution, lookup)) {
           // Each lookup its own objects: what one retry does with its rows is no other's business.
           own.push(handedOut.has(index) ? codec.fromRow(rows[index] as Row) : execution);
           handedOut.add(index);
         }
       });
-      item.resolve(own);
-    }
-  };
-
-  const drain = async (): Promise<void> => {
-    sending = true;
-    try {
-      while (waiting.length > 0) {
-        await send(waiting.splice(0, MAX_LOOKUPS_PER_STATEMENT));
-      }
-    } finally {
-      sending = false;
-    }
-  };
-
-  return (lookup) =>
-    new Promise<Execution[]>((resolve, reject) => {
-      waiting.push({ lookup, resolve, reject });
-      if (!sending) {
-        void drain();
-      }
+      return { value: own };
     });
+  });
 }
 
 /** The condition of one lookup, as the statement puts it: each term is on an indexed column. */

@@ -6,7 +6,7 @@ import { recordAudit } from "../audit/record";
 import type { AuditFacts } from "../audit/record";
 import type { Caller } from "../auth";
 import { rowCodec } from "../db/row-codec";
-import { inSqlTransaction, withSqlSession } from "../db/sql-session";
+import { inSqlTransaction } from "../db/sql-session";
 import type { Database } from "../db/orm";
 import { Execution, isTerminal } from "../db/entities";
 import type { AuditActionName, StoredFile } from "../db/entities";
@@ -27,7 +27,8 @@ import { applyOverrides } from "./overrides";
 import type { AppliedOverrides } from "./overrides";
 import { coalescedRetryLookups } from "./retry-lookups";
 import type { LookupRetryRows } from "./retry-lookups";
-import { insertPlainRetry } from "./retry-statement";
+import { coalescedPlainRetries } from "./retry-statement";
+import type { InsertPlainRetry } from "./retry-statement";
 import type { WorkNotifier } from "./work-notifier";
 
 export interface RetryDeps {
@@ -96,17 +97,24 @@ export function createRetryExecution(deps: RetryDeps): RetryExecution {
   // is part of the key: a request_id reused for another execution must not be handed this
   // one's retry, but lose the insert race and be refused like any other reuse.
   const shared = sharedWhileRunning<RetryResult>();
-  // Retries arriving together read in one statement (retry-lookups.ts).
-  const lookupRows = coalescedRetryLookups(deps.db);
+  // Retries arriving together share their statements (retry-lookups.ts, retry-statement.ts).
+  const statements: RetryStatements = { lookupRows: coalescedRetryLookups(deps.db), insertPlainRetry: coalescedPlainRetries(deps.db) };
   return (caller, request) =>
-    shared([caller.accountId, request.requestId, request.executionId].join("\u0000"), () => retryOnce(deps, lookupRows, caller, request));
+    shared([caller.accountId, request.requestId, request.executionId].join("\u0000"), () => retryOnce(deps, statements, caller, request));
 }
 
-async function retryOnce(deps: RetryDeps, lookupRows: LookupRetryRows, caller: Caller, request: RetryRequest): Promise<RetryResult> {
+/** The statements of a retry that retries made at the same time share. */
+interface RetryStatements {
+  lookupRows: LookupRetryRows;
+  /** PostgreSQL only. */
+  insertPlainRetry: InsertPlainRetry;
+}
+
+async function retryOnce(deps: RetryDeps, statements: RetryStatements, caller: Caller, request: RetryRequest): Promise<RetryResult> {
   const onlyIfNotYetRetried = request.onlyIfNotYetRetried === true || request.automatic !== undefined;
   // One read for the original, an earlier retry made under this request_id and, when it
   // matters, any other retry of the original.
-  const rows = await lookupRows({
+  const rows = await statements.lookupRows({
     accountId: caller.accountId,
     executionId: request.executionId,
     requestId: request.requestId,
@@ -134,7 +142,7 @@ async function retryOnce(deps: RetryDeps, lookupRows: LookupRetryRows, caller: C
   const copied = await copyObjects(deps, original, newId, overrides);
   try {
     requireSameSizes(original, copied, overrides);
-    const inserted = await insertRetry(deps, caller, request, { original, newId, overrides, onlyIfNotYetRetried });
+    const inserted = await insertRetry(deps, statements.insertPlainRetry, caller, request, { original, newId, overrides, onlyIfNotYetRetried });
     // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
     deps.metrics.retryCreated(retryMetricKindOf(request));
     deps.notifier.notify();
@@ -255,6 +263,7 @@ interface RetryPlan {
 
 async function insertRetry(
   deps: RetryDeps,
+  insertPlainRetry: InsertPlainRetry,
   caller: Caller,
   request: RetryRequest,
   { original, newId, overrides, onlyIfNotYetRetried }: RetryPlan,
@@ -281,7 +290,7 @@ async function insertRetry(
   });
   if (deps.db.dialect === "postgresql" && !onlyIfNotYetRetried) {
     // The original's id, root and batch, which the entry names, never change.
-    const inserted = await withSqlSession(deps.db, (sql) => insertPlainRetry(sql, caller, { original, retry, force: request.force, audit: audit(original) }));
+    const inserted = await insertPlainRetry({ caller, original, retry, force: request.force, audit: audit(original) });
     if (inserted.current === undefined) {
       throw executionNotFound(original.id);
     }
