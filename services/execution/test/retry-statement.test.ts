@@ -1,5 +1,6 @@
 import type { Knex } from "@mikro-orm/knex";
 import { newExecutionId } from "@rgrid/common";
+import { Client } from "pg";
 import { issueApiKey } from "../src/accounts";
 import type { Execution } from "../src/db/entities";
 import type { Database } from "../src/db/orm";
@@ -9,6 +10,9 @@ import { coalescedPlainRetries } from "../src/executions/retry-statement";
 import type { PlainRetryInsert, PlainRetryOutcome } from "../src/executions/retry-statement";
 import { describeOnPostgres, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { ScratchDatabase } from "./databases";
+import { finishedExecution } from "./flows";
+import { startHarnessOn } from "./harness";
+import type { Harness } from "./harness";
 
 // Plain retries on PostgreSQL (retry-statement.ts): those made together go in one statement, and
 // each meets exactly the outcome its own statement would have given it.
@@ -113,5 +117,50 @@ describeOnPostgres("plain retries made together", (driver) => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
     expect(isUniqueViolation((outcomes[2] as PromiseRejectedResult).reason)).toBe(true);
     expect(Object.keys(await recorded()).sort()).toEqual(["after", "before", "last"]);
+  });
+});
+
+describeOnPostgres("a retry statement whose answer is lost", (driver) => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarnessOn(await driver.scratch());
+  });
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await h.close();
+  });
+
+  test("leaves the retries it committed standing, with their copies, alone or made together", async () => {
+    const original = await finishedExecution(h);
+    // The statement commits; its answer never arrives, as when the connection drops right then.
+    let lost = 0;
+    const query = Client.prototype.query;
+    jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: unknown[]) {
+      const [config] = args as [{ text?: unknown } | undefined];
+      const answer = (query as (...all: unknown[]) => unknown).apply(this, args);
+      // The retry statements are sent as one config object, with no callback (db/sql-session.ts).
+      if (args.length === 1 && String(config?.text).startsWith('with "original"')) {
+        return (answer as Promise<unknown>).then(() => {
+          lost++;
+          throw new Error("Connection terminated unexpectedly");
+        });
+      }
+      return answer;
+    } as typeof Client.prototype.query);
+
+    const alone = await h.alice.retryExecution({ executionId: original.id, requestId: "alone" });
+    const together = await Promise.all(["one", "two", "three"].map((requestId) => h.alice.retryExecution({ executionId: original.id, requestId })));
+    const made = [alone, ...together].map((answer) => answer.execution!.id);
+    expect(lost).toBeGreaterThanOrEqual(2);
+
+    const rows = await h.db.fork().getConnection().execute<Array<{ id: string; request_id: string }>>(
+      `select id, request_id from executions where retry_of = '${original.id}' order by request_id`,
+    );
+    expect(rows.map((row) => [row.request_id, row.id])).toEqual(
+      ["alone", "one", "three", "two"].map((requestId) => [requestId, made[["alone", "one", "two", "three"].indexOf(requestId)]]),
+    );
+    for (const id of made) {
+      expect(h.storage.keysUnder(id)).toHaveLength(h.storage.keysUnder(original.id).length);
+    }
   });
 });

@@ -12,9 +12,10 @@
 //
 // Plain retries arriving together share one such statement (batchedWhileBusy): the originals
 // are locked and read once, and each retry's insert and audit entry are a pair of its own in the
-// statement, conditioned on its own original exactly as alone. Should the statement fail (one
-// request_id taken, say, which fails it whole), each retry runs its own statement instead and
-// meets its own outcome; nothing of the failed one was written.
+// statement, conditioned on its own original exactly as alone. The statement commits or fails
+// whole; should it fail (one request_id taken, say), each retry runs its own statement instead
+// and meets its own outcome. (One whose answer was lost with its connection after it committed
+// meets its own request_id taken, which retry.ts answers with the retry it made.)
 import { batchedWhileBusy } from "@rgrid/common";
 import { auditEntry } from "../audit/record";
 import type { AuditFacts } from "../audit/record";

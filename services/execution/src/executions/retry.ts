@@ -140,25 +140,63 @@ async function retryOnce(deps: RetryDeps, statements: RetryStatements, caller: C
 
   const newId = newExecutionId();
   const copied = await copyObjects(deps, original, newId, overrides);
+  let made: { retry: Execution; original: Execution };
   try {
     requireSameSizes(original, copied, overrides);
-    const inserted = await insertRetry(deps, statements.insertPlainRetry, caller, request, { original, newId, overrides, onlyIfNotYetRetried });
-    // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
-    deps.metrics.retryCreated(retryMetricKindOf(request));
-    deps.notifier.notify();
-    return { execution: inserted.retry, original: inserted.original, replayed: false };
+    made = await insertRetry(deps, statements.insertPlainRetry, caller, request, { original, newId, overrides, onlyIfNotYetRetried });
   } catch (error) {
+    const settled = await afterFailedInsert(deps, caller, request, { original, newId }, error);
+    if (settled.replayed) {
+      return settled;
+    }
+    made = { retry: settled.execution, original };
+  }
+  // Counted here, where a retry is recorded, and nowhere else: never a replay, never twice.
+  deps.metrics.retryCreated(retryMetricKindOf(request));
+  deps.notifier.notify();
+  return { execution: made.retry, original: made.original, replayed: false };
+}
+
+/**
+ * After the insert of retry `newId` failed, or seemed to. When it went in after all (the
+ * statement committed and its answer was lost with the connection), that retry, as made by this
+ * request. When a concurrent request with the same request_id (another replica) won, its
+ * retry, as an idempotent re-send's answer. Otherwise the error, and the copies removed; but
+ * when whether the retry went in cannot be told (the database unreachable), the copies stay for
+ * the janitor, which removes objects of executions that do not exist.
+ */
+async function afterFailedInsert(
+  deps: RetryDeps,
+  caller: Caller,
+  request: RetryRequest,
+  { original, newId }: { original: Execution; newId: string },
+  error: unknown,
+): Promise<RetryResult> {
+  if (isUniqueViolation(error) || error instanceof AlreadyRetriedError) {
+    const winner = await deps.db.fork().findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
+    if (winner?.id === newId) {
+      return { execution: winner, original, replayed: false };
+    }
     await removeCopies(deps, newId);
-    if (isUniqueViolation(error) || error instanceof AlreadyRetriedError) {
-      // A concurrent request with the same request_id (another replica) won: answer with its
-      // execution, as an idempotent re-send should.
-      const winner = await deps.db.fork().findOne(Execution, { accountId: caller.accountId, requestId: request.requestId });
-      if (winner !== null) {
-        return { execution: requireRetryOf(winner, original, request.requestId), original, replayed: true };
-      }
+    if (winner !== null) {
+      return { execution: requireRetryOf(winner, original, request.requestId), original, replayed: true };
     }
     throw error;
   }
+  if (!(error instanceof PreconditionError || error instanceof NotFoundError)) {
+    const inserted = await deps.db
+      .fork()
+      .findOne(Execution, { id: newId, accountId: caller.accountId })
+      .catch(() => "unknown" as const);
+    if (inserted === "unknown") {
+      throw error;
+    }
+    if (inserted !== null) {
+      return { execution: inserted, original, replayed: false };
+    }
+  }
+  await removeCopies(deps, newId);
+  throw error;
 }
 
 /**
