@@ -40,7 +40,13 @@ export interface ServerOptions {
    * answer. 1 GiB (or readMaxBytes, if larger) unless set; tests set less.
    */
   discardMaxBytes?: number;
-  /** How long an HTTP/2 connection may carry nothing before the server ends it; 5 minutes unless set. */
+  /**
+   * How long a connection may carry nothing before the server ends it (an HTTP/2 session, or an
+   * HTTP/1.1 connection kept alive between requests); 5 minutes unless set. Longer than clients
+   * keep their own idle connections (Node's agent: 5 s), so that a client does not send a request
+   * on a connection the server is just closing: Node's default of 5 s on both sides let a POST
+   * meet a closed socket (EPIPE), which no client may safely send again.
+   */
   idleSessionMillis?: number;
   /** With a certificate and key the port speaks TLS and picks HTTP/2 or HTTP/1.1 by ALPN. */
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -102,13 +108,14 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
     rpcHandler(req, res);
   };
 
+  const idleMillis = options.idleSessionMillis ?? IDLE_SESSION_MILLIS;
   const sessions = new Set<http2.Http2Session>();
   const trackSession = (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     // Node never ends an idle HTTP/2 connection itself: one a client leaves open and forgets
     // would keep its socket and memory for good. GOAWAY lets its open calls finish.
-    session.setTimeout(options.idleSessionMillis ?? IDLE_SESSION_MILLIS, () => session.close());
+    session.setTimeout(idleMillis, () => session.close());
   };
 
   return {
@@ -120,11 +127,13 @@ export function createConnectServer(options: ServerOptions): ConnectServer {
           handler,
         );
         secure.on("session", trackSession);
+        // Its HTTP/1.1 fallback reads the setting as an http.Server's, but the types do not carry it.
+        (secure as unknown as Pick<http.Server, "keepAliveTimeout">).keepAliveTimeout = idleMillis;
         listener = secure;
       } else {
         const h2c = http2.createServer({}, handler);
         h2c.on("session", trackSession);
-        const plain = http.createServer(handler);
+        const plain = http.createServer({ keepAliveTimeout: idleMillis }, handler);
         listener = net.createServer((socket) => routeByPreface(socket, h2c, plain));
       }
       // Our HTTP/1 server never listens itself, so it cannot track its connections; we do.

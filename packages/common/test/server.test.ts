@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { gzipSync } from "node:zlib";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -256,4 +257,43 @@ test("an HTTP/2 connection that carries nothing for idleSessionMillis is ended b
     session.destroy();
     await idle.close(1000);
   }
+});
+
+test("an HTTP/1.1 connection kept alive between requests is ended by the server after idleSessionMillis, not Node's 5 s", async () => {
+  /** Serves with `idleSessionMillis`; one Connect call on a raw keep-alive connection, then how long the server kept it, idle. */
+  const idleLifeOf = async (idleSessionMillis: number, giveUpMillis: number): Promise<number | "still open"> => {
+    const server = await createConnectServer({
+      routes: (router) => registerHealth(router, [], () => true),
+      readMaxBytes: 1024,
+      idleSessionMillis,
+      logger: silentLogger,
+    }).listen(0, "127.0.0.1");
+    const socket = net.connect(server.port, "127.0.0.1");
+    try {
+      const answered = new Promise<void>((resolve, reject) => {
+        let received = "";
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString("latin1");
+          if (/^HTTP\/1\.1 200 [^]*\r\n\r\n\{.*\}$/.test(received)) resolve();
+        });
+        socket.once("error", reject);
+      });
+      socket.write("POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: rgrid\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+      await answered;
+      const idleFrom = performance.now();
+      return await new Promise((resolve) => {
+        const giveUp = setTimeout(() => resolve("still open"), giveUpMillis);
+        socket.once("close", () => {
+          clearTimeout(giveUp);
+          resolve(performance.now() - idleFrom);
+        });
+      });
+    } finally {
+      socket.destroy();
+      await server.close(1000);
+    }
+  };
+  expect(await idleLifeOf(300, 3000)).toBeGreaterThanOrEqual(250);
+  // Open past Node's default of 5 s, which Node's own agents share: clients close theirs first.
+  expect(await idleLifeOf(60_000, 5500)).toBe("still open");
 });
