@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { Knex } from "@mikro-orm/knex";
 import { newExecutionId } from "@rgrid/common";
 import { CreateExecutionRequestSchema } from "@rgrid/proto";
 import type { DatabaseTarget } from "../src/db/database-url";
@@ -94,4 +95,27 @@ export function queuedExecutionRow(accountId: string, overrides: Partial<Executi
   });
   const original = originalRecord(request, { id: overrides.id ?? newExecutionId(), accountId, createdAt: new Date() });
   return Object.assign(new Execution(), original, { status: "queued" } as const, overrides);
+}
+
+/** Writes `executions` as they are, in one flush. */
+export async function insertRows(db: Database, executions: readonly Execution[]): Promise<void> {
+  const em = db.fork();
+  executions.forEach((execution) => em.persist(execution));
+  await em.flush();
+}
+
+/** The pool `db`'s statements take their connections from (db/sql-session.ts), to watch or to fail. */
+export function connectionPoolOf(db: Database): Knex.Client {
+  return db.orm.em.getConnection().getKnex().client as Knex.Client;
+}
+
+/** How many connections the pool hands out while `work` runs: one per statement run on a held connection. */
+export async function connectionsAcquiredDuring(db: Database, work: () => Promise<unknown>): Promise<number> {
+  const acquire = jest.spyOn(connectionPoolOf(db), "acquireConnection");
+  try {
+    await work();
+    return acquire.mock.calls.length;
+  } finally {
+    acquire.mockRestore();
+  }
 }

@@ -1,10 +1,9 @@
-import type { Knex } from "@mikro-orm/knex";
 import { issueApiKey } from "../src/accounts";
 import type { Execution } from "../src/db/entities";
 import type { Database } from "../src/db/orm";
 import { coalescedRetryLookups } from "../src/executions/retry-lookups";
 import type { RetryLookup } from "../src/executions/retry-lookups";
-import { describeOnEachDatabase, openScratchDatabase, queuedExecutionRow } from "./databases";
+import { connectionPoolOf, connectionsAcquiredDuring, describeOnEachDatabase, insertRows, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { ScratchDatabase } from "./databases";
 
 // A retry's first read, coalesced (retry-lookups.ts): lookups that arrive while a statement is
@@ -24,23 +23,7 @@ describeOnEachDatabase("retry lookups", (driver) => {
   });
   afterEach(() => scratch.close());
 
-  async function insert(...executions: Execution[]): Promise<void> {
-    const em = db.fork();
-    executions.forEach((execution) => em.persist(execution));
-    await em.flush();
-  }
-
-  /** How many connections the pool hands out while `work` runs: one per statement of a lookup. */
-  async function statementsDuring(work: () => Promise<unknown>): Promise<number> {
-    const client = db.orm.em.getConnection().getKnex().client as Knex.Client;
-    const acquire = jest.spyOn(client, "acquireConnection");
-    try {
-      await work();
-      return acquire.mock.calls.length;
-    } finally {
-      acquire.mockRestore();
-    }
-  }
+  const insert = (...executions: Execution[]) => insertRows(db, executions);
 
   const ids = (rows: readonly Execution[]) => rows.map((row) => row.id).sort();
 
@@ -75,7 +58,7 @@ describeOnEachDatabase("retry lookups", (driver) => {
 
     const together = coalescedRetryLookups(db);
     let results: Execution[][] = [];
-    const statements = await statementsDuring(async () => {
+    const statements = await connectionsAcquiredDuring(db, async () => {
       results = await Promise.all(lookups.map((lookup) => together(lookup)));
     });
     expect(results.map(ids)).toEqual(expected);
@@ -91,7 +74,7 @@ describeOnEachDatabase("retry lookups", (driver) => {
     const original = queuedExecutionRow(alice, { status: "failed" });
     await insert(original);
     const lookup = coalescedRetryLookups(db);
-    const client = db.orm.em.getConnection().getKnex().client as Knex.Client;
+    const client = connectionPoolOf(db);
     const refused = new Error("no connection to be had");
     // The first statement gets its connection; then the pool fails, as with the database gone.
     const acquireFromPool = client.acquireConnection.bind(client);

@@ -1,4 +1,3 @@
-import type { Knex } from "@mikro-orm/knex";
 import { newExecutionId } from "@rgrid/common";
 import { Client } from "pg";
 import { issueApiKey } from "../src/accounts";
@@ -8,7 +7,7 @@ import { isUniqueViolation } from "../src/errors";
 import { retryRecordOf } from "../src/executions/new-executions";
 import { coalescedPlainRetries } from "../src/executions/retry-statement";
 import type { PlainRetryInsert, PlainRetryOutcome } from "../src/executions/retry-statement";
-import { describeOnPostgres, openScratchDatabase, queuedExecutionRow } from "./databases";
+import { connectionsAcquiredDuring, describeOnPostgres, insertRows, openScratchDatabase, queuedExecutionRow } from "./databases";
 import type { ScratchDatabase } from "./databases";
 import { finishedExecution } from "./flows";
 import { startHarnessOn } from "./harness";
@@ -29,11 +28,7 @@ describeOnPostgres("plain retries made together", (driver) => {
   });
   afterEach(() => scratch.close());
 
-  async function insert(...executions: Execution[]): Promise<void> {
-    const em = db.fork();
-    executions.forEach((execution) => em.persist(execution));
-    await em.flush();
-  }
+  const insert = (...executions: Execution[]) => insertRows(db, executions);
 
   function retryOf(original: Execution, requestId: string, force = false): PlainRetryInsert {
     const retry = retryRecordOf(original, { id: newExecutionId(), createdAt: new Date(), kind: "manual", retriedBy: "key_test", requestId });
@@ -58,17 +53,6 @@ describeOnPostgres("plain retries made together", (driver) => {
     );
   }
 
-  async function connectionsDuring(work: () => Promise<unknown>): Promise<number> {
-    const client = db.orm.em.getConnection().getKnex().client as Knex.Client;
-    const acquire = jest.spyOn(client, "acquireConnection");
-    try {
-      await work();
-      return acquire.mock.calls.length;
-    } finally {
-      acquire.mockRestore();
-    }
-  }
-
   test("go in one statement, each inserted or not as its own original allows", async () => {
     const [finished, other, running] = [
       queuedExecutionRow(accountId, { status: "failed" }),
@@ -87,7 +71,7 @@ describeOnPostgres("plain retries made together", (driver) => {
     ];
     const insertPlainRetry = coalescedPlainRetries(db);
     let outcomes: PlainRetryOutcome[] = [];
-    const connections = await connectionsDuring(async () => {
+    const connections = await connectionsAcquiredDuring(db, async () => {
       outcomes = await Promise.all(inserts.map((one) => insertPlainRetry(one)));
     });
     // The first goes at once; the other five wait for it and go together.

@@ -62,7 +62,12 @@ function meets(execution: Execution, lookup: RetryLookup): boolean {
   );
 }
 
-const COLUMNS = ["id", "request_id", "retry_of"] as const;
+/** The column of each term, and the value a lookup looks for in it (none: the lookup has no such term). */
+const TERM_COLUMNS: ReadonlyArray<[string, (lookup: RetryLookup) => string | undefined]> = [
+  ["id", (lookup) => lookup.executionId],
+  ["request_id", (lookup) => lookup.requestId],
+  ["retry_of", (lookup) => (lookup.otherRetries ? lookup.executionId : undefined)],
+];
 
 /**
  * One statement for all of `lookups`: an OR of `account_id = ? and <column> = ?` terms, each of
@@ -72,20 +77,17 @@ const COLUMNS = ["id", "request_id", "retry_of"] as const;
  * has one of a few shapes: PostgreSQL keeps each shape prepared on every connection.
  */
 async function selectAll(db: Database, lookups: readonly RetryLookup[]): Promise<Row[]> {
-  const terms = new Map<(typeof COLUMNS)[number], Map<string, [string, string]>>(COLUMNS.map((column) => [column, new Map()]));
-  const add = (column: (typeof COLUMNS)[number], accountId: string, value: string) =>
-    terms.get(column)?.set(`${accountId}\u0000${value}`, [accountId, value]);
-  for (const lookup of lookups) {
-    add("id", lookup.accountId, lookup.executionId);
-    add("request_id", lookup.accountId, lookup.requestId);
-    if (lookup.otherRetries) {
-      add("retry_of", lookup.accountId, lookup.executionId);
-    }
-  }
   const conditions: string[] = [];
   const values: string[] = [];
-  for (const column of COLUMNS) {
-    const pairs = [...(terms.get(column)?.values() ?? [])];
+  for (const [column, valueOf] of TERM_COLUMNS) {
+    const terms = new Map<string, [string, string]>();
+    for (const lookup of lookups) {
+      const value = valueOf(lookup);
+      if (value !== undefined) {
+        terms.set(`${lookup.accountId}\u0000${value}`, [lookup.accountId, value]);
+      }
+    }
+    const pairs = [...terms.values()];
     for (let index = 0; index < paddedCount(pairs.length); index++) {
       conditions.push(`(account_id = ? and ${column} = ?)`);
       values.push(...(pairs[Math.min(index, pairs.length - 1)] as [string, string]));
